@@ -1,0 +1,21 @@
+/* What signetd's parts share: configuration, store, artifacts, the
+ * keyholder and the signer. One instance, made in signetd.c. */
+#ifndef SIGNET_APP_H
+#define SIGNET_APP_H
+
+#include "cas.h"
+#include "config.h"
+#include "store.h"
+
+struct kh;
+struct signer;
+
+struct app {
+	struct config cfg;
+	struct store *store;
+	struct cas *cas;
+	struct kh *kh;
+	struct signer *signer;
+};
+
+#endif

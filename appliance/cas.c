@@ -1,0 +1,407 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "cas.h"
+#include "log.h"
+
+/* Writes are gathered into large blocks: fewer system calls per GiB. */
+#define CAS_WRITE_BUF (256 * 1024)
+
+struct cas {
+	char *root;	/* .../artifacts */
+	int dirfd;	/* root */
+	int tmpfd;	/* root/tmp */
+	int shafd;	/* root/sha256 */
+};
+
+struct cas_upload {
+	struct cas *c;
+	int fd;
+	char name[64];	/* in tmp/ */
+	EVP_MD_CTX *md;
+	uint64_t size;
+	uint64_t max;
+	size_t buffered;
+	unsigned char *buf;
+};
+
+int
+cas_valid_hex(const char *hex)
+{
+	size_t i;
+
+	for (i = 0; i < CAS_HEX_LEN; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') ||
+		    (hex[i] >= 'a' && hex[i] <= 'f')))
+			return 0;
+	return hex[CAS_HEX_LEN] == '\0';
+}
+
+static int
+cas_mkdirat(int dfd, const char *name)
+{
+	if (mkdirat(dfd, name, 0700) != 0 && errno != EEXIST)
+		return -1;
+	return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void
+cas_clean_tmp(struct cas *c)
+{
+	DIR *d;
+	struct dirent *e;
+	int fd, n = 0;
+
+	if ((fd = dup(c->tmpfd)) < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (unlinkat(c->tmpfd, e->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	if (n > 0) {
+		log_info("cas: removed %d unfinished upload(s)", n);
+		fsync(c->tmpfd);
+	}
+}
+
+int
+cas_open(const char *state_dir, struct cas **out)
+{
+	struct cas *c;
+	int sfd = -1, r = SIGNET_ERR_IO;
+
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return SIGNET_ERR_NOMEM;
+	c->dirfd = c->tmpfd = c->shafd = -1;
+	if (asprintf(&c->root, "%s/artifacts", state_dir) < 0) {
+		c->root = NULL;
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	if ((sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    (c->dirfd = cas_mkdirat(sfd, "artifacts")) < 0 ||
+	    (c->tmpfd = cas_mkdirat(c->dirfd, "tmp")) < 0 ||
+	    (c->shafd = cas_mkdirat(c->dirfd, "sha256")) < 0) {
+		log_err("cas: %s: %s", c->root, strerror(errno));
+		goto out;
+	}
+	cas_clean_tmp(c);
+	*out = c;
+	c = NULL;
+	r = 0;
+out:
+	if (sfd >= 0)
+		close(sfd);
+	cas_close(c);
+	return r;
+}
+
+void
+cas_close(struct cas *c)
+{
+	if (c == NULL)
+		return;
+	if (c->dirfd >= 0)
+		close(c->dirfd);
+	if (c->tmpfd >= 0)
+		close(c->tmpfd);
+	if (c->shafd >= 0)
+		close(c->shafd);
+	free(c->root);
+	free(c);
+}
+
+int
+cas_upload_begin(struct cas *c, uint64_t max_size, struct cas_upload **out)
+{
+	struct cas_upload *u;
+	unsigned char rnd[16];
+	int i;
+
+	*out = NULL;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return SIGNET_ERR_NOMEM;
+	u->c = c;
+	u->fd = -1;
+	u->max = max_size;
+	if ((u->buf = malloc(CAS_WRITE_BUF)) == NULL ||
+	    (u->md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1 ||
+	    RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		cas_upload_abort(u);
+		return SIGNET_ERR_NOMEM;
+	}
+	memcpy(u->name, "upload-", 7);
+	for (i = 0; i < 16; i++)
+		snprintf(u->name + 7 + 2 * i, 3, "%02x", rnd[i]);
+	u->fd = openat(c->tmpfd, u->name,
+	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (u->fd < 0) {
+		log_err("cas: create %s/tmp/%s: %s", c->root, u->name,
+		    strerror(errno));
+		u->name[0] = '\0';
+		cas_upload_abort(u);
+		return SIGNET_ERR_IO;
+	}
+	*out = u;
+	return 0;
+}
+
+static int
+cas_write_all(int fd, const unsigned char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("cas: write: %s", strerror(errno));
+			return SIGNET_ERR_IO;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int
+cas_upload_write(struct cas_upload *u, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t take;
+	int r;
+
+	if (n > u->max || u->size > u->max - n)
+		return SIGNET_ERR_TOO_LARGE;
+	if (EVP_DigestUpdate(u->md, p, n) != 1)
+		return SIGNET_ERR_CRYPTO;
+	u->size += n;
+	while (n > 0) {
+		take = CAS_WRITE_BUF - u->buffered;
+		if (take > n)
+			take = n;
+		memcpy(u->buf + u->buffered, b, take);
+		u->buffered += take;
+		b += take;
+		n -= take;
+		if (u->buffered == CAS_WRITE_BUF) {
+			if ((r = cas_write_all(u->fd, u->buf, u->buffered)) != 0)
+				return r;
+			u->buffered = 0;
+		}
+	}
+	return 0;
+}
+
+uint64_t
+cas_upload_size(const struct cas_upload *u)
+{
+	return u->size;
+}
+
+static void
+cas_hex(const unsigned char *md, char hex[CAS_HEX_LEN + 1])
+{
+	int i;
+
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+int
+cas_upload_finish(struct cas_upload *u, char hex[CAS_HEX_LEN + 1],
+    uint64_t *size)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	char sub[3];
+	int subfd = -1, r = SIGNET_ERR_IO;
+
+	if ((r = cas_write_all(u->fd, u->buf, u->buffered)) != 0)
+		goto out;
+	u->buffered = 0;
+	r = SIGNET_ERR_IO;
+	if (fdatasync(u->fd) != 0) {
+		log_err("cas: fsync: %s", strerror(errno));
+		goto out;
+	}
+	if (EVP_DigestFinal_ex(u->md, md, &mdlen) != 1 || mdlen != 32) {
+		r = SIGNET_ERR_CRYPTO;
+		goto out;
+	}
+	cas_hex(md, hex);
+	memcpy(sub, hex, 2);
+	sub[2] = '\0';
+	if ((subfd = cas_mkdirat(u->c->shafd, sub)) < 0) {
+		log_err("cas: mkdir sha256/%s: %s", sub, strerror(errno));
+		goto out;
+	}
+	/* Same content, same name: an existing file is already this one. */
+	if (renameat(u->c->tmpfd, u->name, subfd, hex) != 0) {
+		log_err("cas: rename to sha256/%s/%s: %s", sub, hex,
+		    strerror(errno));
+		goto out;
+	}
+	u->name[0] = '\0';
+	if (fsync(subfd) != 0 || fsync(u->c->tmpfd) != 0) {
+		log_err("cas: fsync directory: %s", strerror(errno));
+		goto out;
+	}
+	*size = u->size;
+	r = 0;
+out:
+	if (subfd >= 0)
+		close(subfd);
+	cas_upload_abort(u);
+	return r;
+}
+
+void
+cas_upload_abort(struct cas_upload *u)
+{
+	if (u == NULL)
+		return;
+	if (u->fd >= 0)
+		close(u->fd);
+	if (u->name[0] != '\0')
+		(void)unlinkat(u->c->tmpfd, u->name, 0);
+	EVP_MD_CTX_free(u->md);
+	free(u->buf);
+	free(u);
+}
+
+int
+cas_put(struct cas *c, const void *p, size_t n, char hex[CAS_HEX_LEN + 1])
+{
+	struct cas_upload *u;
+	uint64_t size;
+	int r;
+
+	if ((r = cas_upload_begin(c, n, &u)) != 0)
+		return r;
+	if ((r = cas_upload_write(u, p, n)) != 0) {
+		cas_upload_abort(u);
+		return r;
+	}
+	return cas_upload_finish(u, hex, &size);
+}
+
+static int
+cas_rel(const char *hex, char *buf, size_t len)
+{
+	if (!cas_valid_hex(hex))
+		return SIGNET_ERR_INVALID;
+	snprintf(buf, len, "%.2s/%s", hex, hex);
+	return 0;
+}
+
+int
+cas_open_read(struct cas *c, const char *hex, int *fd, uint64_t *size)
+{
+	char rel[80];
+	struct stat st;
+	int r;
+
+	*fd = -1;
+	if ((r = cas_rel(hex, rel, sizeof(rel))) != 0)
+		return r;
+	if ((*fd = openat(c->shafd, rel, O_RDONLY | O_CLOEXEC)) < 0) {
+		log_err("cas: open sha256/%s: %s", rel, strerror(errno));
+		return errno == ENOENT ? SIGNET_ERR_NOT_FOUND : SIGNET_ERR_IO;
+	}
+	if (fstat(*fd, &st) != 0) {
+		close(*fd);
+		*fd = -1;
+		return SIGNET_ERR_IO;
+	}
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int
+cas_remove(struct cas *c, const char *hex)
+{
+	char rel[80];
+	int r;
+
+	if ((r = cas_rel(hex, rel, sizeof(rel))) != 0)
+		return r;
+	if (unlinkat(c->shafd, rel, 0) != 0 && errno != ENOENT)
+		return SIGNET_ERR_IO;
+	return 0;
+}
+
+int
+cas_walk(struct cas *c, int (*fn)(const char *hex, void *arg), void *arg)
+{
+	DIR *top = NULL, *sub;
+	struct dirent *e, *f;
+	int fd, subfd, r = 0;
+
+	if ((fd = dup(c->shafd)) < 0)
+		return SIGNET_ERR_IO;
+	if ((top = fdopendir(fd)) == NULL) {
+		close(fd);
+		return SIGNET_ERR_IO;
+	}
+	rewinddir(top);
+	while (r == 0 && (e = readdir(top)) != NULL) {
+		if (e->d_name[0] == '.' || strlen(e->d_name) != 2)
+			continue;
+		subfd = openat(c->shafd, e->d_name,
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (subfd < 0 || (sub = fdopendir(subfd)) == NULL) {
+			if (subfd >= 0)
+				close(subfd);
+			continue;
+		}
+		while (r == 0 && (f = readdir(sub)) != NULL) {
+			if (cas_valid_hex(f->d_name) &&
+			    strncmp(f->d_name, e->d_name, 2) == 0)
+				r = fn(f->d_name, arg);
+		}
+		closedir(sub);
+	}
+	closedir(top);
+	return r;
+}
+
+int
+cas_tmp_count(struct cas *c)
+{
+	DIR *d;
+	struct dirent *e;
+	int fd, n = 0;
+
+	if ((fd = dup(c->tmpfd)) < 0)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}

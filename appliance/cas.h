@@ -1,0 +1,47 @@
+/* Content-addressed artifact store: artifacts/sha256/ab/abcdef… . Uploads
+ * go to artifacts/tmp/, are hashed while they stream, fsync'ed and renamed
+ * into place, so a file under sha256/ is always whole and named by its
+ * content. */
+#ifndef SIGNET_CAS_H
+#define SIGNET_CAS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define CAS_HEX_LEN 64
+
+struct cas;
+struct cas_upload;
+
+/* Creates the directories and removes what a crash left in tmp/. */
+int cas_open(const char *state_dir, struct cas **out) SIGNET_WUR;
+void cas_close(struct cas *c);
+
+int cas_upload_begin(struct cas *c, uint64_t max_size,
+    struct cas_upload **out) SIGNET_WUR;
+/* SIGNET_ERR_TOO_LARGE once more than max_size bytes were written. */
+int cas_upload_write(struct cas_upload *u, const void *p, size_t n) SIGNET_WUR;
+/* Makes the upload durable under its hash; frees u in every case. */
+int cas_upload_finish(struct cas_upload *u, char hex[CAS_HEX_LEN + 1],
+    uint64_t *size) SIGNET_WUR;
+/* Removes the temporary file; accepts NULL. */
+void cas_upload_abort(struct cas_upload *u);
+uint64_t cas_upload_size(const struct cas_upload *u);
+
+int cas_put(struct cas *c, const void *p, size_t n,
+    char hex[CAS_HEX_LEN + 1]) SIGNET_WUR;
+/* Opens an artifact for reading (O_CLOEXEC); *size is its length. */
+int cas_open_read(struct cas *c, const char *hex, int *fd,
+    uint64_t *size) SIGNET_WUR;
+int cas_remove(struct cas *c, const char *hex) SIGNET_WUR;
+/* Calls fn for every stored hash (for garbage collection at startup). */
+int cas_walk(struct cas *c, int (*fn)(const char *hex, void *arg),
+    void *arg) SIGNET_WUR;
+/* Files currently in tmp/ (tests, health). */
+int cas_tmp_count(struct cas *c);
+/* A valid lowercase SHA-256 hex string? */
+int cas_valid_hex(const char *hex);
+
+#endif

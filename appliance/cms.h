@@ -1,0 +1,19 @@
+/* Detached CMS SignedData (RFC 5652) over an artifact's recorded digest. */
+#ifndef SIGNET_CMS_H
+#define SIGNET_CMS_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "err.h"
+
+/* Signs the SHA-256 digest of content that is not included: signed
+ * attributes contentType, signingTime and messageDigest (RFC 5652 5.3),
+ * the whole chain in certificates. Free *der with OPENSSL_free(). */
+int cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
+    const unsigned char sha256[32], unsigned char **der,
+    size_t *derlen) SIGNET_WUR;
+
+#endif

@@ -1,0 +1,248 @@
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "signet_limits.h"
+
+struct config_parse {
+	struct config *c;
+	char dir[PATH_MAX];
+	char *errbuf;
+	size_t errlen;
+	int failed;
+};
+
+int
+config_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (s == NULL || *s == '\0' || *s == '-')
+		return SIGNET_ERR_INVALID;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s)
+		return SIGNET_ERR_INVALID;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'K': case 'k':
+		mul = 1ULL << 10;
+		end++;
+		break;
+	case 'M': case 'm':
+		mul = 1ULL << 20;
+		end++;
+		break;
+	case 'G': case 'g':
+		mul = 1ULL << 30;
+		end++;
+		break;
+	default:
+		return SIGNET_ERR_INVALID;
+	}
+	if (*end != '\0' || v > UINT64_MAX / mul)
+		return SIGNET_ERR_INVALID;
+	*out = v * mul;
+	return 0;
+}
+
+static int
+config_parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return SIGNET_ERR_INVALID;
+	*out = (int)v;
+	return 0;
+}
+
+/* Relative paths are relative to the config file, so an instance can be
+ * moved as one directory. */
+static char *
+config_path(const struct config_parse *p, const char *v)
+{
+	char *out;
+
+	if (v[0] == '/' || p->dir[0] == '\0')
+		return strdup(v);
+	if (asprintf(&out, "%s/%s", p->dir, v) < 0)
+		return NULL;
+	return out;
+}
+
+static int
+config_set_str(char **dst, char *v)
+{
+	if (v == NULL)
+		return 0;
+	free(*dst);
+	*dst = v;
+	return 1;
+}
+
+static int
+config_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct config_parse *p = user;
+	struct config *c = p->c;
+	const char *what = NULL;
+
+#define IS(s, n) (strcmp(section, s) == 0 && strcmp(name, n) == 0)
+	if (IS("server", "listen")) {
+		if (!config_set_str(&c->listen, strdup(value)))
+			what = "out of memory";
+	} else if (IS("server", "certificate")) {
+		if (!config_set_str(&c->certificate, config_path(p, value)))
+			what = "out of memory";
+	} else if (IS("server", "client_ca")) {
+		if (!config_set_str(&c->client_ca, config_path(p, value)))
+			what = "out of memory";
+	} else if (IS("server", "threads")) {
+		if (config_parse_int(value, 1, 512, &c->threads) != 0)
+			what = "threads must be a number from 1 to 512";
+	} else if (IS("server", "user")) {
+		if (*value != '\0' && !config_set_str(&c->user, strdup(value)))
+			what = "out of memory";
+	} else if (IS("store", "state_dir")) {
+		if (!config_set_str(&c->state_dir, config_path(p, value)))
+			what = "out of memory";
+	} else if (IS("store", "max_artifact_size")) {
+		if (config_parse_size(value, &c->max_artifact_size) != 0 ||
+		    c->max_artifact_size == 0)
+			what = "max_artifact_size must be a size such as 4G";
+	} else if (IS("store", "map_size")) {
+		if (config_parse_size(value, &c->map_size) != 0 ||
+		    c->map_size < (1ULL << 20))
+			what = "map_size must be a size of at least 1M";
+	} else if (IS("token", "module")) {
+		if (!config_set_str(&c->module, config_path(p, value)))
+			what = "out of memory";
+	} else if (IS("token", "label")) {
+		if (!config_set_str(&c->token_label, strdup(value)))
+			what = "out of memory";
+	} else if (IS("token", "pin_file")) {
+		if (*value != '\0' &&
+		    !config_set_str(&c->pin_file, config_path(p, value)))
+			what = "out of memory";
+	} else if (IS("token", "keyholder")) {
+		if (!config_set_str(&c->keyholder, config_path(p, value)))
+			what = "out of memory";
+	} else if (IS("token", "env")) {
+		if (c->n_env >= CONFIG_MAX_ENV)
+			what = "too many env lines (at most 16)";
+		else if (strchr(value, '=') == NULL || value[0] == '=')
+			what = "env must be NAME=VALUE";
+		else if ((c->env[c->n_env] = strdup(value)) == NULL)
+			what = "out of memory";
+		else
+			c->n_env++;
+	} else if (IS("token", "user")) {
+		if (*value != '\0' &&
+		    !config_set_str(&c->token_user, strdup(value)))
+			what = "out of memory";
+	} else if (IS("signing", "workers")) {
+		if (config_parse_int(value, 1, SIGNET_MAX_WORKERS,
+		    &c->workers) != 0)
+			what = "workers must be a number from 1 to 32";
+	} else {
+		what = "unknown setting";
+	}
+#undef IS
+	if (what != NULL && !p->failed) {
+		snprintf(p->errbuf, p->errlen, "[%s] %s: %s", section, name,
+		    what);
+		p->failed = 1;
+	}
+	return what == NULL;
+}
+
+int
+config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
+{
+	struct config_parse p;
+	char tmp[PATH_MAX];
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	memset(&p, 0, sizeof(p));
+	c->threads = 16;
+	c->max_artifact_size = SIGNET_DEFAULT_MAX_ARTIFACT;
+	c->map_size = 4ULL << 30;
+	c->workers = SIGNET_DEFAULT_WORKERS;
+	p.c = c;
+	p.errbuf = errbuf;
+	p.errlen = errlen;
+	if (realpath(path, tmp) == NULL) {
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		return SIGNET_ERR_CONFIG;
+	}
+	snprintf(p.dir, sizeof(p.dir), "%s", dirname(tmp));
+
+	r = ini_parse(path, config_handler, &p);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "%s: cannot read", path);
+		goto fail;
+	}
+	if (r > 0) {
+		if (!p.failed)
+			snprintf(errbuf, errlen, "%s:%d: syntax error", path, r);
+		else {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "%s", errbuf);
+			snprintf(errbuf, errlen, "%s:%d: %s", path, r, msg);
+		}
+		goto fail;
+	}
+	if (c->state_dir == NULL) {
+		snprintf(errbuf, errlen, "%s: [store] state_dir is required",
+		    path);
+		goto fail;
+	}
+	if (c->module == NULL &&
+	    (c->module = strdup("/usr/lib/softhsm/libsofthsm2.so")) == NULL)
+		goto fail;
+	if (c->listen == NULL && (c->listen = strdup("127.0.0.1:8443")) == NULL)
+		goto fail;
+	return 0;
+fail:
+	config_free(c);
+	return SIGNET_ERR_CONFIG;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	free(c->listen);
+	free(c->certificate);
+	free(c->client_ca);
+	free(c->user);
+	free(c->state_dir);
+	free(c->module);
+	free(c->token_label);
+	free(c->pin_file);
+	free(c->keyholder);
+	for (i = 0; i < c->n_env; i++)
+		free(c->env[i]);
+	free(c->token_user);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,43 @@
+/* signetd.conf: INI read with libinih (config/signetd.conf.example). */
+#ifndef SIGNET_CONFIG_H
+#define SIGNET_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define CONFIG_MAX_ENV	16
+
+struct config {
+	/* [server] */
+	char *listen;		/* host:port */
+	char *certificate;
+	char *client_ca;
+	int threads;
+	char *user;
+	/* [store] */
+	char *state_dir;
+	uint64_t max_artifact_size;
+	uint64_t map_size;
+	/* [token] */
+	char *module;
+	char *token_label;
+	char *pin_file;
+	char *keyholder;
+	char *env[CONFIG_MAX_ENV + 1];	/* NULL-terminated */
+	size_t n_env;
+	char *token_user;
+	/* [signing] */
+	int workers;
+};
+
+/* Reads path; relative paths inside are taken relative to its directory.
+ * On failure *errmsg (static or in errbuf) says what and where. */
+int config_load(const char *path, struct config *c, char *errbuf,
+    size_t errlen) SIGNET_WUR;
+void config_free(struct config *c);
+/* "4G", "512M", "1024" → bytes */
+int config_parse_size(const char *s, uint64_t *out) SIGNET_WUR;
+
+#endif

@@ -1,0 +1,31 @@
+/* X.509 helpers around token keys: certificate chains, PKCS#10 requests
+ * and self-signed test certificates, names and fingerprints. */
+#ifndef SIGNET_PKI_H
+#define SIGNET_PKI_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "err.h"
+
+/* PEM certificates, leaf first, at most SIGNET_MAX_CHAIN; nothing else
+ * may be in the text. */
+int pki_chain_from_pem(const char *pem, size_t len,
+    STACK_OF(X509) **out) SIGNET_WUR;
+int pki_chain_to_pem(STACK_OF(X509) *chain, char **pem) SIGNET_WUR;
+/* "CN=Name,O=Org" (RFC 2253 order: most specific first) → X509_NAME */
+int pki_parse_name(const char *s, X509_NAME **out) SIGNET_WUR;
+/* RFC 2253 text (malloc'ed), as `openssl x509 -nameopt RFC2253` prints */
+char *pki_name_text(const X509_NAME *n);
+int pki_cert_sha256(X509 *x, char hex[65]) SIGNET_WUR;
+/* RFC 3339 UTC text of an ASN1_TIME */
+int pki_time_text(const ASN1_TIME *t, char out[32]) SIGNET_WUR;
+/* PKCS#10 request signed by key (a token key through rkey) */
+int pki_make_csr(EVP_PKEY *key, const char *subject, char **pem) SIGNET_WUR;
+/* Self-signed code-signing certificate for test-signing policies */
+int pki_self_signed(EVP_PKEY *key, const char *subject, int days,
+    char **pem) SIGNET_WUR;
+
+#endif

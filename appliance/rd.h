@@ -1,0 +1,46 @@
+/* The bounded reader: every parser of untrusted bytes (IPC messages, LMDB
+ * records, form fields) reads through it. Each read checks what is left;
+ * a failed read leaves the cursor where it was. */
+#ifndef SIGNET_RD_H
+#define SIGNET_RD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct rd {
+	const uint8_t *buf;
+	size_t len;
+	size_t off;
+};
+
+static inline void
+rd_init(struct rd *r, const void *buf, size_t len)
+{
+	r->buf = buf;
+	r->len = len;
+	r->off = 0;
+}
+
+static inline size_t
+rd_left(const struct rd *r)
+{
+	return r->len - r->off;
+}
+
+int rd_u8(struct rd *r, uint8_t *v) SIGNET_WUR;
+int rd_u32(struct rd *r, uint32_t *v) SIGNET_WUR;	/* big endian */
+int rd_u64(struct rd *r, uint64_t *v) SIGNET_WUR;	/* big endian */
+/* n bytes, copied into out */
+int rd_copy(struct rd *r, void *out, size_t n) SIGNET_WUR;
+/* A u32 length then that many bytes, returned in place (not copied);
+ * SIGNET_ERR_TOO_LARGE when the length exceeds max. */
+int rd_blob(struct rd *r, size_t max, const uint8_t **p, size_t *n) SIGNET_WUR;
+/* A blob copied into out[cap] and NUL-terminated; refuses embedded NULs
+ * and lengths >= cap. */
+int rd_cstr(struct rd *r, char *out, size_t cap) SIGNET_WUR;
+/* SIGNET_ERR_INVALID unless every byte has been read. */
+int rd_end(const struct rd *r) SIGNET_WUR;
+
+#endif

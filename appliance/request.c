@@ -1,0 +1,466 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "cas.h"
+#include "log.h"
+#include "request.h"
+#include "signet_limits.h"
+
+static const char *const request_final[] = {
+	RQ_COMPLETED, RQ_FAILED, RQ_DENIED, RQ_CANCELED, NULL
+};
+static const char *const request_all[] = {
+	RQ_WAITING, RQ_QUEUED, RQ_PROCESSING, RQ_COMPLETED, RQ_FAILED,
+	RQ_DENIED, RQ_CANCELED, "InProgress", NULL
+};
+
+int
+request_is_final(const char *w)
+{
+	size_t i;
+
+	for (i = 0; request_final[i] != NULL; i++)
+		if (strcmp(w, request_final[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* The coarse status SignPath users know. */
+const char *
+request_coarse(const char *w)
+{
+	if (strcmp(w, RQ_QUEUED) == 0 || strcmp(w, RQ_PROCESSING) == 0)
+		return "InProgress";
+	return w;
+}
+
+int
+request_valid_status(const char *s)
+{
+	size_t i;
+
+	for (i = 0; request_all[i] != NULL; i++)
+		if (strcmp(s, request_all[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
+request_valid_id(const char *id)
+{
+	size_t i;
+
+	if (strlen(id) != REQUEST_ID_LEN)
+		return 0;
+	for (i = 0; i < REQUEST_ID_LEN; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (id[i] != '-')
+				return 0;
+		} else if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'a' && id[i] <= 'f'))) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+void
+request_now(char out[32], uint64_t *ns)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[24];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 32, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
+	if (ns != NULL)
+		*ns = (uint64_t)ts.tv_sec * 1000000000ULL +
+		    (uint64_t)ts.tv_nsec;
+}
+
+static int
+request_uuid(char out[REQUEST_ID_LEN + 1])
+{
+	unsigned char b[16];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return SIGNET_ERR_CRYPTO;
+	b[6] = (b[6] & 0x0f) | 0x40;	/* RFC 4122 4.4: version 4 */
+	b[8] = (b[8] & 0x3f) | 0x80;	/* variant */
+	snprintf(out, REQUEST_ID_LEN + 1,
+	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
+	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	return 0;
+}
+
+/* by-time key: big-endian creation time then id, so keys sort by age */
+static void
+request_time_key(uint64_t ns, const char *id, unsigned char k[8 + REQUEST_ID_LEN])
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		k[i] = (unsigned char)(ns >> (56 - 8 * i));
+	memcpy(k + 8, id, REQUEST_ID_LEN);
+}
+
+int
+request_artifact_ref(struct store_txn *t, const char *sha256, uint64_t size)
+{
+	json_t *a = NULL;
+	int r;
+
+	r = store_get_json(t, STORE_ARTIFACTS, sha256, &a);
+	if (r == SIGNET_ERR_NOT_FOUND) {
+		a = json_pack("{s:I, s:i}", "size", (json_int_t)size, "refs", 0);
+		if (a == NULL)
+			return SIGNET_ERR_NOMEM;
+	} else if (r != 0) {
+		return r;
+	}
+	json_object_set_new(a, "refs", json_integer(
+	    json_integer_value(json_object_get(a, "refs")) + 1));
+	r = store_put_json(t, STORE_ARTIFACTS, sha256, a);
+	json_decref(a);
+	return r;
+}
+
+int
+request_artifact_known(struct store_txn *t, const char *sha256)
+{
+	const void *v;
+	size_t vlen;
+
+	return store_get(t, STORE_ARTIFACTS, sha256, strlen(sha256), &v,
+	    &vlen) == 0;
+}
+
+static int
+request_pending_set(struct store_txn *t, const json_t *rec, int on)
+{
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	unsigned char k[8 + REQUEST_ID_LEN];
+	uint64_t ns = (uint64_t)json_integer_value(
+	    json_object_get(rec, "createdNs"));
+	int r;
+
+	/* pending keys sort by age too: oldest first to the signer */
+	request_time_key(ns, id, k);
+	if (on)
+		return store_put(t, STORE_PENDING, k, sizeof(k), "", 0);
+	r = store_del(t, STORE_PENDING, k, sizeof(k));
+	return r == SIGNET_ERR_NOT_FOUND ? 0 : r;
+}
+
+int
+request_put(struct store_txn *t, json_t *rec)
+{
+	return store_put_json(t, STORE_REQUESTS,
+	    json_string_value(json_object_get(rec, "id")), rec);
+}
+
+int
+request_create(struct store_txn *t, const struct request_new *n,
+    json_t **out)
+{
+	char id[REQUEST_ID_LEN + 1], now[32];
+	unsigned char k[8 + REQUEST_ID_LEN];
+	uint64_t ns;
+	json_t *rec = NULL;
+	const char *state = n->required_approvals > 0 ? RQ_WAITING : RQ_QUEUED;
+	int r;
+
+	*out = NULL;
+	if ((r = request_uuid(id)) != 0)
+		return r;
+	request_now(now, &ns);
+	rec = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:I,"
+	    " s:{s:s, s:s}, s:{s:s, s:I, s:s}, s:n, s:o, s:o, s:s?, s:i,"
+	    " s:[{s:s, s:s}], s:[]}",
+	    "id", id,
+	    "projectSlug", n->project,
+	    "signingPolicySlug", n->policy,
+	    "artifactConfigurationSlug", n->artifact_configuration,
+	    "description", n->description,
+	    "workflowStatus", state,
+	    "createdAt", now,
+	    "updatedAt", now,
+	    "createdNs", (json_int_t)ns,
+	    "submitter", "type", n->submitter_type, "name", n->submitter,
+	    "unsignedArtifact", "name", n->artifact_name,
+	    "size", (json_int_t)n->artifact_size,
+	    "sha256", n->artifact_sha256,
+	    "signedArtifact",
+	    "parameters", n->parameters ? json_deep_copy(n->parameters) :
+	    json_object(),
+	    "origin", n->origin ? json_deep_copy(n->origin) : json_object(),
+	    "originalSigningRequestId", n->original_id,
+	    "requiredApprovals", n->required_approvals,
+	    "history", "workflowStatus", state, "at", now,
+	    "approvals");
+	if (rec == NULL)
+		return SIGNET_ERR_NOMEM;
+	request_time_key(ns, id, k);
+	if ((r = request_put(t, rec)) != 0 ||
+	    (r = store_put(t, STORE_REQ_BY_TIME, k, sizeof(k), id,
+	    REQUEST_ID_LEN)) != 0 ||
+	    (r = request_artifact_ref(t, n->artifact_sha256,
+	    n->artifact_size)) != 0)
+		goto out;
+	if (strcmp(state, RQ_QUEUED) == 0 &&
+	    (r = request_pending_set(t, rec, 1)) != 0)
+		goto out;
+	*out = rec;
+	rec = NULL;
+out:
+	json_decref(rec);
+	return r;
+}
+
+int
+request_get(struct store_txn *t, const char *id, json_t **rec)
+{
+	*rec = NULL;
+	if (!request_valid_id(id))
+		return SIGNET_ERR_NOT_FOUND;
+	return store_get_json(t, STORE_REQUESTS, id, rec);
+}
+
+int
+request_transition(struct store_txn *t, json_t *rec, const char *to,
+    const char *reason)
+{
+	const char *from = json_string_value(json_object_get(rec,
+	    "workflowStatus"));
+	char now[32];
+	json_t *h;
+	int was, is, r;
+
+	if (from == NULL)
+		return SIGNET_ERR_STORE;
+	if (request_is_final(from))
+		return SIGNET_ERR_CONFLICT;
+	request_now(now, NULL);
+	h = json_object_get(rec, "history");
+	if (!json_is_array(h) ||
+	    json_array_append_new(h, json_pack("{s:s, s:s}",
+	    "workflowStatus", to, "at", now)) != 0)
+		return SIGNET_ERR_NOMEM;
+	was = strcmp(from, RQ_QUEUED) == 0 || strcmp(from, RQ_PROCESSING) == 0;
+	is = strcmp(to, RQ_QUEUED) == 0 || strcmp(to, RQ_PROCESSING) == 0;
+	json_object_set_new(rec, "workflowStatus", json_string(to));
+	json_object_set_new(rec, "updatedAt", json_string(now));
+	if (reason != NULL)
+		json_object_set_new(rec, "failureReason", json_string(reason));
+	if (was != is && (r = request_pending_set(t, rec, is)) != 0)
+		return r;
+	return request_put(t, rec);
+}
+
+json_t *
+request_api(const json_t *rec)
+{
+	json_t *o = json_deep_copy(rec);
+	const char *id, *w;
+	char link[128];
+
+	if (o == NULL)
+		return NULL;
+	json_object_del(o, "v");
+	json_object_del(o, "createdNs");
+	id = json_string_value(json_object_get(o, "id"));
+	w = json_string_value(json_object_get(o, "workflowStatus"));
+	if (id == NULL || w == NULL) {
+		json_decref(o);
+		return NULL;
+	}
+	/* the ID token is a credential: kept as evidence, never echoed */
+	json_object_del(json_object_get(o, "origin"), "idToken");
+	json_object_set_new(o, "status", json_string(request_coarse(w)));
+	json_object_set_new(o, "isFinalStatus",
+	    json_boolean(request_is_final(w)));
+	snprintf(link, sizeof(link), "/api/v1/signing-requests/%s/unsigned-artifact",
+	    id);
+	json_object_set_new(o, "unsignedArtifactLink", json_string(link));
+	if (json_is_object(json_object_get(o, "signedArtifact"))) {
+		snprintf(link, sizeof(link),
+		    "/api/v1/signing-requests/%s/signed-artifact", id);
+		json_object_set_new(o, "signedArtifactLink", json_string(link));
+	} else {
+		json_object_set_new(o, "signedArtifactLink", json_null());
+	}
+	return o;
+}
+
+struct request_walk {
+	struct store_txn *t;
+	const struct request_filter *f;
+	size_t want;
+	json_t *items;
+	char *next;
+	int more;
+	int err;
+};
+
+static void
+request_hex(const unsigned char *p, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+static int
+request_match(const struct request_filter *f, const json_t *rec)
+{
+	const char *w = json_string_value(json_object_get(rec,
+	    "workflowStatus"));
+
+	if (w == NULL)
+		return 0;
+	if (f->status != NULL && strcmp(f->status, w) != 0 &&
+	    strcmp(f->status, request_coarse(w)) != 0)
+		return 0;
+	if (f->project != NULL && strcmp(f->project, json_string_value(
+	    json_object_get(rec, "projectSlug"))) != 0)
+		return 0;
+	if (f->policy != NULL && strcmp(f->policy, json_string_value(
+	    json_object_get(rec, "signingPolicySlug"))) != 0)
+		return 0;
+	return f->visible == NULL || f->visible(rec, f->arg);
+}
+
+static int
+request_list_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct request_walk *w = arg;
+	char id[REQUEST_ID_LEN + 1];
+	json_t *rec = NULL, *api;
+	int r;
+
+	if (vlen != REQUEST_ID_LEN || klen != 8 + REQUEST_ID_LEN)
+		return 0;
+	if (json_array_size(w->items) == w->want) {
+		/* one more matching item exists: the page has a successor */
+		memcpy(id, v, REQUEST_ID_LEN);
+		id[REQUEST_ID_LEN] = '\0';
+		if (request_get(w->t, id, &rec) == 0 && request_match(w->f, rec)) {
+			json_decref(rec);
+			w->more = 1;
+			return 1;
+		}
+		json_decref(rec);
+		return 0;
+	}
+	memcpy(id, v, REQUEST_ID_LEN);
+	id[REQUEST_ID_LEN] = '\0';
+	if ((r = request_get(w->t, id, &rec)) != 0) {
+		w->err = r;
+		return r;
+	}
+	if (request_match(w->f, rec)) {
+		if ((api = request_api(rec)) == NULL ||
+		    json_array_append_new(w->items, api) != 0) {
+			json_decref(rec);
+			w->err = SIGNET_ERR_NOMEM;
+			return w->err;
+		}
+		request_hex(k, klen, w->next);
+	}
+	json_decref(rec);
+	return 0;
+}
+
+static int
+request_unhex(const char *s, unsigned char *out, size_t n)
+{
+	size_t i;
+	unsigned int b;
+
+	if (strlen(s) != 2 * n)
+		return SIGNET_ERR_INVALID;
+	for (i = 0; i < n; i++) {
+		if (sscanf(s + 2 * i, "%2x", &b) != 1 ||
+		    !strchr("0123456789abcdef", s[2 * i]) ||
+		    !strchr("0123456789abcdef", s[2 * i + 1]))
+			return SIGNET_ERR_INVALID;
+		out[i] = (unsigned char)b;
+	}
+	return 0;
+}
+
+int
+request_list(struct store_txn *t, const struct request_filter *f,
+    size_t page_size, const char *cursor, json_t **items,
+    char next[REQUEST_CURSOR_LEN + 1])
+{
+	struct request_walk w;
+	unsigned char after[8 + REQUEST_ID_LEN];
+	char last[REQUEST_CURSOR_LEN + 1] = "";
+	int r, has_after = cursor != NULL && cursor[0] != '\0';
+
+	*items = NULL;
+	next[0] = '\0';
+	if (has_after && request_unhex(cursor, after, sizeof(after)) != 0)
+		return SIGNET_ERR_INVALID;
+	memset(&w, 0, sizeof(w));
+	w.t = t;
+	w.f = f;
+	w.want = page_size;
+	w.next = last;
+	if ((w.items = json_array()) == NULL)
+		return SIGNET_ERR_NOMEM;
+	r = store_walk(t, STORE_REQ_BY_TIME, NULL, 0, has_after ? after : NULL,
+	    has_after ? sizeof(after) : 0, 1, request_list_cb, &w);
+	if (r == 0 && w.err != 0)
+		r = w.err;
+	if (r != 0) {
+		json_decref(w.items);
+		return r;
+	}
+	if (w.more)
+		memcpy(next, last, sizeof(last));
+	*items = w.items;
+	return 0;
+}
+
+struct request_pending_walk {
+	void (*fn)(const char *id, void *);
+	void *arg;
+};
+
+static int
+request_pending_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct request_pending_walk *p = arg;
+	char id[REQUEST_ID_LEN + 1];
+
+	(void)v;
+	(void)vlen;
+	if (klen != 8 + REQUEST_ID_LEN)
+		return 0;
+	memcpy(id, (const char *)k + 8, REQUEST_ID_LEN);
+	id[REQUEST_ID_LEN] = '\0';
+	p->fn(id, p->arg);
+	return 0;
+}
+
+int
+request_pending(struct store_txn *t, void (*fn)(const char *id, void *),
+    void *arg)
+{
+	struct request_pending_walk p = { fn, arg };
+
+	return store_walk(t, STORE_PENDING, NULL, 0, NULL, 0, 0,
+	    request_pending_cb, &p);
+}

@@ -1,0 +1,79 @@
+/* Signing requests: records, their lifecycle (design.md) and listing. */
+#ifndef SIGNET_REQUEST_H
+#define SIGNET_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "store.h"
+
+#define REQUEST_ID_LEN 36	/* UUID text */
+#define REQUEST_CURSOR_LEN (2 * (8 + REQUEST_ID_LEN))
+
+/* workflowStatus values */
+#define RQ_WAITING	"WaitingForApproval"
+#define RQ_QUEUED	"QueuedForProcessing"
+#define RQ_PROCESSING	"Processing"
+#define RQ_COMPLETED	"Completed"
+#define RQ_FAILED	"Failed"
+#define RQ_DENIED	"Denied"
+#define RQ_CANCELED	"Canceled"
+
+struct request_new {
+	const char *project;
+	const char *policy;
+	const char *artifact_configuration;
+	const char *description;	/* may be NULL */
+	json_t *parameters;		/* object, borrowed; may be NULL */
+	json_t *origin;			/* object, borrowed; may be NULL */
+	const char *submitter_type;	/* "client-certificate", "user" */
+	const char *submitter;
+	const char *artifact_name;
+	const char *artifact_sha256;
+	uint64_t artifact_size;
+	int required_approvals;
+	const char *original_id;	/* resubmit; may be NULL */
+};
+
+struct request_filter {
+	const char *status;		/* coarse or workflow status */
+	const char *project;
+	const char *policy;
+	int (*visible)(const json_t *rec, void *arg);	/* may be NULL */
+	void *arg;
+};
+
+/* Records a new request, its artifact reference and, when it needs no
+ * approval, its place in the signer's queue. */
+int request_create(struct store_txn *t, const struct request_new *n,
+    json_t **rec) SIGNET_WUR;
+int request_get(struct store_txn *t, const char *id, json_t **rec) SIGNET_WUR;
+/* Moves rec to a new workflow status: history, pending queue, record. */
+int request_transition(struct store_txn *t, json_t *rec, const char *to,
+    const char *reason) SIGNET_WUR;
+int request_put(struct store_txn *t, json_t *rec) SIGNET_WUR;
+/* Adds one reference to an artifact (creating its entry). */
+int request_artifact_ref(struct store_txn *t, const char *sha256,
+    uint64_t size) SIGNET_WUR;
+/* The API representation (a new object). */
+json_t *request_api(const json_t *rec);
+int request_is_final(const char *workflow);
+const char *request_coarse(const char *workflow);
+int request_valid_status(const char *s);
+int request_valid_id(const char *id);
+/* Newest first; cursor is "" for the first page; next is "" at the end. */
+int request_list(struct store_txn *t, const struct request_filter *f,
+    size_t page_size, const char *cursor, json_t **items,
+    char next[REQUEST_CURSOR_LEN + 1]) SIGNET_WUR;
+/* Ids waiting for the signer, oldest first. */
+int request_pending(struct store_txn *t, void (*fn)(const char *id, void *),
+    void *arg) SIGNET_WUR;
+/* Does any request reference the artifact? (garbage collection) */
+int request_artifact_known(struct store_txn *t, const char *sha256);
+/* Current time as RFC 3339 UTC with milliseconds. */
+void request_now(char out[32], uint64_t *ns);
+
+#endif

@@ -1,0 +1,412 @@
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "app.h"
+#include "catalog.h"
+#include "cms.h"
+#include "khclient.h"
+#include "log.h"
+#include "pki.h"
+#include "request.h"
+#include "rkey.h"
+#include "signer.h"
+#include "signet_limits.h"
+
+/* How long a request waits before another try while the token is locked
+ * or the keyholder is busy restarting. */
+#define SIGNER_RETRY_SECONDS 2
+
+struct signer_job {
+	struct signer_job *next;
+	char id[REQUEST_ID_LEN + 1];
+};
+
+/* A policy certificate with its token key, loaded once. */
+struct signer_key {
+	struct signer_key *next;
+	char name[CATALOG_MAX_NAME + 1];
+	char sha256[65];	/* leaf: a re-applied certificate reloads */
+	EVP_PKEY *key;
+	X509 *leaf;
+	STACK_OF(X509) *chain;
+};
+
+struct signer {
+	struct app *app;
+	pthread_t th[SIGNET_MAX_WORKERS];
+	int n;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct signer_job *head, *tail;
+	int stop;
+	pthread_mutex_t keys_mu;
+	struct signer_key *keys;
+};
+
+static void
+signer_key_free(struct signer_key *k)
+{
+	if (k == NULL)
+		return;
+	EVP_PKEY_free(k->key);
+	X509_free(k->leaf);
+	sk_X509_pop_free(k->chain, X509_free);
+	free(k);
+}
+
+/* Loads (or finds) the certificate's key; the returned entry lives as
+ * long as the signer. */
+static int
+signer_key(struct signer *s, const json_t *cert, struct signer_key **out)
+{
+	const char *name = json_string_value(json_object_get(cert, "name"));
+	const char *fp = json_string_value(json_object_get(cert, "sha256"));
+	const char *pem = json_string_value(json_object_get(cert, "chainPem"));
+	const char *kid = json_string_value(json_object_get(cert, "keyId"));
+	struct signer_key *k;
+	int r = 0;
+
+	if (name == NULL || fp == NULL || pem == NULL || kid == NULL)
+		return SIGNET_ERR_STORE;
+	pthread_mutex_lock(&s->keys_mu);
+	for (k = s->keys; k != NULL; k = k->next)
+		if (strcmp(k->name, name) == 0 && strcmp(k->sha256, fp) == 0)
+			goto out;
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	snprintf(k->name, sizeof(k->name), "%s", name);
+	snprintf(k->sha256, sizeof(k->sha256), "%s", fp);
+	if ((r = pki_chain_from_pem(pem, strlen(pem), &k->chain)) != 0 ||
+	    (r = rkey_load(s->app->kh, kid, &k->key)) != 0) {
+		signer_key_free(k);
+		k = NULL;
+		goto out;
+	}
+	k->leaf = sk_X509_value(k->chain, 0);
+	X509_up_ref(k->leaf);
+	k->next = s->keys;
+	s->keys = k;
+out:
+	pthread_mutex_unlock(&s->keys_mu);
+	*out = k;
+	return r;
+}
+
+static int
+signer_unhex(const char *hex, unsigned char out[32])
+{
+	long n;
+	unsigned char *b;
+
+	if (hex == NULL || (b = OPENSSL_hexstr2buf(hex, &n)) == NULL)
+		return SIGNET_ERR_STORE;
+	if (n != 32) {
+		OPENSSL_free(b);
+		return SIGNET_ERR_STORE;
+	}
+	memcpy(out, b, 32);
+	OPENSSL_free(b);
+	return 0;
+}
+
+/* Takes the request from the queue into Processing; 1 = nothing to do. */
+static int
+signer_claim(struct signer *s, const char *id, json_t **rec)
+{
+	struct store_txn *t = NULL;
+	const char *w;
+	int r;
+
+	*rec = NULL;
+	if ((r = store_txn_begin(s->app->store, 1, &t)) != 0)
+		return r;
+	if ((r = request_get(t, id, rec)) != 0)
+		goto out;
+	w = json_string_value(json_object_get(*rec, "workflowStatus"));
+	if (w != NULL && strcmp(w, RQ_PROCESSING) == 0) {
+		/* signetd stopped while signing it: sign again */
+		r = 0;
+		goto out;
+	}
+	if (w == NULL || strcmp(w, RQ_QUEUED) != 0) {
+		r = 1;
+		goto out;
+	}
+	if ((r = request_transition(t, *rec, RQ_PROCESSING, NULL)) != 0)
+		goto out;
+	r = store_txn_commit(t);
+	t = NULL;
+out:
+	store_txn_abort(t);
+	if (r != 0) {
+		json_decref(*rec);
+		*rec = NULL;
+	}
+	return r;
+}
+
+static int
+signer_finish(struct signer *s, const char *id, const char *to,
+    const char *reason, json_t *signed_artifact, json_t *cert)
+{
+	struct store_txn *t = NULL;
+	json_t *rec = NULL;
+	int r;
+
+	if ((r = store_txn_begin(s->app->store, 1, &t)) != 0)
+		return r;
+	if ((r = request_get(t, id, &rec)) != 0)
+		goto out;
+	if (signed_artifact != NULL) {
+		json_object_set(rec, "signedArtifact", signed_artifact);
+		json_object_set(rec, "certificate", cert);
+		if ((r = request_artifact_ref(t, json_string_value(
+		    json_object_get(signed_artifact, "sha256")),
+		    (uint64_t)json_integer_value(json_object_get(
+		    signed_artifact, "size")))) != 0)
+			goto out;
+	}
+	if ((r = request_transition(t, rec, to, reason)) != 0)
+		goto out;
+	r = store_txn_commit(t);
+	t = NULL;
+out:
+	store_txn_abort(t);
+	json_decref(rec);
+	return r;
+}
+
+static int
+signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
+    json_t **certinfo, char *reason, size_t rlen)
+{
+	struct store_txn *t = NULL;
+	json_t *policy = NULL, *cert = NULL;
+	struct signer_key *k = NULL;
+	unsigned char md[32], *der = NULL;
+	size_t derlen = 0;
+	char hex[CAS_HEX_LEN + 1], name[SIGNET_MAX_ARTIFACT_NAME + 8];
+	const char *project, *slug, *cname, *aname;
+	int r;
+
+	project = json_string_value(json_object_get(rec, "projectSlug"));
+	slug = json_string_value(json_object_get(rec, "signingPolicySlug"));
+	aname = json_string_value(json_object_get(json_object_get(rec,
+	    "unsignedArtifact"), "name"));
+	if ((r = signer_unhex(json_string_value(json_object_get(
+	    json_object_get(rec, "unsignedArtifact"), "sha256")), md)) != 0)
+		return r;
+	if ((r = store_txn_begin(s->app->store, 0, &t)) != 0)
+		return r;
+	if ((r = catalog_get_policy(t, project, slug, &policy)) != 0) {
+		snprintf(reason, rlen, "signing policy %s/%s no longer exists",
+		    project, slug);
+		goto out;
+	}
+	cname = json_string_value(json_object_get(policy, "certificate"));
+	if (cname == NULL ||
+	    (r = catalog_get_certificate(t, cname, &cert)) != 0) {
+		snprintf(reason, rlen, "the policy's certificate is missing");
+		goto out;
+	}
+	store_txn_abort(t);
+	t = NULL;
+	if ((r = signer_key(s, cert, &k)) != 0) {
+		snprintf(reason, rlen, "cannot load the policy's key: %s",
+		    signet_strerror(r));
+		goto out;
+	}
+	if ((r = cms_sign_detached(k->key, k->leaf, k->chain, md, &der,
+	    &derlen)) != 0) {
+		snprintf(reason, rlen, "signing failed: %s", signet_strerror(r));
+		goto out;
+	}
+	if ((r = cas_put(s->app->cas, der, derlen, hex)) != 0) {
+		snprintf(reason, rlen, "storing the signature failed");
+		goto out;
+	}
+	snprintf(name, sizeof(name), "%s.p7s", aname ? aname : "artifact");
+	*signed_artifact = json_pack("{s:s, s:I, s:s}", "name", name,
+	    "size", (json_int_t)derlen, "sha256", hex);
+	*certinfo = json_pack("{s:s, s:s}", "name", k->name, "sha256",
+	    k->sha256);
+	if (*signed_artifact == NULL || *certinfo == NULL)
+		r = SIGNET_ERR_NOMEM;
+out:
+	store_txn_abort(t);
+	OPENSSL_free(der);
+	json_decref(policy);
+	json_decref(cert);
+	return r;
+}
+
+static void
+signer_push(struct signer *s, struct signer_job *j)
+{
+	j->next = NULL;
+	if (s->tail != NULL)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+}
+
+static void
+signer_run(struct signer *s, struct signer_job *j)
+{
+	json_t *rec = NULL, *sa = NULL, *ci = NULL;
+	char reason[256] = "";
+	int r;
+
+	if ((r = signer_claim(s, j->id, &rec)) != 0) {
+		if (r < 0)
+			log_err("signer: %s: %s", j->id, signet_strerror(r));
+		free(j);
+		return;
+	}
+	r = signer_sign(s, rec, &sa, &ci, reason, sizeof(reason));
+	json_decref(rec);
+	if (r == SIGNET_ERR_TOKEN_LOCKED || r == SIGNET_ERR_KEYHOLDER) {
+		/* not the request's fault: back in line until the token is
+		 * there again */
+		log_warn("signer: %s waits: %s", j->id, signet_strerror(r));
+		if (signer_finish(s, j->id, RQ_QUEUED, NULL, NULL, NULL) != 0)
+			log_err("signer: %s: cannot requeue", j->id);
+		sleep(SIGNER_RETRY_SECONDS);
+		pthread_mutex_lock(&s->mu);
+		signer_push(s, j);
+		pthread_mutex_unlock(&s->mu);
+		json_decref(sa);
+		json_decref(ci);
+		return;
+	}
+	if (r != 0) {
+		log_err("signer: %s failed: %s", j->id, reason);
+		r = signer_finish(s, j->id, RQ_FAILED, reason, NULL, NULL);
+	} else {
+		r = signer_finish(s, j->id, RQ_COMPLETED, NULL, sa, ci);
+		if (r == 0)
+			log_info("signer: %s completed", j->id);
+	}
+	if (r != 0)
+		log_err("signer: %s: recording the result failed: %s", j->id,
+		    signet_strerror(r));
+	json_decref(sa);
+	json_decref(ci);
+	free(j);
+}
+
+static void *
+signer_main(void *arg)
+{
+	struct signer *s = arg;
+	struct signer_job *j;
+
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (s->head == NULL && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->stop) {
+			pthread_mutex_unlock(&s->mu);
+			return NULL;
+		}
+		j = s->head;
+		s->head = j->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+		pthread_mutex_unlock(&s->mu);
+		signer_run(s, j);
+	}
+}
+
+int
+signer_enqueue(struct signer *s, const char *id)
+{
+	struct signer_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return SIGNET_ERR_NOMEM;
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	pthread_mutex_lock(&s->mu);
+	signer_push(s, j);
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+static void
+signer_load_one(const char *id, void *arg)
+{
+	if (signer_enqueue(arg, id) != 0)
+		log_err("signer: cannot queue %s", id);
+}
+
+int
+signer_start(struct app *app, int workers, struct signer **out)
+{
+	struct signer *s;
+	struct store_txn *t = NULL;
+	int i, r;
+
+	*out = NULL;
+	if (workers < 1 || workers > SIGNET_MAX_WORKERS)
+		return SIGNET_ERR_INVALID;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return SIGNET_ERR_NOMEM;
+	s->app = app;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->keys_mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	if ((r = store_txn_begin(app->store, 0, &t)) != 0 ||
+	    (r = request_pending(t, signer_load_one, s)) != 0) {
+		store_txn_abort(t);
+		signer_stop(s);
+		return r;
+	}
+	store_txn_abort(t);
+	for (i = 0; i < workers; i++) {
+		if (pthread_create(&s->th[i], NULL, signer_main, s) != 0) {
+			signer_stop(s);
+			return SIGNET_ERR_INTERNAL;
+		}
+		s->n++;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+signer_stop(struct signer *s)
+{
+	struct signer_job *j;
+	struct signer_key *k;
+	int i;
+
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (i = 0; i < s->n; i++)
+		pthread_join(s->th[i], NULL);
+	while ((j = s->head) != NULL) {
+		s->head = j->next;
+		free(j);
+	}
+	while ((k = s->keys) != NULL) {
+		s->keys = k->next;
+		signer_key_free(k);
+	}
+	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->keys_mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}

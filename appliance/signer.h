@@ -1,0 +1,19 @@
+/* The signing worker pool: takes requests that are QueuedForProcessing,
+ * signs them through the keyholder and records the result. The queue is
+ * kept in LMDB (STORE_PENDING), so a restart resumes where it stopped. */
+#ifndef SIGNET_SIGNER_H
+#define SIGNET_SIGNER_H
+
+#include "err.h"
+
+struct app;
+struct signer;
+
+/* Starts the workers and queues every pending request. */
+int signer_start(struct app *app, int workers, struct signer **out) SIGNET_WUR;
+/* Wakes a worker for a request just committed as QueuedForProcessing. */
+int signer_enqueue(struct signer *s, const char *id) SIGNET_WUR;
+/* Lets running signatures finish, then joins the workers; accepts NULL. */
+void signer_stop(struct signer *s);
+
+#endif

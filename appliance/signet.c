@@ -1,0 +1,367 @@
+/* signet: local administration of an appliance (keys in the token,
+ * certificates, the declarative configuration). Reads signetd's
+ * configuration and starts its own keyholder. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "khclient.h"
+#include "log.h"
+#include "pki.h"
+#include "rkey.h"
+#include "signet_limits.h"
+#include "signetd_common.h"
+#include "store.h"
+
+struct cli {
+	struct config cfg;
+	struct kh *kh;
+	int json;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: signet -c CONFIG COMMAND ...\n"
+	    "\n"
+	    "  key list [--json]                    keys in the token\n"
+	    "  key generate --label L --type T      T: rsa2048 rsa3072 rsa4096 p256 p384\n"
+	    "  key csr --key K --subject S [--out F]\n"
+	    "                                       PKCS#10 request made with token key K\n"
+	    "  key self-signed --key K --subject S [--days N] [--out F]\n"
+	    "                                       self-signed code-signing test certificate\n"
+	    "  apply [--dry-run] FILE               load the declarative configuration\n"
+	    "\n"
+	    "S is a name such as \"CN=Example Release Signing,O=Example\".\n"
+	    "K is a key label or id (signet key list).\n");
+}
+
+static int
+cli_keyholder(struct cli *c)
+{
+	struct kh_spawn_opts o;
+	char path[PATH_MAX];
+
+	if (c->kh != NULL)
+		return 0;
+	if (signet_keyholder_path(c->cfg.keyholder, path, sizeof(path)) != 0) {
+		fprintf(stderr, "signet: signet-keyholder not found; set "
+		    "[token] keyholder\n");
+		return -1;
+	}
+	memset(&o, 0, sizeof(o));
+	o.path = path;
+	o.module = c->cfg.module;
+	o.token_label = c->cfg.token_label;
+	o.pin_file = c->cfg.pin_file;
+	o.env = (const char *const *)c->cfg.env;
+	o.user = c->cfg.token_user;
+	if (kh_spawn(&o, &c->kh) != 0) {
+		fprintf(stderr, "signet: cannot start the keyholder\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cli_write(const char *out, const char *text)
+{
+	FILE *f = stdout;
+
+	if (out != NULL && (f = fopen(out, "w")) == NULL) {
+		fprintf(stderr, "signet: %s: %s\n", out, strerror(errno));
+		return 1;
+	}
+	fputs(text, f);
+	if (f != stdout && fclose(f) != 0) {
+		fprintf(stderr, "signet: %s: %s\n", out, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static const char *
+cli_type(int t)
+{
+	return t == KH_KEY_RSA ? "rsa" : t == KH_KEY_EC ? "ec" : "?";
+}
+
+static int
+cmd_key_list(struct cli *c)
+{
+	struct kh_key_info *keys = NULL;
+	size_t n = 0, i;
+	json_t *a;
+	int r;
+
+	if (cli_keyholder(c) != 0)
+		return 1;
+	if ((r = kh_list_keys(c->kh, &keys, &n)) != 0) {
+		fprintf(stderr, "signet: listing keys failed: %s\n",
+		    signet_strerror(r));
+		return 1;
+	}
+	if (c->json) {
+		a = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:i}",
+			    "id", keys[i].id, "label", keys[i].label,
+			    "type", cli_type(keys[i].type),
+			    "bits", (int)keys[i].bits));
+		json_dumpf(a, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+		json_decref(a);
+	} else {
+		printf("%-34s %-24s %-5s %s\n", "ID", "LABEL", "TYPE", "BITS");
+		for (i = 0; i < n; i++)
+			printf("%-34s %-24s %-5s %u\n", keys[i].id,
+			    keys[i].label, cli_type(keys[i].type),
+			    keys[i].bits);
+	}
+	free(keys);
+	return 0;
+}
+
+static int
+cmd_key_generate(struct cli *c, const char *label, const char *type)
+{
+	static const struct {
+		const char *name;
+		int type;
+		unsigned bits;
+	} types[] = {
+		{ "rsa2048", KH_KEY_RSA, 2048 }, { "rsa3072", KH_KEY_RSA, 3072 },
+		{ "rsa4096", KH_KEY_RSA, 4096 }, { "p256", KH_KEY_EC, 256 },
+		{ "p384", KH_KEY_EC, 384 },
+	};
+	struct kh_key_info ki;
+	size_t i;
+	int r;
+
+	if (label == NULL || type == NULL) {
+		fprintf(stderr, "signet: key generate needs --label and --type\n");
+		return 2;
+	}
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(types[i].name, type) == 0)
+			break;
+	if (i == sizeof(types) / sizeof(types[0])) {
+		fprintf(stderr, "signet: unknown key type '%s' (rsa2048, "
+		    "rsa3072, rsa4096, p256, p384)\n", type);
+		return 2;
+	}
+	if (cli_keyholder(c) != 0)
+		return 1;
+	if (kh_find_key(c->kh, label, &ki) == 0) {
+		fprintf(stderr, "signet: the token already has a key labelled "
+		    "'%s' (id %s)\n", label, ki.id);
+		return 1;
+	}
+	if ((r = kh_generate(c->kh, label, types[i].type, types[i].bits,
+	    &ki)) != 0) {
+		fprintf(stderr, "signet: generating the key failed: %s\n",
+		    signet_strerror(r));
+		return 1;
+	}
+	printf("%s\n", ki.id);
+	return 0;
+}
+
+static int
+cli_load_key(struct cli *c, const char *key, EVP_PKEY **pk)
+{
+	struct kh_key_info ki;
+	int r;
+
+	if (cli_keyholder(c) != 0)
+		return -1;
+	if ((r = kh_find_key(c->kh, key, &ki)) != 0) {
+		fprintf(stderr, "signet: no key '%s' in the token (%s)\n", key,
+		    signet_strerror(r));
+		return -1;
+	}
+	if ((r = rkey_load(c->kh, ki.id, pk)) != 0) {
+		fprintf(stderr, "signet: cannot use key '%s': %s\n", key,
+		    signet_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_key_cert(struct cli *c, int csr, const char *key, const char *subject,
+    int days, const char *out)
+{
+	EVP_PKEY *pk = NULL;
+	char *pem = NULL;
+	int r, rc = 1;
+
+	if (key == NULL || subject == NULL) {
+		fprintf(stderr, "signet: --key and --subject are required\n");
+		return 2;
+	}
+	if (cli_load_key(c, key, &pk) != 0)
+		return 1;
+	r = csr ? pki_make_csr(pk, subject, &pem) :
+	    pki_self_signed(pk, subject, days, &pem);
+	if (r == SIGNET_ERR_INVALID)
+		fprintf(stderr, "signet: the subject must look like "
+		    "\"CN=Name,O=Organization\"%s\n", csr ? "" :
+		    " and --days be 1 to 3650");
+	else if (r != 0)
+		fprintf(stderr, "signet: %s\n", signet_strerror(r));
+	else
+		rc = cli_write(out, pem);
+	free(pem);
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+static int
+cmd_apply(struct cli *c, const char *file, int dry_run)
+{
+	json_t *doc;
+	json_error_t jerr;
+	struct store *s = NULL;
+	char dbdir[PATH_MAX], base[PATH_MAX], err[512];
+	int r;
+
+	doc = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+	if (doc == NULL) {
+		fprintf(stderr, "signet: %s:%d:%d: %s\n", file, jerr.line,
+		    jerr.column, jerr.text);
+		return 1;
+	}
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", file);
+	snprintf(base, sizeof(base), "%s", dirname(tmp));
+	if (cli_keyholder(c) != 0) {
+		json_decref(doc);
+		return 1;
+	}
+	if (mkdir(c->cfg.state_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "signet: %s: %s\n", c->cfg.state_dir,
+		    strerror(errno));
+		json_decref(doc);
+		return 1;
+	}
+	snprintf(dbdir, sizeof(dbdir), "%s/db", c->cfg.state_dir);
+	if ((r = store_open(dbdir, c->cfg.map_size, &s)) != 0) {
+		fprintf(stderr, "signet: cannot open %s\n", dbdir);
+		json_decref(doc);
+		return 1;
+	}
+	r = catalog_apply(s, c->kh, doc, base, dry_run, stdout, err,
+	    sizeof(err));
+	if (r != 0)
+		fprintf(stderr, "signet: %s: %s\n", file, err[0] ? err :
+		    signet_strerror(r));
+	store_close(s);
+	json_decref(doc);
+	return r == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "label", required_argument, NULL, 'l' },
+		{ "type", required_argument, NULL, 't' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "subject", required_argument, NULL, 's' },
+		{ "days", required_argument, NULL, 'D' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli c;
+	const char *conf = NULL, *label = NULL, *type = NULL, *key = NULL,
+	    *subject = NULL, *out = NULL;
+	char err[512], *end;
+	int ch, days = 365, dry = 0, rc = 2;
+	long v;
+
+	memset(&c, 0, sizeof(c));
+	log_init("signet", 0);
+	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+		if (ch == 'c')
+			conf = optarg;
+		else {
+			usage(ch == 'h' ? stdout : stderr);
+			return ch == 'h' ? 0 : 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1 || conf == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	/* the subcommand's own options */
+	const char *cmd = argv[0], *sub = argc > 1 ? argv[1] : "";
+	int skip = strcmp(cmd, "key") == 0 ? 2 : 1;
+	if (argc < skip) {
+		usage(stderr);
+		return 2;
+	}
+	optind = 0;
+	argc -= skip - 1;
+	argv += skip - 1;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'l': label = optarg; break;
+		case 't': type = optarg; break;
+		case 'k': key = optarg; break;
+		case 's': subject = optarg; break;
+		case 'o': out = optarg; break;
+		case 'j': c.json = 1; break;
+		case 'n': dry = 1; break;
+		case 'D':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 3650) {
+				fprintf(stderr, "signet: --days must be 1 to "
+				    "3650\n");
+				return 2;
+			}
+			days = (int)v;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (config_load(conf, &c.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "signet: %s\n", err);
+		return 1;
+	}
+	if (strcmp(cmd, "key") == 0 && strcmp(sub, "list") == 0)
+		rc = cmd_key_list(&c);
+	else if (strcmp(cmd, "key") == 0 && strcmp(sub, "generate") == 0)
+		rc = cmd_key_generate(&c, label, type);
+	else if (strcmp(cmd, "key") == 0 && strcmp(sub, "csr") == 0)
+		rc = cmd_key_cert(&c, 1, key, subject, 0, out);
+	else if (strcmp(cmd, "key") == 0 && strcmp(sub, "self-signed") == 0)
+		rc = cmd_key_cert(&c, 0, key, subject, days, out);
+	else if (strcmp(cmd, "apply") == 0 && optind == argc - 1)
+		rc = cmd_apply(&c, argv[optind], dry);
+	else
+		usage(stderr);
+	kh_free(c.kh);
+	config_free(&c.cfg);
+	return rc;
+}

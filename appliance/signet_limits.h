@@ -1,0 +1,43 @@
+/* Every limit on something a caller controls, in one place. Exceeding one
+ * is a clean error (413 or 400) that names the limit, never a crash. */
+#ifndef SIGNET_LIMITS_H
+#define SIGNET_LIMITS_H
+
+/* Artifacts: default maximum; signetd.conf [store] max_artifact_size. */
+#define SIGNET_DEFAULT_MAX_ARTIFACT	(4ULL << 30)
+#define SIGNET_MAX_ARTIFACT_NAME	255
+
+/* Multipart form of a submission. */
+#define SIGNET_MAX_FORM_FIELDS		64
+#define SIGNET_MAX_FIELD_NAME		64
+#define SIGNET_MAX_SLUG			64
+#define SIGNET_MAX_DESCRIPTION		4096
+#define SIGNET_MAX_PARAMETERS		32
+#define SIGNET_MAX_PARAM_VALUE		1024
+#define SIGNET_MAX_ORIGIN_VALUE		2048
+#define SIGNET_MAX_ID_TOKEN		16384
+
+/* JSON bodies and documents. */
+#define SIGNET_MAX_JSON_BODY		(64 * 1024)
+#define SIGNET_MAX_JSON_DEPTH		16
+#define SIGNET_MAX_APPLY_DOCUMENT	(16 * 1024 * 1024)
+#define SIGNET_MAX_RECORD		(1024 * 1024)
+
+/* Listing. */
+#define SIGNET_DEFAULT_PAGE_SIZE	50
+#define SIGNET_MAX_PAGE_SIZE		200
+
+/* Keyholder IPC (pkcs11/PROTOCOL.md). */
+#define SIGNET_KH_MAX_MSG		16384
+#define SIGNET_KH_MAX_LABEL		64
+#define SIGNET_KH_MAX_KEYS		256
+#define SIGNET_KH_MAX_PIN		128
+
+/* Certificates: chain length accepted for a policy's certificate. */
+#define SIGNET_MAX_CHAIN		8
+
+/* Signing worker pool. */
+#define SIGNET_DEFAULT_WORKERS		2
+#define SIGNET_MAX_WORKERS		32
+
+#endif

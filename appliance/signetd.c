@@ -1,0 +1,206 @@
+/* signetd: the signing appliance's daemon. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "khclient.h"
+#include "log.h"
+#include "request.h"
+#include "server.h"
+#include "signer.h"
+#include "signetd_common.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: signetd -c CONFIG [-d]\n"
+	    "  -c CONFIG  configuration file (see signetd.conf.example)\n"
+	    "  -d         debug logging\n");
+}
+
+static int
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (user == NULL)
+		return 0;
+	if (geteuid() != 0) {
+		log_warn("not root: [server] user = %s ignored", user);
+		return 0;
+	}
+	if ((pw = getpwnam(user)) == NULL) {
+		log_err("no such user '%s' ([server] user)", user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) != 0 || setresgid(pw->pw_gid,
+	    pw->pw_gid, pw->pw_gid) != 0 || setresuid(pw->pw_uid, pw->pw_uid,
+	    pw->pw_uid) != 0) {
+		log_err("cannot become user '%s': %s", user, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+struct gc {
+	struct store_txn *t;
+	struct cas *cas;
+	int removed;
+};
+
+static int
+gc_one(const char *hex, void *arg)
+{
+	struct gc *g = arg;
+
+	if (!request_artifact_known(g->t, hex) &&
+	    cas_remove(g->cas, hex) == 0)
+		g->removed++;
+	return 0;
+}
+
+/* An artifact renamed into the store whose request was never committed
+ * (a crash between the two) is referenced by nothing: remove it. Runs
+ * before the server accepts uploads. */
+static void
+gc_artifacts(struct app *app)
+{
+	struct gc g = { NULL, app->cas, 0 };
+
+	if (store_txn_begin(app->store, 0, &g.t) != 0)
+		return;
+	if (cas_walk(app->cas, gc_one, &g) != 0)
+		log_warn("artifact clean-up incomplete");
+	store_txn_abort(g.t);
+	if (g.removed > 0)
+		log_info("removed %d artifact(s) no request refers to",
+		    g.removed);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct app app;
+	struct server *srv = NULL;
+	struct kh_spawn_opts ko;
+	const char *conf = NULL;
+	char err[512], kpath[PATH_MAX], dbdir[PATH_MAX];
+	struct rlimit rl = { 0, 0 };
+	sigset_t set;
+	int ch, sig, debug = 0, rc = 1, status;
+
+	while ((ch = getopt(argc, argv, "c:dh")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		default:
+			usage();
+			return ch == 'h' ? 0 : 2;
+		}
+	}
+	if (conf == NULL || optind != argc) {
+		usage();
+		return 2;
+	}
+	log_init("signetd", debug);
+	memset(&app, 0, sizeof(app));
+	/* nothing secret may end up in a core file */
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0);
+	umask(077);
+
+	if (config_load(conf, &app.cfg, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		return 1;
+	}
+	if (mkdir(app.cfg.state_dir, 0700) != 0 && errno != EEXIST) {
+		log_err("state_dir %s: %s", app.cfg.state_dir, strerror(errno));
+		goto out;
+	}
+	if (signet_keyholder_path(app.cfg.keyholder, kpath,
+	    sizeof(kpath)) != 0) {
+		log_err("signet-keyholder not found; set [token] keyholder");
+		goto out;
+	}
+	memset(&ko, 0, sizeof(ko));
+	ko.path = kpath;
+	ko.module = app.cfg.module;
+	ko.token_label = app.cfg.token_label;
+	ko.pin_file = app.cfg.pin_file;
+	ko.env = (const char *const *)app.cfg.env;
+	ko.user = app.cfg.token_user;
+	/* before anything else runs: the keyholder starts from a process
+	 * that has no network sockets and no threads yet */
+	if (kh_spawn(&ko, &app.kh) != 0) {
+		log_err("cannot start the keyholder");
+		goto out;
+	}
+	if (drop_privileges(app.cfg.user) != 0)
+		goto out;
+
+	snprintf(dbdir, sizeof(dbdir), "%s/db", app.cfg.state_dir);
+	if (store_open(dbdir, app.cfg.map_size, &app.store) != 0 ||
+	    cas_open(app.cfg.state_dir, &app.cas) != 0)
+		goto out;
+	gc_artifacts(&app);
+
+	/* signals are taken by sigwait below, not by any thread */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (signer_start(&app, app.cfg.workers, &app.signer) != 0) {
+		log_err("cannot start the signer");
+		goto out;
+	}
+	if (server_start(&app, &srv) != 0)
+		goto out;
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGCHLD) {
+			if (waitpid(kh_pid(app.kh), &status, WNOHANG) ==
+			    kh_pid(app.kh)) {
+				/* fail closed: the token is gone */
+				log_err("the keyholder exited (status %d); "
+				    "stopping", status);
+				goto out;
+			}
+			continue;
+		}
+		if (sig == SIGHUP)
+			continue;
+		log_info("stopping (signal %d)", sig);
+		break;
+	}
+	rc = 0;
+out:
+	server_stop(srv);
+	signer_stop(app.signer);
+	kh_free(app.kh);
+	cas_close(app.cas);
+	store_close(app.store);
+	config_free(&app.cfg);
+	return rc;
+}

@@ -1,0 +1,359 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "signet_limits.h"
+#include "log.h"
+#include "store.h"
+
+static const char *const store_db_names[STORE_DB_COUNT] = {
+	[STORE_META] = "meta",
+	[STORE_PROJECTS] = "projects",
+	[STORE_POLICIES] = "policies",
+	[STORE_IDENTITIES] = "identities",
+	[STORE_CERTMAP] = "certmap",
+	[STORE_CERTIFICATES] = "certificates",
+	[STORE_REQUESTS] = "requests",
+	[STORE_REQ_BY_TIME] = "requests_by_time",
+	[STORE_PENDING] = "pending",
+	[STORE_ARTIFACTS] = "artifacts",
+};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[STORE_DB_COUNT];
+};
+
+struct store_txn {
+	struct store *s;
+	MDB_txn *txn;
+};
+
+static int
+store_mdb_err(int rc, const char *what)
+{
+	if (rc == MDB_NOTFOUND)
+		return SIGNET_ERR_NOT_FOUND;
+	if (rc == MDB_MAP_FULL) {
+		log_err("store: %s: database full; raise [store] map_size",
+		    what);
+		return SIGNET_ERR_STORE;
+	}
+	log_err("store: %s: %s", what, mdb_strerror(rc));
+	return SIGNET_ERR_STORE;
+}
+
+int
+store_open(const char *dir, uint64_t map_size, struct store **out)
+{
+	struct store *s = NULL;
+	MDB_txn *txn = NULL;
+	int rc, r = SIGNET_ERR_STORE, i;
+	char ver[16];
+	MDB_val k, v;
+
+	*out = NULL;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		log_err("store: mkdir %s: %s", dir, strerror(errno));
+		return SIGNET_ERR_IO;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return SIGNET_ERR_NOMEM;
+	if ((rc = mdb_env_create(&s->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, STORE_DB_COUNT + 4)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(s->env, 1024)) != 0) {
+		r = store_mdb_err(rc, "create environment");
+		goto out;
+	}
+	/* MDB_NOTLS: read transactions are not tied to threads, CivetWeb's
+	 * and the signer's threads come and go. */
+	if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600)) != 0) {
+		r = store_mdb_err(rc, dir);
+		goto out;
+	}
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+		r = store_mdb_err(rc, "begin");
+		goto out;
+	}
+	for (i = 0; i < STORE_DB_COUNT; i++) {
+		if ((rc = mdb_dbi_open(txn, store_db_names[i], MDB_CREATE,
+		    &s->dbi[i])) != 0) {
+			r = store_mdb_err(rc, store_db_names[i]);
+			goto out;
+		}
+	}
+	k.mv_data = (void *)(uintptr_t)"schema";
+	k.mv_size = 6;
+	rc = mdb_get(txn, s->dbi[STORE_META], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		snprintf(ver, sizeof(ver), "%d", STORE_SCHEMA_VERSION);
+		v.mv_data = ver;
+		v.mv_size = strlen(ver);
+		if ((rc = mdb_put(txn, s->dbi[STORE_META], &k, &v, 0)) != 0) {
+			r = store_mdb_err(rc, "schema");
+			goto out;
+		}
+	} else if (rc != 0) {
+		r = store_mdb_err(rc, "schema");
+		goto out;
+	} else {
+		snprintf(ver, sizeof(ver), "%d", STORE_SCHEMA_VERSION);
+		if (v.mv_size != strlen(ver) ||
+		    memcmp(v.mv_data, ver, v.mv_size) != 0) {
+			log_err("store: %s has schema version %.*s, this "
+			    "signetd reads version %s", dir,
+			    (int)(v.mv_size > 8 ? 8 : v.mv_size),
+			    (const char *)v.mv_data, ver);
+			goto out;
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0) {
+		r = store_mdb_err(rc, "commit");
+		goto out;
+	}
+	*out = s;
+	s = NULL;
+	r = 0;
+out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	store_close(s);
+	return r;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->env != NULL)
+		mdb_env_close(s->env);
+	free(s);
+}
+
+int
+store_copy(struct store *s, const char *dir)
+{
+	int rc;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return SIGNET_ERR_IO;
+	if ((rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT)) != 0)
+		return store_mdb_err(rc, "copy");
+	return 0;
+}
+
+int
+store_txn_begin(struct store *s, int write, struct store_txn **out)
+{
+	struct store_txn *t;
+	int rc;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return SIGNET_ERR_NOMEM;
+	t->s = s;
+	if ((rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY,
+	    &t->txn)) != 0) {
+		free(t);
+		return store_mdb_err(rc, "begin");
+	}
+	*out = t;
+	return 0;
+}
+
+int
+store_txn_commit(struct store_txn *t)
+{
+	int rc = mdb_txn_commit(t->txn);
+
+	free(t);
+	if (rc != 0)
+		return store_mdb_err(rc, "commit");
+	return 0;
+}
+
+void
+store_txn_abort(struct store_txn *t)
+{
+	if (t == NULL)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+int
+store_get(struct store_txn *t, enum store_db db, const void *k, size_t klen,
+    const void **v, size_t *vlen)
+{
+	MDB_val mk = { klen, (void *)(uintptr_t)k }, mv;
+	int rc;
+
+	if ((rc = mdb_get(t->txn, t->s->dbi[db], &mk, &mv)) != 0)
+		return store_mdb_err(rc, store_db_names[db]);
+	*v = mv.mv_data;
+	*vlen = mv.mv_size;
+	return 0;
+}
+
+int
+store_put(struct store_txn *t, enum store_db db, const void *k, size_t klen,
+    const void *v, size_t vlen)
+{
+	MDB_val mk = { klen, (void *)(uintptr_t)k };
+	MDB_val mv = { vlen, (void *)(uintptr_t)v };
+	int rc;
+
+	if ((rc = mdb_put(t->txn, t->s->dbi[db], &mk, &mv, 0)) != 0)
+		return store_mdb_err(rc, store_db_names[db]);
+	return 0;
+}
+
+int
+store_del(struct store_txn *t, enum store_db db, const void *k, size_t klen)
+{
+	MDB_val mk = { klen, (void *)(uintptr_t)k };
+	int rc;
+
+	if ((rc = mdb_del(t->txn, t->s->dbi[db], &mk, NULL)) != 0)
+		return store_mdb_err(rc, store_db_names[db]);
+	return 0;
+}
+
+int
+store_get_json(struct store_txn *t, enum store_db db, const char *key,
+    json_t **out)
+{
+	const void *v;
+	size_t vlen;
+	json_t *j, *ver;
+	json_error_t jerr;
+	int r;
+
+	*out = NULL;
+	if ((r = store_get(t, db, key, strlen(key), &v, &vlen)) != 0)
+		return r;
+	if (vlen > SIGNET_MAX_RECORD) {
+		log_err("store: %s/%s: record too large", store_db_names[db],
+		    key);
+		return SIGNET_ERR_STORE;
+	}
+	j = json_loadb(v, vlen, JSON_REJECT_DUPLICATES, &jerr);
+	if (j == NULL || !json_is_object(j)) {
+		log_err("store: %s/%s: unreadable record: %s",
+		    store_db_names[db], key, j ? "not an object" : jerr.text);
+		json_decref(j);
+		return SIGNET_ERR_STORE;
+	}
+	ver = json_object_get(j, "v");
+	if (!json_is_integer(ver) ||
+	    json_integer_value(ver) != STORE_SCHEMA_VERSION) {
+		log_err("store: %s/%s: unknown record version",
+		    store_db_names[db], key);
+		json_decref(j);
+		return SIGNET_ERR_STORE;
+	}
+	*out = j;
+	return 0;
+}
+
+int
+store_put_json(struct store_txn *t, enum store_db db, const char *key,
+    json_t *v)
+{
+	char *s;
+	int r;
+
+	if (json_object_set_new(v, "v", json_integer(STORE_SCHEMA_VERSION)))
+		return SIGNET_ERR_NOMEM;
+	if ((s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		return SIGNET_ERR_NOMEM;
+	if (strlen(s) > SIGNET_MAX_RECORD)
+		r = SIGNET_ERR_TOO_LARGE;
+	else
+		r = store_put(t, db, key, strlen(key), s, strlen(s));
+	free(s);
+	return r;
+}
+
+static int
+store_has_prefix(const MDB_val *k, const void *prefix, size_t plen)
+{
+	return k->mv_size >= plen &&
+	    (plen == 0 || memcmp(k->mv_data, prefix, plen) == 0);
+}
+
+int
+store_walk(struct store_txn *t, enum store_db db, const void *prefix,
+    size_t plen, const void *after, size_t alen, int backward,
+    store_walk_fn fn, void *arg)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	MDB_cursor_op step = backward ? MDB_PREV : MDB_NEXT;
+	int rc, r = SIGNET_ERR_STORE;
+
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[db], &c)) != 0)
+		return store_mdb_err(rc, "cursor");
+	if (after != NULL) {
+		k.mv_data = (void *)(uintptr_t)after;
+		k.mv_size = alen;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc == 0 && !backward && k.mv_size == alen &&
+		    memcmp(k.mv_data, after, alen) == 0)
+			rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+		else if (backward)
+			rc = rc == MDB_NOTFOUND ?
+			    mdb_cursor_get(c, &k, &v, MDB_LAST) :
+			    mdb_cursor_get(c, &k, &v, MDB_PREV);
+	} else if (plen > 0 && !backward) {
+		k.mv_data = (void *)(uintptr_t)prefix;
+		k.mv_size = plen;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	} else if (plen > 0) {
+		/* the last key with the prefix: seek past it, step back */
+		unsigned char end[256];
+
+		if (plen >= sizeof(end)) {
+			r = SIGNET_ERR_INVALID;
+			goto out;
+		}
+		memcpy(end, prefix, plen);
+		end[plen] = 0xff;
+		k.mv_data = end;
+		k.mv_size = plen + 1;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		rc = rc == MDB_NOTFOUND ? mdb_cursor_get(c, &k, &v, MDB_LAST) :
+		    mdb_cursor_get(c, &k, &v, MDB_PREV);
+	} else {
+		rc = mdb_cursor_get(c, &k, &v, backward ? MDB_LAST : MDB_FIRST);
+	}
+	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, step)) {
+		if (!store_has_prefix(&k, prefix, plen)) {
+			if (backward ? memcmp(k.mv_data, prefix,
+			    k.mv_size < plen ? k.mv_size : plen) < 0 : 1)
+				break;
+			continue;
+		}
+		if ((r = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size,
+		    arg)) != 0) {
+			if (r > 0)
+				r = 0;
+			goto out;
+		}
+	}
+	if (rc != MDB_NOTFOUND) {
+		r = store_mdb_err(rc, "walk");
+		goto out;
+	}
+	r = 0;
+out:
+	mdb_cursor_close(c);
+	return r;
+}

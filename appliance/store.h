@@ -1,0 +1,66 @@
+/* The LMDB environment: every record Signet keeps. Records are JSON
+ * objects carrying a schema version ("v"); a write is one transaction, so a
+ * signing request is recorded whole or not at all. */
+#ifndef SIGNET_STORE_H
+#define SIGNET_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+enum store_db {
+	STORE_META,		/* "schema" → version */
+	STORE_PROJECTS,		/* slug → project */
+	STORE_POLICIES,		/* "project/slug" → signing policy */
+	STORE_IDENTITIES,	/* name → identity */
+	STORE_CERTMAP,		/* "fp:<sha256>" | "dn:<issuer>\n<subject>" → name */
+	STORE_CERTIFICATES,	/* name → certificate chain and its key */
+	STORE_REQUESTS,		/* id → signing request */
+	STORE_REQ_BY_TIME,	/* be64 created ns ‖ id → id */
+	STORE_PENDING,		/* id → "" while queued for the signer */
+	STORE_ARTIFACTS,	/* sha256 hex → {"size", "refs"} */
+	STORE_DB_COUNT
+};
+
+struct store;
+struct store_txn;
+
+int store_open(const char *dir, uint64_t map_size, struct store **out) SIGNET_WUR;
+void store_close(struct store *s);
+/* Compacting copy of the environment into dir (for backups and tests). */
+int store_copy(struct store *s, const char *dir) SIGNET_WUR;
+
+int store_txn_begin(struct store *s, int write, struct store_txn **out) SIGNET_WUR;
+int store_txn_commit(struct store_txn *t) SIGNET_WUR;
+void store_txn_abort(struct store_txn *t);	/* accepts NULL */
+
+/* Raw values: *v points into the map and is valid until the txn ends. */
+int store_get(struct store_txn *t, enum store_db db, const void *k,
+    size_t klen, const void **v, size_t *vlen) SIGNET_WUR;
+int store_put(struct store_txn *t, enum store_db db, const void *k,
+    size_t klen, const void *v, size_t vlen) SIGNET_WUR;
+int store_del(struct store_txn *t, enum store_db db, const void *k,
+    size_t klen) SIGNET_WUR;
+
+/* JSON records keyed by a string; get checks the schema version and
+ * returns a new reference. */
+int store_get_json(struct store_txn *t, enum store_db db, const char *key,
+    json_t **out) SIGNET_WUR;
+int store_put_json(struct store_txn *t, enum store_db db, const char *key,
+    json_t *v) SIGNET_WUR;
+
+/* Walks db from the key after `after` (or the first/last key when NULL),
+ * forward or backward, calling fn until it returns non-zero (returned;
+ * 1 means "stop, no error"). Only keys starting with prefix are visited. */
+typedef int (*store_walk_fn)(const void *k, size_t klen, const void *v,
+    size_t vlen, void *arg);
+int store_walk(struct store_txn *t, enum store_db db, const void *prefix,
+    size_t plen, const void *after, size_t alen, int backward,
+    store_walk_fn fn, void *arg) SIGNET_WUR;
+
+#endif

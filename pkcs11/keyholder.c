@@ -1,0 +1,440 @@
+/* signet-keyholder: the only Signet process that loads the PKCS#11 module
+ * and knows the PIN. It answers framed requests from signetd on one socket
+ * (pkcs11/PROTOCOL.md) and treats signetd as untrusted, as OpenSSH's
+ * monitor treats its unprivileged child: a malformed or unexpected message
+ * ends the process instead of being answered. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "../appliance/log.h"
+#include "khproto.h"
+#include "token.h"
+
+/* Everything a secret passes through (the PIN file's contents and every
+ * received frame, which may be a LOGIN) lives in one locked mapping that
+ * is excluded from core dumps. */
+struct secmem {
+	uint8_t *base;
+	size_t size;
+	uint8_t *frame;		/* KH_MAX_FRAME */
+	uint8_t *pin;		/* SIGNET_KH_MAX_PIN + 2 */
+};
+
+static struct token *kh_tok;
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: signet-keyholder --fd N --module PATH "
+	    "[--token LABEL] [--pin-file PATH] [--debug]\n");
+	exit(2);
+}
+
+static int
+harden(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	/* No core file and no ptrace by the same uid: either would hand out
+	 * the PIN and the token session. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
+	    setrlimit(RLIMIT_CORE, &rl) != 0) {
+		log_err("cannot disable core dumps: %s", strerror(errno));
+		return SIGNET_ERR_INTERNAL;
+	}
+	/* a vanished signetd shows up as EPIPE from send, not a signal */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return SIGNET_ERR_INTERNAL;
+	return 0;
+}
+
+static int
+secmem_init(struct secmem *m)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t need = KH_MAX_FRAME + SIGNET_KH_MAX_PIN + 2;
+	void *p;
+
+	memset(m, 0, sizeof(*m));
+	if (page <= 0)
+		return SIGNET_ERR_INTERNAL;
+	m->size = (need + (size_t)page - 1) / (size_t)page * (size_t)page;
+	p = mmap(NULL, m->size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		log_err("mmap: %s", strerror(errno));
+		return SIGNET_ERR_NOMEM;
+	}
+	m->base = p;
+	if (mlock(m->base, m->size) != 0) {
+		log_err("cannot lock %zu bytes for secrets (RLIMIT_MEMLOCK?): "
+		    "%s", m->size, strerror(errno));
+		return SIGNET_ERR_INTERNAL;
+	}
+	if (madvise(m->base, m->size, MADV_DONTDUMP) != 0) {
+		log_err("madvise(MADV_DONTDUMP): %s", strerror(errno));
+		return SIGNET_ERR_INTERNAL;
+	}
+	m->frame = m->base;
+	m->pin = m->base + KH_MAX_FRAME;
+	return 0;
+}
+
+static void
+secmem_free(struct secmem *m)
+{
+	if (m->base == NULL)
+		return;
+	OPENSSL_cleanse(m->base, m->size);
+	munlock(m->base, m->size);
+	munmap(m->base, m->size);
+	m->base = NULL;
+}
+
+/* Reads the PIN into pin[SIGNET_KH_MAX_PIN + 2]. The file's path is
+ * configuration, its contents the secret: it must be a regular file of
+ * ours that nobody else can read or change. */
+static int
+read_pin_file(const char *path, uint8_t *pin, size_t *len)
+{
+	struct stat sb;
+	ssize_t got;
+	size_t n = 0, cap = SIGNET_KH_MAX_PIN + 2;
+	int fd = -1, r = SIGNET_ERR_CONFIG;
+
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY |
+	    O_CLOEXEC)) < 0) {
+		log_err("PIN file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &sb) != 0) {
+		log_err("PIN file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		log_err("PIN file %s is not a regular file", path);
+		goto out;
+	}
+	if (sb.st_uid != geteuid()) {
+		log_err("PIN file %s is owned by uid %lu, not by the "
+		    "keyholder's uid %lu; refusing it", path,
+		    (unsigned long)sb.st_uid, (unsigned long)geteuid());
+		goto out;
+	}
+	if ((sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		log_err("PIN file %s has mode %04o: group or others may "
+		    "access it; refusing it (chmod 600)", path,
+		    (unsigned)(sb.st_mode & 07777));
+		goto out;
+	}
+	while (n < cap) {
+		got = read(fd, pin + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			log_err("PIN file %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	/* one trailing newline is the editor's, not the PIN's */
+	if (n > 0 && pin[n - 1] == '\n')
+		n--;
+	if (n > 0 && pin[n - 1] == '\r')
+		n--;
+	if (n == 0 || n > SIGNET_KH_MAX_PIN || memchr(pin, '\0', n) != NULL) {
+		log_err("PIN file %s: the PIN must be 1 to %d bytes of text",
+		    path, SIGNET_KH_MAX_PIN);
+		goto out;
+	}
+	*len = n;
+	r = 0;
+ out:
+	if (r != 0)
+		OPENSSL_cleanse(pin, cap);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* Handlers. Each decodes its request and writes its reply into rep. A
+ * SIGNET_ERR_PROTOCOL return means the request itself was malformed: the
+ * keyholder exits. Any other error becomes a failure reply. */
+
+static int
+h_status(struct rd *req, struct wbuf *rep)
+{
+	struct kh_status st;
+	int r;
+
+	if ((r = khproto_dec_status_req(req)) != 0)
+		return r;
+	if ((r = token_status(kh_tok, &st)) != 0)
+		return r;
+	return khproto_enc_status_rep(rep, &st);
+}
+
+static int
+h_list_keys(struct rd *req, struct wbuf *rep)
+{
+	struct kh_key_info keys[KH_LIST_PAGE];
+	uint32_t offset, total;
+	size_t n;
+	int r;
+
+	if ((r = khproto_dec_list_req(req, &offset)) != 0)
+		return r;
+	if ((r = token_list(kh_tok, offset, keys, KH_LIST_PAGE, &n,
+	    &total)) != 0)
+		return r;
+	return khproto_enc_list_rep(rep, total, keys, n);
+}
+
+static int
+h_pubkey(struct rd *req, struct wbuf *rep)
+{
+	char id[KH_KEY_ID_HEX + 1];
+	uint8_t *der = NULL;
+	size_t len;
+	int r;
+
+	if ((r = khproto_dec_pubkey_req(req, id)) != 0)
+		return r;
+	if ((r = token_pubkey(kh_tok, id, &der, &len)) != 0)
+		return r;
+	r = khproto_enc_pubkey_rep(rep, der, len);
+	OPENSSL_free(der);
+	return r;
+}
+
+static int
+h_sign(struct rd *req, struct wbuf *rep)
+{
+	struct kh_sign_req q;
+	uint8_t sig[KH_MAX_SIG];
+	size_t len;
+	int r;
+
+	if ((r = khproto_dec_sign_req(req, &q)) != 0)
+		return r;
+	if ((r = token_sign(kh_tok, &q, sig, &len)) != 0)
+		return r;
+	log_debug("signed with key %s (mechanism %d, hash %d)", q.key_id,
+	    q.mech, q.hash);
+	return khproto_enc_sign_rep(rep, sig, len);
+}
+
+static int
+h_generate(struct rd *req, struct wbuf *rep)
+{
+	struct kh_gen_req q;
+	struct kh_key_info k;
+	int r;
+
+	if ((r = khproto_dec_gen_req(req, &q)) != 0)
+		return r;
+	if ((r = token_generate(kh_tok, &q, &k)) != 0)
+		return r;
+	return khproto_enc_gen_rep(rep, &k);
+}
+
+static int
+h_login(struct rd *req, struct wbuf *rep)
+{
+	const uint8_t *pin;
+	size_t len;
+	int r;
+
+	/* the PIN stays in the locked frame buffer, wiped after dispatch */
+	if ((r = khproto_dec_login_req(req, &pin, &len)) != 0)
+		return r;
+	if ((r = token_login(kh_tok, pin, len)) != 0)
+		return r;
+	return khproto_enc_login_rep(rep);
+}
+
+static const struct handler {
+	uint8_t type;
+	const char *name;
+	int (*fn)(struct rd *, struct wbuf *);
+} handlers[] = {
+	{ KH_MSG_STATUS,	"STATUS",	h_status },
+	{ KH_MSG_LIST_KEYS,	"LIST_KEYS",	h_list_keys },
+	{ KH_MSG_PUBKEY,	"PUBKEY",	h_pubkey },
+	{ KH_MSG_SIGN,		"SIGN",		h_sign },
+	{ KH_MSG_GENERATE,	"GENERATE",	h_generate },
+	{ KH_MSG_LOGIN,		"LOGIN",	h_login },
+};
+
+static const struct handler *
+lookup(uint8_t type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+		if (handlers[i].type == type)
+			return &handlers[i];
+	}
+	return NULL;
+}
+
+/* Serves requests until signetd closes the socket (0) or breaks the
+ * protocol (SIGNET_ERR_PROTOCOL). */
+static int
+serve(int fd, uint8_t *frame)
+{
+	const struct handler *h;
+	struct wbuf rep;
+	struct rd body;
+	uint8_t type;
+	size_t len;
+	int r;
+
+	for (;;) {
+		r = khproto_recv(fd, frame, &len);
+		if (r == SIGNET_ERR_KEYHOLDER) {
+			log_debug("signetd closed the connection");
+			return 0;
+		}
+		if (r != 0) {
+			log_err("protocol violation: frame length out of "
+			    "range; exiting");
+			return SIGNET_ERR_PROTOCOL;
+		}
+		if (khproto_open(frame, len, &type, &body) != 0) {
+			log_err("protocol violation: malformed frame; exiting");
+			return SIGNET_ERR_PROTOCOL;
+		}
+		if ((h = lookup(type)) == NULL) {
+			log_err("protocol violation: unknown message type "
+			    "0x%02x; exiting", type);
+			return SIGNET_ERR_PROTOCOL;
+		}
+		wbuf_init(&rep, KH_MAX_FRAME);
+		r = h->fn(&body, &rep);
+		OPENSSL_cleanse(frame, len);
+		if (r == SIGNET_ERR_PROTOCOL) {
+			log_err("protocol violation: malformed %s request; "
+			    "exiting", h->name);
+			wbuf_free(&rep);
+			return r;
+		}
+		if (r != 0) {
+			log_debug("%s: %s", h->name, signet_strerror(r));
+			wbuf_free(&rep);
+			wbuf_init(&rep, KH_MAX_FRAME);
+			if ((r = khproto_enc_failure(&rep, r,
+			    signet_strerror(r))) != 0) {
+				wbuf_free(&rep);
+				return r;
+			}
+		}
+		r = khproto_send(fd, rep.buf, rep.len);
+		wbuf_free(&rep);
+		if (r != 0) {
+			log_debug("signetd went away");
+			return 0;
+		}
+	}
+}
+
+static int
+parse_fd(const char *s, int *fd)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 3 || v > INT_MAX)
+		return SIGNET_ERR_INVALID;
+	*fd = (int)v;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *module = NULL, *label = NULL, *pin_file = NULL;
+	struct secmem sm = { 0 };
+	struct stat sb;
+	size_t pinlen = 0;
+	int i, fd = -1, debug = 0, r = SIGNET_ERR_INTERNAL;
+
+	log_init("signet-keyholder", 0);
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--debug") == 0)
+			debug = 1;
+		else if (i + 1 >= argc)
+			usage();
+		else if (strcmp(argv[i], "--fd") == 0) {
+			if (parse_fd(argv[++i], &fd) != 0)
+				usage();
+		} else if (strcmp(argv[i], "--module") == 0)
+			module = argv[++i];
+		else if (strcmp(argv[i], "--token") == 0)
+			label = argv[++i];
+		else if (strcmp(argv[i], "--pin-file") == 0)
+			pin_file = argv[++i];
+		else
+			usage();
+	}
+	if (fd < 0 || module == NULL)
+		usage();
+	log_init("signet-keyholder", debug);
+	if ((r = harden()) != 0)
+		goto out;
+	if (fstat(fd, &sb) != 0 || !S_ISSOCK(sb.st_mode)) {
+		log_err("--fd %d is not a socket", fd);
+		r = SIGNET_ERR_CONFIG;
+		goto out;
+	}
+	/* nothing signetd left open may reach the module */
+	closefrom(fd + 1);
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+		r = SIGNET_ERR_INTERNAL;
+		goto out;
+	}
+	if ((r = secmem_init(&sm)) != 0)
+		goto out;
+	/* before the module is loaded: nothing of it runs with the PIN
+	 * file open or the PIN in memory unless we got this far */
+	if (pin_file != NULL &&
+	    (r = read_pin_file(pin_file, sm.pin, &pinlen)) != 0)
+		goto out;
+	if ((r = token_open(module, label, &kh_tok)) != 0)
+		goto out;
+	if (pinlen > 0) {
+		/* Tried once. On failure the keyholder stays up but locked,
+		 * so an officer can log in from the console. */
+		if (token_login(kh_tok, sm.pin, pinlen) != 0)
+			log_err("login with the PIN file failed; the token "
+			    "stays locked");
+		OPENSSL_cleanse(sm.pin, SIGNET_KH_MAX_PIN + 2);
+		pinlen = 0;
+	} else {
+		log_info("no PIN file: the token stays locked until LOGIN");
+	}
+	r = serve(fd, sm.frame);
+ out:
+	token_close(kh_tok);
+	secmem_free(&sm);
+	if (fd >= 0)
+		close(fd);
+	return r == 0 ? 0 : 1;
+}

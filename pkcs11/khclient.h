@@ -1,0 +1,84 @@
+/* signetd's side of the keyholder: starts the process and asks it things.
+ * The keyholder is the only process that loads the PKCS#11 module and
+ * knows the PIN (pkcs11/PROTOCOL.md). Every call is one request and one
+ * reply over a socketpair; calls from several threads are serialized. */
+#ifndef SIGNET_KHCLIENT_H
+#define SIGNET_KHCLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "../appliance/err.h"
+#include "../appliance/signet_limits.h"
+
+struct kh;
+
+struct kh_spawn_opts {
+	const char *path;		/* signet-keyholder executable */
+	const char *module;		/* PKCS#11 module path */
+	const char *token_label;	/* token to use; NULL = first with a token */
+	const char *pin_file;		/* owner-only file; NULL = start locked */
+	const char *const *env;		/* NULL-terminated "K=V" for the keyholder
+					 * only (e.g. SOFTHSM2_CONF); may be NULL */
+	const char *user;		/* drop to this user when root; NULL = stay */
+};
+
+enum kh_key_type { KH_KEY_RSA = 1, KH_KEY_EC = 2 };
+enum kh_mech { KH_MECH_RSA_PKCS1 = 1, KH_MECH_RSA_PSS = 2, KH_MECH_ECDSA = 3 };
+enum kh_hash { KH_HASH_SHA256 = 1, KH_HASH_SHA384 = 2, KH_HASH_SHA512 = 3 };
+
+#define KH_KEY_ID_HEX	64	/* hex of CKA_ID, at most 32 bytes */
+
+struct kh_key_info {
+	char id[KH_KEY_ID_HEX + 1];		/* hex CKA_ID: the key's name */
+	char label[SIGNET_KH_MAX_LABEL + 1];	/* CKA_LABEL */
+	int type;				/* enum kh_key_type */
+	unsigned bits;				/* RSA modulus / EC field size */
+};
+
+struct kh_status {
+	bool present;		/* a token with the label is in a slot */
+	bool logged_in;
+	char label[33];
+	char manufacturer[33];
+	char model[17];
+	char serial[17];
+	uint32_t flags;		/* CK_TOKEN_INFO flags (PIN counters etc.) */
+	unsigned key_count;
+};
+
+/* fork+exec the keyholder with only the socket open (closefrom) and the
+ * given environment. Returns 0 and *out, or a negative SIGNET_ERR_*. */
+int kh_spawn(const struct kh_spawn_opts *o, struct kh **out) SIGNET_WUR;
+/* Closes the socket and reaps the process; accepts NULL. */
+void kh_free(struct kh *kh);
+/* pid of the keyholder process (for tests and logging) */
+int kh_pid(const struct kh *kh);
+
+int kh_status(struct kh *kh, struct kh_status *st) SIGNET_WUR;
+/* *keys is malloc'ed, free() it */
+int kh_list_keys(struct kh *kh, struct kh_key_info **keys, size_t *n) SIGNET_WUR;
+/* Key by CKA_ID hex or, if no id matches, by exact label. */
+int kh_find_key(struct kh *kh, const char *id_or_label,
+    struct kh_key_info *out) SIGNET_WUR;
+int kh_public_key(struct kh *kh, const char *key_id, EVP_PKEY **pub) SIGNET_WUR;
+/* dgst must be exactly the size of hash; *siglen is the capacity of sig
+ * on entry and the signature length on return. ECDSA signatures are DER. */
+int kh_sign(struct kh *kh, const char *key_id, int mech, int hash,
+    const uint8_t *dgst, size_t dlen, uint8_t *sig, size_t *siglen) SIGNET_WUR;
+/* RSA: bits 2048, 3072, 4096; EC: bits 256 (P-256) or 384 (P-384).
+ * Generated inside the token: CKA_SENSITIVE, not CKA_EXTRACTABLE. */
+int kh_generate(struct kh *kh, const char *label, int type, unsigned bits,
+    struct kh_key_info *out) SIGNET_WUR;
+/* Logs in with a PIN (console token activation); pin is not kept. */
+int kh_login(struct kh *kh, const char *pin, size_t pinlen) SIGNET_WUR;
+
+/* For tests only: writes frame[0..len) to the keyholder as it is, so a
+ * test can show that the keyholder itself refuses what kh_* never sends.
+ * The reply, if any, is left unread: the connection is spent after it. */
+int kh_send_raw(struct kh *kh, const void *frame, size_t len) SIGNET_WUR;
+
+#endif

@@ -1,0 +1,47 @@
+#!/bin/sh
+# Installs the Debian 12 packages Signet builds, runs and tests with.
+# Idempotent: does nothing when everything is present.
+set -eu
+
+PKGS="meson ninja-build gcc pkg-config dpkg-dev libssl-dev openssl libp11-dev
+libp11-kit-dev softhsm2 opensc liblmdb-dev lmdb-utils libjansson-dev
+libinih-dev libcmocka-dev libargon2-dev libcurl4-openssl-dev libncurses-dev
+libjose-dev python3 python3-pytest python3-requests python3-cryptography curl
+tmux"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+
+# CivetWeb is built from Debian's source package: apt needs deb-src entries.
+need_src=0
+if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	need_src=1
+fi
+
+if [ -z "$missing" ] && [ "$need_src" = 0 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages:$missing; run as root to install them" >&2
+	exit 1
+fi
+
+if [ "$need_src" = 1 ]; then
+	src=/etc/apt/sources.list.d/signet-deb-src.sources
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		sed -n 's/^Types:.*deb.*/Types: deb-src/;p' \
+			/etc/apt/sources.list.d/debian.sources > "$src"
+	else
+		grep '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' \
+			> /etc/apt/sources.list.d/signet-deb-src.list
+	fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+[ -z "$missing" ] || apt-get install -y -q --no-install-recommends $missing

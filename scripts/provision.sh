@@ -1,0 +1,314 @@
+#!/bin/bash
+# Provisions a development / test instance of Signet in DIR:
+#   a SoftHSM2 token "signet-dev" with random PINs, a small PKI (TLS CA,
+#   server certificate, client CA and the ci-runner client certificate, a
+#   development release CA), the two signing keys (generated inside the
+#   token by the signet CLI, never by openssl), their certificates, the
+#   signetd configuration and the declarative appliance document, applied.
+#
+# Idempotent: data (token, PINs, PKI, keys, state) is only created when it
+# is missing. The derived files (signetd.conf, appliance.json, env.partial)
+# are written again on every run so they follow SIGNET_PORT & co.
+#
+# Usage: scripts/provision.sh DIR
+# Env:   SIGNET_PORT (8443), SIGNET_BUILD (<repo>/build),
+#        SIGNET_MAX_ARTIFACT_SIZE (4G)
+set -euo pipefail
+
+if [ $# -ne 1 ]; then
+	echo "usage: $0 DIR" >&2
+	exit 2
+fi
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+port=${SIGNET_PORT:-8443}
+build=${SIGNET_BUILD:-$repo/build}
+max_artifact=${SIGNET_MAX_ARTIFACT_SIZE:-4G}
+module=/usr/lib/softhsm/libsofthsm2.so
+token_label=signet-dev
+org="Signet Dev"
+
+case $port in
+'' | *[!0-9]*) echo "provision: SIGNET_PORT must be a number" >&2; exit 2 ;;
+esac
+
+mkdir -p "$1"
+dir=$(cd "$1" && pwd)
+build=$(cd "$build" && pwd)
+signet_bin=$build/signet
+keyholder_bin=$build/pkcs11/signet-keyholder
+for b in "$signet_bin" "$keyholder_bin" "$build/signetd"; do
+	if [ ! -x "$b" ]; then
+		echo "provision: $b is missing; build first (ninja -C $build)" >&2
+		exit 1
+	fi
+done
+
+umask 077
+pki=$dir/pki
+mkdir -p "$dir/tokens" "$dir/state" "$pki"
+
+log() { printf 'provision: %s\n' "$*"; }
+
+# A random secret of 32 hex digits (128 bits) from the kernel.
+random_hex() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# ---------------------------------------------------------------- token
+# Not exported: the signet CLI must get it from [token] env like signetd.
+softhsm_conf=$dir/softhsm2.conf
+if [ ! -f "$softhsm_conf" ]; then
+	cat > "$softhsm_conf" <<-EOF
+	# SoftHSM2 configuration of this Signet instance (scripts/provision.sh)
+	directories.tokendir = $dir/tokens
+	objectstore.backend = file
+	log.level = ERROR
+	slots.removable = false
+	EOF
+	log "wrote softhsm2.conf"
+fi
+
+if SOFTHSM2_CONF=$softhsm_conf softhsm2-util --show-slots 2>/dev/null | grep -Eq "Label:[[:space:]]+$token_label[[:space:]]*$"; then
+	if [ ! -s "$dir/token.pin" ]; then
+		echo "provision: token $token_label exists but $dir/token.pin is missing;" \
+			"the PIN cannot be recovered: remove $dir to start over" >&2
+		exit 1
+	fi
+else
+	pin=$(random_hex)
+	so_pin=$(random_hex)
+	# Written before the token exists so a failure never leaves a token
+	# nobody can log in to.
+	printf '%s\n' "$pin" > "$dir/token.pin.new"
+	printf '%s\n' "$so_pin" > "$dir/token.so-pin.new"
+	chmod 0600 "$dir/token.pin.new" "$dir/token.so-pin.new"
+	mv "$dir/token.pin.new" "$dir/token.pin"
+	mv "$dir/token.so-pin.new" "$dir/token.so-pin"
+	# softhsm2-util takes the PINs only as arguments or from a terminal;
+	# this short-lived command line is the one place they appear.
+	SOFTHSM2_CONF=$softhsm_conf softhsm2-util --init-token --free --label "$token_label" \
+		--pin "$pin" --so-pin "$so_pin" > /dev/null
+	unset pin so_pin
+	log "initialised token $token_label"
+fi
+chmod 0600 "$dir/token.pin" "$dir/token.so-pin"
+
+# ---------------------------------------------------------------- PKI
+# new_key FILE: an EC P-256 key for the TLS and development CAs. These are
+# not signing keys; those live in the token.
+new_key() {
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+		-out "$1" 2>/dev/null
+	chmod 0600 "$1"
+}
+
+serial() { printf '0x%s' "$(random_hex)"; }
+
+# new_ca NAME SUBJECT: a self-signed CA certificate pki/NAME.pem + key.
+new_ca() {
+	local name=$1 subj=$2
+	if [ -s "$pki/$name.pem" ] && [ -s "$pki/$name.key" ]; then
+		return 0
+	fi
+	new_key "$pki/$name.key"
+	openssl req -new -x509 -key "$pki/$name.key" -subj "$subj" -days 3650 \
+		-set_serial "$(serial)" -sha256 \
+		-addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" \
+		-addext "subjectKeyIdentifier=hash" \
+		-out "$pki/$name.pem"
+	chmod 0644 "$pki/$name.pem"
+	log "created $name"
+}
+
+# issue CA NAME SUBJECT EXTFILE-CONTENT: a key and a certificate signed by CA.
+issue() {
+	local ca=$1 name=$2 subj=$3 ext=$4
+	if [ -s "$pki/$name.pem" ] && [ -s "$pki/$name.key" ]; then
+		return 0
+	fi
+	new_key "$pki/$name.key"
+	openssl req -new -key "$pki/$name.key" -subj "$subj" -out "$pki/$name.csr"
+	printf '%s\n' "$ext" > "$pki/$name.ext"
+	openssl x509 -req -in "$pki/$name.csr" -CA "$pki/$ca.pem" \
+		-CAkey "$pki/$ca.key" -set_serial "$(serial)" -days 825 -sha256 \
+		-extfile "$pki/$name.ext" -out "$pki/$name.pem" 2>/dev/null
+	chmod 0644 "$pki/$name.pem"
+	rm -f "$pki/$name.csr" "$pki/$name.ext"
+	log "created $name (issued by $ca)"
+}
+
+# OpenSSL's -subj is written most significant first; RFC 2253 prints it
+# reversed, so "/O=Signet Dev/CN=x" is "CN=x,O=Signet Dev" there.
+new_ca tls-ca "/O=$org/CN=Signet Dev TLS CA"
+new_ca client-ca "/O=$org/CN=Signet Dev Client CA"
+new_ca release-ca "/O=$org/CN=Signet Dev Release CA"
+
+issue tls-ca server-cert "/O=$org/CN=localhost" "basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid"
+
+issue client-ca ci-runner "/O=$org/CN=ci-runner" "basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid"
+
+# signetd reads its certificate and key from one owner-only PEM file.
+if [ ! -s "$pki/server.pem" ] || [ "$pki/server-cert.pem" -nt "$pki/server.pem" ]; then
+	cat "$pki/server-cert.pem" "$pki/server-cert.key" > "$pki/server.pem.new"
+	chmod 0600 "$pki/server.pem.new"
+	mv "$pki/server.pem.new" "$pki/server.pem"
+fi
+
+# ---------------------------------------------------------------- config
+conf=$dir/signetd.conf
+cat > "$conf.new" <<EOF
+; signetd configuration of a development instance, written by
+; scripts/provision.sh (regenerated on every run; data is kept).
+
+[server]
+listen = 127.0.0.1:$port
+certificate = pki/server.pem
+client_ca = pki/client-ca.pem
+threads = 8
+
+[store]
+state_dir = state
+max_artifact_size = $max_artifact
+map_size = 1G
+
+[token]
+module = $module
+label = $token_label
+pin_file = token.pin
+keyholder = $keyholder_bin
+env = SOFTHSM2_CONF=$softhsm_conf
+
+[signing]
+workers = 2
+EOF
+chmod 0600 "$conf.new"
+mv "$conf.new" "$conf"
+
+signet() { "$signet_bin" -c "$conf" "$@"; }
+
+# has_key LABEL: is there a token key with this label? Reads the CLI's JSON
+# without assuming more of its shape than "objects with a label".
+has_key() {
+	signet key list --json | /usr/bin/python3 -c '
+import json, sys
+want = sys.argv[1]
+def walk(v):
+    if isinstance(v, dict):
+        if v.get("label") == want:
+            return True
+        return any(walk(x) for x in v.values())
+    if isinstance(v, list):
+        return any(walk(x) for x in v)
+    return False
+sys.exit(0 if walk(json.load(sys.stdin)) else 1)' "$1"
+}
+
+# ---------------------------------------------------------------- keys
+for k in test-signing release-signing; do
+	if has_key "$k"; then
+		continue
+	fi
+	signet key generate --label "$k" --type rsa3072 > /dev/null
+	# Certificates of an earlier key are no longer good.
+	case $k in
+	test-signing) rm -f "$pki/test-signing.pem" ;;
+	release-signing) rm -f "$pki/release-signing.pem" "$pki/release-chain.pem" ;;
+	esac
+	log "generated token key $k (rsa3072)"
+done
+
+if [ ! -s "$pki/test-signing.pem" ]; then
+	signet key self-signed --key test-signing \
+		--subject "CN=Signet Dev Test Signing,O=$org" --days 825 \
+		--out "$pki/test-signing.pem.new" > /dev/null
+	chmod 0644 "$pki/test-signing.pem.new"
+	mv "$pki/test-signing.pem.new" "$pki/test-signing.pem"
+	log "created self-signed test-signing certificate"
+fi
+
+if [ ! -s "$pki/release-chain.pem" ]; then
+	signet key csr --key release-signing \
+		--subject "CN=Signet Dev Release Signing,O=$org" \
+		--out "$pki/release-signing.csr" > /dev/null
+	openssl req -in "$pki/release-signing.csr" -noout -verify 2>/dev/null
+	printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+		"keyUsage=critical,digitalSignature" \
+		"extendedKeyUsage=codeSigning" \
+		"subjectKeyIdentifier=hash" \
+		"authorityKeyIdentifier=keyid" > "$pki/release-signing.ext"
+	openssl x509 -req -in "$pki/release-signing.csr" -CA "$pki/release-ca.pem" \
+		-CAkey "$pki/release-ca.key" -set_serial "$(serial)" -days 825 \
+		-sha256 -extfile "$pki/release-signing.ext" \
+		-out "$pki/release-signing.pem" 2>/dev/null
+	cat "$pki/release-signing.pem" "$pki/release-ca.pem" > "$pki/release-chain.pem.new"
+	chmod 0644 "$pki/release-signing.pem" "$pki/release-chain.pem.new"
+	mv "$pki/release-chain.pem.new" "$pki/release-chain.pem"
+	rm -f "$pki/release-signing.csr" "$pki/release-signing.ext"
+	log "created release-signing certificate (issued by release-ca)"
+fi
+
+# ---------------------------------------------------------------- apply
+rfc2253() {
+	openssl x509 -in "$1" -noout "-$2" -nameopt RFC2253 | sed "s/^$2=//"
+}
+ci_subject=$(rfc2253 "$pki/ci-runner.pem" subject)
+ci_issuer=$(rfc2253 "$pki/ci-runner.pem" issuer)
+
+/usr/bin/python3 - "$dir/appliance.json" "$ci_subject" "$ci_issuer" <<'EOF'
+import json, os, sys
+path, subject, issuer = sys.argv[1:4]
+doc = {
+    "certificates": [
+        {"name": "test-signing", "key": "test-signing", "purpose": "test",
+         "chainFile": "pki/test-signing.pem"},
+        {"name": "release-signing", "key": "release-signing", "purpose": "release",
+         "chainFile": "pki/release-chain.pem"},
+    ],
+    "identities": [
+        {"name": "ci-runner", "type": "client-certificate",
+         "subject": subject, "issuer": issuer},
+    ],
+    "projects": [
+        {"slug": "demo-app", "name": "Demo App", "repositoryUrls": [],
+         "signingPolicies": [
+             {"slug": "test-signing", "name": "Test signing",
+              "certificate": "test-signing", "requiredApprovals": 0,
+              "submitters": ["ci-runner"], "approvers": [],
+              "artifactConfigurations": ["detached-cms"]},
+             {"slug": "release-signing", "name": "Release signing",
+              "certificate": "release-signing", "requiredApprovals": 1,
+              "submitters": ["ci-runner"], "approvers": [],
+              "artifactConfigurations": ["detached-cms"]},
+         ]},
+    ],
+}
+with open(path + ".new", "w") as f:
+    json.dump(doc, f, indent=2)
+    f.write("\n")
+os.chmod(path + ".new", 0o644)
+os.replace(path + ".new", path)
+EOF
+
+signet apply "$dir/appliance.json"
+
+# ---------------------------------------------------------------- env
+# What a client needs; run.sh turns it into DIR/env once signetd answers.
+cat > "$dir/env.partial" <<EOF
+export SIGNET_DIR=$dir
+export SIGNET_CONFIG=$conf
+export SIGNET_URL=https://127.0.0.1:$port
+export SIGNET_CACERT=$pki/tls-ca.pem
+export SIGNET_CLIENT_CERT=$pki/ci-runner.pem
+export SIGNET_CLIENT_KEY=$pki/ci-runner.key
+EOF
+chmod 0600 "$dir/env.partial"
+log "instance ready in $dir (signetd -c $conf)"

@@ -1,0 +1,160 @@
+#!/bin/bash
+# Runs every test of Signet: the unit tests (meson test) of the normal build
+# and of the AddressSanitizer + UndefinedBehaviorSanitizer build, then the
+# pytest integration suite against each build. Ends with one line
+# "N passed, N failed" summing all of them; exits non-zero if anything failed.
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")" && pwd)
+cd "$repo"
+out=$repo/tests/out
+mkdir -p "$out"
+py=/usr/bin/python3
+
+passed=0
+failed=0
+skipped=0
+
+note() { printf '\n=== test.sh: %s\n' "$*"; }
+
+# fail_step WHAT: a step that is not a test runner failed; it counts as one
+# failed test so the total can never hide it.
+fail_step() {
+	printf 'test.sh: FAILED: %s\n' "$*" >&2
+	failed=$((failed + 1))
+}
+
+finish() {
+	if [ "$skipped" -gt 0 ]; then
+		printf 'test.sh: %d skipped\n' "$skipped"
+	fi
+	printf '%d passed, %d failed\n' "$passed" "$failed"
+	[ "$failed" -eq 0 ]
+	exit
+}
+
+# add "P F S": adds a counter triple printed by the parsers below.
+add() {
+	local p f s
+	read -r p f s <<< "$1"
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + s))
+}
+
+note "dependencies"
+if ! scripts/deps.sh; then
+	fail_step "scripts/deps.sh"
+	finish
+fi
+
+# build DIR [meson options...]
+build() {
+	local dir=$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" || return 1
+	fi
+	ninja -C "$dir"
+}
+
+builds=()
+note "build (debugoptimized)"
+if build build; then builds+=(build); else fail_step "build of build/"; fi
+note "build-asan (address,undefined)"
+if build build-asan -Db_sanitize=address,undefined; then
+	builds+=(build-asan)
+else
+	fail_step "build of build-asan/"
+fi
+
+# Counts results of a meson testlog.json: one JSON object per line.
+count_meson() {
+	"$py" - "$1" <<-'EOF'
+	import json, sys
+	p = f = s = 0
+	try:
+	    lines = open(sys.argv[1]).read().splitlines()
+	except FileNotFoundError:
+	    lines = []
+	for line in lines:
+	    line = line.strip()
+	    if not line:
+	        continue
+	    r = json.loads(line).get("result", "")
+	    if r in ("OK", "EXPECTEDFAIL"):
+	        p += 1
+	    elif r == "SKIP":
+	        s += 1
+	    else:
+	        f += 1
+	print(p, f, s)
+	EOF
+}
+
+# Counts results of a pytest JUnit XML file; a test with an error in its
+# setup or teardown counts as failed.
+count_junit() {
+	"$py" - "$1" <<-'EOF'
+	import sys
+	import xml.etree.ElementTree as ET
+	p = f = s = 0
+	try:
+	    root = ET.parse(sys.argv[1]).getroot()
+	except (FileNotFoundError, ET.ParseError):
+	    print(0, 0, 0)
+	    sys.exit()
+	for tc in root.iter("testcase"):
+	    tags = {c.tag for c in tc}
+	    if tags & {"failure", "error"}:
+	        f += 1
+	    elif "skipped" in tags:
+	        s += 1
+	    else:
+	        p += 1
+	print(p, f, s)
+	EOF
+}
+
+for b in "${builds[@]}"; do
+	note "unit tests ($b)"
+	rm -f "$b/meson-logs/testlog.json"
+	meson test -C "$b" --print-errorlogs
+	rc=$?
+	counts=$(count_meson "$b/meson-logs/testlog.json")
+	add "$counts"
+	read -r _ f _ <<< "$counts"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		fail_step "meson test -C $b exited $rc"
+	fi
+done
+
+for b in "${builds[@]}"; do
+	note "integration tests ($b)"
+	xml=$out/integration-$b.xml
+	rm -f "$xml"
+	env=(SIGNET_BUILD="$repo/$b" PYTHONDONTWRITEBYTECODE=1)
+	if [ "$b" = build-asan ]; then
+		env+=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:disable_coredump=1)
+		env+=(UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0)
+		if [ -f "$repo/tests/lsan.supp" ]; then
+			env+=(LSAN_OPTIONS=suppressions=$repo/tests/lsan.supp:print_suppressions=0)
+		fi
+	fi
+	env "${env[@]}" timeout -k 10 900 "$py" -m pytest tests/integration \
+		-p no:cacheprovider -q -rfE --junitxml="$xml"
+	rc=$?
+	counts=$(count_junit "$xml")
+	add "$counts"
+	read -r p f _ <<< "$counts"
+	# 1 means tests failed (counted above); anything else with nothing
+	# counted as failed is a broken run: interrupted, timed out, usage
+	# error or no tests collected.
+	if [ "$rc" -ne 0 ] && { [ "$rc" -ne 1 ] || [ "$f" -eq 0 ]; }; then
+		fail_step "pytest against $b exited $rc"
+	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		fail_step "pytest against $b ran no test"
+	fi
+done
+
+finish

@@ -1,0 +1,295 @@
+"""Integration test harness: every test module gets its own Signet instance.
+
+An instance is a fresh directory provisioned by scripts/provision.sh (SoftHSM
+token, PKI, keys, configuration), and a real signetd started on a free port.
+SIGNET_BUILD selects the build directory (default <repo>/build), so the same
+suite runs against the sanitizer build. After every test signetd's stderr is
+checked for sanitizer reports; after the module, signetd is stopped and the
+log is checked once more (LeakSanitizer reports at exit).
+"""
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("SIGNET_BUILD", REPO / "build")).resolve()
+PROVISION = REPO / "scripts" / "provision.sh"
+
+# A small limit so the size tests are quick.
+MAX_ARTIFACT = 2 * 1024 * 1024
+MAX_ARTIFACT_CONF = "2M"
+
+# Set for signetd only: the keyholder must not inherit it (privsep test).
+CANARY_ENV = "SIGNET_TEST_CANARY"
+
+SANITIZER_MARKERS = (
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "runtime error:",
+)
+
+START_TIMEOUT = 60  # seconds; the sanitizer build is slow to start
+FINAL_TIMEOUT = 60
+
+FINAL_STATUSES = {"Completed", "Failed", "Denied", "Canceled"}
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def run(cmd, check=True, **kw):
+    """Runs cmd, captures its output as text; failure shows everything."""
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(
+            f"{cmd!r} exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+        )
+    return p
+
+
+class Instance:
+    """A provisioned directory and the signetd serving it."""
+
+    def __init__(self, root: Path):
+        self.dir = root
+        self.port = free_port()
+        self.pki = root / "pki"
+        self.conf = root / "signetd.conf"
+        self.state = root / "state"
+        self.tmp_dir = self.state / "artifacts" / "tmp"
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.ca = str(self.pki / "tls-ca.pem")
+        self.client_cert = str(self.pki / "ci-runner.pem")
+        self.client_key = str(self.pki / "ci-runner.key")
+        self.cert = (self.client_cert, self.client_key)
+        self.proc = None
+        self.log_path = root / "signetd.log"
+        self._log = None
+        self.log_checked = 0  # bytes of the log already checked
+        self.canary = "canary-" + os.urandom(8).hex()
+
+    # ------------------------------------------------------------ setup
+    def provision(self):
+        env = dict(os.environ)
+        env.update(
+            SIGNET_PORT=str(self.port),
+            SIGNET_BUILD=str(BUILD),
+            SIGNET_MAX_ARTIFACT_SIZE=MAX_ARTIFACT_CONF,
+        )
+        p = subprocess.run(
+            [str(PROVISION), str(self.dir)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        if p.returncode != 0:
+            pytest.fail(
+                f"provision.sh exited {p.returncode}\n"
+                f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}", pytrace=False)
+        self.provision_output = p.stdout + p.stderr
+        self.pin = (self.dir / "token.pin").read_text().strip()
+
+    def signet(self, *args, check=True):
+        """Runs the signet CLI on this instance's configuration."""
+        return run([str(BUILD / "signet"), "-c", str(self.conf), *args],
+                   check=check, timeout=120)
+
+    def start(self):
+        assert self.proc is None or self.proc.poll() is not None
+        env = dict(os.environ)
+        env[CANARY_ENV] = self.canary
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(BUILD / "signetd"), "-c", str(self.conf)],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+            env=env,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"signetd exited {self.proc.returncode} while "
+                            f"starting:\n{self.log_text()}", pytrace=False)
+            try:
+                r = requests.get(self.url + "/api/v1/health", verify=self.ca,
+                                 timeout=2)
+                if r.status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"signetd did not answer health within {START_TIMEOUT}s:\n"
+                    f"{self.log_text()}", pytrace=False)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Stops signetd; returns its exit status (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            self.proc.send_signal(sig)
+            try:
+                rc = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                rc = None
+        if self._log:
+            self._log.close()
+            self._log = None
+        return rc
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    # ------------------------------------------------------------ logs
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def sanitizer_reports(self):
+        """Sanitizer reports written since the last call."""
+        data = self.log_text()
+        new = data[self.log_checked:]
+        self.log_checked = len(data)
+        if any(m in new for m in SANITIZER_MARKERS):
+            return new
+        return None
+
+    # ------------------------------------------------------------ API
+    def session(self, cert=True):
+        s = requests.Session()
+        s.verify = self.ca
+        if cert:
+            s.cert = self.cert
+        return s
+
+    def api(self, path):
+        return self.url + "/api/v1" + path
+
+    def submit(self, data=b"hello signet\n", policy="test-signing",
+               project="demo-app", filename="artifact.bin", fields=None,
+               session=None, expect=201):
+        form = {"projectSlug": project, "signingPolicySlug": policy}
+        if project is None:
+            del form["projectSlug"]
+        if policy is None:
+            del form["signingPolicySlug"]
+        form.update(fields or {})
+        s = session or self.session()
+        r = s.post(self.api("/signing-requests"), data=form,
+                   files={"artifact": (filename, data, "application/octet-stream")},
+                   timeout=60)
+        if expect is not None:
+            assert r.status_code == expect, (r.status_code, r.text)
+        return r
+
+    def get_request(self, rid, session=None):
+        s = session or self.session()
+        r = s.get(self.api(f"/signing-requests/{rid}"), timeout=30)
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r.json()
+
+    def wait_final(self, rid, timeout=FINAL_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while True:
+            req = self.get_request(rid)
+            if req.get("isFinalStatus"):
+                return req
+            if time.monotonic() > deadline:
+                raise AssertionError(f"request {rid} not final after {timeout}s: {req}")
+            time.sleep(0.1)
+
+    def list_all(self, **params):
+        """Every request matching params, following nextCursor."""
+        s = self.session()
+        items, cursor = [], None
+        params.setdefault("pageSize", 200)
+        for _ in range(1000):
+            q = dict(params)
+            if cursor:
+                q["cursor"] = cursor
+            r = s.get(self.api("/signing-requests"), params=q, timeout=30)
+            assert r.status_code == 200, (r.status_code, r.text)
+            body = r.json()
+            items.extend(body["items"])
+            cursor = body.get("nextCursor")
+            if not cursor:
+                return items
+        raise AssertionError("listing did not end")
+
+    def tmp_entries(self):
+        if not self.tmp_dir.exists():
+            return []
+        return sorted(p.name for p in self.tmp_dir.iterdir())
+
+
+def keyholder_pids(pid):
+    """Children of pid (the keyholder and anything else signetd forked)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses: split after
+        # the last ')'.
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def cms_verify(sig_path, content_path, ca_path, extra=()):
+    """openssl cms -verify of a detached DER signature."""
+    return run(["openssl", "cms", "-verify", "-binary", "-inform", "DER",
+                "-in", str(sig_path), "-content", str(content_path),
+                "-CAfile", str(ca_path), "-purpose", "any", "-out", os.devnull,
+                *extra], check=False)
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory):
+    inst = Instance(tmp_path_factory.mktemp("signet"))
+    inst.provision()
+    inst.start()
+    yield inst
+    inst.stop()
+    # Reports written at exit (leaks) or in the last test of the module.
+    report = inst.sanitizer_reports()
+    if report:
+        pytest.fail(f"sanitizer report from signetd:\n{report}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _sanitizer_check(request):
+    """Fails the test during which signetd printed a sanitizer report."""
+    inst = None
+    if "instance" in request.fixturenames:
+        inst = request.getfixturevalue("instance")
+    yield
+    if inst is not None:
+        time.sleep(0.05)
+        report = inst.sanitizer_reports()
+        if report:
+            pytest.fail(f"sanitizer report from signetd:\n{report}", pytrace=False)

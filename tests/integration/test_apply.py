@@ -1,0 +1,101 @@
+"""The signet CLI: token keys and the declarative appliance document."""
+
+import json
+import re
+
+NO_CHANGES = re.compile(r"(?i)\b(0|no) changes\b")
+CHANGE_LINE = re.compile(r"(?im)^\s*(created|updated|deleted|removed)\b")
+
+
+def keys_by_label(instance):
+    doc = json.loads(instance.signet("key", "list", "--json").stdout)
+    items = doc if isinstance(doc, list) else doc.get("keys", doc.get("items"))
+    return {k["label"]: k for k in items}
+
+
+def test_key_list_shows_the_token_keys(instance):
+    keys = keys_by_label(instance)
+    for label in ("test-signing", "release-signing"):
+        assert label in keys, keys
+        k = keys[label]
+        assert k["id"]
+        assert "rsa" in k["type"].lower(), k
+        assert int(k["bits"]) == 3072, k
+    assert keys["test-signing"]["id"] != keys["release-signing"]["id"]
+    table = instance.signet("key", "list").stdout
+    assert "test-signing" in table and "release-signing" in table
+    assert keys["test-signing"]["id"] in table
+
+
+def test_apply_twice_changes_nothing(instance):
+    doc = str(instance.dir / "appliance.json")
+    first = instance.signet("apply", doc)
+    second = instance.signet("apply", doc)
+    for out in (first.stdout, second.stdout):
+        assert not CHANGE_LINE.search(out), out
+        assert NO_CHANGES.search(out), out
+
+
+def test_apply_adds_a_project_once(instance, tmp_path):
+    doc = json.loads((instance.dir / "appliance.json").read_text())
+    for c in doc["certificates"]:
+        c["chainFile"] = str(instance.dir / c["chainFile"])
+    doc["projects"].append({
+        "slug": "other-app", "name": "Other App", "repositoryUrls": [],
+        "signingPolicies": [{
+            "slug": "nightly", "name": "Nightly", "certificate": "test-signing",
+            "requiredApprovals": 0, "submitters": ["ci-runner"], "approvers": [],
+            "artifactConfigurations": ["detached-cms"]}],
+    })
+    path = tmp_path / "more.json"
+    path.write_text(json.dumps(doc))
+
+    first = instance.signet("apply", str(path)).stdout
+    assert "other-app" in first and CHANGE_LINE.search(first), first
+    assert not NO_CHANGES.search(first), first
+    second = instance.signet("apply", str(path)).stdout
+    assert not CHANGE_LINE.search(second) and NO_CHANGES.search(second), second
+
+    # The running signetd serves the new project at once.
+    rid = instance.submit(b"other", project="other-app", policy="nightly").json()["id"]
+    assert instance.wait_final(rid)["status"] == "Completed"
+
+
+def test_apply_rejects_a_bad_document_whole(instance, tmp_path):
+    doc = json.loads((instance.dir / "appliance.json").read_text())
+    for c in doc["certificates"]:
+        c["chainFile"] = str(instance.dir / c["chainFile"])
+    doc["projects"].append({
+        "slug": "broken-app", "name": "Broken", "repositoryUrls": [],
+        "signingPolicies": [{
+            "slug": "p", "name": "P", "certificate": "no-such-certificate",
+            "requiredApprovals": 0, "submitters": ["ci-runner"], "approvers": [],
+            "artifactConfigurations": ["detached-cms"]}],
+    })
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    p = instance.signet("apply", str(path), check=False)
+    assert p.returncode != 0, p.stdout
+    assert "no-such-certificate" in p.stdout + p.stderr
+    # Nothing of it was recorded.
+    r = instance.submit(project="broken-app", policy="p", expect=404)
+    assert r.json()["error"]
+
+    p = instance.signet("apply", str(tmp_path / "missing.json"), check=False)
+    assert p.returncode != 0
+    (tmp_path / "junk.json").write_text("{not json")
+    p = instance.signet("apply", str(tmp_path / "junk.json"), check=False)
+    assert p.returncode != 0
+
+
+def test_csr_is_made_with_the_token_key(instance, tmp_path):
+    out = tmp_path / "req.csr"
+    instance.signet("key", "csr", "--key", "release-signing",
+                    "--subject", "CN=Another Release,O=Signet Dev", "--out", str(out))
+    from cryptography import x509
+    csr = x509.load_pem_x509_csr(out.read_bytes())
+    assert csr.is_signature_valid
+    chain = (instance.dir / "pki" / "release-chain.pem").read_bytes()
+    leaf = x509.load_pem_x509_certificate(chain)
+    assert csr.public_key().public_numbers() == leaf.public_key().public_numbers()
+    assert "CN=Another Release" in csr.subject.rfc4514_string()

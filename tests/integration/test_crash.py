@@ -1,0 +1,141 @@
+"""Crash safety: SIGKILL in the middle of work loses nothing that was
+recorded, records nothing half-done, and leaves no temporary files."""
+
+import os
+import socket
+import ssl
+import time
+
+from conftest import MAX_ARTIFACT, cms_verify, keyholder_pids
+
+
+def wait_gone(pids, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if os.path.exists(f"/proc/{p}") and
+                 "Z" not in _state(p)]
+        if not alive:
+            return []
+        time.sleep(0.1)
+    return alive
+
+
+def _state(pid):
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return "Z"
+    return stat[stat.rindex(")") + 2:].split()[0]
+
+
+def partial_upload(instance, artifact_size, send_bytes):
+    """Opens a mutual-TLS connection and sends a multipart submission whose
+    artifact is artifact_size bytes long, stopping after send_bytes of it.
+    Returns the open socket."""
+    ctx = ssl.create_default_context(cafile=instance.ca)
+    ctx.load_cert_chain(instance.client_cert, instance.client_key)
+    raw = socket.create_connection(("127.0.0.1", instance.port), timeout=10)
+    sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    b = "signetcrash" + os.urandom(8).hex()
+    head = (
+        f"--{b}\r\nContent-Disposition: form-data; name=\"projectSlug\"\r\n\r\n"
+        f"demo-app\r\n"
+        f"--{b}\r\nContent-Disposition: form-data; name=\"signingPolicySlug\"\r\n\r\n"
+        f"test-signing\r\n"
+        f"--{b}\r\nContent-Disposition: form-data; name=\"artifact\"; "
+        f"filename=\"partial.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{b}--\r\n".encode()
+    length = len(head) + artifact_size + len(tail)
+    request = (
+        f"POST /api/v1/signing-requests HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{instance.port}\r\n"
+        f"Content-Type: multipart/form-data; boundary={b}\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+    sock.sendall(request + head)
+    sent = 0
+    chunk = os.urandom(64 * 1024)
+    while sent < send_bytes:
+        n = min(len(chunk), send_bytes - sent)
+        sock.sendall(chunk[:n])
+        sent += n
+        time.sleep(0.01)  # slowly, like a real upload
+    return sock
+
+
+def snapshot(instance):
+    return {i["id"]: i for i in instance.list_all()}
+
+
+def test_sigkill_mid_upload(instance, tmp_path):
+    # Work that was finished before the crash.
+    done = []
+    for i in range(2):
+        data = f"before the crash {i}".encode()
+        rid = instance.submit(data).json()["id"]
+        assert instance.wait_final(rid)["status"] == "Completed"
+        done.append((rid, data))
+    waiting = instance.submit(b"waits", policy="release-signing").json()["id"]
+    before = snapshot(instance)
+    assert set(before) == {r for r, _ in done} | {waiting}
+
+    size = MAX_ARTIFACT - 64 * 1024
+    sock = partial_upload(instance, size, size // 2)
+    # Give signetd time to stream the part it has into artifacts/tmp.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not instance.tmp_entries():
+        time.sleep(0.05)
+    in_progress = instance.tmp_entries()
+
+    pid = instance.proc.pid
+    kids = keyholder_pids(pid)
+    instance.kill()
+    sock.close()
+
+    # The keyholder notices that signetd is gone and exits by itself.
+    assert wait_gone(kids) == [], f"keyholder {kids} outlived signetd"
+
+    instance.start()
+    assert instance.tmp_entries() == [], (
+        f"tmp not emptied at startup (in progress before the kill: {in_progress})")
+    after = snapshot(instance)
+    assert set(after) == set(before), "requests appeared or vanished"
+    for rid, data in done:
+        req = instance.get_request(rid)
+        assert req["status"] == "Completed", req
+        assert req["unsignedArtifact"]["size"] == len(data)
+        s = instance.session()
+        assert s.get(instance.api(f"/signing-requests/{rid}/unsigned-artifact")).content == data
+        sig = s.get(instance.api(f"/signing-requests/{rid}/signed-artifact"))
+        assert sig.status_code == 200
+        (tmp_path / "a").write_bytes(data)
+        (tmp_path / "a.p7s").write_bytes(sig.content)
+        v = cms_verify(tmp_path / "a.p7s", tmp_path / "a", instance.pki / "test-signing.pem")
+        assert v.returncode == 0, v.stderr
+    assert instance.get_request(waiting)["status"] == "WaitingForApproval"
+
+    # And it works as before.
+    rid = instance.submit(b"after the crash").json()["id"]
+    assert instance.wait_final(rid)["status"] == "Completed"
+
+
+def test_sigkill_with_queued_work(instance):
+    """Requests accepted before a crash are finished after the restart, not
+    left in QueuedForProcessing or Processing forever."""
+    rids = [instance.submit(os.urandom(256 * 1024)).json()["id"] for _ in range(6)]
+    instance.kill()
+    instance.start()
+    for rid in rids:
+        req = instance.wait_final(rid)
+        assert req["status"] in ("Completed", "Failed"), req
+        if req["status"] == "Failed":
+            assert req.get("failureReason"), req
+    assert instance.tmp_entries() == []
+
+
+def test_sigterm_is_a_clean_exit(instance):
+    rc = instance.stop()
+    assert rc == 0, f"signetd exited {rc} on SIGTERM:\n{instance.log_text()[-4000:]}"
+    instance.start()
+    assert instance.list_all()

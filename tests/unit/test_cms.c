@@ -1,0 +1,174 @@
+/* Detached CMS and the PKI helpers with a software key: the signature
+ * verifies against the content and fails for any other content. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "cms.h"
+#include "pki.h"
+
+static EVP_PKEY *
+make_key(void)
+{
+	EVP_PKEY *k = EVP_RSA_gen(2048);
+
+	assert_non_null(k);
+	return k;
+}
+
+static X509 *
+self_signed(EVP_PKEY *k, const char *subject)
+{
+	char *pem = NULL;
+	STACK_OF(X509) *sk = NULL;
+	X509 *x;
+
+	assert_int_equal(pki_self_signed(k, subject, 30, &pem), 0);
+	assert_int_equal(pki_chain_from_pem(pem, strlen(pem), &sk), 0);
+	assert_int_equal(sk_X509_num(sk), 1);
+	x = sk_X509_shift(sk);
+	sk_X509_free(sk);
+	free(pem);
+	return x;
+}
+
+static int
+verify(X509 *root, const unsigned char *der, size_t derlen,
+    const char *content)
+{
+	const unsigned char *p = der;
+	CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)derlen);
+	X509_STORE *st = X509_STORE_new();
+	BIO *in = BIO_new_mem_buf(content, (int)strlen(content));
+	int ok;
+
+	assert_non_null(cms);
+	X509_STORE_add_cert(st, root);
+	X509_STORE_set_purpose(st, X509_PURPOSE_SMIME_SIGN);
+	ok = CMS_verify(cms, NULL, st, in, NULL, CMS_BINARY);
+	ERR_clear_error();
+	BIO_free(in);
+	X509_STORE_free(st);
+	CMS_ContentInfo_free(cms);
+	return ok == 1;
+}
+
+static void
+test_detached_roundtrip(void **state)
+{
+	const char *content = "the artifact's bytes\n";
+	unsigned char md[32];
+	unsigned char *der = NULL;
+	size_t derlen = 0;
+	EVP_PKEY *k = make_key();
+	X509 *x = self_signed(k, "CN=Unit Test Signing,O=Signet");
+	STACK_OF(X509) *chain = sk_X509_new_null();
+
+	(void)state;
+	sk_X509_push(chain, x);
+	assert_int_equal(EVP_Digest(content, strlen(content), md, NULL,
+	    EVP_sha256(), NULL), 1);
+	assert_int_equal(cms_sign_detached(k, x, chain, md, &der, &derlen), 0);
+	assert_true(derlen > 100);
+	assert_true(verify(x, der, derlen, content));
+	assert_false(verify(x, der, derlen, "the artifact's bytes!\n"));
+	OPENSSL_free(der);
+	sk_X509_free(chain);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_wrong_key_refused(void **state)
+{
+	unsigned char md[32] = { 0 }, *der = NULL;
+	size_t derlen = 0;
+	EVP_PKEY *k1 = make_key(), *k2 = make_key();
+	X509 *x = self_signed(k1, "CN=One");
+
+	(void)state;
+	assert_int_not_equal(cms_sign_detached(k2, x, NULL, md, &der, &derlen),
+	    0);
+	assert_null(der);
+	X509_free(x);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+}
+
+static void
+test_names(void **state)
+{
+	X509_NAME *n = NULL;
+	char *s;
+
+	(void)state;
+	assert_int_equal(pki_parse_name("CN=ci-runner,O=Signet Dev", &n), 0);
+	s = pki_name_text(n);
+	assert_string_equal(s, "CN=ci-runner,O=Signet Dev");
+	free(s);
+	X509_NAME_free(n);
+	assert_int_equal(pki_parse_name("CN", &n), SIGNET_ERR_INVALID);
+	assert_int_equal(pki_parse_name("", &n), SIGNET_ERR_INVALID);
+	assert_int_equal(pki_parse_name("XX=1", &n), SIGNET_ERR_INVALID);
+	assert_int_equal(pki_parse_name("CN=a\\,b", &n), SIGNET_ERR_INVALID);
+	assert_int_equal(pki_parse_name("CN=", &n), SIGNET_ERR_INVALID);
+}
+
+static void
+test_chain_pem(void **state)
+{
+	STACK_OF(X509) *sk = NULL;
+	const char *junk = "-----BEGIN CERTIFICATE-----\nAAAA\n"
+	    "-----END CERTIFICATE-----\n";
+
+	(void)state;
+	assert_int_not_equal(pki_chain_from_pem(junk, strlen(junk), &sk), 0);
+	assert_null(sk);
+	assert_int_not_equal(pki_chain_from_pem("hello", 5, &sk), 0);
+	assert_int_not_equal(pki_chain_from_pem("", 0, &sk), 0);
+}
+
+static void
+test_csr(void **state)
+{
+	EVP_PKEY *k = make_key();
+	char *pem = NULL;
+	BIO *b;
+	X509_REQ *req;
+
+	(void)state;
+	assert_int_equal(pki_make_csr(k, "CN=Release,O=Example", &pem), 0);
+	b = BIO_new_mem_buf(pem, -1);
+	req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+	assert_non_null(req);
+	assert_int_equal(X509_REQ_verify(req, k), 1);
+	X509_REQ_free(req);
+	BIO_free(b);
+	free(pem);
+	EVP_PKEY_free(k);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_detached_roundtrip),
+		cmocka_unit_test(test_wrong_key_refused),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_chain_pem),
+		cmocka_unit_test(test_csr),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

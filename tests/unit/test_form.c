@@ -1,0 +1,255 @@
+/* The submission form: limits, unknown and repeated fields, streaming of
+ * the artifact, and that a refused form leaves nothing behind. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "form.h"
+
+struct fx {
+	char dir[64];
+	struct cas *cas;
+	struct form f;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+
+	snprintf(x->dir, sizeof(x->dir), "/tmp/signet-form-XXXXXX");
+	assert_non_null(mkdtemp(x->dir));
+	assert_int_equal(cas_open(x->dir, &x->cas), 0);
+	form_init(&x->f, x->cas, 1000);
+	*state = x;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *x = *state;
+	char cmd[128];
+
+	form_free(&x->f);
+	assert_int_equal(cas_tmp_count(x->cas), 0);
+	cas_close(x->cas);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", x->dir);
+	assert_int_equal(system(cmd), 0);
+	free(x);
+	return 0;
+}
+
+static int
+text(struct form *f, const char *name, const char *value)
+{
+	if (form_field(f, name, NULL) != 0)
+		return -1;
+	return form_data(f, value, strlen(value));
+}
+
+static void
+test_complete_form(void **state)
+{
+	struct fx *x = *state;
+	struct form *f = &x->f;
+
+	assert_int_equal(text(f, "projectSlug", "demo-app"), 0);
+	assert_int_equal(form_field(f, "artifact", "dir/app.bin"), 0);
+	assert_int_equal(form_data(f, "ab", 2), 0);
+	assert_int_equal(form_data(f, "c", 1), 0);
+	/* text after the file is fine */
+	assert_int_equal(text(f, "signingPolicySlug", "test-signing"), 0);
+	assert_int_equal(text(f, "parameters.version", "1.2.3"), 0);
+	assert_int_equal(text(f, "origin.commitId", "abc123"), 0);
+	assert_int_equal(text(f, "description", "line one\nline two"), 0);
+	assert_int_equal(form_finish(f), 0);
+	assert_string_equal(form_get(f, "projectSlug"), "demo-app");
+	assert_string_equal(form_get(f, "signingPolicySlug"), "test-signing");
+	assert_string_equal(f->artifact_name, "app.bin");
+	assert_int_equal(f->size, 3);
+	assert_string_equal(f->sha256, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(json_string_value(json_object_get(f->parameters,
+	    "version")), "1.2.3");
+	assert_string_equal(json_string_value(json_object_get(f->origin,
+	    "commitId")), "abc123");
+}
+
+static void
+test_artifact_too_large(void **state)
+{
+	struct fx *x = *state;
+	char big[600];
+
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(form_field(&x->f, "artifact", "a.bin"), 0);
+	assert_int_equal(form_data(&x->f, big, sizeof(big)), 0);
+	assert_int_equal(form_data(&x->f, big, sizeof(big)), -1);
+	assert_int_equal(x->f.status, 413);
+	assert_string_equal(x->f.code, "artifact_too_large");
+	assert_non_null(strstr(x->f.message, "max_artifact_size"));
+}
+
+static void
+test_field_limits(void **state)
+{
+	struct fx *x = *state;
+	char slug[SIGNET_MAX_SLUG + 2];
+
+	memset(slug, 'a', sizeof(slug) - 1);
+	slug[sizeof(slug) - 1] = '\0';
+	assert_int_equal(text(&x->f, "projectSlug", slug), -1);
+	assert_int_equal(x->f.status, 400);
+	assert_string_equal(x->f.code, "field_too_long");
+	assert_non_null(strstr(x->f.message, "projectSlug"));
+}
+
+static void
+test_unknown_field(void **state)
+{
+	struct fx *x = *state;
+
+	assert_int_equal(form_field(&x->f, "projectslug", NULL), -1);
+	assert_int_equal(x->f.status, 400);
+	assert_string_equal(x->f.code, "unknown_field");
+}
+
+static void
+test_unknown_origin_field(void **state)
+{
+	struct fx *x = *state;
+
+	assert_int_equal(form_field(&x->f, "origin.commit", NULL), -1);
+	assert_string_equal(x->f.code, "unknown_field");
+}
+
+static void
+test_duplicate_field(void **state)
+{
+	struct fx *x = *state;
+
+	assert_int_equal(text(&x->f, "projectSlug", "a"), 0);
+	assert_int_equal(text(&x->f, "projectSlug", "b"), -1);
+	assert_string_equal(x->f.code, "duplicate_field");
+}
+
+static void
+test_too_many_parameters(void **state)
+{
+	struct fx *x = *state;
+	char name[32];
+	int i;
+
+	for (i = 0; i < SIGNET_MAX_PARAMETERS; i++) {
+		snprintf(name, sizeof(name), "parameters.p%d", i);
+		assert_int_equal(text(&x->f, name, "v"), 0);
+	}
+	assert_int_equal(text(&x->f, "parameters.one-more", "v"), -1);
+	assert_string_equal(x->f.code, "too_many_parameters");
+}
+
+static void
+test_bad_parameter_name(void **state)
+{
+	struct fx *x = *state;
+
+	assert_int_equal(form_field(&x->f, "parameters.a b", NULL), -1);
+	assert_string_equal(x->f.code, "invalid_field");
+	form_free(&x->f);
+	form_init(&x->f, x->cas, 1000);
+	assert_int_equal(form_field(&x->f, "parameters.", NULL), -1);
+}
+
+static void
+test_control_characters(void **state)
+{
+	struct fx *x = *state;
+
+	assert_int_equal(text(&x->f, "projectSlug", "a\nb"), 0);
+	/* refused when the field closes */
+	assert_int_equal(form_finish(&x->f), -1);
+	assert_string_equal(x->f.code, "invalid_field");
+}
+
+static void
+test_invalid_utf8(void **state)
+{
+	struct fx *x = *state;
+
+	assert_int_equal(text(&x->f, "description", "\xff\xfe"), 0);
+	assert_int_equal(form_field(&x->f, "projectSlug", NULL), -1);
+	assert_string_equal(x->f.code, "invalid_field");
+}
+
+static void
+test_two_artifacts(void **state)
+{
+	struct fx *x = *state;
+
+	assert_int_equal(form_field(&x->f, "artifact", "a"), 0);
+	assert_int_equal(form_field(&x->f, "artifact", "b"), -1);
+	assert_string_equal(x->f.code, "invalid_form");
+}
+
+static void
+test_artifact_not_a_file(void **state)
+{
+	struct fx *x = *state;
+
+	assert_int_equal(form_field(&x->f, "artifact", NULL), -1);
+	assert_int_equal(form_field(&x->f, "artifact", ".."), -1);
+}
+
+static void
+test_missing_artifact(void **state)
+{
+	struct fx *x = *state;
+
+	assert_int_equal(text(&x->f, "projectSlug", "a"), 0);
+	assert_int_equal(form_finish(&x->f), -1);
+	assert_string_equal(x->f.code, "missing_field");
+}
+
+static void
+test_too_many_fields(void **state)
+{
+	struct fx *x = *state;
+	int i, r = 0;
+
+	for (i = 0; i <= SIGNET_MAX_FORM_FIELDS && r == 0; i++)
+		r = text(&x->f, "description", "x");
+	/* the duplicate stops it first; the count is the backstop */
+	assert_int_equal(r, -1);
+}
+
+int
+main(void)
+{
+#define T(n) cmocka_unit_test_setup_teardown(n, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_complete_form),
+		T(test_artifact_too_large),
+		T(test_field_limits),
+		T(test_unknown_field),
+		T(test_unknown_origin_field),
+		T(test_duplicate_field),
+		T(test_too_many_parameters),
+		T(test_bad_parameter_name),
+		T(test_control_characters),
+		T(test_invalid_utf8),
+		T(test_two_artifacts),
+		T(test_artifact_not_a_file),
+		T(test_missing_artifact),
+		T(test_too_many_fields),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,626 @@
+/* The real signet-keyholder against a fresh SoftHSM2 token: key
+ * generation, listing, every signing mechanism verified with OpenSSL,
+ * remote keys (rkey) under concurrent use, the PIN file checks, the locked
+ * start and LOGIN, and the keyholder leaving on protocol violations.
+ * SIGNET_KEYHOLDER names the executable (set by meson). */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+
+#include "khclient.h"
+#include "khproto.h"
+#include "rkey.h"
+
+#define SOFTHSM_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
+
+static struct {
+	char dir[64];
+	char conf[128];
+	char env_conf[160];
+	char pin[33];
+	char pin_file[128];
+	const char *keyholder;
+	const char *module;
+	const char *env[2];
+	struct kh_key_info rsa, ec;
+} T;
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+random_hex(char *out, size_t bytes)
+{
+	static const char digits[] = "0123456789abcdef";
+	uint8_t b[32];
+	size_t i;
+
+	assert_true(bytes <= sizeof(b));
+	assert_int_equal(RAND_bytes(b, (int)bytes), 1);
+	for (i = 0; i < bytes; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 0xf];
+	}
+	out[2 * bytes] = '\0';
+}
+
+static void
+write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	size_t n = strlen(text);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, n), (ssize_t)n);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/* Runs argv with the single environment entry env; its exit status. */
+static int
+run(const char *const *argv, const char *env)
+{
+	char *av[16], *ev[2] = { NULL, NULL };
+	size_t i, n = 0;
+	pid_t pid;
+	int st, r = -1;
+
+	while (argv[n] != NULL && n < 15)
+		n++;
+	for (i = 0; i < n; i++)
+		av[i] = strdup(argv[i]);
+	av[n] = NULL;
+	ev[0] = strdup(env);
+	if (posix_spawnp(&pid, av[0], NULL, NULL, av, ev) == 0 &&
+	    waitpid(pid, &st, 0) == pid && WIFEXITED(st))
+		r = WEXITSTATUS(st);
+	for (i = 0; i < n; i++)
+		free(av[i]);
+	free(ev[0]);
+	return r;
+}
+
+static int
+group_setup(void **state)
+{
+	char so_pin[33], text[512], tokens[128];
+	const char *argv[] = {
+		"softhsm2-util", "--init-token", "--free", "--label",
+		"signet-test", "--pin", T.pin, "--so-pin", so_pin, NULL
+	};
+
+	(void)state;
+	if ((T.keyholder = getenv("SIGNET_KEYHOLDER")) == NULL) {
+		fprintf(stderr, "SIGNET_KEYHOLDER is not set\n");
+		return -1;
+	}
+	if ((T.module = getenv("SIGNET_PKCS11_MODULE")) == NULL)
+		T.module = SOFTHSM_MODULE;
+	strcpy(T.dir, "/tmp/signet-kh-XXXXXX");
+	if (mkdtemp(T.dir) == NULL)
+		return -1;
+	snprintf(T.conf, sizeof(T.conf), "%s/softhsm2.conf", T.dir);
+	snprintf(tokens, sizeof(tokens), "%s/tokens", T.dir);
+	if (mkdir(tokens, 0700) != 0)
+		return -1;
+	snprintf(text, sizeof(text), "directories.tokendir = %s\n"
+	    "objectstore.backend = file\nlog.level = ERROR\n", tokens);
+	write_file(T.conf, text, 0600);
+	snprintf(T.env_conf, sizeof(T.env_conf), "SOFTHSM2_CONF=%s", T.conf);
+	T.env[0] = T.env_conf;
+	T.env[1] = NULL;
+	random_hex(T.pin, 8);
+	random_hex(so_pin, 8);
+	if (run(argv, T.env_conf) != 0) {
+		fprintf(stderr, "softhsm2-util --init-token failed\n");
+		return -1;
+	}
+	snprintf(T.pin_file, sizeof(T.pin_file), "%s/pin", T.dir);
+	snprintf(text, sizeof(text), "%s\n", T.pin);
+	write_file(T.pin_file, text, 0600);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	if (T.dir[0] != '\0')
+		nftw(T.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+static struct kh *
+spawn(const char *pin_file)
+{
+	struct kh_spawn_opts o = {
+		.path = T.keyholder,
+		.module = T.module,
+		.token_label = "signet-test",
+		.pin_file = pin_file,
+		.env = T.env,
+	};
+	struct kh *kh = NULL;
+
+	assert_int_equal(kh_spawn(&o, &kh), 0);
+	assert_non_null(kh);
+	return kh;
+}
+
+/* The keyholder's exit status, once it has gone. */
+static int
+exit_status(struct kh *kh)
+{
+	int st;
+
+	assert_int_equal(waitpid(kh_pid(kh), &st, 0), kh_pid(kh));
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static void
+sha256(const void *msg, size_t n, uint8_t d[32])
+{
+	unsigned int len;
+
+	assert_int_equal(EVP_Digest(msg, n, d, &len, EVP_sha256(), NULL), 1);
+	assert_int_equal(len, 32);
+}
+
+static int
+verify(EVP_PKEY *pub, int mech, const uint8_t *d, size_t dlen,
+    const uint8_t *sig, size_t siglen)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pub, NULL);
+	int ok;
+
+	assert_non_null(ctx);
+	assert_int_equal(EVP_PKEY_verify_init(ctx), 1);
+	assert_true(EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) > 0);
+	if (mech == KH_MECH_RSA_PKCS1)
+		assert_true(EVP_PKEY_CTX_set_rsa_padding(ctx,
+		    RSA_PKCS1_PADDING) > 0);
+	if (mech == KH_MECH_RSA_PSS) {
+		assert_true(EVP_PKEY_CTX_set_rsa_padding(ctx,
+		    RSA_PKCS1_PSS_PADDING) > 0);
+		/* exactly the digest length, not "whatever was used" */
+		assert_true(EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, 32) > 0);
+		assert_true(EVP_PKEY_CTX_set_rsa_mgf1_md(ctx,
+		    EVP_sha256()) > 0);
+	}
+	ok = EVP_PKEY_verify(ctx, sig, siglen, d, dlen);
+	EVP_PKEY_CTX_free(ctx);
+	return ok;
+}
+
+static void
+t_generate_list_sign(void **state)
+{
+	struct kh_key_info *keys = NULL, k;
+	struct kh_status st;
+	struct kh *kh;
+	EVP_PKEY *rpub = NULL, *epub = NULL, *none = NULL;
+	uint8_t d[32], sig[KH_MAX_SIG];
+	char upper[KH_KEY_ID_HEX + 1];
+	size_t n, i, siglen;
+	int found = 0;
+
+	(void)state;
+	kh = spawn(T.pin_file);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_true(st.present);
+	assert_true(st.logged_in);
+	assert_string_equal(st.label, "signet-test");
+	assert_int_equal(st.key_count, 0);
+
+	assert_int_equal(kh_generate(kh, "rsa-test", KH_KEY_RSA, 3072,
+	    &T.rsa), 0);
+	assert_int_equal(T.rsa.type, KH_KEY_RSA);
+	assert_int_equal(T.rsa.bits, 3072);
+	assert_int_equal(strlen(T.rsa.id), 2 * KH_GEN_ID_LEN);
+	assert_int_equal(kh_generate(kh, "ec-test", KH_KEY_EC, 256, &T.ec), 0);
+	assert_int_equal(T.ec.type, KH_KEY_EC);
+	assert_int_equal(T.ec.bits, 256);
+	assert_string_not_equal(T.rsa.id, T.ec.id);
+	/* refused here, never sent */
+	assert_int_equal(kh_generate(kh, "x", KH_KEY_RSA, 1024, &k),
+	    SIGNET_ERR_INVALID);
+	assert_int_equal(kh_generate(kh, "a\nb", KH_KEY_EC, 256, &k),
+	    SIGNET_ERR_INVALID);
+
+	assert_int_equal(kh_list_keys(kh, &keys, &n), 0);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++) {
+		if (strcmp(keys[i].id, T.rsa.id) == 0 &&
+		    strcmp(keys[i].label, "rsa-test") == 0 &&
+		    keys[i].type == KH_KEY_RSA && keys[i].bits == 3072)
+			found |= 1;
+		if (strcmp(keys[i].id, T.ec.id) == 0 &&
+		    strcmp(keys[i].label, "ec-test") == 0 &&
+		    keys[i].type == KH_KEY_EC && keys[i].bits == 256)
+			found |= 2;
+	}
+	free(keys);
+	assert_int_equal(found, 3);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_int_equal(st.key_count, 2);
+
+	assert_int_equal(kh_find_key(kh, "ec-test", &k), 0);
+	assert_string_equal(k.id, T.ec.id);
+	for (i = 0; T.rsa.id[i] != '\0'; i++)
+		upper[i] = (char)(T.rsa.id[i] >= 'a' ? T.rsa.id[i] - 32 :
+		    T.rsa.id[i]);
+	upper[i] = '\0';
+	assert_int_equal(kh_find_key(kh, upper, &k), 0);
+	assert_string_equal(k.label, "rsa-test");
+	assert_int_equal(kh_find_key(kh, "no-such-key", &k),
+	    SIGNET_ERR_NOT_FOUND);
+
+	assert_int_equal(kh_public_key(kh, T.rsa.id, &rpub), 0);
+	assert_int_equal(EVP_PKEY_get_bits(rpub), 3072);
+	assert_int_equal(kh_public_key(kh, T.ec.id, &epub), 0);
+	assert_int_equal(EVP_PKEY_get_base_id(epub), EVP_PKEY_EC);
+
+	sha256("signet", 6, d);
+	siglen = sizeof(sig);
+	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_RSA_PKCS1,
+	    KH_HASH_SHA256, d, 32, sig, &siglen), 0);
+	assert_int_equal(siglen, 384);
+	assert_int_equal(verify(rpub, KH_MECH_RSA_PKCS1, d, 32, sig, siglen),
+	    1);
+	sig[10] ^= 1;
+	assert_int_not_equal(verify(rpub, KH_MECH_RSA_PKCS1, d, 32, sig,
+	    siglen), 1);
+
+	siglen = sizeof(sig);
+	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_RSA_PSS,
+	    KH_HASH_SHA256, d, 32, sig, &siglen), 0);
+	assert_int_equal(verify(rpub, KH_MECH_RSA_PSS, d, 32, sig, siglen), 1);
+
+	siglen = sizeof(sig);
+	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	    d, 32, sig, &siglen), 0);
+	assert_true(siglen >= 8 && siglen <= 72);
+	assert_int_equal(sig[0], 0x30);		/* DER SEQUENCE */
+	assert_int_equal(verify(epub, KH_MECH_ECDSA, d, 32, sig, siglen), 1);
+
+	/* ordinary failures: the keyholder answers and stays */
+	siglen = sizeof(sig);
+	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	    d, 32, sig, &siglen), SIGNET_ERR_INVALID);
+	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_RSA_PSS, KH_HASH_SHA256,
+	    d, 32, sig, &siglen), SIGNET_ERR_INVALID);
+	assert_int_equal(kh_sign(kh, "00ff", KH_MECH_ECDSA, KH_HASH_SHA256,
+	    d, 32, sig, &siglen), SIGNET_ERR_NOT_FOUND);
+	assert_int_equal(kh_public_key(kh, "00ff", &none),
+	    SIGNET_ERR_NOT_FOUND);
+	assert_null(none);
+	/* caller mistakes never reach the keyholder */
+	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA384,
+	    d, 32, sig, &siglen), SIGNET_ERR_INVALID);
+	siglen = 16;
+	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_RSA_PKCS1,
+	    KH_HASH_SHA256, d, 32, sig, &siglen), SIGNET_ERR_TOO_LARGE);
+	assert_int_equal(kh_status(kh, &st), 0);
+
+	EVP_PKEY_free(rpub);
+	EVP_PKEY_free(epub);
+	kh_free(kh);
+}
+
+/* signetd's environment must not reach the keyholder. */
+static void
+t_environment(void **state)
+{
+	char path[64], buf[4096];
+	struct kh_status st;
+	struct kh *kh;
+	ssize_t n;
+	int fd;
+
+	(void)state;
+	setenv("SIGNET_TEST_SECRET", "leak", 1);
+	kh = spawn(T.pin_file);
+	assert_int_equal(kh_status(kh, &st), 0);
+	snprintf(path, sizeof(path), "/proc/%d/environ", kh_pid(kh));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			assert_int_equal((size_t)n, strlen(T.env_conf) + 1);
+			assert_memory_equal(buf, T.env_conf, (size_t)n);
+		}
+	}
+	unsetenv("SIGNET_TEST_SECRET");
+	kh_free(kh);
+}
+
+struct worker {
+	EVP_PKEY *key;
+	EVP_PKEY *pub;
+	int ok;
+};
+
+static int
+digest_sign_verify(EVP_PKEY *key, EVP_PKEY *pub, const char *msg)
+{
+	EVP_MD_CTX *mc = EVP_MD_CTX_new();
+	uint8_t sig[KH_MAX_SIG];
+	size_t siglen = sizeof(sig);
+	int ok = 0;
+
+	if (mc == NULL)
+		return 0;
+	if (EVP_DigestSignInit(mc, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(mc, sig, &siglen, (const uint8_t *)msg,
+	    strlen(msg)) != 1)
+		goto out;
+	EVP_MD_CTX_free(mc);
+	if ((mc = EVP_MD_CTX_new()) == NULL)
+		goto out;
+	if (EVP_DigestVerifyInit(mc, NULL, EVP_sha256(), NULL, pub) != 1 ||
+	    EVP_DigestVerify(mc, sig, siglen, (const uint8_t *)msg,
+	    strlen(msg)) != 1)
+		goto out;
+	ok = 1;
+ out:
+	EVP_MD_CTX_free(mc);
+	return ok;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	char msg[64];
+	int i;
+
+	w->ok = 1;
+	for (i = 0; i < 5 && w->ok; i++) {
+		snprintf(msg, sizeof(msg), "message %d from %p", i, arg);
+		w->ok = digest_sign_verify(w->key, w->pub, msg);
+	}
+	return NULL;
+}
+
+static void
+t_rkey(void **state)
+{
+	struct worker w[4];
+	pthread_t th[4];
+	EVP_PKEY *rk = NULL, *ek = NULL, *rpub = NULL, *epub = NULL;
+	struct kh *kh;
+	int i;
+
+	(void)state;
+	assert_true(T.rsa.id[0] != '\0');
+	kh = spawn(T.pin_file);
+	assert_int_equal(rkey_load(kh, T.rsa.id, &rk), 0);
+	assert_int_equal(rkey_load(kh, T.ec.id, &ek), 0);
+	assert_int_equal(rkey_load(kh, "00ff", &rpub), SIGNET_ERR_NOT_FOUND);
+	assert_int_equal(kh_public_key(kh, T.rsa.id, &rpub), 0);
+	assert_int_equal(kh_public_key(kh, T.ec.id, &epub), 0);
+	/* the remote key is the token's key */
+	assert_int_equal(EVP_PKEY_eq(rk, rpub), 1);
+	assert_int_equal(EVP_PKEY_eq(ek, epub), 1);
+	assert_true(digest_sign_verify(rk, rpub, "hello"));
+	assert_true(digest_sign_verify(ek, epub, "hello"));
+
+	/* workers share one keyholder */
+	for (i = 0; i < 4; i++) {
+		w[i].key = i % 2 ? ek : rk;
+		w[i].pub = i % 2 ? epub : rpub;
+		w[i].ok = 0;
+		assert_int_equal(pthread_create(&th[i], NULL, worker_main,
+		    &w[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_true(w[i].ok);
+	}
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(ek);
+	EVP_PKEY_free(rpub);
+	EVP_PKEY_free(epub);
+	kh_free(kh);
+}
+
+/* A whole frame around body[0..n) with the given type. */
+static size_t
+frame(uint8_t *out, uint8_t type, const void *body, size_t n)
+{
+	uint32_t len = (uint32_t)n + 1;
+
+	out[0] = (uint8_t)(len >> 24);
+	out[1] = (uint8_t)(len >> 16);
+	out[2] = (uint8_t)(len >> 8);
+	out[3] = (uint8_t)len;
+	out[4] = type;
+	memcpy(out + 5, body, n);
+	return n + 5;
+}
+
+static void
+expect_exit_on(const uint8_t *f, size_t n)
+{
+	struct kh_status st;
+	struct kh *kh = spawn(T.pin_file);
+
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_int_equal(kh_send_raw(kh, f, n), 0);
+	assert_int_equal(exit_status(kh), 1);
+	assert_int_equal(kh_status(kh, &st), SIGNET_ERR_KEYHOLDER);
+	/* and stays unusable */
+	assert_int_equal(kh_status(kh, &st), SIGNET_ERR_KEYHOLDER);
+	kh_free(kh);
+}
+
+static void
+t_violations(void **state)
+{
+	uint8_t body[128], f[256], d[64];
+	struct wbuf b;
+	size_t n;
+
+	(void)state;
+	memset(d, 3, sizeof(d));
+	/* a SHA-256 SIGN with a 20-byte digest */
+	wbuf_init(&b, sizeof(body));
+	assert_int_equal(wbuf_cstr(&b, T.rsa.id), 0);
+	assert_int_equal(wbuf_u8(&b, KH_MECH_RSA_PKCS1), 0);
+	assert_int_equal(wbuf_u8(&b, KH_HASH_SHA256), 0);
+	assert_int_equal(wbuf_blob(&b, d, 20), 0);
+	n = frame(f, KH_MSG_SIGN, b.buf, b.len);
+	expect_exit_on(f, n);
+	/* ECDSA with a SHA-384 digest said to be SHA-512 */
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_cstr(&b, T.ec.id), 0);
+	assert_int_equal(wbuf_u8(&b, KH_MECH_ECDSA), 0);
+	assert_int_equal(wbuf_u8(&b, KH_HASH_SHA512), 0);
+	assert_int_equal(wbuf_blob(&b, d, 48), 0);
+	n = frame(f, KH_MSG_SIGN, b.buf, b.len);
+	expect_exit_on(f, n);
+	wbuf_free(&b);
+	/* unknown type, a reply type, trailing bytes */
+	n = frame(f, 0x42, NULL, 0);
+	expect_exit_on(f, n);
+	n = frame(f, KH_MSG_STATUS | KH_MSG_REPLY, NULL, 0);
+	expect_exit_on(f, n);
+	n = frame(f, KH_MSG_STATUS, "x", 1);
+	expect_exit_on(f, n);
+	/* a length past the maximum: nothing more is read */
+	memcpy(f, "\x00\x00\x40\x01\x01", 5);
+	expect_exit_on(f, 5);
+	/* an empty frame */
+	memcpy(f, "\x00\x00\x00\x00", 4);
+	expect_exit_on(f, 4);
+}
+
+static void
+t_pin_file_mode(void **state)
+{
+	char path[160], text[64];
+	struct kh_status st;
+	struct kh *kh;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/pin-0644", T.dir);
+	snprintf(text, sizeof(text), "%s\n", T.pin);
+	write_file(path, text, 0644);
+	kh = spawn(path);
+	assert_int_equal(exit_status(kh), 1);
+	assert_int_equal(kh_status(kh, &st), SIGNET_ERR_KEYHOLDER);
+	kh_free(kh);
+
+	snprintf(path, sizeof(path), "%s/pin-0640", T.dir);
+	write_file(path, text, 0640);
+	kh = spawn(path);
+	assert_int_equal(exit_status(kh), 1);
+	kh_free(kh);
+
+	snprintf(path, sizeof(path), "%s/no-such-pin", T.dir);
+	kh = spawn(path);
+	assert_int_equal(exit_status(kh), 1);
+	kh_free(kh);
+}
+
+static void
+t_locked_login(void **state)
+{
+	struct kh_key_info *keys = NULL;
+	struct kh_status st;
+	struct kh *kh;
+	uint8_t d[32], sig[KH_MAX_SIG];
+	size_t siglen = sizeof(sig), n;
+	EVP_PKEY *pub = NULL;
+
+	(void)state;
+	kh = spawn(NULL);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_true(st.present);
+	assert_false(st.logged_in);
+	sha256("locked", 6, d);
+	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	    d, 32, sig, &siglen), SIGNET_ERR_TOKEN_LOCKED);
+	assert_int_equal(kh_list_keys(kh, &keys, &n), SIGNET_ERR_TOKEN_LOCKED);
+	assert_int_equal(kh_public_key(kh, T.ec.id, &pub),
+	    SIGNET_ERR_TOKEN_LOCKED);
+
+	assert_int_equal(kh_login(kh, "wrong-pin", 9),
+	    SIGNET_ERR_PIN_INCORRECT);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_false(st.logged_in);
+	assert_int_equal(kh_login(kh, T.pin, strlen(T.pin)), 0);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_true(st.logged_in);
+	assert_int_equal(st.key_count, 2);
+	/* a second LOGIN is harmless */
+	assert_int_equal(kh_login(kh, T.pin, strlen(T.pin)), 0);
+
+	siglen = sizeof(sig);
+	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	    d, 32, sig, &siglen), 0);
+	assert_int_equal(kh_public_key(kh, T.ec.id, &pub), 0);
+	assert_int_equal(verify(pub, KH_MECH_ECDSA, d, 32, sig, siglen), 1);
+	EVP_PKEY_free(pub);
+	kh_free(kh);
+}
+
+static void
+t_spawn_errors(void **state)
+{
+	struct kh_spawn_opts o = {
+		.path = "/nonexistent/signet-keyholder",
+		.module = SOFTHSM_MODULE,
+	};
+	struct kh *kh = NULL;
+
+	(void)state;
+	assert_int_equal(kh_spawn(&o, &kh), SIGNET_ERR_KEYHOLDER);
+	assert_null(kh);
+	o.path = NULL;
+	assert_int_equal(kh_spawn(&o, &kh), SIGNET_ERR_INVALID);
+	kh_free(NULL);
+}
+
+int
+main(void)
+{
+	/* order matters: later tests use the keys the first one makes */
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_generate_list_sign),
+		cmocka_unit_test(t_environment),
+		cmocka_unit_test(t_rkey),
+		cmocka_unit_test(t_violations),
+		cmocka_unit_test(t_pin_file_mode),
+		cmocka_unit_test(t_locked_login),
+		cmocka_unit_test(t_spawn_errors),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

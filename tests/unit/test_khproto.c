@@ -1,0 +1,612 @@
+/* Keyholder protocol: every message survives a round trip, and every
+ * malformed one is refused by the decoder the keyholder uses. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "khproto.h"
+
+/* Opens a whole frame and returns a reader over its body. */
+static void
+open_frame(struct wbuf *b, uint8_t want_type, struct rd *body)
+{
+	uint8_t type;
+
+	assert_int_equal(khproto_open(b->buf, b->len, &type, body), 0);
+	assert_int_equal(type, want_type);
+}
+
+/* A reader over hand-made body bytes. */
+static void
+body_of(struct wbuf *b, struct rd *r)
+{
+	rd_init(r, b->buf, b->len);
+}
+
+static const char id16[] = "00112233445566778899aabbccddeeff";
+
+static void
+t_status(void **state)
+{
+	struct kh_status in, out;
+	struct wbuf b;
+	struct rd r;
+
+	(void)state;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_status_req(&b), 0);
+	open_frame(&b, KH_MSG_STATUS, &r);
+	assert_int_equal(khproto_dec_status_req(&r), 0);
+	wbuf_free(&b);
+
+	memset(&in, 0, sizeof(in));
+	in.present = true;
+	in.logged_in = true;
+	strcpy(in.label, "signet-test");
+	strcpy(in.manufacturer, "SoftHSM project");
+	strcpy(in.model, "SoftHSM v2");
+	strcpy(in.serial, "0123456789abcdef");
+	in.flags = 0x40d;
+	in.key_count = 3;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_status_rep(&b, &in), 0);
+	open_frame(&b, KH_MSG_STATUS | KH_MSG_REPLY, &r);
+	assert_int_equal(khproto_dec_status_rep(&r, &out), 0);
+	assert_true(out.present && out.logged_in);
+	assert_string_equal(out.label, in.label);
+	assert_string_equal(out.manufacturer, in.manufacturer);
+	assert_string_equal(out.model, in.model);
+	assert_string_equal(out.serial, in.serial);
+	assert_int_equal(out.flags, in.flags);
+	assert_int_equal(out.key_count, 3);
+	wbuf_free(&b);
+}
+
+static void
+t_list(void **state)
+{
+	struct kh_key_info keys[KH_LIST_PAGE], out[KH_LIST_PAGE];
+	struct wbuf b;
+	struct rd r;
+	uint32_t off, total;
+	size_t i, n;
+
+	(void)state;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_list_req(&b, 64), 0);
+	open_frame(&b, KH_MSG_LIST_KEYS, &r);
+	assert_int_equal(khproto_dec_list_req(&r, &off), 0);
+	assert_int_equal(off, 64);
+	wbuf_free(&b);
+
+	/* a full page of the longest entries still fits one message */
+	memset(keys, 0, sizeof(keys));
+	for (i = 0; i < KH_LIST_PAGE; i++) {
+		memset(keys[i].id, 'a', KH_KEY_ID_HEX);
+		memset(keys[i].label, 'L', SIGNET_KH_MAX_LABEL);
+		keys[i].type = i % 2 ? KH_KEY_EC : KH_KEY_RSA;
+		keys[i].bits = i % 2 ? 384 : 4096;
+	}
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_list_rep(&b, SIGNET_KH_MAX_KEYS, keys,
+	    KH_LIST_PAGE), 0);
+	assert_true(b.len <= KH_MAX_FRAME);
+	open_frame(&b, KH_MSG_LIST_KEYS | KH_MSG_REPLY, &r);
+	assert_int_equal(khproto_dec_list_rep(&r, &total, out, &n), 0);
+	assert_int_equal(total, SIGNET_KH_MAX_KEYS);
+	assert_int_equal(n, KH_LIST_PAGE);
+	assert_memory_equal(out, keys, sizeof(keys));
+	wbuf_free(&b);
+
+	/* more keys on the page than the total claims */
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_list_rep(&b, 1, keys, 2),
+	    SIGNET_ERR_INVALID);
+	wbuf_free(&b);
+}
+
+static void
+t_pubkey_sign_gen_login(void **state)
+{
+	struct kh_sign_req sq, so;
+	struct kh_gen_req gq, go;
+	struct kh_key_info ki, ko;
+	char id[KH_KEY_ID_HEX + 1];
+	const uint8_t *p;
+	uint8_t blob[300];
+	struct wbuf b;
+	struct rd r;
+	size_t n;
+
+	(void)state;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_pubkey_req(&b, id16), 0);
+	open_frame(&b, KH_MSG_PUBKEY, &r);
+	assert_int_equal(khproto_dec_pubkey_req(&r, id), 0);
+	assert_string_equal(id, id16);
+	wbuf_free(&b);
+
+	memset(blob, 0x5a, sizeof(blob));
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_pubkey_rep(&b, blob, sizeof(blob)), 0);
+	open_frame(&b, KH_MSG_PUBKEY | KH_MSG_REPLY, &r);
+	assert_int_equal(khproto_dec_pubkey_rep(&r, &p, &n), 0);
+	assert_int_equal(n, sizeof(blob));
+	assert_memory_equal(p, blob, n);
+	wbuf_free(&b);
+
+	memset(&sq, 0, sizeof(sq));
+	strcpy(sq.key_id, id16);
+	sq.mech = KH_MECH_RSA_PSS;
+	sq.hash = KH_HASH_SHA384;
+	sq.dlen = 48;
+	memset(sq.dgst, 7, sq.dlen);
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_sign_req(&b, &sq), 0);
+	open_frame(&b, KH_MSG_SIGN, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &so), 0);
+	assert_memory_equal(&so, &sq, sizeof(sq));
+	wbuf_free(&b);
+
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_sign_rep(&b, blob, 256), 0);
+	open_frame(&b, KH_MSG_SIGN | KH_MSG_REPLY, &r);
+	assert_int_equal(khproto_dec_sign_rep(&r, &p, &n), 0);
+	assert_int_equal(n, 256);
+	wbuf_free(&b);
+
+	memset(&gq, 0, sizeof(gq));
+	strcpy(gq.label, "release key 2025 \xc3\xa9");
+	gq.type = KH_KEY_EC;
+	gq.bits = 384;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_gen_req(&b, &gq), 0);
+	open_frame(&b, KH_MSG_GENERATE, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &go), 0);
+	assert_memory_equal(&go, &gq, sizeof(gq));
+	wbuf_free(&b);
+
+	memset(&ki, 0, sizeof(ki));
+	strcpy(ki.id, id16);
+	strcpy(ki.label, "k");
+	ki.type = KH_KEY_RSA;
+	ki.bits = 3072;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_gen_rep(&b, &ki), 0);
+	open_frame(&b, KH_MSG_GENERATE | KH_MSG_REPLY, &r);
+	assert_int_equal(khproto_dec_gen_rep(&r, &ko), 0);
+	assert_memory_equal(&ko, &ki, sizeof(ki));
+	wbuf_free(&b);
+
+	wbuf_init_secret(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_login_req(&b, "123456", 6), 0);
+	open_frame(&b, KH_MSG_LOGIN, &r);
+	assert_int_equal(khproto_dec_login_req(&r, &p, &n), 0);
+	assert_int_equal(n, 6);
+	assert_memory_equal(p, "123456", 6);
+	wbuf_free(&b);
+
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_login_rep(&b), 0);
+	open_frame(&b, KH_MSG_LOGIN | KH_MSG_REPLY, &r);
+	assert_int_equal(khproto_dec_login_rep(&r), 0);
+	wbuf_free(&b);
+}
+
+static void
+t_failure(void **state)
+{
+	struct kh_failure f;
+	struct wbuf b;
+	struct rd r;
+
+	(void)state;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_failure(&b, SIGNET_ERR_PIN_INCORRECT,
+	    "PIN incorrect"), 0);
+	open_frame(&b, KH_MSG_FAILURE, &r);
+	assert_int_equal(khproto_dec_failure(&r, &f), 0);
+	assert_int_equal(f.code, SIGNET_ERR_PIN_INCORRECT);
+	assert_string_equal(f.msg, "PIN incorrect");
+	wbuf_free(&b);
+
+	/* success is not a failure, and codes outside the space are not
+	 * codes */
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_failure(&b, 0, "x"), SIGNET_ERR_INVALID);
+	wbuf_free(&b);
+	wbuf_init(&b, 64);
+	assert_int_equal(wbuf_u32(&b, (uint32_t)SIGNET_ERR_MAX), 0);
+	assert_int_equal(wbuf_cstr(&b, "x"), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_failure(&r, &f), SIGNET_ERR_PROTOCOL);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, 5), 0);
+	assert_int_equal(wbuf_cstr(&b, "x"), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_failure(&r, &f), SIGNET_ERR_PROTOCOL);
+	/* a message that would forge a log line */
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, (uint32_t)SIGNET_ERR_TOKEN), 0);
+	assert_int_equal(wbuf_cstr(&b, "a\nb"), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_failure(&r, &f), SIGNET_ERR_PROTOCOL);
+	wbuf_free(&b);
+}
+
+static void
+t_framing(void **state)
+{
+	uint8_t frame[8] = { 0, 0, 0, 1, KH_MSG_STATUS };
+	uint8_t big[KH_MAX_FRAME + 1];
+	struct rd r;
+	uint8_t type;
+
+	(void)state;
+	assert_int_equal(khproto_open(frame, 5, &type, &r), 0);
+	assert_int_equal(type, KH_MSG_STATUS);
+	assert_int_equal(rd_left(&r), 0);
+	/* truncated: header says more than there is */
+	frame[3] = 3;
+	assert_int_equal(khproto_open(frame, 5, &type, &r),
+	    SIGNET_ERR_PROTOCOL);
+	/* trailing bytes after the frame */
+	frame[3] = 1;
+	assert_int_equal(khproto_open(frame, 6, &type, &r),
+	    SIGNET_ERR_PROTOCOL);
+	/* empty frame: no type */
+	frame[3] = 0;
+	assert_int_equal(khproto_open(frame, 4, &type, &r),
+	    SIGNET_ERR_PROTOCOL);
+	assert_int_equal(khproto_open(frame, 3, &type, &r),
+	    SIGNET_ERR_PROTOCOL);
+	/* oversize, even with the bytes present */
+	memset(big, 0, sizeof(big));
+	big[1] = (SIGNET_KH_MAX_MSG + 1) >> 16;
+	big[2] = (uint8_t)((SIGNET_KH_MAX_MSG + 1) >> 8);
+	big[3] = (uint8_t)(SIGNET_KH_MAX_MSG + 1);
+	assert_int_equal(khproto_open(big, sizeof(big), &type, &r),
+	    SIGNET_ERR_PROTOCOL);
+}
+
+static void
+t_recv(void **state)
+{
+	uint8_t buf[KH_MAX_FRAME];
+	uint8_t ok[] = { 0, 0, 0, 2, KH_MSG_LIST_KEYS, 9 };
+	uint8_t huge[] = { 0xff, 0xff, 0xff, 0xff, 1 };
+	uint8_t over[] = { 0, 0, 0x40, 0x01, 1 };
+	uint8_t zero[] = { 0, 0, 0, 0 };
+	uint8_t cut[] = { 0, 0, 0, 9, 1, 2 };
+	size_t len;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(khproto_send(sv[0], ok, sizeof(ok)), 0);
+	assert_int_equal(khproto_recv(sv[1], buf, &len), 0);
+	assert_int_equal(len, sizeof(ok));
+	assert_memory_equal(buf, ok, len);
+	/* the length header alone decides: oversize is refused unread */
+	assert_int_equal(khproto_send(sv[0], huge, sizeof(huge)), 0);
+	assert_int_equal(khproto_recv(sv[1], buf, &len), SIGNET_ERR_PROTOCOL);
+	close(sv[0]);
+	close(sv[1]);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(khproto_send(sv[0], over, sizeof(over)), 0);
+	assert_int_equal(khproto_recv(sv[1], buf, &len), SIGNET_ERR_PROTOCOL);
+	close(sv[0]);
+	close(sv[1]);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(khproto_send(sv[0], zero, sizeof(zero)), 0);
+	assert_int_equal(khproto_recv(sv[1], buf, &len), SIGNET_ERR_PROTOCOL);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* the peer leaves in the middle of a frame */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(khproto_send(sv[0], cut, sizeof(cut)), 0);
+	close(sv[0]);
+	assert_int_equal(khproto_recv(sv[1], buf, &len), SIGNET_ERR_KEYHOLDER);
+	close(sv[1]);
+
+	/* nobody there at all */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[0]);
+	assert_int_equal(khproto_send(sv[1], ok, sizeof(ok)),
+	    SIGNET_ERR_KEYHOLDER);
+	assert_int_equal(khproto_recv(sv[1], buf, &len), SIGNET_ERR_KEYHOLDER);
+	close(sv[1]);
+}
+
+/* A SIGN body with the given fields, digest of dlen bytes. */
+static void
+sign_body(struct wbuf *b, const char *id, int mech, int hash, size_t dlen)
+{
+	uint8_t d[128];
+
+	memset(d, 1, sizeof(d));
+	wbuf_reset(b);
+	assert_int_equal(wbuf_cstr(b, id), 0);
+	assert_int_equal(wbuf_u8(b, (uint8_t)mech), 0);
+	assert_int_equal(wbuf_u8(b, (uint8_t)hash), 0);
+	assert_int_equal(wbuf_blob(b, d, dlen), 0);
+}
+
+static void
+t_bad_sign(void **state)
+{
+	struct kh_sign_req q;
+	struct wbuf b;
+	struct rd r;
+	size_t len, i;
+	static const struct {
+		int mech, hash;
+		size_t dlen;
+	} bad[] = {
+		{ KH_MECH_RSA_PKCS1, KH_HASH_SHA256, 31 },
+		{ KH_MECH_RSA_PKCS1, KH_HASH_SHA256, 48 },
+		{ KH_MECH_RSA_PSS, KH_HASH_SHA384, 32 },
+		{ KH_MECH_ECDSA, KH_HASH_SHA512, 63 },
+		{ KH_MECH_ECDSA, KH_HASH_SHA256, 0 },
+		{ KH_MECH_ECDSA, KH_HASH_SHA512, 65 },
+		{ KH_MECH_ECDSA, KH_HASH_SHA512, 128 },
+		{ 0, KH_HASH_SHA256, 32 },
+		{ 4, KH_HASH_SHA256, 32 },
+		{ KH_MECH_ECDSA, 0, 32 },
+		{ KH_MECH_ECDSA, 4, 32 },
+	};
+
+	(void)state;
+	wbuf_init(&b, 1024);
+	sign_body(&b, id16, KH_MECH_ECDSA, KH_HASH_SHA256, 32);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &q), 0);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sign_body(&b, id16, bad[i].mech, bad[i].hash, bad[i].dlen);
+		body_of(&b, &r);
+		assert_int_equal(khproto_dec_sign_req(&r, &q),
+		    SIGNET_ERR_PROTOCOL);
+	}
+	/* trailing byte */
+	sign_body(&b, id16, KH_MECH_ECDSA, KH_HASH_SHA256, 32);
+	assert_int_equal(wbuf_u8(&b, 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	/* every truncation */
+	sign_body(&b, id16, KH_MECH_ECDSA, KH_HASH_SHA256, 32);
+	for (len = 0; len < b.len; len++) {
+		rd_init(&r, b.buf, len);
+		assert_int_equal(khproto_dec_sign_req(&r, &q),
+		    SIGNET_ERR_PROTOCOL);
+	}
+	/* key ids: uppercase, odd, too long, not hex, NUL inside, empty */
+	sign_body(&b, "00112233AABB", KH_MECH_ECDSA, KH_HASH_SHA256, 32);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	sign_body(&b, "001", KH_MECH_ECDSA, KH_HASH_SHA256, 32);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	sign_body(&b, "0011223344556677889900112233445566778899001122334455"
+	    "66778899aabbcc", KH_MECH_ECDSA, KH_HASH_SHA256, 32);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	sign_body(&b, "zz", KH_MECH_ECDSA, KH_HASH_SHA256, 32);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	sign_body(&b, "", KH_MECH_ECDSA, KH_HASH_SHA256, 32);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_blob(&b, "00\0" "11", 5), 0);
+	assert_int_equal(wbuf_u8(&b, KH_MECH_ECDSA), 0);
+	assert_int_equal(wbuf_u8(&b, KH_HASH_SHA256), 0);
+	assert_int_equal(wbuf_blob(&b, id16, 32), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	wbuf_free(&b);
+
+	/* and the encoder will not produce any of it */
+	memset(&q, 0, sizeof(q));
+	strcpy(q.key_id, id16);
+	q.mech = KH_MECH_RSA_PKCS1;
+	q.hash = KH_HASH_SHA256;
+	q.dlen = 20;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_sign_req(&b, &q), SIGNET_ERR_INVALID);
+	strcpy(q.key_id, "ABCD");
+	q.dlen = 32;
+	assert_int_equal(khproto_enc_sign_req(&b, &q), SIGNET_ERR_INVALID);
+	wbuf_free(&b);
+}
+
+static void
+gen_body(struct wbuf *b, const void *label, size_t llen, int type,
+    uint32_t bits)
+{
+	wbuf_reset(b);
+	assert_int_equal(wbuf_blob(b, label, llen), 0);
+	assert_int_equal(wbuf_u8(b, (uint8_t)type), 0);
+	assert_int_equal(wbuf_u32(b, bits), 0);
+}
+
+static void
+t_bad_gen(void **state)
+{
+	char longl[SIGNET_KH_MAX_LABEL + 2];
+	struct kh_gen_req q;
+	struct wbuf b;
+	struct rd r;
+
+	(void)state;
+	wbuf_init(&b, 1024);
+	gen_body(&b, "ok", 2, KH_KEY_RSA, 3072);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), 0);
+	/* embedded NUL: the token would store a label other than the
+	 * one signetd logged */
+	gen_body(&b, "ab\0cd", 5, KH_KEY_RSA, 3072);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body(&b, "ab\ncd", 5, KH_KEY_RSA, 3072);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body(&b, "", 0, KH_KEY_RSA, 3072);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	memset(longl, 'x', sizeof(longl));
+	gen_body(&b, longl, SIGNET_KH_MAX_LABEL + 1, KH_KEY_RSA, 3072);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body(&b, longl, SIGNET_KH_MAX_LABEL, KH_KEY_RSA, 3072);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), 0);
+	gen_body(&b, "ok", 2, KH_KEY_RSA, 1024);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body(&b, "ok", 2, KH_KEY_EC, 521);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body(&b, "ok", 2, 3, 256);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body(&b, "ok", 2, KH_KEY_EC, 256);
+	assert_int_equal(wbuf_u8(&b, 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	wbuf_free(&b);
+}
+
+static void
+t_bad_misc(void **state)
+{
+	uint8_t pin[SIGNET_KH_MAX_PIN + 1];
+	struct kh_status st;
+	struct kh_key_info keys[KH_LIST_PAGE];
+	char id[KH_KEY_ID_HEX + 1];
+	const uint8_t *p;
+	struct wbuf b;
+	struct rd r;
+	uint32_t off, total;
+	size_t n;
+
+	(void)state;
+	wbuf_init(&b, 4096);
+	/* STATUS has no body */
+	assert_int_equal(wbuf_u8(&b, 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_status_req(&r), SIGNET_ERR_PROTOCOL);
+	/* LIST_KEYS: short, past the limit, trailing */
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u8(&b, 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_list_req(&r, &off), SIGNET_ERR_PROTOCOL);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, SIGNET_KH_MAX_KEYS + 1), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_list_req(&r, &off), SIGNET_ERR_PROTOCOL);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, 0), 0);
+	assert_int_equal(wbuf_u8(&b, 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_list_req(&r, &off), SIGNET_ERR_PROTOCOL);
+	/* PUBKEY with a trailing byte */
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_cstr(&b, id16), 0);
+	assert_int_equal(wbuf_u8(&b, 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_pubkey_req(&r, id), SIGNET_ERR_PROTOCOL);
+	/* LOGIN: empty, too long, NUL inside, length past the body */
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_blob(&b, "", 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_login_req(&r, &p, &n),
+	    SIGNET_ERR_PROTOCOL);
+	memset(pin, '1', sizeof(pin));
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_blob(&b, pin, sizeof(pin)), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_login_req(&r, &p, &n),
+	    SIGNET_ERR_PROTOCOL);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_blob(&b, "12\0" "34", 5), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_login_req(&r, &p, &n),
+	    SIGNET_ERR_PROTOCOL);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, 8), 0);
+	assert_int_equal(wbuf_add(&b, "1234", 4), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_login_req(&r, &p, &n),
+	    SIGNET_ERR_PROTOCOL);
+	/* STATUS reply: a boolean that is neither */
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u8(&b, 2), 0);
+	assert_int_equal(wbuf_u8(&b, 0), 0);
+	assert_int_equal(wbuf_cstr(&b, ""), 0);
+	assert_int_equal(wbuf_cstr(&b, ""), 0);
+	assert_int_equal(wbuf_cstr(&b, ""), 0);
+	assert_int_equal(wbuf_cstr(&b, ""), 0);
+	assert_int_equal(wbuf_u32(&b, 0), 0);
+	assert_int_equal(wbuf_u32(&b, 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_status_rep(&r, &st), SIGNET_ERR_PROTOCOL);
+	/* LIST_KEYS reply: more than a page, more than the total */
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, SIGNET_KH_MAX_KEYS), 0);
+	assert_int_equal(wbuf_u32(&b, KH_LIST_PAGE + 1), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_list_rep(&r, &total, keys, &n),
+	    SIGNET_ERR_PROTOCOL);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, 0), 0);
+	assert_int_equal(wbuf_u32(&b, 1), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_list_rep(&r, &total, keys, &n),
+	    SIGNET_ERR_PROTOCOL);
+	/* SIGN reply: empty signature, oversize signature */
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_blob(&b, "", 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_rep(&r, &p, &n), SIGNET_ERR_PROTOCOL);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, KH_MAX_SIG + 1), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_rep(&r, &p, &n), SIGNET_ERR_PROTOCOL);
+	wbuf_free(&b);
+
+	assert_false(khproto_valid_key_id("0"));
+	assert_true(khproto_valid_key_id("0a"));
+	assert_false(khproto_valid_label("a\x7f"));
+	assert_true(khproto_valid_gen(KH_KEY_RSA, 4096));
+	assert_false(khproto_valid_gen(KH_KEY_RSA, 256));
+	assert_int_equal(khproto_hash_len(KH_HASH_SHA512), 64);
+	assert_int_equal(khproto_hash_len(0), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_status),
+		cmocka_unit_test(t_list),
+		cmocka_unit_test(t_pubkey_sign_gen_login),
+		cmocka_unit_test(t_failure),
+		cmocka_unit_test(t_framing),
+		cmocka_unit_test(t_recv),
+		cmocka_unit_test(t_bad_sign),
+		cmocka_unit_test(t_bad_gen),
+		cmocka_unit_test(t_bad_misc),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

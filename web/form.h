@@ -1,0 +1,53 @@
+/* The multipart form of a submission, field by field as CivetWeb's form
+ * parser hands it over: text fields are gathered within their limits, the
+ * artifact streams into the content-addressed store. Independent of
+ * CivetWeb so that it can be tested alone. */
+#ifndef SIGNET_FORM_H
+#define SIGNET_FORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cas.h"
+#include "err.h"
+#include "signet_limits.h"
+#include "wbuf.h"
+
+struct form {
+	struct cas *cas;
+	uint64_t max_artifact;
+	struct cas_upload *upload;
+	int artifact_done;
+	char artifact_name[SIGNET_MAX_ARTIFACT_NAME + 1];
+	char sha256[CAS_HEX_LEN + 1];
+	uint64_t size;
+	json_t *fields;		/* top-level text fields */
+	json_t *parameters;
+	json_t *origin;
+	char cur[SIGNET_MAX_FIELD_NAME + 16];	/* text field being read */
+	size_t cur_max;
+	struct wbuf val;
+	int nfields;
+	/* first error: HTTP status, code and a message saying how to fix */
+	int status;
+	char code[40];
+	char message[256];
+};
+
+void form_init(struct form *f, struct cas *cas, uint64_t max_artifact);
+/* 0: read this field; <0: stop (f->status says why). filename is set for
+ * file fields. */
+int form_field(struct form *f, const char *name, const char *filename) SIGNET_WUR;
+int form_data(struct form *f, const char *data, size_t len) SIGNET_WUR;
+/* Closes the last field and makes the artifact durable. */
+int form_finish(struct form *f) SIGNET_WUR;
+/* Records that the body itself could not be parsed. */
+void form_fail_parse(struct form *f);
+/* Removes an unfinished upload; accepts a form never started. */
+void form_free(struct form *f);
+/* The value of a top-level text field, or NULL. */
+const char *form_get(const struct form *f, const char *name);
+
+#endif

@@ -1,0 +1,111 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <civetweb.h>
+
+#include "err.h"
+#include "http.h"
+#include "log.h"
+
+static const struct {
+	int err;
+	int status;
+} http_map[] = {
+	{ SIGNET_ERR_INVALID, 400 },
+	{ SIGNET_ERR_TRUNCATED, 400 },
+	{ SIGNET_ERR_UNAUTHENTICATED, 401 },
+	{ SIGNET_ERR_FORBIDDEN, 403 },
+	{ SIGNET_ERR_NOT_FOUND, 404 },
+	{ SIGNET_ERR_EXISTS, 409 },
+	{ SIGNET_ERR_CONFLICT, 409 },
+	{ SIGNET_ERR_TOO_LARGE, 413 },
+	{ SIGNET_ERR_TOKEN_LOCKED, 503 },
+	{ SIGNET_ERR_KEYHOLDER, 503 },
+	{ SIGNET_ERR_UNAVAILABLE, 503 },
+};
+
+int
+http_status(int err)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(http_map) / sizeof(http_map[0]); i++)
+		if (http_map[i].err == err)
+			return http_map[i].status;
+	return 500;
+}
+
+const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 503: return "Service Unavailable";
+	default: return status < 500 ? "Error" : "Internal Server Error";
+	}
+}
+
+void
+http_common_headers(struct mg_connection *c)
+{
+	mg_response_header_add(c, "Cache-Control", "no-store", -1);
+	mg_response_header_add(c, "X-Content-Type-Options", "nosniff", -1);
+	mg_response_header_add(c, "Strict-Transport-Security",
+	    "max-age=31536000", -1);
+}
+
+void
+http_json(struct mg_connection *c, int status, json_t *body,
+    const char *extra)
+{
+	char *text = NULL, len[32];
+
+	if (body != NULL)
+		text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (text == NULL) {
+		status = 500;
+		text = strdup("{\"error\":\"internal\",\"message\":"
+		    "\"the response could not be built\"}");
+	}
+	mg_response_header_start(c, status);
+	mg_response_header_add(c, "Content-Type",
+	    "application/json; charset=utf-8", -1);
+	snprintf(len, sizeof(len), "%zu", text ? strlen(text) + 1 : 0);
+	mg_response_header_add(c, "Content-Length", len, -1);
+	http_common_headers(c);
+	if (extra != NULL)
+		mg_response_header_add_lines(c, extra);
+	mg_response_header_send(c);
+	if (text != NULL) {
+		mg_write(c, text, strlen(text));
+		mg_write(c, "\n", 1);
+	}
+	free(text);
+}
+
+void
+http_error(struct mg_connection *c, int status, const char *code,
+    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	http_json(c, status, json_pack("{s:s, s:s}", "error", code,
+	    "message", msg), NULL);
+}

@@ -1,0 +1,22 @@
+/* HTTP responses: JSON bodies, errors as {"error", "message"}, and the
+ * one table that maps Signet's error codes to HTTP status codes. */
+#ifndef SIGNET_HTTP_H
+#define SIGNET_HTTP_H
+
+#include <jansson.h>
+
+struct mg_connection;
+
+/* Sends body (and drops the reference) with the given status; extra is
+ * NULL or one more header line without CRLF (e.g. Location). */
+void http_json(struct mg_connection *c, int status, json_t *body,
+    const char *extra);
+void http_error(struct mg_connection *c, int status, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Status code for a SIGNET_ERR_* value. */
+int http_status(int err);
+/* Sets the headers every response carries. */
+void http_common_headers(struct mg_connection *c);
+const char *http_reason(int status);
+
+#endif
