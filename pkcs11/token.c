@@ -13,7 +13,23 @@
 #include "../appliance/log.h"
 #include "token.h"
 
+/* What a key's public half tells: fetched once per key. libp11 0.4.12
+ * leaks a little on every PKCS11_get_public_key (fixed upstream later,
+ * OpenSC/libp11#566); STATUS and LIST come often, so without the cache
+ * the keyholder would grow for as long as it runs. Keys are found by
+ * CKA_ID, which the keyholder makes random for the keys it generates. */
+struct pubinfo {
+	uint8_t id[KH_MAX_ID];
+	size_t idlen;
+	int type;			/* EVP_PKEY_RSA, EVP_PKEY_EC */
+	unsigned bits;
+	uint8_t *spki;			/* DER, OPENSSL_malloc'ed */
+	size_t spki_len;
+};
+
 struct token {
+	struct pubinfo pub[SIGNET_KH_MAX_KEYS];
+	size_t npub;
 	PKCS11_CTX *ctx;
 	PKCS11_SLOT *slots;
 	unsigned int nslots;
@@ -136,8 +152,12 @@ token_open(const char *module, const char *label, struct token **out)
 void
 token_close(struct token *t)
 {
+	size_t i;
+
 	if (t == NULL)
 		return;
+	for (i = 0; i < t->npub; i++)
+		OPENSSL_free(t->pub[i].spki);
 	if (t->have_sess)
 		(void)t->fn->C_CloseSession(t->sess);
 	if (t->slots != NULL)
@@ -252,43 +272,77 @@ hex(char *out, const uint8_t *p, size_t n)
 	out[2 * n] = '\0';
 }
 
+/* The cached public half of k, fetched on first use. */
+static const struct pubinfo *
+pubinfo(struct token *t, PKCS11_KEY *k)
+{
+	struct pubinfo *pi;
+	EVP_PKEY *pub = NULL;
+	unsigned char *der = NULL;
+	size_t i;
+	int n, type, bits;
+
+	if (k->id == NULL || k->id_len == 0 || k->id_len > KH_MAX_ID)
+		return NULL;
+	type = PKCS11_get_key_type(k);
+	for (i = 0; i < t->npub; i++) {
+		pi = &t->pub[i];
+		if (pi->idlen == k->id_len && pi->type == type &&
+		    memcmp(pi->id, k->id, k->id_len) == 0)
+			return pi;
+	}
+	if (t->npub >= SIGNET_KH_MAX_KEYS) {
+		log_warn("more than %d keys: ignoring the rest",
+		    SIGNET_KH_MAX_KEYS);
+		return NULL;
+	}
+	if ((pub = PKCS11_get_public_key(k)) == NULL) {
+		log_ssl("a key has no public half");
+		return NULL;
+	}
+	bits = EVP_PKEY_get_bits(pub);
+	n = i2d_PUBKEY(pub, &der);
+	EVP_PKEY_free(pub);
+	if (bits <= 0 || bits > KH_MAX_KEY_BITS || n <= 0 ||
+	    (size_t)n > KH_MAX_SPKI) {
+		OPENSSL_free(der);
+		return NULL;
+	}
+	pi = &t->pub[t->npub++];
+	memcpy(pi->id, k->id, k->id_len);
+	pi->idlen = k->id_len;
+	pi->type = type;
+	pi->bits = (unsigned)bits;
+	pi->spki = der;
+	pi->spki_len = (size_t)n;
+	return pi;
+}
+
 /* The key as the protocol describes it; false for a key the keyholder
  * does not offer (no CKA_ID or a longer one than the protocol carries, a
  * type other than RSA and EC). */
 static bool
-key_info(PKCS11_KEY *k, struct kh_key_info *out)
+key_info(struct token *t, PKCS11_KEY *k, struct kh_key_info *out)
 {
-	EVP_PKEY *pub = NULL;
-	size_t n;
-	int type, bits;
-	bool ok = false;
+	const struct pubinfo *pi;
+	int type;
 
 	memset(out, 0, sizeof(*out));
-	if (k->id == NULL || k->id_len == 0 || k->id_len > KH_MAX_ID)
-		goto out;
 	type = PKCS11_get_key_type(k);
 	if (type == EVP_PKEY_RSA)
 		out->type = KH_KEY_RSA;
 	else if (type == EVP_PKEY_EC)
 		out->type = KH_KEY_EC;
 	else
-		goto out;
-	if ((pub = PKCS11_get_public_key(k)) == NULL)
-		goto out;
-	bits = EVP_PKEY_get_bits(pub);
-	if (bits <= 0 || bits > KH_MAX_KEY_BITS)
-		goto out;
-	out->bits = (unsigned)bits;
+		return false;
+	if ((pi = pubinfo(t, k)) == NULL)
+		return false;
+	out->bits = pi->bits;
 	hex(out->id, k->id, k->id_len);
-	if (k->label != NULL) {
-		n = strlen(k->label);
+	if (k->label != NULL)
 		padded(out->label, sizeof(out->label),
-		    (const CK_UTF8CHAR *)k->label, n);
-	}
-	ok = true;
- out:
-	EVP_PKEY_free(pub);
-	return ok;
+		    (const CK_UTF8CHAR *)k->label, strlen(k->label));
+	return true;
 }
 
 static int
@@ -368,7 +422,7 @@ token_status(struct token *t, struct kh_status *st)
 	st->flags = (uint32_t)ti.flags;
 	if (st->logged_in && enumerate(t, &keys, &n) == 0) {
 		for (i = 0; i < n && st->key_count < SIGNET_KH_MAX_KEYS; i++) {
-			if (key_info(&keys[i], &ki))
+			if (key_info(t, &keys[i], &ki))
 				st->key_count++;
 		}
 	}
@@ -392,7 +446,7 @@ token_list(struct token *t, uint32_t offset, struct kh_key_info *out,
 	if ((r = enumerate(t, &keys, &nkeys)) != 0)
 		return r;
 	for (i = 0; i < nkeys && seen < SIGNET_KH_MAX_KEYS; i++) {
-		if (!key_info(&keys[i], &ki))
+		if (!key_info(t, &keys[i], &ki))
 			continue;
 		if (seen >= offset && *n < max)
 			out[(*n)++] = ki;
@@ -408,31 +462,22 @@ token_list(struct token *t, uint32_t offset, struct kh_key_info *out,
 int
 token_pubkey(struct token *t, const char *key_id, uint8_t **der, size_t *len)
 {
+	const struct pubinfo *pi;
 	PKCS11_KEY *k;
-	EVP_PKEY *pub = NULL;
-	unsigned char *p = NULL;
-	int n, r;
+	int r;
 
 	*der = NULL;
 	*len = 0;
 	if ((r = find_key(t, key_id, &k)) != 0)
 		return r;
-	if ((pub = PKCS11_get_public_key(k)) == NULL) {
-		log_ssl("key %s: no public key", key_id);
-		r = SIGNET_ERR_TOKEN;
-		goto out;
+	if ((pi = pubinfo(t, k)) == NULL) {
+		log_err("key %s: no usable public key", key_id);
+		return SIGNET_ERR_TOKEN;
 	}
-	if ((n = i2d_PUBKEY(pub, &p)) <= 0) {
-		log_ssl("key %s: cannot encode the public key", key_id);
-		r = SIGNET_ERR_CRYPTO;
-		goto out;
-	}
-	*der = p;
-	*len = (size_t)n;
-	r = 0;
- out:
-	EVP_PKEY_free(pub);
-	return r;
+	if ((*der = OPENSSL_memdup(pi->spki, pi->spki_len)) == NULL)
+		return SIGNET_ERR_NOMEM;
+	*len = pi->spki_len;
+	return 0;
 }
 
 static const EVP_MD *
@@ -596,7 +641,7 @@ token_generate(struct token *t, const struct kh_gen_req *q,
 		log_err("generated key %s is not listed by the token", idhex);
 		return r == SIGNET_ERR_NOT_FOUND ? SIGNET_ERR_TOKEN : r;
 	}
-	if (!key_info(k, out)) {
+	if (!key_info(t, k, out)) {
 		log_err("generated key %s cannot be described", idhex);
 		return SIGNET_ERR_TOKEN;
 	}
