@@ -9,6 +9,7 @@
 
 struct kh;
 struct signer;
+struct notify;
 
 struct app {
 	struct config cfg;
@@ -16,6 +17,7 @@ struct app {
 	struct cas *cas;
 	struct kh *kh;
 	struct signer *signer;
+	struct notify *notify;
 };
 
 #endif

@@ -7,11 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 
 #include "catalog.h"
 #include "khclient.h"
 #include "log.h"
+#include "notify.h"
+#include "users.h"
+#include "audit.h"
 #include "pki.h"
 #include "signet_limits.h"
 
@@ -194,6 +198,9 @@ struct apply {
 	int changes;
 	json_t *doc_certs;	/* names defined by the document */
 	json_t *doc_idents;
+	json_t *doc_users;
+	const char *actor_type;
+	const char *actor;
 };
 
 static int
@@ -213,6 +220,7 @@ apply_put(struct apply *a, enum store_db db, const char *what,
     const char *key, json_t *rec)
 {
 	json_t *old = NULL;
+	char action[64];
 	int r, exists;
 
 	r = store_get_json(a->t, db, key, &old);
@@ -230,6 +238,11 @@ apply_put(struct apply *a, enum store_db db, const char *what,
 	fprintf(a->report, "%s %s %s\n", exists ? "updated" : "created", what,
 	    key);
 	a->changes++;
+	snprintf(action, sizeof(action), "%s.%s", what, exists ? "updated" :
+	    "created");
+	if ((r = audit_append(a->t, a->actor_type, a->actor, action, key,
+	    NULL)) != 0)
+		return r;
 	return store_put_json(a->t, db, key, rec);
 }
 
@@ -487,6 +500,138 @@ out:
 }
 
 static int
+apply_user(struct apply *a, json_t *u)
+{
+	const char *name, *email = NULL;
+	json_t *roles = NULL, *old = NULL, *rec = NULL, *e, *cmp;
+	json_error_t jerr;
+	size_t i;
+	int r;
+
+	if (json_unpack_ex(u, &jerr, JSON_STRICT, "{s:s, s?:s, s?:o}",
+	    "name", &name, "email", &email, "roles", &roles) != 0)
+		return apply_fail(a, "users: %s", jerr.text);
+	if (!catalog_valid_name(name))
+		return apply_fail(a, "user '%s': name must be 1-64 letters, "
+		    "digits, '-', '_', '.', '@'", name);
+	if (json_object_get(a->doc_idents, name) != NULL)
+		return apply_fail(a, "user '%s': a CI identity has that name; "
+		    "names of people and build systems must differ", name);
+	if (email != NULL && !notify_valid_address(email))
+		return apply_fail(a, "user '%s': '%s' is not an e-mail address",
+		    name, email);
+	if (roles != NULL && !json_is_array(roles))
+		return apply_fail(a, "user '%s': roles must be a list", name);
+	json_array_foreach(roles, i, e)
+		if (!json_is_string(e) || !users_valid_role(json_string_value(e)))
+			return apply_fail(a, "user '%s': unknown role (roles: "
+			    "administrator, security-officer, auditor)", name);
+	r = store_get_json(a->t, STORE_USERS, name, &old);
+	if (r != 0 && r != SIGNET_ERR_NOT_FOUND)
+		return r;
+	/* the document manages who a user is; the password and lockout
+	 * state stay as they are */
+	rec = old != NULL ? json_deep_copy(old) : json_object();
+	if (rec == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	json_object_del(rec, "v");
+	json_object_set_new(rec, "name", json_string(name));
+	if (email != NULL)
+		json_object_set_new(rec, "email", json_string(email));
+	else
+		json_object_del(rec, "email");
+	json_object_set_new(rec, "roles", roles ? json_deep_copy(roles) :
+	    json_array());
+	json_object_set_new(a->doc_users, name, json_true());
+	cmp = old;
+	if (cmp != NULL)
+		json_object_del(cmp, "v");
+	if (cmp != NULL && json_equal(cmp, rec)) {
+		r = 0;
+		goto out;
+	}
+	fprintf(a->report, "%s user %s\n", old ? "updated" : "created", name);
+	a->changes++;
+	if ((r = audit_append(a->t, a->actor_type, a->actor, old ?
+	    "user.updated" : "user.created", name, NULL)) != 0)
+		goto out;
+	r = store_put_json(a->t, STORE_USERS, name, rec);
+out:
+	json_decref(rec);
+	json_decref(old);
+	return r;
+}
+
+static int
+apply_webhooks(struct apply *a, const char *project, json_t *hooks,
+    json_t **out)
+{
+	const char *url, *secret = NULL, *file = NULL;
+	char *buf = NULL;
+	size_t i, len;
+	json_error_t jerr;
+	json_t *h;
+	int r;
+
+	*out = json_array();
+	if (hooks == NULL)
+		return 0;
+	if (!json_is_array(hooks) || json_array_size(hooks) > 16)
+		return apply_fail(a, "project '%s': webhooks must be a list of "
+		    "at most 16", project);
+	json_array_foreach(hooks, i, h) {
+		secret = file = NULL;
+		if (json_unpack_ex(h, &jerr, JSON_STRICT, "{s:s, s?:s, s?:s}",
+		    "url", &url, "secret", &secret, "secretFile", &file) != 0)
+			return apply_fail(a, "project '%s': webhooks: %s",
+			    project, jerr.text);
+		if ((secret == NULL) == (file == NULL))
+			return apply_fail(a, "project '%s': webhook %s: give "
+			    "exactly one of secret or secretFile", project, url);
+		if (file != NULL) {
+			if ((r = apply_read_file(a, file, &buf, &len)) != 0)
+				return r;
+			while (len > 0 && (buf[len - 1] == '\n' ||
+			    buf[len - 1] == '\r'))
+				buf[--len] = '\0';
+			secret = buf;
+		}
+		if (!notify_valid_webhook(url, secret)) {
+			free(buf);
+			return apply_fail(a, "project '%s': webhook %s: the URL "
+			    "must be https:// and the secret 16-256 printable "
+			    "characters", project, url);
+		}
+		json_array_append_new(*out, json_pack("{s:s, s:s}", "url", url,
+		    "secret", secret));
+		if (buf != NULL) {
+			OPENSSL_cleanse(buf, len);
+			free(buf);
+			buf = NULL;
+		}
+	}
+	return 0;
+}
+
+static int
+apply_known_principal(struct apply *a, const char *name)
+{
+	json_t *rec = NULL;
+
+	if (json_object_get(a->doc_idents, name) != NULL ||
+	    json_object_get(a->doc_users, name) != NULL)
+		return 1;
+	if (store_get_json(a->t, STORE_USERS, name, &rec) == 0 ||
+	    store_get_json(a->t, STORE_IDENTITIES, name, &rec) == 0) {
+		json_decref(rec);
+		return 1;
+	}
+	return 0;
+}
+
+static int
 apply_string_list(struct apply *a, const char *what, json_t *list)
 {
 	json_t *e;
@@ -502,6 +647,10 @@ apply_string_list(struct apply *a, const char *what, json_t *list)
 		    !catalog_valid_name(json_string_value(e)))
 			return apply_fail(a, "%s: entry %zu is not a valid "
 			    "name", what, i);
+	json_array_foreach(list, i, e)
+		if (!apply_known_principal(a, json_string_value(e)))
+			return apply_fail(a, "%s: '%s' is neither a user nor a "
+			    "CI identity", what, json_string_value(e));
 	return 0;
 }
 
@@ -572,14 +721,14 @@ static int
 apply_project(struct apply *a, json_t *p)
 {
 	const char *slug, *name;
-	json_t *urls = NULL, *pols = NULL, *rec, *e;
+	json_t *urls = NULL, *pols = NULL, *rec, *e, *hooks = NULL, *hk = NULL;
 	json_error_t jerr;
 	size_t i;
 	int r;
 
-	if (json_unpack_ex(p, &jerr, JSON_STRICT, "{s:s, s:s, s?:o, s?:o}",
+	if (json_unpack_ex(p, &jerr, JSON_STRICT, "{s:s, s:s, s?:o, s?:o, s?:o}",
 	    "slug", &slug, "name", &name, "repositoryUrls", &urls,
-	    "signingPolicies", &pols) != 0)
+	    "signingPolicies", &pols, "webhooks", &hooks) != 0)
 		return apply_fail(a, "projects: %s", jerr.text);
 	if (!catalog_valid_slug(slug))
 		return apply_fail(a, "project slug '%s' must be lowercase "
@@ -596,8 +745,13 @@ apply_project(struct apply *a, json_t *p)
 	if (pols != NULL && !json_is_array(pols))
 		return apply_fail(a, "project '%s': signingPolicies must be a "
 		    "list", slug);
-	rec = json_pack("{s:s, s:s, s:o}", "slug", slug, "name", name,
-	    "repositoryUrls", urls ? json_incref(urls) : json_array());
+	if ((r = apply_webhooks(a, slug, hooks, &hk)) != 0) {
+		json_decref(hk);
+		return r;
+	}
+	rec = json_pack("{s:s, s:s, s:o, s:o}", "slug", slug, "name", name,
+	    "repositoryUrls", urls ? json_incref(urls) : json_array(),
+	    "webhooks", hk);
 	if (rec == NULL)
 		return SIGNET_ERR_NOMEM;
 	r = apply_put(a, STORE_PROJECTS, "project", slug, rec);
@@ -612,11 +766,12 @@ apply_project(struct apply *a, json_t *p)
 
 int
 catalog_apply(struct store *s, struct kh *kh, json_t *doc,
-    const char *basedir, int dry_run, FILE *report, char *errbuf,
-    size_t errlen)
+    const char *basedir, int dry_run, const char *actor_type,
+    const char *actor, FILE *report, char *errbuf, size_t errlen)
 {
 	struct apply a;
-	json_t *certs = NULL, *idents = NULL, *projects = NULL, *e;
+	json_t *certs = NULL, *idents = NULL, *projects = NULL, *users = NULL,
+	    *e;
 	json_error_t jerr;
 	size_t i;
 	int r;
@@ -628,17 +783,21 @@ catalog_apply(struct store *s, struct kh *kh, json_t *doc,
 	a.errbuf = errbuf;
 	a.errlen = errlen;
 	errbuf[0] = '\0';
-	if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?:o, s?:o, s?:o}",
-	    "certificates", &certs, "identities", &idents,
+	if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?:o, s?:o, s?:o, s?:o}",
+	    "certificates", &certs, "identities", &idents, "users", &users,
 	    "projects", &projects) != 0)
 		return apply_fail(&a, "document: %s", jerr.text);
 	if ((certs && !json_is_array(certs)) ||
 	    (idents && !json_is_array(idents)) ||
-	    (projects && !json_is_array(projects)))
+	    (projects && !json_is_array(projects)) ||
+	    (users && !json_is_array(users)))
 		return apply_fail(&a, "document: certificates, identities and "
 		    "projects must be lists");
+	a.actor_type = actor_type;
+	a.actor = actor;
 	if ((a.doc_certs = json_object()) == NULL ||
-	    (a.doc_idents = json_object()) == NULL) {
+	    (a.doc_idents = json_object()) == NULL ||
+	    (a.doc_users = json_object()) == NULL) {
 		r = SIGNET_ERR_NOMEM;
 		goto out;
 	}
@@ -649,6 +808,9 @@ catalog_apply(struct store *s, struct kh *kh, json_t *doc,
 			goto out;
 	json_array_foreach(idents, i, e)
 		if ((r = apply_identity(&a, e)) != 0)
+			goto out;
+	json_array_foreach(users, i, e)
+		if ((r = apply_user(&a, e)) != 0)
 			goto out;
 	json_array_foreach(projects, i, e)
 		if ((r = apply_project(&a, e)) != 0)
@@ -669,5 +831,6 @@ out:
 	store_txn_abort(a.t);
 	json_decref(a.doc_certs);
 	json_decref(a.doc_idents);
+	json_decref(a.doc_users);
 	return r;
 }

@@ -39,7 +39,8 @@ int catalog_valid_slug(const char *s);
  * (unless dry_run); prints one line per change to report. On a
  * validation error, errbuf says which entry and why. */
 int catalog_apply(struct store *s, struct kh *kh, json_t *doc,
-    const char *basedir, int dry_run, FILE *report, char *errbuf,
+    const char *basedir, int dry_run, const char *actor_type,
+    const char *actor, FILE *report, char *errbuf,
     size_t errlen) SIGNET_WUR;
 
 #endif

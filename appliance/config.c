@@ -70,6 +70,17 @@ config_parse_int(const char *s, int lo, int hi, int *out)
 	return 0;
 }
 
+static int
+config_parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	int v;
+
+	if (config_parse_int(s, (int)lo, (int)hi, &v) != 0)
+		return SIGNET_ERR_INVALID;
+	*out = (unsigned)v;
+	return 0;
+}
+
 /* Relative paths are relative to the config file, so an instance can be
  * moved as one directory. */
 static char *
@@ -155,6 +166,32 @@ config_handler(void *user, const char *section, const char *name,
 		if (*value != '\0' &&
 		    !config_set_str(&c->token_user, strdup(value)))
 			what = "out of memory";
+	} else if (IS("notify", "smtp_url")) {
+		if (*value != '\0' &&
+		    !config_set_str(&c->smtp_url, strdup(value)))
+			what = "out of memory";
+	} else if (IS("notify", "mail_from")) {
+		if (!config_set_str(&c->mail_from, strdup(value)))
+			what = "out of memory";
+	} else if (IS("notify", "ca_file")) {
+		if (*value != '\0' &&
+		    !config_set_str(&c->notify_ca_file, config_path(p, value)))
+			what = "out of memory";
+	} else if (IS("notify", "retry_base_ms")) {
+		if (config_parse_uint(value, 1, 3600000, &c->retry_base_ms) != 0)
+			what = "retry_base_ms must be 1 to 3600000";
+	} else if (IS("notify", "retry_max_ms")) {
+		if (config_parse_uint(value, 1, 86400000, &c->retry_max_ms) != 0)
+			what = "retry_max_ms must be 1 to 86400000";
+	} else if (IS("auth", "session_ttl")) {
+		if (config_parse_uint(value, 60, 7 * 86400, &c->session_ttl) != 0)
+			what = "session_ttl must be 60 to 604800 seconds";
+	} else if (IS("auth", "lockout_failures")) {
+		if (config_parse_uint(value, 1, 100, &c->lockout_failures) != 0)
+			what = "lockout_failures must be 1 to 100";
+	} else if (IS("auth", "lockout_seconds")) {
+		if (config_parse_uint(value, 1, 86400, &c->lockout_seconds) != 0)
+			what = "lockout_seconds must be 1 to 86400";
 	} else if (IS("signing", "workers")) {
 		if (config_parse_int(value, 1, SIGNET_MAX_WORKERS,
 		    &c->workers) != 0)
@@ -184,6 +221,11 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 	c->max_artifact_size = SIGNET_DEFAULT_MAX_ARTIFACT;
 	c->map_size = 4ULL << 30;
 	c->workers = SIGNET_DEFAULT_WORKERS;
+	c->retry_base_ms = 1000;
+	c->retry_max_ms = 300000;
+	c->session_ttl = 8 * 3600;
+	c->lockout_failures = 5;
+	c->lockout_seconds = 900;
 	p.c = c;
 	p.errbuf = errbuf;
 	p.errlen = errlen;
@@ -219,6 +261,9 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 		goto fail;
 	if (c->listen == NULL && (c->listen = strdup("127.0.0.1:8443")) == NULL)
 		goto fail;
+	if (c->mail_from == NULL &&
+	    (c->mail_from = strdup("signet@localhost")) == NULL)
+		goto fail;
 	return 0;
 fail:
 	config_free(c);
@@ -244,5 +289,8 @@ config_free(struct config *c)
 	for (i = 0; i < c->n_env; i++)
 		free(c->env[i]);
 	free(c->token_user);
+	free(c->smtp_url);
+	free(c->mail_from);
+	free(c->notify_ca_file);
 	memset(c, 0, sizeof(*c));
 }

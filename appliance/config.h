@@ -30,6 +30,16 @@ struct config {
 	char *token_user;
 	/* [signing] */
 	int workers;
+	/* [notify] */
+	char *smtp_url;		/* smtp://relay:25, smtps://… ; NULL = no mail */
+	char *mail_from;
+	char *notify_ca_file;	/* CAs for webhook receivers (default: system) */
+	unsigned retry_base_ms;	/* first retry delay, doubled each time */
+	unsigned retry_max_ms;	/* longest delay between tries */
+	/* [auth] */
+	unsigned session_ttl;	/* seconds a bearer token lives */
+	unsigned lockout_failures;	/* failed logins before lockout */
+	unsigned lockout_seconds;
 };
 
 /* Reads path; relative paths inside are taken relative to its directory.

@@ -9,8 +9,10 @@
 #include "app.h"
 #include "catalog.h"
 #include "cms.h"
+#include "events.h"
 #include "khclient.h"
 #include "log.h"
+#include "notify.h"
 #include "pki.h"
 #include "request.h"
 #include "rkey.h"
@@ -175,8 +177,15 @@ signer_finish(struct signer *s, const char *id, const char *to,
 	}
 	if ((r = request_transition(t, rec, to, reason)) != 0)
 		goto out;
+	if (request_is_final(to) && (r = events_request(t, rec, "system",
+	    "signer", strcmp(to, RQ_COMPLETED) == 0 ?
+	    "signing-request.completed" : "signing-request.failed",
+	    signed_artifact != NULL ? cert : NULL)) != 0)
+		goto out;
 	r = store_txn_commit(t);
 	t = NULL;
+	if (r == 0)
+		notify_kick(s->app->notify);
 out:
 	store_txn_abort(t);
 	json_decref(rec);

@@ -8,10 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include <jansson.h>
 
+#include "audit.h"
+#include "audit_cli.h"
 #include "catalog.h"
 #include "config.h"
 #include "khclient.h"
@@ -21,6 +28,7 @@
 #include "signet_limits.h"
 #include "signetd_common.h"
 #include "store.h"
+#include "users.h"
 
 struct cli {
 	struct config cfg;
@@ -41,6 +49,9 @@ usage(FILE *f)
 	    "  key self-signed --key K --subject S [--days N] [--out F]\n"
 	    "                                       self-signed code-signing test certificate\n"
 	    "  apply [--dry-run] FILE               load the declarative configuration\n"
+	    "  user password NAME                   set a user's password (read from stdin)\n"
+	    "  audit verify FILE                    check an audit export's hash chain\n"
+	    "                                       (needs no -c CONFIG)\n"
 	    "\n"
 	    "S is a name such as \"CN=Example Release Signing,O=Example\".\n"
 	    "K is a key label or id (signet key list).\n");
@@ -227,13 +238,103 @@ cmd_key_cert(struct cli *c, int csr, const char *key, const char *subject,
 	return rc;
 }
 
+/* Local administration is done by someone logged in to the appliance;
+ * the audit log names them. */
+static const char *
+cli_actor(void)
+{
+	static char name[80];
+	struct passwd *pw = getpwuid(getuid());
+
+	snprintf(name, sizeof(name), "signet-cli:%s", pw ? pw->pw_name : "?");
+	return name;
+}
+
+static int
+cli_open_store(struct cli *c, struct store **s)
+{
+	char dbdir[PATH_MAX];
+
+	if (mkdir(c->cfg.state_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "signet: %s: %s\n", c->cfg.state_dir,
+		    strerror(errno));
+		return -1;
+	}
+	snprintf(dbdir, sizeof(dbdir), "%s/db", c->cfg.state_dir);
+	if (store_open(dbdir, c->cfg.map_size, s) != 0) {
+		fprintf(stderr, "signet: cannot open %s\n", dbdir);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_user_password(struct cli *c, const char *name)
+{
+	struct store *s = NULL;
+	struct store_txn *t = NULL;
+	struct termios old, quiet;
+	char pw[USERS_MAX_PASSWORD + 2];
+	size_t len;
+	int echo_off = 0, r, rc = 1;
+
+	if (isatty(STDIN_FILENO)) {
+		fprintf(stderr, "new password for %s: ", name);
+		if (tcgetattr(STDIN_FILENO, &old) == 0) {
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+		}
+	}
+	if (fgets(pw, sizeof(pw), stdin) == NULL)
+		pw[0] = '\0';
+	if (echo_off) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	len = strcspn(pw, "\r\n");
+	pw[len] = '\0';
+	if (len < 12 || len > USERS_MAX_PASSWORD) {
+		fprintf(stderr, "signet: a password has 12 to %d characters\n",
+		    USERS_MAX_PASSWORD);
+		goto out;
+	}
+	if (users_init() != 0 || cli_open_store(c, &s) != 0 ||
+	    store_txn_begin(s, 1, &t) != 0)
+		goto out;
+	r = users_set_password(t, name, pw, len);
+	if (r == SIGNET_ERR_NOT_FOUND) {
+		fprintf(stderr, "signet: no user '%s' (add it with apply)\n",
+		    name);
+		goto out;
+	}
+	if (r != 0 || (r = audit_append(t, "system", cli_actor(),
+	    "user.password-set", name, NULL)) != 0) {
+		fprintf(stderr, "signet: %s\n", signet_strerror(r));
+		goto out;
+	}
+	r = store_txn_commit(t);
+	t = NULL;
+	if (r != 0) {
+		fprintf(stderr, "signet: %s\n", signet_strerror(r));
+		goto out;
+	}
+	fprintf(stderr, "password of %s set\n", name);
+	rc = 0;
+out:
+	OPENSSL_cleanse(pw, sizeof(pw));
+	store_txn_abort(t);
+	store_close(s);
+	return rc;
+}
+
 static int
 cmd_apply(struct cli *c, const char *file, int dry_run)
 {
 	json_t *doc;
 	json_error_t jerr;
 	struct store *s = NULL;
-	char dbdir[PATH_MAX], base[PATH_MAX], err[512];
+	char base[PATH_MAX], err[512];
 	int r;
 
 	doc = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
@@ -250,20 +351,12 @@ cmd_apply(struct cli *c, const char *file, int dry_run)
 		json_decref(doc);
 		return 1;
 	}
-	if (mkdir(c->cfg.state_dir, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "signet: %s: %s\n", c->cfg.state_dir,
-		    strerror(errno));
+	if (cli_open_store(c, &s) != 0) {
 		json_decref(doc);
 		return 1;
 	}
-	snprintf(dbdir, sizeof(dbdir), "%s/db", c->cfg.state_dir);
-	if ((r = store_open(dbdir, c->cfg.map_size, &s)) != 0) {
-		fprintf(stderr, "signet: cannot open %s\n", dbdir);
-		json_decref(doc);
-		return 1;
-	}
-	r = catalog_apply(s, c->kh, doc, base, dry_run, stdout, err,
-	    sizeof(err));
+	r = catalog_apply(s, c->kh, doc, base, dry_run, "system",
+	    cli_actor(), stdout, err, sizeof(err));
 	if (r != 0)
 		fprintf(stderr, "signet: %s: %s\n", file, err[0] ? err :
 		    signet_strerror(r));
@@ -307,13 +400,16 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (argc == 3 && strcmp(argv[0], "audit") == 0 &&
+	    strcmp(argv[1], "verify") == 0)
+		return audit_cli_verify(argv[2]);
 	if (argc < 1 || conf == NULL) {
 		usage(stderr);
 		return 2;
 	}
 	/* the subcommand's own options */
 	const char *cmd = argv[0], *sub = argc > 1 ? argv[1] : "";
-	int skip = strcmp(cmd, "key") == 0 ? 2 : 1;
+	int skip = strcmp(cmd, "key") == 0 || strcmp(cmd, "user") == 0 ? 2 : 1;
 	if (argc < skip) {
 		usage(stderr);
 		return 2;
@@ -357,6 +453,9 @@ main(int argc, char **argv)
 		rc = cmd_key_cert(&c, 1, key, subject, 0, out);
 	else if (strcmp(cmd, "key") == 0 && strcmp(sub, "self-signed") == 0)
 		rc = cmd_key_cert(&c, 0, key, subject, days, out);
+	else if (strcmp(cmd, "user") == 0 && strcmp(sub, "password") == 0 &&
+	    optind == argc - 1)
+		rc = cmd_user_password(&c, argv[optind]);
 	else if (strcmp(cmd, "apply") == 0 && optind == argc - 1)
 		rc = cmd_apply(&c, argv[optind], dry);
 	else

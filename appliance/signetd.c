@@ -18,10 +18,12 @@
 #include "app.h"
 #include "khclient.h"
 #include "log.h"
+#include "notify.h"
 #include "request.h"
 #include "server.h"
 #include "signer.h"
 #include "signetd_common.h"
+#include "users.h"
 
 static void
 usage(void)
@@ -96,6 +98,7 @@ main(int argc, char **argv)
 	struct app app;
 	struct server *srv = NULL;
 	struct kh_spawn_opts ko;
+	struct notify_opts no;
 	const char *conf = NULL;
 	char err[512], kpath[PATH_MAX], dbdir[PATH_MAX];
 	struct rlimit rl = { 0, 0 };
@@ -160,6 +163,10 @@ main(int argc, char **argv)
 	    cas_open(app.cfg.state_dir, &app.cas) != 0)
 		goto out;
 	gc_artifacts(&app);
+	if (users_init() != 0 || users_expire_sessions(app.store) != 0) {
+		log_err("cannot prepare sessions");
+		goto out;
+	}
 
 	/* signals are taken by sigwait below, not by any thread */
 	sigemptyset(&set);
@@ -170,6 +177,16 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	memset(&no, 0, sizeof(no));
+	no.smtp_url = app.cfg.smtp_url;
+	no.mail_from = app.cfg.mail_from;
+	no.ca_file = app.cfg.notify_ca_file;
+	no.retry_base_ms = app.cfg.retry_base_ms;
+	no.retry_max_ms = app.cfg.retry_max_ms;
+	if (notify_start(app.store, &no, &app.notify) != 0) {
+		log_err("cannot start notifications");
+		goto out;
+	}
 	if (signer_start(&app, app.cfg.workers, &app.signer) != 0) {
 		log_err("cannot start the signer");
 		goto out;
@@ -198,6 +215,7 @@ main(int argc, char **argv)
 out:
 	server_stop(srv);
 	signer_stop(app.signer);
+	notify_stop(app.notify);
 	kh_free(app.kh);
 	cas_close(app.cas);
 	store_close(app.store);

@@ -20,6 +20,10 @@ static const char *const store_db_names[STORE_DB_COUNT] = {
 	[STORE_REQ_BY_TIME] = "requests_by_time",
 	[STORE_PENDING] = "pending",
 	[STORE_ARTIFACTS] = "artifacts",
+	[STORE_USERS] = "users",
+	[STORE_SESSIONS] = "sessions",
+	[STORE_AUDIT] = "audit",
+	[STORE_OUTBOX] = "outbox",
 };
 
 struct store {

@@ -24,6 +24,10 @@ enum store_db {
 	STORE_REQ_BY_TIME,	/* be64 created ns ‖ id → id */
 	STORE_PENDING,		/* id → "" while queued for the signer */
 	STORE_ARTIFACTS,	/* sha256 hex → {"size", "refs"} */
+	STORE_USERS,		/* name → user (roles, password hash) */
+	STORE_SESSIONS,		/* sha256(token) hex → session */
+	STORE_AUDIT,		/* be64 sequence → audit entry */
+	STORE_OUTBOX,		/* be64 sequence → notification to deliver */
 	STORE_DB_COUNT
 };
 

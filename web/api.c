@@ -4,12 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include <civetweb.h>
 
 #include "app.h"
 #include "catalog.h"
+#include "events.h"
 #include "form.h"
 #include "http.h"
 #include "khclient.h"
@@ -18,6 +22,11 @@
 #include "server.h"
 #include "signer.h"
 #include "signet_limits.h"
+#include "wbuf.h"
+#include "audit.h"
+#include "notify.h"
+#include "users.h"
+#include "workflow.h"
 
 #define API_MAX_SEGMENTS 8
 #define API_MAX_PATH 512
@@ -33,6 +42,9 @@ struct api {
 	int nseg;
 	char identity[CATALOG_MAX_NAME + 1];
 	const char *identity_type;
+	json_t *user;			/* bearer sessions: the user record */
+	char session_key[65];
+	struct principal who;
 };
 
 static int
@@ -67,6 +79,10 @@ api_path_known(const struct api *a)
 		return a->nseg <= 3;
 	if (a->nseg == 1 && strcmp(a->seg[0], "health") == 0)
 		return 1;
+	if (a->nseg >= 1 && a->nseg <= 2 && strcmp(a->seg[0], "sessions") == 0)
+		return 1;
+	if (a->nseg == 1 && strcmp(a->seg[0], "audit") == 0)
+		return 1;
 	if (a->nseg == 5 && strcmp(a->seg[0], "projects") == 0)
 		return 1;
 	return 0;
@@ -75,12 +91,52 @@ api_path_known(const struct api *a)
 /* Verified client certificate → identity. CivetWeb (OpenSSL) already
  * refused certificates that do not chain to client_ca or have expired. */
 static int
+api_auth_bearer(struct api *a, const char *hdr)
+{
+	struct store_txn *t = NULL;
+	const char *name;
+	int r;
+
+	if (strncasecmp(hdr, "Bearer ", 7) != 0) {
+		http_error(a->c, 401, "unauthenticated", "use 'Authorization: "
+		    "Bearer TOKEN' with a token from POST /api/v1/sessions");
+		return -1;
+	}
+	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0) {
+		http_error(a->c, 500, "internal", "database error");
+		return -1;
+	}
+	r = users_session(t, hdr + 7, &a->user, a->session_key);
+	store_txn_abort(t);
+	if (r == SIGNET_ERR_UNAUTHENTICATED) {
+		http_error(a->c, 401, "invalid_token", "the session token is "
+		    "unknown, expired or revoked; log in again with POST "
+		    "/api/v1/sessions");
+		return -1;
+	}
+	if (r != 0) {
+		http_error(a->c, 500, "internal", "database error");
+		return -1;
+	}
+	name = json_string_value(json_object_get(a->user, "name"));
+	snprintf(a->identity, sizeof(a->identity), "%s", name ? name : "");
+	a->identity_type = "user";
+	a->who.type = a->identity_type;
+	a->who.name = a->identity;
+	a->who.user = a->user;
+	return 0;
+}
+
+static int
 api_auth(struct api *a)
 {
 	struct store_txn *t = NULL;
+	const char *hdr = mg_get_header(a->c, "Authorization");
 	X509 *cert;
 	int r;
 
+	if (hdr != NULL)
+		return api_auth_bearer(a, hdr);
 	if (a->ri->client_cert == NULL ||
 	    (cert = a->ri->client_cert->peer_cert) == NULL) {
 		http_error(a->c, 401, "unauthenticated", "a client "
@@ -107,6 +163,9 @@ api_auth(struct api *a)
 		return -1;
 	}
 	a->identity_type = "client-certificate";
+	a->who.type = a->identity_type;
+	a->who.name = a->identity;
+	a->who.user = NULL;
 	return 0;
 }
 
@@ -152,6 +211,393 @@ api_health(struct api *a)
 		json_object_set_new(json_object_get(body, "token"), "error",
 		    json_string(signet_strerror(r)));
 	http_json(a->c, 200, body, NULL);
+}
+
+/* After a commit: a request ready for signing goes to a worker, and the
+ * notifications recorded with the change go out. */
+static void
+api_after_commit(struct api *a, const json_t *rec)
+{
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	const char *w = json_string_value(json_object_get(rec,
+	    "workflowStatus"));
+
+	if (w != NULL && strcmp(w, RQ_QUEUED) == 0 &&
+	    signer_enqueue(a->app->signer, id) != 0)
+		log_err("api: %s is recorded but not queued; it will be "
+		    "signed after a restart", id);
+	notify_kick(a->app->notify);
+}
+
+static int api_field_store(const char *path, long long size, void *user);
+
+/* A small body of named text values: JSON object, or a form. */
+struct api_small {
+	json_t *obj;
+	char cur[64];
+	struct wbuf val;
+	int fail;
+};
+
+static int
+api_small_close(struct api_small *s)
+{
+	json_t *v;
+
+	if (s->cur[0] == '\0')
+		return 0;
+	v = json_stringn(s->val.len ? (const char *)s->val.buf : "", s->val.len);
+	if (v == NULL || json_object_set_new(s->obj, s->cur, v) != 0)
+		return -1;
+	s->cur[0] = '\0';
+	wbuf_free(&s->val);
+	return 0;
+}
+
+static int
+api_small_found(const char *key, const char *filename, char *path,
+    size_t pathlen, void *user)
+{
+	struct api_small *s = user;
+
+	(void)path;
+	(void)pathlen;
+	if (api_small_close(s) != 0 || (filename != NULL && *filename != '\0') ||
+	    strlen(key) >= 64 ||
+	    json_object_size(s->obj) >= 16) {
+		s->fail = 1;
+		return MG_FORM_FIELD_STORAGE_ABORT;
+	}
+	snprintf(s->cur, sizeof(s->cur), "%s", key);
+	wbuf_init(&s->val, SIGNET_MAX_DESCRIPTION);
+	return MG_FORM_FIELD_STORAGE_GET;
+}
+
+static int
+api_small_get(const char *key, const char *value, size_t len, void *user)
+{
+	struct api_small *s = user;
+
+	(void)key;
+	if (wbuf_add(&s->val, value, len) != 0) {
+		s->fail = 1;
+		return MG_FORM_FIELD_HANDLE_ABORT;
+	}
+	return MG_FORM_FIELD_HANDLE_GET;
+}
+
+/* Reads the body into a JSON object of strings; 0 or an error sent. */
+static int
+api_small_body(struct api *a, json_t **out)
+{
+	const char *ct = mg_get_header(a->c, "Content-Type");
+	char buf[SIGNET_MAX_JSON_BODY + 1];
+	struct mg_form_data_handler fdh;
+	struct api_small s;
+	json_error_t jerr;
+	json_t *v;
+	const char *k;
+	int n, got = 0;
+
+	*out = NULL;
+	if (a->ri->content_length > SIGNET_MAX_JSON_BODY) {
+		http_error(a->c, 413, "payload_too_large", "the body is larger "
+		    "than %d bytes", SIGNET_MAX_JSON_BODY);
+		return -1;
+	}
+	if (ct == NULL || a->ri->content_length == 0) {
+		*out = json_object();
+		return 0;
+	}
+	if (strncasecmp(ct, "application/json", 16) == 0) {
+		while (got < SIGNET_MAX_JSON_BODY && (n = mg_read(a->c,
+		    buf + got, (size_t)(SIGNET_MAX_JSON_BODY - got))) > 0)
+			got += n;
+		if (got == SIGNET_MAX_JSON_BODY && mg_read(a->c, buf, 1) > 0) {
+			http_error(a->c, 413, "payload_too_large", "the body is "
+			    "larger than %d bytes", SIGNET_MAX_JSON_BODY);
+			return -1;
+		}
+		*out = json_loadb(buf, (size_t)got, JSON_REJECT_DUPLICATES,
+		    &jerr);
+		if (*out == NULL || !json_is_object(*out)) {
+			http_error(a->c, 400, "invalid_json", "the body must be "
+			    "a JSON object (%s)", *out ? "not an object" :
+			    jerr.text);
+			json_decref(*out);
+			*out = NULL;
+			return -1;
+		}
+		json_object_foreach(*out, k, v) {
+			if (!json_is_string(v)) {
+				http_error(a->c, 400, "invalid_field", "'%.64s' "
+				    "must be a string", k);
+				json_decref(*out);
+				*out = NULL;
+				return -1;
+			}
+		}
+		return 0;
+	}
+	memset(&s, 0, sizeof(s));
+	s.obj = json_object();
+	wbuf_init(&s.val, 0);
+	memset(&fdh, 0, sizeof(fdh));
+	fdh.field_found = api_small_found;
+	fdh.field_get = api_small_get;
+	fdh.field_store = api_field_store;
+	fdh.user_data = &s;
+	if (mg_handle_form_request(a->c, &fdh) < 0 || s.fail ||
+	    api_small_close(&s) != 0) {
+		wbuf_free(&s.val);
+		json_decref(s.obj);
+		http_error(a->c, 400, "invalid_form", "send JSON or a form of at "
+		    "most 16 short text fields");
+		return -1;
+	}
+	wbuf_free(&s.val);
+	*out = s.obj;
+	return 0;
+}
+
+static const char *
+api_str(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static void
+api_workflow_error(struct api *a, int r, const char *msg)
+{
+	static const struct {
+		int err;
+		const char *code;
+	} codes[] = {
+		{ SIGNET_ERR_NOT_FOUND, "not_found" },
+		{ SIGNET_ERR_FORBIDDEN, "forbidden" },
+		{ SIGNET_ERR_CONFLICT, "conflict" },
+		{ SIGNET_ERR_INVALID, "invalid_field" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (codes[i].err == r) {
+			http_error(a->c, http_status(r), codes[i].code, "%s",
+			    msg);
+			return;
+		}
+	http_error(a->c, 500, "internal", "%s", signet_strerror(r));
+}
+
+static void
+api_decide(struct api *a, const char *id, const char *what)
+{
+	json_t *body = NULL, *rec = NULL;
+	char msg[256] = "";
+	int r;
+
+	if (api_small_body(a, &body) != 0)
+		return;
+	if (strcmp(what, "cancel") == 0)
+		r = workflow_cancel(a->app->store, &a->who, id,
+		    api_str(body, "comment"), &rec, msg, sizeof(msg));
+	else
+		r = workflow_decide(a->app->store, &a->who, id,
+		    strcmp(what, "approve") == 0, api_str(body, "comment"),
+		    &rec, msg, sizeof(msg));
+	if (r != 0) {
+		api_workflow_error(a, r, msg);
+	} else {
+		log_info("api: %s: %s %s", a->identity, what, id);
+		api_after_commit(a, rec);
+		http_json(a->c, 200, request_api(rec), NULL);
+	}
+	json_decref(rec);
+	json_decref(body);
+}
+
+static void
+api_resubmit(struct api *a, const char *id)
+{
+	json_t *body = NULL, *rec = NULL;
+	char msg[256] = "", loc[128];
+	int r;
+
+	if (api_small_body(a, &body) != 0)
+		return;
+	r = workflow_resubmit(a->app->store, &a->who, id,
+	    api_str(body, "signingPolicySlug"), api_str(body, "description"),
+	    &rec, msg, sizeof(msg));
+	if (r != 0) {
+		api_workflow_error(a, r, msg);
+	} else {
+		log_info("api: %s resubmitted %s as %s", a->identity, id,
+		    api_str(rec, "id"));
+		api_after_commit(a, rec);
+		snprintf(loc, sizeof(loc),
+		    "Location: /api/v1/signing-requests/%s", api_str(rec, "id"));
+		http_json(a->c, 201, request_api(rec), loc);
+	}
+	json_decref(rec);
+	json_decref(body);
+}
+
+static void
+api_login(struct api *a)
+{
+	json_t *body = NULL;
+	const char *user, *pw;
+	char token[USERS_TOKEN_LEN + 1], exp[32], remote[64];
+	struct users_policy up;
+	uint64_t expires = 0;
+	time_t secs;
+	struct tm tm;
+	int r;
+
+	if (api_small_body(a, &body) != 0)
+		return;
+	user = api_str(body, "username");
+	pw = api_str(body, "password");
+	if (user == NULL || pw == NULL) {
+		http_error(a->c, 400, "missing_field", "send {\"username\": "
+		    "..., \"password\": ...}");
+		goto out;
+	}
+	up.session_ttl = a->app->cfg.session_ttl;
+	up.lockout_failures = a->app->cfg.lockout_failures;
+	up.lockout_seconds = a->app->cfg.lockout_seconds;
+	snprintf(remote, sizeof(remote), "%s", a->ri->remote_addr);
+	r = users_login(a->app->store, &up, user, pw, strlen(pw), remote,
+	    token, &expires);
+	if (r == SIGNET_ERR_UNAUTHENTICATED) {
+		http_error(a->c, 401, "invalid_credentials", "the user name or "
+		    "password is wrong, or the account is locked for a while "
+		    "after repeated failures");
+		goto out;
+	}
+	if (r != 0) {
+		http_error(a->c, 500, "internal", "login failed: %s",
+		    signet_strerror(r));
+		goto out;
+	}
+	secs = (time_t)(expires / 1000000000ULL);
+	gmtime_r(&secs, &tm);
+	strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	http_json(a->c, 201, json_pack("{s:s, s:s, s:s, s:s}", "token", token,
+	    "tokenType", "Bearer", "expiresAt", exp, "username", user), NULL);
+	OPENSSL_cleanse(token, sizeof(token));
+out:
+	/* the password was in this JSON object */
+	if (pw != NULL)
+		OPENSSL_cleanse((void *)(uintptr_t)pw, strlen(pw));
+	json_decref(body);
+}
+
+static void
+api_logout(struct api *a)
+{
+	if (a->user == NULL) {
+		http_error(a->c, 400, "not_a_session", "this call ends a bearer "
+		    "session; client certificates have none");
+		return;
+	}
+	if (users_logout(a->app->store, a->session_key, a->identity) != 0) {
+		http_error(a->c, 500, "internal", "the session could not be "
+		    "ended");
+		return;
+	}
+	mg_response_header_start(a->c, 204);
+	http_common_headers(a->c);
+	mg_response_header_send(a->c);
+}
+
+static void
+api_audit(struct api *a)
+{
+	char after[24], lim[8], fmt[8];
+	int has_after, has_lim, has_fmt, r;
+	unsigned long long from = 0;
+	long limit = 100;
+	uint64_t next = 0;
+	struct store_txn *t = NULL;
+	json_t *items = NULL, *e;
+	char *end, *line;
+	size_t i;
+
+	if (!workflow_is_admin(&a->who) && !workflow_is_auditor(&a->who)) {
+		http_error(a->c, 403, "forbidden", "the audit log is for "
+		    "auditors and administrators");
+		return;
+	}
+	if (api_query(a, "after", after, sizeof(after), &has_after) ||
+	    api_query(a, "limit", lim, sizeof(lim), &has_lim) ||
+	    api_query(a, "format", fmt, sizeof(fmt), &has_fmt))
+		return;
+	if (has_after) {
+		errno = 0;
+		from = strtoull(after, &end, 10);
+		if (errno || *end || end == after) {
+			http_error(a->c, 400, "invalid_query", "after must be a "
+			    "sequence number");
+			return;
+		}
+	}
+	if (has_lim) {
+		errno = 0;
+		limit = strtol(lim, &end, 10);
+		if (errno || *end || limit < 1 || limit > 1000) {
+			http_error(a->c, 400, "invalid_query", "limit must be 1 "
+			    "to 1000");
+			return;
+		}
+	}
+	if (has_fmt && strcmp(fmt, "jsonl") != 0 && strcmp(fmt, "json") != 0) {
+		http_error(a->c, 400, "invalid_query", "format is json or "
+		    "jsonl");
+		return;
+	}
+	if (has_fmt && strcmp(fmt, "jsonl") == 0) {
+		/* the whole log as JSON lines, the form 'signet audit
+		 * verify' checks; one read transaction: a consistent cut */
+		if ((r = store_txn_begin(a->app->store, 0, &t)) != 0) {
+			http_error(a->c, 500, "internal", "database error");
+			return;
+		}
+		mg_response_header_start(a->c, 200);
+		mg_response_header_add(a->c, "Content-Type",
+		    "application/x-ndjson", -1);
+		mg_response_header_add(a->c, "Content-Disposition",
+		    "attachment; filename=\"signet-audit.jsonl\"", -1);
+		http_common_headers(a->c);
+		mg_response_header_send(a->c);
+		do {
+			if (audit_list(t, from, 1000, &items, &next) != 0)
+				break;
+			json_array_foreach(items, i, e) {
+				if ((line = audit_line(e)) == NULL)
+					break;
+				mg_write(a->c, line, strlen(line));
+				mg_write(a->c, "\n", 1);
+				free(line);
+			}
+			json_decref(items);
+			items = NULL;
+			from = next;
+		} while (next != 0);
+		store_txn_abort(t);
+		return;
+	}
+	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0 ||
+	    (r = audit_list(t, from, (size_t)limit, &items, &next)) != 0) {
+		store_txn_abort(t);
+		http_error(a->c, 500, "internal", "database error");
+		return;
+	}
+	store_txn_abort(t);
+	if (next != 0)
+		snprintf(after, sizeof(after), "%llu", (unsigned long long)next);
+	http_json(a->c, 200, json_pack("{s:o, s:s?}", "items", items,
+	    "nextAfter", next != 0 ? after : NULL), NULL);
 }
 
 /* --- submit ---------------------------------------------------------- */
@@ -330,6 +776,8 @@ api_submit(struct api *a)
 	n.required_approvals = (int)json_integer_value(json_object_get(policy,
 	    "requiredApprovals"));
 	if ((r = request_create(t, &n, &rec)) != 0 ||
+	    (r = events_request(t, rec, a->who.type, a->who.name,
+	    "signing-request.submitted", NULL)) != 0 ||
 	    (r = store_txn_commit(t)) != 0) {
 		t = NULL;
 		http_error(a->c, http_status(r), "internal", "the request could "
@@ -340,10 +788,7 @@ api_submit(struct api *a)
 	const char *id = json_string_value(json_object_get(rec, "id"));
 	log_info("api: %s submitted %s (%s/%s, %s, %llu bytes)", a->identity,
 	    id, project, slug, f.sha256, (unsigned long long)f.size);
-	if (strcmp(json_string_value(json_object_get(rec, "workflowStatus")),
-	    RQ_QUEUED) == 0 && signer_enqueue(a->app->signer, id) != 0)
-		log_err("api: %s is recorded but not queued; it will be "
-		    "signed after a restart", id);
+	api_after_commit(a, rec);
 	snprintf(loc, sizeof(loc), "Location: /api/v1/signing-requests/%s", id);
 	http_json(a->c, 201, request_api(rec), loc);
 out:
@@ -369,8 +814,8 @@ api_load_request(struct api *a, const char *id, json_t **rec)
 		return -1;
 	}
 	r = request_get(t, id, rec);
-	if (r == 0 && !catalog_may_read_project(t, json_string_value(
-	    json_object_get(*rec, "projectSlug")), a->identity)) {
+	if (r == 0 && !workflow_may_read(t, &a->who, json_string_value(
+	    json_object_get(*rec, "projectSlug")))) {
 		json_decref(*rec);
 		*rec = NULL;
 		r = SIGNET_ERR_NOT_FOUND;
@@ -401,7 +846,7 @@ api_get(struct api *a, const char *id)
 
 struct api_visible {
 	struct store_txn *t;
-	const char *identity;
+	const struct principal *who;
 	json_t *cache;	/* project → true/false */
 };
 
@@ -417,7 +862,7 @@ api_visible(const json_t *rec, void *arg)
 		return 0;
 	if ((hit = json_object_get(v->cache, p)) != NULL)
 		return json_is_true(hit);
-	ok = catalog_may_read_project(v->t, p, v->identity);
+	ok = workflow_may_read(v->t, v->who, p);
 	json_object_set_new(v->cache, p, json_boolean(ok));
 	return ok;
 }
@@ -467,7 +912,7 @@ api_list(struct api *a)
 		return;
 	}
 	vis.t = t;
-	vis.identity = a->identity;
+	vis.who = &a->who;
 	vis.cache = json_object();
 	f.visible = api_visible;
 	f.arg = &vis;
@@ -560,7 +1005,7 @@ api_certificate(struct api *a, const char *project, const char *slug)
 		http_error(a->c, 500, "internal", "database error");
 		return;
 	}
-	if (!catalog_may_read_project(t, project, a->identity) ||
+	if (!workflow_may_read(t, &a->who, project) ||
 	    catalog_get_policy(t, project, slug, &policy) != 0) {
 		http_error(a->c, 404, "policy_not_found", "there is no signing "
 		    "policy '%.64s/%.64s' visible to you", project, slug);
@@ -638,14 +1083,22 @@ api_handler(struct mg_connection *c, void *arg)
 		api_health(&a);
 		return 1;
 	}
+	if (api_is(&a, "POST", 1, "sessions", NULL)) {
+		api_login(&a);
+		return 1;
+	}
 	if (!api_path_known(&a)) {
 		http_error(c, 404, "not_found", "no such API path; see "
 		    "/api/v1/signing-requests");
 		return 1;
 	}
 	if (api_auth(&a) != 0)
-		return 1;
-	if (api_is(&a, "POST", 1, "signing-requests", NULL))
+		goto out;
+	if (api_is(&a, "DELETE", 2, "sessions", "current", NULL))
+		api_logout(&a);
+	else if (api_is(&a, "GET", 1, "audit", NULL))
+		api_audit(&a);
+	else if (api_is(&a, "POST", 1, "signing-requests", NULL))
 		api_submit(&a);
 	else if (api_is(&a, "GET", 1, "signing-requests", NULL))
 		api_list(&a);
@@ -660,8 +1113,17 @@ api_handler(struct mg_connection *c, void *arg)
 	else if (api_is(&a, "GET", 5, "projects", "*", "signing-policies", "*",
 	    "certificate", NULL))
 		api_certificate(&a, a.seg[1], a.seg[3]);
+	else if (api_is(&a, "POST", 3, "signing-requests", "*", "approve", NULL) ||
+	    api_is(&a, "POST", 3, "signing-requests", "*", "deny", NULL) ||
+	    api_is(&a, "POST", 3, "signing-requests", "*", "cancel", NULL))
+		api_decide(&a, a.seg[1], a.seg[2]);
+	else if (api_is(&a, "POST", 3, "signing-requests", "*", "resubmit",
+	    NULL))
+		api_resubmit(&a, a.seg[1]);
 	else
 		http_error(c, 405, "method_not_allowed", "%s is not allowed "
 		    "on this path", a.ri->request_method);
+out:
+	json_decref(a.user);
 	return 1;
 }

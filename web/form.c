@@ -125,6 +125,9 @@ form_field(struct form *f, const char *name, const char *filename)
 
 	if (f->status != 0)
 		return -1;
+	/* CivetWeb passes "" for fields that are not files */
+	if (filename != NULL && *filename == '\0')
+		filename = NULL;
 	if (form_close_text(f) != 0)
 		return -1;
 	if (++f->nfields > SIGNET_MAX_FORM_FIELDS)

@@ -60,7 +60,8 @@ test_complete_form(void **state)
 	struct fx *x = *state;
 	struct form *f = &x->f;
 
-	assert_int_equal(text(f, "projectSlug", "demo-app"), 0);
+	assert_int_equal(form_field(f, "projectSlug", ""), 0);
+	assert_int_equal(form_data(f, "demo-app", 8), 0);
 	assert_int_equal(form_field(f, "artifact", "dir/app.bin"), 0);
 	assert_int_equal(form_data(f, "ab", 2), 0);
 	assert_int_equal(form_data(f, "c", 1), 0);
@@ -204,6 +205,12 @@ test_artifact_not_a_file(void **state)
 	struct fx *x = *state;
 
 	assert_int_equal(form_field(&x->f, "artifact", NULL), -1);
+	form_free(&x->f);
+	form_init(&x->f, x->cas, 1000);
+	/* CivetWeb's way of saying "not a file" */
+	assert_int_equal(form_field(&x->f, "artifact", ""), -1);
+	form_free(&x->f);
+	form_init(&x->f, x->cas, 1000);
 	assert_int_equal(form_field(&x->f, "artifact", ".."), -1);
 }
 

@@ -1,0 +1,54 @@
+/* People: users with roles, Argon2id password hashes, bearer sessions and
+ * the lockout after repeated failed logins. */
+#ifndef SIGNET_USERS_H
+#define SIGNET_USERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "store.h"
+
+#define USERS_TOKEN_PREFIX "signet_"
+/* prefix + base64url of 32 random bytes (256 bits) */
+#define USERS_TOKEN_LEN (7 + 43)
+#define USERS_MAX_PASSWORD 1024
+
+#define ROLE_ADMIN "administrator"
+#define ROLE_OFFICER "security-officer"
+#define ROLE_AUDITOR "auditor"
+
+struct users_policy {
+	unsigned session_ttl;		/* seconds */
+	unsigned lockout_failures;
+	unsigned lockout_seconds;
+};
+
+/* Once at startup: prepares the hash used to keep the time of a login
+ * for an unknown user equal to that of a known one. */
+int users_init(void) SIGNET_WUR;
+int users_valid_role(const char *role);
+int users_has_role(const json_t *user, const char *role);
+
+/* Argon2id (RFC 9106) hash of pw, stored in the user record. */
+int users_set_password(struct store_txn *t, const char *name,
+    const char *pw, size_t pwlen) SIGNET_WUR;
+
+/* Checks the password and, on success, creates a session whose token is
+ * returned once and stored only as its SHA-256. Every failure, whatever
+ * its cause (no such user, wrong password, locked), is
+ * SIGNET_ERR_UNAUTHENTICATED and takes about as long. Audited. */
+int users_login(struct store *s, const struct users_policy *p,
+    const char *name, const char *pw, size_t pwlen,
+    const char *remote, char token[USERS_TOKEN_LEN + 1],
+    uint64_t *expires_ns) SIGNET_WUR;
+/* Bearer token → user record (new reference) and the session's key. */
+int users_session(struct store_txn *t, const char *token, json_t **user,
+    char key[65]) SIGNET_WUR;
+int users_logout(struct store *s, const char *key, const char *user) SIGNET_WUR;
+/* Drops expired sessions (housekeeping). */
+int users_expire_sessions(struct store *s) SIGNET_WUR;
+
+#endif

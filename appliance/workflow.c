@@ -1,0 +1,332 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "events.h"
+#include "request.h"
+#include "signet_limits.h"
+#include "users.h"
+#include "workflow.h"
+
+int
+workflow_is_admin(const struct principal *p)
+{
+	return p->user != NULL && users_has_role(p->user, ROLE_ADMIN);
+}
+
+int
+workflow_is_auditor(const struct principal *p)
+{
+	return p->user != NULL && users_has_role(p->user, ROLE_AUDITOR);
+}
+
+int
+workflow_may_read(struct store_txn *t, const struct principal *p,
+    const char *project)
+{
+	if (workflow_is_admin(p) || workflow_is_auditor(p))
+		return 1;
+	return catalog_may_read_project(t, project, p->name);
+}
+
+static int
+workflow_msg(char *msg, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* The request, if the principal may see it; a request it may not see is
+ * reported as missing, so that its existence is not revealed. */
+static int
+workflow_load(struct store_txn *t, const struct principal *p, const char *id,
+    json_t **rec, char *msg, size_t len)
+{
+	int r;
+
+	if ((r = request_get(t, id, rec)) == 0 && !workflow_may_read(t, p,
+	    json_string_value(json_object_get(*rec, "projectSlug")))) {
+		json_decref(*rec);
+		*rec = NULL;
+		r = SIGNET_ERR_NOT_FOUND;
+	}
+	if (r == SIGNET_ERR_NOT_FOUND)
+		return workflow_msg(msg, len, r, "there is no signing request "
+		    "'%.40s' visible to you", id);
+	return r;
+}
+
+static int
+workflow_same(const json_t *who, const struct principal *p)
+{
+	return json_is_object(who) &&
+	    strcmp(json_string_value(json_object_get(who, "type")), p->type) == 0 &&
+	    strcmp(json_string_value(json_object_get(who, "name")), p->name) == 0;
+}
+
+static int
+workflow_comment(const char *comment, char *msg, size_t len)
+{
+	size_t i;
+
+	if (comment == NULL)
+		return 0;
+	if (strlen(comment) > WORKFLOW_MAX_COMMENT)
+		return workflow_msg(msg, len, SIGNET_ERR_INVALID, "comment is "
+		    "longer than %d bytes", WORKFLOW_MAX_COMMENT);
+	for (i = 0; comment[i] != '\0'; i++)
+		if ((unsigned char)comment[i] < 0x20 && comment[i] != '\n' &&
+		    comment[i] != '\r' && comment[i] != '\t')
+			return workflow_msg(msg, len, SIGNET_ERR_INVALID,
+			    "comment contains control characters");
+	return 0;
+}
+
+int
+workflow_decide(struct store *s, const struct principal *p, const char *id,
+    int approve, const char *comment, json_t **out, char *msg, size_t len)
+{
+	struct store_txn *t = NULL;
+	json_t *rec = NULL, *policy = NULL, *approvals, *a, *d = NULL;
+	const char *w, *project, *slug;
+	char now[32];
+	size_t i, approved = 0;
+	int r;
+
+	*out = NULL;
+	if ((r = workflow_comment(comment, msg, len)) != 0)
+		return r;
+	if ((r = store_txn_begin(s, 1, &t)) != 0)
+		return r;
+	if ((r = workflow_load(t, p, id, &rec, msg, len)) != 0)
+		goto out;
+	w = json_string_value(json_object_get(rec, "workflowStatus"));
+	project = json_string_value(json_object_get(rec, "projectSlug"));
+	slug = json_string_value(json_object_get(rec, "signingPolicySlug"));
+	if ((r = catalog_get_policy(t, project, slug, &policy)) != 0) {
+		r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "signing policy "
+		    "%s/%s no longer exists", project, slug);
+		goto out;
+	}
+	if (!catalog_policy_lists(policy, "approvers", p->name)) {
+		r = workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "'%s' is not "
+		    "an approver of signing policy %s/%s", p->name, project,
+		    slug);
+		goto out;
+	}
+	if (strcmp(w, RQ_WAITING) != 0) {
+		r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "request %s is "
+		    "%s; only requests waiting for approval can be decided",
+		    id, w);
+		goto out;
+	}
+	if (workflow_same(json_object_get(rec, "submitter"), p)) {
+		r = workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "the submitter "
+		    "of a request cannot decide on it; another approver must");
+		goto out;
+	}
+	approvals = json_object_get(rec, "approvals");
+	json_array_foreach(approvals, i, a) {
+		if (workflow_same(json_object_get(a, "by"), p)) {
+			r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "'%s' "
+			    "has already decided on request %s", p->name, id);
+			goto out;
+		}
+	}
+	request_now(now, NULL);
+	/* the decision is bound to the artifact it was made over */
+	a = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s?, s:O}",
+	    "decision", approve ? "approved" : "denied",
+	    "by", "type", p->type, "name", p->name,
+	    "at", now, "comment", comment,
+	    "artifactSha256", json_object_get(json_object_get(rec,
+	    "unsignedArtifact"), "sha256"));
+	if (a == NULL || json_array_append_new(approvals, a) != 0) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	json_array_foreach(approvals, i, a)
+		if (strcmp(json_string_value(json_object_get(a, "decision")),
+		    "approved") == 0)
+			approved++;
+	if (!approve)
+		r = request_transition(t, rec, RQ_DENIED, NULL);
+	else if ((json_int_t)approved >= json_integer_value(json_object_get(
+	    rec, "requiredApprovals")))
+		r = request_transition(t, rec, RQ_QUEUED, NULL);
+	else
+		r = request_put(t, rec);
+	if (r != 0)
+		goto out;
+	d = json_pack("{s:s?}", "comment", comment);
+	if ((r = events_request(t, rec, p->type, p->name, approve ?
+	    "signing-request.approved" : "signing-request.denied", d)) != 0)
+		goto out;
+	if ((r = store_txn_commit(t)) != 0) {
+		t = NULL;
+		goto out;
+	}
+	t = NULL;
+	*out = rec;
+	rec = NULL;
+out:
+	store_txn_abort(t);
+	json_decref(d);
+	json_decref(rec);
+	json_decref(policy);
+	return r;
+}
+
+int
+workflow_cancel(struct store *s, const struct principal *p, const char *id,
+    const char *comment, json_t **out, char *msg, size_t len)
+{
+	struct store_txn *t = NULL;
+	json_t *rec = NULL, *d = NULL;
+	const char *w;
+	int r;
+
+	*out = NULL;
+	if ((r = workflow_comment(comment, msg, len)) != 0)
+		return r;
+	if ((r = store_txn_begin(s, 1, &t)) != 0)
+		return r;
+	if ((r = workflow_load(t, p, id, &rec, msg, len)) != 0)
+		goto out;
+	if (!workflow_same(json_object_get(rec, "submitter"), p) &&
+	    !workflow_is_admin(p)) {
+		r = workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "only the "
+		    "submitter or an administrator can cancel request %s", id);
+		goto out;
+	}
+	w = json_string_value(json_object_get(rec, "workflowStatus"));
+	/* once a worker has taken it, the signature is being made */
+	if (strcmp(w, RQ_WAITING) != 0 && strcmp(w, RQ_QUEUED) != 0) {
+		r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "request %s is "
+		    "%s; only requests not yet being signed can be canceled",
+		    id, w);
+		goto out;
+	}
+	if ((r = request_transition(t, rec, RQ_CANCELED, NULL)) != 0)
+		goto out;
+	d = json_pack("{s:s?}", "comment", comment);
+	if ((r = events_request(t, rec, p->type, p->name,
+	    "signing-request.canceled", d)) != 0)
+		goto out;
+	if ((r = store_txn_commit(t)) != 0) {
+		t = NULL;
+		goto out;
+	}
+	t = NULL;
+	*out = rec;
+	rec = NULL;
+out:
+	store_txn_abort(t);
+	json_decref(d);
+	json_decref(rec);
+	return r;
+}
+
+int
+workflow_resubmit(struct store *s, const struct principal *p, const char *id,
+    const char *slug, const char *description, json_t **out, char *msg,
+    size_t len)
+{
+	struct store_txn *t = NULL;
+	json_t *orig = NULL, *policy = NULL, *rec = NULL, *d = NULL, *art;
+	struct request_new n;
+	const char *project, *conf;
+	json_t *e, *confs;
+	size_t i;
+	int r, ok = 0;
+
+	*out = NULL;
+	if (slug == NULL || *slug == '\0')
+		return workflow_msg(msg, len, SIGNET_ERR_INVALID,
+		    "signingPolicySlug is required: name the signing policy "
+		    "to resubmit to");
+	if (description != NULL && (strlen(description) >
+	    SIGNET_MAX_DESCRIPTION || workflow_comment(description, msg,
+	    len) != 0))
+		return workflow_msg(msg, len, SIGNET_ERR_INVALID, "description "
+		    "must be at most %d bytes without control characters",
+		    SIGNET_MAX_DESCRIPTION);
+	if ((r = store_txn_begin(s, 1, &t)) != 0)
+		return r;
+	if ((r = workflow_load(t, p, id, &orig, msg, len)) != 0)
+		goto out;
+	project = json_string_value(json_object_get(orig, "projectSlug"));
+	if ((r = catalog_get_policy(t, project, slug, &policy)) != 0) {
+		r = workflow_msg(msg, len, r == SIGNET_ERR_NOT_FOUND ?
+		    SIGNET_ERR_NOT_FOUND : r, "project '%s' has no signing "
+		    "policy '%.64s'", project, slug);
+		goto out;
+	}
+	/* permissions are those of the new policy */
+	if (!catalog_policy_lists(policy, "submitters", p->name)) {
+		r = workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "'%s' may not "
+		    "submit to signing policy %s/%s", p->name, project, slug);
+		goto out;
+	}
+	conf = json_string_value(json_object_get(orig,
+	    "artifactConfigurationSlug"));
+	confs = json_object_get(policy, "artifactConfigurations");
+	json_array_foreach(confs, i, e)
+		if (strcmp(json_string_value(e), conf) == 0)
+			ok = 1;
+	if (!ok) {
+		r = workflow_msg(msg, len, SIGNET_ERR_INVALID, "signing policy "
+		    "%s/%s does not accept artifact configuration '%s'",
+		    project, slug, conf);
+		goto out;
+	}
+	art = json_object_get(orig, "unsignedArtifact");
+	memset(&n, 0, sizeof(n));
+	n.project = project;
+	n.policy = slug;
+	n.artifact_configuration = conf;
+	n.description = description != NULL ? description :
+	    json_string_value(json_object_get(orig, "description"));
+	n.parameters = json_object_get(orig, "parameters");
+	n.origin = json_object_get(orig, "origin");
+	n.submitter_type = p->type;
+	n.submitter = p->name;
+	n.artifact_name = json_string_value(json_object_get(art, "name"));
+	n.artifact_sha256 = json_string_value(json_object_get(art, "sha256"));
+	n.artifact_size = (uint64_t)json_integer_value(json_object_get(art,
+	    "size"));
+	n.required_approvals = (int)json_integer_value(json_object_get(policy,
+	    "requiredApprovals"));
+	n.original_id = id;
+	if ((r = request_create(t, &n, &rec)) != 0)
+		goto out;
+	/* the origin's evidence travels with the data it vouches for */
+	if (json_object_get(orig, "originVerification") != NULL)
+		json_object_set(rec, "originVerification",
+		    json_object_get(orig, "originVerification"));
+	if ((r = request_put(t, rec)) != 0)
+		goto out;
+	d = json_pack("{s:s}", "originalSigningRequestId", id);
+	if ((r = events_request(t, rec, p->type, p->name,
+	    "signing-request.resubmitted", d)) != 0)
+		goto out;
+	if ((r = store_txn_commit(t)) != 0) {
+		t = NULL;
+		goto out;
+	}
+	t = NULL;
+	*out = rec;
+	rec = NULL;
+out:
+	store_txn_abort(t);
+	json_decref(d);
+	json_decref(rec);
+	json_decref(orig);
+	json_decref(policy);
+	return r;
+}
