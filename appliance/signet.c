@@ -107,6 +107,9 @@ cli_type(int t)
 	return t == KH_KEY_RSA ? "rsa" : t == KH_KEY_EC ? "ec" : "?";
 }
 
+static int cli_audit(struct cli *c, const char *action, const char *target,
+    const json_t *details);
+
 static int
 cmd_key_list(struct cli *c)
 {
@@ -156,6 +159,7 @@ cmd_key_generate(struct cli *c, const char *label, const char *type)
 		{ "p384", KH_KEY_EC, 384 },
 	};
 	struct kh_key_info ki;
+	json_t *d;
 	size_t i;
 	int r;
 
@@ -185,6 +189,12 @@ cmd_key_generate(struct cli *c, const char *label, const char *type)
 		return 1;
 	}
 	printf("%s\n", ki.id);
+	d = json_pack("{s:s, s:s, s:i}", "label", ki.label, "type", type,
+	    "bits", (int)ki.bits);
+	if (cli_audit(c, "key.generated", ki.id, d) != 0)
+		fprintf(stderr, "signet: the key was generated but the audit "
+		    "log could not record it\n");
+	json_decref(d);
 	return 0;
 }
 
@@ -266,6 +276,28 @@ cli_open_store(struct cli *c, struct store **s)
 		return -1;
 	}
 	return 0;
+}
+
+/* Records a local administrative action in the appliance's audit log. */
+static int
+cli_audit(struct cli *c, const char *action, const char *target,
+    const json_t *details)
+{
+	struct store *s = NULL;
+	struct store_txn *t = NULL;
+	int r = -1;
+
+	if (cli_open_store(c, &s) != 0 || store_txn_begin(s, 1, &t) != 0)
+		goto out;
+	if (audit_append(t, "system", cli_actor(), action, target,
+	    details) != 0)
+		goto out;
+	r = store_txn_commit(t);
+	t = NULL;
+out:
+	store_txn_abort(t);
+	store_close(s);
+	return r;
 }
 
 static int

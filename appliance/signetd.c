@@ -33,8 +33,10 @@ usage(void)
 	    "  -d         debug logging\n");
 }
 
+/* Becomes user (when root); the state directory becomes theirs, since
+ * the daemon that writes it runs as them from now on. */
 static int
-drop_privileges(const char *user)
+drop_privileges(const char *user, const char *state_dir)
 {
 	struct passwd *pw;
 
@@ -46,6 +48,10 @@ drop_privileges(const char *user)
 	}
 	if ((pw = getpwnam(user)) == NULL) {
 		log_err("no such user '%s' ([server] user)", user);
+		return -1;
+	}
+	if (chown(state_dir, pw->pw_uid, pw->pw_gid) != 0) {
+		log_err("chown %s: %s", state_dir, strerror(errno));
 		return -1;
 	}
 	if (setgroups(1, &pw->pw_gid) != 0 || setresgid(pw->pw_gid,
@@ -155,7 +161,7 @@ main(int argc, char **argv)
 		log_err("cannot start the keyholder");
 		goto out;
 	}
-	if (drop_privileges(app.cfg.user) != 0)
+	if (drop_privileges(app.cfg.user, app.cfg.state_dir) != 0)
 		goto out;
 
 	snprintf(dbdir, sizeof(dbdir), "%s/db", app.cfg.state_dir);

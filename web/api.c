@@ -571,11 +571,20 @@ api_audit(struct api *a)
 		http_common_headers(a->c);
 		mg_response_header_send(a->c);
 		do {
-			if (audit_list(t, from, 1000, &items, &next) != 0)
+			if (audit_list(t, from, 1000, &items, &next) != 0) {
+				/* the export ends early; its summary head shows
+				 * where, and the log says why */
+				log_err("api: audit export stopped after seq %llu",
+				    (unsigned long long)from);
 				break;
+			}
 			json_array_foreach(items, i, e) {
-				if ((line = audit_line(e)) == NULL)
+				if ((line = audit_line(e)) == NULL) {
+					log_err("api: audit export: cannot encode an "
+					    "entry");
+					next = 0;
 					break;
+				}
 				mg_write(a->c, line, strlen(line));
 				mg_write(a->c, "\n", 1);
 				free(line);
