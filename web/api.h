@@ -1,0 +1,64 @@
+/* The API's request context and the helpers its handlers share. Each
+ * api_*.c file holds the handlers of one area and its route table; api.c
+ * routes, authenticates and reads small bodies. */
+#ifndef SIGNET_API_H
+#define SIGNET_API_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "catalog.h"
+#include "workflow.h"
+
+struct app;
+struct mg_connection;
+struct mg_request_info;
+
+#define API_MAX_SEGMENTS 8
+#define API_MAX_PATH 512
+
+struct api {
+	struct mg_connection *c;
+	const struct mg_request_info *ri;
+	struct app *app;
+	char path[API_MAX_PATH];
+	char *seg[API_MAX_SEGMENTS];
+	int nseg;
+	char identity[CATALOG_MAX_NAME + 1];
+	const char *identity_type;
+	json_t *user;			/* bearer sessions: the user record */
+	char session_key[65];
+	struct principal who;
+};
+
+/* A route: method and path segments after /api/v1 ("*" matches any one
+ * segment, available to the handler as a->seg[i]). */
+struct api_route {
+	const char *method;
+	int nseg;
+	const char *seg[API_MAX_SEGMENTS];
+	int public;		/* no authentication */
+	void (*fn)(struct api *a);
+};
+
+extern const struct api_route api_request_routes[];
+extern const struct api_route api_session_routes[];
+extern const struct api_route api_audit_routes[];
+
+/* A query parameter; 0, or -1 with an error sent. */
+int api_query(const struct api *a, const char *name, char *buf, size_t len,
+    int *present);
+/* The body as a JSON object of strings (JSON or form); 0, or -1 with an
+ * error sent. */
+int api_small_body(struct api *a, json_t **out);
+const char *api_str(const json_t *o, const char *k);
+/* Sends the HTTP error for a workflow_* failure and its message. */
+void api_workflow_error(struct api *a, int r, const char *msg);
+/* After a commit that changed rec: queue it for signing if it is ready,
+ * and let the notifications go. */
+void api_after_commit(struct api *a, const json_t *rec);
+/* CivetWeb form callback that refuses file storage. */
+int api_field_store(const char *path, long long size, void *user);
+
+#endif
