@@ -165,6 +165,18 @@ fi
 
 # ---------------------------------------------------------------- config
 conf=$dir/signetd.conf
+
+# signetd gives the keyholder only the [token] env lines; in a sanitizer run
+# (test.sh) the keyholder needs the sanitizer options too.
+sanitizer_env() {
+	local v
+	for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
+		if [ -n "${!v:-}" ]; then
+			printf 'env = %s=%s\n' "$v" "${!v}"
+		fi
+	done
+}
+
 cat > "$conf.new" <<EOF
 ; signetd configuration of a development instance, written by
 ; scripts/provision.sh (regenerated on every run; data is kept).
@@ -186,6 +198,7 @@ label = $token_label
 pin_file = token.pin
 keyholder = $keyholder_bin
 env = SOFTHSM2_CONF=$softhsm_conf
+$(sanitizer_env)
 
 [signing]
 workers = 2
@@ -193,7 +206,16 @@ EOF
 chmod 0600 "$conf.new"
 mv "$conf.new" "$conf"
 
-signet() { "$signet_bin" -c "$conf" "$@"; }
+# The CLI's diagnostics go to provision.log and are shown when it fails.
+signet() {
+	local rc=0
+	"$signet_bin" -c "$conf" "$@" 2>> "$dir/provision.log" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "provision: signet $1 $2 failed ($rc); from $dir/provision.log:" >&2
+		tail -n 20 "$dir/provision.log" >&2
+	fi
+	return "$rc"
+}
 
 # has_key LABEL: is there a token key with this label? Reads the CLI's JSON
 # without assuming more of its shape than "objects with a label".
@@ -240,9 +262,11 @@ if [ ! -s "$pki/release-chain.pem" ]; then
 		--subject "CN=Signet Dev Release Signing,O=$org" \
 		--out "$pki/release-signing.csr" > /dev/null
 	openssl req -in "$pki/release-signing.csr" -noout -verify 2>/dev/null
+	# emailProtection besides codeSigning: a detached CMS signature is
+	# S/MIME's format, and `openssl cms -verify` checks for that purpose.
 	printf '%s\n' "basicConstraints=critical,CA:FALSE" \
 		"keyUsage=critical,digitalSignature" \
-		"extendedKeyUsage=codeSigning" \
+		"extendedKeyUsage=codeSigning,emailProtection" \
 		"subjectKeyIdentifier=hash" \
 		"authorityKeyIdentifier=keyid" > "$pki/release-signing.ext"
 	openssl x509 -req -in "$pki/release-signing.csr" -CA "$pki/release-ca.pem" \
@@ -277,16 +301,23 @@ doc = {
         {"name": "ci-runner", "type": "client-certificate",
          "subject": subject, "issuer": issuer},
     ],
+    "users": [
+        {"name": "admin", "email": "admin@signet.test",
+         "roles": ["administrator", "auditor"]},
+        {"name": "officer", "email": "officer@signet.test",
+         "roles": ["security-officer"]},
+        {"name": "dev", "email": "dev@signet.test", "roles": []},
+    ],
     "projects": [
         {"slug": "demo-app", "name": "Demo App", "repositoryUrls": [],
          "signingPolicies": [
              {"slug": "test-signing", "name": "Test signing",
               "certificate": "test-signing", "requiredApprovals": 0,
-              "submitters": ["ci-runner"], "approvers": [],
+              "submitters": ["ci-runner", "dev"], "approvers": [],
               "artifactConfigurations": ["detached-cms"]},
              {"slug": "release-signing", "name": "Release signing",
               "certificate": "release-signing", "requiredApprovals": 1,
-              "submitters": ["ci-runner"], "approvers": [],
+              "submitters": ["ci-runner"], "approvers": ["officer"],
               "artifactConfigurations": ["detached-cms"]},
          ]},
     ],
@@ -300,6 +331,18 @@ EOF
 
 signet apply "$dir/appliance.json"
 
+# Passwords of the development users: made once, kept in owner-only files,
+# handed to signet on stdin (never on a command line).
+mkdir -p "$dir/passwords"
+for user in admin officer dev; do
+	if [ ! -s "$dir/passwords/$user" ]; then
+		random_hex > "$dir/passwords/$user.new"
+		signet user password "$user" < "$dir/passwords/$user.new" 2>/dev/null
+		mv "$dir/passwords/$user.new" "$dir/passwords/$user"
+		log "set the password of $user"
+	fi
+done
+
 # ---------------------------------------------------------------- env
 # What a client needs; run.sh turns it into DIR/env once signetd answers.
 cat > "$dir/env.partial" <<EOF
@@ -309,6 +352,9 @@ export SIGNET_URL=https://127.0.0.1:$port
 export SIGNET_CACERT=$pki/tls-ca.pem
 export SIGNET_CLIENT_CERT=$pki/ci-runner.pem
 export SIGNET_CLIENT_KEY=$pki/ci-runner.key
+export SIGNET_ADMIN_PASSWORD=$(cat "$dir/passwords/admin")
+export SIGNET_OFFICER_PASSWORD=$(cat "$dir/passwords/officer")
+export SIGNET_DEV_PASSWORD=$(cat "$dir/passwords/dev")
 EOF
 chmod 0600 "$dir/env.partial"
 log "instance ready in $dir (signetd -c $conf)"
