@@ -139,7 +139,7 @@ api_submit(struct api *a)
 	r = mg_handle_form_request(a->c, &fdh);
 	if (f.status == 0 && r < 0)
 		form_fail_parse(&f);
-	if (f.status != 0) {
+	if (f.status != 0 || form_end(&f) != 0) {
 		http_error(a->c, f.status, f.code, "%s", f.message);
 		goto out;
 	}

@@ -236,11 +236,17 @@ form_data(struct form *f, const char *data, size_t len)
 }
 
 int
-form_finish(struct form *f)
+form_end(struct form *f)
 {
 	if (f->status != 0)
 		return -1;
-	if (form_close_text(f) != 0)
+	return form_close_text(f);
+}
+
+int
+form_finish(struct form *f)
+{
+	if (form_end(f) != 0)
 		return -1;
 	if (f->upload == NULL)
 		return form_fail(f, 400, "missing_field", "no artifact: send "

@@ -41,7 +41,9 @@ void form_init(struct form *f, struct cas *cas, uint64_t max_artifact);
  * file fields. */
 int form_field(struct form *f, const char *name, const char *filename) SIGNET_WUR;
 int form_data(struct form *f, const char *data, size_t len) SIGNET_WUR;
-/* Closes the last field and makes the artifact durable. */
+/* Closes the last text field: call once the body has been read. */
+int form_end(struct form *f) SIGNET_WUR;
+/* Makes the artifact durable (after form_end). */
 int form_finish(struct form *f) SIGNET_WUR;
 /* Records that the body itself could not be parsed. */
 void form_fail_parse(struct form *f);

@@ -214,6 +214,20 @@ test_artifact_not_a_file(void **state)
 	assert_int_equal(form_field(&x->f, "artifact", ".."), -1);
 }
 
+/* The last field is complete once the body ends, not only when another
+ * field begins. */
+static void
+test_last_text_field(void **state)
+{
+	struct fx *x = *state;
+
+	assert_int_equal(text(&x->f, "projectSlug", "a"), 0);
+	assert_int_equal(text(&x->f, "signingPolicySlug", "b"), 0);
+	assert_null(form_get(&x->f, "signingPolicySlug"));
+	assert_int_equal(form_end(&x->f), 0);
+	assert_string_equal(form_get(&x->f, "signingPolicySlug"), "b");
+}
+
 static void
 test_missing_artifact(void **state)
 {
@@ -253,6 +267,7 @@ main(void)
 		T(test_invalid_utf8),
 		T(test_two_artifacts),
 		T(test_artifact_not_a_file),
+		T(test_last_text_field),
 		T(test_missing_artifact),
 		T(test_too_many_fields),
 	};
