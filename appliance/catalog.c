@@ -17,6 +17,7 @@
 #include "users.h"
 #include "audit.h"
 #include "pki.h"
+#include "request.h"
 #include "signet_limits.h"
 
 int
@@ -201,6 +202,7 @@ struct apply {
 	json_t *doc_users;
 	const char *actor_type;
 	const char *actor;
+	char *kept;		/* a webhook secret kept from before */
 };
 
 static int
@@ -368,7 +370,7 @@ apply_certificate(struct apply *a, json_t *c)
 		r = SIGNET_ERR_NOMEM;
 		goto out;
 	}
-	json_object_set_new(a->doc_certs, name, json_true());
+	json_object_set_new(a->doc_certs, name, json_string(purpose));
 	r = apply_put(a, STORE_CERTIFICATES, "certificate", name, rec);
 out:
 	json_decref(rec);
@@ -564,6 +566,28 @@ out:
 	return r;
 }
 
+/* The stored secret of a project's webhook (a->kept, wiped after use). */
+static const char *
+apply_kept_secret(struct apply *a, const char *project, const char *url)
+{
+	json_t *p = NULL, *h;
+	const char *u, *sec;
+	size_t i;
+
+	if (catalog_get_project(a->t, project, &p) != 0)
+		return NULL;
+	json_array_foreach(json_object_get(p, "webhooks"), i, h) {
+		u = json_string_value(json_object_get(h, "url"));
+		sec = json_string_value(json_object_get(h, "secret"));
+		if (u != NULL && sec != NULL && strcmp(u, url) == 0) {
+			a->kept = strdup(sec);
+			break;
+		}
+	}
+	json_decref(p);
+	return a->kept;
+}
+
 static int
 apply_webhooks(struct apply *a, const char *project, json_t *hooks,
     json_t **out)
@@ -587,9 +611,15 @@ apply_webhooks(struct apply *a, const char *project, json_t *hooks,
 		    "url", &url, "secret", &secret, "secretFile", &file) != 0)
 			return apply_fail(a, "project '%s': webhooks: %s",
 			    project, jerr.text);
-		if ((secret == NULL) == (file == NULL))
+		if (secret != NULL && file != NULL)
 			return apply_fail(a, "project '%s': webhook %s: give "
-			    "exactly one of secret or secretFile", project, url);
+			    "secret or secretFile, not both", project, url);
+		if (secret == NULL && file == NULL &&
+		    (secret = apply_kept_secret(a, project, url)) == NULL)
+			return apply_fail(a, "project '%s': webhook %s: give its "
+			    "secret or secretFile (exports leave secrets out; "
+			    "a webhook already here keeps its own)", project,
+			    url);
 		if (file != NULL) {
 			if ((r = apply_read_file(a, file, &buf, &len)) != 0)
 				return r;
@@ -606,6 +636,11 @@ apply_webhooks(struct apply *a, const char *project, json_t *hooks,
 		}
 		json_array_append_new(*out, json_pack("{s:s, s:s}", "url", url,
 		    "secret", secret));
+		if (a->kept != NULL) {
+			OPENSSL_cleanse(a->kept, strlen(a->kept));
+			free(a->kept);
+			a->kept = NULL;
+		}
 		if (buf != NULL) {
 			OPENSSL_cleanse(buf, len);
 			free(buf);
@@ -657,18 +692,18 @@ apply_string_list(struct apply *a, const char *what, json_t *list)
 static int
 apply_policy(struct apply *a, const char *project, json_t *p)
 {
-	const char *slug, *name, *cert;
+	const char *slug, *name, *cert, *purpose = NULL, *cpurpose = NULL;
 	json_int_t approvals = 0;
 	json_t *subs = NULL, *apprs = NULL, *confs = NULL, *rec = NULL,
 	    *crec = NULL, *e;
 	json_error_t jerr;
-	char key[2 * SIGNET_MAX_SLUG + 2], what[160];
+	char key[2 * SIGNET_MAX_SLUG + 2], what[160], pbuf[16];
 	size_t i;
 	int r;
 
 	if (json_unpack_ex(p, &jerr, JSON_STRICT,
-	    "{s:s, s:s, s:s, s?:I, s?:o, s?:o, s?:o}", "slug", &slug,
-	    "name", &name, "certificate", &cert,
+	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o}", "slug", &slug,
+	    "name", &name, "certificate", &cert, "purpose", &purpose,
 	    "requiredApprovals", &approvals, "submitters", &subs,
 	    "approvers", &apprs, "artifactConfigurations", &confs) != 0)
 		return apply_fail(a, "project '%s': signingPolicies: %s",
@@ -694,24 +729,56 @@ apply_policy(struct apply *a, const char *project, json_t *p)
 				    "configuration (supported: detached-cms)",
 				    what);
 	}
-	if (json_object_get(a->doc_certs, cert) == NULL) {
+	if (json_object_get(a->doc_certs, cert) != NULL) {
+		cpurpose = json_string_value(json_object_get(a->doc_certs,
+		    cert));
+	} else {
 		r = catalog_get_certificate(a->t, cert, &crec);
-		json_decref(crec);
 		if (r != 0)
 			return apply_fail(a, "%s: certificate '%s' is neither "
 			    "in the document nor in the appliance", what, cert);
+		cpurpose = json_string_value(json_object_get(crec, "purpose"));
 	}
+	snprintf(key, sizeof(key), "%s/%s", project, slug);
+	if (purpose == NULL) {
+		/* unmarked: keeps its mark, or takes the certificate's */
+		json_t *old = NULL;
+
+		if (store_get_json(a->t, STORE_POLICIES, key, &old) == 0)
+			snprintf(pbuf, sizeof(pbuf), "%s", json_string_value(
+			    json_object_get(old, "purpose")) ?
+			    json_string_value(json_object_get(old, "purpose")) :
+			    cpurpose ? cpurpose : "release");
+		else
+			snprintf(pbuf, sizeof(pbuf), "%s",
+			    cpurpose ? cpurpose : "release");
+		json_decref(old);
+		purpose = pbuf;
+	}
+	if (strcmp(purpose, "test") != 0 && strcmp(purpose, "release") != 0) {
+		json_decref(crec);
+		return apply_fail(a, "%s: purpose must be \"test\" or "
+		    "\"release\"", what);
+	}
+	if (cpurpose != NULL && strcmp(cpurpose, purpose) != 0) {
+		r = apply_fail(a, "%s is a %s-signing policy and certificate "
+		    "'%s' is a %s certificate; use a %s certificate", what,
+		    purpose, cert, cpurpose, purpose);
+		json_decref(crec);
+		return r;
+	}
+	json_decref(crec);
 	/* "o" steals: hand over a reference of our own */
-	rec = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
+	rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
 	    "project", project, "slug", slug, "name", name,
-	    "certificate", cert, "requiredApprovals", approvals,
+	    "certificate", cert, "purpose", purpose,
+	    "requiredApprovals", approvals,
 	    "submitters", subs ? json_incref(subs) : json_array(),
 	    "approvers", apprs ? json_incref(apprs) : json_array(),
 	    "artifactConfigurations", confs ? json_incref(confs) :
 	    json_pack("[s]", "detached-cms"));
 	if (rec == NULL)
 		return SIGNET_ERR_NOMEM;
-	snprintf(key, sizeof(key), "%s/%s", project, slug);
 	r = apply_put(a, STORE_POLICIES, "policy", key, rec);
 	json_decref(rec);
 	return r;
@@ -833,4 +900,511 @@ out:
 	json_decref(a.doc_idents);
 	json_decref(a.doc_users);
 	return r;
+}
+
+/* --- one object at a time (the admin API) -------------------------- */
+
+static int
+catalog_exists(struct store_txn *t, const char *kind, const char *project,
+    const char *name)
+{
+	char key[2 * SIGNET_MAX_SLUG + 2];
+	json_t *rec = NULL;
+	int r;
+
+	if (strcmp(kind, "certificate") == 0)
+		r = store_get_json(t, STORE_CERTIFICATES, name, &rec);
+	else if (strcmp(kind, "identity") == 0)
+		r = store_get_json(t, STORE_IDENTITIES, name, &rec);
+	else if (strcmp(kind, "user") == 0)
+		r = store_get_json(t, STORE_USERS, name, &rec);
+	else if (strcmp(kind, "project") == 0)
+		r = store_get_json(t, STORE_PROJECTS, name, &rec);
+	else {
+		snprintf(key, sizeof(key), "%s/%s", project, name);
+		r = store_get_json(t, STORE_POLICIES, key, &rec);
+	}
+	json_decref(rec);
+	return r == 0;
+}
+
+int
+catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
+    const char *project, json_t *obj, int must_create, const char *actor_type,
+    const char *actor, FILE *report, char *errbuf, size_t errlen)
+{
+	struct apply a;
+	const char *name;
+	json_t *prj = NULL;
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	a.kh = kh;
+	a.basedir = "/nonexistent";
+	a.report = report;
+	a.errbuf = errbuf;
+	a.errlen = errlen;
+	a.actor_type = actor_type;
+	a.actor = actor;
+	errbuf[0] = '\0';
+	if (!json_is_object(obj))
+		return apply_fail(&a, "the body must be a JSON object");
+	name = json_string_value(json_object_get(obj,
+	    strcmp(kind, "project") == 0 || strcmp(kind, "policy") == 0 ?
+	    "slug" : "name"));
+	if (name == NULL)
+		return apply_fail(&a, "%s: %s is required", kind,
+		    strcmp(kind, "project") == 0 || strcmp(kind, "policy") == 0 ?
+		    "slug" : "name");
+	if ((a.doc_certs = json_object()) == NULL ||
+	    (a.doc_idents = json_object()) == NULL ||
+	    (a.doc_users = json_object()) == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = store_txn_begin(s, 1, &a.t)) != 0)
+		goto out;
+	if (must_create && catalog_exists(a.t, kind, project, name)) {
+		r = SIGNET_ERR_EXISTS;
+		snprintf(errbuf, errlen, "%s '%s' already exists; change it with "
+		    "PUT", kind, name);
+		goto out;
+	}
+	if (strcmp(kind, "certificate") == 0) {
+		if (json_object_get(obj, "chainFile") != NULL) {
+			r = apply_fail(&a, "certificate '%s': send the chain "
+			    "itself (chainPem)", name);
+			goto out;
+		}
+		r = apply_certificate(&a, obj);
+	} else if (strcmp(kind, "identity") == 0) {
+		r = apply_identity(&a, obj);
+	} else if (strcmp(kind, "user") == 0) {
+		r = apply_user(&a, obj);
+	} else if (strcmp(kind, "project") == 0) {
+		r = apply_project(&a, obj);
+	} else if (strcmp(kind, "policy") == 0) {
+		if (catalog_get_project(a.t, project, &prj) != 0) {
+			r = SIGNET_ERR_NOT_FOUND;
+			snprintf(errbuf, errlen, "there is no project '%.64s'",
+			    project);
+			goto out;
+		}
+		r = apply_policy(&a, project, obj);
+	} else {
+		r = SIGNET_ERR_INTERNAL;
+	}
+	if (r != 0)
+		goto out;
+	r = store_txn_commit(a.t);
+	a.t = NULL;
+out:
+	store_txn_abort(a.t);
+	json_decref(prj);
+	json_decref(a.doc_certs);
+	json_decref(a.doc_idents);
+	json_decref(a.doc_users);
+	return r;
+}
+
+struct catalog_refs {
+	const char *name;	/* certificate, user or identity */
+	const char *project;	/* policies of one project */
+	json_t *found;		/* "project/slug" of referring policies */
+};
+
+static int
+catalog_refs_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct catalog_refs *c = arg;
+	json_t *p = json_loadb(v, vlen, 0, NULL);
+	const char *cert;
+
+	if (p == NULL)
+		return 0;
+	cert = json_string_value(json_object_get(p, "certificate"));
+	if (c->project != NULL ||
+	    (cert != NULL && strcmp(cert, c->name) == 0) ||
+	    catalog_policy_lists(p, "submitters", c->name) ||
+	    catalog_policy_lists(p, "approvers", c->name))
+		json_array_append_new(c->found, json_stringn(k, klen));
+	json_decref(p);
+	return 0;
+}
+
+/* "a/b, c/d" of the policies that refer to name (or belong to project) */
+static int
+catalog_referrers(struct store_txn *t, const char *name, const char *project,
+    char *out, size_t len)
+{
+	struct catalog_refs c = { name, project, json_array() };
+	char prefix[SIGNET_MAX_SLUG + 2] = "";
+	json_t *e;
+	size_t i, used = 0;
+	int r, n;
+
+	if (c.found == NULL)
+		return SIGNET_ERR_NOMEM;
+	if (project != NULL)
+		snprintf(prefix, sizeof(prefix), "%s/", project);
+	r = store_walk(t, STORE_POLICIES, prefix, strlen(prefix), NULL, 0, 0,
+	    catalog_refs_cb, &c);
+	out[0] = '\0';
+	json_array_foreach(c.found, i, e) {
+		n = snprintf(out + used, len - used, "%s%s", i ? ", " : "",
+		    json_string_value(e));
+		if (n < 0 || (size_t)n >= len - used)
+			break;
+		used += (size_t)n;
+	}
+	n = (int)json_array_size(c.found);
+	json_decref(c.found);
+	return r != 0 ? r : n;
+}
+
+struct catalog_live {
+	const char *project;
+	const char *policy;
+	int n;
+};
+
+static int
+catalog_live_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct catalog_live *l = arg;
+	json_t *rec = json_loadb(v, vlen, 0, NULL);
+	const char *w;
+
+	(void)k;
+	(void)klen;
+	if (rec == NULL)
+		return 0;
+	w = json_string_value(json_object_get(rec, "workflowStatus"));
+	if (w != NULL && !request_is_final(w) &&
+	    strcmp(json_string_value(json_object_get(rec, "projectSlug")),
+	    l->project) == 0 && (l->policy == NULL ||
+	    strcmp(json_string_value(json_object_get(rec,
+	    "signingPolicySlug")), l->policy) == 0))
+		l->n++;
+	json_decref(rec);
+	return 0;
+}
+
+int
+catalog_delete(struct store *s, const char *kind, const char *project,
+    const char *name, const char *actor_type, const char *actor,
+    char *errbuf, size_t errlen)
+{
+	struct store_txn *t = NULL;
+	struct catalog_live live = { project, name, 0 };
+	char refs[512], key[2 * SIGNET_MAX_SLUG + 2], action[64];
+	enum store_db db;
+	json_t *old = NULL;
+	int r, n;
+
+	errbuf[0] = '\0';
+	if ((r = store_txn_begin(s, 1, &t)) != 0)
+		return r;
+	if (!catalog_exists(t, kind, project, name)) {
+		snprintf(errbuf, errlen, "there is no %s '%.64s'", kind, name);
+		r = SIGNET_ERR_NOT_FOUND;
+		goto out;
+	}
+	snprintf(key, sizeof(key), "%s", name);
+	if (strcmp(kind, "certificate") == 0 || strcmp(kind, "identity") == 0 ||
+	    strcmp(kind, "user") == 0) {
+		db = kind[0] == 'c' ? STORE_CERTIFICATES : kind[0] == 'i' ?
+		    STORE_IDENTITIES : STORE_USERS;
+		if ((n = catalog_referrers(t, name, NULL, refs,
+		    sizeof(refs))) < 0) {
+			r = n;
+			goto out;
+		}
+		if (n > 0) {
+			snprintf(errbuf, errlen, "%s '%s' is still used by signing "
+			    "polic%s %s; change %s first", kind, name,
+			    n == 1 ? "y" : "ies", refs, n == 1 ? "it" : "them");
+			r = SIGNET_ERR_CONFLICT;
+			goto out;
+		}
+		if (db == STORE_IDENTITIES) {
+			struct apply a;
+
+			memset(&a, 0, sizeof(a));
+			a.t = t;
+			if ((r = store_get_json(t, db, name, &old)) != 0 ||
+			    (r = apply_unmap(&a, old)) != 0)
+				goto out;
+		}
+	} else if (strcmp(kind, "project") == 0) {
+		db = STORE_PROJECTS;
+		if ((n = catalog_referrers(t, "", name, refs,
+		    sizeof(refs))) < 0) {
+			r = n;
+			goto out;
+		}
+		if (n > 0) {
+			snprintf(errbuf, errlen, "project '%s' still has signing "
+			    "polic%s %s; delete %s first", name,
+			    n == 1 ? "y" : "ies", refs, n == 1 ? "it" : "them");
+			r = SIGNET_ERR_CONFLICT;
+			goto out;
+		}
+	} else {
+		db = STORE_POLICIES;
+		snprintf(key, sizeof(key), "%s/%s", project, name);
+		if ((r = store_walk(t, STORE_REQUESTS, NULL, 0, NULL, 0, 0,
+		    catalog_live_cb, &live)) != 0)
+			goto out;
+		if (live.n > 0) {
+			snprintf(errbuf, errlen, "signing policy '%s' has %d "
+			    "signing request%s not yet final; wait for them or "
+			    "cancel them first", key, live.n,
+			    live.n == 1 ? "" : "s");
+			r = SIGNET_ERR_CONFLICT;
+			goto out;
+		}
+	}
+	snprintf(action, sizeof(action), "%s.deleted", kind);
+	if ((r = store_del(t, db, key, strlen(key))) != 0 ||
+	    (r = audit_append(t, actor_type, actor, action, key, NULL)) != 0)
+		goto out;
+	r = store_txn_commit(t);
+	t = NULL;
+out:
+	store_txn_abort(t);
+	json_decref(old);
+	return r;
+}
+
+struct catalog_collect {
+	json_t *out;
+	int (*fn)(json_t *rec, json_t *out);
+};
+
+static int
+catalog_collect_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct catalog_collect *c = arg;
+	json_t *rec = json_loadb(v, vlen, JSON_REJECT_DUPLICATES, NULL);
+	int r;
+
+	(void)k;
+	(void)klen;
+	if (rec == NULL)
+		return SIGNET_ERR_STORE;
+	json_object_del(rec, "v");
+	r = c->fn(rec, c->out);
+	json_decref(rec);
+	return r;
+}
+
+static int
+catalog_collect(struct store_txn *t, enum store_db db, const char *prefix,
+    int (*fn)(json_t *, json_t *), json_t *out)
+{
+	struct catalog_collect c = { out, fn };
+
+	return store_walk(t, db, prefix, prefix ? strlen(prefix) : 0, NULL, 0,
+	    0, catalog_collect_cb, &c);
+}
+
+/* The public shapes: what an administrator sees and what export writes.
+ * Password hashes, lockout state and webhook secrets never leave. */
+static int
+catalog_shape_user(json_t *u, json_t *out)
+{
+	json_t *o = json_pack("{s:O, s:O}", "name", json_object_get(u, "name"),
+	    "roles", json_object_get(u, "roles"));
+
+	if (o == NULL)
+		return SIGNET_ERR_NOMEM;
+	if (json_object_get(u, "email") != NULL)
+		json_object_set(o, "email", json_object_get(u, "email"));
+	return json_array_append_new(out, o) ? SIGNET_ERR_NOMEM : 0;
+}
+
+static int
+catalog_shape_copy(json_t *rec, json_t *out)
+{
+	return json_array_append(out, rec) ? SIGNET_ERR_NOMEM : 0;
+}
+
+static int
+catalog_shape_cert(json_t *c, json_t *out)
+{
+	json_t *o = json_pack("{s:O, s:O, s:O, s:O}", "name",
+	    json_object_get(c, "name"), "key", json_object_get(c, "keyId"),
+	    "purpose", json_object_get(c, "purpose"), "chainPem",
+	    json_object_get(c, "chainPem"));
+
+	if (o == NULL)
+		return SIGNET_ERR_NOMEM;
+	return json_array_append_new(out, o) ? SIGNET_ERR_NOMEM : 0;
+}
+
+static int
+catalog_shape_policy(json_t *p, json_t *out)
+{
+	json_object_del(p, "project");
+	return json_array_append(out, p) ? SIGNET_ERR_NOMEM : 0;
+}
+
+static json_t *
+catalog_project_shape(struct store_txn *t, json_t *p, int *err)
+{
+	json_t *o, *hooks = json_array(), *pols = json_array(), *h;
+	char prefix[SIGNET_MAX_SLUG + 2];
+	size_t i;
+
+	o = json_pack("{s:O, s:O, s:O}", "slug", json_object_get(p, "slug"),
+	    "name", json_object_get(p, "name"), "repositoryUrls",
+	    json_object_get(p, "repositoryUrls"));
+	if (o == NULL || hooks == NULL || pols == NULL) {
+		*err = SIGNET_ERR_NOMEM;
+		goto fail;
+	}
+	json_array_foreach(json_object_get(p, "webhooks"), i, h)
+		json_array_append_new(hooks, json_pack("{s:O}", "url",
+		    json_object_get(h, "url")));
+	snprintf(prefix, sizeof(prefix), "%s/",
+	    json_string_value(json_object_get(p, "slug")));
+	if ((*err = catalog_collect(t, STORE_POLICIES, prefix,
+	    catalog_shape_policy, pols)) != 0)
+		goto fail;
+	json_object_set_new(o, "webhooks", hooks);
+	json_object_set_new(o, "signingPolicies", pols);
+	return o;
+fail:
+	json_decref(o);
+	json_decref(hooks);
+	json_decref(pols);
+	return NULL;
+}
+
+struct catalog_projects {
+	struct store_txn *t;
+	json_t *out;
+	int err;
+};
+
+static int
+catalog_projects_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct catalog_projects *c = arg;
+	json_t *p = json_loadb(v, vlen, 0, NULL), *o;
+
+	(void)k;
+	(void)klen;
+	if (p == NULL)
+		return SIGNET_ERR_STORE;
+	o = catalog_project_shape(c->t, p, &c->err);
+	json_decref(p);
+	if (o == NULL)
+		return c->err;
+	return json_array_append_new(c->out, o) ? SIGNET_ERR_NOMEM : 0;
+}
+
+int
+catalog_list(struct store_txn *t, const char *kind, json_t **out)
+{
+	struct catalog_projects cp;
+	int r;
+
+	if ((*out = json_array()) == NULL)
+		return SIGNET_ERR_NOMEM;
+	if (strcmp(kind, "users") == 0)
+		r = catalog_collect(t, STORE_USERS, NULL, catalog_shape_user,
+		    *out);
+	else if (strcmp(kind, "identities") == 0)
+		r = catalog_collect(t, STORE_IDENTITIES, NULL,
+		    catalog_shape_copy, *out);
+	else if (strcmp(kind, "certificates") == 0)
+		r = catalog_collect(t, STORE_CERTIFICATES, NULL,
+		    catalog_shape_cert, *out);
+	else if (strcmp(kind, "projects") == 0) {
+		cp.t = t;
+		cp.out = *out;
+		cp.err = 0;
+		r = store_walk(t, STORE_PROJECTS, NULL, 0, NULL, 0, 0,
+		    catalog_projects_cb, &cp);
+	} else
+		r = SIGNET_ERR_INVALID;
+	if (r != 0) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+int
+catalog_export(struct store_txn *t, json_t **doc)
+{
+	json_t *certs = NULL, *ids = NULL, *users = NULL, *projects = NULL;
+	int r;
+
+	*doc = NULL;
+	if ((r = catalog_list(t, "certificates", &certs)) != 0 ||
+	    (r = catalog_list(t, "identities", &ids)) != 0 ||
+	    (r = catalog_list(t, "users", &users)) != 0 ||
+	    (r = catalog_list(t, "projects", &projects)) != 0)
+		goto fail;
+	*doc = json_pack("{s:o, s:o, s:o, s:o}", "certificates", certs,
+	    "identities", ids, "users", users, "projects", projects);
+	return *doc != NULL ? 0 : SIGNET_ERR_NOMEM;
+fail:
+	json_decref(certs);
+	json_decref(ids);
+	json_decref(users);
+	json_decref(projects);
+	return r;
+}
+
+struct catalog_expiry {
+	long within;
+	json_t *out;
+};
+
+static int
+catalog_expiry_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct catalog_expiry *e = arg;
+	json_t *c = json_loadb(v, vlen, 0, NULL);
+	const char *na;
+	long days;
+
+	(void)k;
+	(void)klen;
+	if (c == NULL)
+		return 0;
+	na = json_string_value(json_object_get(c, "notAfter"));
+	if (na != NULL && pki_days_left(na, &days) == 0 && days < e->within)
+		json_array_append_new(e->out, json_pack("{s:O, s:s, s:I}",
+		    "name", json_object_get(c, "name"), "notAfter", na,
+		    "daysLeft", (json_int_t)days));
+	json_decref(c);
+	return 0;
+}
+
+int
+catalog_expiring(struct store_txn *t, long within_days, json_t **out)
+{
+	struct catalog_expiry e = { within_days, json_array() };
+	int r;
+
+	*out = NULL;
+	if (e.out == NULL)
+		return SIGNET_ERR_NOMEM;
+	if ((r = store_walk(t, STORE_CERTIFICATES, NULL, 0, NULL, 0, 0,
+	    catalog_expiry_cb, &e)) != 0) {
+		json_decref(e.out);
+		return r;
+	}
+	*out = e.out;
+	return 0;
 }

@@ -43,4 +43,27 @@ int catalog_apply(struct store *s, struct kh *kh, json_t *doc,
     const char *actor, FILE *report, char *errbuf,
     size_t errlen) SIGNET_WUR;
 
+/* Creates (must_create: refuses an existing one) or updates one object
+ * of kind "certificate", "identity", "user", "project" or "policy" (of
+ * project), validated as apply does, audited. */
+int catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
+    const char *project, json_t *obj, int must_create, const char *actor_type,
+    const char *actor, FILE *report, char *errbuf, size_t errlen) SIGNET_WUR;
+/* Deletes one object; refuses (SIGNET_ERR_CONFLICT, errbuf says by what)
+ * while anything still refers to it. */
+int catalog_delete(struct store *s, const char *kind, const char *project,
+    const char *name, const char *actor_type, const char *actor,
+    char *errbuf, size_t errlen) SIGNET_WUR;
+/* "users", "identities", "certificates", "projects" in their public
+ * shape: no password hashes, no webhook secrets. */
+int catalog_list(struct store_txn *t, const char *kind, json_t **out) SIGNET_WUR;
+/* The declarative document of the whole configuration, secrets left out;
+ * catalog_apply of it changes nothing. */
+int catalog_export(struct store_txn *t, json_t **doc) SIGNET_WUR;
+
+/* Certificates whose end is less than within_days away (or past):
+ * [{name, notAfter, daysLeft}]. */
+int catalog_expiring(struct store_txn *t, long within_days,
+    json_t **out) SIGNET_WUR;
+
 #endif

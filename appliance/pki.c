@@ -5,6 +5,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs7.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -202,8 +203,20 @@ pki_pem_out(BIO *b, char **pem)
 int
 pki_make_csr(EVP_PKEY *key, const char *subject, char **pem)
 {
+	return pki_make_csr_ext(key, subject, NULL, pem);
+}
+
+int
+pki_make_csr_ext(EVP_PKEY *key, const char *subject, const json_t *extensions,
+    char **pem)
+{
 	X509_REQ *req = NULL;
 	X509_NAME *name = NULL;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	X509_EXTENSION *ext;
+	X509V3_CTX ctx;
+	const char *k;
+	json_t *v;
 	BIO *b = NULL;
 	int r;
 
@@ -218,6 +231,30 @@ pki_make_csr(EVP_PKEY *key, const char *subject, char **pem)
 		log_ssl("pki: building the request failed");
 		goto out;
 	}
+	if (extensions != NULL && json_object_size(extensions) > 0) {
+		if (!json_is_object(extensions) ||
+		    json_object_size(extensions) > 16 ||
+		    (exts = sk_X509_EXTENSION_new_null()) == NULL) {
+			r = SIGNET_ERR_INVALID;
+			goto out;
+		}
+		X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+		json_object_foreach((json_t *)(uintptr_t)extensions, k, v) {
+			if (!json_is_string(v) || OBJ_sn2nid(k) == NID_undef ||
+			    (ext = X509V3_EXT_conf_nid(NULL, &ctx, OBJ_sn2nid(k),
+			    json_string_value(v))) == NULL) {
+				ERR_clear_error();
+				r = SIGNET_ERR_INVALID;
+				goto out;
+			}
+			if (!sk_X509_EXTENSION_push(exts, ext)) {
+				X509_EXTENSION_free(ext);
+				goto out;
+			}
+		}
+		if (!X509_REQ_add_extensions(req, exts))
+			goto out;
+	}
 	if (X509_REQ_sign(req, key, EVP_sha256()) <= 0) {
 		log_ssl("pki: signing the request with the token key failed");
 		r = SIGNET_ERR_TOKEN;
@@ -229,6 +266,7 @@ pki_make_csr(EVP_PKEY *key, const char *subject, char **pem)
 	r = pki_pem_out(b, pem);
 out:
 	BIO_free(b);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	X509_NAME_free(name);
 	X509_REQ_free(req);
 	return r;
@@ -291,4 +329,118 @@ out:
 	X509_NAME_free(name);
 	X509_free(x);
 	return r;
+}
+
+int
+pki_chain_from_any(const unsigned char *buf, size_t len, STACK_OF(X509) **out)
+{
+	const unsigned char *p = buf;
+	STACK_OF(X509) *sk = NULL, *certs;
+	PKCS7 *p7 = NULL;
+	BIO *b = NULL;
+	X509 *x;
+	int i, r = SIGNET_ERR_INVALID;
+
+	*out = NULL;
+	if (len == 0 || len > 1024 * 1024)
+		return SIGNET_ERR_INVALID;
+	if (memmem(buf, len, "-----BEGIN CERTIFICATE-----", 27) != NULL)
+		return pki_chain_from_pem((const char *)buf, len, out);
+	if ((sk = sk_X509_new_null()) == NULL)
+		return SIGNET_ERR_NOMEM;
+	if (memmem(buf, len, "-----BEGIN PKCS7-----", 21) != NULL) {
+		if ((b = BIO_new_mem_buf(buf, (int)len)) != NULL)
+			p7 = PEM_read_bio_PKCS7(b, NULL, NULL, NULL);
+	} else if ((x = d2i_X509(NULL, &p, (long)len)) != NULL) {
+		if (p != buf + len || !sk_X509_push(sk, x)) {
+			X509_free(x);
+			goto out;
+		}
+		goto done;
+	} else {
+		p = buf;
+		p7 = d2i_PKCS7(NULL, &p, (long)len);
+	}
+	if (p7 == NULL || !PKCS7_type_is_signed(p7) || p7->d.sign == NULL ||
+	    (certs = p7->d.sign->cert) == NULL)
+		goto out;
+	for (i = 0; i < sk_X509_num(certs); i++) {
+		if (sk_X509_num(sk) >= SIGNET_MAX_CHAIN) {
+			r = SIGNET_ERR_TOO_LARGE;
+			goto out;
+		}
+		x = sk_X509_value(certs, i);
+		if (!X509_up_ref(x) || !sk_X509_push(sk, x)) {
+			X509_free(x);
+			goto out;
+		}
+	}
+done:
+	if (sk_X509_num(sk) == 0)
+		goto out;
+	*out = sk;
+	sk = NULL;
+	r = 0;
+out:
+	ERR_clear_error();
+	PKCS7_free(p7);
+	BIO_free(b);
+	sk_X509_pop_free(sk, X509_free);
+	return r;
+}
+
+int
+pki_order_chain(STACK_OF(X509) *sk, EVP_PKEY *pub, STACK_OF(X509) **out)
+{
+	STACK_OF(X509) *o;
+	X509 *cur = NULL, *x;
+	int i, n, found;
+
+	*out = NULL;
+	for (i = 0; i < sk_X509_num(sk); i++)
+		if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(sk, i)), pub) == 1)
+			cur = sk_X509_value(sk, i);
+	if (cur == NULL)
+		return SIGNET_ERR_NOT_FOUND;
+	if ((o = sk_X509_new_null()) == NULL)
+		return SIGNET_ERR_NOMEM;
+	for (n = 0; cur != NULL && n < SIGNET_MAX_CHAIN; n++) {
+		if (!X509_up_ref(cur) || !sk_X509_push(o, cur)) {
+			sk_X509_pop_free(o, X509_free);
+			return SIGNET_ERR_NOMEM;
+		}
+		/* self-issued: the root */
+		if (X509_check_issued(cur, cur) == X509_V_OK)
+			break;
+		found = 0;
+		for (i = 0; i < sk_X509_num(sk) && !found; i++) {
+			x = sk_X509_value(sk, i);
+			if (x != cur && X509_check_issued(x, cur) == X509_V_OK) {
+				cur = x;
+				found = 1;
+			}
+		}
+		if (!found)
+			cur = NULL;
+	}
+	*out = o;
+	return 0;
+}
+
+int
+pki_days_left(const char *t, long *days)
+{
+	struct tm tm;
+	const char *end;
+	time_t when;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || (end = strptime(t, "%Y-%m-%dT%H:%M:%SZ", &tm)) == NULL ||
+	    *end != '\0')
+		return SIGNET_ERR_INVALID;
+	when = timegm(&tm);
+	*days = (long)((when - time(NULL)) / 86400);
+	if (when < time(NULL) && (time(NULL) - when) % 86400 != 0)
+		(*days)--;
+	return 0;
 }

@@ -8,6 +8,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <jansson.h>
+
 #include "err.h"
 
 /* PEM certificates, leaf first, at most SIGNET_MAX_CHAIN; nothing else
@@ -24,6 +26,20 @@ int pki_cert_sha256(X509 *x, char hex[65]) SIGNET_WUR;
 int pki_time_text(const ASN1_TIME *t, char out[32]) SIGNET_WUR;
 /* PKCS#10 request signed by key (a token key through rkey) */
 int pki_make_csr(EVP_PKEY *key, const char *subject, char **pem) SIGNET_WUR;
+/* The same with requested extensions: name → OpenSSL config value, e.g.
+ * "extendedKeyUsage" → "codeSigning"; NULL for none. */
+int pki_make_csr_ext(EVP_PKEY *key, const char *subject,
+    const json_t *extensions, char **pem) SIGNET_WUR;
+/* Certificates in any of the forms CAs hand out: PEM, DER, PKCS#7
+ * (PEM or DER). At most SIGNET_MAX_CHAIN. */
+int pki_chain_from_any(const unsigned char *buf, size_t len,
+    STACK_OF(X509) **out) SIGNET_WUR;
+/* Reorders sk: leaf (whose key is pub) first, then each issuer as found;
+ * certificates not on that path are dropped. */
+int pki_order_chain(STACK_OF(X509) *sk, EVP_PKEY *pub,
+    STACK_OF(X509) **out) SIGNET_WUR;
+/* Whole days from now until an RFC 3339 UTC time (negative: past). */
+int pki_days_left(const char *rfc3339, long *days) SIGNET_WUR;
 /* Self-signed code-signing certificate for test-signing policies */
 int pki_self_signed(EVP_PKEY *key, const char *subject, int days,
     char **pem) SIGNET_WUR;

@@ -132,21 +132,31 @@ api_query(const struct api *a, const char *name, char *buf, size_t len,
 	return 0;
 }
 
+/* certificates this close to their end are reported */
+#define API_EXPIRY_WARN_DAYS 30
+
 static void
 api_health(struct api *a)
 {
 	struct kh_status st;
-	json_t *body;
+	struct store_txn *t = NULL;
+	json_t *body, *expiring = NULL;
 	int r;
 
 	memset(&st, 0, sizeof(st));
 	r = kh_status(a->app->kh, &st);
-	body = json_pack("{s:s, s:s, s:{s:b, s:b, s:s, s:i}}",
+	if (store_txn_begin(a->app->store, 0, &t) == 0) {
+		if (catalog_expiring(t, API_EXPIRY_WARN_DAYS, &expiring) != 0)
+			expiring = NULL;
+		store_txn_abort(t);
+	}
+	body = json_pack("{s:s, s:s, s:{s:b, s:b, s:s, s:i}, s:o}",
 	    "status", r == 0 && st.present && st.logged_in ? "ok" : "degraded",
 	    "version", "0.1.0",
 	    "token", "present", r == 0 && st.present,
 	    "loggedIn", r == 0 && st.logged_in,
-	    "label", st.label, "keys", (int)st.key_count);
+	    "label", st.label, "keys", (int)st.key_count,
+	    "expiringCertificates", expiring ? expiring : json_array());
 	if (r != 0)
 		json_object_set_new(json_object_get(body, "token"), "error",
 		    json_string(signet_strerror(r)));
@@ -222,18 +232,53 @@ api_small_get(const char *key, const char *value, size_t len, void *user)
 	}
 	return MG_FORM_FIELD_HANDLE_GET;
 }
+int
+api_json_body(struct api *a, size_t max, json_t **out)
+{
+	struct wbuf b;
+	char chunk[8192];
+	json_error_t jerr;
+	int n;
+
+	*out = NULL;
+	if (a->ri->content_length > 0 &&
+	    (uint64_t)a->ri->content_length > max) {
+		http_error(a->c, 413, "payload_too_large", "the body is larger "
+		    "than %zu bytes", max);
+		return -1;
+	}
+	wbuf_init(&b, max);
+	while ((n = mg_read(a->c, chunk, sizeof(chunk))) > 0) {
+		if (wbuf_add(&b, chunk, (size_t)n) != 0) {
+			http_error(a->c, 413, "payload_too_large", "the body is "
+			    "larger than %zu bytes", max);
+			return -1;
+		}
+	}
+	/* jansson's own depth limit bounds nesting; duplicates are an
+	 * error, not a silent last-wins */
+	*out = json_loadb(b.len ? (const char *)b.buf : "", b.len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	wbuf_free(&b);
+	if (*out == NULL || !json_is_object(*out)) {
+		http_error(a->c, 400, "invalid_json", "the body must be a JSON "
+		    "object (%s)", *out ? "not an object" : jerr.text);
+		json_decref(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /* Reads the body into a JSON object of strings; 0 or an error sent. */
 int
 api_small_body(struct api *a, json_t **out)
 {
 	const char *ct = mg_get_header(a->c, "Content-Type");
-	char buf[SIGNET_MAX_JSON_BODY + 1];
 	struct mg_form_data_handler fdh;
 	struct api_small s;
-	json_error_t jerr;
 	json_t *v;
 	const char *k;
-	int n, got = 0;
 
 	*out = NULL;
 	if (a->ri->content_length > SIGNET_MAX_JSON_BODY) {
@@ -246,24 +291,8 @@ api_small_body(struct api *a, json_t **out)
 		return 0;
 	}
 	if (strncasecmp(ct, "application/json", 16) == 0) {
-		while (got < SIGNET_MAX_JSON_BODY && (n = mg_read(a->c,
-		    buf + got, (size_t)(SIGNET_MAX_JSON_BODY - got))) > 0)
-			got += n;
-		if (got == SIGNET_MAX_JSON_BODY && mg_read(a->c, buf, 1) > 0) {
-			http_error(a->c, 413, "payload_too_large", "the body is "
-			    "larger than %d bytes", SIGNET_MAX_JSON_BODY);
+		if (api_json_body(a, SIGNET_MAX_JSON_BODY, out) != 0)
 			return -1;
-		}
-		*out = json_loadb(buf, (size_t)got, JSON_REJECT_DUPLICATES,
-		    &jerr);
-		if (*out == NULL || !json_is_object(*out)) {
-			http_error(a->c, 400, "invalid_json", "the body must be "
-			    "a JSON object (%s)", *out ? "not an object" :
-			    jerr.text);
-			json_decref(*out);
-			*out = NULL;
-			return -1;
-		}
 		json_object_foreach(*out, k, v) {
 			if (!json_is_string(v)) {
 				http_error(a->c, 400, "invalid_field", "'%.64s' "
@@ -370,7 +399,7 @@ static const struct api_route api_base_routes[] = {
 
 static const struct api_route *const api_tables[] = {
 	api_base_routes, api_session_routes, api_request_routes,
-	api_audit_routes,
+	api_audit_routes, api_admin_routes,
 };
 
 static int

@@ -45,6 +45,7 @@ struct api_route {
 extern const struct api_route api_request_routes[];
 extern const struct api_route api_session_routes[];
 extern const struct api_route api_audit_routes[];
+extern const struct api_route api_admin_routes[];
 
 /* A query parameter; 0, or -1 with an error sent. */
 int api_query(const struct api *a, const char *name, char *buf, size_t len,
@@ -53,6 +54,9 @@ int api_query(const struct api *a, const char *name, char *buf, size_t len,
  * error sent. */
 int api_small_body(struct api *a, json_t **out);
 const char *api_str(const json_t *o, const char *k);
+/* The body as any JSON object of at most max bytes; 0, or -1 with an
+ * error sent. */
+int api_json_body(struct api *a, size_t max, json_t **out);
 /* Sends the HTTP error for a workflow_* failure and its message. */
 void api_workflow_error(struct api *a, int r, const char *msg);
 /* After a commit that changed rec: queue it for signing if it is ready,

@@ -1,0 +1,874 @@
+/* Administration under /api/v1/admin: projects, signing policies, users,
+ * CI identities, webhooks, keys in the token, certificates, the token's
+ * state and the declarative configuration. Administrators only; every
+ * change is audited (by catalog.c and here). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <civetweb.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "api.h"
+#include "app.h"
+#include "audit.h"
+#include "catalog.h"
+#include "http.h"
+#include "khclient.h"
+#include "log.h"
+#include "pki.h"
+#include "rkey.h"
+#include "signet_limits.h"
+#include "users.h"
+#include "wbuf.h"
+
+/* an apply document or a certificate chain fits in this */
+#define ADMIN_MAX_BODY (4 * 1024 * 1024)
+/* certificates this close to their end are reported */
+#define ADMIN_EXPIRY_WARN_DAYS 30
+
+static int
+admin_only(struct api *a)
+{
+	if (workflow_is_admin(&a->who))
+		return 0;
+	http_error(a->c, 403, "forbidden", "administration is for users with "
+	    "the administrator role");
+	return -1;
+}
+
+/* path segment → catalog kind */
+static const char *
+admin_kind(const char *seg)
+{
+	if (strcmp(seg, "users") == 0)
+		return "user";
+	if (strcmp(seg, "identities") == 0)
+		return "identity";
+	if (strcmp(seg, "certificates") == 0)
+		return "certificate";
+	if (strcmp(seg, "projects") == 0)
+		return "project";
+	return NULL;
+}
+
+static void
+admin_catalog_error(struct api *a, int r, const char *msg)
+{
+	switch (r) {
+	case SIGNET_ERR_NOT_FOUND:
+		http_error(a->c, 404, "not_found", "%s", msg);
+		break;
+	case SIGNET_ERR_EXISTS:
+		http_error(a->c, 409, "exists", "%s", msg);
+		break;
+	case SIGNET_ERR_CONFLICT:
+		http_error(a->c, 409, "still_referenced", "%s", msg);
+		break;
+	case SIGNET_ERR_INVALID:
+	case SIGNET_ERR_TOO_LARGE:
+		http_error(a->c, 400, "invalid", "%s", msg);
+		break;
+	default:
+		http_error(a->c, http_status(r), "internal", "%s",
+		    msg[0] ? msg : signet_strerror(r));
+	}
+}
+
+/* Runs fn's output (one change per line) into a JSON array. */
+struct admin_report {
+	char *buf;
+	size_t len;
+	FILE *f;
+};
+
+static int
+admin_report_open(struct admin_report *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+	rep->f = open_memstream(&rep->buf, &rep->len);
+	return rep->f != NULL ? 0 : SIGNET_ERR_NOMEM;
+}
+
+static json_t *
+admin_report_close(struct admin_report *rep)
+{
+	json_t *a = json_array();
+	char *line, *save = NULL;
+
+	fclose(rep->f);
+	for (line = strtok_r(rep->buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		json_array_append_new(a, json_string(line));
+	free(rep->buf);
+	return a;
+}
+
+/* The object as the list shows it (by name), or NULL. */
+static json_t *
+admin_find(struct api *a, const char *kind, const char *project,
+    const char *name)
+{
+	struct store_txn *t = NULL;
+	json_t *list = NULL, *e, *found = NULL, *pols;
+	const char *key = strcmp(kind, "project") == 0 ? "slug" : "name";
+	size_t i, j;
+
+	if (store_txn_begin(a->app->store, 0, &t) != 0)
+		return NULL;
+	if (catalog_list(t, strcmp(kind, "policy") == 0 ? "projects" :
+	    strcmp(kind, "user") == 0 ? "users" : strcmp(kind, "identity") ==
+	    0 ? "identities" : strcmp(kind, "certificate") == 0 ?
+	    "certificates" : "projects", &list) != 0)
+		goto out;
+	json_array_foreach(list, i, e) {
+		if (strcmp(kind, "policy") == 0) {
+			if (strcmp(api_str(e, "slug"), project) != 0)
+				continue;
+			pols = json_object_get(e, "signingPolicies");
+			json_array_foreach(pols, j, e)
+				if (strcmp(api_str(e, "slug"), name) == 0)
+					found = json_incref(e);
+			break;
+		}
+		if (api_str(e, key) != NULL && strcmp(api_str(e, key), name) == 0) {
+			found = json_incref(e);
+			break;
+		}
+	}
+out:
+	store_txn_abort(t);
+	json_decref(list);
+	return found;
+}
+
+static void
+admin_list(struct api *a)
+{
+	struct store_txn *t = NULL;
+	json_t *items = NULL;
+	int r;
+
+	if (admin_only(a) != 0)
+		return;
+	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0 ||
+	    (r = catalog_list(t, a->seg[1], &items)) != 0) {
+		store_txn_abort(t);
+		http_error(a->c, 500, "internal", "database error");
+		return;
+	}
+	store_txn_abort(t);
+	http_json(a->c, 200, json_pack("{s:o}", "items", items), NULL);
+}
+
+static void
+admin_get(struct api *a)
+{
+	const char *kind = admin_kind(a->seg[1]);
+	json_t *o;
+
+	if (admin_only(a) != 0)
+		return;
+	if ((o = admin_find(a, kind, NULL, a->seg[2])) == NULL) {
+		http_error(a->c, 404, "not_found", "there is no %s '%.64s'",
+		    kind, a->seg[2]);
+		return;
+	}
+	http_json(a->c, 200, o, NULL);
+}
+
+/* POST creates, PUT creates or replaces the object at its path. */
+static void
+admin_put(struct api *a, const char *kind, const char *project,
+    const char *path_name)
+{
+	struct admin_report rep;
+	json_t *body = NULL, *changes;
+	const char *key = strcmp(kind, "project") == 0 ||
+	    strcmp(kind, "policy") == 0 ? "slug" : "name";
+	char err[512] = "", loc[300];
+	int r;
+
+	if (admin_only(a) != 0 ||
+	    api_json_body(a, ADMIN_MAX_BODY, &body) != 0)
+		return;
+	if (path_name != NULL) {
+		if (api_str(body, key) == NULL)
+			json_object_set_new(body, key, json_string(path_name));
+		else if (strcmp(api_str(body, key), path_name) != 0) {
+			http_error(a->c, 400, "invalid", "the %s in the body "
+			    "(%.64s) is not the one in the path (%.64s)", key,
+			    api_str(body, key), path_name);
+			goto out;
+		}
+	}
+	if ((r = admin_report_open(&rep)) != 0) {
+		http_error(a->c, 500, "internal", "out of memory");
+		goto out;
+	}
+	r = catalog_apply_one(a->app->store, a->app->kh, kind, project, body,
+	    path_name == NULL, a->who.type, a->who.name, rep.f, err,
+	    sizeof(err));
+	changes = admin_report_close(&rep);
+	if (r != 0) {
+		json_decref(changes);
+		admin_catalog_error(a, r, err);
+		goto out;
+	}
+	log_info("admin: %s changed %s %s", a->identity, kind,
+	    api_str(body, key));
+	if (path_name == NULL) {
+		snprintf(loc, sizeof(loc), "Location: %s/%s", a->ri->local_uri,
+		    api_str(body, key));
+		http_json(a->c, 201, json_pack("{s:o}", "changes", changes), loc);
+	} else {
+		http_json(a->c, 200, json_pack("{s:o}", "changes", changes),
+		    NULL);
+	}
+out:
+	json_decref(body);
+}
+
+static void
+admin_create(struct api *a)
+{
+	admin_put(a, admin_kind(a->seg[1]), NULL, NULL);
+}
+
+static void
+admin_replace(struct api *a)
+{
+	admin_put(a, admin_kind(a->seg[1]), NULL, a->seg[2]);
+}
+
+static void
+admin_delete_common(struct api *a, const char *kind, const char *project,
+    const char *name)
+{
+	char err[512] = "";
+	int r;
+
+	if (admin_only(a) != 0)
+		return;
+	r = catalog_delete(a->app->store, kind, project, name, a->who.type,
+	    a->who.name, err, sizeof(err));
+	if (r != 0) {
+		admin_catalog_error(a, r, err);
+		return;
+	}
+	log_info("admin: %s deleted %s %s", a->identity, kind, name);
+	mg_response_header_start(a->c, 204);
+	http_common_headers(a->c);
+	mg_response_header_send(a->c);
+}
+
+static void
+admin_delete(struct api *a)
+{
+	admin_delete_common(a, admin_kind(a->seg[1]), NULL, a->seg[2]);
+}
+
+static void
+admin_policies(struct api *a)
+{
+	json_t *p;
+
+	if (admin_only(a) != 0)
+		return;
+	if ((p = admin_find(a, "project", NULL, a->seg[2])) == NULL) {
+		http_error(a->c, 404, "not_found", "there is no project '%.64s'",
+		    a->seg[2]);
+		return;
+	}
+	http_json(a->c, 200, json_pack("{s:O}", "items",
+	    json_object_get(p, "signingPolicies")), NULL);
+	json_decref(p);
+}
+
+static void
+admin_policy_get(struct api *a)
+{
+	json_t *o;
+
+	if (admin_only(a) != 0)
+		return;
+	if ((o = admin_find(a, "policy", a->seg[2], a->seg[4])) == NULL) {
+		http_error(a->c, 404, "not_found", "project '%.64s' has no "
+		    "signing policy '%.64s'", a->seg[2], a->seg[4]);
+		return;
+	}
+	http_json(a->c, 200, o, NULL);
+}
+
+static void
+admin_policy_create(struct api *a)
+{
+	admin_put(a, "policy", a->seg[2], NULL);
+}
+
+static void
+admin_policy_replace(struct api *a)
+{
+	admin_put(a, "policy", a->seg[2], a->seg[4]);
+}
+
+static void
+admin_policy_delete(struct api *a)
+{
+	admin_delete_common(a, "policy", a->seg[2], a->seg[4]);
+}
+
+static void
+admin_password(struct api *a)
+{
+	struct store_txn *t = NULL;
+	json_t *body = NULL;
+	const char *pw;
+	int r;
+
+	if (admin_only(a) != 0 || api_small_body(a, &body) != 0)
+		return;
+	if ((pw = api_str(body, "password")) == NULL) {
+		http_error(a->c, 400, "missing_field", "send {\"password\": ...}");
+		goto out;
+	}
+	if ((r = store_txn_begin(a->app->store, 1, &t)) != 0)
+		goto fail;
+	r = users_set_password(t, a->seg[2], pw, strlen(pw));
+	if (r == SIGNET_ERR_NOT_FOUND) {
+		http_error(a->c, 404, "not_found", "there is no user '%.64s'",
+		    a->seg[2]);
+		goto out;
+	}
+	if (r == SIGNET_ERR_INVALID) {
+		http_error(a->c, 400, "invalid", "a password has 12 to %d "
+		    "characters", USERS_MAX_PASSWORD);
+		goto out;
+	}
+	if (r != 0 || (r = audit_append(t, a->who.type, a->who.name,
+	    "user.password-set", a->seg[2], NULL)) != 0)
+		goto fail;
+	r = store_txn_commit(t);
+	t = NULL;
+	if (r != 0)
+		goto fail;
+	mg_response_header_start(a->c, 204);
+	http_common_headers(a->c);
+	mg_response_header_send(a->c);
+	goto out;
+fail:
+	http_error(a->c, 500, "internal", "%s", signet_strerror(r));
+out:
+	store_txn_abort(t);
+	if (pw != NULL)
+		OPENSSL_cleanse((void *)(uintptr_t)pw, strlen(pw));
+	json_decref(body);
+}
+
+/* --- keys, certificates, token -------------------------------------- */
+
+static const char *
+admin_key_type(int t)
+{
+	return t == KH_KEY_RSA ? "rsa" : t == KH_KEY_EC ? "ec" : "unknown";
+}
+
+/* Certificates with their expiry: daysLeft, expiringSoon. */
+static json_t *
+admin_certificates(struct api *a, const char *key_id)
+{
+	struct store_txn *t = NULL;
+	json_t *list = NULL, *out = json_array(), *c, *o;
+	size_t i;
+	long days;
+
+	if (out == NULL || store_txn_begin(a->app->store, 0, &t) != 0)
+		return out;
+	if (catalog_list(t, "certificates", &list) != 0)
+		goto done;
+	json_array_foreach(list, i, c) {
+		STACK_OF(X509) *sk = NULL;
+		const char *pem = api_str(c, "chainPem");
+		char na[32] = "", *subject = NULL;
+
+		if (key_id != NULL && strcmp(api_str(c, "key"), key_id) != 0)
+			continue;
+		if (pem == NULL ||
+		    pki_chain_from_pem(pem, strlen(pem), &sk) != 0)
+			continue;
+		if (pki_time_text(X509_get0_notAfter(sk_X509_value(sk, 0)),
+		    na) != 0 || pki_days_left(na, &days) != 0)
+			days = 0;
+		subject = pki_name_text(X509_get_subject_name(sk_X509_value(sk,
+		    0)));
+		o = json_pack("{s:O, s:O, s:O, s:s?, s:s, s:I, s:b}",
+		    "name", json_object_get(c, "name"),
+		    "key", json_object_get(c, "key"),
+		    "purpose", json_object_get(c, "purpose"),
+		    "subject", subject, "notAfter", na,
+		    "daysLeft", (json_int_t)days,
+		    "expiringSoon", days < ADMIN_EXPIRY_WARN_DAYS);
+		free(subject);
+		sk_X509_pop_free(sk, X509_free);
+		if (o != NULL)
+			json_array_append_new(out, o);
+	}
+done:
+	store_txn_abort(t);
+	json_decref(list);
+	return out;
+}
+
+static void
+admin_certificates_list(struct api *a)
+{
+	if (admin_only(a) != 0)
+		return;
+	http_json(a->c, 200, json_pack("{s:o}", "items",
+	    admin_certificates(a, NULL)), NULL);
+}
+
+static json_t *
+admin_keys_json(struct api *a, int *err)
+{
+	struct kh_key_info *keys = NULL;
+	size_t n = 0, i;
+	json_t *out;
+
+	if ((*err = kh_list_keys(a->app->kh, &keys, &n)) != 0)
+		return NULL;
+	out = json_array();
+	for (i = 0; i < n && out != NULL; i++)
+		json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:i, s:o}",
+		    "id", keys[i].id, "label", keys[i].label,
+		    "type", admin_key_type(keys[i].type), "bits",
+		    (int)keys[i].bits, "certificates",
+		    admin_certificates(a, keys[i].id)));
+	free(keys);
+	return out;
+}
+
+static void
+admin_keys(struct api *a)
+{
+	json_t *keys;
+	int r;
+
+	if (admin_only(a) != 0)
+		return;
+	if ((keys = admin_keys_json(a, &r)) == NULL) {
+		http_error(a->c, http_status(r), "token", "the token's keys "
+		    "cannot be listed: %s", signet_strerror(r));
+		return;
+	}
+	http_json(a->c, 200, json_pack("{s:o}", "items", keys), NULL);
+}
+
+static void
+admin_token(struct api *a)
+{
+	struct kh_status st;
+	json_t *keys = NULL;
+	int r, kr = 0;
+
+	if (admin_only(a) != 0)
+		return;
+	memset(&st, 0, sizeof(st));
+	r = kh_status(a->app->kh, &st);
+	if (r == 0 && st.logged_in)
+		keys = admin_keys_json(a, &kr);
+	http_json(a->c, 200, json_pack("{s:b, s:b, s:s, s:s, s:s, s:s, s:i,"
+	    " s:{s:b, s:b, s:b}, s:o, s:s?}",
+	    "present", r == 0 && st.present, "loggedIn", r == 0 && st.logged_in,
+	    "label", st.label, "manufacturer", st.manufacturer,
+	    "model", st.model, "serial", st.serial, "keyCount",
+	    (int)st.key_count, "pin",
+	    "countLow", (st.flags & 0x00010000) != 0,	/* CKF_USER_PIN_COUNT_LOW */
+	    "finalTry", (st.flags & 0x00020000) != 0,	/* CKF_USER_PIN_FINAL_TRY */
+	    "locked", (st.flags & 0x00040000) != 0,	/* CKF_USER_PIN_LOCKED */
+	    "keys", keys ? keys : json_array(),
+	    "error", r != 0 ? signet_strerror(r) : kr != 0 ?
+	    signet_strerror(kr) : NULL), NULL);
+}
+
+static void
+admin_key_generate(struct api *a)
+{
+	static const struct {
+		const char *name;
+		int type;
+		unsigned bits;
+	} types[] = {
+		{ "rsa3072", KH_KEY_RSA, 3072 }, { "rsa4096", KH_KEY_RSA, 4096 },
+		{ "p256", KH_KEY_EC, 256 }, { "p384", KH_KEY_EC, 384 },
+	};
+	struct store_txn *t = NULL;
+	struct kh_key_info ki;
+	json_t *body = NULL, *d = NULL;
+	const char *label, *type;
+	size_t i;
+	int r;
+
+	if (admin_only(a) != 0 || api_small_body(a, &body) != 0)
+		return;
+	label = api_str(body, "label");
+	type = api_str(body, "type");
+	for (i = 0; type != NULL && i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(types[i].name, type) == 0)
+			break;
+	if (label == NULL || type == NULL ||
+	    i == sizeof(types) / sizeof(types[0])) {
+		http_error(a->c, 400, "invalid", "send {\"label\": ..., "
+		    "\"type\": \"rsa3072\" | \"rsa4096\" | \"p256\" | \"p384\"}");
+		goto out;
+	}
+	if (kh_find_key(a->app->kh, label, &ki) == 0) {
+		http_error(a->c, 409, "exists", "the token already has a key "
+		    "labelled '%.64s' (id %s)", label, ki.id);
+		goto out;
+	}
+	if ((r = kh_generate(a->app->kh, label, types[i].type, types[i].bits,
+	    &ki)) != 0) {
+		http_error(a->c, r == SIGNET_ERR_INVALID ? 400 : http_status(r),
+		    "token", "generating the key failed: %s", signet_strerror(r));
+		goto out;
+	}
+	d = json_pack("{s:s, s:s}", "label", ki.label, "type", type);
+	if (store_txn_begin(a->app->store, 1, &t) != 0 ||
+	    audit_append(t, a->who.type, a->who.name, "key.generated", ki.id,
+	    d) != 0 || store_txn_commit(t) != 0)
+		log_err("admin: key %s generated but not audited", ki.id);
+	t = NULL;
+	log_info("admin: %s generated key %s (%s)", a->identity, ki.id, type);
+	http_json(a->c, 201, json_pack("{s:s, s:s, s:s, s:i}", "id", ki.id,
+	    "label", ki.label, "type", admin_key_type(ki.type), "bits",
+	    (int)ki.bits), NULL);
+out:
+	store_txn_abort(t);
+	json_decref(d);
+	json_decref(body);
+}
+
+static int
+admin_key(struct api *a, EVP_PKEY **pk, struct kh_key_info *ki)
+{
+	int r;
+
+	if ((r = kh_find_key(a->app->kh, a->seg[2], ki)) != 0) {
+		http_error(a->c, 404, "not_found", "the token has no key "
+		    "'%.64s'", a->seg[2]);
+		return -1;
+	}
+	if ((r = rkey_load(a->app->kh, ki->id, pk)) != 0) {
+		http_error(a->c, http_status(r), "token", "key %s cannot be "
+		    "used: %s", ki->id, signet_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+admin_key_csr(struct api *a)
+{
+	struct kh_key_info ki;
+	EVP_PKEY *pk = NULL;
+	json_t *body = NULL;
+	char *pem = NULL;
+	int r;
+
+	if (admin_only(a) != 0 || api_json_body(a, SIGNET_MAX_JSON_BODY,
+	    &body) != 0)
+		return;
+	if (api_str(body, "subject") == NULL) {
+		http_error(a->c, 400, "missing_field", "send {\"subject\": "
+		    "\"CN=...,O=...\", \"extensions\": {\"extendedKeyUsage\": "
+		    "\"codeSigning\"}}");
+		goto out;
+	}
+	if (admin_key(a, &pk, &ki) != 0)
+		goto out;
+	r = pki_make_csr_ext(pk, api_str(body, "subject"),
+	    json_object_get(body, "extensions"), &pem);
+	if (r == SIGNET_ERR_INVALID) {
+		http_error(a->c, 400, "invalid", "the subject must look like "
+		    "\"CN=Name,O=Organization\" and extensions map OpenSSL "
+		    "extension names to values");
+		goto out;
+	}
+	if (r != 0) {
+		http_error(a->c, http_status(r), "token", "the request could "
+		    "not be signed: %s", signet_strerror(r));
+		goto out;
+	}
+	http_json(a->c, 200, json_pack("{s:s, s:s}", "key", ki.id, "csrPem",
+	    pem), NULL);
+out:
+	free(pem);
+	EVP_PKEY_free(pk);
+	json_decref(body);
+}
+
+/* Applies a certificate record built here (chainPem) as the catalog
+ * does, answering 201 or the error. */
+static void
+admin_store_certificate(struct api *a, json_t *cert)
+{
+	struct admin_report rep;
+	json_t *changes;
+	char err[512] = "";
+	int r;
+
+	if (admin_report_open(&rep) != 0) {
+		http_error(a->c, 500, "internal", "out of memory");
+		return;
+	}
+	r = catalog_apply_one(a->app->store, a->app->kh, "certificate", NULL,
+	    cert, 1, a->who.type, a->who.name, rep.f, err, sizeof(err));
+	changes = admin_report_close(&rep);
+	if (r != 0) {
+		json_decref(changes);
+		admin_catalog_error(a, r, err);
+		return;
+	}
+	http_json(a->c, 201, json_pack("{s:O, s:O, s:O, s:o}", "name",
+	    json_object_get(cert, "name"), "key", json_object_get(cert, "key"),
+	    "purpose", json_object_get(cert, "purpose"), "changes", changes),
+	    NULL);
+}
+
+static void
+admin_key_self_signed(struct api *a)
+{
+	struct kh_key_info ki;
+	EVP_PKEY *pk = NULL;
+	json_t *body = NULL, *cert = NULL;
+	json_int_t days = 365;
+	const char *name, *subject;
+	char *pem = NULL;
+	int r;
+
+	if (admin_only(a) != 0 || api_json_body(a, SIGNET_MAX_JSON_BODY,
+	    &body) != 0)
+		return;
+	name = api_str(body, "name");
+	subject = api_str(body, "subject");
+	if (json_is_integer(json_object_get(body, "days")))
+		days = json_integer_value(json_object_get(body, "days"));
+	if (name == NULL || subject == NULL || days < 1 || days > 3650) {
+		http_error(a->c, 400, "invalid", "send {\"name\": certificate "
+		    "name, \"subject\": \"CN=...\", \"days\": 1-3650}");
+		goto out;
+	}
+	if (admin_key(a, &pk, &ki) != 0)
+		goto out;
+	if ((r = pki_self_signed(pk, subject, (int)days, &pem)) != 0) {
+		http_error(a->c, r == SIGNET_ERR_INVALID ? 400 : http_status(r),
+		    "invalid", "the certificate could not be made: %s",
+		    signet_strerror(r));
+		goto out;
+	}
+	/* self-signed certificates are for test-signing only */
+	cert = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "key", ki.id,
+	    "purpose", "test", "chainPem", pem);
+	if (cert != NULL)
+		admin_store_certificate(a, cert);
+out:
+	free(pem);
+	json_decref(cert);
+	EVP_PKEY_free(pk);
+	json_decref(body);
+}
+
+/* A certificate chain from a CA: PEM, DER or PKCS#7 (base64 in JSON),
+ * matched to the token key its leaf certifies. */
+static void
+admin_certificate_import(struct api *a)
+{
+	struct kh_key_info *keys = NULL;
+	json_t *body = NULL, *cert = NULL;
+	const char *name, *purpose, *pem_in, *b64, *want;
+	STACK_OF(X509) *sk = NULL, *ordered = NULL;
+	unsigned char *der = NULL;
+	EVP_PKEY *pub = NULL;
+	char *pem = NULL;
+	const char *key_id = NULL;
+	size_t n = 0, i;
+	int len = 0, r;
+
+	if (admin_only(a) != 0 || api_json_body(a, ADMIN_MAX_BODY, &body) != 0)
+		return;
+	name = api_str(body, "name");
+	purpose = api_str(body, "purpose");
+	pem_in = api_str(body, "chainPem");
+	b64 = api_str(body, "chainBase64");
+	want = api_str(body, "key");
+	if (name == NULL || purpose == NULL || (pem_in == NULL) == (b64 == NULL)) {
+		http_error(a->c, 400, "invalid", "send {\"name\", \"purpose\": "
+		    "\"test\" | \"release\", and \"chainPem\" (PEM) or "
+		    "\"chainBase64\" (DER or PKCS#7), optionally \"key\"}");
+		goto out;
+	}
+	if (pem_in != NULL) {
+		r = pki_chain_from_any((const unsigned char *)pem_in,
+		    strlen(pem_in), &sk);
+	} else {
+		size_t blen = strlen(b64);
+
+		if ((der = malloc(blen / 4 * 3 + 3)) == NULL ||
+		    (len = EVP_DecodeBlock(der, (const unsigned char *)b64,
+		    (int)blen)) <= 0) {
+			http_error(a->c, 400, "invalid", "chainBase64 is not "
+			    "base64");
+			goto out;
+		}
+		/* EVP_DecodeBlock counts padding as data */
+		while (blen > 0 && b64[blen - 1] == '=') {
+			blen--;
+			len--;
+		}
+		r = pki_chain_from_any(der, (size_t)len, &sk);
+	}
+	if (r != 0) {
+		http_error(a->c, 400, "invalid", "the chain is not PEM, DER or "
+		    "PKCS#7 certificates (at most %d)", SIGNET_MAX_CHAIN);
+		goto out;
+	}
+	if ((r = kh_list_keys(a->app->kh, &keys, &n)) != 0) {
+		http_error(a->c, http_status(r), "token", "the token's keys "
+		    "cannot be listed: %s", signet_strerror(r));
+		goto out;
+	}
+	for (i = 0; i < n && ordered == NULL; i++) {
+		if (want != NULL && strcmp(want, keys[i].id) != 0 &&
+		    strcmp(want, keys[i].label) != 0)
+			continue;
+		if (kh_public_key(a->app->kh, keys[i].id, &pub) != 0)
+			continue;
+		if (pki_order_chain(sk, pub, &ordered) == 0)
+			key_id = keys[i].id;
+		EVP_PKEY_free(pub);
+		pub = NULL;
+	}
+	if (ordered == NULL) {
+		http_error(a->c, 400, "no_matching_key", "no certificate in this "
+		    "chain certifies %s; import the chain issued for a CSR "
+		    "made with a token key", want ? "that token key" :
+		    "a key in the token");
+		goto out;
+	}
+	if (pki_chain_to_pem(ordered, &pem) != 0) {
+		http_error(a->c, 500, "internal", "out of memory");
+		goto out;
+	}
+	cert = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "key", key_id,
+	    "purpose", purpose, "chainPem", pem);
+	if (cert != NULL)
+		admin_store_certificate(a, cert);
+out:
+	free(keys);
+	free(der);
+	free(pem);
+	sk_X509_pop_free(sk, X509_free);
+	sk_X509_pop_free(ordered, X509_free);
+	json_decref(cert);
+	json_decref(body);
+}
+
+/* --- the declarative document --------------------------------------- */
+
+static void
+admin_export(struct api *a)
+{
+	struct store_txn *t = NULL;
+	json_t *doc = NULL;
+	int r;
+
+	if (admin_only(a) != 0)
+		return;
+	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0 ||
+	    (r = catalog_export(t, &doc)) != 0) {
+		store_txn_abort(t);
+		http_error(a->c, 500, "internal", "database error");
+		return;
+	}
+	store_txn_abort(t);
+	http_json(a->c, 200, doc, NULL);
+}
+
+static void
+admin_apply(struct api *a)
+{
+	struct admin_report rep;
+	json_t *doc = NULL, *changes;
+	char dry[8], err[512] = "";
+	int has_dry, dry_run, r;
+
+	if (admin_only(a) != 0 ||
+	    api_query(a, "dryRun", dry, sizeof(dry), &has_dry) != 0 ||
+	    api_json_body(a, ADMIN_MAX_BODY, &doc) != 0)
+		return;
+	dry_run = has_dry && (strcmp(dry, "true") == 0 || strcmp(dry, "1") == 0);
+	if (admin_report_open(&rep) != 0) {
+		http_error(a->c, 500, "internal", "out of memory");
+		goto out;
+	}
+	/* chainFile names a file on the appliance: not what a remote
+	 * administrator means; chainPem is */
+	r = catalog_apply(a->app->store, a->app->kh, doc, "/nonexistent",
+	    dry_run, a->who.type, a->who.name, rep.f, err, sizeof(err));
+	changes = admin_report_close(&rep);
+	if (r != 0) {
+		json_decref(changes);
+		admin_catalog_error(a, r, err);
+		goto out;
+	}
+	http_json(a->c, 200, json_pack("{s:o, s:b}", "changes", changes,
+	    "dryRun", dry_run), NULL);
+out:
+	json_decref(doc);
+}
+
+const struct api_route api_admin_routes[] = {
+	{ "GET", 2, { "admin", "export" }, 0, admin_export },
+	{ "POST", 2, { "admin", "apply" }, 0, admin_apply },
+	{ "GET", 2, { "admin", "token" }, 0, admin_token },
+	{ "GET", 2, { "admin", "keys" }, 0, admin_keys },
+	{ "POST", 2, { "admin", "keys" }, 0, admin_key_generate },
+	{ "POST", 4, { "admin", "keys", "*", "csr" }, 0, admin_key_csr },
+	{ "POST", 4, { "admin", "keys", "*", "self-signed" }, 0,
+	    admin_key_self_signed },
+	{ "GET", 2, { "admin", "certificates" }, 0, admin_certificates_list },
+	{ "POST", 2, { "admin", "certificates" }, 0, admin_certificate_import },
+	{ "GET", 3, { "admin", "certificates", "*" }, 0, admin_get },
+	{ "DELETE", 3, { "admin", "certificates", "*" }, 0, admin_delete },
+	{ "POST", 4, { "admin", "users", "*", "password" }, 0, admin_password },
+	{ "GET", 4, { "admin", "projects", "*", "signing-policies" }, 0,
+	    admin_policies },
+	{ "POST", 4, { "admin", "projects", "*", "signing-policies" }, 0,
+	    admin_policy_create },
+	{ "GET", 5, { "admin", "projects", "*", "signing-policies", "*" }, 0,
+	    admin_policy_get },
+	{ "PUT", 5, { "admin", "projects", "*", "signing-policies", "*" }, 0,
+	    admin_policy_replace },
+	{ "DELETE", 5, { "admin", "projects", "*", "signing-policies", "*" }, 0,
+	    admin_policy_delete },
+	{ "GET", 2, { "admin", "users" }, 0, admin_list },
+	{ "GET", 2, { "admin", "identities" }, 0, admin_list },
+	{ "GET", 2, { "admin", "projects" }, 0, admin_list },
+	{ "POST", 2, { "admin", "users" }, 0, admin_create },
+	{ "POST", 2, { "admin", "identities" }, 0, admin_create },
+	{ "POST", 2, { "admin", "projects" }, 0, admin_create },
+	{ "GET", 3, { "admin", "users", "*" }, 0, admin_get },
+	{ "GET", 3, { "admin", "identities", "*" }, 0, admin_get },
+	{ "GET", 3, { "admin", "projects", "*" }, 0, admin_get },
+	{ "PUT", 3, { "admin", "users", "*" }, 0, admin_replace },
+	{ "PUT", 3, { "admin", "identities", "*" }, 0, admin_replace },
+	{ "PUT", 3, { "admin", "projects", "*" }, 0, admin_replace },
+	{ "DELETE", 3, { "admin", "users", "*" }, 0, admin_delete },
+	{ "DELETE", 3, { "admin", "identities", "*" }, 0, admin_delete },
+	{ "DELETE", 3, { "admin", "projects", "*" }, 0, admin_delete },
+	{ NULL, 0, { NULL }, 0, NULL },
+};
