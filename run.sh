@@ -54,13 +54,9 @@ if [ "$ready" != 1 ]; then
 fi
 
 umask 077
-cat > "$dev/env.new" <<EOF
-export SIGNET_URL=$SIGNET_URL
-export SIGNET_CACERT=$SIGNET_CACERT
-export SIGNET_CLIENT_CERT=$SIGNET_CLIENT_CERT
-export SIGNET_CLIENT_KEY=$SIGNET_CLIENT_KEY
-export SIGNET_CONFIG=$SIGNET_CONFIG
-EOF
+# env.partial has the URL, the CA, the CI client certificate and the
+# development users' passwords
+cp "$dev/env.partial" "$dev/env.new"
 mv "$dev/env.new" "$dev/env"
 
 cat <<EOF
@@ -75,9 +71,11 @@ Signet is running at $SIGNET_URL (signetd pid $pid). Try it from another shell:
   curl --cacert "\$SIGNET_CACERT" --cert "\$SIGNET_CLIENT_CERT" --key "\$SIGNET_CLIENT_KEY" \\
        -o hello.txt.p7s "\$SIGNET_URL/api/v1/signing-requests/<id>/signed-artifact"
   openssl cms -verify -binary -inform DER -in hello.txt.p7s -content hello.txt \\
-       -CAfile $dev/pki/test-signing.pem -purpose any -out /dev/null
+       -CAfile $dev/pki/test-signing.pem -out /dev/null
 
   build/signet -c $dev/signetd.conf key list
+
+Users admin, officer and dev: their passwords are in $dev/env.
 
 Ctrl-C stops signetd.
 EOF

@@ -6,7 +6,7 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")" && pwd)
-cd "$repo"
+cd "$repo" || exit 1
 out=$repo/tests/out
 mkdir -p "$out"
 py=/usr/bin/python3
@@ -138,7 +138,7 @@ for b in "${builds[@]}"; do
 		env+=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:disable_coredump=1)
 		env+=(UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0)
 		if [ -f "$repo/tests/lsan.supp" ]; then
-			env+=(LSAN_OPTIONS=suppressions=$repo/tests/lsan.supp:print_suppressions=0)
+			env+=("LSAN_OPTIONS=suppressions=$repo/tests/lsan.supp:print_suppressions=0")
 		fi
 	fi
 	env "${env[@]}" timeout -k 10 900 "$py" -m pytest tests/integration \

@@ -1,7 +1,9 @@
 /* signet: local administration of an appliance (keys in the token,
  * certificates, the declarative configuration). Reads signetd's
  * configuration and starts its own keyholder. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -11,6 +13,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -19,6 +22,7 @@
 
 #include "audit.h"
 #include "audit_cli.h"
+#include "cas.h"
 #include "catalog.h"
 #include "config.h"
 #include "khclient.h"
@@ -50,6 +54,9 @@ usage(FILE *f)
 	    "                                       self-signed code-signing test certificate\n"
 	    "  apply [--dry-run] FILE               load the declarative configuration\n"
 	    "  user password NAME                   set a user's password (read from stdin)\n"
+	    "  admin backup DIR                     consistent copy of the database and\n"
+	    "                                       artifacts while signetd serves\n"
+	    "  admin restore DIR                    bring a backup back (signetd stopped)\n"
 	    "  audit verify FILE                    check an audit export's hash chain\n"
 	    "                                       (needs no -c CONFIG)\n"
 	    "\n"
@@ -360,6 +367,202 @@ out:
 	return rc;
 }
 
+/* Copies one file, fsync'ed; the copy is complete or absent. */
+static int
+cli_copy_file(int sdir, const char *sname, int ddir, const char *dname)
+{
+	char buf[65536], tmp[300];
+	ssize_t n;
+	int in = -1, out = -1, r = -1;
+
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", dname);
+	if ((in = openat(sdir, sname, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    (out = openat(ddir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0)
+		goto out;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			goto out;
+	if (n < 0 || fsync(out) != 0 || renameat(ddir, tmp, ddir, dname) != 0)
+		goto out;
+	r = 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (r != 0)
+		(void)unlinkat(ddir, tmp, 0);
+	return r;
+}
+
+/* Copies src/artifacts/sha256/xx/hash → dst/artifacts/sha256/xx/hash for
+ * every stored artifact not yet at the destination. */
+static int
+cli_copy_artifacts(const char *src, const char *dst, int *copied)
+{
+	char sp[PATH_MAX], dp[PATH_MAX];
+	DIR *top = NULL, *sub;
+	struct dirent *e, *f;
+	int sfd, dfd, r = 0;
+
+	*copied = 0;
+	snprintf(sp, sizeof(sp), "%s/artifacts/sha256", src);
+	snprintf(dp, sizeof(dp), "%s/artifacts", dst);
+	if ((mkdir(dp, 0700) != 0 && errno != EEXIST))
+		return -1;
+	snprintf(dp, sizeof(dp), "%s/artifacts/sha256", dst);
+	if ((mkdir(dp, 0700) != 0 && errno != EEXIST))
+		return -1;
+	if ((top = opendir(sp)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while (r == 0 && (e = readdir(top)) != NULL) {
+		char s2[PATH_MAX + 4], d2[PATH_MAX + 4];
+
+		if (e->d_name[0] == '.' || strlen(e->d_name) != 2)
+			continue;
+		snprintf(s2, sizeof(s2), "%s/%s", sp, e->d_name);
+		snprintf(d2, sizeof(d2), "%s/%s", dp, e->d_name);
+		if ((mkdir(d2, 0700) != 0 && errno != EEXIST) ||
+		    (sub = opendir(s2)) == NULL) {
+			r = -1;
+			break;
+		}
+		sfd = dirfd(sub);
+		if ((dfd = open(d2, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			closedir(sub);
+			r = -1;
+			break;
+		}
+		while (r == 0 && (f = readdir(sub)) != NULL) {
+			if (!cas_valid_hex(f->d_name) ||
+			    faccessat(dfd, f->d_name, F_OK, 0) == 0)
+				continue;
+			if ((r = cli_copy_file(sfd, f->d_name, dfd,
+			    f->d_name)) == 0)
+				(*copied)++;
+		}
+		if (r == 0 && fsync(dfd) != 0)
+			r = -1;
+		close(dfd);
+		closedir(sub);
+	}
+	closedir(top);
+	return r;
+}
+
+/* A consistent backup while signetd serves: the database first (one
+ * LMDB read transaction, compacted), then the artifacts. Every artifact a
+ * committed request names was in place before its commit, so the copy of
+ * the store holds all the database refers to. */
+static int
+cmd_backup(struct cli *c, const char *dir)
+{
+	struct store *s = NULL;
+	char db[PATH_MAX], mark[PATH_MAX];
+	int copied, rc = 1;
+	FILE *f;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "signet: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	snprintf(db, sizeof(db), "%s/db", dir);
+	if (access(db, F_OK) == 0) {
+		fprintf(stderr, "signet: %s already holds a backup; use an empty "
+		    "directory\n", dir);
+		return 1;
+	}
+	if (cli_open_store(c, &s) != 0)
+		return 1;
+	if (store_copy(s, db) != 0) {
+		fprintf(stderr, "signet: copying the database failed\n");
+		goto out;
+	}
+	if (cli_copy_artifacts(c->cfg.state_dir, dir, &copied) != 0) {
+		fprintf(stderr, "signet: copying the artifacts failed: %s\n",
+		    strerror(errno));
+		goto out;
+	}
+	snprintf(mark, sizeof(mark), "%s/SIGNET-BACKUP", dir);
+	if ((f = fopen(mark, "w")) == NULL) {
+		fprintf(stderr, "signet: %s: %s\n", mark, strerror(errno));
+		goto out;
+	}
+	fprintf(f, "signet backup of %s\nkeys stay in the token and are not "
+	    "part of it\n", c->cfg.state_dir);
+	fclose(f);
+	if (cli_audit(c, "appliance.backup", dir, NULL) != 0)
+		fprintf(stderr, "signet: the backup was not audited\n");
+	printf("backup in %s: database and %d artifact(s)\n", dir, copied);
+	rc = 0;
+out:
+	store_close(s);
+	return rc;
+}
+
+/* Brings a backup back into an appliance whose signetd is stopped; what
+ * was there before is kept beside it, renamed. */
+static int
+cmd_restore(struct cli *c, const char *dir)
+{
+	char mark[PATH_MAX], src[PATH_MAX], dst[PATH_MAX], old[PATH_MAX];
+	int lock, copied, dfd;
+
+	snprintf(mark, sizeof(mark), "%s/SIGNET-BACKUP", dir);
+	if (access(mark, R_OK) != 0) {
+		fprintf(stderr, "signet: %s is not a signet backup\n", dir);
+		return 1;
+	}
+	if ((lock = signet_state_lock(c->cfg.state_dir)) < 0) {
+		fprintf(stderr, "signet: signetd is running on %s; stop it "
+		    "before restoring\n", c->cfg.state_dir);
+		return 1;
+	}
+	snprintf(dst, sizeof(dst), "%s/db", c->cfg.state_dir);
+	snprintf(old, sizeof(old), "%s/db.before-restore-%ld", c->cfg.state_dir,
+	    (long)time(NULL));
+	if (access(dst, F_OK) == 0 && rename(dst, old) != 0) {
+		fprintf(stderr, "signet: %s: %s\n", dst, strerror(errno));
+		close(lock);
+		return 1;
+	}
+	snprintf(src, sizeof(src), "%s/db", dir);
+	if (mkdir(dst, 0700) != 0 ||
+	    (dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "signet: %s: %s\n", dst, strerror(errno));
+		close(lock);
+		return 1;
+	}
+	{
+		int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (sfd < 0 || cli_copy_file(sfd, "data.mdb", dfd,
+		    "data.mdb") != 0) {
+			fprintf(stderr, "signet: restoring the database failed\n");
+			if (sfd >= 0)
+				close(sfd);
+			close(dfd);
+			close(lock);
+			return 1;
+		}
+		close(sfd);
+	}
+	close(dfd);
+	if (cli_copy_artifacts(dir, c->cfg.state_dir, &copied) != 0) {
+		fprintf(stderr, "signet: restoring the artifacts failed: %s\n",
+		    strerror(errno));
+		close(lock);
+		return 1;
+	}
+	close(lock);
+	if (cli_audit(c, "appliance.restored", dir, NULL) != 0)
+		fprintf(stderr, "signet: the restore was not audited\n");
+	printf("restored %s (%d artifact(s) copied); the previous database is "
+	    "in %s\n", dir, copied, old);
+	return 0;
+}
+
 static int
 cmd_apply(struct cli *c, const char *file, int dry_run)
 {
@@ -441,7 +644,8 @@ main(int argc, char **argv)
 	}
 	/* the subcommand's own options */
 	const char *cmd = argv[0], *sub = argc > 1 ? argv[1] : "";
-	int skip = strcmp(cmd, "key") == 0 || strcmp(cmd, "user") == 0 ? 2 : 1;
+	int skip = strcmp(cmd, "key") == 0 || strcmp(cmd, "user") == 0 ||
+	    strcmp(cmd, "admin") == 0 ? 2 : 1;
 	if (argc < skip) {
 		usage(stderr);
 		return 2;
@@ -488,6 +692,12 @@ main(int argc, char **argv)
 	else if (strcmp(cmd, "user") == 0 && strcmp(sub, "password") == 0 &&
 	    optind == argc - 1)
 		rc = cmd_user_password(&c, argv[optind]);
+	else if (strcmp(cmd, "admin") == 0 && strcmp(sub, "backup") == 0 &&
+	    optind == argc - 1)
+		rc = cmd_backup(&c, argv[optind]);
+	else if (strcmp(cmd, "admin") == 0 && strcmp(sub, "restore") == 0 &&
+	    optind == argc - 1)
+		rc = cmd_restore(&c, argv[optind]);
 	else if (strcmp(cmd, "apply") == 0 && optind == argc - 1)
 		rc = cmd_apply(&c, argv[optind], dry);
 	else

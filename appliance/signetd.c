@@ -109,7 +109,7 @@ main(int argc, char **argv)
 	char err[512], kpath[PATH_MAX], dbdir[PATH_MAX];
 	struct rlimit rl = { 0, 0 };
 	sigset_t set;
-	int ch, sig, debug = 0, rc = 1, status;
+	int ch, sig, debug = 0, rc = 1, status, lockfd = -1;
 
 	while ((ch = getopt(argc, argv, "c:dh")) != -1) {
 		switch (ch) {
@@ -141,6 +141,11 @@ main(int argc, char **argv)
 	}
 	if (mkdir(app.cfg.state_dir, 0700) != 0 && errno != EEXIST) {
 		log_err("state_dir %s: %s", app.cfg.state_dir, strerror(errno));
+		goto out;
+	}
+	if ((lockfd = signet_state_lock(app.cfg.state_dir)) < 0) {
+		log_err("%s is in use by another signetd (or not writable)",
+		    app.cfg.state_dir);
 		goto out;
 	}
 	if (signet_keyholder_path(app.cfg.keyholder, kpath,
@@ -226,5 +231,7 @@ out:
 	cas_close(app.cas);
 	store_close(app.store);
 	config_free(&app.cfg);
+	if (lockfd >= 0)
+		close(lockfd);
 	return rc;
 }

@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <libgen.h>
+#include <sys/file.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,4 +33,20 @@ signet_keyholder_path(const char *configured, char *out, size_t len)
 			return 0;
 	}
 	return SIGNET_ERR_NOT_FOUND;
+}
+
+int
+signet_state_lock(const char *state_dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/signetd.lock", state_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

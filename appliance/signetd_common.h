@@ -11,4 +11,9 @@
 int signet_keyholder_path(const char *configured, char *out,
     size_t len) SIGNET_WUR;
 
+/* Takes the state directory's lock (state_dir/signetd.lock) without
+ * waiting: one signetd per state, and no restore under a running one.
+ * Returns the descriptor holding it, or -1 when someone else has it. */
+int signet_state_lock(const char *state_dir);
+
 #endif

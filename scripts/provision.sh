@@ -67,7 +67,7 @@ if [ ! -f "$softhsm_conf" ]; then
 	log "wrote softhsm2.conf"
 fi
 
-if SOFTHSM2_CONF=$softhsm_conf softhsm2-util --show-slots 2>/dev/null | grep -Eq "Label:[[:space:]]+$token_label[[:space:]]*$"; then
+if SOFTHSM2_CONF=$softhsm_conf softhsm2-util --show-slots 2>/dev/null | grep -Eq "Label:[[:space:]]+${token_label}[[:space:]]*$"; then
 	if [ ! -s "$dir/token.pin" ]; then
 		echo "provision: token $token_label exists but $dir/token.pin is missing;" \
 			"the PIN cannot be recovered: remove $dir to start over" >&2

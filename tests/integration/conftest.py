@@ -41,6 +41,12 @@ FINAL_TIMEOUT = 60
 
 FINAL_STATUSES = {"Completed", "Failed", "Denied", "Canceled"}
 
+# Trust only what a test names: requests lets REQUESTS_CA_BUNDLE override a
+# session's verify, and OpenSSL tools add SSL_CERT_FILE to their -CAfile.
+for _var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE",
+             "SSL_CERT_DIR", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+    os.environ.pop(_var, None)
+
 
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -177,6 +183,7 @@ class Instance:
     # ------------------------------------------------------------ API
     def session(self, cert=True):
         s = requests.Session()
+        s.trust_env = False
         s.verify = self.ca
         if cert:
             s.cert = self.cert
@@ -264,7 +271,7 @@ def cms_verify(sig_path, content_path, ca_path, extra=()):
     """openssl cms -verify of a detached DER signature."""
     return run(["openssl", "cms", "-verify", "-binary", "-inform", "DER",
                 "-in", str(sig_path), "-content", str(content_path),
-                "-CAfile", str(ca_path), "-purpose", "any", "-out", os.devnull,
+                "-CAfile", str(ca_path), "-no-CApath", "-no-CAstore", "-out", os.devnull,
                 *extra], check=False)
 
 

@@ -63,6 +63,7 @@ def attempt(instance, cert):
     """Status codes of submit, get and list with this client certificate, or
     'refused' where the TLS handshake (or the connection) was refused."""
     s = requests.Session()
+    s.trust_env = False
     s.verify = instance.ca
     s.cert = cert
     out = []

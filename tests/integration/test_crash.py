@@ -87,6 +87,8 @@ def test_sigkill_mid_upload(instance, tmp_path):
     while time.monotonic() < deadline and not instance.tmp_entries():
         time.sleep(0.05)
     in_progress = instance.tmp_entries()
+    # Otherwise this would not test the cleanup of an interrupted upload.
+    assert in_progress, "the upload never reached artifacts/tmp"
 
     pid = instance.proc.pid
     kids = keyholder_pids(pid)
