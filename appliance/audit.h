@@ -13,25 +13,8 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "signet_limits.h"
 #include "store.h"
-
-/* Limits (to be moved into signet_limits.h by its owner; guarded so the
- * move needs no other edit). An entry is its canonical line, hash
- * included; an export line longer than the verify limit is refused
- * before it is parsed. */
-#ifndef SIGNET_MAX_AUDIT_ENTRY
-#define SIGNET_MAX_AUDIT_ENTRY		(64 * 1024)
-#endif
-#ifndef SIGNET_MAX_AUDIT_LINE
-#define SIGNET_MAX_AUDIT_LINE		(1024 * 1024)
-#endif
-/* One page of audit_list (the web export reads 1000 at a time). */
-#ifndef SIGNET_MAX_AUDIT_PAGE
-#define SIGNET_MAX_AUDIT_PAGE		1000
-#endif
-#ifndef SIGNET_MAX_AUDIT_ACTION
-#define SIGNET_MAX_AUDIT_ACTION		64
-#endif
 
 #define AUDIT_HASH_HEX_LEN	64	/* SHA-256, lowercase hex */
 

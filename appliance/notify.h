@@ -9,21 +9,9 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "signet_limits.h"
 #include "store.h"
 
-/* Limits on what a caller hands in. They belong in signet_limits.h (not
- * this work package's file); the names are final, move them as they are. */
-#define SIGNET_MAX_WEBHOOK_URL		2048
-#define SIGNET_MAX_WEBHOOK_SECRET	256
-#define SIGNET_MAX_WEBHOOK_BODY		(64 * 1024)
-#define SIGNET_MAX_EVENT_TYPE		64
-#define SIGNET_MAX_MAIL_ADDRESS		254	/* RFC 5321 4.5.3.1.3 */
-#define SIGNET_MAX_MAIL_SUBJECT		256
-#define SIGNET_MAX_MAIL_TEXT		(64 * 1024)
-#define SIGNET_NOTIFY_MAX_ATTEMPTS	1000
-#define SIGNET_NOTIFY_MAX_AGE_S		(7 * 86400)
-#define SIGNET_NOTIFY_CONNECT_TIMEOUT_MS 10000
-#define SIGNET_NOTIFY_TIMEOUT_MS	30000
 
 struct notify;
 

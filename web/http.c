@@ -90,8 +90,18 @@ http_json(struct mg_connection *c, int status, json_t *body,
 		mg_response_header_add_lines(c, extra);
 	mg_response_header_send(c);
 	if (text != NULL) {
-		mg_write(c, text, strlen(text));
-		mg_write(c, "\n", 1);
+		/* one write, one TLS record */
+		size_t n = strlen(text);
+		char *nl = realloc(text, n + 2);
+
+		if (nl != NULL) {
+			text = nl;
+			text[n] = '\n';
+			text[n + 1] = '\0';
+			mg_write(c, text, n + 1);
+		} else {
+			mg_write(c, text, n);
+		}
 	}
 	free(text);
 }

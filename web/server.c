@@ -70,7 +70,12 @@ server_start(struct app *app, struct server **out)
 		"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
 		"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
 		"enable_keep_alive", "yes",
-		"keep_alive_timeout_ms", "30000",
+		/* one thread serves one connection: an idle keep-alive
+		 * client must not hold a thread for long */
+		"keep_alive_timeout_ms", "5000",
+		/* responses go out in several writes; Nagle plus the peer's
+		 * delayed ACK would add ~40 ms to every exchange */
+		"tcp_nodelay", "1",
 		"request_timeout_ms", "300000",
 		"linger_timeout_ms", "1000",
 		"enable_directory_listing", "no",
