@@ -167,15 +167,8 @@ api_health(struct api *a)
 void
 api_after_commit(struct api *a, const json_t *rec)
 {
-	const char *id = json_string_value(json_object_get(rec, "id"));
-	const char *w = json_string_value(json_object_get(rec,
-	    "workflowStatus"));
-
-	if (w != NULL && strcmp(w, RQ_QUEUED) == 0 &&
-	    signer_enqueue(a->app->signer, id) != 0)
-		log_err("api: %s is recorded but not queued; it will be "
-		    "signed after a restart", id);
-	notify_kick(a->app->notify);
+	/* shared with the officer console */
+	app_after_commit(a->app, rec);
 }
 
 /* A small body of named text values: JSON object, or a form. */
@@ -216,7 +209,7 @@ api_small_found(const char *key, const char *filename, char *path,
 		return MG_FORM_FIELD_STORAGE_ABORT;
 	}
 	snprintf(s->cur, sizeof(s->cur), "%s", key);
-	wbuf_init(&s->val, SIGNET_MAX_DESCRIPTION);
+	wbuf_init_secret(&s->val, SIGNET_MAX_DESCRIPTION);
 	return MG_FORM_FIELD_STORAGE_GET;
 }
 
@@ -247,7 +240,8 @@ api_json_body(struct api *a, size_t max, json_t **out)
 		    "than %zu bytes", max);
 		return -1;
 	}
-	wbuf_init(&b, max);
+	/* bodies may hold passwords: wipe the buffer when done */
+	wbuf_init_secret(&b, max);
 	while ((n = mg_read(a->c, chunk, sizeof(chunk))) > 0) {
 		if (wbuf_add(&b, chunk, (size_t)n) != 0) {
 			http_error(a->c, 413, "payload_too_large", "the body is "
@@ -255,6 +249,7 @@ api_json_body(struct api *a, size_t max, json_t **out)
 			return -1;
 		}
 	}
+	OPENSSL_cleanse(chunk, sizeof(chunk));
 	/* jansson's own depth limit bounds nesting; duplicates are an
 	 * error, not a silent last-wins */
 	*out = json_loadb(b.len ? (const char *)b.buf : "", b.len,
