@@ -3,6 +3,8 @@
 #ifndef SIGNET_APP_H
 #define SIGNET_APP_H
 
+#include <jansson.h>
+
 #include "cas.h"
 #include "config.h"
 #include "store.h"
@@ -19,5 +21,10 @@ struct app {
 	struct signer *signer;
 	struct notify *notify;
 };
+
+/* After a commit that changed rec (the API, the officer console): a
+ * request now QueuedForProcessing goes to a signing worker, and the
+ * notifications recorded with the change go out. */
+void app_after_commit(struct app *app, const json_t *rec);
 
 #endif

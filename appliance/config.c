@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pwd.h>
+
 #include <ini.h>
 
 #include "config.h"
@@ -105,6 +107,45 @@ config_set_str(char **dst, char *v)
 	return 1;
 }
 
+/* "0, signet, 1001": numbers or user names, resolved now. */
+static const char *
+config_parse_uids(const char *value, struct config *c)
+{
+	char tok[64], *end;
+	struct passwd *pw;
+	unsigned long v;
+	size_t n;
+
+	c->n_console_uids = 0;
+	for (;;) {
+		value += strspn(value, ", \t");
+		if (*value == '\0')
+			break;
+		n = strcspn(value, ", \t");
+		if (n >= sizeof(tok))
+			return "allowed_uids: an entry is too long";
+		memcpy(tok, value, n);
+		tok[n] = '\0';
+		value += n;
+		if (c->n_console_uids >= CONFIG_MAX_CONSOLE_UIDS)
+			return "allowed_uids: at most 16 entries";
+		if (tok[0] >= '0' && tok[0] <= '9') {
+			errno = 0;
+			v = strtoul(tok, &end, 10);
+			if (errno != 0 || *end != '\0' || v >= UINT32_MAX)
+				return "allowed_uids: not a uid";
+		} else if ((pw = getpwnam(tok)) != NULL) {
+			v = pw->pw_uid;
+		} else {
+			return "allowed_uids: no such user";
+		}
+		c->console_uids[c->n_console_uids++] = (uint32_t)v;
+	}
+	if (c->n_console_uids == 0)
+		return "allowed_uids must name at least one uid or user";
+	return NULL;
+}
+
 static int
 config_handler(void *user, const char *section, const char *name,
     const char *value)
@@ -128,6 +169,10 @@ config_handler(void *user, const char *section, const char *name,
 			what = "threads must be a number from 1 to 512";
 	} else if (IS("server", "user")) {
 		if (*value != '\0' && !config_set_str(&c->user, strdup(value)))
+			what = "out of memory";
+	} else if (IS("server", "web_root")) {
+		if (*value != '\0' &&
+		    !config_set_str(&c->web_root, config_path(p, value)))
 			what = "out of memory";
 	} else if (IS("store", "state_dir")) {
 		if (!config_set_str(&c->state_dir, config_path(p, value)))
@@ -192,6 +237,17 @@ config_handler(void *user, const char *section, const char *name,
 	} else if (IS("auth", "lockout_seconds")) {
 		if (config_parse_uint(value, 1, 86400, &c->lockout_seconds) != 0)
 			what = "lockout_seconds must be 1 to 86400";
+	} else if (IS("auth", "idle_timeout")) {
+		if (config_parse_uint(value, 60, 86400, &c->idle_timeout) != 0)
+			what = "idle_timeout must be 60 to 86400 seconds";
+	} else if (IS("console", "socket")) {
+		if (!config_set_str(&c->console_socket, config_path(p, value)))
+			what = "out of memory";
+	} else if (IS("console", "allowed_uids")) {
+		what = config_parse_uids(value, c);
+	} else if (IS("console", "idle_timeout")) {
+		if (config_parse_uint(value, 10, 86400, &c->console_idle) != 0)
+			what = "idle_timeout must be 10 to 86400 seconds";
 	} else if (IS("signing", "workers")) {
 		if (config_parse_int(value, 1, SIGNET_MAX_WORKERS,
 		    &c->workers) != 0)
@@ -217,7 +273,7 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 
 	memset(c, 0, sizeof(*c));
 	memset(&p, 0, sizeof(p));
-	c->threads = 16;
+	c->threads = 32;
 	c->max_artifact_size = SIGNET_DEFAULT_MAX_ARTIFACT;
 	c->map_size = 4ULL << 30;
 	c->workers = SIGNET_DEFAULT_WORKERS;
@@ -226,6 +282,8 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 	c->session_ttl = 8 * 3600;
 	c->lockout_failures = 5;
 	c->lockout_seconds = 900;
+	c->idle_timeout = 1800;
+	c->console_idle = 300;
 	p.c = c;
 	p.errbuf = errbuf;
 	p.errlen = errlen;
@@ -264,6 +322,11 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 	if (c->mail_from == NULL &&
 	    (c->mail_from = strdup("signet@localhost")) == NULL)
 		goto fail;
+	if (c->console_socket == NULL && asprintf(&c->console_socket,
+	    "%s/console.sock", c->state_dir) < 0) {
+		c->console_socket = NULL;
+		goto fail;
+	}
 	return 0;
 fail:
 	config_free(c);
@@ -281,6 +344,7 @@ config_free(struct config *c)
 	free(c->certificate);
 	free(c->client_ca);
 	free(c->user);
+	free(c->web_root);
 	free(c->state_dir);
 	free(c->module);
 	free(c->token_label);
@@ -292,5 +356,6 @@ config_free(struct config *c)
 	free(c->smtp_url);
 	free(c->mail_from);
 	free(c->notify_ca_file);
+	free(c->console_socket);
 	memset(c, 0, sizeof(*c));
 }

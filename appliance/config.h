@@ -8,6 +8,7 @@
 #include "err.h"
 
 #define CONFIG_MAX_ENV	16
+#define CONFIG_MAX_CONSOLE_UIDS	16
 
 struct config {
 	/* [server] */
@@ -16,6 +17,7 @@ struct config {
 	char *client_ca;
 	int threads;
 	char *user;
+	char *web_root;		/* the web interface's files; NULL: found */
 	/* [store] */
 	char *state_dir;
 	uint64_t max_artifact_size;
@@ -40,6 +42,12 @@ struct config {
 	unsigned session_ttl;	/* seconds a bearer token lives */
 	unsigned lockout_failures;	/* failed logins before lockout */
 	unsigned lockout_seconds;
+	unsigned idle_timeout;	/* seconds a web (cookie) session may idle */
+	/* [console] */
+	char *console_socket;	/* default <state_dir>/console.sock */
+	uint32_t console_uids[CONFIG_MAX_CONSOLE_UIDS];	/* peers allowed */
+	size_t n_console_uids;	/* 0: root and the uid signetd runs as */
+	unsigned console_idle;	/* seconds without a keystroke */
 };
 
 /* Reads path; relative paths inside are taken relative to its directory.

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "console_srv.h"
 #include "khclient.h"
 #include "log.h"
 #include "notify.h"
@@ -103,6 +104,7 @@ main(int argc, char **argv)
 {
 	struct app app;
 	struct server *srv = NULL;
+	struct console_srv *cons = NULL;
 	struct kh_spawn_opts ko;
 	struct notify_opts no;
 	const char *conf = NULL;
@@ -204,6 +206,8 @@ main(int argc, char **argv)
 	}
 	if (server_start(&app, &srv) != 0)
 		goto out;
+	if (console_srv_start(&app, &cons) != 0)
+		goto out;
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
@@ -225,6 +229,7 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	server_stop(srv);
+	console_srv_stop(cons);
 	signer_stop(app.signer);
 	notify_stop(app.notify);
 	kh_free(app.kh);

@@ -6,14 +6,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -33,6 +36,10 @@ struct secmem {
 };
 
 static struct token *kh_tok;
+/* The PIN buffer in the locked mapping, and the console connection a
+ * LOGIN_FD passed (-1 outside of one). */
+static uint8_t *kh_pin;
+static int kh_console_fd = -1;
 
 static void __attribute__((noreturn))
 usage(void)
@@ -268,6 +275,218 @@ h_login(struct rd *req, struct wbuf *rep)
 	return khproto_enc_login_rep(rep);
 }
 
+/* LOGIN_FD (PROTOCOL.md): the PIN comes straight from the officer's
+ * console connection, whose descriptor signetd passed along, so that
+ * signetd never holds it. The console is a peer of its own: what it sends
+ * wrong is a failed login, never a violation by signetd. */
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on fd until the deadline: 0, or SIGNET_ERR_UNAVAILABLE
+ * when the time is up or the peer hung up without data. */
+static int
+wait_fd(int fd, short events, uint64_t deadline)
+{
+	struct pollfd p;
+	uint64_t now;
+	int n;
+
+	for (;;) {
+		if ((now = now_ms()) >= deadline)
+			return SIGNET_ERR_UNAVAILABLE;
+		p.fd = fd;
+		p.events = events;
+		p.revents = 0;
+		n = poll(&p, 1, (int)(deadline - now));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return SIGNET_ERR_UNAVAILABLE;
+		if (n == 0)
+			continue;
+		if (p.revents & events)
+			return 0;
+		return SIGNET_ERR_UNAVAILABLE;
+	}
+}
+
+/* Exactly n bytes from the console, or SIGNET_ERR_UNAVAILABLE. The socket
+ * is signetd's too and blocking: every read is non-blocking after poll. */
+static int
+console_read(int fd, uint8_t *p, size_t n, uint64_t deadline)
+{
+	ssize_t got;
+	size_t off = 0;
+	int r;
+
+	while (off < n) {
+		if ((r = wait_fd(fd, POLLIN, deadline)) != 0)
+			return r;
+		got = recv(fd, p + off, n - off, MSG_DONTWAIT);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got <= 0)
+			return SIGNET_ERR_UNAVAILABLE;
+		off += (size_t)got;
+	}
+	return 0;
+}
+
+/* The console's PIN frame: u32 length (1..SIGNET_KH_MAX_PIN, checked
+ * before anything else is read), then the PIN, no NUL. Read into the
+ * locked buffer; nothing past the frame is read. */
+static int
+read_pin_frame(int fd, uint8_t *pin, size_t *len)
+{
+	uint64_t deadline = now_ms() + KH_PIN_FRAME_TIMEOUT_MS;
+	uint8_t hdr[KH_FRAME_HDR];
+	struct rd r;
+	uint32_t n;
+	int e;
+
+	*len = 0;
+	if ((e = console_read(fd, hdr, sizeof(hdr), deadline)) != 0)
+		return e;
+	rd_init(&r, hdr, sizeof(hdr));
+	if (rd_u32(&r, &n) != 0 || n == 0 || n > SIGNET_KH_MAX_PIN)
+		return SIGNET_ERR_INVALID;
+	if ((e = console_read(fd, pin, n, deadline)) != 0)
+		return e;
+	if (memchr(pin, '\0', n) != NULL)
+		return SIGNET_ERR_INVALID;
+	*len = n;
+	return 0;
+}
+
+/* The answer the console reads after its PIN frame: u32 length + a JSON
+ * object made only of fixed words and numbers (the keyholder parses no
+ * JSON and quotes nothing it was sent). */
+static int
+answer_console(int fd, const struct kh_login_result *res)
+{
+	static const struct {
+		int code;
+		const char *error;
+		const char *message;
+	} words[] = {
+		{ SIGNET_ERR_PIN_INCORRECT, "pin-incorrect",
+		    "the PIN is incorrect; the token counts failed tries" },
+		{ SIGNET_ERR_PIN_LOCKED, "pin-locked",
+		    "the user PIN is locked; the security officer PIN must "
+		    "unlock it" },
+		{ SIGNET_ERR_TOKEN, "token",
+		    "the token refused or failed the login" },
+		{ SIGNET_ERR_INVALID, "invalid",
+		    "the PIN must be 1 to 128 bytes of text" },
+		{ SIGNET_ERR_UNAVAILABLE, "unavailable",
+		    "no PIN arrived in time" },
+	};
+	uint64_t deadline = now_ms() + KH_PIN_FRAME_TIMEOUT_MS;
+	uint8_t buf[KH_MAX_CONSOLE_ANSWER];
+	const char *error = "internal", *message = "internal error";
+	size_t i, len, off = 0;
+	ssize_t w;
+	int n, r;
+
+	if (res->code == 0) {
+		n = snprintf((char *)buf + KH_FRAME_HDR,
+		    sizeof(buf) - KH_FRAME_HDR, "{\"op\":\"token-login\","
+		    "\"ok\":true,\"loggedIn\":true,\"tokenFlags\":%lu}",
+		    (unsigned long)res->flags);
+	} else {
+		for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+			if (words[i].code == res->code) {
+				error = words[i].error;
+				message = words[i].message;
+			}
+		}
+		n = snprintf((char *)buf + KH_FRAME_HDR,
+		    sizeof(buf) - KH_FRAME_HDR, "{\"op\":\"token-login\","
+		    "\"ok\":false,\"error\":\"%s\",\"message\":\"%s\","
+		    "\"tokenFlags\":%lu}", error, message,
+		    (unsigned long)res->flags);
+	}
+	if (n <= 0 || (size_t)n >= sizeof(buf) - KH_FRAME_HDR)
+		return SIGNET_ERR_INTERNAL;
+	buf[0] = 0;
+	buf[1] = 0;
+	buf[2] = (uint8_t)(n >> 8);
+	buf[3] = (uint8_t)n;
+	len = KH_FRAME_HDR + (size_t)n;
+	while (off < len) {
+		if ((r = wait_fd(fd, POLLOUT, deadline)) != 0)
+			return r;
+		w = send(fd, buf + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (w <= 0)
+			return SIGNET_ERR_UNAVAILABLE;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+/* Only a connected unix stream socket can be an officer's console. */
+static bool
+console_fd_ok(int fd)
+{
+	struct stat sb;
+	socklen_t len;
+	int v;
+
+	if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISSOCK(sb.st_mode))
+		return false;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0 ||
+	    v != AF_UNIX)
+		return false;
+	len = sizeof(v);
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 &&
+	    v == SOCK_STREAM;
+}
+
+static int
+h_login_fd(struct rd *req, struct wbuf *rep)
+{
+	struct kh_login_result res = { SIGNET_ERR_INTERNAL, 0, false };
+	struct kh_status st;
+	size_t len = 0;
+	int r;
+
+	if ((r = khproto_dec_login_fd_req(req)) != 0)
+		return r;
+	if (!console_fd_ok(kh_console_fd)) {
+		log_err("LOGIN_FD: the descriptor is not a unix stream socket");
+		return SIGNET_ERR_PROTOCOL;
+	}
+	res.code = read_pin_frame(kh_console_fd, kh_pin, &len);
+	if (res.code == 0) {
+		/* tried once, as for LOGIN; a wrong PIN is never retried */
+		res.code = token_login(kh_tok, kh_pin, len);
+		if (res.code != 0 && res.code != SIGNET_ERR_PIN_INCORRECT &&
+		    res.code != SIGNET_ERR_PIN_LOCKED)
+			res.code = SIGNET_ERR_TOKEN;
+	}
+	OPENSSL_cleanse(kh_pin, SIGNET_KH_MAX_PIN + 2);
+	/* the token's own retry counter state, for the officer to see */
+	if (token_status(kh_tok, &st) == 0)
+		res.flags = st.flags;
+	res.answered = answer_console(kh_console_fd, &res) == 0;
+	log_info("console token login: %s%s", res.code == 0 ? "success" :
+	    signet_strerror(res.code), res.answered ? "" :
+	    " (the console did not get the answer)");
+	close(kh_console_fd);
+	kh_console_fd = -1;
+	return khproto_enc_login_fd_rep(rep, &res);
+}
+
 static const struct handler {
 	uint8_t type;
 	const char *name;
@@ -279,6 +498,7 @@ static const struct handler {
 	{ KH_MSG_SIGN,		"SIGN",		h_sign },
 	{ KH_MSG_GENERATE,	"GENERATE",	h_generate },
 	{ KH_MSG_LOGIN,		"LOGIN",	h_login },
+	{ KH_MSG_LOGIN_FD,	"LOGIN_FD",	h_login_fd },
 };
 
 static const struct handler *
@@ -306,14 +526,14 @@ serve(int fd, uint8_t *frame)
 	int r;
 
 	for (;;) {
-		r = khproto_recv(fd, frame, &len);
+		r = khproto_recv_fd(fd, frame, &len, &kh_console_fd);
 		if (r == SIGNET_ERR_KEYHOLDER) {
 			log_debug("signetd closed the connection");
 			return 0;
 		}
 		if (r != 0) {
 			log_err("protocol violation: frame length out of "
-			    "range; exiting");
+			    "range or descriptors refused; exiting");
 			return SIGNET_ERR_PROTOCOL;
 		}
 		if (khproto_open(frame, len, &type, &body) != 0) {
@@ -325,9 +545,20 @@ serve(int fd, uint8_t *frame)
 			    "0x%02x; exiting", type);
 			return SIGNET_ERR_PROTOCOL;
 		}
+		/* a descriptor comes with LOGIN_FD and nothing else */
+		if ((type == KH_MSG_LOGIN_FD) != (kh_console_fd >= 0)) {
+			log_err("protocol violation: %s %s a descriptor; "
+			    "exiting", h->name, kh_console_fd >= 0 ?
+			    "carries" : "lacks");
+			return SIGNET_ERR_PROTOCOL;
+		}
 		wbuf_init(&rep, KH_MAX_FRAME);
 		r = h->fn(&body, &rep);
 		OPENSSL_cleanse(frame, len);
+		if (kh_console_fd >= 0) {
+			close(kh_console_fd);
+			kh_console_fd = -1;
+		}
 		if (r == SIGNET_ERR_PROTOCOL) {
 			log_err("protocol violation: malformed %s request; "
 			    "exiting", h->name);
@@ -412,6 +643,7 @@ main(int argc, char **argv)
 	}
 	if ((r = secmem_init(&sm)) != 0)
 		goto out;
+	kh_pin = sm.pin;
 	/* before the module is loaded: nothing of it runs with the PIN
 	 * file open or the PIN in memory unless we got this far */
 	if (pin_file != NULL &&

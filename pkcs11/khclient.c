@@ -277,12 +277,13 @@ kh_free(struct kh *kh)
 	free(kh);
 }
 
-/* One round trip: sends req (a whole frame), receives the reply into
- * rep[KH_MAX_FRAME] and checks it answers req: the request's reply type,
- * or a failure reply whose code is returned. On success *body reads the
- * reply's body. */
+/* One round trip: sends req (a whole frame, with the descriptor pass
+ * when it is not -1), receives the reply into rep[KH_MAX_FRAME] and checks
+ * it answers req: the request's reply type, or a failure reply whose code
+ * is returned. On success *body reads the reply's body. */
 static int
-call(struct kh *kh, struct wbuf *req, uint8_t *rep, struct rd *body)
+call_fd(struct kh *kh, struct wbuf *req, int pass, uint8_t *rep,
+    struct rd *body)
 {
 	struct kh_failure f;
 	size_t len;
@@ -294,7 +295,8 @@ call(struct kh *kh, struct wbuf *req, uint8_t *rep, struct rd *body)
 	pthread_mutex_lock(&kh->lock);
 	if (kh->broken) {
 		r = SIGNET_ERR_KEYHOLDER;
-	} else if ((r = khproto_send(kh->fd, req->buf, req->len)) != 0 ||
+	} else if ((r = pass >= 0 ? khproto_send_fd(kh->fd, req->buf,
+	    req->len, pass) : khproto_send(kh->fd, req->buf, req->len)) != 0 ||
 	    (r = khproto_recv(kh->fd, rep, &len)) != 0) {
 		/* a half-written request or half-read reply leaves the
 		 * stream out of step: nothing after it can be trusted */
@@ -323,6 +325,12 @@ call(struct kh *kh, struct wbuf *req, uint8_t *rep, struct rd *body)
 		return SIGNET_ERR_PROTOCOL;
 	}
 	return 0;
+}
+
+static int
+call(struct kh *kh, struct wbuf *req, uint8_t *rep, struct rd *body)
+{
+	return call_fd(kh, req, -1, rep, body);
 }
 
 /* A reply buffer per call: 16 KiB is too much for some threads' stacks. */
@@ -634,6 +642,37 @@ kh_login(struct kh *kh, const char *pin, size_t pinlen)
 	    (r = call(kh, &req, rep, &body)) != 0)
 		goto out;
 	if (khproto_dec_login_rep(&body) != 0) {
+		r = SIGNET_ERR_PROTOCOL;
+		goto out;
+	}
+	r = 0;
+ out:
+	free(rep);
+	wbuf_free(&req);
+	return r;
+}
+
+int
+kh_login_fd(struct kh *kh, int fd, struct kh_login_result *res)
+{
+	struct wbuf req;
+	struct rd body;
+	uint8_t *rep = NULL;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (kh == NULL || fd < 0)
+		return SIGNET_ERR_INVALID;
+	wbuf_init(&req, KH_MAX_FRAME);
+	if ((rep = rep_alloc()) == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = khproto_enc_login_fd_req(&req)) != 0 ||
+	    (r = call_fd(kh, &req, fd, rep, &body)) != 0)
+		goto out;
+	if (khproto_dec_login_fd_rep(&body, res) != 0) {
+		memset(res, 0, sizeof(*res));
 		r = SIGNET_ERR_PROTOCOL;
 		goto out;
 	}

@@ -50,6 +50,17 @@ struct kh_status {
 	unsigned key_count;
 };
 
+/* The result of a LOGIN_FD: the login's code (0, SIGNET_ERR_PIN_INCORRECT,
+ * SIGNET_ERR_PIN_LOCKED, SIGNET_ERR_TOKEN; SIGNET_ERR_INVALID or
+ * SIGNET_ERR_UNAVAILABLE when no whole PIN frame came from the console),
+ * the token's CK_TOKEN_INFO flags after the attempt, and whether the
+ * keyholder wrote its answer frame to the console. */
+struct kh_login_result {
+	int code;
+	uint32_t flags;
+	bool answered;
+};
+
 /* fork+exec the keyholder with only the socket open (closefrom) and the
  * given environment. Returns 0 and *out, or a negative SIGNET_ERR_*. */
 int kh_spawn(const struct kh_spawn_opts *o, struct kh **out) SIGNET_WUR;
@@ -75,6 +86,15 @@ int kh_generate(struct kh *kh, const char *label, int type, unsigned bits,
     struct kh_key_info *out) SIGNET_WUR;
 /* Logs in with a PIN (console token activation); pin is not kept. */
 int kh_login(struct kh *kh, const char *pin, size_t pinlen) SIGNET_WUR;
+
+/* Token activation from the officer's console without signetd ever
+ * holding the PIN: passes the console connection fd to the keyholder
+ * (LOGIN_FD), which reads one PIN frame from it, logs in once, answers the
+ * console itself and closes its copy. The caller must not read from fd
+ * until this returns. Returns 0 and *res (res->code says how the login
+ * went), or a negative error for the call itself (keyholder gone, protocol,
+ * a failure reply), after which the console stream is out of step. */
+int kh_login_fd(struct kh *kh, int fd, struct kh_login_result *res) SIGNET_WUR;
 
 /* For tests only: writes frame[0..len) to the keyholder as it is, so a
  * test can show that the keyholder itself refuses what kh_* never sends.

@@ -181,6 +181,138 @@ khproto_recv(int fd, uint8_t *buf, size_t *len)
 	return 0;
 }
 
+int
+khproto_send_fd(int sock, const uint8_t *frame, size_t len, int fd)
+{
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr m;
+	struct cmsghdr *c;
+	struct iovec iov;
+	ssize_t w;
+
+	if (len == 0 || fd < 0)
+		return SIGNET_ERR_INVALID;
+	memset(&m, 0, sizeof(m));
+	memset(&ctl, 0, sizeof(ctl));
+	iov.iov_base = (void *)(uintptr_t)frame;
+	iov.iov_len = len;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = ctl.buf;
+	m.msg_controllen = sizeof(ctl.buf);
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	/* the descriptor rides on the first byte; the rest of a short write
+	 * goes out plainly */
+	do {
+		w = sendmsg(sock, &m, MSG_NOSIGNAL);
+	} while (w < 0 && errno == EINTR);
+	if (w <= 0)
+		return SIGNET_ERR_KEYHOLDER;
+	if ((size_t)w == len)
+		return 0;
+	return khproto_send(sock, frame + w, len - (size_t)w);
+}
+
+/* Takes the descriptors out of one recvmsg's ancillary data. The first
+ * becomes *passed; any other is closed and makes the frame a violation. */
+static int
+take_fds(struct msghdr *m, int *passed)
+{
+	struct cmsghdr *c;
+	size_t i, n;
+	int fd, r = 0;
+
+	if (m->msg_flags & MSG_CTRUNC)
+		r = SIGNET_ERR_PROTOCOL;
+	for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0)) {
+			r = SIGNET_ERR_PROTOCOL;
+			continue;
+		}
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*passed < 0) {
+				*passed = fd;
+			} else {
+				close(fd);
+				r = SIGNET_ERR_PROTOCOL;
+			}
+		}
+	}
+	return r;
+}
+
+static int
+recvmsg_full(int sock, uint8_t *p, size_t n, int *passed)
+{
+	union {
+		struct cmsghdr hdr;
+		/* room for two: a second one is seen and refused, not
+		 * silently dropped */
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} ctl;
+	struct msghdr m;
+	struct iovec iov;
+	ssize_t got;
+	size_t off = 0;
+	int r = 0, e;
+
+	while (off < n) {
+		memset(&m, 0, sizeof(m));
+		iov.iov_base = p + off;
+		iov.iov_len = n - off;
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = ctl.buf;
+		m.msg_controllen = sizeof(ctl.buf);
+		got = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return SIGNET_ERR_KEYHOLDER;
+		if ((e = take_fds(&m, passed)) != 0)
+			r = e;
+		off += (size_t)got;
+	}
+	return r;
+}
+
+int
+khproto_recv_fd(int sock, uint8_t *buf, size_t *len, int *passed)
+{
+	uint32_t n;
+	int e;
+
+	*len = 0;
+	*passed = -1;
+	if ((e = recvmsg_full(sock, buf, KH_FRAME_HDR, passed)) != 0)
+		goto fail;
+	n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
+	    (uint32_t)buf[2] << 8 | (uint32_t)buf[3];
+	if (n == 0 || n > SIGNET_KH_MAX_MSG) {
+		e = SIGNET_ERR_PROTOCOL;
+		goto fail;
+	}
+	if ((e = recvmsg_full(sock, buf + KH_FRAME_HDR, n, passed)) != 0)
+		goto fail;
+	*len = KH_FRAME_HDR + (size_t)n;
+	return 0;
+ fail:
+	if (*passed >= 0)
+		close(*passed);
+	*passed = -1;
+	return e;
+}
+
 /* Decoders share one shape: any failed read or a leftover byte makes the
  * whole message a protocol violation, whatever rd said in detail. */
 #define RD(x)	do { if ((x) != 0) return SIGNET_ERR_PROTOCOL; } while (0)
@@ -398,6 +530,20 @@ khproto_dec_login_req(struct rd *r, const uint8_t **pin, size_t *pinlen)
 	return 0;
 }
 
+int
+khproto_enc_login_fd_req(struct wbuf *b)
+{
+	WB(msg_begin(b, KH_MSG_LOGIN_FD));
+	return msg_end(b);
+}
+
+int
+khproto_dec_login_fd_req(struct rd *r)
+{
+	RD(rd_end(r));
+	return 0;
+}
+
 /* Replies */
 
 int
@@ -581,5 +727,45 @@ int
 khproto_dec_login_rep(struct rd *r)
 {
 	RD(rd_end(r));
+	return 0;
+}
+
+/* What a LOGIN_FD may end with: the login's own outcomes, or the console
+ * not delivering a whole PIN frame. Anything else is not an answer. */
+static bool
+valid_login_code(int code)
+{
+	return code == 0 || code == SIGNET_ERR_PIN_INCORRECT ||
+	    code == SIGNET_ERR_PIN_LOCKED || code == SIGNET_ERR_TOKEN ||
+	    code == SIGNET_ERR_INVALID || code == SIGNET_ERR_UNAVAILABLE;
+}
+
+int
+khproto_enc_login_fd_rep(struct wbuf *b, const struct kh_login_result *res)
+{
+	if (!valid_login_code(res->code))
+		return SIGNET_ERR_INVALID;
+	WB(msg_begin(b, KH_MSG_LOGIN_FD | KH_MSG_REPLY));
+	WB(wbuf_u32(b, (uint32_t)res->code));
+	WB(wbuf_u32(b, res->flags));
+	WB(wbuf_u8(b, res->answered ? 1 : 0));
+	return msg_end(b);
+}
+
+int
+khproto_dec_login_fd_rep(struct rd *r, struct kh_login_result *res)
+{
+	uint32_t u;
+	int32_t code;
+
+	memset(res, 0, sizeof(*res));
+	RD(rd_u32(r, &u));
+	RD(rd_u32(r, &res->flags));
+	WB(rd_bool(r, &res->answered));
+	RD(rd_end(r));
+	memcpy(&code, &u, sizeof(code));
+	if (!valid_login_code(code))
+		return SIGNET_ERR_PROTOCOL;
+	res->code = code;
 	return 0;
 }

@@ -24,6 +24,7 @@
 #define KH_MSG_SIGN		0x04
 #define KH_MSG_GENERATE		0x05
 #define KH_MSG_LOGIN		0x06
+#define KH_MSG_LOGIN_FD		0x07
 #define KH_MSG_REPLY		0x80
 #define KH_MSG_FAILURE		0xff
 
@@ -40,6 +41,12 @@
 /* Keys per LIST_KEYS reply: 64 entries of at most 141 bytes fit in
  * SIGNET_KH_MAX_MSG with room to spare. */
 #define KH_LIST_PAGE		64
+/* LOGIN_FD: how long the keyholder waits for the console's PIN frame and
+ * for room to write its answer. The console has the PIN typed before it
+ * asks, so this only has to cover a busy machine, not a person typing. */
+#define KH_PIN_FRAME_TIMEOUT_MS	10000
+/* The console's answer frame (u32 length + a small JSON object). */
+#define KH_MAX_CONSOLE_ANSWER	256
 
 struct kh_sign_req {
 	char key_id[KH_KEY_ID_HEX + 1];
@@ -80,6 +87,17 @@ int khproto_send(int fd, const uint8_t *frame, size_t len) SIGNET_WUR;
  * header is 0 or above SIGNET_KH_MAX_MSG (the body is not read). */
 int khproto_recv(int fd, uint8_t *buf, size_t *len) SIGNET_WUR;
 
+/* Like khproto_send, with the descriptor fd passed (SCM_RIGHTS) along
+ * with the frame's bytes. */
+int khproto_send_fd(int sock, const uint8_t *frame, size_t len,
+    int fd) SIGNET_WUR;
+/* Like khproto_recv, for the keyholder: a descriptor passed with the frame
+ * is returned in *passed (close-on-exec), else *passed is -1. More than one
+ * descriptor, or ancillary data cut short, is SIGNET_ERR_PROTOCOL (and
+ * whatever arrived is closed). */
+int khproto_recv_fd(int sock, uint8_t *buf, size_t *len,
+    int *passed) SIGNET_WUR;
+
 /* Requests. */
 int khproto_enc_status_req(struct wbuf *b) SIGNET_WUR;
 int khproto_dec_status_req(struct rd *r) SIGNET_WUR;
@@ -98,6 +116,9 @@ int khproto_enc_login_req(struct wbuf *b, const void *pin,
     size_t pinlen) SIGNET_WUR;
 int khproto_dec_login_req(struct rd *r, const uint8_t **pin,
     size_t *pinlen) SIGNET_WUR;
+/* LOGIN_FD has an empty body: the request is the descriptor. */
+int khproto_enc_login_fd_req(struct wbuf *b) SIGNET_WUR;
+int khproto_dec_login_fd_req(struct rd *r) SIGNET_WUR;
 
 /* Replies. */
 int khproto_enc_failure(struct wbuf *b, int code, const char *msg) SIGNET_WUR;
@@ -125,5 +146,9 @@ int khproto_enc_gen_rep(struct wbuf *b,
 int khproto_dec_gen_rep(struct rd *r, struct kh_key_info *k) SIGNET_WUR;
 int khproto_enc_login_rep(struct wbuf *b) SIGNET_WUR;
 int khproto_dec_login_rep(struct rd *r) SIGNET_WUR;
+int khproto_enc_login_fd_rep(struct wbuf *b,
+    const struct kh_login_result *res) SIGNET_WUR;
+int khproto_dec_login_fd_rep(struct rd *r,
+    struct kh_login_result *res) SIGNET_WUR;
 
 #endif

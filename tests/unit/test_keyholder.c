@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -534,6 +535,9 @@ t_violations(void **state)
 	expect_exit_on(f, n);
 	n = frame(f, KH_MSG_STATUS, "x", 1);
 	expect_exit_on(f, n);
+	/* LOGIN_FD without the descriptor it is about */
+	n = frame(f, KH_MSG_LOGIN_FD, NULL, 0);
+	expect_exit_on(f, n);
 	/* a length past the maximum: nothing more is read */
 	memcpy(f, "\x00\x00\x40\x01\x01", 5);
 	expect_exit_on(f, 5);
@@ -612,6 +616,120 @@ t_locked_login(void **state)
 	kh_free(kh);
 }
 
+
+/* The console's PIN frame: u32 length, then the bytes. */
+static void
+send_pin_frame(int fd, const char *pin, size_t n)
+{
+	uint8_t f[256];
+
+	assert_true(n + 4 <= sizeof(f));
+	f[0] = (uint8_t)(n >> 24);
+	f[1] = (uint8_t)(n >> 16);
+	f[2] = (uint8_t)(n >> 8);
+	f[3] = (uint8_t)n;
+	memcpy(f + 4, pin, n);
+	assert_int_equal(write(fd, f, n + 4), (ssize_t)(n + 4));
+}
+
+/* The keyholder's answer to the console, as text. */
+static void
+read_answer(int fd, char *out, size_t cap)
+{
+	uint8_t h[4];
+	size_t n;
+
+	assert_int_equal(read(fd, h, 4), 4);
+	n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+	assert_true(n > 0 && n < cap && n <= KH_MAX_CONSOLE_ANSWER);
+	assert_int_equal(read(fd, out, n), (ssize_t)n);
+	out[n] = '\0';
+}
+
+static void
+t_login_fd(void **state)
+{
+	struct kh_login_result res;
+	struct kh_status st;
+	struct kh *kh;
+	char ans[KH_MAX_CONSOLE_ANSWER + 1], rest[8];
+	int sv[2], p[2];
+
+	(void)state;
+	kh = spawn(NULL);
+	/* sv[0] is the console, sv[1] what signetd hands over */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	send_pin_frame(sv[0], "wrong-pin", 9);
+	assert_int_equal(kh_login_fd(kh, sv[1], &res), 0);
+	assert_int_equal(res.code, SIGNET_ERR_PIN_INCORRECT);
+	assert_true(res.answered);
+	read_answer(sv[0], ans, sizeof(ans));
+	assert_non_null(strstr(ans, "\"ok\":false"));
+	assert_non_null(strstr(ans, "\"error\":\"pin-incorrect\""));
+	assert_null(strstr(ans, "wrong-pin"));
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_false(st.logged_in);
+	/* the retry counter the token keeps is reported as it stands */
+	assert_int_equal(res.flags, st.flags);
+
+	/* the right PIN, with bytes after its frame: the keyholder reads
+	 * the frame and nothing more, the rest is still for signetd */
+	send_pin_frame(sv[0], T.pin, strlen(T.pin));
+	assert_int_equal(write(sv[0], "next", 4), 4);
+	assert_int_equal(kh_login_fd(kh, sv[1], &res), 0);
+	assert_int_equal(res.code, 0);
+	assert_true(res.answered);
+	read_answer(sv[0], ans, sizeof(ans));
+	assert_non_null(strstr(ans, "\"ok\":true"));
+	assert_int_equal(read(sv[1], rest, 4), 4);
+	assert_memory_equal(rest, "next", 4);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_true(st.logged_in);
+	close(sv[0]);
+	close(sv[1]);
+	kh_free(kh);
+
+	kh = spawn(NULL);
+	/* a length past the PIN limit is refused before anything is read */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[0], "\x00\x00\x00\x81", 4), 4);
+	assert_int_equal(kh_login_fd(kh, sv[1], &res), 0);
+	assert_int_equal(res.code, SIGNET_ERR_INVALID);
+	read_answer(sv[0], ans, sizeof(ans));
+	assert_non_null(strstr(ans, "\"error\":\"invalid\""));
+	close(sv[0]);
+	close(sv[1]);
+	/* a PIN with a NUL in it */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	send_pin_frame(sv[0], "ab\0cd", 5);
+	assert_int_equal(kh_login_fd(kh, sv[1], &res), 0);
+	assert_int_equal(res.code, SIGNET_ERR_INVALID);
+	close(sv[0]);
+	close(sv[1]);
+	/* the console hangs up before sending: no login, no answer */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[0]);
+	assert_int_equal(kh_login_fd(kh, sv[1], &res), 0);
+	assert_int_equal(res.code, SIGNET_ERR_UNAVAILABLE);
+	assert_false(res.answered);
+	close(sv[1]);
+	/* the keyholder is still there and still locked */
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_false(st.logged_in);
+	/* the client refuses what it cannot pass */
+	assert_int_equal(kh_login_fd(kh, -1, &res), SIGNET_ERR_INVALID);
+	kh_free(kh);
+
+	/* a descriptor that is no unix stream socket is a violation */
+	kh = spawn(NULL);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(kh_login_fd(kh, p[0], &res), SIGNET_ERR_KEYHOLDER);
+	assert_int_equal(exit_status(kh), 1);
+	close(p[0]);
+	close(p[1]);
+	kh_free(kh);
+}
+
 static void
 t_spawn_errors(void **state)
 {
@@ -640,6 +758,7 @@ main(void)
 		cmocka_unit_test(t_violations),
 		cmocka_unit_test(t_pin_file_mode),
 		cmocka_unit_test(t_locked_login),
+		cmocka_unit_test(t_login_fd),
 		cmocka_unit_test(t_spawn_errors),
 	};
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -593,6 +594,183 @@ t_bad_misc(void **state)
 	assert_int_equal(khproto_hash_len(0), 0);
 }
 
+
+static void
+t_login_fd(void **state)
+{
+	static const int codes[] = { 0, SIGNET_ERR_PIN_INCORRECT,
+	    SIGNET_ERR_PIN_LOCKED, SIGNET_ERR_TOKEN, SIGNET_ERR_INVALID,
+	    SIGNET_ERR_UNAVAILABLE };
+	struct kh_login_result in, out;
+	struct wbuf b;
+	struct rd r;
+	size_t i;
+
+	(void)state;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_login_fd_req(&b), 0);
+	open_frame(&b, KH_MSG_LOGIN_FD, &r);
+	assert_int_equal(khproto_dec_login_fd_req(&r), 0);
+	wbuf_free(&b);
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		in.code = codes[i];
+		in.flags = 0x10000u << (i % 3);
+		in.answered = i % 2 == 0;
+		wbuf_init(&b, KH_MAX_FRAME);
+		assert_int_equal(khproto_enc_login_fd_rep(&b, &in), 0);
+		open_frame(&b, KH_MSG_LOGIN_FD | KH_MSG_REPLY, &r);
+		assert_int_equal(khproto_dec_login_fd_rep(&r, &out), 0);
+		assert_int_equal(out.code, in.code);
+		assert_int_equal(out.flags, in.flags);
+		assert_int_equal(out.answered, in.answered);
+		wbuf_free(&b);
+	}
+	/* codes that are no login outcome are neither sent nor taken */
+	in.code = SIGNET_ERR_KEYHOLDER;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_login_fd_rep(&b, &in), SIGNET_ERR_INVALID);
+	wbuf_free(&b);
+	wbuf_init(&b, 64);
+	assert_int_equal(wbuf_u32(&b, (uint32_t)SIGNET_ERR_KEYHOLDER), 0);
+	assert_int_equal(wbuf_u32(&b, 0), 0);
+	assert_int_equal(wbuf_u8(&b, 1), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_login_fd_rep(&r, &out),
+	    SIGNET_ERR_PROTOCOL);
+	/* a positive code, a bool that is not one, trailing, truncated */
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, 5), 0);
+	assert_int_equal(wbuf_u32(&b, 0), 0);
+	assert_int_equal(wbuf_u8(&b, 1), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_login_fd_rep(&r, &out),
+	    SIGNET_ERR_PROTOCOL);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, 0), 0);
+	assert_int_equal(wbuf_u32(&b, 0), 0);
+	assert_int_equal(wbuf_u8(&b, 2), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_login_fd_rep(&r, &out),
+	    SIGNET_ERR_PROTOCOL);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, 0), 0);
+	assert_int_equal(wbuf_u32(&b, 0), 0);
+	assert_int_equal(wbuf_u8(&b, 1), 0);
+	assert_int_equal(wbuf_u8(&b, 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_login_fd_rep(&r, &out),
+	    SIGNET_ERR_PROTOCOL);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u32(&b, 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_login_fd_rep(&r, &out),
+	    SIGNET_ERR_PROTOCOL);
+	/* the request has no body */
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_u8(&b, 0), 0);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_login_fd_req(&r), SIGNET_ERR_PROTOCOL);
+	wbuf_free(&b);
+}
+
+/* Sends frame with n descriptors attached, as a peer other than
+ * khproto_send_fd might. */
+static void
+send_fds(int sock, const uint8_t *frame, size_t len, const int *fds, int n)
+{
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} ctl;
+	struct msghdr m;
+	struct cmsghdr *c;
+	struct iovec iov;
+
+	memset(&m, 0, sizeof(m));
+	memset(&ctl, 0, sizeof(ctl));
+	iov.iov_base = (void *)(uintptr_t)frame;
+	iov.iov_len = len;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = ctl.buf;
+	m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+	assert_int_equal(sendmsg(sock, &m, 0), (ssize_t)len);
+}
+
+/* Open descriptors of this process: none may be left behind. */
+static int
+fd_count(void)
+{
+	int fd, n = 0;
+
+	for (fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			n++;
+	return n;
+}
+
+static void
+t_recv_fd(void **state)
+{
+	uint8_t buf[KH_MAX_FRAME];
+	uint8_t req[] = { 0, 0, 0, 1, KH_MSG_LOGIN_FD };
+	uint8_t zero[] = { 0, 0, 0, 0 };
+	int sv[2], p[2], fds[2], passed, before;
+	size_t len;
+	char c;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	/* the descriptor arrives with its frame and works */
+	assert_int_equal(khproto_send_fd(sv[0], req, sizeof(req), p[1]), 0);
+	assert_int_equal(khproto_recv_fd(sv[1], buf, &len, &passed), 0);
+	assert_int_equal(len, sizeof(req));
+	assert_true(passed >= 0 && passed != p[1]);
+	assert_true(fcntl(passed, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(write(passed, "x", 1), 1);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	close(passed);
+	/* a frame without one says so */
+	assert_int_equal(khproto_send(sv[0], req, sizeof(req)), 0);
+	assert_int_equal(khproto_recv_fd(sv[1], buf, &len, &passed), 0);
+	assert_int_equal(passed, -1);
+	/* two descriptors: refused, and none is left open */
+	fds[0] = p[0];
+	fds[1] = p[1];
+	before = fd_count();
+	send_fds(sv[0], req, sizeof(req), fds, 2);
+	assert_int_equal(khproto_recv_fd(sv[1], buf, &len, &passed),
+	    SIGNET_ERR_PROTOCOL);
+	assert_int_equal(passed, -1);
+	assert_int_equal(fd_count(), before);
+	close(sv[0]);
+	close(sv[1]);
+	/* a bad length with a descriptor: refused, the descriptor closed */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	before = fd_count();
+	send_fds(sv[0], zero, sizeof(zero), &p[1], 1);
+	assert_int_equal(khproto_recv_fd(sv[1], buf, &len, &passed),
+	    SIGNET_ERR_PROTOCOL);
+	assert_int_equal(passed, -1);
+	assert_int_equal(fd_count(), before);
+	close(sv[0]);
+	assert_int_equal(khproto_recv_fd(sv[1], buf, &len, &passed),
+	    SIGNET_ERR_KEYHOLDER);
+	close(sv[1]);
+	close(p[0]);
+	close(p[1]);
+	/* a bad descriptor is not sent */
+	assert_int_equal(khproto_send_fd(0, req, sizeof(req), -1),
+	    SIGNET_ERR_INVALID);
+}
+
 int
 main(void)
 {
@@ -606,6 +784,8 @@ main(void)
 		cmocka_unit_test(t_bad_sign),
 		cmocka_unit_test(t_bad_gen),
 		cmocka_unit_test(t_bad_misc),
+		cmocka_unit_test(t_login_fd),
+		cmocka_unit_test(t_recv_fd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

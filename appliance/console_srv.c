@@ -1,0 +1,1142 @@
+/* The officer console's side in signetd (console_srv.h). One thread
+ * accepts, one thread serves each console connection; a connection holds
+ * at most one officer session, which ends with the connection. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "app.h"
+#include "audit.h"
+#include "catalog.h"
+#include "consproto.h"
+#include "console_srv.h"
+#include "khclient.h"
+#include "log.h"
+#include "request.h"
+#include "users.h"
+#include "workflow.h"
+
+/* Consoles at once: tty1, perhaps a second one on a serial line, and
+ * room for one left over while it is being torn down. */
+#define CONSOLE_SRV_MAX_CONN	4
+/* Requests in one pending list; an officer decides them one at a time. */
+#define CONSOLE_SRV_MAX_PENDING	100
+#define CONSOLE_SRV_MAX_MSG	512
+
+struct console_srv {
+	struct app *app;
+	int lfd;
+	int wake[2];		/* stop: written once, read by the acceptor */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	pthread_t acceptor;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int conns[CONSOLE_SRV_MAX_CONN];	/* -1: free */
+	int nconn;
+	int stopping;
+	uint32_t uids[CONFIG_MAX_CONSOLE_UIDS];
+	size_t nuids;
+	struct users_policy up;
+};
+
+struct console_conn {
+	struct console_srv *srv;
+	int fd;
+	int slot;
+	uid_t uid;
+	pid_t pid;
+	int logged_in;
+	/* the session's bearer token: a secret, wiped when it ends */
+	char token[USERS_TOKEN_LEN + 1];
+	char key[65];
+	char user[CATALOG_MAX_NAME + 1];
+	int64_t last_activity;	/* ms, monotonic */
+};
+
+/* What an operation did with the connection besides its result. */
+#define CONSOLE_SRV_ANSWERED	0x1	/* the reply was written (or is the
+					 * keyholder's to write) */
+#define CONSOLE_SRV_CLOSE	0x2	/* the stream cannot go on */
+
+struct console_srv_ctx {
+	struct console_conn *c;
+	json_t *req;
+	json_t *user;		/* the officer's record (logged-in ops) */
+	struct principal who;
+	json_t *rep;		/* fields of a successful reply */
+	char msg[CONSOLE_SRV_MAX_MSG];
+	int flags;
+};
+
+static int64_t
+console_srv_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+console_srv_msg(struct console_srv_ctx *x, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+console_srv_msg(struct console_srv_ctx *x, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x->msg, sizeof(x->msg), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static const char *
+console_srv_code(int err)
+{
+	switch (err) {
+	case SIGNET_ERR_UNAUTHENTICATED:
+		return "unauthenticated";
+	case SIGNET_ERR_FORBIDDEN:
+		return "forbidden";
+	case SIGNET_ERR_NOT_FOUND:
+		return "not-found";
+	case SIGNET_ERR_CONFLICT:
+		return "conflict";
+	case SIGNET_ERR_INVALID:
+		return "invalid";
+	case SIGNET_ERR_TOO_LARGE:
+		return "too-large";
+	case SIGNET_ERR_TOKEN_LOCKED:
+		return "token-locked";
+	case SIGNET_ERR_PIN_INCORRECT:
+		return "pin-incorrect";
+	case SIGNET_ERR_PIN_LOCKED:
+		return "pin-locked";
+	case SIGNET_ERR_TOKEN:
+		return "token";
+	case SIGNET_ERR_KEYHOLDER:
+		return "keyholder";
+	case SIGNET_ERR_UNAVAILABLE:
+		return "unavailable";
+	default:
+		return "internal";
+	}
+}
+
+/* An audit entry of its own transaction (console events that change
+ * nothing else). */
+static void
+console_srv_audit(struct console_srv *s, const char *actor,
+    const char *action, const char *target, const json_t *details)
+{
+	struct store_txn *t = NULL;
+	int r;
+
+	if ((r = store_txn_begin(s->app->store, 1, &t)) == 0 &&
+	    (r = audit_append(t, "user", actor, action, target,
+	    details)) == 0) {
+		r = store_txn_commit(t);
+		t = NULL;
+	}
+	store_txn_abort(t);
+	if (r != 0)
+		log_err("console: cannot audit %s by %s: %s", action, actor,
+		    signet_strerror(r));
+}
+
+/* Ends the connection's session, if any: deleted in the store (audited
+ * as a logout) and wiped here. */
+static void
+console_srv_end_session(struct console_conn *c, const char *why)
+{
+	int r;
+
+	if (!c->logged_in)
+		return;
+	if ((r = users_logout(c->srv->app->store, c->key, c->user)) != 0)
+		log_err("console: logout of %s: %s", c->user,
+		    signet_strerror(r));
+	log_info("console: %s logged out (%s)", c->user, why);
+	OPENSSL_cleanse(c->token, sizeof(c->token));
+	OPENSSL_cleanse(c->key, sizeof(c->key));
+	c->user[0] = '\0';
+	c->logged_in = 0;
+}
+
+/* --- requests and who may decide them ------------------------------ */
+
+/* Evidence recorded by origin verification, where a request has it. */
+static int
+console_srv_origin_verified(const json_t *rec)
+{
+	const json_t *v = json_object_get(rec, "originVerification");
+	const char *st;
+
+	if (v == NULL)
+		v = json_object_get(json_object_get(rec, "origin"),
+		    "verification");
+	if (json_is_true(v))
+		return 1;
+	if (!json_is_object(v))
+		return 0;
+	if (json_is_true(json_object_get(v, "verified")))
+		return 1;
+	st = json_string_value(json_object_get(v, "status"));
+	return st != NULL && strcasecmp(st, "verified") == 0;
+}
+
+/* Could this officer decide rec now: it waits, they are one of its
+ * policy's approvers, they did not submit it and have not decided yet.
+ * workflow_decide checks the same again when it is asked. */
+static int
+console_srv_may_decide(struct store_txn *t, const json_t *rec,
+    const char *name)
+{
+	const json_t *sub = json_object_get(rec, "submitter"), *a;
+	const char *w = json_string_value(json_object_get(rec,
+	    "workflowStatus"));
+	const char *st, *sn;
+	json_t *policy = NULL;
+	size_t i;
+	int ok;
+
+	if (w == NULL || strcmp(w, RQ_WAITING) != 0)
+		return 0;
+	if (catalog_get_policy(t, json_string_value(json_object_get(rec,
+	    "projectSlug")), json_string_value(json_object_get(rec,
+	    "signingPolicySlug")), &policy) != 0)
+		return 0;
+	ok = catalog_policy_lists(policy, "approvers", name);
+	json_decref(policy);
+	st = json_string_value(json_object_get(sub, "type"));
+	sn = json_string_value(json_object_get(sub, "name"));
+	if (st != NULL && sn != NULL && strcmp(st, "user") == 0 &&
+	    strcmp(sn, name) == 0)
+		ok = 0;
+	json_array_foreach(json_object_get(rec, "approvals"), i, a) {
+		sn = json_string_value(json_object_get(json_object_get(a,
+		    "by"), "name"));
+		st = json_string_value(json_object_get(json_object_get(a,
+		    "by"), "type"));
+		if (sn != NULL && st != NULL && strcmp(st, "user") == 0 &&
+		    strcmp(sn, name) == 0)
+			ok = 0;
+	}
+	return ok;
+}
+
+struct console_srv_vis {
+	struct store_txn *t;
+	const char *name;
+};
+
+static int
+console_srv_visible(const json_t *rec, void *arg)
+{
+	struct console_srv_vis *v = arg;
+
+	return console_srv_may_decide(v->t, rec, v->name);
+}
+
+/* Seconds since an RFC 3339 UTC time as request_now writes it. */
+static json_int_t
+console_srv_age(const char *at)
+{
+	struct tm tm;
+	const char *end;
+	time_t then;
+
+	if (at == NULL)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(at, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return 0;
+	if ((then = timegm(&tm)) == (time_t)-1 || then > time(NULL))
+		return 0;
+	return (json_int_t)(time(NULL) - then);
+}
+
+static json_t *
+console_srv_summary(const json_t *r)
+{
+	const json_t *art = json_object_get(r, "unsignedArtifact");
+	const json_t *sub = json_object_get(r, "submitter");
+
+	return json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:b, s:O?,"
+	    " s:I}",
+	    "id", json_object_get(r, "id"),
+	    "project", json_object_get(r, "projectSlug"),
+	    "policy", json_object_get(r, "signingPolicySlug"),
+	    "submitter", json_object_get(sub, "name"),
+	    "artifactName", json_object_get(art, "name"),
+	    "sha256", json_object_get(art, "sha256"),
+	    "originVerified", console_srv_origin_verified(r),
+	    "createdAt", json_object_get(r, "createdAt"),
+	    "ageSeconds", console_srv_age(json_string_value(
+	    json_object_get(r, "createdAt"))));
+}
+
+/* --- operations ----------------------------------------------------- */
+
+static int
+console_srv_login(struct console_srv_ctx *x)
+{
+	struct console_conn *c = x->c;
+	struct store_txn *t = NULL;
+	json_t *u = NULL, *det = NULL;
+	json_error_t jerr;
+	const char *op = NULL, *name = NULL, *pw = NULL;
+	char token[USERS_TOKEN_LEN + 1], key[65], remote[64];
+	uint64_t expires;
+	size_t pwlen = 0;
+	int poll_ = 0, r;
+
+	if (json_unpack_ex(x->req, &jerr, JSON_STRICT, "{s:s, s:s, s:s%,"
+	    " s?:b}", "op", &op, "username", &name, "password", &pw, &pwlen,
+	    "poll", &poll_) != 0)
+		return console_srv_msg(x, SIGNET_ERR_INVALID, "login needs "
+		    "username and password: %s", jerr.text);
+	/* a new login replaces whoever was logged in on this console */
+	console_srv_end_session(c, "another login");
+	snprintf(remote, sizeof(remote), "console uid %lu pid %ld",
+	    (unsigned long)c->uid, (long)c->pid);
+	r = users_login(c->srv->app->store, &c->srv->up, name, pw, pwlen,
+	    remote, token, &expires);
+	if (r == SIGNET_ERR_UNAUTHENTICATED)
+		return console_srv_msg(x, r, "wrong user name or password, or "
+		    "the account is locked after repeated failures; try again");
+	if (r != 0)
+		return console_srv_msg(x, r, "login failed: %s",
+		    signet_strerror(r));
+	if ((r = store_txn_begin(c->srv->app->store, 0, &t)) == 0) {
+		r = users_session(t, token, &u, key);
+		store_txn_abort(t);
+	}
+	if (r != 0) {
+		r = console_srv_msg(x, r, "login failed: %s",
+		    signet_strerror(r));
+		goto out;
+	}
+	if (!users_has_role(u, ROLE_OFFICER)) {
+		/* the password was right, the role is not: the session that
+		 * users_login made is revoked at once */
+		if (users_logout(c->srv->app->store, key, name) != 0)
+			log_err("console: cannot revoke the session of %s",
+			    name);
+		det = json_pack("{s:s, s:s}", "reason", "not a security "
+		    "officer", "remote", remote);
+		console_srv_audit(c->srv, name, "console.login-refused", name,
+		    det);
+		r = console_srv_msg(x, SIGNET_ERR_FORBIDDEN, "'%s' is not a "
+		    "security officer; the console is for security officers "
+		    "only", name);
+		goto out;
+	}
+	memcpy(c->token, token, sizeof(c->token));
+	memcpy(c->key, key, sizeof(c->key));
+	snprintf(c->user, sizeof(c->user), "%s", name);
+	c->logged_in = 1;
+	log_info("console: %s logged in (%s)", c->user, remote);
+	if ((x->rep = json_pack("{s:s, s:I}", "username", c->user,
+	    "idleTimeout", (json_int_t)c->srv->app->cfg.console_idle)) == NULL)
+		r = SIGNET_ERR_NOMEM;
+	else
+		r = 0;
+out:
+	OPENSSL_cleanse(token, sizeof(token));
+	OPENSSL_cleanse(key, sizeof(key));
+	json_decref(det);
+	json_decref(u);
+	return r;
+}
+
+static int
+console_srv_logout(struct console_srv_ctx *x)
+{
+	console_srv_end_session(x->c, "logout");
+	x->rep = json_object();
+	return x->rep == NULL ? SIGNET_ERR_NOMEM : 0;
+}
+
+static int
+console_srv_pending(struct console_srv_ctx *x)
+{
+	struct store_txn *t = NULL;
+	struct request_filter f;
+	struct console_srv_vis vis;
+	json_t *items = NULL, *out = NULL, *it, *e;
+	char next[REQUEST_CURSOR_LEN + 1];
+	struct kh_status st;
+	size_t i;
+	int r, tr;
+
+	if ((r = store_txn_begin(x->c->srv->app->store, 0, &t)) != 0)
+		return console_srv_msg(x, r, "the database is not available");
+	memset(&f, 0, sizeof(f));
+	vis.t = t;
+	vis.name = x->c->user;
+	f.status = RQ_WAITING;
+	f.visible = console_srv_visible;
+	f.arg = &vis;
+	if ((r = request_list(t, &f, CONSOLE_SRV_MAX_PENDING, "", &items,
+	    next)) != 0) {
+		r = console_srv_msg(x, r, "cannot list requests: %s",
+		    signet_strerror(r));
+		goto out;
+	}
+	if ((out = json_array()) == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	json_array_foreach(items, i, it) {
+		if ((e = console_srv_summary(it)) == NULL ||
+		    json_array_append_new(out, e) != 0) {
+			r = SIGNET_ERR_NOMEM;
+			goto out;
+		}
+	}
+	/* the token's state rides along: the console shows it at the top */
+	memset(&st, 0, sizeof(st));
+	tr = kh_status(x->c->srv->app->kh, &st);
+	if ((x->rep = json_pack("{s:O, s:b, s:{s:b, s:b}}", "items", out,
+	    "more", next[0] != '\0', "token", "present", tr == 0 &&
+	    st.present, "loggedIn", tr == 0 && st.logged_in)) == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	r = 0;
+out:
+	store_txn_abort(t);
+	json_decref(items);
+	json_decref(out);
+	return r;
+}
+
+static int
+console_srv_request(struct console_srv_ctx *x)
+{
+	struct store_txn *t = NULL;
+	json_t *rec = NULL, *orig = NULL, *api = NULL, *os = NULL;
+	json_t *policy = NULL;
+	json_error_t jerr;
+	const char *op, *id, *oid;
+	int poll_ = 0, r;
+
+	if (json_unpack_ex(x->req, &jerr, JSON_STRICT, "{s:s, s:s, s?:b}",
+	    "op", &op, "id", &id, "poll", &poll_) != 0)
+		return console_srv_msg(x, SIGNET_ERR_INVALID, "request needs "
+		    "an id: %s", jerr.text);
+	if ((r = store_txn_begin(x->c->srv->app->store, 0, &t)) != 0)
+		return console_srv_msg(x, r, "the database is not available");
+	if ((r = request_get(t, id, &rec)) != 0 ||
+	    !workflow_may_read(t, &x->who, json_string_value(
+	    json_object_get(rec, "projectSlug")))) {
+		r = console_srv_msg(x, r == 0 || r == SIGNET_ERR_NOT_FOUND ?
+		    SIGNET_ERR_NOT_FOUND : r, "there is no signing request "
+		    "'%.40s' visible to you", id);
+		goto out;
+	}
+	if ((api = request_api(rec)) == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	/* the resubmitted-from request: what test signing made of it */
+	oid = json_string_value(json_object_get(rec,
+	    "originalSigningRequestId"));
+	if (oid != NULL && request_get(t, oid, &orig) == 0 &&
+	    workflow_may_read(t, &x->who, json_string_value(
+	    json_object_get(orig, "projectSlug")))) {
+		os = json_pack("{s:O?, s:O?, s:s, s:O?, s:O?, s:b}",
+		    "id", json_object_get(orig, "id"),
+		    "policy", json_object_get(orig, "signingPolicySlug"),
+		    "status", request_coarse(json_string_value(
+		    json_object_get(orig, "workflowStatus"))),
+		    "workflowStatus", json_object_get(orig, "workflowStatus"),
+		    "updatedAt", json_object_get(orig, "updatedAt"),
+		    "signed", json_is_object(json_object_get(orig,
+		    "signedArtifact")));
+	}
+	if (catalog_get_policy(t, json_string_value(json_object_get(rec,
+	    "projectSlug")), json_string_value(json_object_get(rec,
+	    "signingPolicySlug")), &policy) != 0)
+		policy = NULL;
+	x->rep = json_pack("{s:O, s:b, s:b, s:I, s:O?, s:O?}",
+	    "request", api,
+	    "originVerified", console_srv_origin_verified(rec),
+	    "mayDecide", console_srv_may_decide(t, rec, x->c->user),
+	    "ageSeconds", console_srv_age(json_string_value(
+	    json_object_get(rec, "createdAt"))),
+	    "original", os,
+	    "approvers", json_object_get(policy, "approvers"));
+	r = x->rep == NULL ? SIGNET_ERR_NOMEM : 0;
+out:
+	store_txn_abort(t);
+	json_decref(policy);
+	json_decref(os);
+	json_decref(api);
+	json_decref(orig);
+	json_decref(rec);
+	return r;
+}
+
+static int
+console_srv_decide(struct console_srv_ctx *x)
+{
+	json_t *rec = NULL;
+	json_error_t jerr;
+	const char *op, *id, *decision, *comment = NULL;
+	int poll_ = 0, approve, r;
+
+	if (json_unpack_ex(x->req, &jerr, JSON_STRICT, "{s:s, s:s, s:s,"
+	    " s?:s, s?:b}", "op", &op, "id", &id, "decision", &decision,
+	    "comment", &comment, "poll", &poll_) != 0)
+		return console_srv_msg(x, SIGNET_ERR_INVALID, "decide needs id "
+		    "and decision: %s", jerr.text);
+	if (strcmp(decision, "approve") == 0)
+		approve = 1;
+	else if (strcmp(decision, "deny") == 0)
+		approve = 0;
+	else
+		return console_srv_msg(x, SIGNET_ERR_INVALID, "decision is "
+		    "\"approve\" or \"deny\"");
+	if (comment != NULL && comment[0] == '\0')
+		comment = NULL;
+	if ((r = workflow_decide(x->c->srv->app->store, &x->who, id, approve,
+	    comment, &rec, x->msg, sizeof(x->msg))) != 0)
+		return r;
+	log_info("console: %s %s request %s", x->c->user, approve ?
+	    "approved" : "denied", id);
+	app_after_commit(x->c->srv->app, rec);
+	x->rep = json_pack("{s:O?, s:O?, s:s}",
+	    "id", json_object_get(rec, "id"),
+	    "workflowStatus", json_object_get(rec, "workflowStatus"),
+	    "status", request_coarse(json_string_value(json_object_get(rec,
+	    "workflowStatus"))));
+	json_decref(rec);
+	return x->rep == NULL ? SIGNET_ERR_NOMEM : 0;
+}
+
+struct console_srv_certs {
+	struct store_txn *t;
+	json_t *out;
+	json_t *uses;		/* certificate name → [project/policy] */
+};
+
+static int
+console_srv_policy_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct console_srv_certs *cc = arg;
+	json_t *p = json_loadb(v, vlen, 0, NULL), *list;
+	const char *cert = json_string_value(json_object_get(p, "certificate"));
+
+	if (cert != NULL && klen < 256) {
+		if ((list = json_object_get(cc->uses, cert)) == NULL) {
+			list = json_array();
+			json_object_set_new(cc->uses, cert, list);
+		}
+		json_array_append_new(list, json_stringn(k, klen));
+	}
+	json_decref(p);
+	return 0;
+}
+
+static int
+console_srv_cert_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct console_srv_certs *cc = arg;
+	json_t *c = json_loadb(v, vlen, 0, NULL), *e;
+	const char *na = json_string_value(json_object_get(c, "notAfter"));
+	const char *name = json_string_value(json_object_get(c, "name"));
+	json_int_t left = 0;
+	struct tm tm;
+	time_t end;
+
+	(void)k;
+	(void)klen;
+	if (name == NULL) {
+		json_decref(c);
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if (na != NULL && strptime(na, "%Y-%m-%dT%H:%M:%S", &tm) != NULL &&
+	    (end = timegm(&tm)) != (time_t)-1)
+		left = (json_int_t)((end - time(NULL)) / 86400);
+	e = json_pack("{s:s, s:O?, s:O?, s:O?, s:s?, s:I, s:O*}",
+	    "name", name,
+	    "keyLabel", json_object_get(c, "keyLabel"),
+	    "purpose", json_object_get(c, "purpose"),
+	    "subject", json_object_get(c, "subject"),
+	    "notAfter", na,
+	    "daysLeft", left,
+	    "policies", json_object_get(cc->uses, name));
+	json_decref(c);
+	if (e == NULL || json_array_append_new(cc->out, e) != 0)
+		return SIGNET_ERR_NOMEM;
+	return 0;
+}
+
+static int
+console_srv_token_status(struct console_srv_ctx *x)
+{
+	struct app *app = x->c->srv->app;
+	struct console_srv_certs cc = { NULL, NULL, NULL };
+	struct kh_key_info *keys = NULL;
+	struct kh_status st;
+	json_t *jkeys = NULL, *e;
+	size_t n = 0, i;
+	int r;
+
+	if ((r = kh_status(app->kh, &st)) != 0)
+		return console_srv_msg(x, r, "cannot reach the token: %s",
+		    signet_strerror(r));
+	if ((jkeys = json_array()) == NULL ||
+	    (cc.out = json_array()) == NULL ||
+	    (cc.uses = json_object()) == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	if (st.present && st.logged_in && kh_list_keys(app->kh, &keys,
+	    &n) == 0) {
+		for (i = 0; i < n; i++) {
+			e = json_pack("{s:s, s:s, s:s, s:i}", "id", keys[i].id,
+			    "label", keys[i].label, "type",
+			    keys[i].type == KH_KEY_RSA ? "RSA" : "EC",
+			    "bits", (int)keys[i].bits);
+			if (e == NULL || json_array_append_new(jkeys, e) != 0) {
+				r = SIGNET_ERR_NOMEM;
+				goto out;
+			}
+		}
+	}
+	if ((r = store_txn_begin(app->store, 0, &cc.t)) != 0)
+		goto out;
+	if ((r = store_walk(cc.t, STORE_POLICIES, NULL, 0, NULL, 0, 0,
+	    console_srv_policy_cb, &cc)) != 0 ||
+	    (r = store_walk(cc.t, STORE_CERTIFICATES, NULL, 0, NULL, 0, 0,
+	    console_srv_cert_cb, &cc)) != 0) {
+		r = console_srv_msg(x, r, "cannot read certificates: %s",
+		    signet_strerror(r));
+		goto out;
+	}
+	x->rep = json_pack("{s:b, s:b, s:s, s:s, s:s, s:s, s:I, s:b, s:b,"
+	    " s:b, s:i, s:O, s:O}",
+	    "present", st.present, "loggedIn", st.logged_in,
+	    "label", st.label, "manufacturer", st.manufacturer,
+	    "model", st.model, "serial", st.serial,
+	    "tokenFlags", (json_int_t)st.flags,
+	    "pinCountLow", (st.flags & CONSPROTO_CKF_USER_PIN_COUNT_LOW) != 0,
+	    "pinFinalTry", (st.flags & CONSPROTO_CKF_USER_PIN_FINAL_TRY) != 0,
+	    "pinLocked", (st.flags & CONSPROTO_CKF_USER_PIN_LOCKED) != 0,
+	    "keyCount", (int)st.key_count,
+	    "keys", jkeys, "certificates", cc.out);
+	r = x->rep == NULL ? SIGNET_ERR_NOMEM : 0;
+out:
+	store_txn_abort(cc.t);
+	free(keys);
+	json_decref(jkeys);
+	json_decref(cc.out);
+	json_decref(cc.uses);
+	return r;
+}
+
+/* Token activation (console_srv.h). signetd answers "send-pin", then the
+ * connection is the keyholder's until kh_login_fd returns: the PIN frame
+ * is read by the keyholder and never by this process. */
+static int
+console_srv_token_login(struct console_srv_ctx *x)
+{
+	struct console_conn *c = x->c;
+	struct app *app = c->srv->app;
+	struct kh_login_result res;
+	struct kh_status st;
+	json_t *go = NULL, *det = NULL;
+	int r;
+
+	if ((r = kh_status(app->kh, &st)) != 0)
+		return console_srv_msg(x, r, "cannot reach the token: %s",
+		    signet_strerror(r));
+	if (!st.present)
+		return console_srv_msg(x, SIGNET_ERR_TOKEN, "no token is "
+		    "present; insert it and try again");
+	if (st.logged_in)
+		return console_srv_msg(x, SIGNET_ERR_CONFLICT, "the token is "
+		    "already active");
+	/* no try at all on a locked PIN: the token would refuse it, and a
+	 * person should see why first */
+	if (st.flags & CONSPROTO_CKF_USER_PIN_LOCKED)
+		return console_srv_msg(x, SIGNET_ERR_PIN_LOCKED, "the user PIN "
+		    "is locked; it must be unlocked with the security "
+		    "officer PIN");
+	go = json_pack("{s:b, s:s, s:s, s:I}", "ok", 1, "op", "token-login",
+	    "state", "send-pin", "tokenFlags", (json_int_t)st.flags);
+	if (go == NULL)
+		return SIGNET_ERR_NOMEM;
+	r = consproto_send(c->fd, go, SIGNET_MAX_CONSOLE_REPLY);
+	json_decref(go);
+	if (r != 0) {
+		x->flags |= CONSOLE_SRV_ANSWERED | CONSOLE_SRV_CLOSE;
+		return r;
+	}
+	x->flags |= CONSOLE_SRV_ANSWERED;
+	r = kh_login_fd(app->kh, c->fd, &res);
+	if (r != 0) {
+		/* the PIN frame may still be unread in the socket: the stream
+		 * ends here rather than let this process read it */
+		log_err("console: token activation by %s: %s", c->user,
+		    signet_strerror(r));
+		x->flags |= CONSOLE_SRV_CLOSE;
+		det = json_pack("{s:s}", "reason", signet_strerror(r));
+		console_srv_audit(c->srv, c->user, "token.login-failed",
+		    st.label, det);
+		json_decref(det);
+		return r;
+	}
+	if (!res.answered || res.code == SIGNET_ERR_INVALID ||
+	    res.code == SIGNET_ERR_UNAVAILABLE)
+		x->flags |= CONSOLE_SRV_CLOSE;
+	det = json_pack("{s:s, s:I}", "reason", res.code == 0 ? "ok" :
+	    signet_strerror(res.code), "tokenFlags", (json_int_t)res.flags);
+	console_srv_audit(c->srv, c->user, res.code == 0 ? "token.login" :
+	    "token.login-failed", st.label, det);
+	json_decref(det);
+	if (res.code == 0)
+		log_info("console: %s activated the token", c->user);
+	else
+		log_warn("console: token activation by %s failed: %s", c->user,
+		    signet_strerror(res.code));
+	return 0;
+}
+
+static const struct console_srv_op {
+	const char *name;
+	int need_login;
+	int (*fn)(struct console_srv_ctx *);
+} console_srv_ops[] = {
+	{ "login",		0, console_srv_login },
+	{ "logout",		0, console_srv_logout },
+	{ "pending",		1, console_srv_pending },
+	{ "request",		1, console_srv_request },
+	{ "decide",		1, console_srv_decide },
+	{ "token-status",	1, console_srv_token_status },
+	{ "token-login",	1, console_srv_token_login },
+};
+
+/* The session behind a logged-in op is checked on every request: a
+ * session revoked or expired in the store, or a role taken away, ends
+ * it here too. */
+static int
+console_srv_check_session(struct console_srv_ctx *x)
+{
+	struct console_conn *c = x->c;
+	struct store_txn *t = NULL;
+	char key[65];
+	int r;
+
+	if (!c->logged_in)
+		return console_srv_msg(x, SIGNET_ERR_UNAUTHENTICATED, "log in "
+		    "first");
+	if ((r = store_txn_begin(c->srv->app->store, 0, &t)) != 0)
+		return console_srv_msg(x, r, "the database is not available");
+	r = users_session(t, c->token, &x->user, key);
+	store_txn_abort(t);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (r == 0 && !users_has_role(x->user, ROLE_OFFICER))
+		r = SIGNET_ERR_UNAUTHENTICATED;
+	if (r != 0) {
+		console_srv_end_session(c, "session no longer valid");
+		return console_srv_msg(x, SIGNET_ERR_UNAUTHENTICATED, "the "
+		    "session has ended; log in again");
+	}
+	x->who.type = "user";
+	x->who.name = c->user;
+	x->who.user = x->user;
+	return 0;
+}
+
+/* Runs one request; returns CONSOLE_SRV_CLOSE when the connection ends. */
+static int
+console_srv_dispatch(struct console_conn *c, json_t *req)
+{
+	const struct console_srv_op *op = NULL;
+	struct console_srv_ctx x;
+	const char *name = json_string_value(json_object_get(req, "op"));
+	json_t *rep = NULL;
+	int64_t now = console_srv_now_ms();
+	size_t i;
+	int r = SIGNET_ERR_INTERNAL, flags;
+
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.req = req;
+	for (i = 0; name != NULL &&
+	    i < sizeof(console_srv_ops) / sizeof(console_srv_ops[0]); i++)
+		if (strcmp(name, console_srv_ops[i].name) == 0)
+			op = &console_srv_ops[i];
+	if (op == NULL) {
+		r = console_srv_msg(&x, SIGNET_ERR_INVALID, "unknown op");
+		name = NULL;
+		goto reply;
+	}
+	if (op->need_login && c->logged_in && now - c->last_activity >
+	    (int64_t)c->srv->app->cfg.console_idle * 1000) {
+		console_srv_end_session(c, "idle");
+		x.flags |= CONSOLE_SRV_CLOSE;
+		r = console_srv_msg(&x, SIGNET_ERR_UNAUTHENTICATED, "logged "
+		    "out after %u s without activity", c->srv->app->cfg.console_idle);
+		goto reply;
+	}
+	if (!json_is_true(json_object_get(req, "poll")))
+		c->last_activity = now;
+	if (op->need_login && (r = console_srv_check_session(&x)) != 0)
+		goto reply;
+	r = op->fn(&x);
+reply:
+	flags = x.flags;
+	if (!(flags & CONSOLE_SRV_ANSWERED)) {
+		if (r == 0) {
+			rep = x.rep;
+			x.rep = NULL;
+			json_object_set_new(rep, "ok", json_true());
+		} else {
+			if (x.msg[0] == '\0')
+				snprintf(x.msg, sizeof(x.msg), "%s",
+				    signet_strerror(r));
+			rep = json_pack("{s:b, s:s, s:s}", "ok", 0, "error",
+			    console_srv_code(r), "message", x.msg);
+		}
+		if (rep != NULL && name != NULL)
+			json_object_set_new(rep, "op", json_string(name));
+		if (rep == NULL || consproto_send(c->fd, rep,
+		    SIGNET_MAX_CONSOLE_REPLY) != 0)
+			flags |= CONSOLE_SRV_CLOSE;
+	}
+	json_decref(rep);
+	json_decref(x.rep);
+	json_decref(x.user);
+	return flags & CONSOLE_SRV_CLOSE;
+}
+
+/* --- connections ---------------------------------------------------- */
+
+static void
+console_srv_refuse(int fd, const char *code, const char *msg)
+{
+	json_t *rep = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code,
+	    "message", msg);
+
+	if (rep != NULL && consproto_send(fd, rep, SIGNET_MAX_CONSOLE_REPLY) !=
+	    0)
+		log_debug("console: could not tell a refused peer why");
+	json_decref(rep);
+}
+
+static void *
+console_srv_conn_main(void *arg)
+{
+	struct console_conn *c = arg;
+	struct console_srv *s = c->srv;
+	json_t *req = NULL;
+	int64_t wait;
+	int r;
+
+	c->last_activity = console_srv_now_ms();
+	for (;;) {
+		/* nothing at all for a whole idle period: the console is
+		 * gone or asleep, and so is the officer's session */
+		wait = (int64_t)s->app->cfg.console_idle * 1000 -
+		    (console_srv_now_ms() - c->last_activity);
+		if (!c->logged_in)
+			wait = (int64_t)s->app->cfg.console_idle * 1000;
+		r = consproto_recv(c->fd, wait < 0 ? 0 : (int)wait,
+		    SIGNET_MAX_CONSOLE_REQUEST, &req);
+		if (r == SIGNET_ERR_UNAVAILABLE) {
+			if (c->logged_in) {
+				console_srv_end_session(c, "idle");
+				console_srv_refuse(c->fd, "unauthenticated",
+				    "logged out after a period without "
+				    "activity");
+			}
+			break;
+		}
+		if (r == SIGNET_ERR_TOO_LARGE || r == SIGNET_ERR_INVALID) {
+			console_srv_refuse(c->fd, "invalid", r ==
+			    SIGNET_ERR_TOO_LARGE ? "a request is at most 64 KiB"
+			    : "a request is one JSON object");
+			break;
+		}
+		if (r != 0)
+			break;
+		/* a password is wiped as soon as the request is done */
+		r = console_srv_dispatch(c, req);
+		consproto_wipe_string(req, "password");
+		json_decref(req);
+		req = NULL;
+		if (r != 0)
+			break;
+	}
+	console_srv_end_session(c, "connection closed");
+	pthread_mutex_lock(&s->mu);
+	s->conns[c->slot] = -1;
+	close(c->fd);
+	s->nconn--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+	return NULL;
+}
+
+static int
+console_srv_uid_ok(const struct console_srv *s, uid_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < s->nuids; i++)
+		if (s->uids[i] == (uint32_t)uid)
+			return 1;
+	return 0;
+}
+
+static void
+console_srv_accept_one(struct console_srv *s, int fd)
+{
+	struct console_conn *c = NULL;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	pthread_attr_t attr;
+	pthread_t th;
+	int i, slot = -1;
+
+	/* the kernel's word on who connected, not anything they say */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 ||
+	    len != sizeof(cr)) {
+		log_err("console: SO_PEERCRED: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	if (!console_srv_uid_ok(s, cr.uid)) {
+		log_warn("console: refused a connection from uid %lu (pid "
+		    "%ld); see [console] allowed_uids", (unsigned long)cr.uid,
+		    (long)cr.pid);
+		console_srv_refuse(fd, "forbidden", "this user may not use the "
+		    "officer console");
+		close(fd);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < CONSOLE_SRV_MAX_CONN && !s->stopping; i++)
+		if (s->conns[i] < 0) {
+			slot = i;
+			break;
+		}
+	if (slot >= 0) {
+		s->conns[slot] = fd;
+		s->nconn++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (slot < 0) {
+		console_srv_refuse(fd, "unavailable", "too many consoles are "
+		    "connected");
+		close(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->srv = s;
+	c->fd = fd;
+	c->slot = slot;
+	c->uid = cr.uid;
+	c->pid = cr.pid;
+	if (pthread_attr_init(&attr) != 0)
+		goto fail;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	i = pthread_create(&th, &attr, console_srv_conn_main, c);
+	pthread_attr_destroy(&attr);
+	if (i != 0)
+		goto fail;
+	log_info("console: connection from uid %lu (pid %ld)",
+	    (unsigned long)cr.uid, (long)cr.pid);
+	return;
+fail:
+	log_err("console: cannot serve a connection");
+	free(c);
+	pthread_mutex_lock(&s->mu);
+	s->conns[slot] = -1;
+	s->nconn--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	close(fd);
+}
+
+static void *
+console_srv_accept_main(void *arg)
+{
+	struct console_srv *s = arg;
+	struct pollfd p[2];
+	int fd;
+
+	for (;;) {
+		p[0].fd = s->lfd;
+		p[0].events = POLLIN;
+		p[1].fd = s->wake[0];
+		p[1].events = POLLIN;
+		p[0].revents = p[1].revents = 0;
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("console: poll: %s", strerror(errno));
+			return NULL;
+		}
+		if (p[1].revents != 0)
+			return NULL;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EINTR && errno != EAGAIN &&
+			    errno != ECONNABORTED)
+				log_warn("console: accept: %s",
+				    strerror(errno));
+			continue;
+		}
+		console_srv_accept_one(s, fd);
+	}
+}
+
+/* A socket file left by an earlier run is replaced; anything else at the
+ * path is not ours to remove. */
+static int
+console_srv_clear_path(const char *path)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) != 0)
+		return errno == ENOENT ? 0 : SIGNET_ERR_IO;
+	if (!S_ISSOCK(sb.st_mode)) {
+		log_err("console: %s exists and is not a socket", path);
+		return SIGNET_ERR_CONFIG;
+	}
+	return unlink(path) == 0 ? 0 : SIGNET_ERR_IO;
+}
+
+int
+console_srv_start(struct app *app, struct console_srv **out)
+{
+	struct console_srv *s = NULL;
+	struct sockaddr_un sa;
+	size_t i;
+	int r = SIGNET_ERR_INTERNAL;
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return SIGNET_ERR_NOMEM;
+	s->app = app;
+	s->lfd = -1;
+	s->wake[0] = s->wake[1] = -1;
+	for (i = 0; i < CONSOLE_SRV_MAX_CONN; i++)
+		s->conns[i] = -1;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->up.session_ttl = app->cfg.session_ttl;
+	s->up.lockout_failures = app->cfg.lockout_failures;
+	s->up.lockout_seconds = app->cfg.lockout_seconds;
+	if (app->cfg.n_console_uids > 0) {
+		memcpy(s->uids, app->cfg.console_uids,
+		    app->cfg.n_console_uids * sizeof(s->uids[0]));
+		s->nuids = app->cfg.n_console_uids;
+	} else {
+		/* root, and whoever signetd runs as */
+		s->uids[s->nuids++] = 0;
+		if (geteuid() != 0)
+			s->uids[s->nuids++] = (uint32_t)geteuid();
+	}
+	if (app->cfg.console_socket == NULL || strlen(app->cfg.console_socket) >=
+	    sizeof(sa.sun_path)) {
+		log_err("console: [console] socket must be a path shorter than "
+		    "%zu bytes", sizeof(sa.sun_path));
+		r = SIGNET_ERR_CONFIG;
+		goto fail;
+	}
+	snprintf(s->path, sizeof(s->path), "%s", app->cfg.console_socket);
+	if ((r = console_srv_clear_path(s->path)) != 0) {
+		log_err("console: cannot replace %s", s->path);
+		goto fail;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, s->path, strlen(s->path));
+	if ((s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    chmod(s->path, 0600) != 0 || listen(s->lfd, CONSOLE_SRV_MAX_CONN)
+	    != 0 || pipe2(s->wake, O_CLOEXEC) != 0) {
+		log_err("console: %s: %s", s->path, strerror(errno));
+		r = SIGNET_ERR_IO;
+		goto fail;
+	}
+	if (pthread_create(&s->acceptor, NULL, console_srv_accept_main,
+	    s) != 0) {
+		r = SIGNET_ERR_INTERNAL;
+		goto fail;
+	}
+	s->started = 1;
+	log_info("console: listening on %s", s->path);
+	*out = s;
+	return 0;
+fail:
+	console_srv_stop(s);
+	return r;
+}
+
+void
+console_srv_stop(struct console_srv *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	if (s->started) {
+		if (write(s->wake[1], "x", 1) != 1)
+			log_err("console: cannot wake the acceptor");
+		pthread_join(s->acceptor, NULL);
+	}
+	/* every connection thread wakes on the shut-down socket, logs its
+	 * officer out and leaves */
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	for (i = 0; i < CONSOLE_SRV_MAX_CONN; i++)
+		if (s->conns[i] >= 0)
+			shutdown(s->conns[i], SHUT_RDWR);
+	while (s->nconn > 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	if (s->lfd >= 0) {
+		close(s->lfd);
+		if (s->path[0] != '\0')
+			unlink(s->path);
+	}
+	if (s->wake[0] >= 0)
+		close(s->wake[0]);
+	if (s->wake[1] >= 0)
+		close(s->wake[1]);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
