@@ -29,6 +29,8 @@
 #include "log.h"
 #include "pki.h"
 #include "rkey.h"
+#include "signet_ci.h"
+#include "signet_admin.h"
 #include "signet_limits.h"
 #include "signetd_common.h"
 #include "store.h"
@@ -45,6 +47,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: signet -c CONFIG COMMAND ...\n"
+	    "       signet NETWORK-COMMAND ... (an appliance's API; "
+	    "signet submit --help)\n"
 	    "\n"
 	    "  key list [--json]                    keys in the token\n"
 	    "  key generate --label L --type T      T: rsa2048 rsa3072 rsa4096 p256 p384\n"
@@ -59,6 +63,11 @@ usage(FILE *f)
 	    "  admin restore DIR                    bring a backup back (signetd stopped)\n"
 	    "  audit verify FILE                    check an audit export's hash chain\n"
 	    "                                       (needs no -c CONFIG)\n"
+	    "\n"
+	    "Network commands (no -c CONFIG; --url or SIGNET_URL ...):\n"
+	    "  submit --project P --policy S --artifact FILE [--wait] [--output F]\n"
+	    "  resubmit ID --policy S    status ID    download ID --output F\n"
+	    "  approve ID    deny ID    cancel ID    login --username U\n"
 	    "\n"
 	    "S is a name such as \"CN=Example Release Signing,O=Example\".\n"
 	    "K is a key label or id (signet key list).\n");
@@ -625,6 +634,14 @@ main(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	log_init("signet", 0);
+	/* the API client commands need no local configuration */
+	if (argc > 1 && signet_ci_command(argv[1]))
+		return signet_ci_main(argc - 1, argv + 1);
+	/* signet admin …: the appliance's API, except backup and restore,
+	 * which work on its state directory (-c CONFIG) */
+	if (argc > 1 && strcmp(argv[1], "admin") == 0 && (argc == 2 ||
+	    (strcmp(argv[2], "backup") != 0 && strcmp(argv[2], "restore") != 0)))
+		return signet_admin_main(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
 		if (ch == 'c')
 			conf = optarg;

@@ -24,6 +24,7 @@ static const char *const store_db_names[STORE_DB_COUNT] = {
 	[STORE_SESSIONS] = "sessions",
 	[STORE_AUDIT] = "audit",
 	[STORE_OUTBOX] = "outbox",
+	[STORE_BUILD_SYSTEMS] = "build_systems",
 };
 
 struct store {
@@ -340,9 +341,12 @@ store_walk(struct store_txn *t, enum store_db db, const void *prefix,
 	}
 	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, step)) {
 		if (!store_has_prefix(&k, prefix, plen)) {
+			/* sorted keys: past the prefix, nothing more matches */
 			if (backward ? memcmp(k.mv_data, prefix,
-			    k.mv_size < plen ? k.mv_size : plen) < 0 : 1)
+			    k.mv_size < plen ? k.mv_size : plen) < 0 : 1) {
+				rc = MDB_NOTFOUND;
 				break;
+			}
 			continue;
 		}
 		if ((r = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size,

@@ -28,6 +28,7 @@ enum store_db {
 	STORE_SESSIONS,		/* sha256(token) hex → session */
 	STORE_AUDIT,		/* be64 sequence → audit entry */
 	STORE_OUTBOX,		/* be64 sequence → notification to deliver */
+	STORE_BUILD_SYSTEMS,	/* name → trusted build system (origin.c) */
 	STORE_DB_COUNT
 };
 

@@ -210,6 +210,50 @@ test_record_version_checked(void **state)
 	store_txn_abort(t);
 }
 
+static int
+count_cb(const void *k, size_t klen, const void *v, size_t vlen, void *arg)
+{
+	(void)k;
+	(void)klen;
+	(void)v;
+	(void)vlen;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* A prefix walk ends quietly where the prefix ends, whatever follows. */
+static void
+test_walk_prefix(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t;
+	int n;
+
+	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
+	assert_int_equal(store_put(t, STORE_POLICIES, "a/x", 3, "1", 1), 0);
+	assert_int_equal(store_put(t, STORE_POLICIES, "b/x", 3, "1", 1), 0);
+	assert_int_equal(store_put(t, STORE_POLICIES, "b/y", 3, "1", 1), 0);
+	assert_int_equal(store_put(t, STORE_POLICIES, "c/x", 3, "1", 1), 0);
+	n = 0;
+	assert_int_equal(store_walk(t, STORE_POLICIES, "b/", 2, NULL, 0, 0,
+	    count_cb, &n), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(store_walk(t, STORE_POLICIES, "b/", 2, NULL, 0, 1,
+	    count_cb, &n), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	/* nothing with the prefix, keys after it */
+	assert_int_equal(store_walk(t, STORE_POLICIES, "a0", 2, NULL, 0, 0,
+	    count_cb, &n), 0);
+	assert_int_equal(n, 0);
+	n = 0;
+	assert_int_equal(store_walk(t, STORE_POLICIES, "zz", 2, NULL, 0, 0,
+	    count_cb, &n), 0);
+	assert_int_equal(n, 0);
+	store_txn_abort(t);
+}
+
 static void
 test_cas_roundtrip(void **state)
 {
@@ -293,6 +337,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_record_version_checked,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_walk_prefix, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_cas_roundtrip, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cas_limit_and_abort, setup,

@@ -1,0 +1,1266 @@
+/* `signet admin …`: every administration endpoint of the API as a
+ * subcommand, table output for people and --json for scripts. Talks to a
+ * running appliance over HTTPS as an administrator (bearer token). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "client.h"
+#include "pki.h"
+#include "signet_admin.h"
+
+/* Exit codes, as the other network commands use them. */
+#define ADM_OK		0
+#define ADM_USAGE	2
+#define ADM_REFUSED	3
+#define ADM_UNAVAILABLE	4
+#define ADM_IO		6
+
+#define ADM_MAX_LIST	64	/* repeated flags (--submitter …) */
+#define ADM_MAX_FILE	(4 * 1024 * 1024)
+
+struct adm {
+	struct client *c;
+	int json;
+};
+
+struct adm_cmd {
+	const char *res;
+	const char *verb;
+	const char *args;	/* usage after "signet admin RES VERB" */
+	const char *help;
+	int (*fn)(struct adm *, int, char **);
+};
+
+static const struct adm_cmd adm_cmds[];
+
+static int
+adm_usage_of(const char *res, const char *verb, FILE *f)
+{
+	const struct adm_cmd *c;
+	int n = 0;
+
+	for (c = adm_cmds; c->res != NULL; c++) {
+		if (res != NULL && strcmp(res, c->res) != 0)
+			continue;
+		if (verb != NULL && strcmp(verb, c->verb) != 0)
+			continue;
+		fprintf(f, "  signet admin %s %s%s%s\n      %s\n", c->res,
+		    c->verb, c->args[0] ? " " : "", c->args, c->help);
+		n++;
+	}
+	return n;
+}
+
+static void
+adm_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: signet admin [--url URL] [--cacert FILE] [--token TOKEN]\n"
+	    "                    [--json] RESOURCE VERB [ARGS]\n"
+	    "\n"
+	    "Administration of a running appliance as an administrator. The\n"
+	    "connection comes from the flags or SIGNET_URL, SIGNET_CACERT,\n"
+	    "SIGNET_TOKEN (signet login --username admin prints one).\n"
+	    "Exit codes: 0 done, 2 usage, 3 refused by the server (its message\n"
+	    "is printed), 4 appliance unavailable, 6 local file error.\n\n");
+	adm_usage_of(NULL, NULL, f);
+	fprintf(f, "\n  signet -c CONFIG admin backup DIR | restore DIR   "
+	    "(on the appliance itself)\n");
+}
+
+/* Prints the client's failure and maps it to an exit code. */
+static int
+adm_fail(struct adm *a, int r)
+{
+	fprintf(stderr, "signet: %s\n", client_message(a->c));
+	if (r == SIGNET_ERR_UNAVAILABLE)
+		return ADM_UNAVAILABLE;
+	if (r == SIGNET_ERR_IO)
+		return ADM_IO;
+	if (r == SIGNET_ERR_CONFIG || r == SIGNET_ERR_NOMEM)
+		return ADM_IO;
+	return ADM_REFUSED;
+}
+
+static void
+adm_print_json(const json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	fputc('\n', stdout);
+}
+
+/* A column of a table: a member of each item, or a list joined by ",". */
+static void
+adm_cell(const json_t *v, char *out, size_t len)
+{
+	const json_t *e;
+	size_t i, used = 0;
+	int n;
+
+	out[0] = '\0';
+	if (json_is_string(v)) {
+		snprintf(out, len, "%s", json_string_value(v));
+	} else if (json_is_integer(v)) {
+		snprintf(out, len, "%lld", (long long)json_integer_value(v));
+	} else if (json_is_boolean(v)) {
+		snprintf(out, len, "%s", json_is_true(v) ? "yes" : "no");
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e) {
+			n = snprintf(out + used, len - used, "%s%s", i ? "," : "",
+			    json_is_string(e) ? json_string_value(e) :
+			    json_is_object(e) && json_is_string(json_object_get(e,
+			    "url")) ? json_string_value(json_object_get(e, "url")) :
+			    json_is_object(e) && json_is_string(json_object_get(e,
+			    "slug")) ? json_string_value(json_object_get(e, "slug")) :
+			    json_is_object(e) && json_is_string(json_object_get(e,
+			    "name")) ? json_string_value(json_object_get(e, "name")) :
+			    "?");
+			if (n < 0 || (size_t)n >= len - used)
+				break;
+			used += (size_t)n;
+		}
+	} else if (v == NULL || json_is_null(v)) {
+		snprintf(out, len, "-");
+	}
+	/* nothing from the server reaches the terminal as a control */
+	for (char *p = out; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
+static void
+adm_table(const json_t *items, const char *const *cols)
+{
+	char cell[256];
+	const json_t *it;
+	size_t i, c, w[16] = { 0 }, ncols = 0;
+
+	while (cols[ncols] != NULL && ncols < 16)
+		ncols++;
+	for (c = 0; c < ncols; c++)
+		w[c] = strlen(cols[c]);
+	json_array_foreach(items, i, it)
+		for (c = 0; c < ncols; c++) {
+			adm_cell(json_object_get(it, cols[c]), cell, sizeof(cell));
+			if (strlen(cell) > w[c])
+				w[c] = strlen(cell) > 48 ? 48 : strlen(cell);
+		}
+	for (c = 0; c < ncols; c++) {
+		char up[64];
+		size_t k;
+
+		for (k = 0; cols[c][k] != '\0' && k < sizeof(up) - 1; k++)
+			up[k] = (char)(cols[c][k] >= 'a' && cols[c][k] <= 'z' ?
+			    cols[c][k] - 32 : cols[c][k]);
+		up[k] = '\0';
+		printf("%-*s%s", (int)w[c], up, c + 1 < ncols ? "  " : "\n");
+	}
+	json_array_foreach(items, i, it)
+		for (c = 0; c < ncols; c++) {
+			adm_cell(json_object_get(it, cols[c]), cell, sizeof(cell));
+			printf("%-*.*s%s", (int)w[c], 48, cell,
+			    c + 1 < ncols ? "  " : "\n");
+		}
+}
+
+static int
+adm_get_print(struct adm *a, const char *path, const char *const *cols)
+{
+	json_t *out = NULL;
+	int r;
+
+	if ((r = client_get_json(a->c, path, &out)) != 0)
+		return adm_fail(a, r);
+	if (a->json || cols == NULL)
+		adm_print_json(out);
+	else
+		adm_table(json_object_get(out, "items"), cols);
+	json_decref(out);
+	return ADM_OK;
+}
+
+/* Prints what the server says it changed. */
+static int
+adm_changes(struct adm *a, json_t *out)
+{
+	const json_t *e;
+	size_t i;
+
+	if (a->json) {
+		adm_print_json(out);
+		return ADM_OK;
+	}
+	json_array_foreach(json_object_get(out, "changes"), i, e)
+		printf("%s\n", json_string_value(e));
+	if (json_array_size(json_object_get(out, "changes")) == 0)
+		printf("no changes\n");
+	return ADM_OK;
+}
+
+static int
+adm_send(struct adm *a, const char *method, const char *path, json_t *body)
+{
+	json_t *out = NULL;
+	int r, rc;
+
+	r = client_call_json(a->c, method, path, body, &out);
+	if (r != 0)
+		return adm_fail(a, r);
+	if (out == NULL) {
+		if (!a->json)
+			printf("done\n");
+		return ADM_OK;
+	}
+	rc = json_object_get(out, "changes") != NULL ? adm_changes(a, out) :
+	    (adm_print_json(out), ADM_OK);
+	json_decref(out);
+	return rc;
+}
+
+/* Reads a whole (small) file. */
+static int
+adm_read_file(const char *path, unsigned char **buf, size_t *len)
+{
+	FILE *f;
+	long n;
+
+	*buf = NULL;
+	if ((f = fopen(path, "rb")) == NULL) {
+		fprintf(stderr, "signet: %s: %s\n", path, strerror(errno));
+		return ADM_IO;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+	    n > ADM_MAX_FILE || fseek(f, 0, SEEK_SET) != 0 ||
+	    (*buf = malloc((size_t)n + 1)) == NULL ||
+	    fread(*buf, 1, (size_t)n, f) != (size_t)n) {
+		fprintf(stderr, "signet: %s: unreadable or larger than 4 MiB\n",
+		    path);
+		free(*buf);
+		*buf = NULL;
+		fclose(f);
+		return ADM_IO;
+	}
+	(*buf)[n] = '\0';
+	*len = (size_t)n;
+	fclose(f);
+	return ADM_OK;
+}
+
+/* --- option parsing shared by the subcommands --------------------- */
+
+enum {
+	O_NAME = 256, O_SLUG, O_EMAIL, O_ROLE, O_REPO, O_WEBHOOK, O_WHSECRET,
+	O_CERT, O_PURPOSE, O_APPROVALS, O_SUBMITTER, O_APPROVER, O_ARTCONF,
+	O_SUBJECT, O_ISSUER, O_FPR, O_CERTFILE, O_LABEL, O_TYPE, O_EXT, O_OUT,
+	O_DAYS, O_KEY, O_DRYRUN, O_HELP
+};
+
+struct adm_opts {
+	const char *name, *slug, *email, *cert, *purpose, *subject, *issuer,
+	    *fpr, *certfile, *label, *type, *out, *key;
+	const char *roles[ADM_MAX_LIST], *repos[ADM_MAX_LIST],
+	    *hooks[ADM_MAX_LIST], *secrets[ADM_MAX_LIST], *subs[ADM_MAX_LIST],
+	    *apprs[ADM_MAX_LIST], *confs[ADM_MAX_LIST], *exts[ADM_MAX_LIST];
+	size_t nroles, nrepos, nhooks, nsecrets, nsubs, napprs, nconfs, nexts;
+	int approvals, has_approvals, days, dry_run, set_roles, set_subs,
+	    set_apprs, set_repos;
+};
+
+static const struct option adm_long[] = {
+	{ "name", required_argument, NULL, O_NAME },
+	{ "slug", required_argument, NULL, O_SLUG },
+	{ "email", required_argument, NULL, O_EMAIL },
+	{ "role", required_argument, NULL, O_ROLE },
+	{ "repository-url", required_argument, NULL, O_REPO },
+	{ "webhook", required_argument, NULL, O_WEBHOOK },
+	{ "webhook-secret-file", required_argument, NULL, O_WHSECRET },
+	{ "certificate", required_argument, NULL, O_CERT },
+	{ "purpose", required_argument, NULL, O_PURPOSE },
+	{ "approvals", required_argument, NULL, O_APPROVALS },
+	{ "submitter", required_argument, NULL, O_SUBMITTER },
+	{ "approver", required_argument, NULL, O_APPROVER },
+	{ "artifact-configuration", required_argument, NULL, O_ARTCONF },
+	{ "subject", required_argument, NULL, O_SUBJECT },
+	{ "issuer", required_argument, NULL, O_ISSUER },
+	{ "fingerprint", required_argument, NULL, O_FPR },
+	{ "certificate-file", required_argument, NULL, O_CERTFILE },
+	{ "label", required_argument, NULL, O_LABEL },
+	{ "type", required_argument, NULL, O_TYPE },
+	{ "extension", required_argument, NULL, O_EXT },
+	{ "out", required_argument, NULL, O_OUT },
+	{ "days", required_argument, NULL, O_DAYS },
+	{ "key", required_argument, NULL, O_KEY },
+	{ "dry-run", no_argument, NULL, O_DRYRUN },
+	{ "help", no_argument, NULL, O_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int
+adm_push(const char **list, size_t *n, const char *v)
+{
+	if (*n >= ADM_MAX_LIST) {
+		fprintf(stderr, "signet: at most %d values per flag\n",
+		    ADM_MAX_LIST);
+		return -1;
+	}
+	list[(*n)++] = v;
+	return 0;
+}
+
+/* Parses flags; positional arguments are left in argv[optind..]. */
+static int
+adm_parse(int argc, char **argv, struct adm_opts *o, const char *res,
+    const char *verb)
+{
+	char *end;
+	long v;
+	int ch, r = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->days = 365;
+	optind = 0;
+	while (r == 0 && (ch = getopt_long(argc, argv, "", adm_long,
+	    NULL)) != -1) {
+		switch (ch) {
+		case O_NAME: o->name = optarg; break;
+		case O_SLUG: o->slug = optarg; break;
+		case O_EMAIL: o->email = optarg; break;
+		case O_ROLE:
+			o->set_roles = 1;
+			r = adm_push(o->roles, &o->nroles, optarg);
+			break;
+		case O_REPO:
+			o->set_repos = 1;
+			r = adm_push(o->repos, &o->nrepos, optarg);
+			break;
+		case O_WEBHOOK: r = adm_push(o->hooks, &o->nhooks, optarg); break;
+		case O_WHSECRET:
+			r = adm_push(o->secrets, &o->nsecrets, optarg);
+			break;
+		case O_CERT: o->cert = optarg; break;
+		case O_PURPOSE: o->purpose = optarg; break;
+		case O_APPROVALS:
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 0 || v > 16) {
+				fprintf(stderr, "signet: --approvals is 0 to 16\n");
+				r = -1;
+			}
+			o->approvals = (int)v;
+			o->has_approvals = 1;
+			break;
+		case O_SUBMITTER:
+			o->set_subs = 1;
+			r = adm_push(o->subs, &o->nsubs, optarg);
+			break;
+		case O_APPROVER:
+			o->set_apprs = 1;
+			r = adm_push(o->apprs, &o->napprs, optarg);
+			break;
+		case O_ARTCONF: r = adm_push(o->confs, &o->nconfs, optarg); break;
+		case O_SUBJECT: o->subject = optarg; break;
+		case O_ISSUER: o->issuer = optarg; break;
+		case O_FPR: o->fpr = optarg; break;
+		case O_CERTFILE: o->certfile = optarg; break;
+		case O_LABEL: o->label = optarg; break;
+		case O_TYPE: o->type = optarg; break;
+		case O_EXT: r = adm_push(o->exts, &o->nexts, optarg); break;
+		case O_OUT: o->out = optarg; break;
+		case O_KEY: o->key = optarg; break;
+		case O_DRYRUN: o->dry_run = 1; break;
+		case O_DAYS:
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 3650) {
+				fprintf(stderr, "signet: --days is 1 to 3650\n");
+				r = -1;
+			}
+			o->days = (int)v;
+			break;
+		case O_HELP:
+			adm_usage_of(res, verb, stdout);
+			return 1;
+		default:
+			r = -1;
+		}
+	}
+	if (r != 0) {
+		fprintf(stderr, "usage:\n");
+		adm_usage_of(res, verb, stderr);
+	}
+	return r;
+}
+
+static int
+adm_positional(int argc, int want, const char *res, const char *verb)
+{
+	if (argc - optind == want)
+		return 0;
+	fprintf(stderr, "usage:\n");
+	adm_usage_of(res, verb, stderr);
+	return -1;
+}
+
+static json_t *
+adm_strings(const char *const *list, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && i < n; i++)
+		json_array_append_new(a, json_string(list[i]));
+	return a;
+}
+
+/* --- resources -------------------------------------------------------- */
+
+#define ADM_PARSE(res, verb, npos)					\
+	struct adm_opts o;						\
+	int pr = adm_parse(argc, argv, &o, res, verb);			\
+	if (pr != 0)							\
+		return pr > 0 ? ADM_OK : ADM_USAGE;			\
+	if (adm_positional(argc, npos, res, verb) != 0)		\
+		return ADM_USAGE
+
+static int
+adm_projects_list(struct adm *a, int argc, char **argv)
+{
+	static const char *const cols[] = { "slug", "name", "repositoryUrls",
+	    "signingPolicies", "webhooks", NULL };
+
+	ADM_PARSE("projects", "list", 0);
+	return adm_get_print(a, "/api/v1/admin/projects", cols);
+}
+
+/* /api/v1/admin/RES/X, or /api/v1/admin/projects/X/signing-policies/Y */
+static void
+adm_path(char *path, size_t len, const char *res, const char *x,
+    const char *y)
+{
+	if (y != NULL)
+		snprintf(path, len, "/api/v1/admin/projects/%s/signing-policies/%s",
+		    x, y);
+	else
+		snprintf(path, len, "/api/v1/admin/%s/%s", res, x);
+}
+
+static int
+adm_show(struct adm *a, const char *res, const char *x, const char *y)
+{
+	char path[512];
+
+	adm_path(path, sizeof(path), res, x, y);
+	return adm_get_print(a, path, NULL);
+}
+
+static int
+adm_projects_show(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("projects", "show", 1);
+	return adm_show(a, "projects", argv[optind], NULL);
+}
+
+/* Webhooks from --webhook URL / --webhook-secret-file FILE pairs; a
+ * webhook given without a secret keeps the one it has. */
+static int
+adm_webhooks(struct adm_opts *o, json_t **out)
+{
+	unsigned char *sec = NULL;
+	size_t i, len;
+	json_t *h;
+
+	*out = json_array();
+	if (o->nsecrets > o->nhooks) {
+		fprintf(stderr, "signet: each --webhook-secret-file follows its "
+		    "--webhook\n");
+		return ADM_USAGE;
+	}
+	for (i = 0; i < o->nhooks; i++) {
+		h = json_pack("{s:s}", "url", o->hooks[i]);
+		if (i < o->nsecrets) {
+			if (adm_read_file(o->secrets[i], &sec, &len) != 0)
+				return ADM_IO;
+			while (len > 0 && (sec[len - 1] == '\n' ||
+			    sec[len - 1] == '\r'))
+				sec[--len] = '\0';
+			json_object_set_new(h, "secret",
+			    json_stringn((const char *)sec, len));
+			OPENSSL_cleanse(sec, len);
+			free(sec);
+		}
+		json_array_append_new(*out, h);
+	}
+	return ADM_OK;
+}
+
+static int
+adm_project_put(struct adm *a, int argc, char **argv, int create)
+{
+	json_t *body = NULL, *hooks = NULL;
+	char path[256];
+	int rc;
+
+	ADM_PARSE("projects", create ? "create" : "update", create ? 0 : 1);
+	if (create && (o.slug == NULL || o.name == NULL)) {
+		fprintf(stderr, "signet: --slug and --name are required\n");
+		return ADM_USAGE;
+	}
+	if (!create) {
+		snprintf(path, sizeof(path), "/api/v1/admin/projects/%s",
+		    argv[optind]);
+		if ((rc = client_get_json(a->c, path, &body)) != 0)
+			return adm_fail(a, rc);
+		/* the policies have their own commands */
+		json_object_del(body, "signingPolicies");
+	} else {
+		body = json_pack("{s:s}", "slug", o.slug);
+		snprintf(path, sizeof(path), "/api/v1/admin/projects");
+	}
+	if (o.name != NULL)
+		json_object_set_new(body, "name", json_string(o.name));
+	if (create || o.set_repos)
+		json_object_set_new(body, "repositoryUrls",
+		    adm_strings(o.repos, o.nrepos));
+	if (create || o.nhooks > 0) {
+		if ((rc = adm_webhooks(&o, &hooks)) != ADM_OK) {
+			json_decref(hooks);
+			json_decref(body);
+			return rc;
+		}
+		json_object_set_new(body, "webhooks", hooks);
+	}
+	rc = adm_send(a, create ? "POST" : "PUT", path, body);
+	json_decref(body);
+	return rc;
+}
+
+static int
+adm_projects_create(struct adm *a, int argc, char **argv)
+{
+	return adm_project_put(a, argc, argv, 1);
+}
+
+static int
+adm_projects_update(struct adm *a, int argc, char **argv)
+{
+	return adm_project_put(a, argc, argv, 0);
+}
+
+static int
+adm_delete(struct adm *a, const char *res, const char *x, const char *y)
+{
+	char path[512];
+
+	adm_path(path, sizeof(path), res, x, y);
+	return adm_send(a, "DELETE", path, NULL);
+}
+
+static int
+adm_projects_delete(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("projects", "delete", 1);
+	return adm_delete(a, "projects", argv[optind], NULL);
+}
+
+static int
+adm_policies_list(struct adm *a, int argc, char **argv)
+{
+	static const char *const cols[] = { "slug", "name", "purpose",
+	    "certificate", "requiredApprovals", "submitters", "approvers",
+	    NULL };
+	char path[256];
+
+	ADM_PARSE("policies", "list", 1);
+	snprintf(path, sizeof(path),
+	    "/api/v1/admin/projects/%s/signing-policies", argv[optind]);
+	return adm_get_print(a, path, cols);
+}
+
+static int
+adm_policies_show(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("policies", "show", 2);
+	return adm_show(a, "projects", argv[optind], argv[optind + 1]);
+}
+
+static int
+adm_policy_put(struct adm *a, int argc, char **argv, int create)
+{
+	json_t *body = NULL;
+	char path[300];
+	int rc;
+
+	ADM_PARSE("policies", create ? "create" : "update", create ? 1 : 2);
+	if (create && (o.slug == NULL || o.name == NULL || o.cert == NULL)) {
+		fprintf(stderr, "signet: --slug, --name and --certificate are "
+		    "required\n");
+		return ADM_USAGE;
+	}
+	if (create) {
+		snprintf(path, sizeof(path),
+		    "/api/v1/admin/projects/%s/signing-policies", argv[optind]);
+		body = json_pack("{s:s}", "slug", o.slug);
+	} else {
+		snprintf(path, sizeof(path),
+		    "/api/v1/admin/projects/%s/signing-policies/%s",
+		    argv[optind], argv[optind + 1]);
+		if ((rc = client_get_json(a->c, path, &body)) != 0)
+			return adm_fail(a, rc);
+	}
+	if (o.name != NULL)
+		json_object_set_new(body, "name", json_string(o.name));
+	if (o.cert != NULL)
+		json_object_set_new(body, "certificate", json_string(o.cert));
+	if (o.purpose != NULL)
+		json_object_set_new(body, "purpose", json_string(o.purpose));
+	if (o.has_approvals)
+		json_object_set_new(body, "requiredApprovals",
+		    json_integer(o.approvals));
+	if (create || o.set_subs)
+		json_object_set_new(body, "submitters",
+		    adm_strings(o.subs, o.nsubs));
+	if (create || o.set_apprs)
+		json_object_set_new(body, "approvers",
+		    adm_strings(o.apprs, o.napprs));
+	if (o.nconfs > 0)
+		json_object_set_new(body, "artifactConfigurations",
+		    adm_strings(o.confs, o.nconfs));
+	rc = adm_send(a, create ? "POST" : "PUT", path, body);
+	json_decref(body);
+	return rc;
+}
+
+static int
+adm_policies_create(struct adm *a, int argc, char **argv)
+{
+	return adm_policy_put(a, argc, argv, 1);
+}
+
+static int
+adm_policies_update(struct adm *a, int argc, char **argv)
+{
+	return adm_policy_put(a, argc, argv, 0);
+}
+
+static int
+adm_policies_delete(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("policies", "delete", 2);
+	return adm_delete(a, "projects", argv[optind], argv[optind + 1]);
+}
+
+static int
+adm_users_list(struct adm *a, int argc, char **argv)
+{
+	static const char *const cols[] = { "name", "email", "roles", NULL };
+
+	ADM_PARSE("users", "list", 0);
+	return adm_get_print(a, "/api/v1/admin/users", cols);
+}
+
+static int
+adm_users_show(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("users", "show", 1);
+	return adm_show(a, "users", argv[optind], NULL);
+}
+
+static int
+adm_user_put(struct adm *a, int argc, char **argv, int create)
+{
+	json_t *body = NULL;
+	char path[256];
+	int rc;
+
+	ADM_PARSE("users", create ? "create" : "update", create ? 0 : 1);
+	if (create && o.name == NULL) {
+		fprintf(stderr, "signet: --name is required\n");
+		return ADM_USAGE;
+	}
+	if (create) {
+		snprintf(path, sizeof(path), "/api/v1/admin/users");
+		body = json_pack("{s:s}", "name", o.name);
+	} else {
+		snprintf(path, sizeof(path), "/api/v1/admin/users/%s",
+		    argv[optind]);
+		if ((rc = client_get_json(a->c, path, &body)) != 0)
+			return adm_fail(a, rc);
+	}
+	if (o.email != NULL)
+		json_object_set_new(body, "email", json_string(o.email));
+	if (create || o.set_roles)
+		json_object_set_new(body, "roles",
+		    adm_strings(o.roles, o.nroles));
+	rc = adm_send(a, create ? "POST" : "PUT", path, body);
+	json_decref(body);
+	return rc;
+}
+
+static int
+adm_users_create(struct adm *a, int argc, char **argv)
+{
+	return adm_user_put(a, argc, argv, 1);
+}
+
+static int
+adm_users_update(struct adm *a, int argc, char **argv)
+{
+	return adm_user_put(a, argc, argv, 0);
+}
+
+static int
+adm_users_delete(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("users", "delete", 1);
+	return adm_delete(a, "users", argv[optind], NULL);
+}
+
+static int
+adm_users_password(struct adm *a, int argc, char **argv)
+{
+	char pw[1026], path[256];
+	json_t *body;
+	size_t len;
+	int rc;
+
+	ADM_PARSE("users", "password", 1);
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "new password (ends with Enter): ");
+	if (fgets(pw, sizeof(pw), stdin) == NULL)
+		pw[0] = '\0';
+	len = strcspn(pw, "\r\n");
+	pw[len] = '\0';
+	snprintf(path, sizeof(path), "/api/v1/admin/users/%s/password",
+	    argv[optind]);
+	body = json_pack("{s:s}", "password", pw);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	rc = adm_send(a, "POST", path, body);
+	/* jansson's copy of the password */
+	if (json_string_value(json_object_get(body, "password")) != NULL)
+		OPENSSL_cleanse((void *)(uintptr_t)json_string_value(
+		    json_object_get(body, "password")), len);
+	json_decref(body);
+	return rc;
+}
+
+static int
+adm_identities_list(struct adm *a, int argc, char **argv)
+{
+	static const char *const cols[] = { "name", "type", "subject",
+	    "issuer", "sha256Fingerprint", NULL };
+
+	ADM_PARSE("identities", "list", 0);
+	return adm_get_print(a, "/api/v1/admin/identities", cols);
+}
+
+static int
+adm_identities_show(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("identities", "show", 1);
+	return adm_show(a, "identities", argv[optind], NULL);
+}
+
+/* Subject and issuer of a client certificate, as signetd compares them. */
+static int
+adm_cert_names(const char *file, char **subject, char **issuer)
+{
+	unsigned char *buf = NULL;
+	STACK_OF(X509) *sk = NULL;
+	size_t len;
+	int rc;
+
+	*subject = *issuer = NULL;
+	if ((rc = adm_read_file(file, &buf, &len)) != ADM_OK)
+		return rc;
+	if (pki_chain_from_any(buf, len, &sk) != 0) {
+		fprintf(stderr, "signet: %s is not a certificate\n", file);
+		free(buf);
+		return ADM_IO;
+	}
+	*subject = pki_name_text(X509_get_subject_name(sk_X509_value(sk, 0)));
+	*issuer = pki_name_text(X509_get_issuer_name(sk_X509_value(sk, 0)));
+	sk_X509_pop_free(sk, X509_free);
+	free(buf);
+	return *subject && *issuer ? ADM_OK : ADM_IO;
+}
+
+static int
+adm_identity_put(struct adm *a, int argc, char **argv, int create)
+{
+	char *subject = NULL, *issuer = NULL, path[256];
+	json_t *body;
+	int rc;
+
+	ADM_PARSE("identities", create ? "create" : "update", create ? 0 : 1);
+	if (create && o.name == NULL) {
+		fprintf(stderr, "signet: --name is required\n");
+		return ADM_USAGE;
+	}
+	if (o.certfile != NULL && (rc = adm_cert_names(o.certfile, &subject,
+	    &issuer)) != ADM_OK)
+		return rc;
+	body = json_pack("{s:s, s:s}", "name", create ? o.name : argv[optind],
+	    "type", "client-certificate");
+	if (subject != NULL || o.subject != NULL)
+		json_object_set_new(body, "subject", json_string(subject ?
+		    subject : o.subject));
+	if (issuer != NULL || o.issuer != NULL)
+		json_object_set_new(body, "issuer", json_string(issuer ?
+		    issuer : o.issuer));
+	if (o.fpr != NULL)
+		json_object_set_new(body, "sha256Fingerprint",
+		    json_string(o.fpr));
+	if (create)
+		snprintf(path, sizeof(path), "/api/v1/admin/identities");
+	else
+		snprintf(path, sizeof(path), "/api/v1/admin/identities/%s",
+		    argv[optind]);
+	rc = adm_send(a, create ? "POST" : "PUT", path, body);
+	free(subject);
+	free(issuer);
+	json_decref(body);
+	return rc;
+}
+
+static int
+adm_identities_create(struct adm *a, int argc, char **argv)
+{
+	return adm_identity_put(a, argc, argv, 1);
+}
+
+static int
+adm_identities_update(struct adm *a, int argc, char **argv)
+{
+	return adm_identity_put(a, argc, argv, 0);
+}
+
+static int
+adm_identities_delete(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("identities", "delete", 1);
+	return adm_delete(a, "identities", argv[optind], NULL);
+}
+
+static int
+adm_keys_list(struct adm *a, int argc, char **argv)
+{
+	static const char *const cols[] = { "id", "label", "type", "bits",
+	    "certificates", NULL };
+
+	ADM_PARSE("keys", "list", 0);
+	return adm_get_print(a, "/api/v1/admin/keys", cols);
+}
+
+static int
+adm_keys_generate(struct adm *a, int argc, char **argv)
+{
+	json_t *body;
+	int rc;
+
+	ADM_PARSE("keys", "generate", 0);
+	if (o.label == NULL || o.type == NULL) {
+		fprintf(stderr, "signet: --label and --type are required\n");
+		return ADM_USAGE;
+	}
+	body = json_pack("{s:s, s:s}", "label", o.label, "type", o.type);
+	rc = adm_send(a, "POST", "/api/v1/admin/keys", body);
+	json_decref(body);
+	return rc;
+}
+
+static int
+adm_write_out(const char *out, const char *text)
+{
+	FILE *f = stdout;
+
+	if (out != NULL && (f = fopen(out, "w")) == NULL) {
+		fprintf(stderr, "signet: %s: %s\n", out, strerror(errno));
+		return ADM_IO;
+	}
+	fputs(text, f);
+	if (f != stdout && fclose(f) != 0) {
+		fprintf(stderr, "signet: %s: %s\n", out, strerror(errno));
+		return ADM_IO;
+	}
+	return ADM_OK;
+}
+
+static int
+adm_keys_csr(struct adm *a, int argc, char **argv)
+{
+	json_t *body, *exts, *out = NULL;
+	char path[256], name[64];
+	const char *eq;
+	size_t i;
+	int r, rc;
+
+	ADM_PARSE("keys", "csr", 1);
+	if (o.subject == NULL) {
+		fprintf(stderr, "signet: --subject is required\n");
+		return ADM_USAGE;
+	}
+	exts = json_object();
+	for (i = 0; i < o.nexts; i++) {
+		if ((eq = strchr(o.exts[i], '=')) == NULL ||
+		    (size_t)(eq - o.exts[i]) >= sizeof(name)) {
+			fprintf(stderr, "signet: --extension NAME=VALUE, e.g. "
+			    "extendedKeyUsage=codeSigning\n");
+			json_decref(exts);
+			return ADM_USAGE;
+		}
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - o.exts[i]),
+		    o.exts[i]);
+		json_object_set_new(exts, name, json_string(eq + 1));
+	}
+	body = json_pack("{s:s, s:o}", "subject", o.subject, "extensions",
+	    exts);
+	snprintf(path, sizeof(path), "/api/v1/admin/keys/%s/csr", argv[optind]);
+	r = client_call_json(a->c, "POST", path, body, &out);
+	json_decref(body);
+	if (r != 0)
+		return adm_fail(a, r);
+	rc = a->json ? (adm_print_json(out), ADM_OK) :
+	    adm_write_out(o.out, json_string_value(json_object_get(out,
+	    "csrPem")));
+	json_decref(out);
+	return rc;
+}
+
+static int
+adm_keys_self_signed(struct adm *a, int argc, char **argv)
+{
+	json_t *body;
+	char path[256];
+	int rc;
+
+	ADM_PARSE("keys", "self-signed", 1);
+	if (o.name == NULL || o.subject == NULL) {
+		fprintf(stderr, "signet: --name and --subject are required\n");
+		return ADM_USAGE;
+	}
+	body = json_pack("{s:s, s:s, s:i}", "name", o.name, "subject",
+	    o.subject, "days", o.days);
+	snprintf(path, sizeof(path), "/api/v1/admin/keys/%s/self-signed",
+	    argv[optind]);
+	rc = adm_send(a, "POST", path, body);
+	json_decref(body);
+	return rc;
+}
+
+static int
+adm_certificates_list(struct adm *a, int argc, char **argv)
+{
+	static const char *const cols[] = { "name", "purpose", "key",
+	    "subject", "notAfter", "daysLeft", "expiringSoon", NULL };
+
+	ADM_PARSE("certificates", "list", 0);
+	return adm_get_print(a, "/api/v1/admin/certificates", cols);
+}
+
+static int
+adm_certificates_show(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("certificates", "show", 1);
+	return adm_show(a, "certificates", argv[optind], NULL);
+}
+
+static int
+adm_certificates_import(struct adm *a, int argc, char **argv)
+{
+	unsigned char *buf = NULL;
+	char *b64 = NULL;
+	json_t *body;
+	size_t len;
+	int rc;
+
+	ADM_PARSE("certificates", "import", 1);
+	if (o.name == NULL || o.purpose == NULL) {
+		fprintf(stderr, "signet: --name and --purpose are required\n");
+		return ADM_USAGE;
+	}
+	if ((rc = adm_read_file(argv[optind], &buf, &len)) != ADM_OK)
+		return rc;
+	body = json_pack("{s:s, s:s}", "name", o.name, "purpose", o.purpose);
+	if (o.key != NULL)
+		json_object_set_new(body, "key", json_string(o.key));
+	if (memmem(buf, len, "-----BEGIN", 10) != NULL) {
+		json_object_set_new(body, "chainPem",
+		    json_stringn((const char *)buf, len));
+	} else {
+		/* DER or PKCS#7 travels as base64 */
+		if ((b64 = malloc(4 * ((len + 2) / 3) + 1)) == NULL) {
+			free(buf);
+			json_decref(body);
+			return ADM_IO;
+		}
+		EVP_EncodeBlock((unsigned char *)b64, buf, (int)len);
+		json_object_set_new(body, "chainBase64", json_string(b64));
+	}
+	rc = adm_send(a, "POST", "/api/v1/admin/certificates", body);
+	free(b64);
+	free(buf);
+	json_decref(body);
+	return rc;
+}
+
+static int
+adm_certificates_delete(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("certificates", "delete", 1);
+	return adm_delete(a, "certificates", argv[optind], NULL);
+}
+
+static int
+adm_token(struct adm *a, int argc, char **argv)
+{
+	json_t *out = NULL;
+	int r;
+
+	ADM_PARSE("token", "status", 0);
+	if ((r = client_get_json(a->c, "/api/v1/admin/token", &out)) != 0)
+		return adm_fail(a, r);
+	if (a->json) {
+		adm_print_json(out);
+	} else {
+		static const char *const cols[] = { "id", "label", "type",
+		    "bits", "certificates", NULL };
+
+		printf("token     %s (%s %s, serial %s)\n",
+		    json_string_value(json_object_get(out, "label")),
+		    json_string_value(json_object_get(out, "manufacturer")),
+		    json_string_value(json_object_get(out, "model")),
+		    json_string_value(json_object_get(out, "serial")));
+		printf("present   %s\nlogged in %s\n\n",
+		    json_is_true(json_object_get(out, "present")) ? "yes" : "no",
+		    json_is_true(json_object_get(out, "loggedIn")) ? "yes" :
+		    "no");
+		adm_table(json_object_get(out, "keys"), cols);
+	}
+	json_decref(out);
+	return ADM_OK;
+}
+
+static int
+adm_export(struct adm *a, int argc, char **argv)
+{
+	json_t *out = NULL;
+	int r;
+
+	ADM_PARSE("config", "export", 0);
+	if ((r = client_get_json(a->c, "/api/v1/admin/export", &out)) != 0)
+		return adm_fail(a, r);
+	adm_print_json(out);
+	json_decref(out);
+	return ADM_OK;
+}
+
+static int
+adm_apply(struct adm *a, int argc, char **argv)
+{
+	json_t *doc;
+	json_error_t jerr;
+	int rc;
+
+	ADM_PARSE("config", "apply", 1);
+	if ((doc = json_load_file(argv[optind], JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		fprintf(stderr, "signet: %s:%d:%d: %s\n", argv[optind],
+		    jerr.line, jerr.column, jerr.text);
+		return ADM_IO;
+	}
+	rc = adm_send(a, "POST", o.dry_run ? "/api/v1/admin/apply?dryRun=true" :
+	    "/api/v1/admin/apply", doc);
+	json_decref(doc);
+	return rc;
+}
+
+static const struct adm_cmd adm_cmds[] = {
+	{ "projects", "list", "", "projects, their policies and webhooks",
+	    adm_projects_list },
+	{ "projects", "show", "SLUG", "one project", adm_projects_show },
+	{ "projects", "create", "--slug S --name N [--repository-url U]... "
+	    "[--webhook URL --webhook-secret-file F]...", "a new project",
+	    adm_projects_create },
+	{ "projects", "update", "SLUG [--name N] [--repository-url U]... "
+	    "[--webhook URL [--webhook-secret-file F]]...",
+	    "change a project (lists given replace the old ones)",
+	    adm_projects_update },
+	{ "projects", "delete", "SLUG", "a project without signing policies",
+	    adm_projects_delete },
+	{ "policies", "list", "PROJECT", "a project's signing policies",
+	    adm_policies_list },
+	{ "policies", "show", "PROJECT SLUG", "one signing policy",
+	    adm_policies_show },
+	{ "policies", "create", "PROJECT --slug S --name N --certificate C "
+	    "[--purpose test|release] [--approvals K] [--submitter X]... "
+	    "[--approver Y]... [--artifact-configuration C]...",
+	    "a new signing policy", adm_policies_create },
+	{ "policies", "update", "PROJECT SLUG [the flags of create]",
+	    "change a signing policy (lists given replace the old ones)",
+	    adm_policies_update },
+	{ "policies", "delete", "PROJECT SLUG",
+	    "a policy with no request in progress", adm_policies_delete },
+	{ "users", "list", "", "users and their roles", adm_users_list },
+	{ "users", "show", "NAME", "one user", adm_users_show },
+	{ "users", "create", "--name N [--email E] [--role R]...",
+	    "roles: administrator, security-officer, auditor",
+	    adm_users_create },
+	{ "users", "update", "NAME [--email E] [--role R]...",
+	    "change a user", adm_users_update },
+	{ "users", "delete", "NAME", "a user no policy names",
+	    adm_users_delete },
+	{ "users", "password", "NAME", "set the password (read from stdin)",
+	    adm_users_password },
+	{ "identities", "list", "", "CI identities (client certificates)",
+	    adm_identities_list },
+	{ "identities", "show", "NAME", "one CI identity",
+	    adm_identities_show },
+	{ "identities", "create", "--name N (--certificate-file PEM | "
+	    "--subject S --issuer I | --fingerprint SHA256)",
+	    "a build system's client certificate", adm_identities_create },
+	{ "identities", "update", "NAME (--certificate-file PEM | --subject S "
+	    "--issuer I | --fingerprint SHA256)", "change a CI identity",
+	    adm_identities_update },
+	{ "identities", "delete", "NAME", "a CI identity no policy names",
+	    adm_identities_delete },
+	{ "keys", "list", "", "keys in the token and their certificates",
+	    adm_keys_list },
+	{ "keys", "generate", "--label L --type rsa3072|rsa4096|p256|p384",
+	    "a key pair made inside the token (never extractable)",
+	    adm_keys_generate },
+	{ "keys", "csr", "KEY --subject S [--extension NAME=VALUE]... "
+	    "[--out FILE]", "a PKCS#10 request for a CA, made with the key",
+	    adm_keys_csr },
+	{ "keys", "self-signed", "KEY --name CERT --subject S [--days N]",
+	    "a self-signed test certificate (purpose test)",
+	    adm_keys_self_signed },
+	{ "certificates", "list", "", "certificates, their keys and expiry",
+	    adm_certificates_list },
+	{ "certificates", "show", "NAME", "one certificate chain",
+	    adm_certificates_show },
+	{ "certificates", "import", "--name N --purpose test|release "
+	    "[--key K] FILE", "a CA's chain (PEM, DER or PKCS#7) for a token "
+	    "key", adm_certificates_import },
+	{ "certificates", "delete", "NAME", "a certificate no policy uses",
+	    adm_certificates_delete },
+	{ "token", "status", "", "the token: present, logged in, keys",
+	    adm_token },
+	{ "config", "export", "", "the whole configuration as one document "
+	    "(no secrets)", adm_export },
+	{ "config", "apply", "FILE [--dry-run]", "make the configuration be "
+	    "the document (idempotent; prints the changes)", adm_apply },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+int
+signet_admin_main(int argc, char **argv)
+{
+	static const struct option conn[] = {
+		{ "url", required_argument, NULL, 'u' },
+		{ "cacert", required_argument, NULL, 'a' },
+		{ "token", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct client_opts co;
+	const struct adm_cmd *cmd;
+	const char *res, *verb;
+	struct adm a;
+	int ch, rc;
+
+	memset(&a, 0, sizeof(a));
+	memset(&co, 0, sizeof(co));
+	co.url = getenv("SIGNET_URL");
+	co.cacert = getenv("SIGNET_CACERT");
+	co.token = getenv("SIGNET_TOKEN");
+	co.retries = -1;
+	optind = 0;
+	/* "+": stop at the resource, its flags are its own */
+	while ((ch = getopt_long(argc, argv, "+", conn, NULL)) != -1) {
+		switch (ch) {
+		case 'u': co.url = optarg; break;
+		case 'a': co.cacert = optarg; break;
+		case 't': co.token = optarg; break;
+		case 'j': a.json = 1; break;
+		case 'h':
+			adm_usage(stdout);
+			return ADM_OK;
+		default:
+			adm_usage(stderr);
+			return ADM_USAGE;
+		}
+	}
+	if (argc - optind < 1) {
+		adm_usage(stderr);
+		return ADM_USAGE;
+	}
+	res = argv[optind];
+	/* "export" and "apply" read better without "config" */
+	if (strcmp(res, "export") == 0 || strcmp(res, "apply") == 0) {
+		verb = res;
+		res = "config";
+		argc -= optind;
+		argv += optind;
+	} else if (strcmp(res, "token") == 0 && (argc - optind == 1 ||
+	    argv[optind + 1][0] == '-')) {
+		verb = "status";
+		argc -= optind;
+		argv += optind;
+	} else {
+		if (argc - optind < 2) {
+			fprintf(stderr, "usage:\n");
+			if (adm_usage_of(res, NULL, stderr) == 0)
+				adm_usage(stderr);
+			return ADM_USAGE;
+		}
+		verb = argv[optind + 1];
+		argc -= optind + 1;
+		argv += optind + 1;
+	}
+	for (cmd = adm_cmds; cmd->res != NULL; cmd++)
+		if (strcmp(cmd->res, res) == 0 && strcmp(cmd->verb, verb) == 0)
+			break;
+	if (cmd->res == NULL) {
+		fprintf(stderr, "signet: unknown command 'admin %s %s'\n", res,
+		    verb);
+		if (adm_usage_of(res, NULL, stderr) == 0)
+			adm_usage(stderr);
+		return ADM_USAGE;
+	}
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0) {
+			adm_usage_of(res, verb, stdout);
+			return ADM_OK;
+		}
+	if (co.url == NULL) {
+		fprintf(stderr, "signet: no appliance: give --url or set "
+		    "SIGNET_URL\n");
+		return ADM_USAGE;
+	}
+	if (co.token == NULL) {
+		fprintf(stderr, "signet: administration needs a session: run "
+		    "'signet login --username NAME' and set SIGNET_TOKEN\n");
+		return ADM_USAGE;
+	}
+	if (client_global_init() != 0 || client_new(&co, &a.c) != 0) {
+		fprintf(stderr, "signet: cannot use %s (https:// only)\n",
+		    co.url);
+		return ADM_USAGE;
+	}
+	rc = cmd->fn(&a, argc, argv);
+	client_free(a.c);
+	client_global_cleanup();
+	return rc;
+}
