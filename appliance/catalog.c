@@ -14,6 +14,7 @@
 #include "khclient.h"
 #include "log.h"
 #include "notify.h"
+#include "origin.h"
 #include "users.h"
 #include "audit.h"
 #include "pki.h"
@@ -200,6 +201,7 @@ struct apply {
 	json_t *doc_certs;	/* names defined by the document */
 	json_t *doc_idents;
 	json_t *doc_users;
+	json_t *doc_bs;		/* identity → build system of the document */
 	const char *actor_type;
 	const char *actor;
 	char *kept;		/* a webhook secret kept from before */
@@ -689,23 +691,151 @@ apply_string_list(struct apply *a, const char *what, json_t *list)
 	return 0;
 }
 
+struct apply_bs_owner {
+	const char *identity;
+	const char *self;
+	char owner[CATALOG_MAX_NAME + 1];
+};
+
+static int
+apply_bs_owner_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct apply_bs_owner *o = arg;
+	json_t *bs = json_loadb(v, vlen, 0, NULL), *e;
+	size_t i;
+	int found = 0;
+
+	if (bs == NULL)
+		return SIGNET_ERR_STORE;
+	if (klen != strlen(o->self) || memcmp(k, o->self, klen) != 0)
+		json_array_foreach(json_object_get(bs, "identities"), i, e)
+			if (json_is_string(e) && strcmp(json_string_value(e),
+			    o->identity) == 0) {
+				snprintf(o->owner, sizeof(o->owner), "%.*s",
+				    (int)klen, (const char *)k);
+				found = 1;
+			}
+	json_decref(bs);
+	return found;
+}
+
+/* A trusted build system (docs/origin.md): the CI identities whose
+ * client certificates stand for it and, optionally, the OIDC issuer
+ * whose ID tokens vouch for the origin data it sends. */
+static int
+apply_build_system(struct apply *a, json_t *b)
+{
+	const char *name, *preset = "generic", *issuer = NULL, *aud = NULL,
+	    *url = NULL, *prefix = NULL, *id, *other;
+	json_t *ids = NULL, *jwks = NULL, *claims = NULL, *rec = NULL, *e,
+	    *idrec = NULL;
+	struct apply_bs_owner o;
+	json_error_t jerr;
+	char err[400];
+	size_t i;
+	int r;
+
+	if (json_unpack_ex(b, &jerr, JSON_STRICT,
+	    "{s:s, s:o, s?:s, s?:s, s?:s, s?:o, s?:s, s?:o, s?:s}",
+	    "name", &name, "identities", &ids, "preset", &preset,
+	    "issuer", &issuer, "audience", &aud, "jwks", &jwks,
+	    "jwksUrl", &url, "claims", &claims,
+	    "repositoryUrlPrefix", &prefix) != 0)
+		return apply_fail(a, "buildSystems: %s", jerr.text);
+	if (!catalog_valid_name(name))
+		return apply_fail(a, "build system '%s': name must be 1-64 "
+		    "letters, digits, '-', '_', '.', '@'", name);
+	if (!json_is_array(ids) || json_array_size(ids) == 0 ||
+	    json_array_size(ids) > SIGNET_MAX_BUILD_SYSTEM_IDENTITIES)
+		return apply_fail(a, "build system '%s': identities must list "
+		    "1-%d CI identities (their client certificates stand for "
+		    "the build system)", name,
+		    SIGNET_MAX_BUILD_SYSTEM_IDENTITIES);
+	json_array_foreach(ids, i, e) {
+		if (!json_is_string(e) ||
+		    !catalog_valid_name(json_string_value(e)))
+			return apply_fail(a, "build system '%s': identities "
+			    "entry %zu is not a valid name", name, i);
+		id = json_string_value(e);
+		if (json_object_get(a->doc_idents, id) == NULL) {
+			if (store_get_json(a->t, STORE_IDENTITIES, id,
+			    &idrec) != 0)
+				return apply_fail(a, "build system '%s': '%s' is "
+				    "not a CI identity; add it under identities "
+				    "first", name, id);
+			json_decref(idrec);
+			idrec = NULL;
+		}
+		/* a client certificate stands for one build system: whose
+		 * issuer and claims apply must never be a guess */
+		other = json_string_value(json_object_get(a->doc_bs, id));
+		if (other != NULL && strcmp(other, name) != 0)
+			return apply_fail(a, "build system '%s': identity '%s' "
+			    "already belongs to build system '%s'", name, id,
+			    other);
+		memset(&o, 0, sizeof(o));
+		o.identity = id;
+		o.self = name;
+		if ((r = store_walk(a->t, STORE_BUILD_SYSTEMS, NULL, 0, NULL, 0,
+		    0, apply_bs_owner_cb, &o)) != 0)
+			return r;
+		if (o.owner[0] != '\0')
+			return apply_fail(a, "build system '%s': identity '%s' "
+			    "already belongs to build system '%s'; take it out "
+			    "there first", name, id, o.owner);
+	}
+	rec = json_pack("{s:s, s:O, s:s}", "name", name, "identities", ids,
+	    "preset", preset);
+	if (rec == NULL)
+		return SIGNET_ERR_NOMEM;
+	if (issuer != NULL)
+		json_object_set_new(rec, "issuer", json_string(issuer));
+	if (aud != NULL)
+		json_object_set_new(rec, "audience", json_string(aud));
+	if (jwks != NULL)
+		json_object_set(rec, "jwks", jwks);
+	if (url != NULL)
+		json_object_set_new(rec, "jwksUrl", json_string(url));
+	if (claims != NULL)
+		json_object_set(rec, "claims", claims);
+	if (prefix != NULL)
+		json_object_set_new(rec, "repositoryUrlPrefix",
+		    json_string(prefix));
+	if ((r = origin_check_build_system(rec, err, sizeof(err))) != 0) {
+		if (r != SIGNET_ERR_NOMEM)
+			r = apply_fail(a, "build system '%s': %s", name, err);
+		goto out;
+	}
+	json_array_foreach(ids, i, e)
+		json_object_set_new(a->doc_bs, json_string_value(e),
+		    json_string(name));
+	r = apply_put(a, STORE_BUILD_SYSTEMS, "build-system", name, rec);
+out:
+	json_decref(rec);
+	return r;
+}
+
 static int
 apply_policy(struct apply *a, const char *project, json_t *p)
 {
 	const char *slug, *name, *cert, *purpose = NULL, *cpurpose = NULL;
 	json_int_t approvals = 0;
 	json_t *subs = NULL, *apprs = NULL, *confs = NULL, *rec = NULL,
-	    *crec = NULL, *e;
+	    *crec = NULL, *e, *branches = NULL;
 	json_error_t jerr;
-	char key[2 * SIGNET_MAX_SLUG + 2], what[160], pbuf[16];
+	char key[2 * SIGNET_MAX_SLUG + 2], what[160], pbuf[16], err[300];
 	size_t i;
-	int r;
+	int r, verified = 0;
 
 	if (json_unpack_ex(p, &jerr, JSON_STRICT,
-	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o}", "slug", &slug,
-	    "name", &name, "certificate", &cert, "purpose", &purpose,
-	    "requiredApprovals", &approvals, "submitters", &subs,
-	    "approvers", &apprs, "artifactConfigurations", &confs) != 0)
+	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o, s?:b, s?:o}",
+	    "slug", &slug, "name", &name, "certificate", &cert,
+	    "purpose", &purpose, "requiredApprovals", &approvals,
+	    "submitters", &subs, "approvers", &apprs,
+	    "artifactConfigurations", &confs,
+	    "requireVerifiedOrigin", &verified,
+	    "allowedBranches", &branches) != 0)
 		return apply_fail(a, "project '%s': signingPolicies: %s",
 		    project, jerr.text);
 	if (!catalog_valid_slug(slug))
@@ -718,6 +848,8 @@ apply_policy(struct apply *a, const char *project, json_t *p)
 	if ((r = apply_string_list(a, what, subs)) != 0 ||
 	    (r = apply_string_list(a, what, apprs)) != 0)
 		return r;
+	if (origin_check_branch_patterns(branches, err, sizeof(err)) != 0)
+		return apply_fail(a, "%s: %s", what, err);
 	if (confs != NULL) {
 		if (!json_is_array(confs) || json_array_size(confs) == 0)
 			return apply_fail(a, "%s: artifactConfigurations must "
@@ -779,6 +911,12 @@ apply_policy(struct apply *a, const char *project, json_t *p)
 	    json_pack("[s]", "detached-cms"));
 	if (rec == NULL)
 		return SIGNET_ERR_NOMEM;
+	/* origin rules (docs/origin.md) are recorded when set, so that
+	 * policies without them keep the shape they always had */
+	if (verified)
+		json_object_set_new(rec, "requireVerifiedOrigin", json_true());
+	if (json_array_size(branches) > 0)
+		json_object_set(rec, "allowedBranches", branches);
 	r = apply_put(a, STORE_POLICIES, "policy", key, rec);
 	json_decref(rec);
 	return r;
@@ -838,7 +976,7 @@ catalog_apply(struct store *s, struct kh *kh, json_t *doc,
 {
 	struct apply a;
 	json_t *certs = NULL, *idents = NULL, *projects = NULL, *users = NULL,
-	    *e;
+	    *bss = NULL, *e;
 	json_error_t jerr;
 	size_t i;
 	int r;
@@ -850,21 +988,24 @@ catalog_apply(struct store *s, struct kh *kh, json_t *doc,
 	a.errbuf = errbuf;
 	a.errlen = errlen;
 	errbuf[0] = '\0';
-	if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?:o, s?:o, s?:o, s?:o}",
+	if (json_unpack_ex(doc, &jerr, JSON_STRICT,
+	    "{s?:o, s?:o, s?:o, s?:o, s?:o}",
 	    "certificates", &certs, "identities", &idents, "users", &users,
-	    "projects", &projects) != 0)
+	    "buildSystems", &bss, "projects", &projects) != 0)
 		return apply_fail(&a, "document: %s", jerr.text);
 	if ((certs && !json_is_array(certs)) ||
 	    (idents && !json_is_array(idents)) ||
 	    (projects && !json_is_array(projects)) ||
-	    (users && !json_is_array(users)))
-		return apply_fail(&a, "document: certificates, identities and "
-		    "projects must be lists");
+	    (users && !json_is_array(users)) ||
+	    (bss && !json_is_array(bss)))
+		return apply_fail(&a, "document: certificates, identities, "
+		    "users, buildSystems and projects must be lists");
 	a.actor_type = actor_type;
 	a.actor = actor;
 	if ((a.doc_certs = json_object()) == NULL ||
 	    (a.doc_idents = json_object()) == NULL ||
-	    (a.doc_users = json_object()) == NULL) {
+	    (a.doc_users = json_object()) == NULL ||
+	    (a.doc_bs = json_object()) == NULL) {
 		r = SIGNET_ERR_NOMEM;
 		goto out;
 	}
@@ -878,6 +1019,9 @@ catalog_apply(struct store *s, struct kh *kh, json_t *doc,
 			goto out;
 	json_array_foreach(users, i, e)
 		if ((r = apply_user(&a, e)) != 0)
+			goto out;
+	json_array_foreach(bss, i, e)
+		if ((r = apply_build_system(&a, e)) != 0)
 			goto out;
 	json_array_foreach(projects, i, e)
 		if ((r = apply_project(&a, e)) != 0)
@@ -899,6 +1043,7 @@ out:
 	json_decref(a.doc_certs);
 	json_decref(a.doc_idents);
 	json_decref(a.doc_users);
+	json_decref(a.doc_bs);
 	return r;
 }
 
@@ -920,6 +1065,8 @@ catalog_exists(struct store_txn *t, const char *kind, const char *project,
 		r = store_get_json(t, STORE_USERS, name, &rec);
 	else if (strcmp(kind, "project") == 0)
 		r = store_get_json(t, STORE_PROJECTS, name, &rec);
+	else if (strcmp(kind, "build-system") == 0)
+		r = store_get_json(t, STORE_BUILD_SYSTEMS, name, &rec);
 	else {
 		snprintf(key, sizeof(key), "%s/%s", project, name);
 		r = store_get_json(t, STORE_POLICIES, key, &rec);
@@ -958,7 +1105,8 @@ catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
 		    "slug" : "name");
 	if ((a.doc_certs = json_object()) == NULL ||
 	    (a.doc_idents = json_object()) == NULL ||
-	    (a.doc_users = json_object()) == NULL) {
+	    (a.doc_users = json_object()) == NULL ||
+	    (a.doc_bs = json_object()) == NULL) {
 		r = SIGNET_ERR_NOMEM;
 		goto out;
 	}
@@ -983,6 +1131,8 @@ catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
 		r = apply_user(&a, obj);
 	} else if (strcmp(kind, "project") == 0) {
 		r = apply_project(&a, obj);
+	} else if (strcmp(kind, "build-system") == 0) {
+		r = apply_build_system(&a, obj);
 	} else if (strcmp(kind, "policy") == 0) {
 		if (catalog_get_project(a.t, project, &prj) != 0) {
 			r = SIGNET_ERR_NOT_FOUND;
@@ -1004,6 +1154,7 @@ out:
 	json_decref(a.doc_certs);
 	json_decref(a.doc_idents);
 	json_decref(a.doc_users);
+	json_decref(a.doc_bs);
 	return r;
 }
 
@@ -1113,8 +1264,10 @@ catalog_delete(struct store *s, const char *kind, const char *project,
 		goto out;
 	}
 	snprintf(key, sizeof(key), "%s", name);
-	if (strcmp(kind, "certificate") == 0 || strcmp(kind, "identity") == 0 ||
-	    strcmp(kind, "user") == 0) {
+	if (strcmp(kind, "build-system") == 0) {
+		db = STORE_BUILD_SYSTEMS;
+	} else if (strcmp(kind, "certificate") == 0 ||
+	    strcmp(kind, "identity") == 0 || strcmp(kind, "user") == 0) {
 		db = kind[0] == 'c' ? STORE_CERTIFICATES : kind[0] == 'i' ?
 		    STORE_IDENTITIES : STORE_USERS;
 		if ((n = catalog_referrers(t, name, NULL, refs,
@@ -1131,6 +1284,20 @@ catalog_delete(struct store *s, const char *kind, const char *project,
 		}
 		if (db == STORE_IDENTITIES) {
 			struct apply a;
+			json_t *bs = NULL;
+
+			/* like policies, a build system names its identities */
+			if ((r = origin_build_system_of(t, name, &bs)) == 0) {
+				snprintf(errbuf, errlen, "identity '%s' is still "
+				    "used by build system %s; change it first",
+				    name, json_string_value(json_object_get(bs,
+				    "name")));
+				json_decref(bs);
+				r = SIGNET_ERR_CONFLICT;
+				goto out;
+			}
+			if (r != SIGNET_ERR_NOT_FOUND)
+				goto out;
 
 			memset(&a, 0, sizeof(a));
 			a.t = t;
@@ -1326,6 +1493,10 @@ catalog_list(struct store_txn *t, const char *kind, json_t **out)
 	else if (strcmp(kind, "certificates") == 0)
 		r = catalog_collect(t, STORE_CERTIFICATES, NULL,
 		    catalog_shape_cert, *out);
+	else if (strcmp(kind, "build-systems") == 0)
+		/* nothing secret: public keys and claim names */
+		r = catalog_collect(t, STORE_BUILD_SYSTEMS, NULL,
+		    catalog_shape_copy, *out);
 	else if (strcmp(kind, "projects") == 0) {
 		cp.t = t;
 		cp.out = *out;
@@ -1344,19 +1515,23 @@ catalog_list(struct store_txn *t, const char *kind, json_t **out)
 int
 catalog_export(struct store_txn *t, json_t **doc)
 {
-	json_t *certs = NULL, *ids = NULL, *users = NULL, *projects = NULL;
+	json_t *certs = NULL, *ids = NULL, *users = NULL, *projects = NULL,
+	    *bss = NULL;
 	int r;
 
 	*doc = NULL;
 	if ((r = catalog_list(t, "certificates", &certs)) != 0 ||
 	    (r = catalog_list(t, "identities", &ids)) != 0 ||
 	    (r = catalog_list(t, "users", &users)) != 0 ||
+	    (r = catalog_list(t, "build-systems", &bss)) != 0 ||
 	    (r = catalog_list(t, "projects", &projects)) != 0)
 		goto fail;
-	*doc = json_pack("{s:o, s:o, s:o, s:o}", "certificates", certs,
-	    "identities", ids, "users", users, "projects", projects);
+	*doc = json_pack("{s:o, s:o, s:o, s:o, s:o}", "certificates", certs,
+	    "identities", ids, "users", users, "buildSystems", bss,
+	    "projects", projects);
 	return *doc != NULL ? 0 : SIGNET_ERR_NOMEM;
 fail:
+	json_decref(bss);
 	json_decref(certs);
 	json_decref(ids);
 	json_decref(users);

@@ -44,8 +44,8 @@ int catalog_apply(struct store *s, struct kh *kh, json_t *doc,
     size_t errlen) SIGNET_WUR;
 
 /* Creates (must_create: refuses an existing one) or updates one object
- * of kind "certificate", "identity", "user", "project" or "policy" (of
- * project), validated as apply does, audited. */
+ * of kind "certificate", "identity", "user", "build-system", "project" or
+ * "policy" (of project), validated as apply does, audited. */
 int catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
     const char *project, json_t *obj, int must_create, const char *actor_type,
     const char *actor, FILE *report, char *errbuf, size_t errlen) SIGNET_WUR;
@@ -54,8 +54,8 @@ int catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
 int catalog_delete(struct store *s, const char *kind, const char *project,
     const char *name, const char *actor_type, const char *actor,
     char *errbuf, size_t errlen) SIGNET_WUR;
-/* "users", "identities", "certificates", "projects" in their public
- * shape: no password hashes, no webhook secrets. */
+/* "users", "identities", "certificates", "build-systems", "projects" in
+ * their public shape: no password hashes, no webhook secrets. */
 int catalog_list(struct store_txn *t, const char *kind, json_t **out) SIGNET_WUR;
 /* The declarative document of the whole configuration, secrets left out;
  * catalog_apply of it changes nothing. */

@@ -23,6 +23,7 @@ static const char *const err_text[] = {
 	[-SIGNET_ERR_UNAVAILABLE] = "temporarily unavailable",
 	[-SIGNET_ERR_PIN_INCORRECT] = "PIN incorrect",
 	[-SIGNET_ERR_PIN_LOCKED] = "PIN locked",
+	[-SIGNET_ERR_ORIGIN_RULE] = "origin rule not met",
 };
 
 const char *

@@ -25,7 +25,8 @@
 #define SIGNET_ERR_UNAVAILABLE	-19	/* try again later */
 #define SIGNET_ERR_PIN_INCORRECT -20
 #define SIGNET_ERR_PIN_LOCKED	-21
-#define SIGNET_ERR_MAX		-22	/* one past the last */
+#define SIGNET_ERR_ORIGIN_RULE	-22	/* a policy's origin rule refuses */
+#define SIGNET_ERR_MAX		-23	/* one past the last */
 
 #define SIGNET_WUR __attribute__((warn_unused_result))
 

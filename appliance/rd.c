@@ -94,6 +94,35 @@ rd_cstr(struct rd *r, char *out, size_t cap)
 }
 
 int
+rd_until(struct rd *r, uint8_t delim, size_t max, const uint8_t **p,
+    size_t *n)
+{
+	const uint8_t *start = r->buf + r->off, *d;
+	size_t len;
+
+	if ((d = memchr(start, delim, rd_left(r))) == NULL)
+		return SIGNET_ERR_TRUNCATED;
+	len = (size_t)(d - start);
+	if (len > max)
+		return SIGNET_ERR_TOO_LARGE;
+	*p = start;
+	*n = len;
+	r->off += len + 1;
+	return 0;
+}
+
+int
+rd_rest(struct rd *r, size_t max, const uint8_t **p, size_t *n)
+{
+	if (rd_left(r) > max)
+		return SIGNET_ERR_TOO_LARGE;
+	*p = r->buf + r->off;
+	*n = rd_left(r);
+	r->off = r->len;
+	return 0;
+}
+
+int
 rd_end(const struct rd *r)
 {
 	return rd_left(r) == 0 ? 0 : SIGNET_ERR_INVALID;

@@ -40,6 +40,13 @@ int rd_blob(struct rd *r, size_t max, const uint8_t **p, size_t *n) SIGNET_WUR;
 /* A blob copied into out[cap] and NUL-terminated; refuses embedded NULs
  * and lengths >= cap. */
 int rd_cstr(struct rd *r, char *out, size_t cap) SIGNET_WUR;
+/* The bytes up to the next delim, returned in place; the delimiter is
+ * consumed. SIGNET_ERR_TRUNCATED when there is none,
+ * SIGNET_ERR_TOO_LARGE when more than max bytes come before it. */
+int rd_until(struct rd *r, uint8_t delim, size_t max, const uint8_t **p,
+    size_t *n) SIGNET_WUR;
+/* Everything not yet read (at most max bytes), returned in place. */
+int rd_rest(struct rd *r, size_t max, const uint8_t **p, size_t *n) SIGNET_WUR;
 /* SIGNET_ERR_INVALID unless every byte has been read. */
 int rd_end(const struct rd *r) SIGNET_WUR;
 

@@ -207,6 +207,13 @@ request_create(struct store_txn *t, const struct request_new *n,
 	    "approvals");
 	if (rec == NULL)
 		return SIGNET_ERR_NOMEM;
+	/* the evidence of the origin, recorded with it (docs/origin.md) */
+	if (n->origin_verification != NULL &&
+	    json_object_set_new(rec, "originVerification",
+	    json_deep_copy(n->origin_verification)) != 0) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
 	request_time_key(ns, id, k);
 	if ((r = request_put(t, rec)) != 0 ||
 	    (r = store_put(t, STORE_REQ_BY_TIME, k, sizeof(k), id,
@@ -281,8 +288,14 @@ request_api(const json_t *rec)
 		json_decref(o);
 		return NULL;
 	}
-	/* the ID token is a credential: kept as evidence, never echoed */
+	/* the ID token is a credential: origin.c drops it once verified;
+	 * records from before that still hold one, never echoed */
 	json_object_del(json_object_get(o, "origin"), "idToken");
+	if (json_is_object(json_object_get(o, "origin")) &&
+	    json_object_get(o, "originVerification") != NULL)
+		json_object_set(json_object_get(o, "origin"), "verification",
+		    json_object_get(o, "originVerification"));
+	json_object_del(o, "originVerification");
 	json_object_set_new(o, "status", json_string(request_coarse(w)));
 	json_object_set_new(o, "isFinalStatus",
 	    json_boolean(request_is_final(w)));

@@ -29,6 +29,7 @@ struct request_new {
 	const char *description;	/* may be NULL */
 	json_t *parameters;		/* object, borrowed; may be NULL */
 	json_t *origin;			/* object, borrowed; may be NULL */
+	json_t *origin_verification;	/* object, borrowed; may be NULL */
 	const char *submitter_type;	/* "client-certificate", "user" */
 	const char *submitter;
 	const char *artifact_name;

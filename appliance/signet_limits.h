@@ -17,6 +17,19 @@
 #define SIGNET_MAX_ORIGIN_VALUE		2048
 #define SIGNET_MAX_ID_TOKEN		16384
 
+/* Origin verification (appliance/origin.c, docs/origin.md). */
+#define SIGNET_MAX_JWKS			(64 * 1024)	/* serialized JWKS */
+#define SIGNET_MAX_JWKS_KEYS		16
+#define SIGNET_MAX_JWK_KID		256
+#define SIGNET_MIN_RSA_BITS		2048
+#define SIGNET_MAX_ISSUER		2048
+#define SIGNET_MAX_AUDIENCE		256
+#define SIGNET_MAX_BUILD_SYSTEM_IDENTITIES 32
+#define SIGNET_MAX_CLAIM_VALUE		2048
+#define SIGNET_ORIGIN_CLOCK_SKEW_S	60	/* RFC 7519 4.1.4: "some small leeway" */
+#define SIGNET_MAX_ALLOWED_BRANCHES	64
+#define SIGNET_MAX_BRANCH_PATTERN	256
+
 /* JSON bodies and documents. */
 #define SIGNET_MAX_JSON_BODY		(64 * 1024)
 #define SIGNET_MAX_JSON_DEPTH		16

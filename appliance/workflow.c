@@ -4,6 +4,7 @@
 
 #include "catalog.h"
 #include "events.h"
+#include "origin.h"
 #include "request.h"
 #include "signet_limits.h"
 #include "users.h"
@@ -238,7 +239,8 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
     size_t len)
 {
 	struct store_txn *t = NULL;
-	json_t *orig = NULL, *policy = NULL, *rec = NULL, *d = NULL, *art;
+	json_t *orig = NULL, *policy = NULL, *rec = NULL, *d = NULL, *art,
+	    *prj = NULL, *origin = NULL;
 	struct request_new n;
 	const char *project, *conf;
 	json_t *e, *confs;
@@ -285,6 +287,18 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 		    project, slug, conf);
 		goto out;
 	}
+	/* origin rules are the new policy's, over what the original
+	 * recorded: its origin data and the evidence verified when it was
+	 * submitted (the ID token may have expired since; it is not
+	 * verified again) */
+	if ((r = catalog_get_project(t, project, &prj)) != 0) {
+		r = workflow_msg(msg, len, r, "project '%s' cannot be read",
+		    project);
+		goto out;
+	}
+	if ((r = origin_rules(prj, policy, json_object_get(orig, "origin"),
+	    json_object_get(orig, "originVerification"), msg, len)) != 0)
+		goto out;
 	art = json_object_get(orig, "unsignedArtifact");
 	memset(&n, 0, sizeof(n));
 	n.project = project;
@@ -293,7 +307,17 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 	n.description = description != NULL ? description :
 	    json_string_value(json_object_get(orig, "description"));
 	n.parameters = json_object_get(orig, "parameters");
-	n.origin = json_object_get(orig, "origin");
+	/* records from before origin.c dropped tokens may hold one: it
+	 * is not copied on */
+	if ((origin = json_deep_copy(json_object_get(orig, "origin"))) ==
+	    NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	origin_forget_token(origin);
+	n.origin = origin;
+	/* the origin's evidence travels with the data it vouches for */
+	n.origin_verification = json_object_get(orig, "originVerification");
 	n.submitter_type = p->type;
 	n.submitter = p->name;
 	n.artifact_name = json_string_value(json_object_get(art, "name"));
@@ -304,12 +328,6 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 	    "requiredApprovals"));
 	n.original_id = id;
 	if ((r = request_create(t, &n, &rec)) != 0)
-		goto out;
-	/* the origin's evidence travels with the data it vouches for */
-	if (json_object_get(orig, "originVerification") != NULL)
-		json_object_set(rec, "originVerification",
-		    json_object_get(orig, "originVerification"));
-	if ((r = request_put(t, rec)) != 0)
 		goto out;
 	d = json_pack("{s:s}", "originalSigningRequestId", id);
 	if ((r = events_request(t, rec, p->type, p->name,
@@ -328,5 +346,7 @@ out:
 	json_decref(rec);
 	json_decref(orig);
 	json_decref(policy);
+	json_decref(prj);
+	json_decref(origin);
 	return r;
 }

@@ -2,7 +2,8 @@
 # Provisions a development / test instance of Signet in DIR:
 #   a SoftHSM2 token "signet-dev" with random PINs, a small PKI (TLS CA,
 #   server certificate, client CA and the ci-runner client certificate, a
-#   development release CA), the two signing keys (generated inside the
+#   development release CA, a development OIDC issuer key for build system
+#   "dev-ci"), the two signing keys (generated inside the
 #   token by the signet CLI, never by openssl), their certificates, the
 #   signetd configuration and the declarative appliance document, applied.
 #
@@ -156,6 +157,21 @@ extendedKeyUsage=clientAuth
 subjectKeyIdentifier=hash
 authorityKeyIdentifier=keyid"
 
+# The development OIDC issuer: an RSA key that plays GitHub Actions' token
+# service for build system "dev-ci" (scripts/dev-id-token.py mints with it;
+# docs/origin.md). Only its public JWKS goes into the appliance.
+if [ ! -s "$pki/oidc-issuer.key" ]; then
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+		-out "$pki/oidc-issuer.key.new" 2>/dev/null
+	chmod 0600 "$pki/oidc-issuer.key.new"
+	mv "$pki/oidc-issuer.key.new" "$pki/oidc-issuer.key"
+	log "created the development OIDC issuer key"
+fi
+/usr/bin/python3 "$repo/scripts/dev-id-token.py" --key "$pki/oidc-issuer.key" \
+	--jwks > "$pki/oidc-issuer.jwks.new"
+chmod 0644 "$pki/oidc-issuer.jwks.new"
+mv "$pki/oidc-issuer.jwks.new" "$pki/oidc-issuer.jwks"
+
 # signetd reads its certificate and key from one owner-only PEM file.
 if [ ! -s "$pki/server.pem" ] || [ "$pki/server-cert.pem" -nt "$pki/server.pem" ]; then
 	cat "$pki/server-cert.pem" "$pki/server-cert.key" > "$pki/server.pem.new"
@@ -287,9 +303,11 @@ rfc2253() {
 ci_subject=$(rfc2253 "$pki/ci-runner.pem" subject)
 ci_issuer=$(rfc2253 "$pki/ci-runner.pem" issuer)
 
-/usr/bin/python3 - "$dir/appliance.json" "$ci_subject" "$ci_issuer" <<'EOF'
+/usr/bin/python3 - "$dir/appliance.json" "$ci_subject" "$ci_issuer" "$pki/oidc-issuer.jwks" <<'EOF'
 import json, os, sys
-path, subject, issuer = sys.argv[1:4]
+path, subject, issuer, jwks_path = sys.argv[1:5]
+with open(jwks_path) as f:
+    jwks = json.load(f)
 doc = {
     "certificates": [
         {"name": "test-signing", "key": "test-signing", "purpose": "test",
@@ -308,6 +326,13 @@ doc = {
          "roles": ["security-officer"]},
         {"name": "dev", "email": "dev@signet.test", "roles": []},
     ],
+    # ci-runner's certificate stands for this build system, and its ID
+    # tokens (scripts/dev-id-token.py) vouch for the origin data it sends
+    "buildSystems": [
+        {"name": "dev-ci", "identities": ["ci-runner"], "preset": "github",
+         "issuer": "https://oidc.dev.signet.invalid", "audience": "signet",
+         "jwks": jwks},
+    ],
     "projects": [
         {"slug": "demo-app", "name": "Demo App", "repositoryUrls": [],
          "signingPolicies": [
@@ -318,7 +343,9 @@ doc = {
              {"slug": "release-signing", "name": "Release signing",
               "certificate": "release-signing", "requiredApprovals": 1,
               "submitters": ["ci-runner"], "approvers": ["officer"],
-              "artifactConfigurations": ["detached-cms"]},
+              "artifactConfigurations": ["detached-cms"],
+              "requireVerifiedOrigin": True,
+              "allowedBranches": ["main", "refs/tags/v*"]},
          ]},
     ],
 }

@@ -1,5 +1,5 @@
 /* Administration under /api/v1/admin: projects, signing policies, users,
- * CI identities, webhooks, keys in the token, certificates, the token's
+ * CI identities, trusted build systems, webhooks, keys in the token, certificates, the token's
  * state and the declarative configuration. Administrators only; every
  * change is audited (by catalog.c and here). */
 #include <errno.h>
@@ -52,6 +52,8 @@ admin_kind(const char *seg)
 		return "certificate";
 	if (strcmp(seg, "projects") == 0)
 		return "project";
+	if (strcmp(seg, "build-systems") == 0)
+		return "build-system";
 	return NULL;
 }
 
@@ -122,7 +124,8 @@ admin_find(struct api *a, const char *kind, const char *project,
 	if (catalog_list(t, strcmp(kind, "policy") == 0 ? "projects" :
 	    strcmp(kind, "user") == 0 ? "users" : strcmp(kind, "identity") ==
 	    0 ? "identities" : strcmp(kind, "certificate") == 0 ?
-	    "certificates" : "projects", &list) != 0)
+	    "certificates" : strcmp(kind, "build-system") == 0 ?
+	    "build-systems" : "projects", &list) != 0)
 		goto out;
 	json_array_foreach(list, i, e) {
 		if (strcmp(kind, "policy") == 0) {
@@ -870,5 +873,11 @@ const struct api_route api_admin_routes[] = {
 	{ "DELETE", 3, { "admin", "users", "*" }, 0, admin_delete },
 	{ "DELETE", 3, { "admin", "identities", "*" }, 0, admin_delete },
 	{ "DELETE", 3, { "admin", "projects", "*" }, 0, admin_delete },
+	/* trusted build systems (docs/origin.md) */
+	{ "GET", 2, { "admin", "build-systems" }, 0, admin_list },
+	{ "POST", 2, { "admin", "build-systems" }, 0, admin_create },
+	{ "GET", 3, { "admin", "build-systems", "*" }, 0, admin_get },
+	{ "PUT", 3, { "admin", "build-systems", "*" }, 0, admin_replace },
+	{ "DELETE", 3, { "admin", "build-systems", "*" }, 0, admin_delete },
 	{ NULL, 0, { NULL }, 0, NULL },
 };

@@ -21,6 +21,7 @@
 #include "khclient.h"
 #include "log.h"
 #include "notify.h"
+#include "origin.h"
 #include "request.h"
 #include "signer.h"
 #include "signet_limits.h"
@@ -52,17 +53,22 @@ api_field_get(const char *key, const char *value, size_t len, void *user)
 	    MG_FORM_FIELD_HANDLE_GET : MG_FORM_FIELD_HANDLE_ABORT;
 }
 
-/* Checks a submission against the catalog; 0 or an HTTP error sent. */
+/* Checks a submission against the catalog and its origin against the
+ * policy's origin rules (docs/origin.md); 0 and the policy and the
+ * origin's evidence, or an HTTP error sent. */
 static int
 api_check_submit(struct api *a, struct store_txn *t, const char *project,
-    const char *policy_slug, const char *conf, json_t **policy)
+    const char *policy_slug, const char *conf, json_t *origin, time_t now,
+    json_t **policy, json_t **evidence)
 {
-	json_t *p = NULL, *confs, *e;
+	json_t *p = NULL, *prj = NULL, *confs, *e, *ev = NULL;
+	char msg[512];	/* what http_error sends whole */
 	size_t i;
 	int r, ok = 0;
 
 	*policy = NULL;
-	if ((r = catalog_get_project(t, project, &p)) != 0) {
+	*evidence = NULL;
+	if ((r = catalog_get_project(t, project, &prj)) != 0) {
 		if (r == SIGNET_ERR_NOT_FOUND)
 			http_error(a->c, 404, "project_not_found", "there is no "
 			    "project '%.64s'", project);
@@ -70,7 +76,6 @@ api_check_submit(struct api *a, struct store_txn *t, const char *project,
 			http_error(a->c, 500, "internal", "database error");
 		return -1;
 	}
-	json_decref(p);
 	if ((r = catalog_get_policy(t, project, policy_slug, &p)) != 0) {
 		if (r == SIGNET_ERR_NOT_FOUND)
 			http_error(a->c, 404, "policy_not_found", "project "
@@ -78,14 +83,14 @@ api_check_submit(struct api *a, struct store_txn *t, const char *project,
 			    policy_slug);
 		else
 			http_error(a->c, 500, "internal", "database error");
+		json_decref(prj);
 		return -1;
 	}
 	if (!catalog_policy_lists(p, "submitters", a->identity)) {
 		http_error(a->c, 403, "forbidden", "'%s' may not submit to "
 		    "signing policy '%s/%s'", a->identity, project,
 		    policy_slug);
-		json_decref(p);
-		return -1;
+		goto fail;
 	}
 	confs = json_object_get(p, "artifactConfigurations");
 	json_array_foreach(confs, i, e)
@@ -95,11 +100,29 @@ api_check_submit(struct api *a, struct store_txn *t, const char *project,
 		http_error(a->c, 400, "invalid_artifact_configuration",
 		    "signing policy '%s/%s' does not accept artifact "
 		    "configuration '%.64s'", project, policy_slug, conf);
-		json_decref(p);
-		return -1;
+		goto fail;
 	}
+	if ((r = origin_verify(t, a->identity_type, a->identity, origin, now,
+	    &ev)) != 0) {
+		http_error(a->c, http_status(r), "internal", "the origin could "
+		    "not be verified: %s", signet_strerror(r));
+		goto fail;
+	}
+	if (origin_rules(prj, p, origin, ev, msg, sizeof(msg)) != 0) {
+		log_info("api: %s: refused by origin rule: %s", a->identity,
+		    msg);
+		http_error(a->c, 403, "origin_rule", "%s", msg);
+		goto fail;
+	}
+	json_decref(prj);
 	*policy = p;
+	*evidence = ev;
 	return 0;
+fail:
+	json_decref(ev);
+	json_decref(prj);
+	json_decref(p);
+	return -1;
 }
 
 static void
@@ -109,11 +132,13 @@ api_submit(struct api *a)
 	struct mg_form_data_handler fdh;
 	struct store_txn *t = NULL;
 	struct request_new n;
-	json_t *policy = NULL, *rec = NULL;
+	json_t *policy = NULL, *rec = NULL, *ev = NULL;
 	const char *ctype, *project, *slug, *conf;
 	char loc[128];
 	int r;
 	uint64_t max = a->app->cfg.max_artifact_size;
+	/* one moment for both checks: the token is judged once */
+	time_t now = time(NULL);
 
 	form_init(&f, a->app->cas, max);
 	if (a->ri->content_length > 0 &&
@@ -167,13 +192,15 @@ api_submit(struct api *a)
 		http_error(a->c, 500, "internal", "database error");
 		goto out;
 	}
-	r = api_check_submit(a, t, project, slug, conf, &policy);
+	r = api_check_submit(a, t, project, slug, conf, f.origin, now, &policy,
+	    &ev);
 	store_txn_abort(t);
 	t = NULL;
 	if (r != 0)
 		goto out;
 	json_decref(policy);
-	policy = NULL;
+	json_decref(ev);
+	policy = ev = NULL;
 	if (form_finish(&f) != 0) {
 		http_error(a->c, f.status, f.code, "%s", f.message);
 		goto out;
@@ -182,8 +209,11 @@ api_submit(struct api *a)
 		http_error(a->c, 500, "internal", "database error");
 		goto out;
 	}
-	if (api_check_submit(a, t, project, slug, conf, &policy) != 0)
+	if (api_check_submit(a, t, project, slug, conf, f.origin, now, &policy,
+	    &ev) != 0)
 		goto out;
+	/* verified (or not): the evidence is kept, the credential is not */
+	origin_forget_token(f.origin);
 	memset(&n, 0, sizeof(n));
 	n.project = project;
 	n.policy = slug;
@@ -191,6 +221,7 @@ api_submit(struct api *a)
 	n.description = form_get(&f, "description");
 	n.parameters = f.parameters;
 	n.origin = f.origin;
+	n.origin_verification = ev;
 	n.submitter_type = a->identity_type;
 	n.submitter = a->identity;
 	n.artifact_name = f.artifact_name;
@@ -217,7 +248,10 @@ api_submit(struct api *a)
 out:
 	store_txn_abort(t);
 	json_decref(policy);
+	json_decref(ev);
 	json_decref(rec);
+	/* a submission refused early still holds its token */
+	origin_forget_token(f.origin);
 	form_free(&f);
 }
 
@@ -493,7 +527,7 @@ api_resubmit(struct api *a)
 {
 	const char *id = a->seg[1];
 	json_t *body = NULL, *rec = NULL;
-	char msg[256] = "", loc[128];
+	char msg[512] = "", loc[128];	/* origin rules say what they saw */
 	int r;
 
 	if (api_small_body(a, &body) != 0)

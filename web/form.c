@@ -202,7 +202,11 @@ form_field(struct form *f, const char *name, const char *filename)
 	}
 	snprintf(f->cur, sizeof(f->cur), "%s", name);
 	f->cur_max = max;
-	wbuf_init(&f->val, max);
+	/* an ID token is a credential until it expires: wipe its bytes */
+	if (strcmp(name, "origin.idToken") == 0)
+		wbuf_init_secret(&f->val, max);
+	else
+		wbuf_init(&f->val, max);
 	return 0;
 }
 

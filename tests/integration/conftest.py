@@ -9,6 +9,7 @@ log is checked once more (LeakSanitizer reports at exit).
 """
 
 import hashlib
+import importlib.util
 import os
 import signal
 import socket
@@ -22,6 +23,13 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("SIGNET_BUILD", REPO / "build")).resolve()
 PROVISION = REPO / "scripts" / "provision.sh"
+
+# scripts/dev-id-token.py: ID tokens from the dev instance's OIDC issuer
+_spec = importlib.util.spec_from_file_location(
+    "dev_id_token", REPO / "scripts" / "dev-id-token.py")
+dev_id_token = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dev_id_token)
+DEV_REPOSITORY = "signet-dev/demo-app"
 
 # A small limit so the size tests are quick.
 MAX_ARTIFACT = 2 * 1024 * 1024
@@ -208,6 +216,43 @@ class Instance:
         if expect is not None:
             assert r.status_code == expect, (r.status_code, r.text)
         return r
+
+    def id_token(self, repository=DEV_REPOSITORY, ref="refs/heads/main",
+                 sha="0" * 40, run_id="1", lifetime=300, issued_ago=0,
+                 kid=None, **claims):
+        """An ID token of build system dev-ci's issuer (provision.sh)."""
+        key = dev_id_token.load_key(self.pki / "oidc-issuer.key")
+        now = int(time.time())
+        body = {
+            "iss": dev_id_token.DEV_ISSUER, "aud": dev_id_token.DEV_AUDIENCE,
+            "iat": now - issued_ago, "nbf": now - issued_ago,
+            "exp": now + lifetime,
+            "sub": f"repo:{repository}:ref:{ref}",
+            "repository": repository, "ref": ref, "sha": sha,
+            "run_id": str(run_id),
+            "workflow_ref": f"{repository}/.github/workflows/build.yml@{ref}",
+        }
+        body.update(claims)
+        return dev_id_token.mint(
+            key, body, kid or dev_id_token.thumbprint(dev_id_token.public_jwk(key)))
+
+    def origin(self, branch="main", commit=None, repository=DEV_REPOSITORY,
+               run_id="1", token=True, **token_args):
+        """Form fields of a verified origin: what ci-runner, build system
+        dev-ci, sends from a GitHub-like job, with a fresh ID token."""
+        commit = commit or os.urandom(20).hex()
+        ref = branch if branch.startswith("refs/") else "refs/heads/" + branch
+        fields = {
+            "origin.repositoryUrl": "https://github.com/" + repository,
+            "origin.commitId": commit,
+            "origin.branchName": branch,
+            "origin.buildId": str(run_id),
+        }
+        if token:
+            fields["origin.idToken"] = self.id_token(
+                repository=repository, ref=ref, sha=commit, run_id=run_id,
+                **token_args)
+        return fields
 
     def get_request(self, rid, session=None):
         s = session or self.session()

@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from conftest import BUILD, MAX_ARTIFACT, cms_verify, free_port, sha256
+from conftest import (BUILD, DEV_REPOSITORY, MAX_ARTIFACT, cms_verify,
+                      free_port, sha256)
 
 SIGNET = str(BUILD / "signet")
 CLI_TIMEOUT = 90
@@ -118,26 +119,43 @@ def artifact(tmp_path):
     return p
 
 
+GH_SHA = "0123456789abcdef0123456789abcdef01234567"
+GH_RUN = "4242"
+
+
 @pytest.fixture(scope="module")
-def token_endpoint():
+def token_endpoint(instance):
+    """GitHub's ID-token endpoint: hands out tokens of the development
+    issuer (build system dev-ci) for the simulated job below."""
+    served = []
+
     def answer(n, req):
-        return json_answer(200, {"count": 1, "value": FAKE_JWT})
+        tok = instance.id_token(repository=DEV_REPOSITORY,
+                                ref="refs/heads/main", sha=GH_SHA,
+                                run_id=GH_RUN)
+        served.append(tok)
+        return json_answer(200, {"count": 1, "value": tok})
     srv = FakeServer(answer)
+    srv.served = served
     yield srv
     srv.close()
+
+
+def without_verification(origin):
+    return {k: v for k, v in origin.items() if k != "verification"}
 
 
 def github_env(instance, token_endpoint, **extra):
     return cli_env(
         instance,
         GITHUB_ACTIONS="true",
-        GITHUB_SERVER_URL="https://github.example.com",
-        GITHUB_REPOSITORY="acme/app",
-        GITHUB_SHA="0123456789abcdef0123456789abcdef01234567",
+        GITHUB_SERVER_URL="https://github.com",
+        GITHUB_REPOSITORY=DEV_REPOSITORY,
+        GITHUB_SHA=GH_SHA,
         GITHUB_REF="refs/heads/main",
         GITHUB_REF_NAME="main",
         GITHUB_REF_TYPE="branch",
-        GITHUB_RUN_ID="4242",
+        GITHUB_RUN_ID=GH_RUN,
         GITHUB_RUN_ATTEMPT="2",
         ACTIONS_ID_TOKEN_REQUEST_URL=token_endpoint.url + "/token?api-version=2.0",
         ACTIONS_ID_TOKEN_REQUEST_TOKEN=REQUEST_TOKEN,
@@ -197,7 +215,9 @@ def test_submit_wait_output_verifies(instance, artifact, tmp_path):
     assert req["parameters"] == {"version": "1.2.3"}
     assert req["unsignedArtifact"]["name"] == "app.bin"
     assert req["unsignedArtifact"]["sha256"] == sha256(artifact.read_bytes())
-    assert req["origin"] == {}  # not in a CI: nothing collected
+    # not in a CI: nothing collected, nothing verified
+    assert without_verification(req["origin"]) == {}
+    assert req["origin"]["verification"]["verified"] is False
     assert instance.url + "/api/v1/signing-requests/" + rid in p.stderr
     v = cms_verify(sig, artifact, instance.pki / "test-signing.pem")
     assert v.returncode == 0, v.stderr
@@ -219,7 +239,8 @@ def test_github_actions_resubmit_approve_download(instance, artifact, tmp_path,
     rid = p.stdout.strip()
     assert "origin from GitHub Actions" in p.stderr and "with an ID token" in p.stderr
     # the ID token is a credential: in no output, not even the request token
-    for secret in (FAKE_JWT, REQUEST_TOKEN):
+    assert token_endpoint.served
+    for secret in (*token_endpoint.served, REQUEST_TOKEN):
         assert secret not in p.stdout + p.stderr
 
     # the endpoint was asked as GitHub's toolkit asks it
@@ -232,13 +253,16 @@ def test_github_actions_resubmit_approve_download(instance, artifact, tmp_path,
     assert q == {"api-version": ["2.0"], "audience": ["signet"]}
 
     origin = instance.get_request(rid)["origin"]
-    assert origin == {
-        "repositoryUrl": "https://github.example.com/acme/app",
-        "commitId": "0123456789abcdef0123456789abcdef01234567",
+    assert without_verification(origin) == {
+        "repositoryUrl": "https://github.com/" + DEV_REPOSITORY,
+        "commitId": GH_SHA,
         "branchName": "main",
-        "buildUrl": "https://github.example.com/acme/app/actions/runs/4242/attempts/2",
+        "buildUrl": f"https://github.com/{DEV_REPOSITORY}/actions/runs/4242/attempts/2",
         "buildId": "4242",
     }
+    # the appliance verified the ID token the CLI fetched
+    assert origin["verification"]["verified"] is True, origin["verification"]
+    assert origin["verification"]["buildSystem"] == "dev-ci"
     assert cms_verify(sig, artifact, instance.pki / "test-signing.pem").returncode == 0
 
     # CI resubmits the tested request for release signing and waits for
@@ -300,7 +324,7 @@ def test_gitlab_origin_and_id_token_var(instance, artifact):
     p = ok(signet(env, "submit", "--project", "demo-app", "--policy", "test-signing",
                   "--artifact", str(artifact), "--gitlab-id-token-var", "MY_TOKEN"))
     assert FAKE_JWT not in p.stdout + p.stderr
-    origin = instance.get_request(p.stdout.strip())["origin"]
+    origin = without_verification(instance.get_request(p.stdout.strip())["origin"])
     assert origin == {
         "repositoryUrl": "https://gitlab.example.com/acme/app",
         "commitId": "89abcdef0123456789abcdef0123456789abcdef",
@@ -316,7 +340,8 @@ def test_gitlab_origin_and_id_token_var(instance, artifact):
     p = ok(signet(env, "submit", "--project", "demo-app", "--policy", "test-signing",
                   "--artifact", str(artifact), "--no-origin",
                   "--origin", "buildId=manual-1"))
-    assert instance.get_request(p.stdout.strip())["origin"] == {"buildId": "manual-1"}
+    assert without_verification(
+        instance.get_request(p.stdout.strip())["origin"]) == {"buildId": "manual-1"}
 
 
 def test_jenkins_origin(instance, artifact):
@@ -329,7 +354,7 @@ def test_jenkins_origin(instance, artifact):
     p = ok(signet(env, "submit", "--project", "demo-app", "--policy", "test-signing",
                   "--artifact", str(artifact)))
     assert "origin from Jenkins" in p.stderr
-    assert instance.get_request(p.stdout.strip())["origin"] == {
+    assert without_verification(instance.get_request(p.stdout.strip())["origin"]) == {
         "repositoryUrl": "https://git.example.com/acme/app.git",
         "commitId": "fedcba9876543210fedcba9876543210fedcba98",
         "branchName": "release/2.0",
@@ -338,8 +363,9 @@ def test_jenkins_origin(instance, artifact):
     }
 
 
-def test_deny_cancel_and_timeout(instance, artifact):
-    env = cli_env(instance)
+def test_deny_cancel_and_timeout(instance, artifact, token_endpoint):
+    # release-signing wants a verified origin: a GitHub job with its token
+    env = github_env(instance, token_endpoint)
     # waiting runs out: exit 5, the request goes on
     t0 = time.monotonic()
     p = signet(env, "submit", "--project", "demo-app", "--policy", "release-signing",
@@ -383,7 +409,8 @@ def test_deny_cancel_and_timeout(instance, artifact):
 # ------------------------------------------------------------ error paths
 
 
-def test_refusals_print_the_servers_message(instance, artifact, tmp_path):
+def test_refusals_print_the_servers_message(instance, artifact, tmp_path,
+                                           token_endpoint):
     env = cli_env(instance)
     p = signet(env, "submit", "--project", "demo-app", "--policy", "no-such-policy",
                "--artifact", str(artifact))
@@ -393,8 +420,9 @@ def test_refusals_print_the_servers_message(instance, artifact, tmp_path):
     assert r.json()["message"] in p.stderr
     assert "policy_not_found" in p.stderr and p.stdout == ""
     # not signed yet → 409 from the server; nothing written
-    p = signet(env, "submit", "--project", "demo-app", "--policy", "release-signing",
-               "--artifact", str(artifact))
+    p = signet(github_env(instance, token_endpoint), "submit", "--project",
+               "demo-app", "--policy", "release-signing", "--artifact",
+               str(artifact))
     rid = p.stdout.strip()
     out = tmp_path / "never.p7s"
     p = signet(env, "download", rid, "--output", str(out))

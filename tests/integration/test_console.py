@@ -246,15 +246,18 @@ def test_pin_never_in_signetd_memory(locked):
 def test_approve_on_the_console(locked, console, tmp_path):
     data = b"release candidate for the console\n" + os.urandom(16)
     rid = locked.submit(data, policy="release-signing",
-                        filename="appr.bin").json()["id"]
+                        filename="appr.bin", fields=locked.origin()).json()["id"]
     scr = console.wait("appr.bin")
     line = next(l for l in scr.splitlines() if "appr.bin" in l)
     assert "demo-app" in line and "release-signing" in line
-    assert "ci-runner" in line and "not verified" in line
+    assert "ci-runner" in line and "verified" in line
+    assert "not verified" not in line
     assert locked.get_request(rid)["unsignedArtifact"]["sha256"][:8] in line
     console.keys("Enter")
-    scr = console.wait("You may decide on this request", rid)
-    assert "Origin       NOT verified" in scr
+    console.wait("Origin       verified", "verification.buildSystem: dev-ci", rid)
+    # the origin's evidence makes the page longer than 24 rows
+    console.keys("NPage")
+    console.wait("You may decide on this request")
     console.keys("a")
     console.wait("Comment (optional):")
     console.type("approved at the console")
@@ -280,7 +283,7 @@ def test_approve_on_the_console(locked, console, tmp_path):
 
 def test_deny_with_a_comment(locked, console):
     rid = locked.submit(b"not this one\n", policy="release-signing",
-                        filename="deny.bin").json()["id"]
+                        filename="deny.bin", fields=locked.origin()).json()["id"]
     console.wait("deny.bin")
     console.keys("d")
     console.wait("Comment (optional):", "DENY request " + rid)
@@ -298,7 +301,7 @@ def test_deny_with_a_comment(locked, console):
 
 def test_cancel_at_confirmation_decides_nothing(locked, console):
     rid = locked.submit(b"think twice\n", policy="release-signing",
-                        filename="keep.bin").json()["id"]
+                        filename="keep.bin", fields=locked.origin()).json()["id"]
     console.wait("keep.bin")
     console.keys("a")
     console.wait("Comment (optional):")
@@ -310,7 +313,8 @@ def test_cancel_at_confirmation_decides_nothing(locked, console):
 
 
 def test_details_of_a_resubmit(locked, console):
-    orig = locked.submit(b"tested build\n", filename="rc.bin").json()["id"]
+    orig = locked.submit(b"tested build\n", filename="rc.bin",
+                         fields=locked.origin()).json()["id"]
     assert locked.wait_final(orig)["status"] == "Completed"
     r = locked.session().post(locked.api(f"/signing-requests/{orig}/resubmit"),
                               data={"signingPolicySlug": "release-signing"},
@@ -320,7 +324,9 @@ def test_details_of_a_resubmit(locked, console):
     console.wait("rc.bin")
     # the newest is first; keep.bin from the test before is below it
     console.keys("Enter")
-    scr = console.wait("Resubmitted from " + orig, rid)
+    console.wait(rid)
+    console.keys("NPage")
+    scr = console.wait("Resubmitted from " + orig)
     assert "policy test-signing, status Completed (Completed), signed" in scr
     assert "Approvals    0 of 1" in scr
     console.keys("Escape")

@@ -76,7 +76,8 @@ def test_sigkill_mid_upload(instance, tmp_path):
         rid = instance.submit(data).json()["id"]
         assert instance.wait_final(rid)["status"] == "Completed"
         done.append((rid, data))
-    waiting = instance.submit(b"waits", policy="release-signing").json()["id"]
+    waiting = instance.submit(b"waits", policy="release-signing",
+                              fields=instance.origin()).json()["id"]
     before = snapshot(instance)
     assert set(before) == {r for r, _ in done} | {waiting}
 

@@ -13,7 +13,8 @@ def submitted(instance):
         # Completing each before the next keeps createdAt strictly ordered.
         assert instance.wait_final(rid)["status"] == "Completed"
         done.append(rid)
-    waiting = instance.submit(b"release", policy="release-signing").json()["id"]
+    waiting = instance.submit(b"release", policy="release-signing",
+                              fields=instance.origin()).json()["id"]
     return done, waiting
 
 

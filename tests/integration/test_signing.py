@@ -150,7 +150,8 @@ def test_curl_round_trip(instance, tmp_path):
 
 
 def test_release_request_waits_for_approval(instance):
-    rid = instance.submit(b"release candidate", policy="release-signing").json()["id"]
+    rid = instance.submit(b"release candidate", policy="release-signing",
+                          fields=instance.origin()).json()["id"]
     time.sleep(1.0)  # time enough for a worker to pick it up wrongly
     req = instance.get_request(rid)
     assert req["status"] == "WaitingForApproval", req

@@ -252,7 +252,8 @@ def test_reference_scenario(instance, wf, tmp_path):
     ci = instance.session()
     rc = os.urandom(64 * 1024) + b"release candidate"
     # 1-2: the release candidate is test-signed
-    rid = instance.submit(rc, filename="app-1.0-rc1.bin").json()["id"]
+    rid = instance.submit(rc, filename="app-1.0-rc1.bin",
+                          fields=instance.origin()).json()["id"]
     test_req = instance.wait_final(rid)
     assert test_req["status"] == "Completed"
     # 4: CI resubmits it for release-signing
@@ -311,7 +312,8 @@ def test_reference_scenario(instance, wf, tmp_path):
 
 
 def test_deny(instance, wf):
-    rid = instance.submit(b"deny me", policy="release-signing").json()["id"]
+    rid = instance.submit(b"deny me", policy="release-signing",
+                          fields=instance.origin()).json()["id"]
     officer = login(instance, "officer")
     decide(officer, instance, rid, "deny", comment="not from a release branch")
     req = instance.get_request(rid)
@@ -347,14 +349,16 @@ def test_self_approval_refused(instance, wf):
 
 
 def test_only_approvers_decide(instance, wf):
-    rid = instance.submit(b"x", policy="release-signing").json()["id"]
+    rid = instance.submit(b"x", policy="release-signing",
+                          fields=instance.origin()).json()["id"]
     dev = login(instance, "dev")
     decide(dev, instance, rid, "approve", expect=403)
     decide(instance.session(), instance, rid, "approve", expect=403)
 
 
 def test_cancel_by_submitter(instance, wf):
-    rid = instance.submit(b"cancel me", policy="release-signing").json()["id"]
+    rid = instance.submit(b"cancel me", policy="release-signing",
+                          fields=instance.origin()).json()["id"]
     officer = login(instance, "officer")
     decide(officer, instance, rid, "cancel", expect=403)
     decide(instance.session(), instance, rid, "cancel", comment="wrong build")
@@ -362,7 +366,7 @@ def test_cancel_by_submitter(instance, wf):
 
 
 def test_resubmit_errors(instance, wf):
-    rid = instance.submit(b"orig").json()["id"]
+    rid = instance.submit(b"orig", fields=instance.origin()).json()["id"]
     instance.wait_final(rid)
     ci = instance.session()
     r = ci.post(instance.api(f"/signing-requests/{rid}/resubmit"), json={})
@@ -435,7 +439,8 @@ def test_webhook_receiver_down_then_up(instance, wf, tmp_path):
         {"url": f"https://127.0.0.1:{wf['hooks'].port}/hook", "secret": wf["secret"]},
         {"url": f"https://127.0.0.1:{port}/late", "secret": wf["secret"]}]}]}
     apply_doc(instance, doc, tmp_path)
-    rid = instance.submit(b"late delivery", policy="release-signing").json()["id"]
+    rid = instance.submit(b"late delivery", policy="release-signing",
+                          fields=instance.origin()).json()["id"]
     time.sleep(1.5)  # several failed tries against nothing
     hooks.start()
     try:
