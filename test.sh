@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs every test of Signet: the unit tests (meson test) of the normal build
 # and of the AddressSanitizer + UndefinedBehaviorSanitizer build, then the
-# pytest integration suite against each build. Ends with one line
+# pytest integration suite and the browser suite (tests/browser) against
+# each build. Ends with one line
 # "N passed, N failed" summing all of them; exits non-zero if anything failed.
 set -uo pipefail
 
@@ -156,5 +157,57 @@ for b in "${builds[@]}"; do
 		fail_step "pytest against $b ran no test"
 	fi
 done
+
+# Counts a node --test TAP report by its closing summary ("# pass N",
+# "# fail N", "# cancelled N", "# skipped N", "# todo N"); cancelled
+# tests (a failed before hook) count as failed.
+count_tap() {
+	"$py" - "$1" <<-'EOF'
+	import re, sys
+	n = {}
+	try:
+	    text = open(sys.argv[1]).read()
+	except FileNotFoundError:
+	    text = ""
+	for k, v in re.findall(r"^# (pass|fail|cancelled|skipped|todo) (\d+)$", text, re.M):
+	    n[k] = int(v)
+	print(n.get("pass", 0), n.get("fail", 0) + n.get("cancelled", 0),
+	      n.get("skipped", 0) + n.get("todo", 0))
+	EOF
+}
+
+# The web interface in headless Debian Chromium, driven by playwright-core
+# (pinned in tests/browser/package-lock.json), against each build.
+note "browser tests: npm ci"
+if (cd tests/browser && npm ci --no-audit --no-fund); then
+	for b in "${builds[@]}"; do
+		note "browser tests ($b)"
+		tap=$out/browser-$b.tap
+		rm -f "$tap"
+		env=(SIGNET_BUILD="$repo/$b")
+		if [ "$b" = build-asan ]; then
+			env+=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:disable_coredump=1)
+			env+=(UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0)
+			if [ -f "$repo/tests/lsan.supp" ]; then
+				env+=("LSAN_OPTIONS=suppressions=$repo/tests/lsan.supp:print_suppressions=0")
+			fi
+		fi
+		(cd tests/browser && env "${env[@]}" timeout -k 10 900 node --test \
+			--test-concurrency=1 --test-reporter=spec \
+			--test-reporter-destination=stdout --test-reporter=tap \
+			--test-reporter-destination="$tap" tests/)
+		rc=$?
+		counts=$(count_tap "$tap")
+		add "$counts"
+		read -r p f _ <<< "$counts"
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			fail_step "browser tests against $b exited $rc"
+		elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+			fail_step "browser tests against $b ran no test"
+		fi
+	done
+else
+	fail_step "npm ci in tests/browser"
+fi
 
 finish

@@ -238,8 +238,8 @@ config_handler(void *user, const char *section, const char *name,
 		if (config_parse_uint(value, 1, 86400, &c->lockout_seconds) != 0)
 			what = "lockout_seconds must be 1 to 86400";
 	} else if (IS("auth", "idle_timeout")) {
-		if (config_parse_uint(value, 60, 86400, &c->idle_timeout) != 0)
-			what = "idle_timeout must be 60 to 86400 seconds";
+		if (config_parse_uint(value, 10, 86400, &c->idle_timeout) != 0)
+			what = "idle_timeout must be 10 to 86400 seconds";
 	} else if (IS("console", "socket")) {
 		if (!config_set_str(&c->console_socket, config_path(p, value)))
 			what = "out of memory";

@@ -9,6 +9,7 @@
 #include <argon2.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "audit.h"
@@ -32,8 +33,14 @@ static const char *const users_roles[] = {
 	ROLE_ADMIN, ROLE_OFFICER, ROLE_AUDITOR, NULL
 };
 
+/* session kinds (the record's "kind"; none is a bearer session) */
+#define USERS_KIND_COOKIE "cookie"
+
 static char users_dummy[128];
 static sem_t users_sem;
+/* key of the CSRF tokens' HMAC: made at start, never stored, so a
+ * restart invalidates the tokens (the page asks for a new one) */
+static unsigned char users_csrf_secret[32];
 
 int
 users_valid_role(const char *role)
@@ -91,7 +98,8 @@ users_init(void)
 
 	if (sem_init(&users_sem, 0, USERS_PARALLEL) != 0)
 		return SIGNET_ERR_INTERNAL;
-	if (RAND_bytes(junk, sizeof(junk)) != 1)
+	if (RAND_bytes(junk, sizeof(junk)) != 1 ||
+	    RAND_bytes(users_csrf_secret, sizeof(users_csrf_secret)) != 1)
 		return SIGNET_ERR_CRYPTO;
 	return users_hash((const char *)junk, sizeof(junk), users_dummy,
 	    sizeof(users_dummy));
@@ -203,10 +211,10 @@ users_valid_name(const char *s)
 	return 1;
 }
 
-int
-users_login(struct store *s, const struct users_policy *p, const char *name,
-    const char *pw, size_t pwlen, const char *remote,
-    char token[USERS_TOKEN_LEN + 1], uint64_t *expires_ns)
+static int
+users_login_kind(struct store *s, const struct users_policy *p,
+    const char *name, const char *pw, size_t pwlen, const char *remote,
+    const char *kind, char token[USERS_TOKEN_LEN + 1], uint64_t *expires_ns)
 {
 	struct store_txn *t = NULL;
 	json_t *u = NULL, *sess = NULL, *det = NULL;
@@ -253,7 +261,17 @@ users_login(struct store *s, const struct users_policy *p, const char *name,
 		sess = json_pack("{s:s, s:I, s:I}", "user", name,
 		    "createdNs", (json_int_t)now,
 		    "expiresNs", (json_int_t)*expires_ns);
+		if (sess != NULL && kind != NULL &&
+		    (json_object_set_new(sess, "kind", json_string(kind)) != 0 ||
+		    json_object_set_new(sess, "lastSeenNs",
+		    json_integer((json_int_t)now)) != 0 ||
+		    json_object_set_new(det, "kind", json_string(kind)) != 0)) {
+			r = SIGNET_ERR_NOMEM;
+			goto out;
+		}
 		json_object_set_new(u, "failedLogins", json_integer(0));
+		if (sess == NULL)
+			r = SIGNET_ERR_NOMEM;
 		if (sess == NULL ||
 		    (r = store_put_json(t, STORE_SESSIONS, key, sess)) != 0 ||
 		    (r = store_put_json(t, STORE_USERS, name, u)) != 0 ||
@@ -311,37 +329,187 @@ out:
 }
 
 int
-users_session(struct store_txn *t, const char *token, json_t **user,
-    char key[65])
+users_login(struct store *s, const struct users_policy *p, const char *name,
+    const char *pw, size_t pwlen, const char *remote,
+    char token[USERS_TOKEN_LEN + 1], uint64_t *expires_ns)
 {
-	json_t *sess = NULL;
-	const char *name;
+	return users_login_kind(s, p, name, pw, pwlen, remote, NULL, token,
+	    expires_ns);
+}
+
+int
+users_login_cookie(struct store *s, const struct users_policy *p,
+    const char *name, const char *pw, size_t pwlen, const char *remote,
+    char token[USERS_TOKEN_LEN + 1], uint64_t *expires_ns)
+{
+	return users_login_kind(s, p, name, pw, pwlen, remote,
+	    USERS_KIND_COOKIE, token, expires_ns);
+}
+
+/* The live session of token, of the given kind (NULL: bearer). */
+static int
+users_find_session(struct store_txn *t, const char *token, const char *kind,
+    json_t **sess, char key[65])
+{
+	const char *k;
 	int r;
 
-	*user = NULL;
+	*sess = NULL;
 	if (strlen(token) != USERS_TOKEN_LEN ||
 	    strncmp(token, USERS_TOKEN_PREFIX, 7) != 0)
 		return SIGNET_ERR_UNAUTHENTICATED;
 	if ((r = users_token_key(token, key)) != 0)
 		return r;
-	if ((r = store_get_json(t, STORE_SESSIONS, key, &sess)) != 0)
+	if ((r = store_get_json(t, STORE_SESSIONS, key, sess)) != 0)
 		return r == SIGNET_ERR_NOT_FOUND ? SIGNET_ERR_UNAUTHENTICATED : r;
-	if ((uint64_t)json_integer_value(json_object_get(sess, "expiresNs")) <=
-	    users_now_ns()) {
+	k = json_string_value(json_object_get(*sess, "kind"));
+	/* a cookie carries no CSRF protection of its own when replayed as
+	 * a bearer token, and a bearer token skips the CSRF check */
+	if ((uint64_t)json_integer_value(json_object_get(*sess,
+	    "expiresNs")) <= users_now_ns() ||
+	    (kind == NULL) != (k == NULL) ||
+	    (kind != NULL && strcmp(kind, k) != 0)) {
+		json_decref(*sess);
+		*sess = NULL;
+		return SIGNET_ERR_UNAUTHENTICATED;
+	}
+	return 0;
+}
+
+/* The user a session belongs to; a removed user has no sessions. */
+static int
+users_session_user(struct store_txn *t, const json_t *sess, json_t **user)
+{
+	const char *name = json_string_value(json_object_get(sess, "user"));
+	int r;
+
+	*user = NULL;
+	if (name == NULL)
+		return SIGNET_ERR_STORE;
+	r = store_get_json(t, STORE_USERS, name, user);
+	return r == SIGNET_ERR_NOT_FOUND ? SIGNET_ERR_UNAUTHENTICATED : r;
+}
+
+int
+users_session(struct store_txn *t, const char *token, json_t **user,
+    char key[65])
+{
+	json_t *sess = NULL;
+	int r;
+
+	*user = NULL;
+	if ((r = users_find_session(t, token, NULL, &sess, key)) != 0)
+		return r;
+	r = users_session_user(t, sess, user);
+	json_decref(sess);
+	return r;
+}
+
+/* Records the session's use now; it may have ended meanwhile. */
+static int
+users_touch(struct store *s, const char *key, uint64_t now)
+{
+	struct store_txn *t = NULL;
+	json_t *sess = NULL;
+	int r;
+
+	if ((r = store_txn_begin(s, 1, &t)) != 0)
+		return r;
+	if ((r = store_get_json(t, STORE_SESSIONS, key, &sess)) != 0)
+		goto out;
+	if (json_object_set_new(sess, "lastSeenNs",
+	    json_integer((json_int_t)now)) != 0) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = store_put_json(t, STORE_SESSIONS, key, sess)) != 0)
+		goto out;
+	r = store_txn_commit(t);
+	t = NULL;
+out:
+	store_txn_abort(t);
+	json_decref(sess);
+	return r;
+}
+
+int
+users_cookie_session(struct store *s, const char *token, unsigned idle_s,
+    json_t **user, char key[65])
+{
+	struct store_txn *t = NULL;
+	json_t *sess = NULL;
+	uint64_t now = users_now_ns(), last;
+	unsigned touch;
+	int r;
+
+	*user = NULL;
+	if ((r = store_txn_begin(s, 0, &t)) != 0)
+		return r;
+	if ((r = users_find_session(t, token, USERS_KIND_COOKIE, &sess,
+	    key)) != 0)
+		goto out;
+	last = (uint64_t)json_integer_value(json_object_get(sess,
+	    "lastSeenNs"));
+	if (idle_s > 0 && now > last &&
+	    now - last > (uint64_t)idle_s * 1000000000ULL) {
 		r = SIGNET_ERR_UNAUTHENTICATED;
 		goto out;
 	}
-	name = json_string_value(json_object_get(sess, "user"));
-	if (name == NULL) {
-		r = SIGNET_ERR_STORE;
+	if ((r = users_session_user(t, sess, user)) != 0)
 		goto out;
-	}
-	r = store_get_json(t, STORE_USERS, name, user);
-	if (r == SIGNET_ERR_NOT_FOUND)
-		r = SIGNET_ERR_UNAUTHENTICATED;	/* user removed */
+	store_txn_abort(t);
+	t = NULL;
+	/* a short idle time needs more frequent writes to stay alive */
+	touch = USERS_TOUCH_INTERVAL_S;
+	if (idle_s > 0 && idle_s / 4 < touch)
+		touch = idle_s / 4 > 0 ? idle_s / 4 : 1;
+	if (now > last && now - last >= (uint64_t)touch * 1000000000ULL &&
+	    users_touch(s, key, now) != 0)
+		log_warn("users: the last use of a session was not recorded");
 out:
+	store_txn_abort(t);
 	json_decref(sess);
+	if (r != 0) {
+		json_decref(*user);
+		*user = NULL;
+	}
 	return r;
+}
+
+int
+users_session_key(const char *token, char key[65])
+{
+	return users_token_key(token, key);
+}
+
+int
+users_csrf_token(const char key[65], char out[USERS_CSRF_LEN + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	out[0] = '\0';
+	if (HMAC(EVP_sha256(), users_csrf_secret, sizeof(users_csrf_secret),
+	    (const unsigned char *)key, strlen(key), md, &n) == NULL ||
+	    n * 2 != USERS_CSRF_LEN)
+		return SIGNET_ERR_CRYPTO;
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+int
+users_csrf_check(const char key[65], const char *presented)
+{
+	char want[USERS_CSRF_LEN + 1];
+	int ok;
+
+	if (presented == NULL || strlen(presented) != USERS_CSRF_LEN ||
+	    users_csrf_token(key, want) != 0)
+		return 0;
+	ok = CRYPTO_memcmp(want, presented, USERS_CSRF_LEN) == 0;
+	OPENSSL_cleanse(want, sizeof(want));
+	return ok;
 }
 
 int

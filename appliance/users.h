@@ -15,6 +15,11 @@
 /* prefix + base64url of 32 random bytes (256 bits) */
 #define USERS_TOKEN_LEN (7 + 43)
 #define USERS_MAX_PASSWORD 1024
+/* hex of HMAC-SHA256 */
+#define USERS_CSRF_LEN 64
+/* a cookie session's last use is written at most this often (a
+ * quarter of the idle time when that is shorter) */
+#define USERS_TOUCH_INTERVAL_S 60
 
 #define ROLE_ADMIN "administrator"
 #define ROLE_OFFICER "security-officer"
@@ -44,9 +49,31 @@ int users_login(struct store *s, const struct users_policy *p,
     const char *name, const char *pw, size_t pwlen,
     const char *remote, char token[USERS_TOKEN_LEN + 1],
     uint64_t *expires_ns) SIGNET_WUR;
+/* The same for the web interface: the session is marked as a cookie
+ * session, usable only through users_cookie_session (a cookie token is
+ * refused as a bearer token, and the reverse). */
+int users_login_cookie(struct store *s, const struct users_policy *p,
+    const char *name, const char *pw, size_t pwlen,
+    const char *remote, char token[USERS_TOKEN_LEN + 1],
+    uint64_t *expires_ns) SIGNET_WUR;
 /* Bearer token → user record (new reference) and the session's key. */
 int users_session(struct store_txn *t, const char *token, json_t **user,
     char key[65]) SIGNET_WUR;
+/* Cookie token → user record and the session's key. A session unused
+ * for idle_s seconds has ended; its last use is recorded at most every
+ * USERS_TOUCH_INTERVAL_S seconds (one write a minute, not one a
+ * request), or a quarter of idle_s if that is less. */
+int users_cookie_session(struct store *s, const char *token,
+    unsigned idle_s, json_t **user, char key[65]) SIGNET_WUR;
+/* The key a session is stored under: the SHA-256 (hex) of its token. */
+int users_session_key(const char *token, char key[65]) SIGNET_WUR;
+/* The CSRF token of a cookie session: HMAC-SHA256 of its key under a
+ * secret made at users_init, so it is valid until the session ends or
+ * signetd restarts (GET /api/v1/me hands out the current one). */
+int users_csrf_token(const char key[65],
+    char out[USERS_CSRF_LEN + 1]) SIGNET_WUR;
+/* 1 when presented is the session's CSRF token (constant time). */
+int users_csrf_check(const char key[65], const char *presented);
 int users_logout(struct store *s, const char *key, const char *user) SIGNET_WUR;
 /* Drops expired sessions (housekeeping). */
 int users_expire_sessions(struct store *s) SIGNET_WUR;

@@ -7,13 +7,20 @@ PKGS="meson ninja-build gcc pkg-config dpkg-dev libssl-dev openssl libp11-dev
 libp11-kit-dev softhsm2 opensc liblmdb-dev lmdb-utils libjansson-dev
 libinih-dev libcmocka-dev libargon2-dev libcurl4-openssl-dev libncurses-dev
 libjose-dev python3 python3-pytest python3-requests python3-cryptography curl
-tmux"
+tmux chromium"
 
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
+
+# Node.js and npm run the browser tests (tests/browser, playwright-core from
+# the npm registry). A machine that has them (from any source) keeps them;
+# otherwise Debian's.
+if ! command -v node > /dev/null 2>&1 || ! command -v npm > /dev/null 2>&1; then
+	missing="$missing nodejs npm"
+fi
 
 # CivetWeb is built from Debian's source package: apt needs deb-src entries.
 need_src=0

@@ -29,13 +29,23 @@
 #include "workflow.h"
 
 
-/* Verified client certificate → identity. CivetWeb (OpenSSL) already
- * refused certificates that do not chain to client_ca or have expired. */
+/* A session's user becomes the caller. */
+static void
+api_set_user(struct api *a)
+{
+	const char *name = json_string_value(json_object_get(a->user, "name"));
+
+	snprintf(a->identity, sizeof(a->identity), "%s", name ? name : "");
+	a->identity_type = "user";
+	a->who.type = a->identity_type;
+	a->who.name = a->identity;
+	a->who.user = a->user;
+}
+
 static int
 api_auth_bearer(struct api *a, const char *hdr)
 {
 	struct store_txn *t = NULL;
-	const char *name;
 	int r;
 
 	if (strncasecmp(hdr, "Bearer ", 7) != 0) {
@@ -59,25 +69,82 @@ api_auth_bearer(struct api *a, const char *hdr)
 		http_error(a->c, 500, "internal", "database error");
 		return -1;
 	}
-	name = json_string_value(json_object_get(a->user, "name"));
-	snprintf(a->identity, sizeof(a->identity), "%s", name ? name : "");
-	a->identity_type = "user";
-	a->who.type = a->identity_type;
-	a->who.name = a->identity;
-	a->who.user = a->user;
+	api_set_user(a);
 	return 0;
 }
 
+static int
+api_safe_method(const char *m)
+{
+	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+}
+
+/* The web interface's session: the cookie names it, and a request that
+ * changes state must also carry its CSRF token in a header, which a
+ * page of another origin cannot read or set (OWASP CSRF cheat sheet,
+ * "synchronizer token"; SameSite=Strict is the second line). */
+static int
+api_auth_cookie(struct api *a, char *token)
+{
+	const char *site = mg_get_header(a->c, "Sec-Fetch-Site");
+	int r;
+
+	r = users_cookie_session(a->app->store, token,
+	    a->app->cfg.idle_timeout, &a->user, a->session_key);
+	OPENSSL_cleanse(token, strlen(token));
+	if (r == SIGNET_ERR_UNAUTHENTICATED) {
+		http_error(a->c, 401, "session_expired", "your session has "
+		    "ended (logged out, unused for more than %u minutes, or "
+		    "older than %u hours); log in again",
+		    a->app->cfg.idle_timeout / 60, a->app->cfg.session_ttl / 3600);
+		return -1;
+	}
+	if (r != 0) {
+		http_error(a->c, 500, "internal", "database error");
+		return -1;
+	}
+	a->cookie = 1;
+	if (!api_safe_method(a->ri->request_method) &&
+	    ((site != NULL && strcmp(site, "same-origin") != 0) ||
+	    !users_csrf_check(a->session_key, mg_get_header(a->c,
+	    API_CSRF_HEADER)))) {
+		http_error(a->c, 403, "csrf", "a request that changes state "
+		    "must come from this appliance's pages and carry the "
+		    API_CSRF_HEADER " header of the session (from the login "
+		    "answer or GET /api/v1/me); reload the page");
+		return -1;
+	}
+	api_set_user(a);
+	return 0;
+}
+
+/* Verified client certificate → identity. CivetWeb (OpenSSL) already
+ * refused certificates that do not chain to client_ca or have expired.
+ * An Authorization header wins, then the web session cookie. */
 static int
 api_auth(struct api *a)
 {
 	struct store_txn *t = NULL;
 	const char *hdr = mg_get_header(a->c, "Authorization");
+	const char *cookies = mg_get_header(a->c, "Cookie");
+	char token[USERS_TOKEN_LEN + 2];
 	X509 *cert;
 	int r;
 
 	if (hdr != NULL)
 		return api_auth_bearer(a, hdr);
+	/* a value too long for a token is no session of ours: the client
+	 * certificate decides; any other value is checked (and refused
+	 * unless it names a live web session) */
+	if (cookies != NULL && (r = mg_get_cookie(cookies, API_COOKIE, token,
+	    sizeof(token))) >= 0) {
+		if (r == 0) {
+			http_error(a->c, 401, "session_expired", "you are logged "
+			    "out; log in again");
+			return -1;
+		}
+		return api_auth_cookie(a, token);
+	}
 	if (a->ri->client_cert == NULL ||
 	    (cert = a->ri->client_cert->peer_cert) == NULL) {
 		http_error(a->c, 401, "unauthenticated", "a client "
@@ -335,6 +402,7 @@ api_workflow_error(struct api *a, int r, const char *msg)
 		{ SIGNET_ERR_FORBIDDEN, "forbidden" },
 		{ SIGNET_ERR_CONFLICT, "conflict" },
 		{ SIGNET_ERR_INVALID, "invalid_field" },
+		{ SIGNET_ERR_ORIGIN_RULE, "origin_rule" },
 	};
 	size_t i;
 

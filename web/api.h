@@ -16,6 +16,11 @@ struct mg_connection;
 struct mg_request_info;
 
 #define API_MAX_SEGMENTS 8
+/* The web interface's session cookie (api_sessions.c sets it) and the
+ * header that must repeat the session's CSRF token on every request
+ * that changes state. */
+#define API_COOKIE "signet_session"
+#define API_CSRF_HEADER "X-CSRF-Token"
 #define API_MAX_PATH 512
 
 struct api {
@@ -27,8 +32,9 @@ struct api {
 	int nseg;
 	char identity[CATALOG_MAX_NAME + 1];
 	const char *identity_type;
-	json_t *user;			/* bearer sessions: the user record */
+	json_t *user;			/* sessions: the user record */
 	char session_key[65];
+	int cookie;			/* authenticated by the web session cookie */
 	struct principal who;
 };
 

@@ -28,19 +28,82 @@
 #include "workflow.h"
 
 
+/* The login body: JSON {"username", "password", "cookie": true} or a
+ * form (cookie=true). Strings only, but for the cookie flag. */
+static int
+api_login_body(struct api *a, json_t **body, int *cookie)
+{
+	const char *ct = mg_get_header(a->c, "Content-Type");
+	json_t *v;
+	const char *k;
+
+	*cookie = 0;
+	if (ct != NULL && strncasecmp(ct, "application/json", 16) == 0) {
+		if (api_json_body(a, SIGNET_MAX_JSON_BODY, body) != 0)
+			return -1;
+	} else if (api_small_body(a, body) != 0) {
+		return -1;
+	}
+	json_object_foreach(*body, k, v) {
+		if (strcmp(k, "cookie") == 0) {
+			if (json_is_boolean(v))
+				*cookie = json_is_true(v);
+			else if (json_is_string(v))
+				*cookie = strcmp(json_string_value(v), "true") == 0;
+			else
+				goto bad;
+		} else if (!json_is_string(v)) {
+			goto bad;
+		}
+	}
+	return 0;
+bad:
+	http_error(a->c, 400, "invalid_field", "'%.64s' must be a string "
+	    "(\"cookie\": a boolean)", k);
+	json_decref(*body);
+	*body = NULL;
+	return -1;
+}
+
+/* A cookie login answers with the session in a cookie scripts cannot
+ * read (HttpOnly), sent only over TLS (Secure) and never on a request
+ * another site starts (SameSite=Strict, RFC 6265bis 5.4.7), and with
+ * the CSRF token the page repeats in API_CSRF_HEADER. */
+static void
+api_login_cookie_answer(struct api *a, const char *user, const char *token,
+    const char *exp)
+{
+	char csrf[USERS_CSRF_LEN + 1], hdr[160], key[65];
+
+	if (users_session_key(token, key) != 0 ||
+	    users_csrf_token(key, csrf) != 0) {
+		http_error(a->c, 500, "internal", "the session could not be "
+		    "set up");
+		return;
+	}
+	snprintf(hdr, sizeof(hdr), "Set-Cookie: " API_COOKIE "=%s; Path=/; "
+	    "Secure; HttpOnly; SameSite=Strict", token);
+	http_json(a->c, 201, json_pack("{s:s, s:s, s:s, s:s, s:i}",
+	    "tokenType", "Cookie", "csrfToken", csrf, "expiresAt", exp,
+	    "username", user, "idleTimeout", (int)a->app->cfg.idle_timeout),
+	    hdr);
+	OPENSSL_cleanse(hdr, sizeof(hdr));
+	OPENSSL_cleanse(key, sizeof(key));
+}
+
 static void
 api_login(struct api *a)
 {
 	json_t *body = NULL;
-	const char *user, *pw;
+	const char *user, *pw = NULL;
 	char token[USERS_TOKEN_LEN + 1], exp[32], remote[64];
 	struct users_policy up;
 	uint64_t expires = 0;
 	time_t secs;
 	struct tm tm;
-	int r;
+	int r, cookie;
 
-	if (api_small_body(a, &body) != 0)
+	if (api_login_body(a, &body, &cookie) != 0)
 		return;
 	user = api_str(body, "username");
 	pw = api_str(body, "password");
@@ -53,8 +116,12 @@ api_login(struct api *a)
 	up.lockout_failures = a->app->cfg.lockout_failures;
 	up.lockout_seconds = a->app->cfg.lockout_seconds;
 	snprintf(remote, sizeof(remote), "%s", a->ri->remote_addr);
-	r = users_login(a->app->store, &up, user, pw, strlen(pw), remote,
-	    token, &expires);
+	if (cookie)
+		r = users_login_cookie(a->app->store, &up, user, pw, strlen(pw),
+		    remote, token, &expires);
+	else
+		r = users_login(a->app->store, &up, user, pw, strlen(pw),
+		    remote, token, &expires);
 	if (r == SIGNET_ERR_UNAUTHENTICATED) {
 		http_error(a->c, 401, "invalid_credentials", "the user name or "
 		    "password is wrong, or the account is locked for a while "
@@ -69,8 +136,12 @@ api_login(struct api *a)
 	secs = (time_t)(expires / 1000000000ULL);
 	gmtime_r(&secs, &tm);
 	strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	http_json(a->c, 201, json_pack("{s:s, s:s, s:s, s:s}", "token", token,
-	    "tokenType", "Bearer", "expiresAt", exp, "username", user), NULL);
+	if (cookie)
+		api_login_cookie_answer(a, user, token, exp);
+	else
+		http_json(a->c, 201, json_pack("{s:s, s:s, s:s, s:s}", "token",
+		    token, "tokenType", "Bearer", "expiresAt", exp, "username",
+		    user), NULL);
 	OPENSSL_cleanse(token, sizeof(token));
 out:
 	/* the password was in this JSON object */
@@ -94,10 +165,115 @@ api_logout(struct api *a)
 	}
 	mg_response_header_start(a->c, 204);
 	http_common_headers(a->c);
+	if (a->cookie)
+		mg_response_header_add(a->c, "Set-Cookie", API_COOKIE "=; "
+		    "Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict", -1);
 	mg_response_header_send(a->c);
 }
+
+/* --- who am I --------------------------------------------------------- */
+
+struct api_me {
+	const char *identity;
+	json_t *submit;
+	json_t *approve;
+	int err;
+};
+
+/* One signing policy record (key "project/slug") the caller is named in. */
+static int
+api_me_policy(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct api_me *m = arg;
+	json_t *p = json_loadb(v, vlen, JSON_REJECT_DUPLICATES, NULL), *e;
+	const char *slash = memchr(k, '/', klen);
+	int sub, appr;
+
+	if (p == NULL || slash == NULL) {
+		json_decref(p);
+		return 0;
+	}
+	sub = catalog_policy_lists(p, "submitters", m->identity);
+	appr = catalog_policy_lists(p, "approvers", m->identity);
+	if (sub || appr) {
+		e = json_pack("{s:s%, s:s%, s:O?, s:O?, s:O?, s:O?}",
+		    "project", (const char *)k, (size_t)(slash - (const char *)k),
+		    "policy", slash + 1, klen - (size_t)(slash - (const char *)k)
+		    - 1,
+		    "name", json_object_get(p, "name"),
+		    "purpose", json_object_get(p, "purpose"),
+		    "requiredApprovals", json_object_get(p, "requiredApprovals"),
+		    "artifactConfigurations", json_object_get(p,
+		    "artifactConfigurations"));
+		if (e == NULL ||
+		    (sub && json_array_append(m->submit, e) != 0) ||
+		    (appr && json_array_append(m->approve, e) != 0))
+			m->err = SIGNET_ERR_NOMEM;
+		json_decref(e);
+	}
+	json_decref(p);
+	return m->err;
+}
+
+/* GET /api/v1/me: who the caller is and which signing policies they may
+ * submit to and approve on, so that a page shows only what they may do
+ * (the server checks again on every request). A web session gets its
+ * CSRF token here too: after a restart of signetd the old one is void. */
+static void
+api_me(struct api *a)
+{
+	struct store_txn *t = NULL;
+	struct api_me m;
+	char csrf[USERS_CSRF_LEN + 1];
+	json_t *body, *roles;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.identity = a->identity;
+	m.submit = json_array();
+	m.approve = json_array();
+	if (m.submit == NULL || m.approve == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto fail;
+	}
+	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0)
+		goto fail;
+	r = store_walk(t, STORE_POLICIES, NULL, 0, NULL, 0, 0, api_me_policy,
+	    &m);
+	store_txn_abort(t);
+	if (r != 0)
+		goto fail;
+	roles = a->user ? json_object_get(a->user, "roles") : NULL;
+	body = json_pack("{s:s, s:s, s:O?, s:O?, s:o, s:o}",
+	    "name", a->identity, "type", a->identity_type,
+	    "email", a->user ? json_object_get(a->user, "email") : NULL,
+	    "roles", roles, "submitPolicies", m.submit,
+	    "approvePolicies", m.approve);
+	m.submit = m.approve = NULL;
+	if (body != NULL && roles == NULL)
+		json_object_set_new(body, "roles", json_array());
+	if (body != NULL && a->cookie) {
+		if (users_csrf_token(a->session_key, csrf) != 0) {
+			json_decref(body);
+			r = SIGNET_ERR_CRYPTO;
+			goto fail;
+		}
+		json_object_set_new(body, "csrfToken", json_string(csrf));
+		json_object_set_new(body, "idleTimeout",
+		    json_integer(a->app->cfg.idle_timeout));
+	}
+	http_json(a->c, 200, body, NULL);
+	return;
+fail:
+	json_decref(m.submit);
+	json_decref(m.approve);
+	http_error(a->c, 500, "internal", "%s", signet_strerror(r));
+}
+
 const struct api_route api_session_routes[] = {
 	{ "POST", 1, { "sessions" }, 1, api_login },
 	{ "DELETE", 2, { "sessions", "current" }, 0, api_logout },
+	{ "GET", 1, { "me" }, 0, api_me },
 	{ NULL, 0, { NULL }, 0, NULL },
 };

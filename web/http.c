@@ -17,6 +17,7 @@ static const struct {
 	{ SIGNET_ERR_TRUNCATED, 400 },
 	{ SIGNET_ERR_UNAUTHENTICATED, 401 },
 	{ SIGNET_ERR_FORBIDDEN, 403 },
+	{ SIGNET_ERR_ORIGIN_RULE, 403 },
 	{ SIGNET_ERR_NOT_FOUND, 404 },
 	{ SIGNET_ERR_EXISTS, 409 },
 	{ SIGNET_ERR_CONFLICT, 409 },
@@ -64,6 +65,20 @@ http_common_headers(struct mg_connection *c)
 	mg_response_header_add(c, "X-Content-Type-Options", "nosniff", -1);
 	mg_response_header_add(c, "Strict-Transport-Security",
 	    "max-age=31536000", -1);
+}
+
+void
+http_page_headers(struct mg_connection *c)
+{
+	mg_response_header_add(c, "Content-Security-Policy", HTTP_PAGE_CSP, -1);
+	mg_response_header_add(c, "X-Frame-Options", "DENY", -1);
+	mg_response_header_add(c, "Referrer-Policy", "no-referrer", -1);
+	mg_response_header_add(c, "Cross-Origin-Opener-Policy", "same-origin",
+	    -1);
+	mg_response_header_add(c, "Cross-Origin-Resource-Policy", "same-origin",
+	    -1);
+	mg_response_header_add(c, "Permissions-Policy",
+	    "camera=(), microphone=(), geolocation=(), payment=()", -1);
 }
 
 void

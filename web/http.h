@@ -17,6 +17,13 @@ void http_error(struct mg_connection *c, int status, const char *code,
 int http_status(int err);
 /* Sets the headers every response carries. */
 void http_common_headers(struct mg_connection *c);
+/* The page policy of the web interface's files (web/static): scripts,
+ * styles and images from this origin only, no inline script or style,
+ * never framed, no referrer. */
+#define HTTP_PAGE_CSP "default-src 'none'; script-src 'self'; " \
+	"style-src 'self'; img-src 'self' data:; connect-src 'self'; " \
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+void http_page_headers(struct mg_connection *c);
 const char *http_reason(int status);
 
 #endif

@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,11 +7,13 @@
 #include <openssl/ssl.h>
 
 #include "app.h"
+#include "files.h"
 #include "log.h"
 #include "server.h"
 
 struct server {
 	struct mg_context *ctx;
+	struct files *files;	/* NULL: API only */
 };
 
 static int
@@ -41,7 +44,7 @@ server_start(struct app *app, struct server **out)
 {
 	struct mg_callbacks cb;
 	struct server *s;
-	char ports[300], threads[16];
+	char ports[300], threads[16], root[PATH_MAX];
 	const struct mg_server_port *pp;
 	struct mg_server_port port;
 
@@ -85,6 +88,21 @@ server_start(struct app *app, struct server **out)
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return SIGNET_ERR_NOMEM;
+	if (files_find_root(app->cfg.web_root, root, sizeof(root)) != 0) {
+		if (app->cfg.web_root != NULL) {
+			log_err("server: [server] web_root %s is not a directory",
+			    app->cfg.web_root);
+			free(s);
+			return SIGNET_ERR_CONFIG;
+		}
+		log_warn("server: no web interface found (set [server] "
+		    "web_root); serving the API only");
+	} else if (files_open(root, &s->files) != 0) {
+		free(s);
+		return SIGNET_ERR_CONFIG;
+	} else {
+		log_info("server: web interface from %s", root);
+	}
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = server_log;
 	cb.init_ssl = server_init_ssl;
@@ -92,11 +110,15 @@ server_start(struct app *app, struct server **out)
 	if ((s->ctx = mg_start(&cb, app, opts)) == NULL) {
 		log_err("server: cannot listen on %s (address in use, or the "
 		    "certificate files are unreadable)", app->cfg.listen);
+		files_close(s->files);
 		free(s);
 		mg_exit_library();
 		return SIGNET_ERR_CONFIG;
 	}
 	mg_set_request_handler(s->ctx, "/api/v1", api_handler, app);
+	/* everything else: CivetWeb tries exact and prefix handlers (the
+	 * API) before patterns */
+	mg_set_request_handler(s->ctx, "/**", files_handler, s->files);
 	pp = NULL;
 	memset(&port, 0, sizeof(port));
 	if (mg_get_server_ports(s->ctx, 1, &port) == 1)
@@ -114,5 +136,6 @@ server_stop(struct server *s)
 		return;
 	mg_stop(s->ctx);
 	mg_exit_library();
+	files_close(s->files);
 	free(s);
 }
