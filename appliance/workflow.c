@@ -88,6 +88,26 @@ workflow_comment(const char *comment, char *msg, size_t len)
 	return 0;
 }
 
+/* Records the change (audit entry, notifications) and commits it with
+ * the request; hands the request to the caller. t is consumed. */
+static int
+workflow_commit(struct store_txn *t, json_t **rec, const struct principal *p,
+    const char *action, const json_t *details, json_t **out)
+{
+	int r;
+
+	if ((r = events_request(t, *rec, p->type, p->name, action,
+	    details)) != 0) {
+		store_txn_abort(t);
+		return r;
+	}
+	if ((r = store_txn_commit(t)) != 0)
+		return r;
+	*out = *rec;
+	*rec = NULL;
+	return 0;
+}
+
 int
 workflow_decide(struct store *s, const struct principal *p, const char *id,
     int approve, const char *comment, json_t **out, char *msg, size_t len)
@@ -165,16 +185,9 @@ workflow_decide(struct store *s, const struct principal *p, const char *id,
 	if (r != 0)
 		goto out;
 	d = json_pack("{s:s?}", "comment", comment);
-	if ((r = events_request(t, rec, p->type, p->name, approve ?
-	    "signing-request.approved" : "signing-request.denied", d)) != 0)
-		goto out;
-	if ((r = store_txn_commit(t)) != 0) {
-		t = NULL;
-		goto out;
-	}
+	r = workflow_commit(t, &rec, p, approve ?
+	    "signing-request.approved" : "signing-request.denied", d, out);
 	t = NULL;
-	*out = rec;
-	rec = NULL;
 out:
 	store_txn_abort(t);
 	json_decref(d);
@@ -216,16 +229,9 @@ workflow_cancel(struct store *s, const struct principal *p, const char *id,
 	if ((r = request_transition(t, rec, RQ_CANCELED, NULL)) != 0)
 		goto out;
 	d = json_pack("{s:s?}", "comment", comment);
-	if ((r = events_request(t, rec, p->type, p->name,
-	    "signing-request.canceled", d)) != 0)
-		goto out;
-	if ((r = store_txn_commit(t)) != 0) {
-		t = NULL;
-		goto out;
-	}
+	r = workflow_commit(t, &rec, p,
+	    "signing-request.canceled", d, out);
 	t = NULL;
-	*out = rec;
-	rec = NULL;
 out:
 	store_txn_abort(t);
 	json_decref(d);
@@ -330,16 +336,9 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 	if ((r = request_create(t, &n, &rec)) != 0)
 		goto out;
 	d = json_pack("{s:s}", "originalSigningRequestId", id);
-	if ((r = events_request(t, rec, p->type, p->name,
-	    "signing-request.resubmitted", d)) != 0)
-		goto out;
-	if ((r = store_txn_commit(t)) != 0) {
-		t = NULL;
-		goto out;
-	}
+	r = workflow_commit(t, &rec, p,
+	    "signing-request.resubmitted", d, out);
 	t = NULL;
-	*out = rec;
-	rec = NULL;
 out:
 	store_txn_abort(t);
 	json_decref(d);
