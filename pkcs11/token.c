@@ -577,7 +577,7 @@ token_generate(struct token *t, const struct kh_gen_req *q,
 	CK_OBJECT_HANDLE hpub, hpriv;
 	CK_ULONG llen = strlen(q->label);
 	CK_UTF8CHAR_PTR label = (CK_UTF8CHAR_PTR)(uintptr_t)q->label;
-	CK_ATTRIBUTE pub[8], priv[9];
+	CK_ATTRIBUTE pub[10], priv[11];
 	CK_ULONG np = 0, nv = 0;
 	PKCS11_KEY *k;
 	char idhex[2 * KH_GEN_ID_LEN + 1];
@@ -599,6 +599,8 @@ token_generate(struct token *t, const struct kh_gen_req *q,
 	ATTR(pub, np, CKA_TOKEN, &yes, sizeof(yes));
 	ATTR(pub, np, CKA_PRIVATE, &no, sizeof(no));
 	ATTR(pub, np, CKA_VERIFY, &yes, sizeof(yes));
+	ATTR(pub, np, CKA_ENCRYPT, &no, sizeof(no));
+	ATTR(pub, np, CKA_WRAP, &no, sizeof(no));
 	ATTR(pub, np, CKA_ID, id, sizeof(id));
 	ATTR(pub, np, CKA_LABEL, label, llen);
 	/* The private half never leaves the token (PKCS#11 3.0 section
@@ -609,6 +611,8 @@ token_generate(struct token *t, const struct kh_gen_req *q,
 	ATTR(priv, nv, CKA_EXTRACTABLE, &no, sizeof(no));
 	ATTR(priv, nv, CKA_SIGN, &yes, sizeof(yes));
 	ATTR(priv, nv, CKA_DECRYPT, &no, sizeof(no));
+	ATTR(priv, nv, CKA_UNWRAP, &no, sizeof(no));
+	ATTR(priv, nv, CKA_DERIVE, &no, sizeof(no));
 	ATTR(priv, nv, CKA_ID, id, sizeof(id));
 	ATTR(priv, nv, CKA_LABEL, label, llen);
 	if (q->type == KH_KEY_RSA) {

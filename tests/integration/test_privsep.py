@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, CANARY_ENV, keyholder_pids
+from conftest import BUILD, CANARY_ENV, keyholder_pids, run
 
 P11_LIBS = re.compile(r"libsofthsm2|/libp11\.so|/libpkcs11|opensc-pkcs11")
 
@@ -149,3 +149,20 @@ def test_keyholder_has_only_the_descriptors_it_needs(busy):
             continue
         m = re.match(r"socket:\[(\d+)\]", target)
         assert not (m and m.group(1) in listening), "keyholder holds the listening socket"
+
+
+def test_token_keys_never_leave_the_token(instance):
+    """The signing keys were made inside the token: sensitive, never
+    extractable, and good for signing only (pkcs11-tool, OpenSC)."""
+    p = run(["pkcs11-tool", "--module", "/usr/lib/softhsm/libsofthsm2.so",
+             "--token-label", "signet-dev", "--login", "--pin", instance.pin,
+             "--list-objects", "--type", "privkey"],
+            env=dict(os.environ, SOFTHSM2_CONF=str(instance.dir / "softhsm2.conf")))
+    keys = [b for b in p.stdout.split("Private Key Object")[1:]]
+    assert len(keys) >= 2, p.stdout
+    for k in keys:
+        access = [l for l in k.splitlines() if "Access:" in l][0]
+        usage = [l for l in k.splitlines() if "Usage:" in l][0]
+        for want in ("sensitive", "always sensitive", "never extractable", "local"):
+            assert want in access, k
+        assert usage.split(":", 1)[1].strip() == "sign", k
