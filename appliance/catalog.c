@@ -35,7 +35,7 @@ catalog_valid_slug(const char *s)
 	return 1;
 }
 
-static int
+int
 catalog_valid_name(const char *s)
 {
 	size_t i, n = strlen(s);

@@ -34,6 +34,9 @@ int catalog_may_read_project(struct store_txn *t, const char *project,
     const char *identity);
 /* Lowercase letters, digits and '-', starting with a letter or digit. */
 int catalog_valid_slug(const char *s);
+/* The name of a user, CI identity or build system: 1-CATALOG_MAX_NAME
+ * letters, digits, '-', '_', '.', '@'. */
+int catalog_valid_name(const char *s);
 
 /* Validates the whole document, then writes it in one transaction
  * (unless dry_run); prints one line per change to report. On a

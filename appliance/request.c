@@ -331,6 +331,13 @@ request_hex(const unsigned char *p, size_t n, char *out)
 		snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
+/* Is v the string s? A record without the member matches no filter. */
+static int
+request_str_is(const json_t *v, const char *s)
+{
+	return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
+}
+
 static int
 request_match(const struct request_filter *f, const json_t *rec)
 {
@@ -347,6 +354,14 @@ request_match(const struct request_filter *f, const json_t *rec)
 		return 0;
 	if (f->policy != NULL && strcmp(f->policy, json_string_value(
 	    json_object_get(rec, "signingPolicySlug"))) != 0)
+		return 0;
+	/* by name alone: people and CI identities never share one
+	 * (catalog.c refuses it), so the name says who */
+	if (f->submitter != NULL && !request_str_is(json_object_get(
+	    json_object_get(rec, "submitter"), "name"), f->submitter))
+		return 0;
+	if (f->original_id != NULL && !request_str_is(json_object_get(rec,
+	    "originalSigningRequestId"), f->original_id))
 		return 0;
 	return f->visible == NULL || f->visible(rec, f->arg);
 }

@@ -43,6 +43,8 @@ struct request_filter {
 	const char *status;		/* coarse or workflow status */
 	const char *project;
 	const char *policy;
+	const char *submitter;		/* a user's or CI identity's name */
+	const char *original_id;	/* resubmitted from this request */
 	int (*visible)(const json_t *rec, void *arg);	/* may be NULL */
 	void *arg;
 };

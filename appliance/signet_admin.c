@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "catalog.h"
 #include "client.h"
 #include "pki.h"
 #include "signet_admin.h"
@@ -263,18 +264,22 @@ enum {
 	O_NAME = 256, O_SLUG, O_EMAIL, O_ROLE, O_REPO, O_WEBHOOK, O_WHSECRET,
 	O_CERT, O_PURPOSE, O_APPROVALS, O_SUBMITTER, O_APPROVER, O_ARTCONF,
 	O_SUBJECT, O_ISSUER, O_FPR, O_CERTFILE, O_LABEL, O_TYPE, O_EXT, O_OUT,
-	O_DAYS, O_KEY, O_DRYRUN, O_HELP
+	O_DAYS, O_KEY, O_DRYRUN, O_IDENTITY, O_AUDIENCE, O_JWKSFILE,
+	O_JWKSURL, O_PRESET, O_CLAIM, O_PREFIX, O_NOISSUER, O_HELP
 };
 
 struct adm_opts {
 	const char *name, *slug, *email, *cert, *purpose, *subject, *issuer,
-	    *fpr, *certfile, *label, *type, *out, *key;
+	    *fpr, *certfile, *label, *type, *out, *key, *audience, *jwksfile,
+	    *jwksurl, *preset, *prefix;
 	const char *roles[ADM_MAX_LIST], *repos[ADM_MAX_LIST],
 	    *hooks[ADM_MAX_LIST], *secrets[ADM_MAX_LIST], *subs[ADM_MAX_LIST],
-	    *apprs[ADM_MAX_LIST], *confs[ADM_MAX_LIST], *exts[ADM_MAX_LIST];
-	size_t nroles, nrepos, nhooks, nsecrets, nsubs, napprs, nconfs, nexts;
+	    *apprs[ADM_MAX_LIST], *confs[ADM_MAX_LIST], *exts[ADM_MAX_LIST],
+	    *ids[ADM_MAX_LIST], *claims[ADM_MAX_LIST];
+	size_t nroles, nrepos, nhooks, nsecrets, nsubs, napprs, nconfs, nexts,
+	    nids, nclaims;
 	int approvals, has_approvals, days, dry_run, set_roles, set_subs,
-	    set_apprs, set_repos;
+	    set_apprs, set_repos, no_issuer;
 };
 
 static const struct option adm_long[] = {
@@ -302,6 +307,14 @@ static const struct option adm_long[] = {
 	{ "days", required_argument, NULL, O_DAYS },
 	{ "key", required_argument, NULL, O_KEY },
 	{ "dry-run", no_argument, NULL, O_DRYRUN },
+	{ "identity", required_argument, NULL, O_IDENTITY },
+	{ "audience", required_argument, NULL, O_AUDIENCE },
+	{ "jwks-file", required_argument, NULL, O_JWKSFILE },
+	{ "jwks-url", required_argument, NULL, O_JWKSURL },
+	{ "preset", required_argument, NULL, O_PRESET },
+	{ "claim", required_argument, NULL, O_CLAIM },
+	{ "repository-url-prefix", required_argument, NULL, O_PREFIX },
+	{ "no-issuer", no_argument, NULL, O_NOISSUER },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -379,6 +392,14 @@ adm_parse(int argc, char **argv, struct adm_opts *o, const char *res,
 		case O_OUT: o->out = optarg; break;
 		case O_KEY: o->key = optarg; break;
 		case O_DRYRUN: o->dry_run = 1; break;
+		case O_IDENTITY: r = adm_push(o->ids, &o->nids, optarg); break;
+		case O_AUDIENCE: o->audience = optarg; break;
+		case O_JWKSFILE: o->jwksfile = optarg; break;
+		case O_JWKSURL: o->jwksurl = optarg; break;
+		case O_PRESET: o->preset = optarg; break;
+		case O_CLAIM: r = adm_push(o->claims, &o->nclaims, optarg); break;
+		case O_PREFIX: o->prefix = optarg; break;
+		case O_NOISSUER: o->no_issuer = 1; break;
 		case O_DAYS:
 			errno = 0;
 			v = strtol(optarg, &end, 10);
@@ -852,6 +873,229 @@ adm_identities_delete(struct adm *a, int argc, char **argv)
 	return adm_delete(a, "identities", argv[optind], NULL);
 }
 
+/* --- trusted build systems (docs/origin.md) ---------------------------- */
+
+static int
+adm_build_systems_list(struct adm *a, int argc, char **argv)
+{
+	static const char *const cols[] = { "name", "identities", "preset",
+	    "issuer", "audience", "repositoryUrlPrefix", NULL };
+
+	ADM_PARSE("build-systems", "list", 0);
+	return adm_get_print(a, "/api/v1/admin/build-systems", cols);
+}
+
+static int
+adm_build_systems_show(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("build-systems", "show", 1);
+	if (!catalog_valid_name(argv[optind])) {
+		fprintf(stderr, "signet: '%s' is not a build system name\n",
+		    argv[optind]);
+		return ADM_USAGE;
+	}
+	return adm_show(a, "build-systems", argv[optind], NULL);
+}
+
+/* The issuer's keys from a file: a JWK Set (RFC 7517 5) as the issuer's
+ * jwks_uri serves it, or one JWK, made a set of one. Which keys are
+ * acceptable (public, strong enough, with a kid) is the server's check. */
+static int
+adm_jwks_file(const char *file, json_t **jwks)
+{
+	unsigned char *buf = NULL;
+	json_t *doc = NULL;
+	json_error_t jerr;
+	size_t len;
+	int rc;
+
+	*jwks = NULL;
+	if ((rc = adm_read_file(file, &buf, &len)) != ADM_OK)
+		goto out;
+	rc = ADM_IO;
+	if ((doc = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		fprintf(stderr, "signet: %s:%d:%d: %s\n", file, jerr.line,
+		    jerr.column, jerr.text);
+		goto out;
+	}
+	if (json_is_object(doc) && json_is_array(json_object_get(doc,
+	    "keys"))) {
+		*jwks = doc;
+		doc = NULL;
+	} else if (json_is_object(doc) && json_is_string(json_object_get(doc,
+	    "kty"))) {
+		if ((*jwks = json_pack("{s:[O]}", "keys", doc)) == NULL)
+			goto out;
+	} else {
+		fprintf(stderr, "signet: %s is neither a JWK Set ({\"keys\": "
+		    "[...]}) nor a JWK\n", file);
+		goto out;
+	}
+	rc = ADM_OK;
+out:
+	json_decref(doc);
+	free(buf);
+	return rc;
+}
+
+/* --claim FIELD=CLAIM, repeated: the generic preset's claims object. */
+static int
+adm_claims(const struct adm_opts *o, json_t **claims)
+{
+	char field[CATALOG_MAX_NAME + 1];
+	const char *eq;
+	json_t *c;
+	size_t i;
+	int rc = ADM_IO;
+
+	*claims = NULL;
+	if ((c = json_object()) == NULL)
+		goto out;
+	for (i = 0; i < o->nclaims; i++) {
+		eq = strchr(o->claims[i], '=');
+		if (eq == NULL || eq == o->claims[i] || eq[1] == '\0' ||
+		    (size_t)(eq - o->claims[i]) >= sizeof(field)) {
+			fprintf(stderr, "signet: --claim FIELD=CLAIM, e.g. "
+			    "commitId=git_sha\n");
+			rc = ADM_USAGE;
+			goto out;
+		}
+		snprintf(field, sizeof(field), "%.*s", (int)(eq - o->claims[i]),
+		    o->claims[i]);
+		if (json_object_set_new(c, field, json_string(eq + 1)) != 0) {
+			fprintf(stderr, "signet: --claim %s: not UTF-8\n", field);
+			rc = ADM_USAGE;
+			goto out;
+		}
+	}
+	*claims = c;
+	c = NULL;
+	rc = ADM_OK;
+out:
+	json_decref(c);
+	return rc;
+}
+
+/* create: the record from the flags; update: the stored record with the
+ * flags applied, so that what is not named stays as it is. */
+static int
+adm_build_system_put(struct adm *a, int argc, char **argv, int create)
+{
+	json_t *body = NULL, *jwks = NULL, *claims = NULL;
+	const char *name;
+	char path[256];
+	int r, rc = ADM_IO;
+
+	ADM_PARSE("build-systems", create ? "create" : "update",
+	    create ? 0 : 1);
+	if (create && (o.name == NULL || o.nids == 0)) {
+		fprintf(stderr, "signet: --name and --identity are required\n");
+		return ADM_USAGE;
+	}
+	if (!create && o.name != NULL) {
+		fprintf(stderr, "signet: a build system keeps its name: create "
+		    "one with the new name, then delete this one\n");
+		return ADM_USAGE;
+	}
+	if (o.no_issuer && (o.issuer != NULL || o.audience != NULL ||
+	    o.jwksfile != NULL || o.jwksurl != NULL || o.nclaims > 0)) {
+		fprintf(stderr, "signet: --no-issuer takes the issuer away with "
+		    "its audience, keys and claims; give none of them with it\n");
+		return ADM_USAGE;
+	}
+	name = create ? o.name : argv[optind];
+	/* the name goes into the URL path as it is: the catalog's alphabet
+	 * cannot add a segment or a query (the server checks it again) */
+	if (!catalog_valid_name(name)) {
+		fprintf(stderr, "signet: a build system's name is 1-%d letters, "
+		    "digits, '-', '_', '.', '@'\n", CATALOG_MAX_NAME);
+		return ADM_USAGE;
+	}
+	if (o.jwksfile != NULL &&
+	    (rc = adm_jwks_file(o.jwksfile, &jwks)) != ADM_OK)
+		goto out;
+	if (o.nclaims > 0 && (rc = adm_claims(&o, &claims)) != ADM_OK)
+		goto out;
+	if (create) {
+		snprintf(path, sizeof(path), "/api/v1/admin/build-systems");
+		body = json_pack("{s:s}", "name", name);
+	} else {
+		snprintf(path, sizeof(path), "/api/v1/admin/build-systems/%s",
+		    name);
+		if ((r = client_get_json(a->c, path, &body)) != 0) {
+			rc = adm_fail(a, r);
+			goto out;
+		}
+	}
+	rc = ADM_IO;
+	if (!json_is_object(body))
+		goto out;
+	if (o.nids > 0)
+		json_object_set_new(body, "identities",
+		    adm_strings(o.ids, o.nids));
+	if (o.preset != NULL) {
+		json_object_set_new(body, "preset", json_string(o.preset));
+		/* claims are the generic preset's own mapping: switching to
+		 * github or gitlab replaces it */
+		if (strcmp(o.preset, "generic") != 0 && claims == NULL)
+			json_object_del(body, "claims");
+	}
+	if (o.no_issuer) {
+		json_object_del(body, "issuer");
+		json_object_del(body, "audience");
+		json_object_del(body, "jwks");
+		json_object_del(body, "jwksUrl");
+		json_object_del(body, "claims");
+	}
+	if (o.issuer != NULL)
+		json_object_set_new(body, "issuer", json_string(o.issuer));
+	if (o.audience != NULL)
+		json_object_set_new(body, "audience", json_string(o.audience));
+	if (jwks != NULL)
+		json_object_set(body, "jwks", jwks);
+	if (o.jwksurl != NULL)
+		json_object_set_new(body, "jwksUrl", json_string(o.jwksurl));
+	if (claims != NULL)
+		json_object_set(body, "claims", claims);
+	/* an empty prefix: back to the preset's default */
+	if (o.prefix != NULL && o.prefix[0] == '\0')
+		json_object_del(body, "repositoryUrlPrefix");
+	else if (o.prefix != NULL)
+		json_object_set_new(body, "repositoryUrlPrefix",
+		    json_string(o.prefix));
+	rc = adm_send(a, create ? "POST" : "PUT", path, body);
+out:
+	json_decref(claims);
+	json_decref(jwks);
+	json_decref(body);
+	return rc;
+}
+
+static int
+adm_build_systems_create(struct adm *a, int argc, char **argv)
+{
+	return adm_build_system_put(a, argc, argv, 1);
+}
+
+static int
+adm_build_systems_update(struct adm *a, int argc, char **argv)
+{
+	return adm_build_system_put(a, argc, argv, 0);
+}
+
+static int
+adm_build_systems_delete(struct adm *a, int argc, char **argv)
+{
+	ADM_PARSE("build-systems", "delete", 1);
+	if (!catalog_valid_name(argv[optind])) {
+		fprintf(stderr, "signet: '%s' is not a build system name\n",
+		    argv[optind]);
+		return ADM_USAGE;
+	}
+	return adm_delete(a, "build-systems", argv[optind], NULL);
+}
+
 static int
 adm_keys_list(struct adm *a, int argc, char **argv)
 {
@@ -1134,6 +1378,28 @@ static const struct adm_cmd adm_cmds[] = {
 	    adm_identities_update },
 	{ "identities", "delete", "NAME", "a CI identity no policy names",
 	    adm_identities_delete },
+	{ "build-systems", "list", "", "trusted build systems: their CI "
+	    "identities and OIDC issuers", adm_build_systems_list },
+	{ "build-systems", "show", "NAME", "one build system, with its JWKS",
+	    adm_build_systems_show },
+	{ "build-systems", "create", "--name N --identity I... "
+	    "[--preset github|gitlab|generic] [--issuer URL --audience A "
+	    "--jwks-file FILE [--jwks-url URL]] [--claim FIELD=CLAIM]... "
+	    "[--repository-url-prefix URL]",
+	    "the CI identities whose client certificates are this build "
+	    "system and, with --issuer, the OIDC issuer whose ID tokens vouch "
+	    "for its origin data (--jwks-file: a JWK Set or one JWK; --claim: "
+	    "the generic preset's claims, e.g. commitId=git_sha; see "
+	    "docs/origin.md)", adm_build_systems_create },
+	{ "build-systems", "update", "NAME [--identity I]... [--preset P] "
+	    "[--issuer URL] [--audience A] [--jwks-file FILE] [--jwks-url URL] "
+	    "[--claim FIELD=CLAIM]... [--repository-url-prefix URL] "
+	    "[--no-issuer]", "change a build system (lists given replace the "
+	    "old ones; an empty --repository-url-prefix is the preset's; "
+	    "--no-issuer: the client certificate alone vouches)",
+	    adm_build_systems_update },
+	{ "build-systems", "delete", "NAME", "a build system (its identities "
+	    "stay, as CI identities without one)", adm_build_systems_delete },
 	{ "keys", "list", "", "keys in the token and their certificates",
 	    adm_keys_list },
 	{ "keys", "generate", "--label L --type rsa3072|rsa4096|p256|p384",

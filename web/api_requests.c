@@ -330,7 +330,9 @@ api_list(struct api *a)
 {
 	char status[32], project[SIGNET_MAX_SLUG + 1], policy[SIGNET_MAX_SLUG + 1];
 	char size[8], cursor[REQUEST_CURSOR_LEN + 1], next[REQUEST_CURSOR_LEN + 1];
+	char submitter[CATALOG_MAX_NAME + 1], original[REQUEST_ID_LEN + 1];
 	int has_status, has_project, has_policy, has_size, has_cursor, r;
+	int has_submitter, has_original;
 	long page = SIGNET_DEFAULT_PAGE_SIZE;
 	struct request_filter f;
 	struct api_visible vis;
@@ -343,8 +345,26 @@ api_list(struct api *a)
 	    api_query(a, "signingPolicySlug", policy, sizeof(policy),
 	    &has_policy) ||
 	    api_query(a, "pageSize", size, sizeof(size), &has_size) ||
-	    api_query(a, "cursor", cursor, sizeof(cursor), &has_cursor))
+	    api_query(a, "cursor", cursor, sizeof(cursor), &has_cursor) ||
+	    api_query(a, "submitter", submitter, sizeof(submitter),
+	    &has_submitter) ||
+	    api_query(a, "originalSigningRequestId", original,
+	    sizeof(original), &has_original))
 		return;
+	/* a value that cannot name anyone is a mistake to report, not a
+	 * filter that quietly matches nothing */
+	if (has_submitter && !catalog_valid_name(submitter)) {
+		http_error(a->c, 400, "invalid_query", "submitter must be the "
+		    "name of a user or CI identity: 1-%d letters, digits, '-', "
+		    "'_', '.', '@'", CATALOG_MAX_NAME);
+		return;
+	}
+	if (has_original && !request_valid_id(original)) {
+		http_error(a->c, 400, "invalid_query", "originalSigningRequestId "
+		    "must be a signing request id (a lowercase UUID such as "
+		    "0f8fad5b-d9cb-469f-a165-70867728950e)");
+		return;
+	}
 	if (has_status && !request_valid_status(status)) {
 		http_error(a->c, 400, "invalid_query", "unknown status '%s' "
 		    "(InProgress, WaitingForApproval, QueuedForProcessing, "
@@ -365,6 +385,8 @@ api_list(struct api *a)
 	f.status = has_status ? status : NULL;
 	f.project = has_project ? project : NULL;
 	f.policy = has_policy ? policy : NULL;
+	f.submitter = has_submitter ? submitter : NULL;
+	f.original_id = has_original ? original : NULL;
 	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0) {
 		http_error(a->c, 500, "internal", "database error");
 		return;

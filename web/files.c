@@ -15,9 +15,6 @@
 #include "http.h"
 #include "log.h"
 
-/* a path below the root: this long, this many segments at most */
-#define FILES_MAX_PATH	256
-#define FILES_MAX_DEPTH	8
 #define FILES_CHUNK	65536
 
 struct files {
@@ -56,13 +53,11 @@ files_type(const char *path)
 	return NULL;
 }
 
-/* A path relative to the root: letters, digits, '-', '_', '.' and '/'
- * between non-empty segments that do not start with a dot. The
- * allow-list keeps out '%' (decode_url is off: an encoded "..%2f" stays
- * literal), '\\', NUL and controls; the dot rule keeps out "..", "." and
- * hidden files. */
-static int
-files_path_ok(const char *p)
+/* The allow-list keeps out '%' (decode_url is off: an encoded "..%2f"
+ * stays literal), '\\', NUL and controls; the dot rule keeps out "..",
+ * "." and hidden files. */
+int
+files_valid_path(const char *p)
 {
 	size_t i, n = strlen(p), depth = 1;
 
@@ -165,7 +160,7 @@ files_handler(struct mg_connection *c, void *arg)
 	}
 	path = strcmp(ri->local_uri, "/") == 0 ? "index.html" :
 	    ri->local_uri + 1;
-	if (ri->local_uri[0] != '/' || !files_path_ok(path) ||
+	if (ri->local_uri[0] != '/' || !files_valid_path(path) ||
 	    (type = files_type(path)) == NULL ||
 	    (fd = files_openat(f->dirfd, path)) < 0 ||
 	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -9,8 +9,18 @@
 
 #include "err.h"
 
+/* a path below the root: shorter than this, this many segments at most */
+#define FILES_MAX_PATH	256
+#define FILES_MAX_DEPTH	8
+
 struct files;
 struct mg_connection;
+
+/* 1 when p may name a file below the root: relative, shorter than
+ * FILES_MAX_PATH, at most FILES_MAX_DEPTH segments of letters, digits,
+ * '-', '_' and '.', none empty and none starting with a dot. Pure: the
+ * request handler's check, exposed for the unit tests. */
+int files_valid_path(const char *p);
 
 /* The directory to serve: configured (must exist), else the source
  * tree's web/static next to the build directory, else an installed

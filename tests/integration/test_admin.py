@@ -2,6 +2,7 @@
 keys in the token, CSRs, imported chains, purposes, expiry, export/apply,
 backup and restore, all through the `signet` CLI."""
 
+import base64
 import json
 import os
 import subprocess
@@ -226,6 +227,105 @@ def test_users_and_webhooks(instance, tok, tmp_path):
     assert "a-webhook-secret" not in p.stdout
     assert "passwordHash" not in p.stdout
     cli(instance, tok, "users", "delete", "carol")
+
+
+def rsa_jwk(tmp_path, name):
+    """An RSA key made by openssl; its public half as a JWK (RFC 7518 6.3)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    key, pub = tmp_path / f"{name}.key", tmp_path / f"{name}.pub"
+    run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+         "rsa_keygen_bits:2048", "-out", str(key)])
+    run(["openssl", "pkey", "-in", str(key), "-pubout", "-out", str(pub)])
+    nums = load_pem_public_key(pub.read_bytes()).public_numbers()
+
+    def b64u(i):
+        raw = i.to_bytes((i.bit_length() + 7) // 8, "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return {"kty": "RSA", "kid": name, "alg": "RS256", "use": "sig",
+            "n": b64u(nums.n), "e": b64u(nums.e)}
+
+
+def test_build_systems(instance, tok, tmp_path):
+    # a new CI identity for the build system to be
+    cli(instance, tok, "identities", "create", "--name", "bs-runner",
+        "--subject", "CN=bs-runner,O=Test Corp", "--issuer",
+        "CN=Test Client CA,O=Test Corp")
+    jwk = rsa_jwk(tmp_path, "bs-key-1")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk]}))
+    p = cli(instance, tok, "build-systems", "create", "--name", "bs-cli",
+            "--identity", "bs-runner", "--issuer", "https://oidc.cli.example.test",
+            "--audience", "signet", "--jwks-file", str(jwks),
+            "--claim", "commitId=git_sha", "--claim", "branchName=ref",
+            "--repository-url-prefix", "https://git.example.test/")
+    assert "created build-system bs-cli" in p.stdout, p.stdout
+    p = cli(instance, tok, "build-systems", "list")
+    row = next(line for line in p.stdout.splitlines() if line.startswith("bs-cli "))
+    assert "bs-runner" in row and "generic" in row and "https://oidc.cli.example.test" in row
+    names = {b["name"] for b in json.loads(
+        cli(instance, tok, "--json", "build-systems", "list").stdout)["items"]}
+    assert {"bs-cli", "dev-ci"} <= names
+    shown = json.loads(cli(instance, tok, "--json", "build-systems", "show", "bs-cli").stdout)
+    assert shown["identities"] == ["bs-runner"] and shown["preset"] == "generic"
+    assert shown["audience"] == "signet"
+    assert shown["claims"] == {"commitId": "git_sha", "branchName": "ref"}
+    assert shown["jwks"] == {"keys": [jwk]}
+    assert shown["repositoryUrlPrefix"] == "https://git.example.test/"
+    # the export carries it as the apply document has it
+    doc = json.loads(cli(instance, tok, "export").stdout)
+    assert shown in doc["buildSystems"]
+
+    # update: what is not named stays; a single JWK becomes a set of one
+    jwk2 = rsa_jwk(tmp_path, "bs-key-2")
+    one = tmp_path / "one.jwk"
+    one.write_text(json.dumps(jwk2))
+    p = cli(instance, tok, "build-systems", "update", "bs-cli", "--audience",
+            "signet-2", "--jwks-file", str(one), "--repository-url-prefix", "")
+    assert "updated build-system bs-cli" in p.stdout
+    shown = json.loads(cli(instance, tok, "--json", "build-systems", "show", "bs-cli").stdout)
+    assert shown["audience"] == "signet-2" and shown["jwks"] == {"keys": [jwk2]}
+    assert shown["claims"] == {"commitId": "git_sha", "branchName": "ref"}
+    assert "repositoryUrlPrefix" not in shown
+    # switching to a preset drops the generic mapping; --no-issuer leaves
+    # the client certificate alone to vouch
+    cli(instance, tok, "build-systems", "update", "bs-cli", "--preset", "github")
+    shown = json.loads(cli(instance, tok, "--json", "build-systems", "show", "bs-cli").stdout)
+    assert shown["preset"] == "github" and "claims" not in shown
+    cli(instance, tok, "build-systems", "update", "bs-cli", "--no-issuer")
+    shown = json.loads(cli(instance, tok, "--json", "build-systems", "show", "bs-cli").stdout)
+    assert shown == {"name": "bs-cli", "identities": ["bs-runner"], "preset": "github"}
+
+    # refusals: the server's message, exit 3; local mistakes, exit 2
+    priv = tmp_path / "private.jwk"
+    priv.write_text(json.dumps(dict(jwk, d="AQAB")))
+    p = cli(instance, tok, "build-systems", "update", "bs-cli", "--issuer",
+            "https://oidc.cli.example.test", "--audience", "signet",
+            "--jwks-file", str(priv), check=False)
+    assert p.returncode == 3 and "private" in p.stderr.lower(), p.stderr
+    p = cli(instance, tok, "build-systems", "create", "--name", "bs-other",
+            "--identity", "bs-runner", check=False)
+    assert p.returncode == 3 and "already belongs to build system" in p.stderr
+    p = cli(instance, tok, "build-systems", "create", "--name", "bs-other",
+            "--identity", "ci-runner", "--issuer", "https://oidc.cli.example.test",
+            "--audience", "signet", "--jwks-file", str(jwks), "--claim", "commitId",
+            check=False)
+    assert p.returncode == 2 and "FIELD=CLAIM" in p.stderr
+    p = cli(instance, tok, "build-systems", "create", "--name", "bs-other", check=False)
+    assert p.returncode == 2 and "--identity" in p.stderr
+    p = cli(instance, tok, "build-systems", "create", "--help")
+    assert p.returncode == 0 and "--jwks-file" in p.stdout
+
+    # an identity a build system names cannot go; the build system can
+    p = cli(instance, tok, "identities", "delete", "bs-runner", check=False)
+    assert p.returncode == 3 and "build system bs-cli" in p.stderr, p.stderr
+    cli(instance, tok, "build-systems", "delete", "bs-cli")
+    p = cli(instance, tok, "build-systems", "show", "bs-cli", check=False)
+    assert p.returncode == 3 and "no build-system" in p.stderr
+    names = {b["name"] for b in json.loads(
+        cli(instance, tok, "--json", "build-systems", "list").stdout)["items"]}
+    assert "bs-cli" not in names
+    cli(instance, tok, "identities", "delete", "bs-runner")
 
 
 def test_export_wipe_apply(instance, tok, tmp_path):

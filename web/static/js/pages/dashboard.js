@@ -37,7 +37,8 @@ export async function render(ctx) {
 
   if ((me.submitPolicies || []).length) {
     parts.push(await section("My recent requests", async () => {
-      const r = await scan("/signing-requests", {}, (it) => isMine(me, it), RECENT, 5);
+      // the server picks my requests; isMine keeps the check on the type
+      const r = await scan("/signing-requests", { submitter: me.name }, (it) => isMine(me, it), RECENT, 1);
       return r.items.slice(0, RECENT);
     }, "You have not submitted any signing request yet.",
     h("p", {}, h("a", { href: `#/requests?submitter=${encodeURIComponent(me.name)}` }, "All my requests"))));

@@ -3,13 +3,13 @@
 // resubmitted from it, downloads, and what I may do with it (approve or
 // deny, cancel, resubmit). Refreshes itself until the request is final.
 
-import { api, scan, downloadUrl } from "../api.js";
+import { api, downloadUrl } from "../api.js";
 import { h, dl, table, badge, fmtTime, fmtSize, errorBox, replace, field, select, busy, shortId } from "../dom.js";
 import { mayDecide, isMine, resubmitTargets, submitterText, requestLink } from "../requests-common.js";
 
 const POLL_MS = 1500;
-// requests read to find those resubmitted from this one (no server filter)
-const SCAN_PAGES = 5;
+// resubmissions listed; more than this is unusual enough to say so
+const RELATED_MAX = 50;
 
 const ORIGIN_FIELDS = [
   ["repositoryUrl", "Repository"], ["commitId", "Commit"], ["branchName", "Branch"],
@@ -215,17 +215,19 @@ function actionsBlock(ctx, rec, reload) {
 async function relatedBlock(rec) {
   const body = h("div", {});
   try {
-    const r = await scan("/signing-requests", { projectSlug: rec.projectSlug },
-      (it) => it.originalSigningRequestId === rec.id, 50, SCAN_PAGES);
-    if (r.items.length) {
+    const r = await api("GET", "/signing-requests", {
+      query: { originalSigningRequestId: rec.id, pageSize: RELATED_MAX },
+    });
+    const items = r.items || [];
+    if (items.length) {
       body.append(table(["Request", "Status", "Signing policy", "Submitter", "Created"],
-        r.items.map((it) => [requestLink(it), badge(it.status, it.workflowStatus), it.signingPolicySlug,
+        items.map((it) => [requestLink(it), badge(it.status, it.workflowStatus), it.signingPolicySlug,
           submitterText(it), fmtTime(it.createdAt)])));
     } else {
       body.append(h("p", { class: "empty" }, "None."));
     }
     if (r.nextCursor) {
-      body.append(h("p", { class: "hint" }, `Among the ${r.scanned} most recent requests of ${rec.projectSlug}.`));
+      body.append(h("p", { class: "hint" }, `The ${items.length} most recent; there are more.`));
     }
   } catch (err) {
     body.append(errorBox(err));
