@@ -1285,10 +1285,12 @@ adm_token(struct adm *a, int argc, char **argv)
 		    json_string_value(json_object_get(out, "manufacturer")),
 		    json_string_value(json_object_get(out, "model")),
 		    json_string_value(json_object_get(out, "serial")));
-		printf("present   %s\nlogged in %s\n\n",
+		printf("present   %s\nlogged in %s\nslots     %lld (%lld free)\n\n",
 		    json_is_true(json_object_get(out, "present")) ? "yes" : "no",
 		    json_is_true(json_object_get(out, "loggedIn")) ? "yes" :
-		    "no");
+		    "no", (long long)json_integer_value(json_object_get(out,
+		    "slots")), (long long)json_integer_value(json_object_get(out,
+		    "freeSlots")));
 		adm_table(json_object_get(out, "keys"), cols);
 	}
 	json_decref(out);

@@ -48,6 +48,8 @@ struct kh_status {
 	char serial[17];
 	uint32_t flags;		/* CK_TOKEN_INFO flags (PIN counters etc.) */
 	unsigned key_count;
+	uint32_t slots;		/* slots of the module */
+	uint32_t free_slots;	/* of those, slots with no initialised token */
 };
 
 /* The result of a LOGIN_FD: the login's code (0, SIGNET_ERR_PIN_INCORRECT,

@@ -581,7 +581,8 @@ khproto_enc_status_rep(struct wbuf *b, const struct kh_status *st)
 {
 	if (!text_ok(st->label, true) || !text_ok(st->manufacturer, true) ||
 	    !text_ok(st->model, true) || !text_ok(st->serial, true) ||
-	    st->key_count > SIGNET_KH_MAX_KEYS)
+	    st->key_count > SIGNET_KH_MAX_KEYS ||
+	    st->free_slots > st->slots || st->slots > KH_MAX_SLOTS)
 		return SIGNET_ERR_INVALID;
 	WB(msg_begin(b, KH_MSG_STATUS | KH_MSG_REPLY));
 	WB(wbuf_u8(b, st->present ? 1 : 0));
@@ -592,6 +593,8 @@ khproto_enc_status_rep(struct wbuf *b, const struct kh_status *st)
 	WB(wbuf_cstr(b, st->serial));
 	WB(wbuf_u32(b, st->flags));
 	WB(wbuf_u32(b, st->key_count));
+	WB(wbuf_u32(b, st->slots));
+	WB(wbuf_u32(b, st->free_slots));
 	return msg_end(b);
 }
 
@@ -609,8 +612,11 @@ khproto_dec_status_rep(struct rd *r, struct kh_status *st)
 	RD(rd_cstr(r, st->serial, sizeof(st->serial)));
 	RD(rd_u32(r, &st->flags));
 	RD(rd_u32(r, &count));
+	RD(rd_u32(r, &st->slots));
+	RD(rd_u32(r, &st->free_slots));
 	RD(rd_end(r));
-	if (count > SIGNET_KH_MAX_KEYS || !text_ok(st->label, true) ||
+	if (count > SIGNET_KH_MAX_KEYS || st->slots > KH_MAX_SLOTS ||
+	    st->free_slots > st->slots || !text_ok(st->label, true) ||
 	    !text_ok(st->manufacturer, true) || !text_ok(st->model, true) ||
 	    !text_ok(st->serial, true))
 		return SIGNET_ERR_PROTOCOL;

@@ -34,6 +34,7 @@
 #define KH_MAX_ID		(KH_KEY_ID_HEX / 2)	/* CKA_ID bytes */
 #define KH_GEN_ID_LEN		16			/* CKA_ID of new keys */
 #define KH_MAX_DIGEST		64
+#define KH_MAX_SLOTS	1024	/* slots a module may report in STATUS */
 #define KH_MAX_SIG		1024	/* RSA-8192 */
 #define KH_MAX_SPKI		4096
 #define KH_MAX_ERRMSG		128

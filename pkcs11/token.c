@@ -391,6 +391,33 @@ find_key(struct token *t, const char *key_id, PKCS11_KEY **out)
 	return SIGNET_ERR_NOT_FOUND;
 }
 
+/* How many slots the module has, and how many hold no initialised token
+ * (room for another token, PKCS#11 3.0 5.4). Best effort: 0/0 on error. */
+static void
+slot_counts(struct token *t, uint32_t *slots, uint32_t *free_slots)
+{
+	CK_SLOT_ID *ids = NULL;
+	CK_TOKEN_INFO ti;
+	CK_ULONG n = 0, i;
+	CK_RV rv;
+
+	*slots = *free_slots = 0;
+	if (t->fn == NULL || t->fn->C_GetSlotList(CK_FALSE, NULL, &n) != CKR_OK ||
+	    n == 0 || n > KH_MAX_SLOTS ||
+	    (ids = calloc(n, sizeof(*ids))) == NULL)
+		return;
+	if (t->fn->C_GetSlotList(CK_FALSE, ids, &n) == CKR_OK) {
+		for (i = 0; i < n && i < KH_MAX_SLOTS; i++) {
+			rv = t->fn->C_GetTokenInfo(ids[i], &ti);
+			if (rv == CKR_TOKEN_NOT_PRESENT || (rv == CKR_OK &&
+			    !(ti.flags & CKF_TOKEN_INITIALIZED)))
+				(*free_slots)++;
+		}
+		*slots = (uint32_t)(n < KH_MAX_SLOTS ? n : KH_MAX_SLOTS);
+	}
+	free(ids);
+}
+
 int
 token_status(struct token *t, struct kh_status *st)
 {
@@ -401,6 +428,7 @@ token_status(struct token *t, struct kh_status *st)
 	CK_RV rv;
 
 	memset(st, 0, sizeof(*st));
+	slot_counts(t, &st->slots, &st->free_slots);
 	if (t->slot == NULL)
 		return 0;
 	rv = t->fn->C_GetTokenInfo(t->slot_id, &ti);

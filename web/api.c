@@ -217,12 +217,13 @@ api_health(struct api *a)
 			expiring = NULL;
 		store_txn_abort(t);
 	}
-	body = json_pack("{s:s, s:s, s:{s:b, s:b, s:s, s:i}, s:o}",
+	body = json_pack("{s:s, s:s, s:{s:b, s:b, s:s, s:i, s:i, s:i}, s:o}",
 	    "status", r == 0 && st.present && st.logged_in ? "ok" : "degraded",
 	    "version", "0.1.0",
 	    "token", "present", r == 0 && st.present,
 	    "loggedIn", r == 0 && st.logged_in,
 	    "label", st.label, "keys", (int)st.key_count,
+	    "slots", (int)st.slots, "freeSlots", (int)st.free_slots,
 	    "expiringCertificates", expiring ? expiring : json_array());
 	if (r != 0)
 		json_object_set_new(json_object_get(body, "token"), "error",

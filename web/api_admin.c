@@ -484,11 +484,12 @@ admin_token(struct api *a)
 	if (r == 0 && st.logged_in)
 		keys = admin_keys_json(a, &kr);
 	http_json(a->c, 200, json_pack("{s:b, s:b, s:s, s:s, s:s, s:s, s:i,"
-	    " s:{s:b, s:b, s:b}, s:o, s:s?}",
+	    " s:i, s:i, s:{s:b, s:b, s:b}, s:o, s:s?}",
 	    "present", r == 0 && st.present, "loggedIn", r == 0 && st.logged_in,
 	    "label", st.label, "manufacturer", st.manufacturer,
 	    "model", st.model, "serial", st.serial, "keyCount",
-	    (int)st.key_count, "pin",
+	    (int)st.key_count, "slots", (int)st.slots, "freeSlots",
+	    (int)st.free_slots, "pin",
 	    "countLow", (st.flags & 0x00010000) != 0,	/* CKF_USER_PIN_COUNT_LOW */
 	    "finalTry", (st.flags & 0x00020000) != 0,	/* CKF_USER_PIN_FINAL_TRY */
 	    "locked", (st.flags & 0x00040000) != 0,	/* CKF_USER_PIN_LOCKED */

@@ -200,6 +200,11 @@ def test_self_signed_and_expiry(instance, tok):
     assert "short-lived" in [x["name"] for x in h["expiringCertificates"]]
     p = cli(instance, tok, "token")
     assert "present   yes" in p.stdout and "short" in p.stdout
+    # SoftHSM keeps one uninitialised slot beside each token
+    t = json.loads(cli(instance, tok, "--json", "token").stdout)
+    assert t["slots"] >= 2 and t["freeSlots"] >= 1, t
+    assert t["freeSlots"] < t["slots"]
+    assert h["token"]["slots"] == t["slots"]
 
 
 def test_users_and_webhooks(instance, tok, tmp_path):

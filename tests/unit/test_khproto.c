@@ -55,6 +55,8 @@ t_status(void **state)
 	strcpy(in.serial, "0123456789abcdef");
 	in.flags = 0x40d;
 	in.key_count = 3;
+	in.slots = 2;
+	in.free_slots = 1;
 	wbuf_init(&b, KH_MAX_FRAME);
 	assert_int_equal(khproto_enc_status_rep(&b, &in), 0);
 	open_frame(&b, KH_MSG_STATUS | KH_MSG_REPLY, &r);
@@ -66,6 +68,14 @@ t_status(void **state)
 	assert_string_equal(out.serial, in.serial);
 	assert_int_equal(out.flags, in.flags);
 	assert_int_equal(out.key_count, 3);
+	assert_int_equal(out.slots, 2);
+	assert_int_equal(out.free_slots, 1);
+	wbuf_free(&b);
+
+	/* more free slots than slots: neither side says that */
+	in.free_slots = 3;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_status_rep(&b, &in), SIGNET_ERR_INVALID);
 	wbuf_free(&b);
 }
 
