@@ -207,6 +207,9 @@ struct apply {
 	char *kept;		/* a webhook secret kept from before */
 };
 
+static int apply_fail(struct apply *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static int
 apply_fail(struct apply *a, const char *fmt, ...)
 {
@@ -259,6 +262,12 @@ apply_read_file(struct apply *a, const char *rel, char **out, size_t *len)
 	ssize_t n;
 
 	*out = NULL;
+	/* a document that came over the network names no files on the
+	 * appliance: that would let it read anything signetd can */
+	if (a->basedir == NULL)
+		return apply_fail(a, "'%.64s': a document sent to the appliance "
+		    "carries its contents inline (chainPem, secret), not file "
+		    "names", rel);
 	if (rel[0] == '/')
 		path = strdup(rel);
 	else if (asprintf(&path, "%s/%s", a->basedir, rel) < 0)
@@ -1087,7 +1096,7 @@ catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
 
 	memset(&a, 0, sizeof(a));
 	a.kh = kh;
-	a.basedir = "/nonexistent";
+	a.basedir = NULL;
 	a.report = report;
 	a.errbuf = errbuf;
 	a.errlen = errlen;

@@ -39,6 +39,7 @@ int catalog_valid_slug(const char *s);
 int catalog_valid_name(const char *s);
 
 /* Validates the whole document, then writes it in one transaction
+ * (basedir: where chainFile/secretFile are; NULL: no file may be named)
  * (unless dry_run); prints one line per change to report. On a
  * validation error, errbuf says which entry and why. */
 int catalog_apply(struct store *s, struct kh *kh, json_t *doc,

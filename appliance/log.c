@@ -18,6 +18,9 @@ log_init(const char *progname, int debug)
 	log_debug_on = debug;
 }
 
+static void log_v(const char *level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_v(const char *level, const char *fmt, va_list ap)
 {

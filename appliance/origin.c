@@ -105,6 +105,9 @@ origin_utf8_trim(char *s)
 		s[i - 1] = '\0';
 }
 
+static int origin_fail(char *buf, size_t len, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 static int
 origin_fail(char *buf, size_t len, int err, const char *fmt, ...)
 {

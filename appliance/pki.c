@@ -142,7 +142,8 @@ pki_name_text(const X509_NAME *n)
 		return NULL;
 	if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253) >= 0) {
 		BIO_get_mem_ptr(b, &bm);
-		s = strndup(bm->data, bm->length);
+		/* an empty name prints nothing, and the BIO has no buffer */
+		s = bm->length > 0 ? strndup(bm->data, bm->length) : strdup("");
 	}
 	BIO_free(b);
 	return s;

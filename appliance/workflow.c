@@ -31,6 +31,9 @@ workflow_may_read(struct store_txn *t, const struct principal *p,
 	return catalog_may_read_project(t, project, p->name);
 }
 
+static int workflow_msg(char *msg, size_t len, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 static int
 workflow_msg(char *msg, size_t len, int err, const char *fmt, ...)
 {

@@ -821,7 +821,7 @@ admin_apply(struct api *a)
 	}
 	/* chainFile names a file on the appliance: not what a remote
 	 * administrator means; chainPem is */
-	r = catalog_apply(a->app->store, a->app->kh, doc, "/nonexistent",
+	r = catalog_apply(a->app->store, a->app->kh, doc, NULL,
 	    dry_run, a->who.type, a->who.name, rep.f, err, sizeof(err));
 	changes = admin_report_close(&rep);
 	if (r != 0) {

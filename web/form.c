@@ -16,6 +16,9 @@ form_init(struct form *f, struct cas *cas, uint64_t max_artifact)
 	wbuf_init(&f->val, 0);
 }
 
+static int form_fail(struct form *f, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 static int
 form_fail(struct form *f, int status, const char *code, const char *fmt, ...)
 {

@@ -333,6 +333,26 @@ def test_build_systems(instance, tok, tmp_path):
     cli(instance, tok, "identities", "delete", "bs-runner")
 
 
+def test_documents_over_the_api_name_no_files(instance, tok, tmp_path):
+    """A document sent to the appliance carries its contents inline: a
+    file name in it would let an administrator's request read any file
+    signetd can (here, the token PIN)."""
+    doc = tmp_path / "files.json"
+    for bad in (
+        {"projects": [{"slug": "leak", "name": "Leak", "webhooks": [
+            {"url": "https://hooks.example.test/x",
+             "secretFile": str(instance.dir / "token.pin")}]}]},
+        {"certificates": [{"name": "c", "key": "test-signing",
+                           "purpose": "test",
+                           "chainFile": str(instance.pki / "test-signing.pem")}]},
+    ):
+        doc.write_text(json.dumps(bad))
+        p = cli(instance, tok, "apply", str(doc), check=False)
+        assert p.returncode == 3 and "inline" in p.stderr, p.stderr
+    p = cli(instance, tok, "projects", "show", "leak", check=False)
+    assert p.returncode == 3
+
+
 def test_export_wipe_apply(instance, tok, tmp_path):
     cli(instance, tok, "projects", "delete", "hooked", check=False)
     before = json.loads(cli(instance, tok, "export").stdout)

@@ -1,0 +1,232 @@
+/* The keyholder protocol (pkcs11/khproto.c, pkcs11/PROTOCOL.md) from both
+ * ends: frames as the keyholder reads them from signetd (khproto_recv_fd,
+ * then the request decoder its dispatch table picks), as signetd reads
+ * the keyholder's replies (khproto_recv, then the reply decoders and the
+ * failure reply), and frames handed to khproto_open directly, whatever
+ * their length header says.
+ *
+ * Input: one selector byte, then the bytes the peer sends.
+ *   selector % 3 == 0: a stream to the keyholder, frame after frame until
+ *                      one breaks the protocol (the keyholder exits then);
+ *   selector % 3 == 1: a stream to signetd, likewise;
+ *   selector % 3 == 2: one buffer as a frame, both decoder sets.
+ *
+ * Invariant: whatever a decoder accepts, the matching encoder writes back
+ * byte for byte (both sides share the code; a message one side accepts
+ * and the other cannot produce, or produces differently, is a bug). */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "khproto.h"
+
+/* More than a few frames are not needed to go through the stream code;
+ * the socket buffer takes this much without blocking. */
+#define FZ_KH_MAX_STREAM	(4 * KH_MAX_FRAME)
+/* Frames per stream before the target stops reading. */
+#define FZ_KH_MAX_FRAMES	16
+
+/* Checks that enc wrote exactly frame[0..len). */
+static void
+fz_same(struct wbuf *enc, int e, const uint8_t *frame, size_t len,
+    const char *what)
+{
+	if (e != 0 || enc->len != len || memcmp(enc->buf, frame, len) != 0)
+		fuzz_fail(what);
+}
+
+/* A request body by type, as signet-keyholder's dispatch table reads it.
+ * Returns the decoder's verdict; on success the message is re-encoded and
+ * compared with the frame. */
+static int
+fz_request(uint8_t type, struct rd *body, const uint8_t *frame, size_t len)
+{
+	struct kh_sign_req sq;
+	struct kh_gen_req gq;
+	char id[KH_KEY_ID_HEX + 1];
+	const uint8_t *pin;
+	size_t pinlen;
+	uint32_t off;
+	struct wbuf w;
+	int r, e = SIGNET_ERR_INTERNAL;
+
+	wbuf_init(&w, KH_MAX_FRAME);
+	switch (type) {
+	case KH_MSG_STATUS:
+		if ((r = khproto_dec_status_req(body)) == 0)
+			e = khproto_enc_status_req(&w);
+		break;
+	case KH_MSG_LIST_KEYS:
+		if ((r = khproto_dec_list_req(body, &off)) == 0)
+			e = khproto_enc_list_req(&w, off);
+		break;
+	case KH_MSG_PUBKEY:
+		if ((r = khproto_dec_pubkey_req(body, id)) == 0)
+			e = khproto_enc_pubkey_req(&w, id);
+		break;
+	case KH_MSG_SIGN:
+		if ((r = khproto_dec_sign_req(body, &sq)) == 0)
+			e = khproto_enc_sign_req(&w, &sq);
+		break;
+	case KH_MSG_GENERATE:
+		if ((r = khproto_dec_gen_req(body, &gq)) == 0)
+			e = khproto_enc_gen_req(&w, &gq);
+		break;
+	case KH_MSG_LOGIN:
+		if ((r = khproto_dec_login_req(body, &pin, &pinlen)) == 0)
+			e = khproto_enc_login_req(&w, pin, pinlen);
+		break;
+	case KH_MSG_LOGIN_FD:
+		if ((r = khproto_dec_login_fd_req(body)) == 0)
+			e = khproto_enc_login_fd_req(&w);
+		break;
+	default:
+		/* the keyholder exits on an unknown type */
+		wbuf_free(&w);
+		return SIGNET_ERR_PROTOCOL;
+	}
+	if (r == 0)
+		fz_same(&w, e, frame, len, "request does not re-encode");
+	wbuf_free(&w);
+	return r;
+}
+
+/* A reply body by type, as khclient.c reads the answer to its request. */
+static int
+fz_reply(uint8_t type, struct rd *body, const uint8_t *frame, size_t len)
+{
+	struct kh_key_info keys[KH_LIST_PAGE], k;
+	struct kh_login_result lr;
+	struct kh_failure f;
+	struct kh_status st;
+	const uint8_t *p;
+	uint32_t total;
+	size_t n;
+	struct wbuf w;
+	int r, e = SIGNET_ERR_INTERNAL;
+
+	wbuf_init(&w, KH_MAX_FRAME);
+	switch (type) {
+	case KH_MSG_FAILURE:
+		if ((r = khproto_dec_failure(body, &f)) == 0)
+			e = khproto_enc_failure(&w, f.code, f.msg);
+		break;
+	case KH_MSG_STATUS | KH_MSG_REPLY:
+		if ((r = khproto_dec_status_rep(body, &st)) == 0)
+			e = khproto_enc_status_rep(&w, &st);
+		break;
+	case KH_MSG_LIST_KEYS | KH_MSG_REPLY:
+		if ((r = khproto_dec_list_rep(body, &total, keys, &n)) == 0)
+			e = khproto_enc_list_rep(&w, total, keys, n);
+		break;
+	case KH_MSG_PUBKEY | KH_MSG_REPLY:
+		if ((r = khproto_dec_pubkey_rep(body, &p, &n)) == 0)
+			e = khproto_enc_pubkey_rep(&w, p, n);
+		break;
+	case KH_MSG_SIGN | KH_MSG_REPLY:
+		if ((r = khproto_dec_sign_rep(body, &p, &n)) == 0)
+			e = khproto_enc_sign_rep(&w, p, n);
+		break;
+	case KH_MSG_GENERATE | KH_MSG_REPLY:
+		if ((r = khproto_dec_gen_rep(body, &k)) == 0)
+			e = khproto_enc_gen_rep(&w, &k);
+		break;
+	case KH_MSG_LOGIN | KH_MSG_REPLY:
+		if ((r = khproto_dec_login_rep(body)) == 0)
+			e = khproto_enc_login_rep(&w);
+		break;
+	case KH_MSG_LOGIN_FD | KH_MSG_REPLY:
+		if ((r = khproto_dec_login_fd_rep(body, &lr)) == 0)
+			e = khproto_enc_login_fd_rep(&w, &lr);
+		break;
+	default:
+		/* signetd refuses a reply of another type */
+		wbuf_free(&w);
+		return SIGNET_ERR_PROTOCOL;
+	}
+	if (r == 0)
+		fz_same(&w, e, frame, len, "reply does not re-encode");
+	wbuf_free(&w);
+	return r;
+}
+
+/* Frames from a connected socket until the stream ends or breaks the
+ * protocol, read the way the receiving side reads them. */
+static void
+fz_stream(const uint8_t *data, size_t size, int to_keyholder)
+{
+	uint8_t *frame = NULL;
+	struct rd body;
+	uint8_t type;
+	size_t len;
+	int sv[2] = { -1, -1 }, passed, i, r;
+
+	if (size > FZ_KH_MAX_STREAM)
+		size = FZ_KH_MAX_STREAM;
+	if ((frame = malloc(KH_MAX_FRAME)) == NULL ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		goto out;
+	if (size > 0 && write(sv[0], data, size) != (ssize_t)size)
+		goto out;
+	/* the peer is done: a short frame ends in SIGNET_ERR_KEYHOLDER */
+	shutdown(sv[0], SHUT_WR);
+	for (i = 0; i < FZ_KH_MAX_FRAMES; i++) {
+		if (to_keyholder) {
+			r = khproto_recv_fd(sv[1], frame, &len, &passed);
+			if (passed >= 0)
+				fuzz_fail("a descriptor came from nowhere");
+		} else {
+			r = khproto_recv(sv[1], frame, &len);
+		}
+		if (r != 0)
+			break;
+		if (len < KH_FRAME_HDR + 1 || len > KH_MAX_FRAME)
+			fuzz_fail("khproto_recv returned a length out of range");
+		if (khproto_open(frame, len, &type, &body) != 0)
+			fuzz_fail("khproto_open refused what khproto_recv read");
+		r = to_keyholder ? fz_request(type, &body, frame, len) :
+		    fz_reply(type, &body, frame, len);
+		if (r != 0 && to_keyholder)
+			break;
+	}
+out:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	free(frame);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct rd body;
+	uint8_t *copy, type;
+
+	if (size < 1)
+		return 0;
+	switch (data[0] % 3) {
+	case 0:
+		fz_stream(data + 1, size - 1, 1);
+		break;
+	case 1:
+		fz_stream(data + 1, size - 1, 0);
+		break;
+	default:
+		/* an exact-size copy: a read past the frame is caught */
+		if ((copy = malloc(size - 1 > 0 ? size - 1 : 1)) == NULL)
+			return 0;
+		memcpy(copy, data + 1, size - 1);
+		if (khproto_open(copy, size - 1, &type, &body) == 0) {
+			struct rd again = body;
+
+			(void)fz_request(type, &body, copy, size - 1);
+			(void)fz_reply(type, &again, copy, size - 1);
+		}
+		free(copy);
+		break;
+	}
+	return 0;
+}

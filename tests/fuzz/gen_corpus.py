@@ -1,0 +1,527 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of tests/fuzz/corpus/NAME/: valid inputs of each
+kind the targets read and a few edge cases, a few dozen small files per
+target. The output is committed; run this again after changing a target's
+input format (python3-cryptography makes the certificates and signs the
+ID tokens with the test key of fuzz_origin.c).
+
+    tests/fuzz/gen_corpus.py [OUTDIR]     # default: tests/fuzz/corpus
+"""
+import base64
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import sys
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
+
+
+def put(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# --- keyholder protocol (pkcs11/PROTOCOL.md) --------------------------
+
+def u8(v):
+    return struct.pack(">B", v)
+
+
+def u32(v):
+    return struct.pack(">I", v & 0xFFFFFFFF)
+
+
+def blob(b):
+    if isinstance(b, str):
+        b = b.encode()
+    return u32(len(b)) + b
+
+
+def frame(t, body=b""):
+    return u32(1 + len(body)) + u8(t) + body
+
+
+def key_info(kid, label, typ, bits):
+    return blob(kid) + blob(label) + u8(typ) + u32(bits)
+
+
+def khproto():
+    kid = "00ff" * 4
+    req = {
+        "status": frame(0x01),
+        "list0": frame(0x02, u32(0)),
+        "list64": frame(0x02, u32(64)),
+        "pubkey": frame(0x03, blob(kid)),
+        "sign_pkcs1": frame(0x04, blob(kid) + u8(1) + u8(1) + blob(bytes(range(32)))),
+        "sign_pss384": frame(0x04, blob(kid) + u8(2) + u8(2) + blob(b"\x11" * 48)),
+        "sign_ecdsa512": frame(0x04, blob(kid) + u8(3) + u8(3) + blob(b"\x22" * 64)),
+        "gen_rsa": frame(0x05, blob("release key") + u8(1) + u32(3072)),
+        "gen_ec": frame(0x05, blob("ec") + u8(2) + u32(256)),
+        "login": frame(0x06, blob("1234")),
+        "login_fd": frame(0x07),
+    }
+    rep = {
+        "failure": frame(0xFF, u32(-13) + blob("token refused")),
+        "status": frame(0x81, u8(1) + u8(1) + blob("signet") + blob("SoftHSM project")
+                        + blob("SoftHSM v2") + blob("0123456789abcdef") + u32(0x0000040D) + u32(2)),
+        "list": frame(0x82, u32(2) + u32(2) + key_info(kid, "release", 1, 3072)
+                      + key_info("abcd", "", 2, 256)),
+        "pubkey": frame(0x83, blob(bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+                                   + b"\x04" + b"\x01" * 64)),
+        "sign": frame(0x84, blob(b"\x30\x06\x02\x01\x01\x02\x01\x01")),
+        "gen": frame(0x85, key_info(kid, "new key", 1, 2048)),
+        "login": frame(0x86),
+        "login_fd": frame(0x87, u32(-20) + u32(0x00010000) + u8(1)),
+    }
+    for n, f in req.items():
+        put("khproto", "req_" + n, u8(0) + f)
+        put("khproto", "direct_req_" + n, u8(2) + f)
+    for n, f in rep.items():
+        put("khproto", "rep_" + n, u8(1) + f)
+        put("khproto", "direct_rep_" + n, u8(2) + f)
+    # edge cases
+    put("khproto", "req_two_frames", u8(0) + req["status"] + req["sign_pkcs1"])
+    put("khproto", "req_len_zero", u8(0) + u32(0))
+    put("khproto", "req_len_too_big", u8(0) + u32(16385) + b"\x01")
+    put("khproto", "req_len_max", u8(0) + u32(16384) + b"\x01" * 8)
+    put("khproto", "req_truncated", u8(0) + u32(40) + b"\x04\x00\x00")
+    put("khproto", "req_trailing_byte", u8(0) + frame(0x01, b"\x00"))
+    put("khproto", "req_unknown_type", u8(0) + frame(0x42))
+    put("khproto", "req_key_id_upper", u8(0) + frame(0x03, blob("00FF")))
+    put("khproto", "req_key_id_odd", u8(0) + frame(0x03, blob("abc")))
+    put("khproto", "req_digest_short", u8(0) + frame(0x04, blob(kid) + u8(1) + u8(1) + blob(b"\x00" * 31)))
+    put("khproto", "req_pin_nul", u8(0) + frame(0x06, blob(b"12\x0034")))
+    put("khproto", "req_gen_rsa1024", u8(0) + frame(0x05, blob("x") + u8(1) + u32(1024)))
+    put("khproto", "rep_bool_two", u8(1) + frame(0x81, u8(2) + u8(0) + blob("") * 4 + u32(0) + u32(0)))
+    put("khproto", "rep_label_ctrl", u8(1) + frame(0x85, key_info(kid, "a\x1b[2Jb", 1, 2048)))
+    put("khproto", "rep_list_over", u8(1) + frame(0x82, u32(1) + u32(2) + key_info(kid, "a", 1, 2048)))
+    put("khproto", "rep_failure_pos", u8(1) + frame(0xFF, u32(5) + blob("x")))
+    put("khproto", "direct_len_mismatch", u8(2) + u32(9) + b"\x01")
+    put("khproto", "direct_short", u8(2) + b"\x00\x00")
+
+
+# --- console protocol (appliance/consproto.h) ------------------------
+
+def cframe(obj):
+    b = obj if isinstance(obj, bytes) else json.dumps(obj, separators=(",", ":")).encode()
+    return u32(len(b)) + b
+
+
+def consproto():
+    reqs = {
+        "login": {"op": "login", "username": "officer", "password": "correct horse"},
+        "logout": {"op": "logout"},
+        "pending": {"op": "pending"},
+        "request": {"op": "request", "id": "r-0123", "poll": True},
+        "decide": {"op": "decide", "id": "r-0123", "decision": "approve", "comment": "ok"},
+        "token_status": {"op": "token-status"},
+        "token_login": {"op": "token-login"},
+    }
+    for n, o in reqs.items():
+        put("consproto", "req_" + n, u8(0) + cframe(o))
+    put("consproto", "rep_pending", u8(1) + cframe({"ok": True, "op": "pending", "items": [
+        {"id": "r-1", "project": "app", "policy": "release", "description": "caf\u00e9 \u2603",
+         "parameters": {"version": "1.2.3"}, "origin": {"branchName": "main"}, "size": 12345}]}))
+    put("consproto", "rep_error", u8(1) + cframe({"ok": False, "error": "forbidden", "message": "no"}))
+    put("consproto", "rep_token", u8(1) + cframe({"ok": True, "op": "token-login", "flags": 65536,
+                                                   "present": True, "loggedIn": False}))
+    put("consproto", "two_frames", u8(0) + cframe(reqs["pending"]) + cframe(reqs["logout"]))
+    put("consproto", "len_zero", u8(0) + u32(0))
+    put("consproto", "len_too_big", u8(0) + u32(64 * 1024 + 1) + b"{}")
+    put("consproto", "reply_len_big", u8(1) + u32(1024 * 1024) + b"{}")
+    put("consproto", "truncated", u8(0) + u32(20) + b'{"op":')
+    put("consproto", "array", u8(0) + cframe(b"[1,2,3]"))
+    put("consproto", "duplicate_keys", u8(0) + cframe(b'{"op":"a","op":"b"}'))
+    put("consproto", "escapes", u8(0) + cframe(b'{"op":"\\u00e9\\ud83d\\ude00\\/x","n":-0.0,"r":1e300}'))
+    put("consproto", "nul_escape", u8(0) + cframe(b'{"op":"a\\u0000b"}'))
+    put("consproto", "bad_utf8", u8(0) + cframe(b'{"op":"\xff\xfe"}'))
+    put("consproto", "trailing", u8(0) + cframe(b'{"op":"x"} {"op":"y"}'))
+    put("consproto", "deep", u8(1) + cframe(b'{"a":' * 40 + b"1" + b"}" * 40))
+    put("consproto", "half_header", u8(0) + b"\x00\x00")
+
+
+# --- submission form (web/form.h) -------------------------------------
+
+def ffield(name, filename=None):
+    name = name.encode() if isinstance(name, str) else name
+    if filename is None:
+        tail = u8(0)
+    elif filename == "":
+        tail = u8(1)
+    else:
+        fb = filename.encode() if isinstance(filename, str) else filename
+        tail = u8(2) + u8(len(fb)) + fb
+    return u8(0) + u8(len(name)) + name + tail
+
+
+def fdata(b):
+    b = b.encode() if isinstance(b, str) else b
+    out = b""
+    while True:
+        out += u8(1) + u8(min(len(b), 255)) + b[:255]
+        b = b[255:]
+        if not b:
+            return out
+
+
+def ffill(byte, count):
+    return u8(2) + u8(byte) + struct.pack(">H", count)
+
+
+def ftext(name, value):
+    return ffield(name, "") + fdata(value)
+
+
+def form():
+    big, small = u8(1), u8(0)
+    full = (ftext("projectSlug", "demo-app") + ffield("artifact", "dir/app.bin") + fdata("abc")
+            + ftext("signingPolicySlug", "test-signing") + ftext("parameters.version", "1.2.3")
+            + ftext("origin.commitId", "0123456789abcdef0123456789abcdef01234567")
+            + ftext("origin.branchName", "main") + ftext("origin.idToken", "eyJ.eyJ.sig")
+            + ftext("description", "line one\r\nline two\ttab"))
+    put("form", "complete", big + full)
+    put("form", "complete_small_limit", small + full)
+    put("form", "artifact_first", big + ffield("artifact", "app.exe") + fdata(b"\x00MZ" * 50)
+        + ftext("projectSlug", "p") + ftext("signingPolicySlug", "s"))
+    put("form", "artifact_too_large", small + ffield("artifact", "a") + ffill(0x41, 17))
+    put("form", "artifact_not_file", big + ffield("artifact") + fdata("x"))
+    put("form", "artifact_twice", big + ffield("artifact", "a") + fdata("1") + ffield("artifact", "b"))
+    put("form", "artifact_after_text", big + ffield("artifact", "a") + fdata("1")
+        + ftext("description", "d") + fdata("more"))
+    for i, fn in enumerate(["..", ".", "a/", "C:\\dir\\x.exe", "a\x01b", "x" * 255, "/"]):
+        put("form", "filename_%d" % i, big + ffield("artifact", fn) + fdata("z"))
+    put("form", "no_artifact", big + ftext("projectSlug", "p"))
+    put("form", "unknown_field", big + ftext("nope", "x"))
+    put("form", "duplicate_field", big + ftext("projectSlug", "a") + ftext("projectSlug", "b"))
+    put("form", "duplicate_param", big + ftext("parameters.v", "a") + ftext("parameters.v", "b"))
+    put("form", "bad_param_name", big + ftext("parameters.a b", "x"))
+    put("form", "empty_param_name", big + ftext("parameters.", "x"))
+    put("form", "unknown_origin", big + ftext("origin.color", "red"))
+    put("form", "long_name", big + ftext("parameters." + "n" * 64, "x") + ftext("x" * 80, "y"))
+    put("form", "slug_too_long", big + ftext("projectSlug", "s" * 65))
+    put("form", "description_limit", big + ffield("description", "") + ffill(0x61, 4096)
+        + ffield("artifact", "a") + fdata("1"))
+    put("form", "description_over", big + ffield("description", "") + ffill(0x61, 4097))
+    put("form", "id_token_limit", big + ffield("origin.idToken", "") + ffill(0x41, 16384))
+    put("form", "control_chars", big + ftext("projectSlug", "a\nb"))
+    put("form", "bad_utf8", big + ftext("description", b"caf\xc3") + ffield("artifact", "a"))
+    put("form", "data_outside", big + fdata("stray"))
+    put("form", "too_many_fields", big + b"".join(ftext("parameters.p%d" % i, "v") for i in range(70)))
+    put("form", "parse_failure", big + ffield("artifact", "a") + fdata("1") + u8(3))
+    put("form", "empty", big)
+    put("form", "nul_in_name", big + ffield(b"projectSlug\x00junk", "") + fdata("p"))
+
+
+# --- ID tokens (appliance/origin.c) ------------------------------------
+
+def b64u(b):
+    if isinstance(b, str):
+        b = b.encode()
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def test_key():
+    src = open(os.path.join(HERE, "fuzz_origin.c")).read()
+    lines = re.findall(r'^\s*"([A-Za-z0-9+/=-]+[^"]*?)(?:\\n)?"', src.split("fz_ec_pem[] =", 1)[1].split(";", 1)[0], re.M)
+    pem = "\n".join(lines) + "\n"
+    return serialization.load_pem_private_key(pem.encode(), None)
+
+
+def jwks_of_c():
+    src = open(os.path.join(HERE, "fuzz_origin.c")).read()
+    body = src.split("#define FZ_JWKS", 1)[1].split("\n\n", 1)[0]
+    parts = re.findall(r'"((?:[^"\\]|\\.)*)"', body)
+    return json.loads("".join(parts).replace('\\"', '"'))
+
+
+NOW = 1767225600
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def sign(key, header, claims):
+    h = b64u(header)
+    p = b64u(claims)
+    der = key.sign((h + "." + p).encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = utils.decode_dss_signature(der)
+    return h + "." + p + "." + b64u(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+def jd(o):
+    return json.dumps(o, separators=(",", ":"))
+
+
+def origin():
+    key = test_key()
+    hdr = jd({"alg": "ES256", "kid": "k1", "typ": "JWT"})
+    base = {"iss": "https://token.example.test", "aud": "signet", "iat": NOW - 10,
+            "nbf": NOW - 10, "exp": NOW + 300}
+    gh = dict(base, repository="example/app", ref="refs/heads/main", sha=SHA,
+              run_id="4242", sub="repo:example/app:ref:refs/heads/main",
+              workflow_ref="example/app/.github/workflows/b.yml@refs/heads/main")
+    gl = dict(base, project_path="example/app", ref="v1.0", ref_type="tag", sha=SHA,
+              pipeline_id=77, ref_protected="true", pipeline_source="push")
+    gen = dict(base, repo="https://github.com/example/app", ref="refs/tags/v2", sha=SHA.upper(),
+               run=12, url="https://ci.example.test/12")
+    fields = ["https://github.com/example/app", "main", SHA, "4242", ""]
+
+    def mode(m, preset):
+        return u8(m | preset << 2)
+
+    def parts(*p):
+        return b"\x00".join(x.encode() if isinstance(x, str) else x for x in p)
+
+    # mode 1: the target signs
+    put("origin", "signed_github", mode(1, 0) + parts(hdr, jd(gh), *fields))
+    put("origin", "signed_github_fill", mode(1, 0) + parts(hdr, jd(gh)))
+    put("origin", "signed_github_mismatch", mode(1, 0) + parts(hdr, jd(gh),
+        "https://github.com/evil/app.git/", "refs/heads/dev", SHA.upper(), "1"))
+    put("origin", "signed_gitlab_tag", mode(1, 1) + parts(hdr, jd(gl),
+        "https://gitlab.example.test/example/app", "refs/tags/v1.0"))
+    put("origin", "signed_gitlab_branch", mode(1, 1) + parts(hdr, jd(dict(gl, ref_type="branch", ref="main"))))
+    put("origin", "signed_gitlab_no_type", mode(1, 1) + parts(hdr, jd(dict(gl, ref_type=None)), "", "main"))
+    put("origin", "signed_generic", mode(1, 2) + parts(hdr, jd(gen), "https://github.com/example/app",
+        "refs/tags/v2", SHA, "12", "https://ci.example.test/12"))
+    put("origin", "signed_expired", mode(1, 0) + parts(hdr, jd(dict(gh, exp=NOW - 61))))
+    put("origin", "signed_future_iat", mode(1, 0) + parts(hdr, jd(dict(gh, iat=NOW + 3600))))
+    put("origin", "signed_nbf", mode(1, 0) + parts(hdr, jd(dict(gh, nbf=NOW + 3600))))
+    put("origin", "signed_real_times", mode(1, 0) + parts(hdr, jd(dict(gh, exp=1e300, iat=-1e300))))
+    put("origin", "signed_aud_list", mode(1, 0) + parts(hdr, jd(dict(gh, aud=["x", "signet"]))))
+    put("origin", "signed_wrong_aud", mode(1, 0) + parts(hdr, jd(dict(gh, aud="other"))))
+    put("origin", "signed_wrong_iss", mode(1, 0) + parts(hdr, jd(dict(gh, iss="https://evil.test\u00e9" * 20))))
+    put("origin", "signed_long_claim", mode(1, 0) + parts(hdr, jd(dict(gh, ref="refs/heads/" + "\u00e9" * 300)),
+        "", "main"))
+    put("origin", "signed_ctrl_claim", mode(1, 0) + parts(hdr, jd(dict(gh, sha="ab\ncd")), "", "", "abcd"))
+    put("origin", "signed_int_claims", mode(1, 0) + parts(hdr, jd(dict(gh, run_id=-9223372036854775807))))
+    put("origin", "signed_no_exp", mode(1, 0) + parts(hdr, jd({"iss": base["iss"], "aud": "signet"})))
+    put("origin", "signed_array", mode(1, 0) + parts(hdr, "[1]"))
+    put("origin", "signed_deep", mode(1, 0) + parts(hdr, '{"a":' * 20 + "1" + "}" * 20))
+    put("origin", "signed_dup", mode(1, 0) + parts(hdr, '{"iss":"a","iss":"b"}'))
+    put("origin", "hdr_alg_rs", mode(1, 0) + parts(jd({"alg": "RS256", "kid": "k1"}), jd(gh)))
+    put("origin", "hdr_kid_rsa", mode(1, 0) + parts(jd({"alg": "RS256", "kid": "r1"}), jd(gh)))
+    put("origin", "hdr_crit", mode(1, 0) + parts(jd({"alg": "ES256", "kid": "k1", "crit": ["b64"]}), jd(gh)))
+    put("origin", "hdr_no_kid", mode(1, 0) + parts(jd({"alg": "ES256"}), jd(gh)))
+    put("origin", "hdr_unknown_kid", mode(1, 0) + parts(jd({"alg": "ES256", "kid": "\u00e9" * 40}), jd(gh)))
+    put("origin", "hdr_none", mode(1, 0) + parts(jd({"alg": "none", "kid": "k1"}), jd(gh)))
+    put("origin", "hdr_hs256", mode(1, 0) + parts(jd({"alg": "hs256", "kid": "k1"}), jd(gh)))
+    # mode 0: raw tokens
+    tok = sign(key, hdr, jd(gh))
+    put("origin", "raw_valid", mode(0, 0) + parts(tok, *fields))
+    put("origin", "raw_bad_sig", mode(0, 0) + parts(tok[:-4] + "AAAA"))
+    put("origin", "raw_unsecured", mode(0, 0) + parts(b64u(jd({"alg": "none"})) + "." + b64u(jd(gh)) + "."))
+    put("origin", "raw_two_parts", mode(0, 0) + parts("eyJhbGciOiJFUzI1NiJ9.eyJ9"))
+    put("origin", "raw_four_parts", mode(0, 0) + parts(tok + ".x"))
+    put("origin", "raw_padding", mode(0, 0) + parts(tok.replace(".", "=.", 1)))
+    put("origin", "raw_bad_b64", mode(0, 0) + parts("e.e.e"))
+    put("origin", "raw_empty", mode(0, 0))
+    # mode 2: build system records, then a token against them
+    jwks = jwks_of_c()
+    bs = {"preset": "generic", "issuer": "https://token.example.test", "audience": "signet",
+          "jwks": jwks, "claims": {"repositoryUrl": "repo", "branchName": "ref", "commitId": "sha",
+                                   "buildId": "run", "buildUrl": "url"},
+          "repositoryUrlPrefix": "https://github.com"}
+    put("origin", "bs_generic", mode(2, 0) + parts(jd(bs), sign(key, hdr, jd(gen)), "repo", "refs/tags/v2"))
+    put("origin", "bs_github", mode(2, 0) + parts(jd({"preset": "github", "issuer": bs["issuer"],
+        "audience": "signet", "jwks": jwks}), tok, *fields))
+    put("origin", "bs_no_issuer", mode(2, 0) + parts(jd({"preset": "github"}), tok))
+    put("origin", "bs_bad_preset", mode(2, 0) + parts(jd({"preset": "circle"}), tok))
+    put("origin", "bs_http_issuer", mode(2, 0) + parts(jd(dict(bs, issuer="http://x")), tok))
+    put("origin", "bs_private_key", mode(2, 0) + parts(jd(dict(bs, jwks={"keys": [dict(jwks["keys"][0], d="AAAA")]})), tok))
+    put("origin", "bs_dup_kid", mode(2, 0) + parts(jd(dict(bs, jwks={"keys": [jwks["keys"][0]] * 2})), tok))
+    put("origin", "bs_oct", mode(2, 0) + parts(jd(dict(bs, jwks={"keys": [{"kty": "oct", "kid": "h", "k": "AAAA"}]})), tok))
+    put("origin", "bs_ec_alg_mismatch", mode(2, 0) + parts(jd(dict(bs, jwks={"keys": [dict(jwks["keys"][0], alg="ES384")]})), tok))
+    put("origin", "bs_claims_unknown", mode(2, 0) + parts(jd(dict(bs, claims={"\u00e9" * 70: "x"})), tok))
+    put("origin", "bs_key_ops", mode(2, 0) + parts(jd(dict(bs, jwks={"keys": [dict(jwks["keys"][0], key_ops=["sign"])]})), tok))
+    # mode 3: rules
+    rules = {"project": {"slug": "app", "repositoryUrls": ["https://github.com/example/app.git"]},
+             "policy": {"slug": "rel", "requireVerifiedOrigin": True,
+                        "allowedBranches": ["main", "release/*", "refs/tags/v*"]},
+             "origin": {"repositoryUrl": "HTTPS://GITHUB.COM/example/app/", "branchName": "refs/heads/release/1.2"},
+             "evidence": {"verified": True}}
+    put("origin", "rules_ok", mode(3, 0) + jd(rules).encode())
+    put("origin", "rules_unverified", mode(3, 0) + jd(dict(rules, evidence={"verified": False, "reason": "r\u00e9" * 200})).encode())
+    put("origin", "rules_repo", mode(3, 0) + jd(dict(rules, origin={"repositoryUrl": "https://x/" + "\u00e9" * 100})).encode())
+    put("origin", "rules_branch", mode(3, 0) + jd(dict(rules, origin={"repositoryUrl": "https://github.com/example/app", "branchName": "dev"})).encode())
+    put("origin", "rules_long_lists", mode(3, 0) + jd(dict(rules, project={"slug": "a", "repositoryUrls": ["https://e.test/" + "x" * 60] * 5},
+        origin={})).encode())
+    put("origin", "rules_bad_pattern", mode(3, 0) + jd(dict(rules, policy={"allowedBranches": ["[", ""]})).encode())
+
+
+# --- audit log export (appliance/audit.c) -----------------------------
+
+def canon(e):
+    return json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def chain(n, first=1, prev="0" * 64, details=None):
+    lines = []
+    for i in range(n):
+        e = {"seq": first + i, "at": "2026-01-01T00:00:%02dZ" % i,
+             "actor": {"type": "user", "name": "admin"}, "action": "user.created",
+             "target": "u%d" % i if i % 2 == 0 else None,
+             "details": details if details is not None else {"roles": ["auditor"], "n": i},
+             "prevHash": prev}
+        h = hashlib.sha256(canon(e).encode()).hexdigest()
+        e["hash"] = h
+        prev = h
+        lines.append(canon(e))
+    return lines
+
+
+def audit():
+    good = chain(3)
+    text = "\n".join(good) + "\n"
+    for sel in (0, 1, 3, 4, 8, 12):
+        put("audit", "chain_sel%d" % sel, u8(sel) + text.encode())
+    put("audit", "anchored", u8(0) + ("\n".join(chain(2, first=41, prev="ab" * 32)) + "\n").encode())
+    put("audit", "no_newline", u8(0) + "\n".join(good).encode())
+    put("audit", "empty", u8(0))
+    put("audit", "blank_line", u8(0) + (good[0] + "\n\n" + good[1]).encode())
+    put("audit", "changed", u8(0) + (good[0].replace("auditor", "auditer") + "\n").encode())
+    put("audit", "reencoded", u8(0) + (json.dumps(json.loads(good[0])) + "\n").encode())
+    put("audit", "gap", u8(0) + (good[0] + "\n" + good[2] + "\n").encode())
+    put("audit", "first_prev", u8(0) + (chain(1, prev="1" * 64)[0] + "\n").encode())
+    put("audit", "real_details", u8(1) + (chain(1, details={"x": 1.5})[0] + "\n").encode())
+    put("audit", "deep_details", u8(1) + (canon({"seq": 1, "at": "t", "actor": {"type": "user", "name": "a"},
+        "action": "a.b", "target": None, "details": json.loads('{"a":' * 20 + "1" + "}" * 20),
+        "prevHash": "0" * 64, "hash": "0" * 64}) + "\n").encode())
+    put("audit", "unicode", u8(3) + (canon({"seq": 1, "at": "t", "actor": {"type": "user", "name": "\u00e9\U0001F600"},
+        "action": "a.b", "target": "\u2028", "details": {"k\u00e9": "\x7f/"}, "prevHash": "0" * 64, "hash": ""}) + "\n").encode())
+    put("audit", "not_json", u8(0) + b"{\"seq\":1,\n")
+    put("audit", "extra_member", u8(1) + (good[0][:-1] + ',"zzz":1}\n').encode())
+    put("audit", "seq_zero", u8(1) + (good[0].replace('"seq":1', '"seq":0') + "\n").encode())
+    put("audit", "seq_max", u8(3) + (good[0].replace('"seq":1', '"seq":9223372036854775807') + "\n" + good[1] + "\n").encode())
+    put("audit", "hash_upper", u8(0) + (good[0].replace(json.loads(good[0])["hash"], json.loads(good[0])["hash"].upper()) + "\n").encode())
+    put("audit", "nul_byte", u8(0) + good[0].encode()[:20] + b"\x00" + good[0].encode()[20:])
+
+
+# --- certificates (appliance/pki.c) -----------------------------------
+
+def certs():
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    ca_key = ec.derive_private_key(0xC0FFEE, ec.SECP256R1())
+    leaf_key = ec.derive_private_key(0x1EAF, ec.SECP256R1())
+
+    def name(cn):
+        if cn is None:
+            return x509.Name([])
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example")])
+
+    def make(subject, issuer, pub, signer, serial, ca=False, days=365):
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+             .public_key(pub).serial_number(serial)
+             .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=days))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        return b.sign(signer, hashes.SHA256())
+
+    ca = make(name("Example CA"), name("Example CA"), ca_key.public_key(), ca_key, 1, ca=True)
+    leaf = make(name("Signer \u00e9"), name("Example CA"), leaf_key.public_key(), ca_key, 2)
+    empty = make(name(None), name(None), leaf_key.public_key(), leaf_key, 3)
+    old = make(name("Old"), name("Old"), leaf_key.public_key(), leaf_key, 4, days=20000)  # notAfter after 2049: GeneralizedTime
+    pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
+    der = lambda c: c.public_bytes(serialization.Encoding.DER)
+    return ca, leaf, empty, old, pem, der
+
+
+def pki():
+    # the certificate with an empty name is left out: pki_name_text on it
+    # is undefined behaviour (tests/fuzz/crashes/pki/, README there)
+    ca, leaf, _, old, pem, der = certs()
+    chain_pem = pem(leaf) + pem(ca)
+    p7der = pkcs7.serialize_certificates([leaf, ca], serialization.Encoding.DER)
+    p7pem = pkcs7.serialize_certificates([leaf, ca], serialization.Encoding.PEM)
+    for sel, tag in ((0, "any"), (1, "pem")):
+        put("pki", tag + "_chain", u8(sel) + chain_pem)
+        put("pki", tag + "_leaf", u8(sel) + pem(leaf))
+        put("pki", tag + "_with_text", u8(sel) + b"subject=CN=x\n" + pem(leaf) + b"trailing text\n")
+        put("pki", tag + "_nine", u8(sel) + pem(ca) * 9)
+        put("pki", tag + "_broken", u8(sel) + pem(leaf)[:200] + b"\n-----END CERTIFICATE-----\n")
+        put("pki", tag + "_key_block", u8(sel) + b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n" + pem(ca))
+    put("pki", "any_der", u8(0) + der(leaf))
+    put("pki", "any_der_trailing", u8(0) + der(leaf) + b"\x00")
+    put("pki", "any_der_old", u8(0) + der(old))
+    put("pki", "any_p7_der", u8(0) + p7der)
+    put("pki", "any_p7_pem", u8(0) + p7pem)
+    put("pki", "any_p7_empty", u8(0) + pkcs7.serialize_certificates([ca], serialization.Encoding.DER)[:30])
+    put("pki", "any_garbage", u8(0) + b"\x30\x82\xff\xff" + b"\x00" * 8)
+    put("pki", "any_empty", u8(0))
+
+
+# --- the apply document (appliance/catalog.c) -------------------------
+
+def catalog():
+    docs = {
+        "empty": {},
+        "unchanged": {"users": [{"name": "admin", "email": "admin@example.test",
+                                 "roles": ["administrator", "auditor"]}]},
+        "new_user": {"users": [{"name": "dev", "roles": []}, {"name": "x@y", "email": "bad"}]},
+        "identity_cert": {"identities": [{"name": "ci-new", "type": "client-certificate",
+                                          "subject": "CN=ci-new,O=Example", "issuer": "CN=Example CA,O=Example"}]},
+        "identity_fp": {"identities": [{"name": "ci-fp", "type": "client-certificate",
+                                        "sha256Fingerprint": "AB" * 32}]},
+        "identity_clash": {"identities": [{"name": "admin", "type": "client-certificate",
+                                           "subject": "CN=a"}], "users": [{"name": "admin"}]},
+        "build_system": {"buildSystems": [{"name": "gl", "identities": ["ci-other"], "preset": "gitlab",
+                                           "issuer": "https://gitlab.example.test", "audience": "signet",
+                                           "jwks": jwks_of_c()}]},
+        "build_system_taken": {"buildSystems": [{"name": "other", "identities": ["ci-runner"]}]},
+        "build_system_generic": {"buildSystems": [{"name": "g", "identities": ["ci-other"], "preset": "generic",
+                                                   "issuer": "https://i.test", "audience": "a",
+                                                   "jwks": jwks_of_c(), "claims": {"commitId": "sha"}}]},
+        "project": {"projects": [{"slug": "new-app", "name": "New", "repositoryUrls": ["https://e.test/a"],
+                                  "webhooks": [{"url": "https://hooks.example.test/x", "secret": "s3cret"}],
+                                  "signingPolicies": [{"slug": "rel", "name": "Release", "certificate": "test-cert",
+                                                       "purpose": "test", "requiredApprovals": 1,
+                                                       "submitters": ["ci-runner"], "approvers": ["officer"],
+                                                       "requireVerifiedOrigin": True,
+                                                       "allowedBranches": ["main", "refs/tags/v*"],
+                                                       "artifactConfigurations": [{"slug": "exe", "name": "EXE"}]}]}]},
+        "project_update": {"projects": [{"slug": "app", "name": "App 2", "signingPolicies": [
+            {"slug": "test", "name": "Test", "certificate": "test-cert", "purpose": "release"}]}]},
+        "policy_missing_cert": {"projects": [{"slug": "p", "name": "P", "signingPolicies": [
+            {"slug": "s", "name": "S", "certificate": "nope"}]}]},
+        "webhook_file": {"projects": [{"slug": "h", "name": "H", "webhooks": [
+            {"url": "https://hooks.example.test/y", "secretFile": "secret.txt"}]}]},
+        "certificate": {"certificates": [{"name": "c", "key": "00ff", "purpose": "test", "chainPem": "x"}]},
+        "unknown_member": {"users": [], "groups": []},
+        "not_lists": {"users": {"name": "a"}},
+        "bad_slug": {"projects": [{"slug": "Bad Slug", "name": "x"}]},
+        "big_approvals": {"projects": [{"slug": "q", "name": "Q", "signingPolicies": [
+            {"slug": "s", "name": "S", "certificate": "test-cert", "requiredApprovals": 9223372036854775807}]}]},
+    }
+    for n, d in docs.items():
+        put("catalog", n, jd(d))
+    put("catalog", "duplicate_keys", '{"users":[],"users":[]}')
+    put("catalog", "array", "[]")
+    put("catalog", "deep", '{"users":[' + "[" * 100 + "]" * 100 + "]}")
+
+
+def main():
+    for t in ("khproto", "consproto", "form", "origin", "audit", "pki", "catalog"):
+        shutil.rmtree(os.path.join(OUT, t), ignore_errors=True)
+    khproto()
+    consproto()
+    form()
+    origin()
+    audit()
+    pki()
+    catalog()
+
+
+if __name__ == "__main__":
+    main()
