@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "audit.h"
+#include "catalog.h"
 #include "log.h"
 #include "request.h"
 #include "users.h"
@@ -196,22 +197,6 @@ users_fail_delay(uint64_t started)
 }
 
 static int
-users_valid_name(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '-' || s[i] == '_' || s[i] == '.' || s[i] == '@'))
-			return 0;
-	return 1;
-}
-
-static int
 users_login_kind(struct store *s, const struct users_policy *p,
     const char *name, const char *pw, size_t pwlen, const char *remote,
     const char *kind, char token[USERS_TOKEN_LEN + 1], uint64_t *expires_ns)
@@ -225,7 +210,7 @@ users_login_kind(struct store *s, const struct users_policy *p,
 	int known, ok, r = SIGNET_ERR_UNAUTHENTICATED, failures;
 
 	token[0] = '\0';
-	known = users_valid_name(name) && pwlen <= USERS_MAX_PASSWORD;
+	known = catalog_valid_name(name) && pwlen <= USERS_MAX_PASSWORD;
 	if (known) {
 		if ((r = store_txn_begin(s, 0, &t)) != 0)
 			return r;
@@ -307,7 +292,7 @@ users_login_kind(struct store *s, const struct users_policy *p,
 	} else {
 		json_object_set_new(det, "reason", json_string("unknown-user"));
 	}
-	if ((r = audit_append(t, "user", users_valid_name(name) ? name : "?",
+	if ((r = audit_append(t, "user", catalog_valid_name(name) ? name : "?",
 	    "session.login-failed", NULL, det)) != 0)
 		goto out;
 	if ((r = store_txn_commit(t)) != 0) {
