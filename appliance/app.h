@@ -1,5 +1,5 @@
 /* What signetd's parts share: configuration, store, artifacts, the
- * keyholder and the signer. One instance, made in signetd.c. */
+ * keyholder, the signer and the background threads. One instance, made in signetd.c. */
 #ifndef SIGNET_APP_H
 #define SIGNET_APP_H
 
@@ -12,6 +12,7 @@
 struct kh;
 struct signer;
 struct notify;
+struct jwks_refresh;
 
 struct app {
 	struct config cfg;
@@ -20,6 +21,7 @@ struct app {
 	struct kh *kh;
 	struct signer *signer;
 	struct notify *notify;
+	struct jwks_refresh *jwks_refresh;
 };
 
 /* After a commit that changed rec (the API, the officer console): a

@@ -671,6 +671,11 @@ client_judge(struct client *c, struct client_call *call, CURLcode cc,
 			return CLIENT_FAIL;
 		}
 		*err = client_http_err(c->status);
+		/* a 502 that names an error was written by Signet itself: its
+		 * verdict on a server it fetched from (a JWKS URL), which
+		 * asking again only repeats; a proxy's 502 names none */
+		if (c->status == 502 && c->code[0] != '\0')
+			return CLIENT_FAIL;
 		return c->status == 429 || c->status == 502 ||
 		    c->status == 503 || c->status == 504 ? CLIENT_RETRY :
 		    CLIENT_FAIL;

@@ -228,6 +228,15 @@ config_handler(void *user, const char *section, const char *name,
 	} else if (IS("notify", "retry_max_ms")) {
 		if (config_parse_uint(value, 1, 86400000, &c->retry_max_ms) != 0)
 			what = "retry_max_ms must be 1 to 86400000";
+	} else if (IS("origin", "ca_file")) {
+		if (*value != '\0' &&
+		    !config_set_str(&c->origin_ca_file, config_path(p, value)))
+			what = "out of memory";
+	} else if (IS("origin", "jwks_refresh_interval")) {
+		if (config_parse_uint(value, 0, SIGNET_MAX_JWKS_REFRESH_S,
+		    &c->jwks_refresh_interval) != 0)
+			what = "jwks_refresh_interval must be 0 (off) to 604800 "
+			    "seconds";
 	} else if (IS("auth", "session_ttl")) {
 		if (config_parse_uint(value, 60, 7 * 86400, &c->session_ttl) != 0)
 			what = "session_ttl must be 60 to 604800 seconds";
@@ -279,6 +288,7 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 	c->workers = SIGNET_DEFAULT_WORKERS;
 	c->retry_base_ms = 1000;
 	c->retry_max_ms = 300000;
+	c->jwks_refresh_interval = SIGNET_DEFAULT_JWKS_REFRESH_S;
 	c->session_ttl = 8 * 3600;
 	c->lockout_failures = 5;
 	c->lockout_seconds = 900;
@@ -356,6 +366,7 @@ config_free(struct config *c)
 	free(c->smtp_url);
 	free(c->mail_from);
 	free(c->notify_ca_file);
+	free(c->origin_ca_file);
 	free(c->console_socket);
 	memset(c, 0, sizeof(*c));
 }

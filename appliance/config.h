@@ -38,6 +38,9 @@ struct config {
 	char *notify_ca_file;	/* CAs for webhook receivers (default: system) */
 	unsigned retry_base_ms;	/* first retry delay, doubled each time */
 	unsigned retry_max_ms;	/* longest delay between tries */
+	/* [origin] */
+	char *origin_ca_file;	/* CAs of jwksUrl servers (default: notify's) */
+	unsigned jwks_refresh_interval;	/* seconds; 0: on request only */
 	/* [auth] */
 	unsigned session_ttl;	/* seconds a bearer token lives */
 	unsigned lockout_failures;	/* failed logins before lockout */

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "notify.h"
+#include "outbound.h"
 #include "rd.h"
 #include "request.h"
 #include "signet_limits.h"
@@ -34,7 +35,6 @@
  * of base64 plus the 12 of "=?UTF-8?B?" and "?=". */
 #define NOTIFY_WORD_BYTES	45
 #define NOTIFY_SEQ_KEY		"outbox_seq"
-#define NOTIFY_USER_AGENT	"signet/0.1"
 
 #define NOTIFY_NS_PER_MS	1000000ULL
 #define NOTIFY_NS_PER_S		1000000000ULL
@@ -85,26 +85,6 @@ struct notify_upload {
  * safe), 1 on, -1 off. */
 static atomic_int notify_mail;
 static atomic_flag notify_mail_logged = ATOMIC_FLAG_INIT;
-static pthread_once_t notify_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode notify_curl_rc = CURLE_FAILED_INIT;
-
-static void
-notify_curl_init(void)
-{
-	/* not thread-safe in every libcurl build: once, before any handle */
-	notify_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static int
-notify_curl_ready(void)
-{
-	if (pthread_once(&notify_curl_once, notify_curl_init) != 0 ||
-	    notify_curl_rc != CURLE_OK) {
-		log_err("notify: libcurl initialisation failed");
-		return SIGNET_ERR_INTERNAL;
-	}
-	return 0;
-}
 
 static uint64_t
 notify_now_ns(void)
@@ -151,7 +131,7 @@ notify_check_url(const char *url)
 	if (strncasecmp(url, "https://", 8) != 0 ||
 	    strchr("/?#", url[8]) != NULL)
 		return SIGNET_ERR_INVALID;
-	if ((r = notify_curl_ready()) != 0)
+	if ((r = outbound_init()) != 0)
 		return r;
 	r = SIGNET_ERR_INVALID;
 	if ((u = curl_url()) == NULL)
@@ -445,14 +425,6 @@ out:
 /* ---- delivery ---- */
 
 static size_t
-notify_discard(char *p, size_t size, size_t nmemb, void *arg)
-{
-	(void)p;
-	(void)arg;
-	return size * nmemb;
-}
-
-static size_t
 notify_read(char *buf, size_t size, size_t nitems, void *arg)
 {
 	struct notify_upload *up = arg;
@@ -465,47 +437,14 @@ notify_read(char *buf, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
-static int
-notify_progress(void *arg, curl_off_t dlt, curl_off_t dln, curl_off_t ult,
-    curl_off_t uln)
-{
-	struct notify *n = arg;
-
-	(void)dlt;
-	(void)dln;
-	(void)ult;
-	(void)uln;
-	/* non-zero aborts the transfer: notify_stop need not wait 30 s */
-	return atomic_load(&n->stopping) ? 1 : 0;
-}
-
-/* What every transfer shares: bounded time, TLS verified, no redirects. */
+/* What every transfer shares (outbound.c); notify_stop need not wait for
+ * one in progress. */
 static int
 notify_curl_setup(struct notify *n, CURL *c, const char *url,
     const char *protocols, char *errbuf)
 {
-	if (curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
-	    /* signals and threads do not mix (libcurl-thread(3)) */
-	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)SIGNET_NOTIFY_CONNECT_TIMEOUT_MS) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-	    (long)SIGNET_NOTIFY_TIMEOUT_MS) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
-	    (n->ca_file != NULL &&
-	    curl_easy_setopt(c, CURLOPT_CAINFO, n->ca_file) != CURLE_OK) ||
-	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, notify_discard)
-	    != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, notify_progress)
-	    != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_XFERINFODATA, n) != CURLE_OK)
-		return SIGNET_ERR_INTERNAL;
-	return 0;
+	return outbound_setup(c, url, protocols, n->ca_file, &n->stopping,
+	    errbuf);
 }
 
 static void
@@ -588,8 +527,6 @@ notify_webhook(struct notify *n, uint64_t seq, const json_t *rec,
 	if ((c = curl_easy_init()) == NULL)
 		goto out;
 	if (notify_curl_setup(n, c, url, "https", errbuf) != 0 ||
-	    curl_easy_setopt(c, CURLOPT_USERAGENT, NOTIFY_USER_AGENT)
-	    != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body))
 	    != CURLE_OK ||
@@ -1089,7 +1026,7 @@ notify_start(struct store *s, const struct notify_opts *o,
 			goto out;
 		}
 	}
-	if ((r = notify_curl_ready()) != 0)
+	if ((r = outbound_init()) != 0)
 		goto out;
 	r = SIGNET_ERR_NOMEM;
 	if ((n = calloc(1, sizeof(*n))) == NULL)

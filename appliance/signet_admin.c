@@ -1096,6 +1096,51 @@ adm_build_systems_delete(struct adm *a, int argc, char **argv)
 	return adm_delete(a, "build-systems", argv[optind], NULL);
 }
 
+/* Fetches the build system's jwksUrl now; the appliance says whether
+ * the stored set changed and which keys it holds. */
+static int
+adm_build_systems_refresh_jwks(struct adm *a, int argc, char **argv)
+{
+	json_t *out = NULL, *e;
+	char path[256];
+	size_t i;
+	int r;
+
+	ADM_PARSE("build-systems", "refresh-jwks", 1);
+	if (!catalog_valid_name(argv[optind])) {
+		fprintf(stderr, "signet: '%s' is not a build system name\n",
+		    argv[optind]);
+		return ADM_USAGE;
+	}
+	snprintf(path, sizeof(path),
+	    "/api/v1/admin/build-systems/%s/refresh-jwks", argv[optind]);
+	if ((r = client_call_json(a->c, "POST", path, NULL, &out)) != 0) {
+		/* the fetch failed: the appliance answered, so it is not
+		 * "unavailable" (exit 4) */
+		if (strcmp(client_error_code(a->c), "jwks_refresh_failed") == 0) {
+			fprintf(stderr, "signet: %s\n", client_message(a->c));
+			return ADM_REFUSED;
+		}
+		return adm_fail(a, r);
+	}
+	if (a->json) {
+		adm_print_json(out);
+	} else {
+		printf("%s: JWKS %s; key ids:", argv[optind],
+		    json_is_true(json_object_get(out, "changed")) ? "replaced" :
+		    "unchanged");
+		json_array_foreach(json_object_get(out, "keyIds"), i, e) {
+			char cell[256];
+
+			adm_cell(e, cell, sizeof(cell));
+			printf(" %s", cell);
+		}
+		printf("\n");
+	}
+	json_decref(out);
+	return ADM_OK;
+}
+
 static int
 adm_keys_list(struct adm *a, int argc, char **argv)
 {
@@ -1402,6 +1447,9 @@ static const struct adm_cmd adm_cmds[] = {
 	    adm_build_systems_update },
 	{ "build-systems", "delete", "NAME", "a build system (its identities "
 	    "stay, as CI identities without one)", adm_build_systems_delete },
+	{ "build-systems", "refresh-jwks", "NAME", "fetch the build system's "
+	    "jwksUrl now; a new, acceptable JWKS replaces the stored one",
+	    adm_build_systems_refresh_jwks },
 	{ "keys", "list", "", "keys in the token and their certificates",
 	    adm_keys_list },
 	{ "keys", "generate", "--label L --type rsa3072|rsa4096|p256|p384",

@@ -63,8 +63,16 @@
 #define SIGNET_MAX_MAIL_TEXT		(64 * 1024)
 #define SIGNET_NOTIFY_MAX_ATTEMPTS	1000
 #define SIGNET_NOTIFY_MAX_AGE_S		(7 * 86400)
-#define SIGNET_NOTIFY_CONNECT_TIMEOUT_MS 10000
-#define SIGNET_NOTIFY_TIMEOUT_MS	30000
+
+/* Connections signetd opens (appliance/outbound.c): webhooks, the SMTP
+ * relay, JWKS URLs. */
+#define SIGNET_OUTBOUND_CONNECT_TIMEOUT_MS 10000
+#define SIGNET_OUTBOUND_TIMEOUT_MS	30000
+
+/* Refreshing a build system's JWKS from its jwksUrl
+ * (appliance/jwks_refresh.c); the body is bounded by SIGNET_MAX_JWKS. */
+#define SIGNET_DEFAULT_JWKS_REFRESH_S	3600
+#define SIGNET_MAX_JWKS_REFRESH_S	(7 * 86400)
 
 /* Audit log (appliance/audit.c). */
 #define SIGNET_MAX_AUDIT_ENTRY		(64 * 1024)

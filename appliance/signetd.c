@@ -17,6 +17,7 @@
 
 #include "app.h"
 #include "console_srv.h"
+#include "jwks_refresh.h"
 #include "khclient.h"
 #include "log.h"
 #include "notify.h"
@@ -107,6 +108,7 @@ main(int argc, char **argv)
 	struct console_srv *cons = NULL;
 	struct kh_spawn_opts ko;
 	struct notify_opts no;
+	struct jwks_refresh_opts jo;
 	const char *conf = NULL;
 	char err[512], kpath[PATH_MAX], dbdir[PATH_MAX];
 	struct rlimit rl = { 0, 0 };
@@ -200,6 +202,14 @@ main(int argc, char **argv)
 		log_err("cannot start notifications");
 		goto out;
 	}
+	memset(&jo, 0, sizeof(jo));
+	jo.ca_file = app.cfg.origin_ca_file != NULL ? app.cfg.origin_ca_file :
+	    app.cfg.notify_ca_file;
+	jo.interval_s = app.cfg.jwks_refresh_interval;
+	if (jwks_refresh_start(app.store, &jo, &app.jwks_refresh) != 0) {
+		log_err("cannot start the JWKS refresh");
+		goto out;
+	}
 	if (signer_start(&app, app.cfg.workers, &app.signer) != 0) {
 		log_err("cannot start the signer");
 		goto out;
@@ -231,6 +241,8 @@ out:
 	server_stop(srv);
 	console_srv_stop(cons);
 	signer_stop(app.signer);
+	/* after the server: its handlers refresh through it */
+	jwks_refresh_stop(app.jwks_refresh);
 	notify_stop(app.notify);
 	kh_free(app.kh);
 	cas_close(app.cas);

@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "catalog.h"
 #include "http.h"
+#include "jwks_refresh.h"
 #include "khclient.h"
 #include "log.h"
 #include "pki.h"
@@ -781,6 +782,50 @@ out:
 	json_decref(body);
 }
 
+/* Fetches a build system's jwksUrl now (docs/origin.md). The caller is
+ * the audit entry's actor. A fetch that fails or a document that is
+ * refused is a 502: the appliance acted as a client of that server. */
+static void
+admin_refresh_jwks(struct api *a)
+{
+	json_t *ids = NULL;
+	char err[1024] = "";
+	int changed = 0, r;
+
+	if (admin_only(a) != 0)
+		return;
+	if (!catalog_valid_name(a->seg[2])) {
+		http_error(a->c, 404, "not_found", "there is no build-system "
+		    "'%.64s'", a->seg[2]);
+		return;
+	}
+	r = jwks_refresh_one(a->app->jwks_refresh, a->seg[2], a->who.type,
+	    a->who.name, &changed, &ids, err, sizeof(err));
+	switch (r) {
+	case 0:
+		log_info("admin: %s refreshed the JWKS of build system %s%s",
+		    a->identity, a->seg[2], changed ? "" : " (unchanged)");
+		http_json(a->c, 200, json_pack("{s:b, s:o}", "changed", changed,
+		    "keyIds", ids), NULL);
+		break;
+	case SIGNET_ERR_NOT_FOUND:
+		http_error(a->c, 404, "not_found", "%s", err);
+		break;
+	case SIGNET_ERR_CONFLICT:
+		http_error(a->c, 409, "conflict", "%s", err);
+		break;
+	case SIGNET_ERR_UNAVAILABLE:
+	case SIGNET_ERR_INVALID:
+	case SIGNET_ERR_TOO_LARGE:
+		http_error(a->c, 502, "jwks_refresh_failed", "%s; the stored "
+		    "JWKS stays in use", err);
+		break;
+	default:
+		http_error(a->c, http_status(r), "internal", "%s",
+		    signet_strerror(r));
+	}
+}
+
 /* --- the declarative document --------------------------------------- */
 
 static void
@@ -880,5 +925,7 @@ const struct api_route api_admin_routes[] = {
 	{ "GET", 3, { "admin", "build-systems", "*" }, 0, admin_get },
 	{ "PUT", 3, { "admin", "build-systems", "*" }, 0, admin_replace },
 	{ "DELETE", 3, { "admin", "build-systems", "*" }, 0, admin_delete },
+	{ "POST", 4, { "admin", "build-systems", "*", "refresh-jwks" }, 0,
+	    admin_refresh_jwks },
 	{ NULL, 0, { NULL }, 0, NULL },
 };

@@ -1,0 +1,39 @@
+/* Connections signetd opens itself (webhook receivers, the SMTP relay,
+ * a build system's JWKS URL): libcurl set up one way for all of them, so
+ * that none of them can forget a rule. TLS is verified against a CA file
+ * or the system's store, time is bounded, redirects are not followed,
+ * and a flag the owner sets aborts a transfer in progress. */
+#ifndef SIGNET_OUTBOUND_H
+#define SIGNET_OUTBOUND_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include "err.h"
+#include "wbuf.h"
+
+/* libcurl's global state, once per process before any handle. */
+int outbound_init(void) SIGNET_WUR;
+
+/* The options every transfer shares. protocols: "https" or
+ * "smtp,smtps"; ca_file NULL: the system's store; stop (may be NULL):
+ * non-zero aborts the transfer; errbuf: CURL_ERROR_SIZE bytes, filled by
+ * libcurl. A response body is discarded unless the caller sets
+ * CURLOPT_WRITEFUNCTION afterwards. */
+int outbound_setup(CURL *c, const char *url, const char *protocols,
+    const char *ca_file, atomic_int *stop, char *errbuf) SIGNET_WUR;
+
+/* GET of an https:// URL whose answer must be 200 with a body of at
+ * most max bytes; accept is the Accept header. 0 and the body in *body
+ * (initialised here; the caller frees it with wbuf_free). Otherwise
+ * body is empty and err says why in words fit for a log and an API
+ * answer: SIGNET_ERR_TOO_LARGE for a body over max,
+ * SIGNET_ERR_UNAVAILABLE for everything the network or the server did
+ * (unreachable, TLS, timeout, another status, stopped). */
+int outbound_get(const char *url, const char *accept, const char *ca_file,
+    size_t max, atomic_int *stop, struct wbuf *body, char *err,
+    size_t errlen) SIGNET_WUR;
+
+#endif
