@@ -978,6 +978,42 @@ apply_project(struct apply *a, json_t *p)
 	return 0;
 }
 
+/* Sets up a (dry or real) apply: the caller's report and error buffer,
+ * the names the document defines, and the write transaction. */
+static int
+apply_open(struct apply *a, struct store *s, struct kh *kh,
+    const char *basedir, const char *actor_type, const char *actor,
+    FILE *report, char *errbuf, size_t errlen)
+{
+	memset(a, 0, sizeof(*a));
+	a->kh = kh;
+	a->basedir = basedir;
+	a->report = report;
+	a->errbuf = errbuf;
+	a->errlen = errlen;
+	a->actor_type = actor_type;
+	a->actor = actor;
+	errbuf[0] = '\0';
+	if ((a->doc_certs = json_object()) == NULL ||
+	    (a->doc_idents = json_object()) == NULL ||
+	    (a->doc_users = json_object()) == NULL ||
+	    (a->doc_bs = json_object()) == NULL)
+		return SIGNET_ERR_NOMEM;
+	return store_txn_begin(s, 1, &a->t);
+}
+
+/* Ends an apply that was not committed, and frees what apply_open made. */
+static void
+apply_close(struct apply *a)
+{
+	store_txn_abort(a->t);
+	a->t = NULL;
+	json_decref(a->doc_certs);
+	json_decref(a->doc_idents);
+	json_decref(a->doc_users);
+	json_decref(a->doc_bs);
+}
+
 int
 catalog_apply(struct store *s, struct kh *kh, json_t *doc,
     const char *basedir, int dry_run, const char *actor_type,
@@ -990,36 +1026,25 @@ catalog_apply(struct store *s, struct kh *kh, json_t *doc,
 	size_t i;
 	int r;
 
-	memset(&a, 0, sizeof(a));
-	a.kh = kh;
-	a.basedir = basedir;
-	a.report = report;
-	a.errbuf = errbuf;
-	a.errlen = errlen;
-	errbuf[0] = '\0';
+	if ((r = apply_open(&a, s, kh, basedir, actor_type, actor, report,
+	    errbuf, errlen)) != 0)
+		goto out;
 	if (json_unpack_ex(doc, &jerr, JSON_STRICT,
 	    "{s?:o, s?:o, s?:o, s?:o, s?:o}",
 	    "certificates", &certs, "identities", &idents, "users", &users,
-	    "buildSystems", &bss, "projects", &projects) != 0)
-		return apply_fail(&a, "document: %s", jerr.text);
+	    "buildSystems", &bss, "projects", &projects) != 0) {
+		r = apply_fail(&a, "document: %s", jerr.text);
+		goto out;
+	}
 	if ((certs && !json_is_array(certs)) ||
 	    (idents && !json_is_array(idents)) ||
 	    (projects && !json_is_array(projects)) ||
 	    (users && !json_is_array(users)) ||
-	    (bss && !json_is_array(bss)))
-		return apply_fail(&a, "document: certificates, identities, "
+	    (bss && !json_is_array(bss))) {
+		r = apply_fail(&a, "document: certificates, identities, "
 		    "users, buildSystems and projects must be lists");
-	a.actor_type = actor_type;
-	a.actor = actor;
-	if ((a.doc_certs = json_object()) == NULL ||
-	    (a.doc_idents = json_object()) == NULL ||
-	    (a.doc_users = json_object()) == NULL ||
-	    (a.doc_bs = json_object()) == NULL) {
-		r = SIGNET_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = store_txn_begin(s, 1, &a.t)) != 0)
-		goto out;
 	json_array_foreach(certs, i, e)
 		if ((r = apply_certificate(&a, e)) != 0)
 			goto out;
@@ -1048,11 +1073,7 @@ catalog_apply(struct store *s, struct kh *kh, json_t *doc,
 	    dry_run ? " (dry run, nothing written)" : "");
 	r = 0;
 out:
-	store_txn_abort(a.t);
-	json_decref(a.doc_certs);
-	json_decref(a.doc_idents);
-	json_decref(a.doc_users);
-	json_decref(a.doc_bs);
+	apply_close(&a);
 	return r;
 }
 
@@ -1090,36 +1111,23 @@ catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
     const char *actor, FILE *report, char *errbuf, size_t errlen)
 {
 	struct apply a;
-	const char *name;
+	const char *name, *key;
 	json_t *prj = NULL;
 	int r;
 
-	memset(&a, 0, sizeof(a));
-	a.kh = kh;
-	a.basedir = NULL;
-	a.report = report;
-	a.errbuf = errbuf;
-	a.errlen = errlen;
-	a.actor_type = actor_type;
-	a.actor = actor;
-	errbuf[0] = '\0';
-	if (!json_is_object(obj))
-		return apply_fail(&a, "the body must be a JSON object");
-	name = json_string_value(json_object_get(obj,
-	    strcmp(kind, "project") == 0 || strcmp(kind, "policy") == 0 ?
-	    "slug" : "name"));
-	if (name == NULL)
-		return apply_fail(&a, "%s: %s is required", kind,
-		    strcmp(kind, "project") == 0 || strcmp(kind, "policy") == 0 ?
-		    "slug" : "name");
-	if ((a.doc_certs = json_object()) == NULL ||
-	    (a.doc_idents = json_object()) == NULL ||
-	    (a.doc_users = json_object()) == NULL ||
-	    (a.doc_bs = json_object()) == NULL) {
-		r = SIGNET_ERR_NOMEM;
-		goto out;
+	if (!json_is_object(obj)) {
+		snprintf(errbuf, errlen, "the body must be a JSON object");
+		return SIGNET_ERR_INVALID;
 	}
-	if ((r = store_txn_begin(s, 1, &a.t)) != 0)
+	key = strcmp(kind, "project") == 0 || strcmp(kind, "policy") == 0 ?
+	    "slug" : "name";
+	if ((name = json_string_value(json_object_get(obj, key))) == NULL) {
+		snprintf(errbuf, errlen, "%s: %s is required", kind, key);
+		return SIGNET_ERR_INVALID;
+	}
+	/* a document over the network names no files (basedir NULL) */
+	if ((r = apply_open(&a, s, kh, NULL, actor_type, actor, report, errbuf,
+	    errlen)) != 0)
 		goto out;
 	if (must_create && catalog_exists(a.t, kind, project, name)) {
 		r = SIGNET_ERR_EXISTS;
@@ -1128,11 +1136,6 @@ catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
 		goto out;
 	}
 	if (strcmp(kind, "certificate") == 0) {
-		if (json_object_get(obj, "chainFile") != NULL) {
-			r = apply_fail(&a, "certificate '%s': send the chain "
-			    "itself (chainPem)", name);
-			goto out;
-		}
 		r = apply_certificate(&a, obj);
 	} else if (strcmp(kind, "identity") == 0) {
 		r = apply_identity(&a, obj);
@@ -1158,12 +1161,8 @@ catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
 	r = store_txn_commit(a.t);
 	a.t = NULL;
 out:
-	store_txn_abort(a.t);
+	apply_close(&a);
 	json_decref(prj);
-	json_decref(a.doc_certs);
-	json_decref(a.doc_idents);
-	json_decref(a.doc_users);
-	json_decref(a.doc_bs);
 	return r;
 }
 

@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "client.h"
+#include "outbound.h"
 #include "log.h"
 #include "wbuf.h"
 
@@ -38,12 +39,6 @@ struct client {
 };
 
 /* A text field of an upload as curl reads it, without a copy. */
-struct client_part {
-	const char *p;
-	size_t len;
-	size_t off;
-};
-
 /* The file of an upload, read by curl through client_file_read. */
 struct client_upload {
 	int fd;
@@ -357,30 +352,6 @@ client_header(char *p, size_t size, size_t nmemb, void *arg)
 }
 
 static size_t
-client_part_read(char *buf, size_t size, size_t nitems, void *arg)
-{
-	struct client_part *part = arg;
-	size_t n = size * nitems;
-
-	if (n > part->len - part->off)
-		n = part->len - part->off;
-	memcpy(buf, part->p + part->off, n);
-	part->off += n;
-	return n;
-}
-
-static int
-client_part_seek(void *arg, curl_off_t offset, int origin)
-{
-	struct client_part *part = arg;
-
-	if (origin != SEEK_SET || offset < 0 || (size_t)offset > part->len)
-		return CURL_SEEKFUNC_CANTSEEK;
-	part->off = (size_t)offset;
-	return CURL_SEEKFUNC_OK;
-}
-
-static size_t
 client_file_read(char *buf, size_t size, size_t nitems, void *arg)
 {
 	struct client_upload *up = arg;
@@ -448,7 +419,7 @@ client_xferinfo(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 
 static int
 client_build_mime(struct client *c, struct client_call *call,
-    struct client_part *parts, curl_mime **mimep)
+    struct outbound_mem *parts, curl_mime **mimep)
 {
 	curl_mime *mime = NULL;
 	curl_mimepart *mp;
@@ -458,13 +429,13 @@ client_build_mime(struct client *c, struct client_call *call,
 	if ((mime = curl_mime_init(c->curl)) == NULL)
 		goto out;
 	for (i = 0; i < call->nfields; i++) {
-		parts[i].p = call->fields[i].value;
+		parts[i].p = (const unsigned char *)call->fields[i].value;
 		parts[i].len = strlen(call->fields[i].value);
 		parts[i].off = 0;
 		if ((mp = curl_mime_addpart(mime)) == NULL ||
 		    curl_mime_name(mp, call->fields[i].name) != CURLE_OK ||
 		    curl_mime_data_cb(mp, (curl_off_t)parts[i].len,
-		    client_part_read, client_part_seek, NULL, &parts[i]) !=
+		    outbound_mem_read, outbound_mem_seek, NULL, &parts[i]) !=
 		    CURLE_OK)
 			goto out;
 	}
@@ -489,7 +460,7 @@ client_attempt(struct client *c, struct client_call *call, CURLcode *cc)
 {
 	CURL *h = c->curl;
 	struct curl_slist *hdrs = NULL, *t;
-	struct client_part *parts = NULL;
+	struct outbound_mem *parts = NULL;
 	curl_mime *mime = NULL;
 	char *url = NULL;
 	size_t n;

@@ -74,12 +74,6 @@ struct notify_scan {
 	size_t held;
 };
 
-struct notify_upload {
-	const uint8_t *p;
-	size_t len;
-	size_t off;
-};
-
 /* enqueue_email has no handle to ask whether mail is configured, so
  * notify_start leaves the answer here: 0 not started yet (record, to be
  * safe), 1 on, -1 off. */
@@ -424,19 +418,6 @@ out:
 
 /* ---- delivery ---- */
 
-static size_t
-notify_read(char *buf, size_t size, size_t nitems, void *arg)
-{
-	struct notify_upload *up = arg;
-	size_t n = size * nitems;
-
-	if (n > up->len - up->off)
-		n = up->len - up->off;
-	memcpy(buf, up->p + up->off, n);
-	up->off += n;
-	return n;
-}
-
 /* What every transfer shares (outbound.c); notify_stop need not wait for
  * one in progress. */
 static int
@@ -676,7 +657,7 @@ notify_email(struct notify *n, uint64_t seq, const json_t *rec,
     char err[NOTIFY_ERRLEN])
 {
 	struct wbuf m;
-	struct notify_upload up;
+	struct outbound_mem up;
 	CURL *c = NULL;
 	struct curl_slist *rcpt = NULL;
 	char from[SIGNET_MAX_MAIL_ADDRESS + 3], to[SIGNET_MAX_MAIL_ADDRESS + 3];
@@ -708,7 +689,7 @@ notify_email(struct notify *n, uint64_t seq, const json_t *rec,
 	    curl_easy_setopt(c, CURLOPT_MAIL_FROM, from) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_READFUNCTION, notify_read)
+	    curl_easy_setopt(c, CURLOPT_READFUNCTION, outbound_mem_read)
 	    != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_READDATA, &up) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)m.len)

@@ -174,3 +174,27 @@ out:
 	curl_slist_free_all(h);
 	return r;
 }
+
+size_t
+outbound_mem_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct outbound_mem *m = arg;
+	size_t n = size * nitems;
+
+	if (n > m->len - m->off)
+		n = m->len - m->off;
+	memcpy(buf, m->p + m->off, n);
+	m->off += n;
+	return n;
+}
+
+int
+outbound_mem_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct outbound_mem *m = arg;
+
+	if (origin != SEEK_SET || offset < 0 || (size_t)offset > m->len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	m->off = (size_t)offset;
+	return CURL_SEEKFUNC_OK;
+}

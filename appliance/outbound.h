@@ -36,4 +36,17 @@ int outbound_get(const char *url, const char *accept, const char *ca_file,
     size_t max, atomic_int *stop, struct wbuf *body, char *err,
     size_t errlen) SIGNET_WUR;
 
+/* A body that libcurl reads from memory (CURLOPT_READFUNCTION with
+ * outbound_mem_read, CURLOPT_SEEKFUNCTION with outbound_mem_seek, the
+ * same for curl_mime_data_cb): the bytes are not copied, so the caller
+ * keeps them and wipes them if they are secret. */
+struct outbound_mem {
+	const unsigned char *p;
+	size_t len;
+	size_t off;
+};
+
+size_t outbound_mem_read(char *buf, size_t size, size_t nitems, void *arg);
+int outbound_mem_seek(void *arg, curl_off_t offset, int origin);
+
 #endif

@@ -91,6 +91,22 @@ workflow_comment(const char *comment, char *msg, size_t len)
 	return 0;
 }
 
+/* The start of a decision: the comment is acceptable, and the request
+ * is loaded, for the principal to see, in a write transaction. */
+static int
+workflow_begin(struct store *s, const struct principal *p, const char *id,
+    const char *comment, struct store_txn **t, json_t **rec, char *msg,
+    size_t len)
+{
+	int r;
+
+	if ((r = workflow_comment(comment, msg, len)) != 0)
+		return r;
+	if ((r = store_txn_begin(s, 1, t)) != 0)
+		return r;
+	return workflow_load(*t, p, id, rec, msg, len);
+}
+
 /* Records the change (audit entry, notifications) and commits it with
  * the request; hands the request to the caller. t is consumed. */
 static int
@@ -123,11 +139,7 @@ workflow_decide(struct store *s, const struct principal *p, const char *id,
 	int r;
 
 	*out = NULL;
-	if ((r = workflow_comment(comment, msg, len)) != 0)
-		return r;
-	if ((r = store_txn_begin(s, 1, &t)) != 0)
-		return r;
-	if ((r = workflow_load(t, p, id, &rec, msg, len)) != 0)
+	if ((r = workflow_begin(s, p, id, comment, &t, &rec, msg, len)) != 0)
 		goto out;
 	w = json_string_value(json_object_get(rec, "workflowStatus"));
 	project = json_string_value(json_object_get(rec, "projectSlug"));
@@ -209,11 +221,7 @@ workflow_cancel(struct store *s, const struct principal *p, const char *id,
 	int r;
 
 	*out = NULL;
-	if ((r = workflow_comment(comment, msg, len)) != 0)
-		return r;
-	if ((r = store_txn_begin(s, 1, &t)) != 0)
-		return r;
-	if ((r = workflow_load(t, p, id, &rec, msg, len)) != 0)
+	if ((r = workflow_begin(s, p, id, comment, &t, &rec, msg, len)) != 0)
 		goto out;
 	if (!workflow_same(json_object_get(rec, "submitter"), p) &&
 	    !workflow_is_admin(p)) {
