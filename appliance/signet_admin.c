@@ -18,6 +18,7 @@
 #include "catalog.h"
 #include "client.h"
 #include "pki.h"
+#include "signet_limits.h"
 #include "signet_admin.h"
 
 /* Exit codes, as the other network commands use them. */
@@ -28,7 +29,8 @@
 #define ADM_IO		6
 
 #define ADM_MAX_LIST	64	/* repeated flags (--submitter …) */
-#define ADM_MAX_FILE	(4 * 1024 * 1024)
+/* a file sent to the appliance fits in one admin request */
+#define ADM_MAX_FILE	SIGNET_MAX_ADMIN_BODY
 
 struct adm {
 	struct client *c;

@@ -8,6 +8,8 @@
 #define SIGNET_MAX_ARTIFACT_NAME	255
 
 /* Multipart form of a submission. */
+/* a backstop: the known fields (4, 6 origin, 32 parameters, the artifact)
+ * stay below it, and any other name is refused when it is seen */
 #define SIGNET_MAX_FORM_FIELDS		64
 #define SIGNET_MAX_FIELD_NAME		64
 #define SIGNET_MAX_SLUG			64
@@ -30,10 +32,19 @@
 #define SIGNET_MAX_ALLOWED_BRANCHES	64
 #define SIGNET_MAX_BRANCH_PATTERN	256
 
+/* Room for a submission's text fields around its artifact: a body larger
+ * than max_artifact_size plus this is refused before it is read. */
+#define SIGNET_FORM_OVERHEAD		(1024 * 1024)
+
 /* JSON bodies and documents. */
 #define SIGNET_MAX_JSON_BODY		(64 * 1024)
 #define SIGNET_MAX_JSON_DEPTH		16
 #define SIGNET_MAX_APPLY_DOCUMENT	(16 * 1024 * 1024)
+/* an admin request body: an apply document or a certificate chain */
+#define SIGNET_MAX_ADMIN_BODY		(4 * 1024 * 1024)
+
+/* Certificates this close to their end are reported (health, lists). */
+#define SIGNET_EXPIRY_WARN_DAYS		30
 #define SIGNET_MAX_RECORD		(1024 * 1024)
 
 /* Listing. */

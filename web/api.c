@@ -199,9 +199,6 @@ api_query(const struct api *a, const char *name, char *buf, size_t len,
 	return 0;
 }
 
-/* certificates this close to their end are reported */
-#define API_EXPIRY_WARN_DAYS 30
-
 static void
 api_health(struct api *a)
 {
@@ -213,7 +210,7 @@ api_health(struct api *a)
 	memset(&st, 0, sizeof(st));
 	r = kh_status(a->app->kh, &st);
 	if (store_txn_begin(a->app->store, 0, &t) == 0) {
-		if (catalog_expiring(t, API_EXPIRY_WARN_DAYS, &expiring) != 0)
+		if (catalog_expiring(t, SIGNET_EXPIRY_WARN_DAYS, &expiring) != 0)
 			expiring = NULL;
 		store_txn_abort(t);
 	}

@@ -26,11 +26,6 @@
 #include "users.h"
 #include "wbuf.h"
 
-/* an apply document or a certificate chain fits in this */
-#define ADMIN_MAX_BODY (4 * 1024 * 1024)
-/* certificates this close to their end are reported */
-#define ADMIN_EXPIRY_WARN_DAYS 30
-
 static int
 admin_only(struct api *a)
 {
@@ -197,7 +192,7 @@ admin_put(struct api *a, const char *kind, const char *project,
 	int r;
 
 	if (admin_only(a) != 0 ||
-	    api_json_body(a, ADMIN_MAX_BODY, &body) != 0)
+	    api_json_body(a, SIGNET_MAX_ADMIN_BODY, &body) != 0)
 		return;
 	if (path_name != NULL) {
 		if (api_str(body, key) == NULL)
@@ -414,7 +409,7 @@ admin_certificates(struct api *a, const char *key_id)
 		    "purpose", json_object_get(c, "purpose"),
 		    "subject", subject, "notAfter", na,
 		    "daysLeft", (json_int_t)days,
-		    "expiringSoon", days < ADMIN_EXPIRY_WARN_DAYS);
+		    "expiringSoon", days < SIGNET_EXPIRY_WARN_DAYS);
 		free(subject);
 		sk_X509_pop_free(sk, X509_free);
 		if (o != NULL)
@@ -703,7 +698,7 @@ admin_certificate_import(struct api *a)
 	size_t n = 0, i;
 	int len = 0, r;
 
-	if (admin_only(a) != 0 || api_json_body(a, ADMIN_MAX_BODY, &body) != 0)
+	if (admin_only(a) != 0 || api_json_body(a, SIGNET_MAX_ADMIN_BODY, &body) != 0)
 		return;
 	name = api_str(body, "name");
 	purpose = api_str(body, "purpose");
@@ -857,7 +852,7 @@ admin_apply(struct api *a)
 
 	if (admin_only(a) != 0 ||
 	    api_query(a, "dryRun", dry, sizeof(dry), &has_dry) != 0 ||
-	    api_json_body(a, ADMIN_MAX_BODY, &doc) != 0)
+	    api_json_body(a, SIGNET_MAX_ADMIN_BODY, &doc) != 0)
 		return;
 	dry_run = has_dry && (strcmp(dry, "true") == 0 || strcmp(dry, "1") == 0);
 	if (admin_report_open(&rep) != 0) {

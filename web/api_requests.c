@@ -29,8 +29,6 @@
 #include "wbuf.h"
 #include "workflow.h"
 
-/* room for the form's text fields around the artifact */
-#define API_FORM_OVERHEAD (1024 * 1024)
 
 
 /* --- submit ---------------------------------------------------------- */
@@ -142,7 +140,7 @@ api_submit(struct api *a)
 
 	form_init(&f, a->app->cas, max);
 	if (a->ri->content_length > 0 &&
-	    (uint64_t)a->ri->content_length > max + API_FORM_OVERHEAD) {
+	    (uint64_t)a->ri->content_length > max + SIGNET_FORM_OVERHEAD) {
 		/* refuse before reading: nothing of it touches the disk */
 		http_error(a->c, 413, "artifact_too_large", "the upload is "
 		    "larger than this appliance accepts (%llu bytes, [store] "
