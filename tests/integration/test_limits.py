@@ -5,7 +5,7 @@ import os
 
 from conftest import MAX_ARTIFACT, run
 
-# appliance/limits.h
+# appliance/signet_limits.h
 MAX_PARAMETERS = 32
 MAX_DESCRIPTION = 4096
 
@@ -140,3 +140,34 @@ def test_artifact_of_exactly_the_limit_is_accepted(instance, tmp_path):
 def test_service_still_answers_after_bad_requests(instance):
     rid = instance.submit(b"after the storm").json()["id"]
     assert instance.wait_final(rid)["status"] == "Completed"
+
+
+def test_json_bodies_are_checked(instance):
+    """The small JSON bodies (resubmit, decisions, login): malformed,
+    not an object, repeated names, values of the wrong type and too
+    large are refused with a message, and nothing is created."""
+    rid = instance.submit(b"json bodies").json()["id"]
+    instance.wait_final(rid)
+    before = ids(instance)
+    s = instance.session()
+    url = instance.api(f"/signing-requests/{rid}/resubmit")
+    hdr = {"Content-Type": "application/json"}
+    cases = [
+        (b'{"signingPolicySlug": ', 400, "invalid_json"),
+        (b'["test-signing"]', 400, "invalid_json"),
+        (b'{"signingPolicySlug": "test-signing", "signingPolicySlug": "x"}',
+         400, "invalid_json"),
+        (b'{"signingPolicySlug": 7}', 400, "invalid_field"),
+        (b'{"signingPolicySlug": {"a": 1}}', 400, "invalid_field"),
+        (json.dumps({"signingPolicySlug": "test-signing",
+                     "description": "x" * (70 * 1024)}).encode(),
+         413, "payload_too_large"),
+    ]
+    for body, status, code in cases:
+        r = s.post(url, data=body, headers=hdr, timeout=30)
+        assert r.status_code == status, (body[:60], r.status_code, r.text)
+        assert error_body(r)["error"] == code, r.text
+    assert ids(instance) == before
+    # the service is still there and a good body works
+    r = s.post(url, json={"signingPolicySlug": "test-signing"}, timeout=30)
+    assert r.status_code == 201, r.text

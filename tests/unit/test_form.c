@@ -238,18 +238,6 @@ test_missing_artifact(void **state)
 	assert_string_equal(x->f.code, "missing_field");
 }
 
-static void
-test_too_many_fields(void **state)
-{
-	struct fx *x = *state;
-	int i, r = 0;
-
-	for (i = 0; i <= SIGNET_MAX_FORM_FIELDS && r == 0; i++)
-		r = text(&x->f, "description", "x");
-	/* the duplicate stops it first; the count is the backstop */
-	assert_int_equal(r, -1);
-}
-
 int
 main(void)
 {
@@ -269,7 +257,6 @@ main(void)
 		T(test_artifact_not_a_file),
 		T(test_last_text_field),
 		T(test_missing_artifact),
-		T(test_too_many_fields),
 	};
 #undef T
 
