@@ -68,6 +68,9 @@ usage(FILE *f)
 	    "  submit --project P --policy S --artifact FILE [--wait] [--output F]\n"
 	    "  resubmit ID --policy S    status ID    download ID --output F\n"
 	    "  approve ID    deny ID    cancel ID    login --username U\n"
+	    "  admin RESOURCE VERB ...   administration: projects, policies, users,\n"
+	    "                            identities, build-systems, keys, certificates,\n"
+	    "                            token, export, apply (signet admin --help)\n"
 	    "\n"
 	    "S is a name such as \"CN=Example Release Signing,O=Example\".\n"
 	    "K is a key label or id (signet key list).\n");
