@@ -1006,8 +1006,7 @@ apply_open(struct apply *a, struct store *s, struct kh *kh,
 static void
 apply_close(struct apply *a)
 {
-	store_txn_abort(a->t);
-	a->t = NULL;
+	store_txn_abort(&a->t);
 	json_decref(a->doc_certs);
 	json_decref(a->doc_idents);
 	json_decref(a->doc_users);
@@ -1061,11 +1060,9 @@ catalog_apply(struct store *s, struct kh *kh, json_t *doc,
 		if ((r = apply_project(&a, e)) != 0)
 			goto out;
 	if (dry_run || a.changes == 0) {
-		store_txn_abort(a.t);
-		a.t = NULL;
+		store_txn_abort(&a.t);
 	} else {
-		r = store_txn_commit(a.t);
-		a.t = NULL;
+		r = store_txn_commit(&a.t);
 		if (r != 0)
 			goto out;
 	}
@@ -1158,8 +1155,7 @@ catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
 	}
 	if (r != 0)
 		goto out;
-	r = store_txn_commit(a.t);
-	a.t = NULL;
+	r = store_txn_commit(&a.t);
 out:
 	apply_close(&a);
 	json_decref(prj);
@@ -1346,10 +1342,9 @@ catalog_delete(struct store *s, const char *kind, const char *project,
 	if ((r = store_del(t, db, key, strlen(key))) != 0 ||
 	    (r = audit_append(t, actor_type, actor, action, key, NULL)) != 0)
 		goto out;
-	r = store_txn_commit(t);
-	t = NULL;
+	r = store_txn_commit(&t);
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(old);
 	return r;
 }

@@ -151,10 +151,9 @@ console_srv_audit(struct console_srv *s, const char *actor,
 	if ((r = store_txn_begin(s->app->store, 1, &t)) == 0 &&
 	    (r = audit_append(t, "user", actor, action, target,
 	    details)) == 0) {
-		r = store_txn_commit(t);
-		t = NULL;
+		r = store_txn_commit(&t);
 	}
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (r != 0)
 		log_err("console: cannot audit %s by %s: %s", action, actor,
 		    signet_strerror(r));
@@ -326,7 +325,7 @@ console_srv_login(struct console_srv_ctx *x)
 		    signet_strerror(r));
 	if ((r = store_txn_begin(c->srv->app->store, 0, &t)) == 0) {
 		r = users_session(t, token, &u, key);
-		store_txn_abort(t);
+		store_txn_abort(&t);
 	}
 	if (r != 0) {
 		r = console_srv_msg(x, r, "login failed: %s",
@@ -422,7 +421,7 @@ console_srv_pending(struct console_srv_ctx *x)
 	}
 	r = 0;
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(items);
 	json_decref(out);
 	return r;
@@ -486,7 +485,7 @@ console_srv_request(struct console_srv_ctx *x)
 	    "approvers", json_object_get(policy, "approvers"));
 	r = x->rep == NULL ? SIGNET_ERR_NOMEM : 0;
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(policy);
 	json_decref(os);
 	json_decref(api);
@@ -649,7 +648,7 @@ console_srv_token_status(struct console_srv_ctx *x)
 	    "keys", jkeys, "certificates", cc.out);
 	r = x->rep == NULL ? SIGNET_ERR_NOMEM : 0;
 out:
-	store_txn_abort(cc.t);
+	store_txn_abort(&cc.t);
 	free(keys);
 	json_decref(jkeys);
 	json_decref(cc.out);
@@ -756,7 +755,7 @@ console_srv_check_session(struct console_srv_ctx *x)
 	if ((r = store_txn_begin(c->srv->app->store, 0, &t)) != 0)
 		return console_srv_msg(x, r, "the database is not available");
 	r = users_session(t, c->token, &x->user, key);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	OPENSSL_cleanse(key, sizeof(key));
 	if (r == 0 && !users_has_role(x->user, ROLE_OFFICER))
 		r = SIGNET_ERR_UNAUTHENTICATED;

@@ -113,7 +113,7 @@ jwks_refresh_url(struct jwks_refresh *j, const char *name, char **url,
 	}
 	r = 0;
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(rec);
 	return r;
 }
@@ -178,13 +178,12 @@ jwks_refresh_store(struct jwks_refresh *j, const char *name, const char *url,
 	    "build-system.jwks-refreshed", name, details)) != 0 ||
 	    (r = store_put_json(t, STORE_BUILD_SYSTEMS, name, rec)) != 0)
 		goto out;
-	r = store_txn_commit(t);
-	t = NULL;
+	r = store_txn_commit(&t);
 	if (r != 0)
 		goto out;
 	*changed = 1;
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (r != 0) {
 		json_decref(*key_ids);
 		*key_ids = NULL;
@@ -304,7 +303,7 @@ jwks_refresh_pass(struct jwks_refresh *j)
 		goto out;
 	r = store_walk(t, STORE_BUILD_SYSTEMS, NULL, 0, NULL, 0, 0,
 	    jwks_refresh_collect, names);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (r != 0) {
 		log_err("jwks-refresh: cannot list the build systems: %s",
 		    signet_strerror(r));

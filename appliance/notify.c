@@ -810,10 +810,9 @@ notify_outcome(struct notify *n, uint64_t seq, json_t *rec, int res,
 			    target, (long long)attempts,
 			    (unsigned long long)delay, err);
 	}
-	r = store_txn_commit(t);
-	t = NULL;
+	r = store_txn_commit(&t);
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	return r;
 }
 
@@ -895,7 +894,7 @@ notify_pass(struct notify *n)
 		goto out;
 	r = store_walk(t, STORE_OUTBOX, NULL, 0, NULL, 0, 0, notify_scan_fn,
 	    &sc);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (r != 0)
 		goto out;
 	if (sc.bad != n->last_bad && sc.bad > 0)

@@ -143,10 +143,9 @@ signer_claim(struct signer *s, const char *id, json_t **rec)
 	}
 	if ((r = request_transition(t, *rec, RQ_PROCESSING, NULL)) != 0)
 		goto out;
-	r = store_txn_commit(t);
-	t = NULL;
+	r = store_txn_commit(&t);
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (r != 0) {
 		json_decref(*rec);
 		*rec = NULL;
@@ -182,12 +181,11 @@ signer_finish(struct signer *s, const char *id, const char *to,
 	    "signing-request.completed" : "signing-request.failed",
 	    signed_artifact != NULL ? cert : NULL)) != 0)
 		goto out;
-	r = store_txn_commit(t);
-	t = NULL;
+	r = store_txn_commit(&t);
 	if (r == 0)
 		notify_kick(s->app->notify);
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(rec);
 	return r;
 }
@@ -225,8 +223,7 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 		snprintf(reason, rlen, "the policy's certificate is missing");
 		goto out;
 	}
-	store_txn_abort(t);
-	t = NULL;
+	store_txn_abort(&t);
 	if ((r = signer_key(s, cert, &k)) != 0) {
 		snprintf(reason, rlen, "cannot load the policy's key: %s",
 		    signet_strerror(r));
@@ -249,7 +246,7 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	if (*signed_artifact == NULL || *certinfo == NULL)
 		r = SIGNET_ERR_NOMEM;
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	OPENSSL_free(der);
 	json_decref(policy);
 	json_decref(cert);
@@ -375,11 +372,11 @@ signer_start(struct app *app, int workers, struct signer **out)
 	pthread_cond_init(&s->cv, NULL);
 	if ((r = store_txn_begin(app->store, 0, &t)) != 0 ||
 	    (r = request_pending(t, signer_load_one, s)) != 0) {
-		store_txn_abort(t);
+		store_txn_abort(&t);
 		signer_stop(s);
 		return r;
 	}
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	for (i = 0; i < workers; i++) {
 		if (pthread_create(&s->th[i], NULL, signer_main, s) != 0) {
 			signer_stop(s);

@@ -311,10 +311,9 @@ cli_audit(struct cli *c, const char *action, const char *target,
 	if (audit_append(t, "system", cli_actor(), action, target,
 	    details) != 0)
 		goto out;
-	r = store_txn_commit(t);
-	t = NULL;
+	r = store_txn_commit(&t);
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	store_close(s);
 	return r;
 }
@@ -364,8 +363,7 @@ cmd_user_password(struct cli *c, const char *name)
 		fprintf(stderr, "signet: %s\n", signet_strerror(r));
 		goto out;
 	}
-	r = store_txn_commit(t);
-	t = NULL;
+	r = store_txn_commit(&t);
 	if (r != 0) {
 		fprintf(stderr, "signet: %s\n", signet_strerror(r));
 		goto out;
@@ -374,7 +372,7 @@ cmd_user_password(struct cli *c, const char *name)
 	rc = 0;
 out:
 	OPENSSL_cleanse(pw, sizeof(pw));
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	store_close(s);
 	return rc;
 }

@@ -94,7 +94,7 @@ gc_artifacts(struct app *app)
 		return;
 	if (cas_walk(app->cas, gc_one, &g) != 0)
 		log_warn("artifact clean-up incomplete");
-	store_txn_abort(g.t);
+	store_txn_abort(&g.t);
 	if (g.removed > 0)
 		log_info("removed %d artifact(s) no request refers to",
 		    g.removed);

@@ -174,10 +174,15 @@ store_txn_begin(struct store *s, int write, struct store_txn **out)
 }
 
 int
-store_txn_commit(struct store_txn *t)
+store_txn_commit(struct store_txn **tp)
 {
-	int rc = mdb_txn_commit(t->txn);
+	struct store_txn *t = *tp;
+	int rc;
 
+	*tp = NULL;
+	if (t == NULL)
+		return SIGNET_ERR_INTERNAL;
+	rc = mdb_txn_commit(t->txn);
 	free(t);
 	if (rc != 0)
 		return store_mdb_err(rc, "commit");
@@ -185,10 +190,13 @@ store_txn_commit(struct store_txn *t)
 }
 
 void
-store_txn_abort(struct store_txn *t)
+store_txn_abort(struct store_txn **tp)
 {
-	if (t == NULL)
+	struct store_txn *t;
+
+	if (tp == NULL || (t = *tp) == NULL)
 		return;
+	*tp = NULL;
 	mdb_txn_abort(t->txn);
 	free(t);
 }

@@ -41,8 +41,11 @@ void store_close(struct store *s);
 int store_copy(struct store *s, const char *dir) SIGNET_WUR;
 
 int store_txn_begin(struct store *s, int write, struct store_txn **out) SIGNET_WUR;
-int store_txn_commit(struct store_txn *t) SIGNET_WUR;
-void store_txn_abort(struct store_txn *t);	/* accepts NULL */
+/* Both end the transaction whatever happens and set *t to NULL, so no
+ * error path can leave LMDB's writer lock held (commit frees the handle
+ * even when the commit fails). Abort accepts NULL and *t == NULL. */
+int store_txn_commit(struct store_txn **t) SIGNET_WUR;
+void store_txn_abort(struct store_txn **t);
 
 /* Raw values: *v points into the map and is valid until the txn ends. */
 int store_get(struct store_txn *t, enum store_db db, const void *k,

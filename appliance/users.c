@@ -215,8 +215,7 @@ users_login_kind(struct store *s, const struct users_policy *p,
 		if ((r = store_txn_begin(s, 0, &t)) != 0)
 			return r;
 		r = store_get_json(t, STORE_USERS, name, &u);
-		store_txn_abort(t);
-		t = NULL;
+		store_txn_abort(&t);
 		if (r != 0 && r != SIGNET_ERR_NOT_FOUND)
 			return r;
 		known = r == 0 && json_is_string(json_object_get(u,
@@ -263,8 +262,7 @@ users_login_kind(struct store *s, const struct users_policy *p,
 		    (r = audit_append(t, "user", name, "session.login", name,
 		    det)) != 0)
 			goto out;
-		r = store_txn_commit(t);
-		t = NULL;
+		r = store_txn_commit(&t);
 		goto out;
 	}
 	/* failure: count it against a real user, audit it either way */
@@ -295,14 +293,11 @@ users_login_kind(struct store *s, const struct users_policy *p,
 	if ((r = audit_append(t, "user", catalog_valid_name(name) ? name : "?",
 	    "session.login-failed", NULL, det)) != 0)
 		goto out;
-	if ((r = store_txn_commit(t)) != 0) {
-		t = NULL;
+	if ((r = store_txn_commit(&t)) != 0)
 		goto out;
-	}
-	t = NULL;
 	r = SIGNET_ERR_UNAUTHENTICATED;
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (r != 0) {
 		OPENSSL_cleanse(token, USERS_TOKEN_LEN + 1);
 		users_fail_delay(now);
@@ -409,10 +404,9 @@ users_touch(struct store *s, const char *key, uint64_t now)
 	}
 	if ((r = store_put_json(t, STORE_SESSIONS, key, sess)) != 0)
 		goto out;
-	r = store_txn_commit(t);
-	t = NULL;
+	r = store_txn_commit(&t);
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(sess);
 	return r;
 }
@@ -442,8 +436,7 @@ users_cookie_session(struct store *s, const char *token, unsigned idle_s,
 	}
 	if ((r = users_session_user(t, sess, user)) != 0)
 		goto out;
-	store_txn_abort(t);
-	t = NULL;
+	store_txn_abort(&t);
 	/* a short idle time needs more frequent writes to stay alive */
 	touch = USERS_TOUCH_INTERVAL_S;
 	if (idle_s > 0 && idle_s / 4 < touch)
@@ -452,7 +445,7 @@ users_cookie_session(struct store *s, const char *token, unsigned idle_s,
 	    users_touch(s, key, now) != 0)
 		log_warn("users: the last use of a session was not recorded");
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(sess);
 	if (r != 0) {
 		json_decref(*user);
@@ -508,10 +501,10 @@ users_logout(struct store *s, const char *key, const char *user)
 	if ((r = store_del(t, STORE_SESSIONS, key, strlen(key))) != 0 ||
 	    (r = audit_append(t, "user", user, "session.logout", user,
 	    NULL)) != 0) {
-		store_txn_abort(t);
+		store_txn_abort(&t);
 		return r;
 	}
-	return store_txn_commit(t);
+	return store_txn_commit(&t);
 }
 
 struct users_expiry {
@@ -554,9 +547,8 @@ users_expire_sessions(struct store *s)
 	for (i = 0; i < e.n; i++)
 		if ((r = store_del(t, STORE_SESSIONS, e.keys[i], 64)) != 0)
 			goto out;
-	r = store_txn_commit(t);
-	t = NULL;
+	r = store_txn_commit(&t);
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	return r;
 }

@@ -110,12 +110,12 @@ workflow_begin(struct store *s, const struct principal *p, const char *id,
 /* Records the change (audit entry, notifications) and commits it with
  * the request; hands the request to the caller. t is consumed. */
 static int
-workflow_commit(struct store_txn *t, json_t **rec, const struct principal *p,
+workflow_commit(struct store_txn **t, json_t **rec, const struct principal *p,
     const char *action, const json_t *details, json_t **out)
 {
 	int r;
 
-	if ((r = events_request(t, *rec, p->type, p->name, action,
+	if ((r = events_request(*t, *rec, p->type, p->name, action,
 	    details)) != 0) {
 		store_txn_abort(t);
 		return r;
@@ -200,11 +200,10 @@ workflow_decide(struct store *s, const struct principal *p, const char *id,
 	if (r != 0)
 		goto out;
 	d = json_pack("{s:s?}", "comment", comment);
-	r = workflow_commit(t, &rec, p, approve ?
+	r = workflow_commit(&t, &rec, p, approve ?
 	    "signing-request.approved" : "signing-request.denied", d, out);
-	t = NULL;
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(d);
 	json_decref(rec);
 	json_decref(policy);
@@ -240,11 +239,10 @@ workflow_cancel(struct store *s, const struct principal *p, const char *id,
 	if ((r = request_transition(t, rec, RQ_CANCELED, NULL)) != 0)
 		goto out;
 	d = json_pack("{s:s?}", "comment", comment);
-	r = workflow_commit(t, &rec, p,
+	r = workflow_commit(&t, &rec, p,
 	    "signing-request.canceled", d, out);
-	t = NULL;
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(d);
 	json_decref(rec);
 	return r;
@@ -347,11 +345,10 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 	if ((r = request_create(t, &n, &rec)) != 0)
 		goto out;
 	d = json_pack("{s:s}", "originalSigningRequestId", id);
-	r = workflow_commit(t, &rec, p,
+	r = workflow_commit(&t, &rec, p,
 	    "signing-request.resubmitted", d, out);
-	t = NULL;
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(d);
 	json_decref(rec);
 	json_decref(orig);

@@ -58,7 +58,7 @@ api_auth_bearer(struct api *a, const char *hdr)
 		return -1;
 	}
 	r = users_session(t, hdr + 7, &a->user, a->session_key);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (r == SIGNET_ERR_UNAUTHENTICATED) {
 		http_error(a->c, 401, "invalid_token", "the session token is "
 		    "unknown, expired or revoked; log in again with POST "
@@ -157,7 +157,7 @@ api_auth(struct api *a)
 		return -1;
 	}
 	r = catalog_identity_for_cert(t, cert, a->identity);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (r == SIGNET_ERR_NOT_FOUND) {
 		http_error(a->c, 403, "unknown_identity", "this client "
 		    "certificate (subject %.200s) is not registered as an "
@@ -212,7 +212,7 @@ api_health(struct api *a)
 	if (store_txn_begin(a->app->store, 0, &t) == 0) {
 		if (catalog_expiring(t, SIGNET_EXPIRY_WARN_DAYS, &expiring) != 0)
 			expiring = NULL;
-		store_txn_abort(t);
+		store_txn_abort(&t);
 	}
 	body = json_pack("{s:s, s:s, s:{s:b, s:b, s:s, s:i, s:i, s:i}, s:o}",
 	    "status", r == 0 && st.present && st.logged_in ? "ok" : "degraded",

@@ -139,7 +139,7 @@ admin_find(struct api *a, const char *kind, const char *project,
 		}
 	}
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(list);
 	return found;
 }
@@ -155,11 +155,11 @@ admin_list(struct api *a)
 		return;
 	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0 ||
 	    (r = catalog_list(t, a->seg[1], &items)) != 0) {
-		store_txn_abort(t);
+		store_txn_abort(&t);
 		http_error(a->c, 500, "internal", "database error");
 		return;
 	}
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	http_json(a->c, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
@@ -350,8 +350,7 @@ admin_password(struct api *a)
 	if (r != 0 || (r = audit_append(t, a->who.type, a->who.name,
 	    "user.password-set", a->seg[2], NULL)) != 0)
 		goto fail;
-	r = store_txn_commit(t);
-	t = NULL;
+	r = store_txn_commit(&t);
 	if (r != 0)
 		goto fail;
 	mg_response_header_start(a->c, 204);
@@ -361,7 +360,7 @@ admin_password(struct api *a)
 fail:
 	http_error(a->c, 500, "internal", "%s", signet_strerror(r));
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (pw != NULL)
 		OPENSSL_cleanse((void *)(uintptr_t)pw, strlen(pw));
 	json_decref(body);
@@ -416,7 +415,7 @@ admin_certificates(struct api *a, const char *key_id)
 			json_array_append_new(out, o);
 	}
 done:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(list);
 	return out;
 }
@@ -539,15 +538,14 @@ admin_key_generate(struct api *a)
 	d = json_pack("{s:s, s:s}", "label", ki.label, "type", type);
 	if (store_txn_begin(a->app->store, 1, &t) != 0 ||
 	    audit_append(t, a->who.type, a->who.name, "key.generated", ki.id,
-	    d) != 0 || store_txn_commit(t) != 0)
+	    d) != 0 || store_txn_commit(&t) != 0)
 		log_err("admin: key %s generated but not audited", ki.id);
-	t = NULL;
 	log_info("admin: %s generated key %s (%s)", a->identity, ki.id, type);
 	http_json(a->c, 201, json_pack("{s:s, s:s, s:s, s:i}", "id", ki.id,
 	    "label", ki.label, "type", admin_key_type(ki.type), "bits",
 	    (int)ki.bits), NULL);
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(d);
 	json_decref(body);
 }
@@ -834,11 +832,11 @@ admin_export(struct api *a)
 		return;
 	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0 ||
 	    (r = catalog_export(t, &doc)) != 0) {
-		store_txn_abort(t);
+		store_txn_abort(&t);
 		http_error(a->c, 500, "internal", "database error");
 		return;
 	}
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	http_json(a->c, 200, doc, NULL);
 }
 

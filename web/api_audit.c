@@ -110,16 +110,16 @@ api_audit(struct api *a)
 			items = NULL;
 			from = next;
 		} while (next != 0);
-		store_txn_abort(t);
+		store_txn_abort(&t);
 		return;
 	}
 	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0 ||
 	    (r = audit_list(t, from, (size_t)limit, &items, &next)) != 0) {
-		store_txn_abort(t);
+		store_txn_abort(&t);
 		http_error(a->c, 500, "internal", "database error");
 		return;
 	}
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (next != 0)
 		snprintf(after, sizeof(after), "%llu", (unsigned long long)next);
 	http_json(a->c, 200, json_pack("{s:o, s:s?}", "items", items,

@@ -192,8 +192,7 @@ api_submit(struct api *a)
 	}
 	r = api_check_submit(a, t, project, slug, conf, f.origin, now, &policy,
 	    &ev);
-	store_txn_abort(t);
-	t = NULL;
+	store_txn_abort(&t);
 	if (r != 0)
 		goto out;
 	json_decref(policy);
@@ -230,13 +229,11 @@ api_submit(struct api *a)
 	if ((r = request_create(t, &n, &rec)) != 0 ||
 	    (r = events_request(t, rec, a->who.type, a->who.name,
 	    "signing-request.submitted", NULL)) != 0 ||
-	    (r = store_txn_commit(t)) != 0) {
-		t = NULL;
+	    (r = store_txn_commit(&t)) != 0) {
 		http_error(a->c, http_status(r), "internal", "the request could "
 		    "not be recorded: %s", signet_strerror(r));
 		goto out;
 	}
-	t = NULL;
 	const char *id = json_string_value(json_object_get(rec, "id"));
 	log_info("api: %s submitted %s (%s/%s, %s, %llu bytes)", a->identity,
 	    id, project, slug, f.sha256, (unsigned long long)f.size);
@@ -244,7 +241,7 @@ api_submit(struct api *a)
 	snprintf(loc, sizeof(loc), "Location: /api/v1/signing-requests/%s", id);
 	http_json(a->c, 201, request_api(rec), loc);
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(policy);
 	json_decref(ev);
 	json_decref(rec);
@@ -275,7 +272,7 @@ api_load_request(struct api *a, const char *id, json_t **rec)
 		*rec = NULL;
 		r = SIGNET_ERR_NOT_FOUND;
 	}
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (r == SIGNET_ERR_NOT_FOUND) {
 		http_error(a->c, 404, "not_found", "there is no signing request "
 		    "'%.40s' visible to you", id);
@@ -396,7 +393,7 @@ api_list(struct api *a)
 	f.arg = &vis;
 	r = request_list(t, &f, (size_t)page, has_cursor ? cursor : "", &items,
 	    next);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(vis.cache);
 	if (r == SIGNET_ERR_INVALID) {
 		http_error(a->c, 400, "invalid_query", "cursor is not one this "
@@ -509,7 +506,7 @@ api_certificate(struct api *a)
 	mg_response_header_send(a->c);
 	mg_write(a->c, pem, strlen(pem));
 out:
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(policy);
 	json_decref(cert);
 }

@@ -241,7 +241,7 @@ api_me(struct api *a)
 		goto fail;
 	r = store_walk(t, STORE_POLICIES, NULL, 0, NULL, 0, 0, api_me_policy,
 	    &m);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	if (r != 0)
 		goto fail;
 	roles = a->user ? json_object_get(a->user, "roles") : NULL;

@@ -62,7 +62,7 @@ fz_snapshot(char *out, size_t len)
 	snprintf(out, len, "%s", text);
 	free(text);
 	json_decref(doc);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 }
 
 static void
@@ -85,7 +85,7 @@ fz_init(void)
 	    "00ff", "purpose", "test", "chainPem", "");
 	if (cert == NULL || store_txn_begin(fz_store, 1, &t) != 0 ||
 	    store_put_json(t, STORE_CERTIFICATES, "test-cert", cert) != 0 ||
-	    store_txn_commit(t) != 0)
+	    store_txn_commit(&t) != 0)
 		fuzz_fail("the certificate record cannot be stored");
 	json_decref(cert);
 	if ((doc = json_loads(fz_base, 0, NULL)) == NULL)

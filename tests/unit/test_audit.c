@@ -88,14 +88,14 @@ fill(struct fx *f)
 	    "8c1f0f6e-5d3a-4b7e-9a41-2f0d1c2b3a4e", NULL), 0);
 	assert_int_equal(audit_append(t, "user", "alice",
 	    "session.login", "alice", NULL), 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	json_decref(d);
 
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
 	assert_int_equal(audit_append(t, "user", "alice",
 	    "signing-request.approved", "8c1f0f6e-5d3a-4b7e-9a41-2f0d1c2b3a4e",
 	    NULL), 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 
 	d = json_pack("{s:s}", "reason", "wrong password");
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
@@ -105,7 +105,7 @@ fill(struct fx *f)
 	    "firmware/release-signing", NULL), 0);
 	assert_int_equal(audit_append(t, "system", "signet-cli:root",
 	    "user.password-set", "bob", NULL), 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	json_decref(d);
 }
 
@@ -132,7 +132,7 @@ export(struct fx *f, const char *path)
 		json_decref(items);
 		after = next;
 	} while (next != 0);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	assert_int_equal(fclose(out), 0);
 }
 
@@ -266,7 +266,7 @@ test_append_list(void **state)
 	assert_int_equal(json_object_size(json_object_get(json_array_get(items,
 	    1), "details")), 0);
 	json_decref(items);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 }
 
 static void
@@ -488,7 +488,7 @@ count_entries(struct fx *f)
 	    &next), 0);
 	n = json_array_size(items);
 	json_decref(items);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	return n;
 }
 
@@ -505,13 +505,13 @@ test_abort(void **state)
 	    "firmware/release-signing", NULL), 0);
 	assert_int_equal(audit_append(t, "user", "eve", "user.created",
 	    "eve2", NULL), 0);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	assert_int_equal(count_entries(f), N_ENTRIES);
 	/* the head did not move: the next entry continues the chain */
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
 	assert_int_equal(audit_append(t, "system", "signetd",
 	    "token.logged-in", NULL, NULL), 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	assert_int_equal(count_entries(f), N_ENTRIES + 1);
 	export(f, f->exp);
 	assert_int_equal(verify_path(f->exp, msg, sizeof(msg)), 0);
@@ -583,7 +583,7 @@ test_refused(void **state)
 	    d), SIGNET_ERR_TOO_LARGE);
 	json_decref(d);
 	free(big);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	/* only the one well-formed entry was written */
 	assert_int_equal(count_entries(f), 1);
 
@@ -591,7 +591,7 @@ test_refused(void **state)
 	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
 	assert_int_equal(audit_append(t, "user", "x", "policy.updated", NULL,
 	    NULL), SIGNET_ERR_STORE);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 }
 
 /* Append-only: an entry beyond the head is never overwritten. */
@@ -606,11 +606,11 @@ test_no_overwrite(void **state)
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
 	assert_int_equal(store_put(t, STORE_AUDIT, key, sizeof(key), "{}", 2),
 	    0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
 	assert_int_equal(audit_append(t, "user", "x", "policy.updated", NULL,
 	    NULL), SIGNET_ERR_STORE);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 }
 
 int

@@ -526,7 +526,7 @@ enqueue_webhook(struct fx *f, const char *url, const char *secret,
 
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
 	assert_int_equal(notify_enqueue_webhook(t, url, secret, body), 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 }
 
 static void
@@ -537,7 +537,7 @@ enqueue_email(struct fx *f, const char *to, const char *subject,
 
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
 	assert_int_equal(notify_enqueue_email(t, to, subject, text), 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 }
 
 /* Outbox inspection: count and a copy of the first record. */
@@ -570,7 +570,7 @@ outbox(struct fx *f, struct ob *o)
 	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
 	assert_int_equal(store_walk(t, STORE_OUTBOX, NULL, 0, NULL, 0, 0,
 	    ob_fn, o), 0);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 }
 
 static int
@@ -816,7 +816,7 @@ test_dead_after_max_age(void **state)
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
 	assert_int_equal(store_put(t, STORE_OUTBOX, o.key, 8, s, strlen(s)),
 	    0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	free(s);
 	json_decref(o.first);
 	n = start(f, f->ca, NULL);
@@ -880,7 +880,7 @@ test_webhook_refused(void **state)
 	assert_int_equal(notify_enqueue_webhook(t, "https://h/", "k", big),
 	    SIGNET_ERR_TOO_LARGE);
 	assert_true(notify_valid_webhook("https://h.example:8443/x?y=z", "k"));
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	assert_int_equal(outbox_count(f), 0);
 	free(huge);
 	json_decref(ev);
@@ -1039,7 +1039,7 @@ test_email_injection(void **state)
 	assert_int_equal(notify_enqueue_email(t, "a@corp.example",
 	    "hello\r\nBcc: evil@x.example\r\n\r\nforged body", "real body"),
 	    0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	assert_int_equal(outbox_count(f), 1);
 	notify_kick(n);
 	WAIT_FOR(smtp_count(m) == 1);

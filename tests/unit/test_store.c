@@ -71,7 +71,7 @@ new_request(struct fx *f, const char *project, int approvals)
 	n.required_approvals = approvals;
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
 	assert_int_equal(request_create(t, &n, &rec), 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	return rec;
 }
 
@@ -106,7 +106,7 @@ test_request_lifecycle(void **state)
 	n = 0;
 	assert_int_equal(request_pending(t, pending_count, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 
 	api = request_api(got);
 	assert_string_equal(json_string_value(json_object_get(api, "status")),
@@ -136,7 +136,7 @@ test_waiting_not_pending(void **state)
 	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
 	assert_int_equal(request_pending(t, pending_count, &n), 0);
 	assert_int_equal(n, 0);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_decref(api);
 	json_decref(rec);
 }
@@ -184,7 +184,7 @@ test_list_paging(void **state)
 	/* a cursor not made by the server */
 	assert_int_equal(request_list(t, &flt, 2, "zz", &items, next),
 	    SIGNET_ERR_INVALID);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	for (i = 0; i < 5; i++)
 		json_decref(ids[i]);
 }
@@ -207,7 +207,7 @@ test_record_version_checked(void **state)
 	    SIGNET_ERR_STORE);
 	assert_int_equal(store_get_json(t, STORE_PROJECTS, "r", &j),
 	    SIGNET_ERR_NOT_FOUND);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 }
 
 static int
@@ -251,7 +251,7 @@ test_walk_prefix(void **state)
 	assert_int_equal(store_walk(t, STORE_POLICIES, "zz", 2, NULL, 0, 0,
 	    count_cb, &n), 0);
 	assert_int_equal(n, 0);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 }
 
 static void

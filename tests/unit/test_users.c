@@ -75,7 +75,7 @@ add_user(struct fx *f, const char *name, const char *pw)
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
 	assert_int_equal(store_put_json(t, STORE_USERS, name, u), 0);
 	assert_int_equal(users_set_password(t, name, pw, strlen(pw)), 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	json_decref(u);
 }
 
@@ -87,7 +87,7 @@ get(struct fx *f, enum store_db db, const char *key)
 
 	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
 	assert_int_equal(store_get_json(t, db, key, &v), 0);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	return v;
 }
 
@@ -104,7 +104,7 @@ set_int(struct fx *f, enum store_db db, const char *key, const char *member,
 	assert_int_equal(json_object_set_new(v, member,
 	    json_integer((json_int_t)value)), 0);
 	assert_int_equal(store_put_json(t, db, key, v), 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	json_decref(v);
 }
 
@@ -129,7 +129,7 @@ bearer(struct fx *f, const char *token, json_t **user, char key[65])
 
 	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
 	r = users_session(t, token, user, key);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	return r;
 }
 
@@ -198,7 +198,7 @@ test_password_hash_and_round_trip(void **state)
 	/* a new password replaces the old one */
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
 	assert_int_equal(users_set_password(t, "alice", PW2, strlen(PW2)), 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	assert_int_equal(login(f, "alice", PW2, 0, token), 0);
 	t0 = now_ns(CLOCK_MONOTONIC);
 	assert_int_equal(login(f, "alice", PW, 0, token),
@@ -227,7 +227,7 @@ test_password_rules(void **state)
 	    SIGNET_ERR_NOT_FOUND);
 	assert_int_equal(users_set_password(t, "alice", long_pw,
 	    USERS_MAX_PASSWORD), 0);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 }
 
 /* --- lockout ----------------------------------------------------------- */
@@ -244,7 +244,7 @@ audit_reason(struct fx *f, size_t nth_failure)
 	reason[0] = '\0';
 	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
 	assert_int_equal(audit_list(t, 0, 100, &items, &next), 0);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	json_array_foreach(items, i, e) {
 		if (strcmp(json_string_value(json_object_get(e, "action")),
 		    "session.login-failed") != 0)
@@ -415,7 +415,7 @@ test_session_token_stored_as_hash(void **state)
 	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
 	assert_int_equal(store_walk(t, STORE_SESSIONS, NULL, 0, NULL, 0, 0,
 	    walk_cb, &w), 0);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	assert_int_equal(w.n, 2);
 	assert_int_equal(w.found, 0);
 	assert_true(strcmp(w.keys[0], key) == 0 || strcmp(w.keys[1], key) == 0);
@@ -613,7 +613,7 @@ test_absolute_expiry_and_logout(void **state)
 	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
 	assert_int_equal(store_walk(t, STORE_SESSIONS, NULL, 0, NULL, 0, 0,
 	    walk_cb, &w), 0);
-	store_txn_abort(t);
+	store_txn_abort(&t);
 	assert_int_equal(w.n, 1);
 	assert_string_equal(w.keys[0], lkey);
 
@@ -639,7 +639,7 @@ test_removed_user(void **state)
 	assert_int_equal(login(f, "alice", PW, 0, btok), 0);
 	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
 	assert_int_equal(store_del(t, STORE_USERS, "alice", 5), 0);
-	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
 	assert_int_equal(bearer(f, btok, &user, key),
 	    SIGNET_ERR_UNAUTHENTICATED);
 	assert_null(user);
