@@ -39,6 +39,62 @@ rd_u64(struct rd *r, uint64_t *v)
 	return 0;
 }
 
+/* n little-endian bytes (n <= 8) into *v; the cursor moves only on
+ * success. */
+static int
+rd_le(struct rd *r, size_t n, uint64_t *v)
+{
+	uint64_t x = 0;
+	size_t i;
+
+	if (rd_left(r) < n)
+		return SIGNET_ERR_TRUNCATED;
+	for (i = n; i > 0; i--)
+		x = x << 8 | r->buf[r->off + i - 1];
+	r->off += n;
+	*v = x;
+	return 0;
+}
+
+int
+rd_u16le(struct rd *r, uint16_t *v)
+{
+	uint64_t x;
+	int e;
+
+	if ((e = rd_le(r, 2, &x)) != 0)
+		return e;
+	*v = (uint16_t)x;
+	return 0;
+}
+
+int
+rd_u32le(struct rd *r, uint32_t *v)
+{
+	uint64_t x;
+	int e;
+
+	if ((e = rd_le(r, 4, &x)) != 0)
+		return e;
+	*v = (uint32_t)x;
+	return 0;
+}
+
+int
+rd_u64le(struct rd *r, uint64_t *v)
+{
+	return rd_le(r, 8, v);
+}
+
+int
+rd_skip(struct rd *r, size_t n)
+{
+	if (rd_left(r) < n)
+		return SIGNET_ERR_TRUNCATED;
+	r->off += n;
+	return 0;
+}
+
 int
 rd_copy(struct rd *r, void *out, size_t n)
 {

@@ -32,6 +32,12 @@ rd_left(const struct rd *r)
 int rd_u8(struct rd *r, uint8_t *v) SIGNET_WUR;
 int rd_u32(struct rd *r, uint32_t *v) SIGNET_WUR;	/* big endian */
 int rd_u64(struct rd *r, uint64_t *v) SIGNET_WUR;	/* big endian */
+/* Little endian, as PE/COFF, CAB and OpenPGP's v4+ packets lay them out. */
+int rd_u16le(struct rd *r, uint16_t *v) SIGNET_WUR;
+int rd_u32le(struct rd *r, uint32_t *v) SIGNET_WUR;
+int rd_u64le(struct rd *r, uint64_t *v) SIGNET_WUR;
+/* Moves the cursor n bytes on without reading them. */
+int rd_skip(struct rd *r, size_t n) SIGNET_WUR;
 /* n bytes, copied into out */
 int rd_copy(struct rd *r, void *out, size_t n) SIGNET_WUR;
 /* A u32 length then that many bytes, returned in place (not copied);

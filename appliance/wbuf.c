@@ -1,3 +1,5 @@
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +120,54 @@ int
 wbuf_cstr(struct wbuf *b, const char *s)
 {
 	return wbuf_blob(b, s, strlen(s));
+}
+
+int
+wbuf_addf(struct wbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char small[256], *big = NULL;
+	int n, e;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		wbuf_free(b);
+		return SIGNET_ERR_INVALID;
+	}
+	if ((size_t)n < sizeof(small)) {
+		e = wbuf_add(b, small, (size_t)n);
+		if (b->secret)
+			OPENSSL_cleanse(small, sizeof(small));
+		return e;
+	}
+	if ((size_t)n > b->max || (big = malloc((size_t)n + 1)) == NULL) {
+		wbuf_free(b);
+		return big == NULL && (size_t)n <= b->max ? SIGNET_ERR_NOMEM :
+		    SIGNET_ERR_TOO_LARGE;
+	}
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	e = wbuf_add(b, big, (size_t)n);
+	if (b->secret)
+		OPENSSL_cleanse(big, (size_t)n);
+	free(big);
+	return e;
+}
+
+int
+wbuf_str(struct wbuf *b, const char **s)
+{
+	int e;
+
+	/* the NUL goes in as a byte, then is taken off the length again */
+	if ((e = wbuf_u8(b, 0)) != 0)
+		return e;
+	b->len--;
+	*s = (const char *)b->buf;
+	return 0;
 }
 
 uint8_t *

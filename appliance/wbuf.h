@@ -29,6 +29,13 @@ int wbuf_u64(struct wbuf *b, uint64_t v) SIGNET_WUR;	/* big endian */
 /* u32 length, then the bytes (the form rd_blob reads) */
 int wbuf_blob(struct wbuf *b, const void *p, size_t n) SIGNET_WUR;
 int wbuf_cstr(struct wbuf *b, const char *s) SIGNET_WUR;
+/* printf-style text appended (without its NUL). */
+int wbuf_addf(struct wbuf *b, const char *fmt, ...) SIGNET_WUR
+    __attribute__((format(printf, 2, 3)));
+/* The contents as a C string: a NUL is kept after the last byte (not
+ * counted in len) so the buffer can be read as text; "" when empty.
+ * Fails like wbuf_add when the NUL does not fit under the maximum. */
+int wbuf_str(struct wbuf *b, const char **s) SIGNET_WUR;
 /* Hands the bytes to the caller (to free()) and leaves b empty. */
 uint8_t *wbuf_take(struct wbuf *b, size_t *len);
 
