@@ -21,7 +21,7 @@
 
 #include <openssl/crypto.h>
 
-#include "../appliance/log.h"
+#include "log.h"
 #include "khproto.h"
 #include "token.h"
 

@@ -15,7 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
-#include "../appliance/log.h"
+#include "log.h"
 #include "khclient.h"
 #include "khproto.h"
 

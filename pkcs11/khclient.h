@@ -11,8 +11,8 @@
 
 #include <openssl/evp.h>
 
-#include "../appliance/err.h"
-#include "../appliance/signet_limits.h"
+#include "err.h"
+#include "signet_limits.h"
 
 struct kh;
 

@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../appliance/err.h"
-#include "../appliance/signet_limits.h"
-#include "../appliance/rd.h"
-#include "../appliance/wbuf.h"
+#include "err.h"
+#include "signet_limits.h"
+#include "rd.h"
+#include "wbuf.h"
 #include "khclient.h"
 
 /* Request types; a reply has the request's type | KH_MSG_REPLY. */

@@ -10,7 +10,7 @@
 #include <openssl/x509.h>
 #include <p11-kit/pkcs11.h>
 
-#include "../appliance/log.h"
+#include "log.h"
 #include "token.h"
 
 /* What a key's public half tells: fetched once per key. libp11 0.4.12

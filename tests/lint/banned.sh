@@ -1,17 +1,25 @@
 #!/bin/sh
-# Functions Signet's code does not call (style.md, after curl's list):
+# Functions Signet's code does not call (docs/style.md, after curl's list):
 # unbounded copies and formatting, and conversions that cannot report
-# errors. Prints each use and fails if there is one.
+# errors. Prints each use and fails if there is one. Every .c and .h file
+# under appliance/, pkcs11/ and web/ is checked, in every subfolder
+# (CivetWeb's fetched source in web/.civetweb is not Signet's code).
 set -u
 src=${1:-$(dirname "$0")/../..}
 banned='sprintf|vsprintf|strcpy|stpcpy|strcat|strncat|strncpy|strtok|gets|atoi|atol|atoll|atof|alloca|mktemp|tmpnam|rand|srand'
-hits=$(grep -nE "(^|[^_a-zA-Z0-9.>])($banned)[[:space:]]*\(" \
-	"$src"/appliance/*.c "$src"/appliance/*.h "$src"/pkcs11/*.c \
-	"$src"/pkcs11/*.h "$src"/web/*.c "$src"/web/*.h 2>/dev/null |
+files=$(find "$src/appliance" "$src/pkcs11" "$src/web" -path "$src/web/.civetweb" \
+	-prune -o -type f \( -name '*.c' -o -name '*.h' \) -print | sort)
+n=$(printf '%s\n' "$files" | grep -c .)
+if [ "$n" -lt 10 ]; then
+	echo "banned.sh: found only $n source files under $src: wrong directory?"
+	exit 1
+fi
+# shellcheck disable=SC2086
+hits=$(grep -nE "(^|[^_a-zA-Z0-9.>])($banned)[[:space:]]*\(" $files |
 	grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
 if [ -n "$hits" ]; then
 	echo "banned functions in use (use snprintf, bounded buffers, strtol with checks, RAND_bytes):"
 	echo "$hits"
 	exit 1
 fi
-echo "no banned function in appliance/, pkcs11/, web/"
+echo "no banned function in the $n source files of appliance/, pkcs11/, web/"

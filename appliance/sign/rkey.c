@@ -16,7 +16,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "../pkcs11/khclient.h"
+#include "khclient.h"
 #include "log.h"
 #include "rkey.h"
 
