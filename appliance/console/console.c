@@ -27,7 +27,6 @@
 
 #include "consproto.h"
 #include "signet_limits.h"
-#include "users.h"
 
 #define CONSOLE_DEFAULT_SOCKET	"/run/signet/console.sock"
 #define CONSOLE_DEFAULT_IDLE	300
@@ -51,7 +50,7 @@ enum console_scr { SCR_LOGIN, SCR_LIST, SCR_QUIT };
 
 /* Secrets typed here: one locked page, excluded from core dumps. */
 struct console_secret {
-	char pw[USERS_MAX_PASSWORD + 1];
+	char pw[SIGNET_MAX_PASSWORD + 1];
 	char pin[SIGNET_KH_MAX_PIN + 1];
 };
 

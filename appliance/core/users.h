@@ -9,12 +9,13 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "signet_limits.h"
 #include "store.h"
 
 #define USERS_TOKEN_PREFIX "signet_"
 /* prefix + base64url of 32 random bytes (256 bits) */
 #define USERS_TOKEN_LEN (7 + 43)
-#define USERS_MAX_PASSWORD 1024
+#define USERS_MAX_PASSWORD SIGNET_MAX_PASSWORD
 /* hex of HMAC-SHA256 */
 #define USERS_CSRF_LEN 64
 /* a cookie session's last use is written at most this often (a

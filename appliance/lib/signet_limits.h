@@ -43,6 +43,12 @@
 /* an admin request body: an apply document or a certificate chain */
 #define SIGNET_MAX_ADMIN_BODY		(4 * 1024 * 1024)
 
+/* Passwords, wherever they are typed or sent (API, console, CLI): long
+ * enough for any passphrase, short enough that Argon2id's input and the
+ * mlock'ed console buffer stay small. */
+#define SIGNET_MIN_PASSWORD		12
+#define SIGNET_MAX_PASSWORD		1024
+
 /* Certificates this close to their end are reported (health, lists). */
 #define SIGNET_EXPIRY_WARN_DAYS		30
 #define SIGNET_MAX_RECORD		(1024 * 1024)
