@@ -22,6 +22,7 @@
 
 #include "audit.h"
 #include "audit_cli.h"
+#include "backup.h"
 #include "cas.h"
 #include "catalog.h"
 #include "config.h"
@@ -282,16 +283,14 @@ cli_actor(void)
 static int
 cli_open_store(struct cli *c, struct store **s)
 {
-	char dbdir[PATH_MAX];
-
 	if (mkdir(c->cfg.state_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "signet: %s: %s\n", c->cfg.state_dir,
 		    strerror(errno));
 		return -1;
 	}
-	snprintf(dbdir, sizeof(dbdir), "%s/db", c->cfg.state_dir);
-	if (store_open(dbdir, c->cfg.map_size, s) != 0) {
-		fprintf(stderr, "signet: cannot open %s\n", dbdir);
+	if (store_open_state(c->cfg.state_dir, c->cfg.map_size, s) != 0) {
+		fprintf(stderr, "signet: cannot open the database in %s\n",
+		    c->cfg.state_dir);
 		return -1;
 	}
 	return 0;
@@ -377,131 +376,26 @@ out:
 	return rc;
 }
 
-/* Copies one file, fsync'ed; the copy is complete or absent. */
-static int
-cli_copy_file(int sdir, const char *sname, int ddir, const char *dname)
-{
-	char buf[65536], tmp[300];
-	ssize_t n;
-	int in = -1, out = -1, r = -1;
-
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", dname);
-	if ((in = openat(sdir, sname, O_RDONLY | O_CLOEXEC)) < 0 ||
-	    (out = openat(ddir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) < 0)
-		goto out;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			goto out;
-	if (n < 0 || fsync(out) != 0 || renameat(ddir, tmp, ddir, dname) != 0)
-		goto out;
-	r = 0;
-out:
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	if (r != 0)
-		(void)unlinkat(ddir, tmp, 0);
-	return r;
-}
-
-/* Copies src/artifacts/sha256/xx/hash → dst/artifacts/sha256/xx/hash for
- * every stored artifact not yet at the destination. */
-static int
-cli_copy_artifacts(const char *src, const char *dst, int *copied)
-{
-	char sp[PATH_MAX], dp[PATH_MAX];
-	DIR *top = NULL, *sub;
-	struct dirent *e, *f;
-	int sfd, dfd, r = 0;
-
-	*copied = 0;
-	snprintf(sp, sizeof(sp), "%s/artifacts/sha256", src);
-	snprintf(dp, sizeof(dp), "%s/artifacts", dst);
-	if ((mkdir(dp, 0700) != 0 && errno != EEXIST))
-		return -1;
-	snprintf(dp, sizeof(dp), "%s/artifacts/sha256", dst);
-	if ((mkdir(dp, 0700) != 0 && errno != EEXIST))
-		return -1;
-	if ((top = opendir(sp)) == NULL)
-		return errno == ENOENT ? 0 : -1;
-	while (r == 0 && (e = readdir(top)) != NULL) {
-		char s2[PATH_MAX + 4], d2[PATH_MAX + 4];
-
-		if (e->d_name[0] == '.' || strlen(e->d_name) != 2)
-			continue;
-		snprintf(s2, sizeof(s2), "%s/%s", sp, e->d_name);
-		snprintf(d2, sizeof(d2), "%s/%s", dp, e->d_name);
-		if ((mkdir(d2, 0700) != 0 && errno != EEXIST) ||
-		    (sub = opendir(s2)) == NULL) {
-			r = -1;
-			break;
-		}
-		sfd = dirfd(sub);
-		if ((dfd = open(d2, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-			closedir(sub);
-			r = -1;
-			break;
-		}
-		while (r == 0 && (f = readdir(sub)) != NULL) {
-			if (!cas_valid_hex(f->d_name) ||
-			    faccessat(dfd, f->d_name, F_OK, 0) == 0)
-				continue;
-			if ((r = cli_copy_file(sfd, f->d_name, dfd,
-			    f->d_name)) == 0)
-				(*copied)++;
-		}
-		if (r == 0 && fsync(dfd) != 0)
-			r = -1;
-		close(dfd);
-		closedir(sub);
-	}
-	closedir(top);
-	return r;
-}
-
-/* A consistent backup while signetd serves: the database first (one
- * LMDB read transaction, compacted), then the artifacts. Every artifact a
- * committed request names was in place before its commit, so the copy of
- * the store holds all the database refers to. */
+/* A consistent backup while signetd serves (store/backup.c). */
 static int
 cmd_backup(struct cli *c, const char *dir)
 {
 	struct store *s = NULL;
-	char db[PATH_MAX], mark[PATH_MAX];
-	int copied, rc = 1;
-	FILE *f;
+	int copied, r, rc = 1;
 
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "signet: %s: %s\n", dir, strerror(errno));
-		return 1;
-	}
-	snprintf(db, sizeof(db), "%s/db", dir);
-	if (access(db, F_OK) == 0) {
-		fprintf(stderr, "signet: %s already holds a backup; use an empty "
-		    "directory\n", dir);
-		return 1;
-	}
 	if (cli_open_store(c, &s) != 0)
 		return 1;
-	if (store_copy(s, db) != 0) {
-		fprintf(stderr, "signet: copying the database failed\n");
+	r = backup_create(s, c->cfg.state_dir, dir, &copied);
+	if (r == SIGNET_ERR_EXISTS) {
+		fprintf(stderr, "signet: %s already holds a backup; use an empty "
+		    "directory\n", dir);
 		goto out;
 	}
-	if (cli_copy_artifacts(c->cfg.state_dir, dir, &copied) != 0) {
-		fprintf(stderr, "signet: copying the artifacts failed: %s\n",
-		    strerror(errno));
+	if (r != 0) {
+		fprintf(stderr, "signet: the backup into %s failed: %s\n", dir,
+		    signet_strerror(r));
 		goto out;
 	}
-	snprintf(mark, sizeof(mark), "%s/SIGNET-BACKUP", dir);
-	if ((f = fopen(mark, "w")) == NULL) {
-		fprintf(stderr, "signet: %s: %s\n", mark, strerror(errno));
-		goto out;
-	}
-	fprintf(f, "signet backup of %s\nkeys stay in the token and are not "
-	    "part of it\n", c->cfg.state_dir);
-	fclose(f);
 	if (cli_audit(c, "appliance.backup", dir, NULL) != 0)
 		fprintf(stderr, "signet: the backup was not audited\n");
 	printf("backup in %s: database and %d artifact(s)\n", dir, copied);
@@ -516,11 +410,10 @@ out:
 static int
 cmd_restore(struct cli *c, const char *dir)
 {
-	char mark[PATH_MAX], src[PATH_MAX], dst[PATH_MAX], old[PATH_MAX];
-	int lock, copied, dfd;
+	char old[PATH_MAX];
+	int lock, copied, r;
 
-	snprintf(mark, sizeof(mark), "%s/SIGNET-BACKUP", dir);
-	if (access(mark, R_OK) != 0) {
+	if (!backup_is_backup(dir)) {
 		fprintf(stderr, "signet: %s is not a signet backup\n", dir);
 		return 1;
 	}
@@ -529,47 +422,17 @@ cmd_restore(struct cli *c, const char *dir)
 		    "before restoring\n", c->cfg.state_dir);
 		return 1;
 	}
-	snprintf(dst, sizeof(dst), "%s/db", c->cfg.state_dir);
-	snprintf(old, sizeof(old), "%s/db.before-restore-%ld", c->cfg.state_dir,
-	    (long)time(NULL));
-	if (access(dst, F_OK) == 0 && rename(dst, old) != 0) {
-		fprintf(stderr, "signet: %s: %s\n", dst, strerror(errno));
-		close(lock);
-		return 1;
-	}
-	snprintf(src, sizeof(src), "%s/db", dir);
-	if (mkdir(dst, 0700) != 0 ||
-	    (dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		fprintf(stderr, "signet: %s: %s\n", dst, strerror(errno));
-		close(lock);
-		return 1;
-	}
-	{
-		int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (sfd < 0 || cli_copy_file(sfd, "data.mdb", dfd,
-		    "data.mdb") != 0) {
-			fprintf(stderr, "signet: restoring the database failed\n");
-			if (sfd >= 0)
-				close(sfd);
-			close(dfd);
-			close(lock);
-			return 1;
-		}
-		close(sfd);
-	}
-	close(dfd);
-	if (cli_copy_artifacts(dir, c->cfg.state_dir, &copied) != 0) {
-		fprintf(stderr, "signet: restoring the artifacts failed: %s\n",
-		    strerror(errno));
-		close(lock);
-		return 1;
-	}
+	r = backup_restore(dir, c->cfg.state_dir, old, sizeof(old), &copied);
 	close(lock);
+	if (r != 0) {
+		fprintf(stderr, "signet: restoring %s failed: %s\n", dir,
+		    signet_strerror(r));
+		return 1;
+	}
 	if (cli_audit(c, "appliance.restored", dir, NULL) != 0)
 		fprintf(stderr, "signet: the restore was not audited\n");
 	printf("restored %s (%d artifact(s) copied); the previous database is "
-	    "in %s\n", dir, copied, old);
+	    "in %s\n", dir, copied, old[0] != '\0' ? old : "(none)");
 	return 0;
 }
 

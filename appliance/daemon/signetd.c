@@ -110,7 +110,7 @@ main(int argc, char **argv)
 	struct notify_opts no;
 	struct jwks_refresh_opts jo;
 	const char *conf = NULL;
-	char err[512], kpath[PATH_MAX], dbdir[PATH_MAX];
+	char err[512], kpath[PATH_MAX];
 	struct rlimit rl = { 0, 0 };
 	sigset_t set;
 	int ch, sig, debug = 0, rc = 1, status, lockfd = -1;
@@ -173,8 +173,8 @@ main(int argc, char **argv)
 	if (drop_privileges(app.cfg.user, app.cfg.state_dir) != 0)
 		goto out;
 
-	snprintf(dbdir, sizeof(dbdir), "%s/db", app.cfg.state_dir);
-	if (store_open(dbdir, app.cfg.map_size, &app.store) != 0 ||
+	if (store_open_state(app.cfg.state_dir, app.cfg.map_size,
+	    &app.store) != 0 ||
 	    cas_open(app.cfg.state_dir, &app.cas) != 0)
 		goto out;
 	gc_artifacts(&app);

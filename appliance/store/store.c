@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -130,6 +131,19 @@ out:
 		mdb_txn_abort(txn);
 	store_close(s);
 	return r;
+}
+
+int
+store_open_state(const char *state_dir, uint64_t map_size, struct store **out)
+{
+	char dir[PATH_MAX];
+	int n;
+
+	*out = NULL;
+	n = snprintf(dir, sizeof(dir), "%s/" STORE_DIR, state_dir);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return SIGNET_ERR_TOO_LARGE;
+	return store_open(dir, map_size, out);
 }
 
 void

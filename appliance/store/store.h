@@ -36,6 +36,10 @@ struct store;
 struct store_txn;
 
 int store_open(const char *dir, uint64_t map_size, struct store **out) SIGNET_WUR;
+/* The appliance's database: STORE_DIR inside the state directory. */
+#define STORE_DIR "db"
+int store_open_state(const char *state_dir, uint64_t map_size,
+    struct store **out) SIGNET_WUR;
 void store_close(struct store *s);
 /* Compacting copy of the environment into dir (for backups and tests). */
 int store_copy(struct store *s, const char *dir) SIGNET_WUR;
