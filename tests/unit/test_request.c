@@ -1,4 +1,5 @@
-/* LMDB store, artifact store and signing request records. */
+/* Signing request records (appliance/core/request.c): creation, the
+ * lifecycle, the queue of pending work, listing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,45 +12,9 @@
 
 #include <cmocka.h>
 
-#include "cas.h"
-#include "config.h"
+#include "fixture.h"
 #include "request.h"
 #include "store.h"
-
-struct fx {
-	char dir[64];
-	char db[96];
-	struct store *s;
-	struct cas *cas;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/signet-unit-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->db, sizeof(f->db), "%s/db", f->dir);
-	assert_int_equal(store_open(f->db, 64 << 20, &f->s), 0);
-	assert_int_equal(cas_open(f->dir, &f->cas), 0);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-	char cmd[128];
-
-	store_close(f->s);
-	cas_close(f->cas);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
-	return 0;
-}
 
 static json_t *
 new_request(struct fx *f, const char *project, int approvals)
@@ -189,163 +154,17 @@ test_list_paging(void **state)
 		json_decref(ids[i]);
 }
 
-static void
-test_record_version_checked(void **state)
-{
-	struct fx *f = *state;
-	struct store_txn *t;
-	json_t *j;
-	const char *bad = "{\"v\":99,\"x\":1}";
-
-	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
-	assert_int_equal(store_put(t, STORE_PROJECTS, "p", 1, bad,
-	    strlen(bad)), 0);
-	assert_int_equal(store_get_json(t, STORE_PROJECTS, "p", &j),
-	    SIGNET_ERR_STORE);
-	assert_int_equal(store_put(t, STORE_PROJECTS, "q", 1, "{", 1), 0);
-	assert_int_equal(store_get_json(t, STORE_PROJECTS, "q", &j),
-	    SIGNET_ERR_STORE);
-	assert_int_equal(store_get_json(t, STORE_PROJECTS, "r", &j),
-	    SIGNET_ERR_NOT_FOUND);
-	store_txn_abort(&t);
-}
-
-static int
-count_cb(const void *k, size_t klen, const void *v, size_t vlen, void *arg)
-{
-	(void)k;
-	(void)klen;
-	(void)v;
-	(void)vlen;
-	(*(int *)arg)++;
-	return 0;
-}
-
-/* A prefix walk ends quietly where the prefix ends, whatever follows. */
-static void
-test_walk_prefix(void **state)
-{
-	struct fx *f = *state;
-	struct store_txn *t;
-	int n;
-
-	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
-	assert_int_equal(store_put(t, STORE_POLICIES, "a/x", 3, "1", 1), 0);
-	assert_int_equal(store_put(t, STORE_POLICIES, "b/x", 3, "1", 1), 0);
-	assert_int_equal(store_put(t, STORE_POLICIES, "b/y", 3, "1", 1), 0);
-	assert_int_equal(store_put(t, STORE_POLICIES, "c/x", 3, "1", 1), 0);
-	n = 0;
-	assert_int_equal(store_walk(t, STORE_POLICIES, "b/", 2, NULL, 0, 0,
-	    count_cb, &n), 0);
-	assert_int_equal(n, 2);
-	n = 0;
-	assert_int_equal(store_walk(t, STORE_POLICIES, "b/", 2, NULL, 0, 1,
-	    count_cb, &n), 0);
-	assert_int_equal(n, 2);
-	n = 0;
-	/* nothing with the prefix, keys after it */
-	assert_int_equal(store_walk(t, STORE_POLICIES, "a0", 2, NULL, 0, 0,
-	    count_cb, &n), 0);
-	assert_int_equal(n, 0);
-	n = 0;
-	assert_int_equal(store_walk(t, STORE_POLICIES, "zz", 2, NULL, 0, 0,
-	    count_cb, &n), 0);
-	assert_int_equal(n, 0);
-	store_txn_abort(&t);
-}
-
-static void
-test_cas_roundtrip(void **state)
-{
-	struct fx *f = *state;
-	struct cas_upload *u;
-	char hex[CAS_HEX_LEN + 1];
-	uint64_t size;
-	int fd;
-	char buf[16];
-
-	assert_int_equal(cas_upload_begin(f->cas, 100, &u), 0);
-	assert_int_equal(cas_tmp_count(f->cas), 1);
-	assert_int_equal(cas_upload_write(u, "abc", 3), 0);
-	assert_int_equal(cas_upload_finish(u, hex, &size), 0);
-	assert_int_equal(size, 3);
-	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
-	    "b00361a396177a9cb410ff61f20015ad");
-	assert_int_equal(cas_tmp_count(f->cas), 0);
-	assert_int_equal(cas_open_read(f->cas, hex, &fd, &size), 0);
-	assert_int_equal(read(fd, buf, sizeof(buf)), 3);
-	close(fd);
-	assert_int_equal(cas_open_read(f->cas, "../../etc/passwd", &fd,
-	    &size), SIGNET_ERR_INVALID);
-}
-
-static void
-test_cas_limit_and_abort(void **state)
-{
-	struct fx *f = *state;
-	struct cas_upload *u;
-
-	assert_int_equal(cas_upload_begin(f->cas, 4, &u), 0);
-	assert_int_equal(cas_upload_write(u, "abcd", 4), 0);
-	assert_int_equal(cas_upload_write(u, "e", 1), SIGNET_ERR_TOO_LARGE);
-	cas_upload_abort(u);
-	assert_int_equal(cas_tmp_count(f->cas), 0);
-}
-
-static void
-test_cas_crash_leftovers(void **state)
-{
-	struct fx *f = *state;
-	struct cas_upload *u;
-	struct cas *again;
-
-	/* an upload a crash interrupted: its file stays until reopening */
-	assert_int_equal(cas_upload_begin(f->cas, 100, &u), 0);
-	assert_int_equal(cas_upload_write(u, "partial", 7), 0);
-	assert_int_equal(cas_tmp_count(f->cas), 1);
-	assert_int_equal(cas_open(f->dir, &again), 0);
-	assert_int_equal(cas_tmp_count(again), 0);
-	cas_close(again);
-	cas_upload_abort(u);
-}
-
-static void
-test_config_sizes(void **state)
-{
-	uint64_t v;
-
-	(void)state;
-	assert_int_equal(config_parse_size("4G", &v), 0);
-	assert_true(v == 4ULL << 30);
-	assert_int_equal(config_parse_size("10", &v), 0);
-	assert_true(v == 10);
-	assert_int_not_equal(config_parse_size("-1", &v), 0);
-	assert_int_not_equal(config_parse_size("1T", &v), 0);
-	assert_int_not_equal(config_parse_size("", &v), 0);
-	assert_int_not_equal(config_parse_size("99999999999999999999G", &v), 0);
-}
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_request_lifecycle, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_waiting_not_pending, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_list_paging, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_record_version_checked,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_walk_prefix, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_cas_roundtrip, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_cas_limit_and_abort, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_cas_crash_leftovers, setup,
-		    teardown),
-		cmocka_unit_test(test_config_sizes),
+		cmocka_unit_test_setup_teardown(test_request_lifecycle, fx_setup,
+		    fx_teardown),
+		cmocka_unit_test_setup_teardown(test_waiting_not_pending, fx_setup,
+		    fx_teardown),
+		cmocka_unit_test_setup_teardown(test_list_paging, fx_setup,
+		    fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
