@@ -12,7 +12,6 @@
 #include <string.h>
 #include <pwd.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +27,8 @@
 #include "config.h"
 #include "khclient.h"
 #include "log.h"
+#include "prompt.h"
+#include "table.h"
 #include "pki.h"
 #include "rkey.h"
 #include "signet_ci.h"
@@ -145,23 +146,21 @@ cmd_key_list(struct cli *c)
 		    signet_strerror(r));
 		return 1;
 	}
+	a = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:i}",
+		    "id", keys[i].id, "label", keys[i].label,
+		    "type", cli_type(keys[i].type), "bits", (int)keys[i].bits));
 	if (c->json) {
-		a = json_array();
-		for (i = 0; i < n; i++)
-			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:i}",
-			    "id", keys[i].id, "label", keys[i].label,
-			    "type", cli_type(keys[i].type),
-			    "bits", (int)keys[i].bits));
 		json_dumpf(a, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
-		json_decref(a);
 	} else {
-		printf("%-34s %-24s %-5s %s\n", "ID", "LABEL", "TYPE", "BITS");
-		for (i = 0; i < n; i++)
-			printf("%-34s %-24s %-5s %u\n", keys[i].id,
-			    keys[i].label, cli_type(keys[i].type),
-			    keys[i].bits);
+		static const char *const cols[] = { "id", "label", "type",
+		    "bits", NULL };
+
+		table_print(a, cols);
 	}
+	json_decref(a);
 	free(keys);
 	return 0;
 }
@@ -322,30 +321,15 @@ cmd_user_password(struct cli *c, const char *name)
 {
 	struct store *s = NULL;
 	struct store_txn *t = NULL;
-	struct termios old, quiet;
-	char pw[USERS_MAX_PASSWORD + 2];
+	char pw[SIGNET_MAX_PASSWORD + 2], q[160];
 	size_t len;
-	int echo_off = 0, r, rc = 1;
+	int r, rc = 1;
 
-	if (isatty(STDIN_FILENO)) {
-		fprintf(stderr, "new password for %s: ", name);
-		if (tcgetattr(STDIN_FILENO, &old) == 0) {
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
-		}
-	}
-	if (fgets(pw, sizeof(pw), stdin) == NULL)
-		pw[0] = '\0';
-	if (echo_off) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-		fputc('\n', stderr);
-	}
-	len = strcspn(pw, "\r\n");
-	pw[len] = '\0';
-	if (len < 12 || len > USERS_MAX_PASSWORD) {
-		fprintf(stderr, "signet: a password has 12 to %d characters\n",
-		    USERS_MAX_PASSWORD);
+	snprintf(q, sizeof(q), "new password for %s: ", name);
+	r = prompt_password(q, pw, sizeof(pw), &len);
+	if (r != 0 || len < SIGNET_MIN_PASSWORD || len > SIGNET_MAX_PASSWORD) {
+		fprintf(stderr, "signet: a password has %d to %d characters\n",
+		    SIGNET_MIN_PASSWORD, SIGNET_MAX_PASSWORD);
 		goto out;
 	}
 	if (users_init() != 0 || cli_open_store(c, &s) != 0 ||

@@ -18,6 +18,8 @@
 #include "catalog.h"
 #include "client.h"
 #include "pki.h"
+#include "prompt.h"
+#include "table.h"
 #include "signet_limits.h"
 #include "signet_admin.h"
 
@@ -103,80 +105,6 @@ adm_print_json(const json_t *j)
 	fputc('\n', stdout);
 }
 
-/* A column of a table: a member of each item, or a list joined by ",". */
-static void
-adm_cell(const json_t *v, char *out, size_t len)
-{
-	const json_t *e;
-	size_t i, used = 0;
-	int n;
-
-	out[0] = '\0';
-	if (json_is_string(v)) {
-		snprintf(out, len, "%s", json_string_value(v));
-	} else if (json_is_integer(v)) {
-		snprintf(out, len, "%lld", (long long)json_integer_value(v));
-	} else if (json_is_boolean(v)) {
-		snprintf(out, len, "%s", json_is_true(v) ? "yes" : "no");
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, e) {
-			n = snprintf(out + used, len - used, "%s%s", i ? "," : "",
-			    json_is_string(e) ? json_string_value(e) :
-			    json_is_object(e) && json_is_string(json_object_get(e,
-			    "url")) ? json_string_value(json_object_get(e, "url")) :
-			    json_is_object(e) && json_is_string(json_object_get(e,
-			    "slug")) ? json_string_value(json_object_get(e, "slug")) :
-			    json_is_object(e) && json_is_string(json_object_get(e,
-			    "name")) ? json_string_value(json_object_get(e, "name")) :
-			    "?");
-			if (n < 0 || (size_t)n >= len - used)
-				break;
-			used += (size_t)n;
-		}
-	} else if (v == NULL || json_is_null(v)) {
-		snprintf(out, len, "-");
-	}
-	/* nothing from the server reaches the terminal as a control */
-	for (char *p = out; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-}
-
-static void
-adm_table(const json_t *items, const char *const *cols)
-{
-	char cell[256];
-	const json_t *it;
-	size_t i, c, w[16] = { 0 }, ncols = 0;
-
-	while (cols[ncols] != NULL && ncols < 16)
-		ncols++;
-	for (c = 0; c < ncols; c++)
-		w[c] = strlen(cols[c]);
-	json_array_foreach(items, i, it)
-		for (c = 0; c < ncols; c++) {
-			adm_cell(json_object_get(it, cols[c]), cell, sizeof(cell));
-			if (strlen(cell) > w[c])
-				w[c] = strlen(cell) > 48 ? 48 : strlen(cell);
-		}
-	for (c = 0; c < ncols; c++) {
-		char up[64];
-		size_t k;
-
-		for (k = 0; cols[c][k] != '\0' && k < sizeof(up) - 1; k++)
-			up[k] = (char)(cols[c][k] >= 'a' && cols[c][k] <= 'z' ?
-			    cols[c][k] - 32 : cols[c][k]);
-		up[k] = '\0';
-		printf("%-*s%s", (int)w[c], up, c + 1 < ncols ? "  " : "\n");
-	}
-	json_array_foreach(items, i, it)
-		for (c = 0; c < ncols; c++) {
-			adm_cell(json_object_get(it, cols[c]), cell, sizeof(cell));
-			printf("%-*.*s%s", (int)w[c], 48, cell,
-			    c + 1 < ncols ? "  " : "\n");
-		}
-}
-
 static int
 adm_get_print(struct adm *a, const char *path, const char *const *cols)
 {
@@ -188,7 +116,7 @@ adm_get_print(struct adm *a, const char *path, const char *const *cols)
 	if (a->json || cols == NULL)
 		adm_print_json(out);
 	else
-		adm_table(json_object_get(out, "items"), cols);
+		table_print(json_object_get(out, "items"), cols);
 	json_decref(out);
 	return ADM_OK;
 }
@@ -752,18 +680,18 @@ adm_users_delete(struct adm *a, int argc, char **argv)
 static int
 adm_users_password(struct adm *a, int argc, char **argv)
 {
-	char pw[1026], path[256];
+	char pw[SIGNET_MAX_PASSWORD + 2], path[256], q[160];
 	json_t *body;
 	size_t len;
 	int rc;
 
 	ADM_PARSE("users", "password", 1);
-	if (isatty(STDIN_FILENO))
-		fprintf(stderr, "new password (ends with Enter): ");
-	if (fgets(pw, sizeof(pw), stdin) == NULL)
-		pw[0] = '\0';
-	len = strcspn(pw, "\r\n");
-	pw[len] = '\0';
+	snprintf(q, sizeof(q), "new password for %.64s: ", argv[optind]);
+	if (prompt_password(q, pw, sizeof(pw), &len) != 0) {
+		fprintf(stderr, "signet: no password read (%d to %d characters "
+		    "on one line)\n", SIGNET_MIN_PASSWORD, SIGNET_MAX_PASSWORD);
+		return 1;
+	}
 	snprintf(path, sizeof(path), "/api/v1/admin/users/%s/password",
 	    argv[optind]);
 	body = json_pack("{s:s}", "password", pw);
@@ -1134,7 +1062,7 @@ adm_build_systems_refresh_jwks(struct adm *a, int argc, char **argv)
 		json_array_foreach(json_object_get(out, "keyIds"), i, e) {
 			char cell[256];
 
-			adm_cell(e, cell, sizeof(cell));
+			table_cell(e, cell, sizeof(cell));
 			printf(" %s", cell);
 		}
 		printf("\n");
@@ -1338,7 +1266,7 @@ adm_token(struct adm *a, int argc, char **argv)
 		    "no", (long long)json_integer_value(json_object_get(out,
 		    "slots")), (long long)json_integer_value(json_object_get(out,
 		    "freeSlots")));
-		adm_table(json_object_get(out, "keys"), cols);
+		table_print(json_object_get(out, "keys"), cols);
 	}
 	json_decref(out);
 	return ADM_OK;

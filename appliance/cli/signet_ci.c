@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 
 #include "ci_origin.h"
 #include "client.h"
+#include "prompt.h"
 #include "request.h"
 #include "signet_ci.h"
 #include "signet_limits.h"
@@ -752,27 +752,12 @@ out:
 static int
 ci_read_password(const char *user, char *pw, size_t cap, size_t *len)
 {
-	struct termios old, quiet;
-	int echo_off = 0, r = -1;
+	char q[160];
 
-	if (isatty(STDIN_FILENO)) {
-		fprintf(stderr, "password for %s: ", user);
-		if (tcgetattr(STDIN_FILENO, &old) == 0) {
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH,
-			    &quiet) == 0;
-		}
-	}
-	if (fgets(pw, (int)cap, stdin) != NULL)
-		r = 0;
-	if (echo_off) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-		fputc('\n', stderr);
-	}
-	*len = r == 0 ? strcspn(pw, "\r\n") : 0;
-	pw[*len] = '\0';
-	return r == 0 && *len > 0 && *len <= USERS_MAX_PASSWORD ? 0 : -1;
+	snprintf(q, sizeof(q), "password for %s: ", user);
+	if (prompt_password(q, pw, cap, len) != 0)
+		return -1;
+	return *len <= SIGNET_MAX_PASSWORD ? 0 : -1;
 }
 
 /* The token goes into a shell command line the user evaluates: only
@@ -795,7 +780,7 @@ ci_token_safe(const char *t)
 static int
 ci_login(struct ci *ci)
 {
-	char pw[USERS_MAX_PASSWORD + 2];
+	char pw[SIGNET_MAX_PASSWORD + 2];
 	json_t *body = NULL, *ans = NULL;
 	const char *tok;
 	size_t len = 0;
@@ -803,7 +788,7 @@ ci_login(struct ci *ci)
 
 	if (ci_read_password(ci->username, pw, sizeof(pw), &len) != 0) {
 		fprintf(stderr, "signet: no password read (1 to %d "
-		    "characters on stdin)\n", USERS_MAX_PASSWORD);
+		    "characters on stdin)\n", SIGNET_MAX_PASSWORD);
 		goto out;
 	}
 	rc = CI_EXIT_LOCAL;
