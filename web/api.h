@@ -9,19 +9,20 @@
 #include <jansson.h>
 
 #include "catalog.h"
+#include "signet_limits.h"
 #include "workflow.h"
 
 struct app;
 struct mg_connection;
 struct mg_request_info;
 
-#define API_MAX_SEGMENTS 8
+#define API_MAX_SEGMENTS SIGNET_MAX_PATH_SEGMENTS
 /* The web interface's session cookie (api_sessions.c sets it) and the
  * header that must repeat the session's CSRF token on every request
  * that changes state. */
 #define API_COOKIE "signet_session"
 #define API_CSRF_HEADER "X-CSRF-Token"
-#define API_MAX_PATH 512
+#define API_MAX_PATH SIGNET_MAX_PATH
 
 struct api {
 	struct mg_connection *c;

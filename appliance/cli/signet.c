@@ -420,21 +420,63 @@ cmd_restore(struct cli *c, const char *dir)
 	return 0;
 }
 
+/* An apply document, read under SIGNET_MAX_APPLY_DOCUMENT: the same bound
+ * as a document sent to the admin API. */
+static int
+cli_load_document(const char *file, json_t **doc)
+{
+	json_error_t jerr;
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	ssize_t n;
+	int fd, rc = -1;
+
+	*doc = NULL;
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+		fprintf(stderr, "signet: %s: %s\n", file, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > SIGNET_MAX_APPLY_DOCUMENT) {
+		fprintf(stderr, "signet: %s: an apply document is a file of at "
+		    "most %d MiB\n", file, SIGNET_MAX_APPLY_DOCUMENT >> 20);
+		goto out;
+	}
+	/* one byte more than the limit shows a file that grew meanwhile */
+	if ((buf = malloc(SIGNET_MAX_APPLY_DOCUMENT + 1)) == NULL)
+		goto out;
+	while (got <= SIGNET_MAX_APPLY_DOCUMENT && (n = read(fd, buf + got,
+	    SIGNET_MAX_APPLY_DOCUMENT + 1 - got)) > 0)
+		got += (size_t)n;
+	if (got > SIGNET_MAX_APPLY_DOCUMENT) {
+		fprintf(stderr, "signet: %s: an apply document is a file of at "
+		    "most %d MiB\n", file, SIGNET_MAX_APPLY_DOCUMENT >> 20);
+		goto out;
+	}
+	if ((*doc = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &jerr)) ==
+	    NULL) {
+		fprintf(stderr, "signet: %s:%d:%d: %s\n", file, jerr.line,
+		    jerr.column, jerr.text);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return rc;
+}
+
 static int
 cmd_apply(struct cli *c, const char *file, int dry_run)
 {
 	json_t *doc;
-	json_error_t jerr;
 	struct store *s = NULL;
 	char base[PATH_MAX], err[512];
 	int r;
 
-	doc = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
-	if (doc == NULL) {
-		fprintf(stderr, "signet: %s:%d:%d: %s\n", file, jerr.line,
-		    jerr.column, jerr.text);
+	if (cli_load_document(file, &doc) != 0)
 		return 1;
-	}
 	char tmp[PATH_MAX];
 
 	snprintf(tmp, sizeof(tmp), "%s", file);

@@ -168,7 +168,7 @@ consproto_recv(int fd, int wait_ms, size_t max, json_t **out)
 	    consproto_now_ms() + wait_ms)) != 0)
 		return e;
 	/* a frame that has begun is read to its end promptly, or not at all */
-	deadline = consproto_now_ms() + CONSPROTO_FRAME_TIMEOUT_MS;
+	deadline = consproto_now_ms() + SIGNET_CONSOLE_FRAME_TIMEOUT_MS;
 	if ((e = consproto_read(fd, hdr + 1, sizeof(hdr) - 1, deadline)) != 0)
 		return e == SIGNET_ERR_UNAVAILABLE ? SIGNET_ERR_IO : e;
 	rd_init(&r, hdr, sizeof(hdr));

@@ -278,8 +278,9 @@ apply_read_file(struct apply *a, const char *rel, char **out, size_t *len)
 		r = apply_fail(a, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (st.st_size > 1024 * 1024) {
-		r = apply_fail(a, "%s: larger than 1 MiB", path);
+	if (st.st_size > SIGNET_MAX_REFERENCED_FILE) {
+		r = apply_fail(a, "%s: larger than %d KiB", path,
+		    SIGNET_MAX_REFERENCED_FILE / 1024);
 		goto out;
 	}
 	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {

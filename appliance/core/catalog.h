@@ -9,11 +9,12 @@
 #include <openssl/x509.h>
 
 #include "err.h"
+#include "signet_limits.h"
 #include "store.h"
 
 struct kh;
 
-#define CATALOG_MAX_NAME 64
+#define CATALOG_MAX_NAME SIGNET_MAX_NAME
 
 /* Maps a verified client certificate to an identity name: by SHA-256
  * fingerprint first, then by issuer and subject. */

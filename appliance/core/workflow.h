@@ -8,9 +8,10 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "signet_limits.h"
 #include "store.h"
 
-#define WORKFLOW_MAX_COMMENT 2048
+#define WORKFLOW_MAX_COMMENT SIGNET_MAX_COMMENT
 
 /* Who is acting: a CI identity (client certificate) or a user. */
 struct principal {

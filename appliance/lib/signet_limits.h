@@ -49,6 +49,28 @@
 #define SIGNET_MIN_PASSWORD		12
 #define SIGNET_MAX_PASSWORD		1024
 
+/* The officer console's protocol (appliance/console/consproto.c): a
+ * request from the console is small; a reply carries a request's details
+ * (description, parameters, origin). Once a frame has begun, the rest
+ * must follow within the timeout, so a stalled peer cannot hold the
+ * console server. */
+#define SIGNET_MAX_CONSOLE_REQUEST	(64 * 1024)
+#define SIGNET_MAX_CONSOLE_REPLY	(1024 * 1024)
+#define SIGNET_CONSOLE_FRAME_TIMEOUT_MS	10000
+
+/* A comment on a decision (approve, deny, cancel). */
+#define SIGNET_MAX_COMMENT		2048
+/* Names of catalog objects: users, identities, certificates, build
+ * systems. */
+#define SIGNET_MAX_NAME			64
+/* A certificate chain (PEM, DER or PKCS#7), and any file an apply
+ * document names (chainFile, secretFile, jwksFile). */
+#define SIGNET_MAX_CHAIN_BYTES		(1024 * 1024)
+#define SIGNET_MAX_REFERENCED_FILE	(1024 * 1024)
+/* API paths: segments after /api/v1, and the whole path. */
+#define SIGNET_MAX_PATH_SEGMENTS	8
+#define SIGNET_MAX_PATH			512
+
 /* Certificates this close to their end are reported (health, lists). */
 #define SIGNET_EXPIRY_WARN_DAYS		30
 #define SIGNET_MAX_RECORD		(1024 * 1024)

@@ -343,7 +343,7 @@ pki_chain_from_any(const unsigned char *buf, size_t len, STACK_OF(X509) **out)
 	int i, r = SIGNET_ERR_INVALID;
 
 	*out = NULL;
-	if (len == 0 || len > 1024 * 1024)
+	if (len == 0 || len > SIGNET_MAX_CHAIN_BYTES)
 		return SIGNET_ERR_INVALID;
 	if (memmem(buf, len, "-----BEGIN CERTIFICATE-----", 27) != NULL)
 		return pki_chain_from_pem((const char *)buf, len, out);

@@ -1,6 +1,7 @@
-"""Passwords typed into the signet tool at a terminal are not echoed
-(appliance/cli/prompt.c): the local `signet user password`, `signet admin
-users password` and `signet login`, each driven in tmux."""
+"""The signet tool at a terminal and with local files: passwords typed into
+`signet user password`, `signet admin users password` and `signet login`
+are not echoed (appliance/cli/prompt.c, driven in tmux); `signet apply`
+reads its document under the same bound as the admin API."""
 import shlex
 import shutil
 
@@ -67,3 +68,20 @@ def test_login_password_is_not_echoed(instance):
     scr = typed_without_echo("loginpw", cmd, "password for officer:", pw,
                              "exit=0")
     assert "SIGNET_TOKEN=" in scr, scr
+
+
+def test_apply_document_is_bounded(instance, tmp_path):
+    """`signet apply` reads its document under SIGNET_MAX_APPLY_DOCUMENT
+    (16 MiB), as the admin API does, and says so."""
+    big = tmp_path / "big.json"
+    with open(big, "w") as f:
+        f.write('{"projects": [], "padding": "')
+        f.write("x" * (16 << 20))
+        f.write('"}')
+    p = instance.signet("apply", "--dry-run", str(big), check=False)
+    assert p.returncode != 0
+    assert "at most 16 MiB" in p.stderr, p.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"projects": [}')
+    p = instance.signet("apply", "--dry-run", str(bad), check=False)
+    assert p.returncode != 0 and "bad.json:1:" in p.stderr, p.stderr
