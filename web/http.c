@@ -9,33 +9,11 @@
 #include "http.h"
 #include "log.h"
 
-static const struct {
-	int err;
-	int status;
-} http_map[] = {
-	{ SIGNET_ERR_INVALID, 400 },
-	{ SIGNET_ERR_TRUNCATED, 400 },
-	{ SIGNET_ERR_UNAUTHENTICATED, 401 },
-	{ SIGNET_ERR_FORBIDDEN, 403 },
-	{ SIGNET_ERR_ORIGIN_RULE, 403 },
-	{ SIGNET_ERR_NOT_FOUND, 404 },
-	{ SIGNET_ERR_EXISTS, 409 },
-	{ SIGNET_ERR_CONFLICT, 409 },
-	{ SIGNET_ERR_TOO_LARGE, 413 },
-	{ SIGNET_ERR_TOKEN_LOCKED, 503 },
-	{ SIGNET_ERR_KEYHOLDER, 503 },
-	{ SIGNET_ERR_UNAVAILABLE, 503 },
-};
-
+/* The status of each error code is in the error table (err.h). */
 int
 http_status(int err)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(http_map) / sizeof(http_map[0]); i++)
-		if (http_map[i].err == err)
-			return http_map[i].status;
-	return 500;
+	return signet_err_http(err);
 }
 
 const char *

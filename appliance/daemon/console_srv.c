@@ -106,37 +106,12 @@ console_srv_msg(struct console_srv_ctx *x, int err, const char *fmt, ...)
 	return err;
 }
 
+/* The console protocol's word for an error is the error table's
+ * (err.h). */
 static const char *
 console_srv_code(int err)
 {
-	switch (err) {
-	case SIGNET_ERR_UNAUTHENTICATED:
-		return "unauthenticated";
-	case SIGNET_ERR_FORBIDDEN:
-		return "forbidden";
-	case SIGNET_ERR_NOT_FOUND:
-		return "not-found";
-	case SIGNET_ERR_CONFLICT:
-		return "conflict";
-	case SIGNET_ERR_INVALID:
-		return "invalid";
-	case SIGNET_ERR_TOO_LARGE:
-		return "too-large";
-	case SIGNET_ERR_TOKEN_LOCKED:
-		return "token-locked";
-	case SIGNET_ERR_PIN_INCORRECT:
-		return "pin-incorrect";
-	case SIGNET_ERR_PIN_LOCKED:
-		return "pin-locked";
-	case SIGNET_ERR_TOKEN:
-		return "token";
-	case SIGNET_ERR_KEYHOLDER:
-		return "keyholder";
-	case SIGNET_ERR_UNAVAILABLE:
-		return "unavailable";
-	default:
-		return "internal";
-	}
+	return signet_err_wire(err);
 }
 
 /* An audit entry of its own transaction (console events that change

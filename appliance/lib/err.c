@@ -1,35 +1,52 @@
+#include <stddef.h>
+
 #include "err.h"
 
-static const char *const err_text[] = {
-	[0] = "success",
-	[-SIGNET_ERR_INTERNAL] = "internal error",
-	[-SIGNET_ERR_NOMEM] = "out of memory",
-	[-SIGNET_ERR_INVALID] = "invalid input",
-	[-SIGNET_ERR_TOO_LARGE] = "limit exceeded",
-	[-SIGNET_ERR_NOT_FOUND] = "not found",
-	[-SIGNET_ERR_EXISTS] = "already exists",
-	[-SIGNET_ERR_CONFLICT] = "not allowed in the current state",
-	[-SIGNET_ERR_UNAUTHENTICATED] = "not authenticated",
-	[-SIGNET_ERR_FORBIDDEN] = "forbidden",
-	[-SIGNET_ERR_IO] = "file system error",
-	[-SIGNET_ERR_STORE] = "database error",
-	[-SIGNET_ERR_CRYPTO] = "cryptographic operation failed",
-	[-SIGNET_ERR_TOKEN] = "token operation failed",
-	[-SIGNET_ERR_TOKEN_LOCKED] = "token is not logged in",
-	[-SIGNET_ERR_PROTOCOL] = "keyholder protocol violation",
-	[-SIGNET_ERR_KEYHOLDER] = "keyholder unavailable",
-	[-SIGNET_ERR_CONFIG] = "configuration error",
-	[-SIGNET_ERR_TRUNCATED] = "input truncated",
-	[-SIGNET_ERR_UNAVAILABLE] = "temporarily unavailable",
-	[-SIGNET_ERR_PIN_INCORRECT] = "PIN incorrect",
-	[-SIGNET_ERR_PIN_LOCKED] = "PIN locked",
-	[-SIGNET_ERR_ORIGIN_RULE] = "origin rule not met",
+static const struct {
+	int value;
+	const char *text;
+	int http;
+	const char *wire;
+	const char *api;
+} err_table[] = {
+	[0] = { 0, "success", 200, "ok", "ok" },
+#define SIGNET_ERR_ROW(name, value, text, http, wire, api) \
+	[-(value)] = { value, text, http, wire, api },
+	SIGNET_ERRORS(SIGNET_ERR_ROW)
+#undef SIGNET_ERR_ROW
 };
+
+_Static_assert(sizeof(err_table) / sizeof(err_table[0]) == -SIGNET_ERR_MAX,
+    "SIGNET_ERR_MAX is one past the last row of SIGNET_ERRORS");
+
+static int
+err_known(int err)
+{
+	return err < 0 && err > SIGNET_ERR_MAX && err_table[-err].text != NULL;
+}
 
 const char *
 signet_strerror(int err)
 {
-	if (err > 0 || err <= SIGNET_ERR_MAX || err_text[-err] == 0)
-		return "unknown error";
-	return err_text[-err];
+	if (err == 0)
+		return err_table[0].text;
+	return err_known(err) ? err_table[-err].text : "unknown error";
+}
+
+int
+signet_err_http(int err)
+{
+	return err_known(err) ? err_table[-err].http : 500;
+}
+
+const char *
+signet_err_wire(int err)
+{
+	return err_known(err) ? err_table[-err].wire : "internal";
+}
+
+const char *
+signet_err_api(int err)
+{
+	return err_known(err) ? err_table[-err].api : "internal";
 }
