@@ -568,7 +568,8 @@ apply_user(struct apply *a, json_t *u)
 	fprintf(a->report, "%s user %s\n", old ? "updated" : "created", name);
 	a->changes++;
 	if ((r = audit_append(a->t, a->actor_type, a->actor, old ?
-	    "user.updated" : "user.created", name, NULL)) != 0)
+	    "user.updated" : "user.created", name, NULL)) != 0 ||
+	    (r = users_record_update(a->t, name, old, rec)) != 0)
 		goto out;
 	r = store_put_json(a->t, STORE_USERS, name, rec);
 out:
@@ -1339,7 +1340,8 @@ catalog_delete(struct store *s, const char *kind, const char *project,
 		}
 	}
 	snprintf(action, sizeof(action), "%s.deleted", kind);
-	if ((r = store_del(t, db, key, strlen(key))) != 0 ||
+	if ((db == STORE_USERS && (r = users_drop_sessions(t, name)) != 0) ||
+	    (r = store_del(t, db, key, strlen(key))) != 0 ||
 	    (r = audit_append(t, actor_type, actor, action, key, NULL)) != 0)
 		goto out;
 	r = store_txn_commit(&t);
