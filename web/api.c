@@ -133,6 +133,13 @@ api_auth(struct api *a)
 
 	if (hdr != NULL)
 		return api_auth_bearer(a, hdr);
+	/* CivetWeb finds a cookie whatever the case of its name, but only
+	 * the name as set (with its __Host- prefix) is one a browser keeps
+	 * from this origin alone: the value is read where that name is */
+	while (cookies != NULL && (cookies = strstr(cookies, API_COOKIE "=")) !=
+	    NULL && cookies != mg_get_header(a->c, "Cookie") &&
+	    cookies[-1] != ' ' && cookies[-1] != ';')
+		cookies++;
 	/* a value too long for a token is no session of ours: the client
 	 * certificate decides; any other value is checked (and refused
 	 * unless it names a live web session) */
