@@ -1287,6 +1287,10 @@ catalog_delete(struct store *s, const char *kind, const char *project,
 			r = SIGNET_ERR_CONFLICT;
 			goto out;
 		}
+		/* a removed user's sessions go with it */
+		if (db == STORE_USERS &&
+		    (r = users_drop_sessions(t, name)) != 0)
+			goto out;
 		if (db == STORE_IDENTITIES) {
 			struct apply a;
 			json_t *bs = NULL;
@@ -1340,8 +1344,7 @@ catalog_delete(struct store *s, const char *kind, const char *project,
 		}
 	}
 	snprintf(action, sizeof(action), "%s.deleted", kind);
-	if ((db == STORE_USERS && (r = users_drop_sessions(t, name)) != 0) ||
-	    (r = store_del(t, db, key, strlen(key))) != 0 ||
+	if ((r = store_del(t, db, key, strlen(key))) != 0 ||
 	    (r = audit_append(t, actor_type, actor, action, key, NULL)) != 0)
 		goto out;
 	r = store_txn_commit(&t);

@@ -126,7 +126,7 @@ api_auth(struct api *a)
 {
 	struct store_txn *t = NULL;
 	const char *hdr = mg_get_header(a->c, "Authorization");
-	const char *cookies = mg_get_header(a->c, "Cookie");
+	const char *cookies = mg_get_header(a->c, "Cookie"), *p;
 	char token[USERS_TOKEN_LEN + 2];
 	X509 *cert;
 	int r;
@@ -136,10 +136,11 @@ api_auth(struct api *a)
 	/* CivetWeb finds a cookie whatever the case of its name, but only
 	 * the name as set (with its __Host- prefix) is one a browser keeps
 	 * from this origin alone: the value is read where that name is */
-	while (cookies != NULL && (cookies = strstr(cookies, API_COOKIE "=")) !=
-	    NULL && cookies != mg_get_header(a->c, "Cookie") &&
-	    cookies[-1] != ' ' && cookies[-1] != ';')
-		cookies++;
+	for (p = cookies; p != NULL && (p = strstr(p, API_COOKIE "=")) != NULL;
+	    p++)
+		if (p == cookies || p[-1] == ' ' || p[-1] == ';')
+			break;
+	cookies = p;
 	/* a value too long for a token is no session of ours: the client
 	 * certificate decides; any other value is checked (and refused
 	 * unless it names a live web session) */
