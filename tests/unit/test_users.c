@@ -3,7 +3,8 @@
  * sessions kept apart, CSRF tokens, idle and absolute expiry.
  *
  * Every failed login answers after USERS_FAIL_DELAY_MS (1 s) on purpose,
- * so this file keeps them few (six of them at once, in parallel). */
+ * so this file keeps them few and makes six of them at once, in
+ * parallel (test_parallel_guesses_lock). */
 #include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
