@@ -126,13 +126,21 @@ api_auth(struct api *a)
 {
 	struct store_txn *t = NULL;
 	const char *hdr = mg_get_header(a->c, "Authorization");
-	const char *cookies = mg_get_header(a->c, "Cookie");
+	const char *cookies = mg_get_header(a->c, "Cookie"), *p;
 	char token[USERS_TOKEN_LEN + 2];
 	X509 *cert;
 	int r;
 
 	if (hdr != NULL)
 		return api_auth_bearer(a, hdr);
+	/* CivetWeb finds a cookie whatever the case of its name, but only
+	 * the name as set (with its __Host- prefix) is one a browser keeps
+	 * from this origin alone: the value is read where that name is */
+	for (p = cookies; p != NULL && (p = strstr(p, API_COOKIE "=")) != NULL;
+	    p++)
+		if (p == cookies || p[-1] == ' ' || p[-1] == ';')
+			break;
+	cookies = p;
 	/* a value too long for a token is no session of ours: the client
 	 * certificate decides; any other value is checked (and refused
 	 * unless it names a live web session) */

@@ -17,10 +17,12 @@ struct mg_connection;
 struct mg_request_info;
 
 #define API_MAX_SEGMENTS SIGNET_MAX_PATH_SEGMENTS
-/* The web interface's session cookie (api_sessions.c sets it) and the
- * header that must repeat the session's CSRF token on every request
- * that changes state. */
-#define API_COOKIE "signet_session"
+/* The web interface's session cookie (api_sessions.c sets it; the
+ * __Host- prefix, RFC 6265bis 4.1.3.2, makes browsers take it only when
+ * Secure, from this origin, with Path=/ and no Domain, so no other host
+ * of the domain can plant one) and the header that must repeat the
+ * session's CSRF token on every request that changes state. */
+#define API_COOKIE "__Host-signet_session"
 #define API_CSRF_HEADER "X-CSRF-Token"
 #define API_MAX_PATH SIGNET_MAX_PATH
 

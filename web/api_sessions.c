@@ -91,6 +91,25 @@ api_login_cookie_answer(struct api *a, const char *user, const char *token,
 	OPENSSL_cleanse(key, sizeof(key));
 }
 
+/* A login form another site's page submits would log the browser in
+ * to an account of that site's choosing (login CSRF): a browser tells
+ * where a request comes from (Sec-Fetch-Site, Fetch Metadata; older ones
+ * an Origin on every POST form), a program sends neither. */
+static int
+api_login_from_elsewhere(struct api *a)
+{
+	const char *site = mg_get_header(a->c, "Sec-Fetch-Site");
+	const char *origin = mg_get_header(a->c, "Origin");
+	const char *host = mg_get_header(a->c, "Host");
+
+	if (site != NULL)
+		return strcmp(site, "same-origin") != 0 &&
+		    strcmp(site, "none") != 0;
+	return origin != NULL && (host == NULL ||
+	    strncmp(origin, "https://", 8) != 0 ||
+	    strcasecmp(origin + 8, host) != 0);
+}
+
 static void
 api_login(struct api *a)
 {
@@ -103,6 +122,13 @@ api_login(struct api *a)
 	struct tm tm;
 	int r, cookie;
 
+	if (api_login_from_elsewhere(a)) {
+		http_error(a->c, 403, "cross_site_login", "a login must come "
+		    "from this appliance's own login page (or from a program, "
+		    "which sends no Sec-Fetch-Site or Origin header); "
+		    "this one came from another site");
+		return;
+	}
 	if (api_login_body(a, &body, &cookie) != 0)
 		return;
 	user = api_str(body, "username");

@@ -569,7 +569,8 @@ apply_user(struct apply *a, json_t *u)
 	fprintf(a->report, "%s user %s\n", old ? "updated" : "created", name);
 	a->changes++;
 	if ((r = audit_append(a->t, a->actor_type, a->actor, old ?
-	    "user.updated" : "user.created", name, NULL)) != 0)
+	    "user.updated" : "user.created", name, NULL)) != 0 ||
+	    (r = users_record_update(a->t, name, old, rec)) != 0)
 		goto out;
 	r = store_put_json(a->t, STORE_USERS, name, rec);
 out:
@@ -1287,6 +1288,10 @@ catalog_delete(struct store *s, const char *kind, const char *project,
 			r = SIGNET_ERR_CONFLICT;
 			goto out;
 		}
+		/* a removed user's sessions go with it */
+		if (db == STORE_USERS &&
+		    (r = users_drop_sessions(t, name)) != 0)
+			goto out;
 		if (db == STORE_IDENTITIES) {
 			struct apply a;
 			json_t *bs = NULL;

@@ -16,6 +16,7 @@
 #include "catalog.h"
 #include "log.h"
 #include "request.h"
+#include "signet_limits.h"
 #include "users.h"
 
 /* RFC 9106 / OWASP: Argon2id, 19 MiB, 2 passes, 1 lane. */
@@ -39,6 +40,13 @@ static const char *const users_roles[] = {
 
 static char users_dummy[128];
 static sem_t users_sem;
+/* failed logins under names that are no user: audited without the name,
+ * at most once per SIGNET_UNKNOWN_LOGIN_AUDIT_S, with the attempts
+ * counted since the last entry (the caller chooses the name, and must
+ * not be able to fill the log or write into it what it likes) */
+static pthread_mutex_t users_unknown_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t users_unknown_last;	/* CLOCK_MONOTONIC ns; 0: never */
+static uint64_t users_unknown_pending;
 /* key of the CSRF tokens' HMAC: made at start, never stored, so a
  * restart invalidates the tokens (the page asks for a new one) */
 static unsigned char users_csrf_secret[32];
@@ -120,14 +128,107 @@ users_set_password(struct store_txn *t, const char *name, const char *pw,
 		return r;
 	if ((r = users_hash(pw, pwlen, enc, sizeof(enc))) != 0)
 		goto out;
-	json_object_set_new(u, "passwordHash", json_string(enc));
-	json_object_set_new(u, "failedLogins", json_integer(0));
-	json_object_set_new(u, "lockedUntilNs", json_integer(0));
+	if (json_object_set_new(u, "passwordHash", json_string(enc)) != 0 ||
+	    json_object_set_new(u, "failedLogins", json_integer(0)) != 0 ||
+	    json_object_set_new(u, "lockedUntilNs", json_integer(0)) != 0) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	/* whoever knew the old password is logged out */
+	if ((r = users_revoke(t, name, u)) != 0)
+		goto out;
 	r = store_put_json(t, STORE_USERS, name, u);
 out:
 	OPENSSL_cleanse(enc, sizeof(enc));
 	json_decref(u);
 	return r;
+}
+
+/* A user's id, given when the record is first written by this version
+ * (older records have none until then): a session names it, so that it
+ * never passes to a later user of the same name. */
+static int
+users_ensure_id(json_t *u)
+{
+	unsigned char rnd[SIGNET_USER_ID_BYTES];
+	char hex[2 * SIGNET_USER_ID_BYTES + 1];
+	size_t i;
+
+	if (json_is_string(json_object_get(u, "id")))
+		return 0;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return SIGNET_ERR_CRYPTO;
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	return json_object_set_new(u, "id", json_string(hex)) == 0 ? 0 :
+	    SIGNET_ERR_NOMEM;
+}
+
+struct users_drop {
+	const char *name;
+	json_t *keys;
+	int err;
+};
+
+static int
+users_drop_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct users_drop *d = arg;
+	json_t *sess = json_loadb(v, vlen, 0, NULL);
+	const char *u = json_string_value(json_object_get(sess, "user"));
+
+	if (u != NULL && strcmp(u, d->name) == 0 &&
+	    json_array_append_new(d->keys, json_stringn(k, klen)) != 0)
+		d->err = SIGNET_ERR_NOMEM;
+	json_decref(sess);
+	return d->err;
+}
+
+int
+users_drop_sessions(struct store_txn *t, const char *name)
+{
+	struct users_drop d = { name, json_array(), 0 };
+	json_t *k;
+	size_t i;
+	int r;
+
+	if (d.keys == NULL)
+		return SIGNET_ERR_NOMEM;
+	if ((r = store_walk(t, STORE_SESSIONS, NULL, 0, NULL, 0, 0,
+	    users_drop_cb, &d)) != 0)
+		goto out;
+	json_array_foreach(d.keys, i, k)
+		if ((r = store_del(t, STORE_SESSIONS, json_string_value(k),
+		    json_string_length(k))) != 0 && r != SIGNET_ERR_NOT_FOUND)
+			goto out;
+	r = 0;
+out:
+	json_decref(d.keys);
+	return r;
+}
+
+int
+users_revoke(struct store_txn *t, const char *name, json_t *u)
+{
+	json_int_t gen = json_integer_value(json_object_get(u, "sessionGen"));
+	int r;
+
+	if ((r = users_ensure_id(u)) != 0)
+		return r;
+	if (json_object_set_new(u, "sessionGen", json_integer(gen + 1)) != 0)
+		return SIGNET_ERR_NOMEM;
+	return users_drop_sessions(t, name);
+}
+
+int
+users_record_update(struct store_txn *t, const char *name, const json_t *old,
+    json_t *rec)
+{
+	if (old != NULL && !json_equal(json_object_get(old, "roles"),
+	    json_object_get(rec, "roles")))
+		return users_revoke(t, name, rec);
+	return users_ensure_id(rec);
 }
 
 static uint64_t
@@ -196,114 +297,221 @@ users_fail_delay(uint64_t started)
 	nanosleep(&ts, NULL);
 }
 
+static uint64_t
+users_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* 1 when a failed login under a name that is no user is to be audited
+ * now, *attempts those since the last such entry (this one included). */
+static int
+users_unknown_due(uint64_t *attempts)
+{
+	uint64_t now = users_mono_ns();
+	int due = 0;
+
+	pthread_mutex_lock(&users_unknown_mu);
+	users_unknown_pending++;
+	if (users_unknown_last == 0 || now - users_unknown_last >=
+	    (uint64_t)SIGNET_UNKNOWN_LOGIN_AUDIT_S * 1000000000ULL) {
+		*attempts = users_unknown_pending;
+		users_unknown_pending = 0;
+		users_unknown_last = now;
+		due = 1;
+	}
+	pthread_mutex_unlock(&users_unknown_mu);
+	return due;
+}
+
+/* The failure of a login under a name that is no user. */
+static int
+users_unknown_failure(struct store_txn **t, const char *remote)
+{
+	uint64_t attempts = 0;
+	json_t *det;
+	int r;
+
+	if (!users_unknown_due(&attempts))
+		return 0;
+	det = json_pack("{s:I, s:s, s:i}", "attempts", (json_int_t)attempts,
+	    "remote", remote ? remote : "", "intervalSeconds",
+	    SIGNET_UNKNOWN_LOGIN_AUDIT_S);
+	if (det == NULL)
+		return SIGNET_ERR_NOMEM;
+	r = audit_append(*t, "system", "signetd",
+	    "session.login-failed-unknown-user", NULL, det);
+	json_decref(det);
+	return r != 0 ? r : store_txn_commit(t);
+}
+
+/* A wrong password, or any password while the account is locked: the
+ * count and the lock are decided on the record as the write transaction
+ * reads it. */
+static int
+users_known_failure(struct store_txn **t, const struct users_policy *p,
+    const char *name, json_t *u, uint64_t now, json_t *det)
+{
+	uint64_t locked = (uint64_t)json_integer_value(json_object_get(u,
+	    "lockedUntilNs"));
+	json_int_t failures = json_integer_value(json_object_get(u,
+	    "failedLogins")) + 1;
+	const char *reason = "wrong-password";
+	int r;
+
+	if (locked > now) {
+		reason = "locked";
+	} else if ((uint64_t)failures >= p->lockout_failures) {
+		if (json_object_set_new(u, "lockedUntilNs", json_integer(
+		    (json_int_t)(now + (uint64_t)p->lockout_seconds *
+		    1000000000ULL))) != 0)
+			return SIGNET_ERR_NOMEM;
+		failures = 0;
+		reason = "locked-now";
+		log_warn("users: '%s' locked for %u s after repeated failed "
+		    "logins", name, p->lockout_seconds);
+	}
+	if (json_object_set_new(u, "failedLogins", json_integer(failures)) != 0 ||
+	    json_object_set_new(det, "reason", json_string(reason)) != 0)
+		return SIGNET_ERR_NOMEM;
+	if ((r = store_put_json(*t, STORE_USERS, name, u)) != 0 ||
+	    (r = audit_append(*t, "user", name, "session.login-failed", NULL,
+	    det)) != 0)
+		return r;
+	return store_txn_commit(t);
+}
+
+/* A new session of user u (in the write transaction that read u). */
+static int
+users_new_session(struct store_txn **t, const struct users_policy *p,
+    const char *name, json_t *u, const char *kind, uint64_t now,
+    json_t *det, char token[USERS_TOKEN_LEN + 1], uint64_t *expires_ns)
+{
+	unsigned char rnd[32];
+	char key[65];
+	json_t *sess = NULL;
+	int r = SIGNET_ERR_NOMEM;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return SIGNET_ERR_CRYPTO;
+	memcpy(token, USERS_TOKEN_PREFIX, 7);
+	users_b64url(rnd, sizeof(rnd), token + 7);
+	OPENSSL_cleanse(rnd, sizeof(rnd));
+	*expires_ns = now + (uint64_t)p->session_ttl * 1000000000ULL;
+	if ((r = users_token_key(token, key)) != 0)
+		return r;
+	r = SIGNET_ERR_NOMEM;
+	/* bound to the user's id and session generation: a password or role
+	 * change, or a new user of the same name, ends it */
+	sess = json_pack("{s:s, s:O, s:I, s:I, s:I}", "user", name,
+	    "userId", json_object_get(u, "id"),
+	    "gen", json_integer_value(json_object_get(u, "sessionGen")),
+	    "createdNs", (json_int_t)now,
+	    "expiresNs", (json_int_t)*expires_ns);
+	if (sess == NULL)
+		goto out;
+	if (kind != NULL &&
+	    (json_object_set_new(sess, "kind", json_string(kind)) != 0 ||
+	    json_object_set_new(sess, "lastSeenNs",
+	    json_integer((json_int_t)now)) != 0))
+		goto out;
+	/* a success ends the count of failures, as read in this transaction */
+	if (json_object_set_new(u, "failedLogins", json_integer(0)) != 0)
+		goto out;
+	if ((r = store_put_json(*t, STORE_SESSIONS, key, sess)) != 0 ||
+	    (r = store_put_json(*t, STORE_USERS, name, u)) != 0 ||
+	    (r = audit_append(*t, "user", name, "session.login", name,
+	    det)) != 0)
+		goto out;
+	r = store_txn_commit(t);
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	json_decref(sess);
+	return r;
+}
+
 static int
 users_login_kind(struct store *s, const struct users_policy *p,
     const char *name, const char *pw, size_t pwlen, const char *remote,
     const char *kind, char token[USERS_TOKEN_LEN + 1], uint64_t *expires_ns)
 {
 	struct store_txn *t = NULL;
-	json_t *u = NULL, *sess = NULL, *det = NULL;
-	const char *hash = users_dummy;
-	unsigned char rnd[32];
-	char key[65];
-	uint64_t now = users_now_ns(), locked;
-	int known, ok, r = SIGNET_ERR_UNAUTHENTICATED, failures;
+	json_t *u = NULL, *det = NULL;
+	const char *h;
+	char *hash = NULL;
+	uint64_t now = users_now_ns();
+	int valid, ok, r;
 
 	token[0] = '\0';
-	known = catalog_valid_name(name) && pwlen <= USERS_MAX_PASSWORD;
-	if (known) {
+	valid = catalog_valid_name(name);
+	/* the hash is read first: Argon2 runs outside any transaction */
+	if (valid) {
 		if ((r = store_txn_begin(s, 0, &t)) != 0)
-			return r;
+			goto out;
 		r = store_get_json(t, STORE_USERS, name, &u);
 		store_txn_abort(&t);
 		if (r != 0 && r != SIGNET_ERR_NOT_FOUND)
-			return r;
-		known = r == 0 && json_is_string(json_object_get(u,
-		    "passwordHash"));
+			goto out;
+		h = json_string_value(json_object_get(u, "passwordHash"));
+		if (h != NULL && (hash = strdup(h)) == NULL) {
+			r = SIGNET_ERR_NOMEM;
+			goto out;
+		}
+		json_decref(u);
+		u = NULL;
 	}
-	if (known)
-		hash = json_string_value(json_object_get(u, "passwordHash"));
-	/* the same work whether or not the user exists */
-	ok = users_verify(hash, pw, pwlen <= USERS_MAX_PASSWORD ? pwlen : 0) &&
-	    known;
-	locked = known ? (uint64_t)json_integer_value(json_object_get(u,
-	    "lockedUntilNs")) : 0;
+	/* the same work whether or not the user exists, has a password or
+	 * sent one too long to be theirs */
+	ok = users_verify(hash != NULL ? hash : users_dummy, pw,
+	    pwlen <= USERS_MAX_PASSWORD ? pwlen : 0) && hash != NULL &&
+	    pwlen <= USERS_MAX_PASSWORD;
 	det = json_pack("{s:s}", "remote", remote ? remote : "");
+	if (det == NULL || (kind != NULL &&
+	    json_object_set_new(det, "kind", json_string(kind)) != 0)) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	/* Everything else is decided on the record as this write transaction
+	 * reads it: LMDB has one writer at a time, so parallel attempts are
+	 * counted one after the other and none writes back a stale count
+	 * or lock. */
 	if ((r = store_txn_begin(s, 1, &t)) != 0)
 		goto out;
-	if (ok && locked <= now) {
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-			r = SIGNET_ERR_CRYPTO;
-			goto out;
-		}
-		memcpy(token, USERS_TOKEN_PREFIX, 7);
-		users_b64url(rnd, sizeof(rnd), token + 7);
-		OPENSSL_cleanse(rnd, sizeof(rnd));
-		*expires_ns = now + (uint64_t)p->session_ttl * 1000000000ULL;
-		if ((r = users_token_key(token, key)) != 0)
-			goto out;
-		sess = json_pack("{s:s, s:I, s:I}", "user", name,
-		    "createdNs", (json_int_t)now,
-		    "expiresNs", (json_int_t)*expires_ns);
-		if (sess != NULL && kind != NULL &&
-		    (json_object_set_new(sess, "kind", json_string(kind)) != 0 ||
-		    json_object_set_new(sess, "lastSeenNs",
-		    json_integer((json_int_t)now)) != 0 ||
-		    json_object_set_new(det, "kind", json_string(kind)) != 0)) {
-			r = SIGNET_ERR_NOMEM;
-			goto out;
-		}
-		json_object_set_new(u, "failedLogins", json_integer(0));
-		if (sess == NULL)
-			r = SIGNET_ERR_NOMEM;
-		if (sess == NULL ||
-		    (r = store_put_json(t, STORE_SESSIONS, key, sess)) != 0 ||
-		    (r = store_put_json(t, STORE_USERS, name, u)) != 0 ||
-		    (r = audit_append(t, "user", name, "session.login", name,
-		    det)) != 0)
-			goto out;
-		r = store_txn_commit(&t);
+	r = valid ? store_get_json(t, STORE_USERS, name, &u) :
+	    SIGNET_ERR_NOT_FOUND;
+	if (r == SIGNET_ERR_NOT_FOUND) {
+		if ((r = users_unknown_failure(&t, remote)) == 0)
+			r = SIGNET_ERR_UNAUTHENTICATED;
 		goto out;
 	}
-	/* failure: count it against a real user, audit it either way */
-	if (known) {
-		failures = (int)json_integer_value(json_object_get(u,
-		    "failedLogins")) + 1;
-		if (locked > now) {
-			json_object_set_new(det, "reason", json_string("locked"));
-		} else if ((unsigned)failures >= p->lockout_failures) {
-			json_object_set_new(u, "lockedUntilNs", json_integer(
-			    (json_int_t)(now + (uint64_t)p->lockout_seconds *
-			    1000000000ULL)));
-			failures = 0;
-			json_object_set_new(det, "reason",
-			    json_string("locked-now"));
-			log_warn("users: '%s' locked for %u s after repeated "
-			    "failed logins", name, p->lockout_seconds);
-		} else {
-			json_object_set_new(det, "reason",
-			    json_string("wrong-password"));
-		}
-		json_object_set_new(u, "failedLogins", json_integer(failures));
-		if ((r = store_put_json(t, STORE_USERS, name, u)) != 0)
-			goto out;
-	} else {
-		json_object_set_new(det, "reason", json_string("unknown-user"));
+	if (r != 0 || (r = users_ensure_id(u)) != 0)
+		goto out;
+	/* the password checked is still the user's: not changed, nor the
+	 * user removed and made anew, while Argon2 ran */
+	h = json_string_value(json_object_get(u, "passwordHash"));
+	ok = ok && h != NULL && strcmp(h, hash) == 0;
+	if (ok && (uint64_t)json_integer_value(json_object_get(u,
+	    "lockedUntilNs")) <= now) {
+		r = users_new_session(&t, p, name, u, kind, now, det, token,
+		    expires_ns);
+		goto out;
 	}
-	if ((r = audit_append(t, "user", catalog_valid_name(name) ? name : "?",
-	    "session.login-failed", NULL, det)) != 0)
-		goto out;
-	if ((r = store_txn_commit(&t)) != 0)
-		goto out;
-	r = SIGNET_ERR_UNAUTHENTICATED;
+	if ((r = users_known_failure(&t, p, name, u, now, det)) == 0)
+		r = SIGNET_ERR_UNAUTHENTICATED;
 out:
 	store_txn_abort(&t);
 	if (r != 0) {
 		OPENSSL_cleanse(token, USERS_TOKEN_LEN + 1);
 		users_fail_delay(now);
 	}
+	if (hash != NULL) {
+		OPENSSL_cleanse(hash, strlen(hash));
+		free(hash);
+	}
 	json_decref(det);
-	json_decref(sess);
 	json_decref(u);
 	return r;
 }
@@ -361,13 +569,29 @@ static int
 users_session_user(struct store_txn *t, const json_t *sess, json_t **user)
 {
 	const char *name = json_string_value(json_object_get(sess, "user"));
+
+	const char *id = json_string_value(json_object_get(sess, "userId"));
+	const char *uid;
 	int r;
 
 	*user = NULL;
 	if (name == NULL)
 		return SIGNET_ERR_STORE;
 	r = store_get_json(t, STORE_USERS, name, user);
-	return r == SIGNET_ERR_NOT_FOUND ? SIGNET_ERR_UNAUTHENTICATED : r;
+	if (r != 0)
+		return r == SIGNET_ERR_NOT_FOUND ? SIGNET_ERR_UNAUTHENTICATED : r;
+	/* the very user it was made for (not a later one of the same name;
+	 * sessions from before user ids have none), and no password or role
+	 * change since */
+	uid = json_string_value(json_object_get(*user, "id"));
+	if (id == NULL || uid == NULL || strcmp(id, uid) != 0 ||
+	    json_integer_value(json_object_get(sess, "gen")) !=
+	    json_integer_value(json_object_get(*user, "sessionGen"))) {
+		json_decref(*user);
+		*user = NULL;
+		return SIGNET_ERR_UNAUTHENTICATED;
+	}
+	return 0;
 }
 
 int

@@ -38,14 +38,32 @@ int users_init(void) SIGNET_WUR;
 int users_valid_role(const char *role);
 int users_has_role(const json_t *user, const char *role);
 
-/* Argon2id (RFC 9106) hash of pw, stored in the user record. */
+/* Argon2id (RFC 9106) hash of pw, stored in the user record; the
+ * user's sessions end (users_revoke). */
 int users_set_password(struct store_txn *t, const char *name,
     const char *pw, size_t pwlen) SIGNET_WUR;
+
+/* Ends every session of user name: deletes them and moves the record's
+ * session generation on (u is the record the caller is about to write;
+ * it gets an id if it has none), so a session made meanwhile is refused
+ * too. Password changes call it; so must role changes. */
+int users_revoke(struct store_txn *t, const char *name, json_t *u) SIGNET_WUR;
+/* Deletes the stored sessions of user name (when the user is removed). */
+int users_drop_sessions(struct store_txn *t, const char *name) SIGNET_WUR;
+/* Before a user record rec is written over old (NULL: a new user): gives
+ * it an id, and ends the user's sessions when the roles change. */
+int users_record_update(struct store_txn *t, const char *name,
+    const json_t *old, json_t *rec) SIGNET_WUR;
 
 /* Checks the password and, on success, creates a session whose token is
  * returned once and stored only as its SHA-256. Every failure, whatever
  * its cause (no such user, wrong password, locked), is
- * SIGNET_ERR_UNAUTHENTICATED and takes about as long. Audited. */
+ * SIGNET_ERR_UNAUTHENTICATED and takes about as long. Audited: a known
+ * user's failures under the user; those under other names without the
+ * name, at most once per SIGNET_UNKNOWN_LOGIN_AUDIT_S with a count. The
+ * failure count and the lock are decided in the write transaction that
+ * reads them, so parallel attempts are all counted. A session is bound
+ * to the user's id and session generation. */
 int users_login(struct store *s, const struct users_policy *p,
     const char *name, const char *pw, size_t pwlen,
     const char *remote, char token[USERS_TOKEN_LEN + 1],

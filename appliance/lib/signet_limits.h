@@ -75,6 +75,13 @@
 #define SIGNET_EXPIRY_WARN_DAYS		30
 #define SIGNET_MAX_RECORD		(1024 * 1024)
 
+/* Logins (appliance/users.c). A failed login for a name that is no
+ * user is audited without that name, at most once per this many seconds;
+ * the entry counts the attempts since the last one. */
+#define SIGNET_UNKNOWN_LOGIN_AUDIT_S	60
+/* a user's id: random bytes, stored as hex (sessions are bound to it) */
+#define SIGNET_USER_ID_BYTES		16
+
 /* Listing. */
 #define SIGNET_DEFAULT_PAGE_SIZE	50
 #define SIGNET_MAX_PAGE_SIZE		200

@@ -3,8 +3,10 @@
  * sessions kept apart, CSRF tokens, idle and absolute expiry.
  *
  * Every failed login answers after USERS_FAIL_DELAY_MS (1 s) on purpose,
- * so this file keeps them few: five in all. */
+ * so this file keeps them few and makes six of them at once, in
+ * parallel (test_parallel_guesses_lock). */
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "audit.h"
+#include "signet_limits.h"
 #include "store.h"
 #include "users.h"
 
@@ -258,6 +261,42 @@ audit_reason(struct fx *f, size_t nth_failure)
 	return reason;
 }
 
+/* Entries of action; fails when needle is in any entry, and checks the
+ * attempts counted by the last one (when attempts > 0). */
+static int
+audit_count(struct fx *f, const char *action, const char *needle,
+    json_int_t attempts)
+{
+	struct store_txn *t = NULL;
+	json_t *items = NULL, *e, *last = NULL;
+	uint64_t next = 0;
+	size_t i;
+	char *line;
+	int n = 0;
+
+	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
+	assert_int_equal(audit_list(t, 0, 200, &items, &next), 0);
+	store_txn_abort(&t);
+	json_array_foreach(items, i, e) {
+		assert_non_null(line = json_dumps(e, JSON_COMPACT));
+		assert_null(strstr(line, needle));
+		free(line);
+		if (strcmp(json_string_value(json_object_get(e, "action")),
+		    action) != 0)
+			continue;
+		n++;
+		last = e;
+	}
+	if (last != NULL && attempts > 0) {
+		assert_string_equal(json_string_value(json_object_get(
+		    json_object_get(last, "actor"), "type")), "system");
+		assert_int_equal(json_integer_value(json_object_get(
+		    json_object_get(last, "details"), "attempts")), attempts);
+	}
+	json_decref(items);
+	return n;
+}
+
 static void
 test_lockout(void **state)
 {
@@ -301,7 +340,11 @@ test_lockout(void **state)
 	assert_string_equal(audit_reason(f, 0), "wrong-password");
 	assert_string_equal(audit_reason(f, 1), "locked-now");
 	assert_string_equal(audit_reason(f, 2), "locked");
-	assert_string_equal(audit_reason(f, 3), "unknown-user");
+	assert_string_equal(audit_reason(f, 3), "");
+	/* the unknown name is in no entry: the first such failure of the
+	 * process is counted in one entry of signetd's own */
+	assert_int_equal(audit_count(f, "session.login-failed-unknown-user",
+	    "nobody", 1), 1);
 
 	/* once the lock has run out, the right password works and the
 	 * count starts again */
@@ -645,6 +688,234 @@ test_removed_user(void **state)
 	assert_null(user);
 }
 
+/* Failed logins under names that are no user add at most one entry per
+ * SIGNET_UNKNOWN_LOGIN_AUDIT_S, and never the name. (test_lockout, run
+ * before this, wrote this process's first such entry.) */
+static void
+test_unknown_users_bounded(void **state)
+{
+	struct fx *f = *state;
+	char token[USERS_TOKEN_LEN + 1];
+
+	assert_int_equal(login(f, "mallory-1", PW, 0, token),
+	    SIGNET_ERR_UNAUTHENTICATED);
+	assert_int_equal(login(f, "mallory-2", PW, 0, token),
+	    SIGNET_ERR_UNAUTHENTICATED);
+	assert_int_equal(audit_count(f, "session.login-failed-unknown-user",
+	    "mallory", 0), 0);
+	assert_int_equal(audit_count(f, "session.login-failed", "mallory", 0),
+	    0);
+}
+
+struct guess {
+	struct fx *f;
+	int r;
+};
+
+static void *
+guess_thread(void *arg)
+{
+	struct guess *g = arg;
+	char token[USERS_TOKEN_LEN + 1];
+
+	g->r = login(g->f, "alice", "a wrong password", 0, token);
+	return NULL;
+}
+
+/* Parallel wrong passwords are all counted: the count is read and written
+ * in one write transaction, never from a copy read before Argon2. */
+static void
+test_parallel_guesses_lock(void **state)
+{
+	struct fx *f = *state;
+	struct guess g[6];
+	pthread_t th[6];
+	char token[USERS_TOKEN_LEN + 1];
+	json_t *u;
+	int i, wrong = 0, now = 0, locked = 0;
+	const char *why;
+
+	for (i = 0; i < 6; i++) {
+		g[i].f = f;
+		assert_int_equal(pthread_create(&th[i], NULL, guess_thread,
+		    &g[i]), 0);
+	}
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(g[i].r, SIGNET_ERR_UNAUTHENTICATED);
+	}
+	for (i = 0; i < 6; i++) {
+		why = audit_reason(f, (size_t)i);
+		wrong += strcmp(why, "wrong-password") == 0;
+		now += strcmp(why, "locked-now") == 0;
+		locked += strcmp(why, "locked") == 0;
+	}
+	/* lockout_failures is 2: one miss, the lock, then four refused */
+	assert_int_equal(wrong, 1);
+	assert_int_equal(now, 1);
+	assert_int_equal(locked, 4);
+	u = get(f, STORE_USERS, "alice");
+	assert_true((uint64_t)json_integer_value(json_object_get(u,
+	    "lockedUntilNs")) > now_ns(CLOCK_REALTIME));
+	assert_int_equal(json_integer_value(json_object_get(u,
+	    "failedLogins")), 4);
+	json_decref(u);
+	/* locked: the right password is refused */
+	assert_int_equal(login(f, "alice", PW, 0, token),
+	    SIGNET_ERR_UNAUTHENTICATED);
+	assert_int_equal(token[0], '\0');
+}
+
+static void
+set_password(struct fx *f, const char *name, const char *pw)
+{
+	struct store_txn *t = NULL;
+
+	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
+	assert_int_equal(users_set_password(t, name, pw, strlen(pw)), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+}
+
+static int
+sessions_of(struct fx *f)
+{
+	struct store_txn *t = NULL;
+	struct walk w;
+
+	memset(&w, 0, sizeof(w));
+	w.needle = "\001";
+	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
+	assert_int_equal(store_walk(t, STORE_SESSIONS, NULL, 0, NULL, 0, 0,
+	    walk_cb, &w), 0);
+	store_txn_abort(&t);
+	return w.n;
+}
+
+/* A new password ends all of the user's sessions, bearer and cookie,
+ * and only theirs. */
+static void
+test_password_change_revokes(void **state)
+{
+	struct fx *f = *state;
+	char b1[USERS_TOKEN_LEN + 1], b2[USERS_TOKEN_LEN + 1];
+	char c1[USERS_TOKEN_LEN + 1], bob[USERS_TOKEN_LEN + 1], key[65];
+	json_t *user = NULL;
+
+	add_user(f, "bob", PW);
+	assert_int_equal(login(f, "alice", PW, 0, b1), 0);
+	assert_int_equal(login(f, "alice", PW, 0, b2), 0);
+	assert_int_equal(login(f, "alice", PW, 1, c1), 0);
+	assert_int_equal(login(f, "bob", PW, 0, bob), 0);
+	assert_int_equal(sessions_of(f), 4);
+	set_password(f, "alice", PW2);
+	assert_int_equal(bearer(f, b1, &user, key), SIGNET_ERR_UNAUTHENTICATED);
+	assert_int_equal(bearer(f, b2, &user, key), SIGNET_ERR_UNAUTHENTICATED);
+	assert_int_equal(users_cookie_session(f->s, c1, 900, &user, key),
+	    SIGNET_ERR_UNAUTHENTICATED);
+	assert_null(user);
+	/* deleted, not only refused */
+	assert_int_equal(sessions_of(f), 1);
+	assert_int_equal(bearer(f, bob, &user, key), 0);
+	json_decref(user);
+	user = NULL;
+	/* a session made from the new password works */
+	assert_int_equal(login(f, "alice", PW2, 0, b1), 0);
+	assert_int_equal(bearer(f, b1, &user, key), 0);
+	json_decref(user);
+}
+
+/* Writes alice's record with these roles, as apply and the admin API do. */
+static void
+update_roles(struct fx *f, const char *role)
+{
+	struct store_txn *t = NULL;
+	json_t *old = NULL, *rec;
+
+	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
+	assert_int_equal(store_get_json(t, STORE_USERS, "alice", &old), 0);
+	assert_non_null(rec = json_deep_copy(old));
+	assert_int_equal(json_object_set_new(rec, "roles",
+	    json_pack("[s]", role)), 0);
+	assert_int_equal(users_record_update(t, "alice", old, rec), 0);
+	assert_int_equal(store_put_json(t, STORE_USERS, "alice", rec), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	json_decref(old);
+	json_decref(rec);
+}
+
+static void
+test_role_change_revokes(void **state)
+{
+	struct fx *f = *state;
+	char b[USERS_TOKEN_LEN + 1], c[USERS_TOKEN_LEN + 1], key[65];
+	json_t *user = NULL;
+
+	assert_int_equal(login(f, "alice", PW, 0, b), 0);
+	assert_int_equal(login(f, "alice", PW, 1, c), 0);
+	/* the same roles: nothing ends */
+	update_roles(f, ROLE_OFFICER);
+	assert_int_equal(bearer(f, b, &user, key), 0);
+	json_decref(user);
+	user = NULL;
+	update_roles(f, ROLE_ADMIN);
+	assert_int_equal(bearer(f, b, &user, key), SIGNET_ERR_UNAUTHENTICATED);
+	assert_int_equal(users_cookie_session(f->s, c, 900, &user, key),
+	    SIGNET_ERR_UNAUTHENTICATED);
+	assert_null(user);
+}
+
+/* A session passes neither to a later user of the same name (even if the
+ * stored sessions were not deleted with the first one), nor from before
+ * users had ids; a user without an id gets one at the next login. */
+static void
+test_session_bound_to_user_id(void **state)
+{
+	struct fx *f = *state;
+	char b[USERS_TOKEN_LEN + 1], key[65];
+	struct store_txn *t = NULL;
+	json_t *user = NULL, *u, *sess;
+	char *id1;
+
+	assert_int_equal(login(f, "alice", PW, 0, b), 0);
+	u = get(f, STORE_USERS, "alice");
+	assert_non_null(id1 = strdup(json_string_value(json_object_get(u,
+	    "id"))));
+	assert_int_equal(strlen(id1), 2 * SIGNET_USER_ID_BYTES);
+	json_decref(u);
+	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
+	assert_int_equal(store_del(t, STORE_USERS, "alice", 5), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	add_user(f, "alice", PW);
+	u = get(f, STORE_USERS, "alice");
+	assert_string_not_equal(json_string_value(json_object_get(u, "id")),
+	    id1);
+	json_decref(u);
+	assert_int_equal(bearer(f, b, &user, key), SIGNET_ERR_UNAUTHENTICATED);
+	assert_null(user);
+
+	/* an older record: no id, no generation; its session none either */
+	assert_int_equal(login(f, "alice", PW, 0, b), 0);
+	assert_int_equal(users_session_key(b, key), 0);
+	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
+	assert_int_equal(store_get_json(t, STORE_USERS, "alice", &u), 0);
+	json_object_del(u, "id");
+	json_object_del(u, "sessionGen");
+	assert_int_equal(store_put_json(t, STORE_USERS, "alice", u), 0);
+	json_decref(u);
+	assert_int_equal(store_get_json(t, STORE_SESSIONS, key, &sess), 0);
+	json_object_del(sess, "userId");
+	json_object_del(sess, "gen");
+	assert_int_equal(store_put_json(t, STORE_SESSIONS, key, sess), 0);
+	json_decref(sess);
+	assert_int_equal(store_txn_commit(&t), 0);
+	assert_int_equal(bearer(f, b, &user, key), SIGNET_ERR_UNAUTHENTICATED);
+	assert_int_equal(login(f, "alice", PW, 0, b), 0);
+	assert_int_equal(bearer(f, b, &user, key), 0);
+	assert_true(json_is_string(json_object_get(user, "id")));
+	json_decref(user);
+	free(id1);
+}
+
 static void
 test_roles(void **state)
 {
@@ -682,6 +953,16 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_user, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_users_bounded,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_guesses_lock,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_password_change_revokes,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_role_change_revokes,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_bound_to_user_id,
+		    setup, teardown),
 		cmocka_unit_test(test_roles),
 	};
 

@@ -145,13 +145,13 @@ describe("developer", () => {
 
     const dev = await login("dev");
     const cookies = await dev.context.cookies();
-    const c = cookies.find((x) => x.name === "signet_session");
+    const c = cookies.find((x) => x.name === "__Host-signet_session");
     assert.ok(c, "no session cookie");
     assert.equal(c.httpOnly, true);
     assert.equal(c.secure, true);
     assert.equal(c.sameSite, "Strict");
     assert.equal(c.path, "/");
-    assert.equal(await dev.page.evaluate(() => document.cookie.includes("signet_session")), false);
+    assert.equal(await dev.page.evaluate(() => document.cookie.includes("__Host-signet_session")), false);
     await dev.page.getByRole("heading", { name: "Dashboard" }).waitFor();
     await noPageErrors(dev);
   });
@@ -253,29 +253,29 @@ describe("security", () => {
     assert.equal(r.status, 403);
     assert.equal(r.body.error, "csrf");
     // a forged request elsewhere with the stolen-by-the-browser cookie
-    const cookie = (await context.cookies()).find((c) => c.name === "signet_session");
+    const cookie = (await context.cookies()).find((c) => c.name === "__Host-signet_session");
     const forged = await inst.api("POST", `/signing-requests/${state.testId}/resubmit`, {
-      cookie: `signet_session=${cookie.value}`, json: { signingPolicySlug: "test-signing" },
+      cookie: `__Host-signet_session=${cookie.value}`, json: { signingPolicySlug: "test-signing" },
     });
     assert.equal(forged.status, 403);
     assert.equal(forged.json.error, "csrf");
     const wrong = await inst.api("POST", `/signing-requests/${state.testId}/resubmit`, {
-      cookie: `signet_session=${cookie.value}`, csrf: "0".repeat(64), json: { signingPolicySlug: "test-signing" },
+      cookie: `__Host-signet_session=${cookie.value}`, csrf: "0".repeat(64), json: { signingPolicySlug: "test-signing" },
     });
     assert.equal(wrong.status, 403);
     // a cross-site form post (Sec-Fetch-Site) even with the right token
-    const me = await inst.api("GET", "/me", { cookie: `signet_session=${cookie.value}` });
+    const me = await inst.api("GET", "/me", { cookie: `__Host-signet_session=${cookie.value}` });
     assert.equal(me.status, 200);
     assert.match(me.json.csrfToken, /^[0-9a-f]{64}$/);
     const cross = await inst.request("POST", `/api/v1/signing-requests/${state.testId}/cancel`, {
-      headers: { Cookie: `signet_session=${cookie.value}`, "X-CSRF-Token": me.json.csrfToken, "Sec-Fetch-Site": "cross-site" },
+      headers: { Cookie: `__Host-signet_session=${cookie.value}`, "X-CSRF-Token": me.json.csrfToken, "Sec-Fetch-Site": "cross-site" },
     });
     assert.equal(cross.status, 403);
     // the cookie is no bearer token
     const bearer = await inst.api("GET", "/me", { token: cookie.value });
     assert.equal(bearer.status, 401);
     // and reading needs no token
-    const get = await inst.api("GET", `/signing-requests/${state.testId}`, { cookie: `signet_session=${cookie.value}` });
+    const get = await inst.api("GET", `/signing-requests/${state.testId}`, { cookie: `__Host-signet_session=${cookie.value}` });
     assert.equal(get.status, 200);
   });
 
@@ -495,14 +495,14 @@ describe("administration and audit", () => {
 describe("session end", () => {
   test("logout clears the cookie and ends the session on the server", async () => {
     const { page, context } = users.dev;
-    const before = (await context.cookies()).find((c) => c.name === "signet_session");
+    const before = (await context.cookies()).find((c) => c.name === "__Host-signet_session");
     await page.goto(`${inst.url}/#/`);
     await page.getByRole("button", { name: "Log out" }).click();
     await page.getByRole("button", { name: "Log in" }).waitFor();
     await page.getByText("You are logged out.").waitFor();
-    const after = (await context.cookies()).find((c) => c.name === "signet_session");
+    const after = (await context.cookies()).find((c) => c.name === "__Host-signet_session");
     assert.equal(after, undefined);
-    const r = await inst.api("GET", "/me", { cookie: `signet_session=${before.value}` });
+    const r = await inst.api("GET", "/me", { cookie: `__Host-signet_session=${before.value}` });
     assert.equal(r.status, 401);
   });
 
