@@ -47,6 +47,10 @@
 #define SIGNET_EXPIRY_WARN_DAYS		30
 #define SIGNET_MAX_RECORD		(1024 * 1024)
 
+/* Resubmit: how far back a request's chain of originals is read (each
+ * is checked for a deny under the policy resubmitted to). */
+#define SIGNET_MAX_RESUBMIT_CHAIN	32
+
 /* Listing. */
 #define SIGNET_DEFAULT_PAGE_SIZE	50
 #define SIGNET_MAX_PAGE_SIZE		200
