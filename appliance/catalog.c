@@ -998,6 +998,7 @@ apply_project(struct apply *a, json_t *p)
 	const char *slug, *name;
 	json_t *urls = NULL, *pols = NULL, *rec, *e, *hooks = NULL, *hk = NULL;
 	json_error_t jerr;
+	char err[300];
 	size_t i;
 	int r;
 
@@ -1013,10 +1014,15 @@ apply_project(struct apply *a, json_t *p)
 	    json_array_size(urls) > 64))
 		return apply_fail(a, "project '%s': repositoryUrls must be a "
 		    "list of at most 64 URLs", slug);
-	json_array_foreach(urls, i, e)
+	json_array_foreach(urls, i, e) {
 		if (!json_is_string(e) || json_string_length(e) > 2048)
 			return apply_fail(a, "project '%s': repositoryUrls "
 			    "entry %zu is not a URL", slug, i);
+		if (origin_check_repository_url(json_string_value(e), err,
+		    sizeof(err)) != 0)
+			return apply_fail(a, "project '%s': repositoryUrls: %s",
+			    slug, err);
+	}
 	if (pols != NULL && !json_is_array(pols))
 		return apply_fail(a, "project '%s': signingPolicies must be a "
 		    "list", slug);
