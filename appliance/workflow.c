@@ -326,7 +326,7 @@ workflow_may_resubmit(struct store_txn *t, const json_t *orig,
 		cw = json_string_value(json_object_get(cur, "workflowStatus"));
 		if (cw != NULL && strcmp(cw, RQ_DENIED) == 0 && cpol != NULL &&
 		    strcmp(cpol, slug) == 0) {
-			if (strcmp(cid, id) == 0)
+			if (depth == 0)
 				r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT,
 				    "request %s was denied under signing "
 				    "policy %s/%s; a resubmission to that "
