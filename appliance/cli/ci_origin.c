@@ -212,6 +212,16 @@ out:
 		return r;						\
 } while (0)
 
+/* A branch by its short name, unless that name itself starts with
+ * "refs/": the appliance reads such a value as a full ref, so branch
+ * "refs/tags/v1" goes as "refs/heads/refs/tags/v1" (docs/origin.md). */
+#define PUT_BRANCH(name) do {						\
+	if ((name) != NULL && strncmp((name), "refs/", 5) == 0)		\
+		PUT(CI_ORIGIN_BRANCH_NAME, "refs/heads/", (name), NULL);	\
+	else								\
+		PUT(CI_ORIGIN_BRANCH_NAME, (name), NULL);		\
+} while (0)
+
 static int
 ci_origin_github(const struct ci_origin_opts *opts, struct ci_origin *o,
     char *err, size_t errlen)
@@ -241,13 +251,13 @@ ci_origin_github(const struct ci_origin_opts *opts, struct ci_origin *o,
 	}
 	PUT(CI_ORIGIN_COMMIT_ID, ci_origin_env("GITHUB_SHA"), NULL);
 	if (ref != NULL && strncmp(ref, "refs/heads/", 11) == 0)
-		PUT(CI_ORIGIN_BRANCH_NAME, ref + 11, NULL);
+		PUT_BRANCH(ref + 11);
 	else if (ref != NULL)
 		PUT(CI_ORIGIN_BRANCH_NAME, ref, NULL);
 	else if (name != NULL && type != NULL && strcmp(type, "tag") == 0)
 		PUT(CI_ORIGIN_BRANCH_NAME, "refs/tags/", name, NULL);
 	else if (name != NULL)
-		PUT(CI_ORIGIN_BRANCH_NAME, name, NULL);
+		PUT_BRANCH(name);
 	/* the run id alone: it is what the token's run_id claim holds */
 	PUT(CI_ORIGIN_BUILD_ID, run, NULL);
 	return ci_origin_github_token(opts, o, err, errlen);
@@ -273,9 +283,9 @@ ci_origin_gitlab(const struct ci_origin_opts *opts, struct ci_origin *o,
 	if (tag != NULL)
 		PUT(CI_ORIGIN_BRANCH_NAME, "refs/tags/", tag, NULL);
 	else if (branch != NULL)
-		PUT(CI_ORIGIN_BRANCH_NAME, branch, NULL);
+		PUT_BRANCH(branch);
 	else
-		PUT(CI_ORIGIN_BRANCH_NAME, refname, NULL);
+		PUT_BRANCH(refname);
 	PUT(CI_ORIGIN_BUILD_URL, pipeline != NULL ? pipeline :
 	    ci_origin_env("CI_JOB_URL"), NULL);
 	/* the pipeline: what the token's pipeline_id claim holds */
@@ -312,11 +322,11 @@ ci_origin_jenkins(struct ci_origin *o, char *err, size_t errlen)
 	if (tag != NULL)
 		PUT(CI_ORIGIN_BRANCH_NAME, "refs/tags/", tag, NULL);
 	else if (branch != NULL)
-		PUT(CI_ORIGIN_BRANCH_NAME, branch, NULL);
+		PUT_BRANCH(branch);
 	else if (git != NULL && strncmp(git, "origin/", 7) == 0)
-		PUT(CI_ORIGIN_BRANCH_NAME, git + 7, NULL);
+		PUT_BRANCH(git + 7);
 	else if (git != NULL && strncmp(git, "refs/heads/", 11) == 0)
-		PUT(CI_ORIGIN_BRANCH_NAME, git + 11, NULL);
+		PUT_BRANCH(git + 11);
 	else
 		PUT(CI_ORIGIN_BRANCH_NAME, git, NULL);
 	PUT(CI_ORIGIN_BUILD_URL, ci_origin_env("BUILD_URL"), NULL);
@@ -324,6 +334,7 @@ ci_origin_jenkins(struct ci_origin *o, char *err, size_t errlen)
 	return 0;
 }
 
+#undef PUT_BRANCH
 #undef PUT
 
 int

@@ -418,6 +418,32 @@ apply_unmap(struct apply *a, json_t *old)
 	return r == SIGNET_ERR_NOT_FOUND ? 0 : r;
 }
 
+/* Users and CI identities share one name space: decisions, submitter
+ * lists and audit entries name principals, and a certificate named like
+ * a person must never be taken for that person. Refused both ways, in
+ * the document and against what is stored. */
+static int
+apply_name_free(struct apply *a, const char *kind, const char *name)
+{
+	int ident = strcmp(kind, "identity") == 0;
+	json_t *doc = ident ? a->doc_users : a->doc_idents, *rec = NULL;
+	int r;
+
+	if (json_object_get(doc, name) != NULL)
+		r = 0;
+	else if ((r = store_get_json(a->t, ident ? STORE_USERS :
+	    STORE_IDENTITIES, name, &rec)) == SIGNET_ERR_NOT_FOUND)
+		return 0;
+	json_decref(rec);
+	if (r != 0)
+		return r;
+	apply_fail(a, "%s '%s': a %s already has that name; names are unique "
+	    "across users and CI identities, so that a certificate is never "
+	    "taken for a person. Choose another name", kind, name, ident ?
+	    "user" : "CI identity");
+	return SIGNET_ERR_EXISTS;
+}
+
 static int
 apply_identity(struct apply *a, json_t *id)
 {
@@ -436,6 +462,8 @@ apply_identity(struct apply *a, json_t *id)
 	if (!catalog_valid_name(name))
 		return apply_fail(a, "identity '%s': name must be 1-64 letters, "
 		    "digits, '-', '_', '.', '@'", name);
+	if ((r = apply_name_free(a, "identity", name)) != 0)
+		return r;
 	if (strcmp(type, "client-certificate") != 0)
 		return apply_fail(a, "identity '%s': type must be "
 		    "\"client-certificate\"", name);
@@ -528,9 +556,8 @@ apply_user(struct apply *a, json_t *u)
 	if (!catalog_valid_name(name))
 		return apply_fail(a, "user '%s': name must be 1-64 letters, "
 		    "digits, '-', '_', '.', '@'", name);
-	if (json_object_get(a->doc_idents, name) != NULL)
-		return apply_fail(a, "user '%s': a CI identity has that name; "
-		    "names of people and build systems must differ", name);
+	if ((r = apply_name_free(a, "user", name)) != 0)
+		return r;
 	if (email != NULL && !notify_valid_address(email))
 		return apply_fail(a, "user '%s': '%s' is not an e-mail address",
 		    name, email);
@@ -702,6 +729,39 @@ apply_string_list(struct apply *a, const char *what, json_t *list)
 	return 0;
 }
 
+/* Approvers are users: people, or the service account of a release
+ * management system that approves through the API with a bearer token.
+ * A CI identity is a build system's certificate: it submits builds and
+ * must never be the one to approve them. */
+static int
+apply_approvers(struct apply *a, const char *what, json_t *list)
+{
+	const char *name;
+	json_t *e, *rec = NULL;
+	size_t i;
+	int r;
+
+	json_array_foreach(list, i, e) {
+		name = json_string_value(e);
+		if (json_object_get(a->doc_users, name) != NULL)
+			continue;
+		if ((r = store_get_json(a->t, STORE_USERS, name, &rec)) == 0) {
+			json_decref(rec);
+			rec = NULL;
+			continue;
+		}
+		if (r != SIGNET_ERR_NOT_FOUND)
+			return r;
+		return apply_fail(a, "%s: approver '%s' is a CI identity; "
+		    "approvers must be users (a person, or a release "
+		    "management system's service account that approves with "
+		    "a bearer token), never a build system's certificate. "
+		    "Name a user in approvers, and the identity in submitters",
+		    what, name);
+	}
+	return 0;
+}
+
 struct apply_bs_owner {
 	const char *identity;
 	const char *self;
@@ -857,7 +917,8 @@ apply_policy(struct apply *a, const char *project, json_t *p)
 		return apply_fail(a, "%s: requiredApprovals must be 0 to 16",
 		    what);
 	if ((r = apply_string_list(a, what, subs)) != 0 ||
-	    (r = apply_string_list(a, what, apprs)) != 0)
+	    (r = apply_string_list(a, what, apprs)) != 0 ||
+	    (r = apply_approvers(a, what, apprs)) != 0)
 		return r;
 	if (origin_check_branch_patterns(branches, err, sizeof(err)) != 0)
 		return apply_fail(a, "%s: %s", what, err);
@@ -939,6 +1000,7 @@ apply_project(struct apply *a, json_t *p)
 	const char *slug, *name;
 	json_t *urls = NULL, *pols = NULL, *rec, *e, *hooks = NULL, *hk = NULL;
 	json_error_t jerr;
+	char err[300];
 	size_t i;
 	int r;
 
@@ -954,10 +1016,15 @@ apply_project(struct apply *a, json_t *p)
 	    json_array_size(urls) > 64))
 		return apply_fail(a, "project '%s': repositoryUrls must be a "
 		    "list of at most 64 URLs", slug);
-	json_array_foreach(urls, i, e)
+	json_array_foreach(urls, i, e) {
 		if (!json_is_string(e) || json_string_length(e) > 2048)
 			return apply_fail(a, "project '%s': repositoryUrls "
 			    "entry %zu is not a URL", slug, i);
+		if (origin_check_repository_url(json_string_value(e), err,
+		    sizeof(err)) != 0)
+			return apply_fail(a, "project '%s': repositoryUrls: %s",
+			    slug, err);
+	}
 	if (pols != NULL && !json_is_array(pols))
 		return apply_fail(a, "project '%s': signingPolicies must be a "
 		    "list", slug);

@@ -1,4 +1,5 @@
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,9 +69,12 @@ workflow_load(struct store_txn *t, const struct principal *p, const char *id,
 static int
 workflow_same(const json_t *who, const struct principal *p)
 {
-	return json_is_object(who) &&
-	    strcmp(json_string_value(json_object_get(who, "type")), p->type) == 0 &&
-	    strcmp(json_string_value(json_object_get(who, "name")), p->name) == 0;
+	const char *type = json_string_value(json_object_get(who, "type"));
+	const char *name = json_string_value(json_object_get(who, "name"));
+
+	/* a principal is its type and its name: never the name alone */
+	return type != NULL && name != NULL && strcmp(type, p->type) == 0 &&
+	    strcmp(name, p->name) == 0;
 }
 
 static int
@@ -127,6 +131,38 @@ workflow_commit(struct store_txn **t, json_t **rec, const struct principal *p,
 	return 0;
 }
 
+/* The number of distinct users who approved: a principal is its type
+ * and its name together, and only users count (README "Approvals"). */
+static size_t
+workflow_approvers(const json_t *approvals)
+{
+	const json_t *a, *b, *by;
+	size_t i, j, n = 0;
+	int seen;
+
+	json_array_foreach(approvals, i, a) {
+		by = json_object_get(a, "by");
+		if (!json_is_string(json_object_get(a, "decision")) ||
+		    strcmp(json_string_value(json_object_get(a, "decision")),
+		    "approved") != 0 || !json_is_string(json_object_get(by,
+		    "name")) || !json_is_string(json_object_get(by, "type")) ||
+		    strcmp(json_string_value(json_object_get(by, "type")),
+		    "user") != 0)
+			continue;
+		seen = 0;
+		for (j = 0; j < i && !seen; j++) {
+			b = json_array_get(approvals, j);
+			seen = json_is_string(json_object_get(b, "decision")) &&
+			    strcmp(json_string_value(json_object_get(b,
+			    "decision")), "approved") == 0 &&
+			    json_equal(json_object_get(b, "by"), by);
+		}
+		if (!seen)
+			n++;
+	}
+	return n;
+}
+
 int
 workflow_decide(struct store *s, const struct principal *p, const char *id,
     int approve, const char *comment, json_t **out, char *msg, size_t len)
@@ -147,6 +183,17 @@ workflow_decide(struct store *s, const struct principal *p, const char *id,
 	if ((r = catalog_get_policy(t, project, slug, &policy)) != 0) {
 		r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "signing policy "
 		    "%s/%s no longer exists", project, slug);
+		goto out;
+	}
+	/* approvers are users: a person, or a release-management system's
+	 * service account with a bearer token; a CI identity's
+	 * certificate stands for a build, never for an approver, whatever
+	 * its name */
+	if (strcmp(p->type, "user") != 0 || p->user == NULL) {
+		r = workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "CI identity "
+		    "'%s' cannot approve or deny: decisions are made by users "
+		    "(a person, or a service account with a bearer token from "
+		    "POST /api/v1/sessions)", p->name);
 		goto out;
 	}
 	if (!catalog_policy_lists(policy, "approvers", p->name)) {
@@ -186,10 +233,7 @@ workflow_decide(struct store *s, const struct principal *p, const char *id,
 		r = SIGNET_ERR_NOMEM;
 		goto out;
 	}
-	json_array_foreach(approvals, i, a)
-		if (strcmp(json_string_value(json_object_get(a, "decision")),
-		    "approved") == 0)
-			approved++;
+	approved = workflow_approvers(approvals);
 	if (!approve)
 		r = request_transition(t, rec, RQ_DENIED, NULL);
 	else if ((json_int_t)approved >= json_integer_value(json_object_get(
@@ -248,6 +292,90 @@ out:
 	return r;
 }
 
+/* Whether orig may be resubmitted to policy slug: it is final (a request
+ * still waiting could be signed twice, once per policy), and neither it
+ * nor any request it was resubmitted from was denied under that policy.
+ * A deny is the approvers' decision on these bytes for that policy; a
+ * chain through another policy must not turn it into a fresh request
+ * (P denies A; B = A resubmitted to Q; B resubmitted to P is refused).
+ * Final statuses never change, so walking the chain now is enough. */
+static int
+workflow_may_resubmit(struct store_txn *t, const json_t *orig,
+    const char *slug, char *msg, size_t len)
+{
+	const char *id = json_string_value(json_object_get(orig, "id"));
+	const char *w = json_string_value(json_object_get(orig,
+	    "workflowStatus"));
+	const char *project = json_string_value(json_object_get(orig,
+	    "projectSlug"));
+	const char *next, *cid, *cpol, *cw;
+	json_t *cur = NULL, *up = NULL;
+	int depth, r;
+
+	if (w == NULL || !request_is_final(w))
+		return workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "request %s "
+		    "is %s: only a request in a final status (Completed, "
+		    "Failed, Denied, Canceled) can be resubmitted. Wait until "
+		    "it is decided and signed, or cancel it first", id,
+		    w ? w : "in no known status");
+	cur = json_incref((json_t *)(uintptr_t)orig);
+	for (depth = 0; cur != NULL; depth++) {
+		cid = json_string_value(json_object_get(cur, "id"));
+		cpol = json_string_value(json_object_get(cur,
+		    "signingPolicySlug"));
+		cw = json_string_value(json_object_get(cur, "workflowStatus"));
+		if (cw != NULL && strcmp(cw, RQ_DENIED) == 0 && cpol != NULL &&
+		    strcmp(cpol, slug) == 0) {
+			if (depth == 0)
+				r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT,
+				    "request %s was denied under signing "
+				    "policy %s/%s; a resubmission to that "
+				    "policy would undo the deny. Resubmit to "
+				    "another signing policy, or submit a new "
+				    "build for the approvers to judge", id,
+				    project, slug);
+			else
+				r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT,
+				    "request %s was resubmitted from request "
+				    "%s, which was denied under signing policy "
+				    "%s/%s; a resubmission to that policy would "
+				    "undo the deny. Resubmit to another signing "
+				    "policy, or submit a new build for the "
+				    "approvers to judge", id, cid, project,
+				    slug);
+			goto out;
+		}
+		next = json_string_value(json_object_get(cur,
+		    "originalSigningRequestId"));
+		if (next == NULL)
+			break;
+		if (depth + 1 >= SIGNET_MAX_RESUBMIT_CHAIN) {
+			r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "request "
+			    "%s is at the end of a chain of more than %d "
+			    "resubmissions; submit the artifact anew", id,
+			    SIGNET_MAX_RESUBMIT_CHAIN);
+			goto out;
+		}
+		if ((r = request_get(t, next, &up)) != 0) {
+			/* a history that cannot be read cannot be cleared */
+			if (r == SIGNET_ERR_NOT_FOUND)
+				r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT,
+				    "request %s was resubmitted from request "
+				    "%s, which cannot be found; its decisions "
+				    "cannot be checked. Submit the artifact "
+				    "anew", id, next);
+			goto out;
+		}
+		json_decref(cur);
+		cur = up;
+		up = NULL;
+	}
+	r = 0;
+out:
+	json_decref(cur);
+	return r;
+}
+
 int
 workflow_resubmit(struct store *s, const struct principal *p, const char *id,
     const char *slug, const char *description, json_t **out, char *msg,
@@ -290,6 +418,8 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 		    "submit to signing policy %s/%s", p->name, project, slug);
 		goto out;
 	}
+	if ((r = workflow_may_resubmit(t, orig, slug, msg, len)) != 0)
+		goto out;
 	conf = json_string_value(json_object_get(orig,
 	    "artifactConfigurationSlug"));
 	confs = json_object_get(policy, "artifactConfigurations");

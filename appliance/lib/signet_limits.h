@@ -82,6 +82,10 @@
 /* a user's id: random bytes, stored as hex (sessions are bound to it) */
 #define SIGNET_USER_ID_BYTES		16
 
+/* Resubmit: how far back a request's chain of originals is read (each
+ * is checked for a deny under the policy resubmitted to). */
+#define SIGNET_MAX_RESUBMIT_CHAIN	32
+
 /* Listing. */
 #define SIGNET_DEFAULT_PAGE_SIZE	50
 #define SIGNET_MAX_PAGE_SIZE		200

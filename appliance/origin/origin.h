@@ -50,6 +50,17 @@ int origin_rules(const json_t *project, const json_t *policy,
     const json_t *origin, const json_t *evidence, char *msg,
     size_t len) SIGNET_WUR;
 
+/* The full ref (refs/heads/main, refs/tags/v1) that a branchName
+ * names: a value starting with "refs/" is a full ref, anything else a
+ * branch's short name. The one normalisation rules and verification
+ * use; SIGNET_ERR_INVALID for what git would not take as a ref name. */
+int origin_ref_full(const char *name, char *out, size_t len) SIGNET_WUR;
+
+/* Checks a URL for a project's repositoryUrls: one that the repository
+ * rule could never match is refused; err says why. */
+int origin_check_repository_url(const char *url, char *err,
+    size_t errlen) SIGNET_WUR;
+
 /* Checks a policy's allowedBranches (NULL is fine); err says why not. */
 int origin_check_branch_patterns(const json_t *patterns, char *err,
     size_t errlen) SIGNET_WUR;

@@ -511,6 +511,58 @@ def catalog():
     put("catalog", "deep", '{"users":[' + "[" * 100 + "]" * 100 + "]}")
 
 
+def origin_refs():
+    """Refs, commits and URLs that look like others (docs/origin.md, "How
+    values are compared")."""
+    key = test_key()
+    hdr = jd({"alg": "ES256", "kid": "k1", "typ": "JWT"})
+    base = {"iss": "https://token.example.test", "aud": "signet", "iat": NOW - 10,
+            "nbf": NOW - 10, "exp": NOW + 300, "repository": "example/app",
+            "sha": SHA, "run_id": "4242"}
+
+    def mode(m, preset):
+        return u8(m | preset << 2)
+
+    def parts(*p):
+        return b"\x00".join(x.encode() if isinstance(x, str) else x for x in p)
+
+    for name, ref in (("heads", "refs/heads/refs/heads/main"),
+                      ("tags", "refs/heads/refs/tags/v9.9.9")):
+        gh = jd(dict(base, ref=ref))
+        put("origin", f"ref_lookalike_{name}_fill", mode(1, 0) + parts(hdr, gh))
+        put("origin", f"ref_lookalike_{name}_short", mode(1, 0) + parts(
+            hdr, gh, "", ref[11:]))
+        put("origin", f"ref_lookalike_{name}_full", mode(1, 0) + parts(
+            hdr, gh, "https://github.com/example/app", ref))
+    gl = dict(base, project_path="example/app", ref="refs/heads/main",
+              ref_type="branch", pipeline_id=77)
+    put("origin", "ref_lookalike_gitlab", mode(1, 1) + parts(hdr, jd(gl), "", "main"))
+    put("origin", "ref_invalid", mode(1, 0) + parts(hdr, jd(dict(base, ref="refs/heads/a..b"))))
+    put("origin", "commit_short", mode(1, 0) + parts(hdr, jd(dict(base, ref="refs/heads/main")),
+        "", "", SHA[:7]))
+    put("origin", "commit_not_hex", mode(1, 0) + parts(hdr, jd(dict(base, ref="refs/heads/main",
+        sha="z" * 40))))
+    for i, url in enumerate(["https://github.com@evil.example/example/app",
+                             "https://github.com/example/x/../app",
+                             "https://github.com/Example/App",
+                             "https://github.com/example/%61pp",
+                             "https://github.com/example/app.git.git"]):
+        put("origin", f"repo_lookalike_{i}", mode(1, 0) + parts(
+            hdr, jd(dict(base, ref="refs/heads/main")), url))
+    proj = {"slug": "app", "repositoryUrls": ["https://github.com/example/app"]}
+    pol = {"slug": "rel", "allowedBranches": ["main", "refs/tags/v*", "release/*"]}
+    for i, (branch, repo) in enumerate([
+            ("refs/heads/refs/heads/main", "https://github.com/example/app"),
+            ("refs/heads/refs/tags/v9.9.9", "https://github.com/example/app"),
+            ("release/1/2", "https://github.com/example/app"),
+            ("main", "https://user@github.com/example/app"),
+            ("main..x", "https://github.com/example/app/./")]):
+        put("origin", f"rules_lookalike_{i}", mode(3, 0) + jd({
+            "project": proj, "policy": pol,
+            "origin": {"branchName": branch, "repositoryUrl": repo},
+            "evidence": {"verified": True, "ref": "refs/heads/main"}}).encode())
+
+
 def main():
     for t in ("khproto", "consproto", "form", "origin", "audit", "pki", "catalog"):
         shutil.rmtree(os.path.join(OUT, t), ignore_errors=True)
@@ -518,6 +570,7 @@ def main():
     consproto()
     form()
     origin()
+    origin_refs()
     audit()
     pki()
     catalog()

@@ -420,3 +420,46 @@ def test_backup_while_submitting_and_restore(instance, tmp_path):
     # every restored request reaches a final state and signed ones verify
     for rid in before_backup[-3:]:
         assert instance.wait_final(rid)["status"] == "Completed"
+
+
+def test_identity_cannot_take_a_persons_name(instance, tok, tmp_path):
+    """An identity named like the user officer would approve as the
+    officer with its certificate: refused (409), and so is the other way
+    round, a user named like the CI identity ci-runner."""
+    tok = admin_token(instance)  # the restore above ended older sessions
+    ck, cc = tmp_path / "fake.key", tmp_path / "fake.pem"
+    csr = tmp_path / "fake.csr"
+    run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(ck), "-out",
+         str(csr), "-subj", "/O=Signet Dev/CN=officer"])
+    run(["openssl", "x509", "-req", "-in", str(csr), "-CA",
+         str(instance.pki / "client-ca.pem"), "-CAkey",
+         str(instance.pki / "client-ca.key"), "-CAcreateserial", "-days", "2",
+         "-out", str(cc)])
+    p = cli(instance, tok, "identities", "create", "--name", "officer",
+            "--certificate-file", str(cc), check=False)
+    assert p.returncode == 3, (p.stdout, p.stderr)
+    assert "a user already has that name" in p.stderr
+    s = instance.session(cert=False)
+    s.headers["Authorization"] = "Bearer " + tok
+    for path, body, what in [
+            ("/admin/identities", {"name": "officer", "type": "client-certificate",
+                                   "sha256Fingerprint": "cd" * 32}, "a user"),
+            ("/admin/identities/officer", {"type": "client-certificate",
+                                           "sha256Fingerprint": "cd" * 32},
+             "a user"),
+            ("/admin/users", {"name": "ci-runner", "roles": ["security-officer"]},
+             "a CI identity"),
+            ("/admin/users/ci-runner", {"roles": []}, "a CI identity")]:
+        r = (s.put if path.count("/") == 3 else s.post)(instance.api(path),
+                                                        json=body)
+        assert r.status_code == 409, (path, r.status_code, r.text)
+        assert r.json()["error"] == "exists"
+        assert f"{what} already has that name" in r.json()["message"], r.text
+    # nothing of it was written: officer is still only a user
+    assert s.get(instance.api("/admin/identities/officer")).status_code == 404
+    assert s.get(instance.api("/admin/users/ci-runner")).status_code == 404
+    # the certificate is no identity: it is refused, and approves nothing
+    c = instance.session(cert=False)
+    c.cert = (str(cc), str(ck))
+    assert c.get(instance.api("/signing-requests")).status_code == 403

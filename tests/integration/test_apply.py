@@ -99,3 +99,79 @@ def test_csr_is_made_with_the_token_key(instance, tmp_path):
     leaf = x509.load_pem_x509_certificate(chain)
     assert csr.public_key().public_numbers() == leaf.public_key().public_numbers()
     assert "CN=Another Release" in csr.subject.rfc4514_string()
+
+
+def admin_session(instance):
+    pw = (instance.dir / "passwords" / "admin").read_text().strip()
+    s = instance.session(cert=False)
+    r = s.post(instance.api("/sessions"), json={"username": "admin", "password": pw})
+    assert r.status_code == 201, r.text
+    s.headers["Authorization"] = "Bearer " + r.json()["token"]
+    return s
+
+
+def test_user_and_identity_names_are_one_name_space(instance, tmp_path):
+    """A CI identity named like a person, or a person named like a CI
+    identity, is refused (409 over the API, a failed apply locally), in
+    the document and against what is stored, and nothing is written."""
+    fp = "ab" * 32
+    cases = [
+        # an identity named like the stored user officer
+        {"identities": [{"name": "officer", "type": "client-certificate",
+                         "sha256Fingerprint": fp}]},
+        # a user named like the stored identity ci-runner
+        {"users": [{"name": "ci-runner", "roles": ["security-officer"]}]},
+        # both new, in one document
+        {"identities": [{"name": "twin", "type": "client-certificate",
+                         "sha256Fingerprint": fp}],
+         "users": [{"name": "twin", "roles": []}]},
+    ]
+    admin = admin_session(instance)
+    before = admin.get(instance.api("/admin/export")).json()
+    for i, doc in enumerate(cases):
+        path = tmp_path / f"clash{i}.json"
+        path.write_text(json.dumps(doc))
+        p = instance.signet("apply", str(path), check=False)
+        assert p.returncode != 0, p.stdout
+        assert "unique across users and CI identities" in p.stdout + p.stderr
+        r = admin.post(instance.api("/admin/apply"), json=doc)
+        assert r.status_code == 409, r.text
+        assert r.json()["error"] == "exists"
+        assert "unique across users and CI identities" in r.json()["message"]
+    assert admin.get(instance.api("/admin/export")).json() == before
+
+
+def test_policy_with_an_identity_as_approver_refused(instance, tmp_path):
+    doc = {"projects": [{
+        "slug": "approver-app", "name": "Approver App", "repositoryUrls": [],
+        "signingPolicies": [{
+            "slug": "p", "name": "P", "certificate": "release-signing",
+            "requiredApprovals": 2, "submitters": ["ci-runner"],
+            "approvers": ["officer", "ci-runner"],
+            "artifactConfigurations": ["detached-cms"]}]}]}
+    path = tmp_path / "approver.json"
+    path.write_text(json.dumps(doc))
+    p = instance.signet("apply", str(path), check=False)
+    assert p.returncode != 0, p.stdout
+    out = p.stdout + p.stderr
+    assert "approver 'ci-runner' is a CI identity" in out, out
+    admin = admin_session(instance)
+    r = admin.post(instance.api("/admin/apply"), json=doc)
+    assert r.status_code == 400, r.text
+    assert "approvers must be users" in r.json()["message"]
+    instance.submit(project="approver-app", policy="p", expect=404)
+    # the same through the policy endpoint of an existing project
+    r = admin.post(instance.api("/admin/projects/demo-app/signing-policies"),
+                   json=doc["projects"][0]["signingPolicies"][0])
+    assert r.status_code == 400, r.text
+    assert "approver 'ci-runner' is a CI identity" in r.json()["message"]
+    r = admin.get(instance.api("/admin/projects/demo-app/signing-policies/p"))
+    assert r.status_code == 404
+    # a user as approver is fine
+    pol = dict(doc["projects"][0]["signingPolicies"][0], approvers=["officer"],
+               requiredApprovals=1)
+    r = admin.post(instance.api("/admin/projects/demo-app/signing-policies"),
+                   json=pol)
+    assert r.status_code == 201, r.text
+    assert admin.delete(instance.api(
+        "/admin/projects/demo-app/signing-policies/p")).status_code in (200, 204)

@@ -255,7 +255,10 @@ def test_approve_on_the_console(locked, console, tmp_path):
     assert locked.get_request(rid)["unsignedArtifact"]["sha256"][:8] in line
     console.keys("Enter")
     console.wait("Origin       verified", "verification.buildSystem: dev-ci", rid)
-    # the origin's evidence makes the page longer than 24 rows
+    # the origin's evidence makes the page longer than 24 rows (two pages
+    # with the ref in its full and short forms)
+    console.keys("NPage")
+    console.wait("verification.verified: true")
     console.keys("NPage")
     console.wait("You may decide on this request")
     console.keys("a")
@@ -325,6 +328,8 @@ def test_details_of_a_resubmit(locked, console):
     # the newest is first; keep.bin from the test before is below it
     console.keys("Enter")
     console.wait(rid)
+    console.keys("NPage")
+    console.wait("verification.verified: true")
     console.keys("NPage")
     scr = console.wait("Resubmitted from " + orig)
     assert "policy test-signing, status Completed (Completed), signed" in scr

@@ -358,3 +358,111 @@ def test_resubmit_without_verified_origin_refused(instance):
     refused(r, "allowedBranches", "'feature/y'")
     # the same request may go to test-signing again
     assert resubmit(instance, rid, "test-signing").status_code == 201
+
+
+def minted(instance, ref, sha, run_id="5"):
+    """A token of the dev issuer from scripts/dev-id-token.py itself."""
+    p = run(["/usr/bin/python3", str(dev_id_token.__file__), "--key",
+             str(instance.pki / "oidc-issuer.key"), "--ref", ref, "--sha", sha,
+             "--run-id", run_id])
+    return p.stdout.strip()
+
+
+@pytest.mark.parametrize("ref, looks_like", [
+    ("refs/heads/refs/heads/main", "main"),
+    ("refs/heads/refs/tags/v9.9.9", "refs/tags/v9.9.9"),
+])
+def test_branch_named_like_a_ref_is_not_that_ref(instance, ref, looks_like):
+    """A branch literally named "refs/heads/main" (its ref is
+    refs/heads/refs/heads/main) is neither the branch main nor, named
+    "refs/tags/v9.9.9", a tag: release-signing refuses it, however its
+    name is sent, and the evidence shows the full ref."""
+    commit = os.urandom(20).hex()
+    repo = "https://github.com/signet-dev/demo-app"
+    for branch in (None, looks_like, ref[len("refs/heads/"):], ref):
+        fields = {"origin.idToken": minted(instance, ref, commit),
+                  "origin.commitId": commit, "origin.repositoryUrl": repo}
+        if branch is not None:
+            fields["origin.branchName"] = branch
+        data = os.urandom(512)
+        r = instance.submit(data, policy="release-signing", fields=fields,
+                            expect=None)
+        msg = refused(r)
+        assert "allowedBranches" in msg or "requireVerifiedOrigin" in msg, msg
+        digest = hashlib.sha256(data).hexdigest()
+        assert not (instance.state / "artifacts" / "sha256" / digest[:2] /
+                    digest).exists()
+    # the same token on test-signing: verified, recorded as the full ref
+    fields = {"origin.idToken": minted(instance, ref, commit),
+              "origin.commitId": commit, "origin.repositoryUrl": repo}
+    req = instance.submit(b"lookalike " + ref.encode(), fields=fields).json()
+    ev = req["origin"]["verification"]
+    assert ev["verified"] is True, ev
+    assert ev["ref"] == ref and ev["refType"] == "branch"
+    assert ev["refName"] == ref[len("refs/heads/"):]
+    assert req["origin"]["branchName"] == ref
+    assert instance.wait_final(req["id"])["status"] == "Completed"
+    # and resubmitting it to release-signing is refused by the same rule
+    r = resubmit(instance, req["id"], "release-signing")
+    refused(r, "allowedBranches", f"(ref {ref})")
+    # the real ones still pass, with both forms in the evidence
+    for real, kind, name in (("refs/heads/main", "branch", "main"),
+                             ("refs/tags/v9.9.9", "tag", "v9.9.9")):
+        commit = os.urandom(20).hex()
+        r = instance.submit(os.urandom(64), policy="release-signing", fields={
+            "origin.idToken": minted(instance, real, commit),
+            "origin.commitId": commit, "origin.repositoryUrl": repo})
+        ev = r.json()["origin"]["verification"]
+        assert (ev["ref"], ev["refType"], ev["refName"]) == (real, kind, name)
+
+
+def test_repository_url_lookalikes(instance, admin):
+    """repositoryUrls match one repository: the host's case and one
+    trailing "/" or ".git" aside, a URL that looks like it is refused, and
+    one that could be read two ways cannot even be listed."""
+    r = admin.post(instance.api("/admin/projects"), json={
+        "slug": "url-app", "name": "URL App",
+        "repositoryUrls": ["https://github.com/signet-dev/demo-app"],
+        "signingPolicies": [{"slug": "test", "name": "Test",
+                             "certificate": "test-signing",
+                             "submitters": ["ci-runner"]}]})
+    assert r.status_code == 201, r.text
+    for url in ("https://GitHub.com/signet-dev/demo-app/",
+                "https://github.com/signet-dev/demo-app.git"):
+        r = instance.submit(b"same repo", project="url-app", policy="test",
+                            fields={"origin.repositoryUrl": url})
+    for url in ("https://github.com/Signet-Dev/Demo-App",
+                "https://github.com@evil.example/signet-dev/demo-app",
+                "https://github.com/signet-dev/x/../demo-app",
+                "https://github.com/signet-dev/demo-app.git.git",
+                "https://github.com/signet-dev/demo%2Dapp",
+                "https://github.com.evil.example/signet-dev/demo-app"):
+        r = instance.submit(b"lookalike", project="url-app", policy="test",
+                            fields={"origin.repositoryUrl": url}, expect=None)
+        refused(r, "url-app")
+    r = admin.post(instance.api("/admin/projects"), json={
+        "slug": "url-bad", "name": "URL Bad",
+        "repositoryUrls": ["https://user@github.com/signet-dev/demo-app"]})
+    assert r.status_code == 400, r.text
+    assert "user information" in r.json()["message"]
+
+
+def test_branch_patterns_stay_within_one_part(instance, admin):
+    r = admin.post(instance.api("/admin/projects/demo-app/signing-policies"),
+                   json={"slug": "rel-branches", "name": "Release branches",
+                         "certificate": "test-signing",
+                         "submitters": ["ci-runner"],
+                         "allowedBranches": ["release/*"]})
+    assert r.status_code == 201, r.text
+    assert instance.submit(b"r1", policy="rel-branches",
+                           fields=instance.origin(branch="release/1.2")
+                           ).status_code == 201
+    refused(instance.submit(b"r2", policy="rel-branches", expect=None,
+                            fields=instance.origin(branch="release/1.2/x")),
+            "allowedBranches", "(ref refs/heads/release/1.2/x)")
+    r = admin.put(instance.api("/admin/projects/demo-app/signing-policies/rel-branches"),
+                  json={"slug": "rel-branches", "name": "Release branches",
+                        "certificate": "test-signing",
+                        "submitters": ["ci-runner"],
+                        "allowedBranches": ["release/**"]})
+    assert r.status_code == 400 and "'**' is not supported" in r.json()["message"]

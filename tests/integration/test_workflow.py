@@ -386,6 +386,94 @@ def test_resubmit_errors(instance, wf):
     assert p.stdout == "201"
 
 
+def resubmit(session, instance, rid, policy):
+    return session.post(instance.api(f"/signing-requests/{rid}/resubmit"),
+                        json={"signingPolicySlug": policy}, timeout=30)
+
+
+def resubmissions(instance, rid):
+    return instance.list_all(originalSigningRequestId=rid)
+
+
+def test_resubmit_of_a_request_not_final_refused(instance, wf):
+    ci = instance.session()
+    rid = instance.submit(b"still waiting", policy="release-signing",
+                          fields=instance.origin()).json()["id"]
+    r = resubmit(ci, instance, rid, "test-signing")
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "conflict"
+    msg = r.json()["message"]
+    assert "WaitingForApproval" in msg and "final status" in msg, msg
+    assert "cancel it first" in msg
+    assert resubmissions(instance, rid) == []
+    # canceled, it is final: it may go elsewhere
+    decide(ci, instance, rid, "cancel")
+    r = resubmit(ci, instance, rid, "test-signing")
+    assert r.status_code == 201, r.text
+    assert instance.wait_final(r.json()["id"])["status"] == "Completed"
+
+
+def test_resubmit_does_not_undo_a_deny(instance, wf):
+    """P denies A: neither A nor any request resubmitted from A (through
+    other policies, any number of times) can be resubmitted to P."""
+    ci = instance.session()
+    officer = login(instance, "officer")
+    rid = instance.submit(b"denied build", policy="release-signing",
+                          fields=instance.origin()).json()["id"]
+    decide(officer, instance, rid, "deny", comment="no")
+    r = resubmit(ci, instance, rid, "release-signing")
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "conflict"
+    msg = r.json()["message"]
+    assert f"request {rid} was denied under signing policy " \
+        "demo-app/release-signing" in msg, msg
+    assert "Resubmit to another signing policy" in msg
+    assert resubmissions(instance, rid) == []
+    # to another policy it may go, and on from there, but never back
+    r = resubmit(ci, instance, rid, "test-signing")
+    assert r.status_code == 201, r.text
+    child = r.json()["id"]
+    assert instance.wait_final(child)["status"] == "Completed"
+    r = resubmit(ci, instance, child, "test-signing")
+    assert r.status_code == 201, r.text
+    grandchild = r.json()["id"]
+    assert instance.wait_final(grandchild)["status"] == "Completed"
+    for req in (child, grandchild):
+        r = resubmit(ci, instance, req, "release-signing")
+        assert r.status_code == 409, r.text
+        msg = r.json()["message"]
+        assert f"resubmitted from request {rid}, which was denied under " \
+            "signing policy demo-app/release-signing" in msg, msg
+        assert [i["id"] for i in resubmissions(instance, req)
+                if i["signingPolicySlug"] == "release-signing"] == []
+    # a deny under one policy says nothing of another: the two-person
+    # policy takes the denied bytes, and a completed request still goes
+    # from test-signing to release-signing (the reference scenario)
+    r = resubmit(ci, instance, grandchild, "two-person")
+    assert r.status_code == 201, r.text
+    ok = instance.submit(b"tested", fields=instance.origin()).json()["id"]
+    instance.wait_final(ok)
+    assert resubmit(ci, instance, ok, "release-signing").status_code == 201
+
+
+def test_ci_identity_never_approves(instance, wf):
+    """A client certificate is a build, not an approver: whatever its
+    name, it cannot decide, and one person alone never meets 2 of 2."""
+    rid = instance.submit(b"two needed", policy="two-person").json()["id"]
+    r = decide(instance.session(), instance, rid, "approve", expect=403)
+    assert "CI identity 'ci-runner' cannot approve or deny" in r.json()["message"]
+    o1 = login(instance, "officer")
+    decide(o1, instance, rid, "approve")
+    decide(o1, instance, rid, "approve", expect=409)
+    r = decide(instance.session(), instance, rid, "deny", expect=403)
+    req = instance.get_request(rid)
+    assert req["status"] == "WaitingForApproval"
+    assert [a["by"] for a in req["approvals"]] == [
+        {"type": "user", "name": "officer"}]
+    decide(o1, instance, rid, "cancel", expect=403)
+    decide(instance.session(), instance, rid, "cancel")
+
+
 def test_visibility(instance, wf):
     rid = instance.submit(b"private").json()["id"]
     outsider = login(instance, "outsider")

@@ -603,11 +603,16 @@ test_rules(void **state)
 	assert_non_null(strstr(msg, "no trusted build system"));
 	assert_int_equal(origin_rules(prj, pol, o, NULL, msg, sizeof(msg)),
 	    SIGNET_ERR_ORIGIN_RULE);
-	/* branches: refs/heads/ is the branch; no FNM_PATHNAME */
+	/* branches: refs/heads/X is the branch X; FNM_PATHNAME, so '*'
+	 * stays within one part */
 	json_object_set_new(o, "branchName", json_string("refs/heads/main"));
 	assert_int_equal(origin_rules(prj, pol, o, ok, msg, sizeof(msg)), 0);
-	json_object_set_new(o, "branchName", json_string("release/1.2/hotfix"));
+	json_object_set_new(o, "branchName", json_string("release/1.2"));
 	assert_int_equal(origin_rules(prj, pol, o, ok, msg, sizeof(msg)), 0);
+	json_object_set_new(o, "branchName", json_string("release/1.2/hotfix"));
+	assert_int_equal(origin_rules(prj, pol, o, ok, msg, sizeof(msg)),
+	    SIGNET_ERR_ORIGIN_RULE);
+	assert_non_null(strstr(msg, "(ref refs/heads/release/1.2/hotfix)"));
 	json_object_set_new(o, "branchName", json_string("refs/tags/v1.0"));
 	assert_int_equal(origin_rules(prj, pol, o, ok, msg, sizeof(msg)), 0);
 	json_object_set_new(o, "branchName", json_string("v1.0"));
@@ -644,6 +649,292 @@ test_rules(void **state)
 	json_decref(no);
 }
 
+
+/* Every value that is the short or full form of one ref names that ref;
+ * what git would not take as a ref name is none. */
+static void
+test_ref_forms(void **state)
+{
+	static const char *const same[][2] = {
+		{ "main", "refs/heads/main" },
+		{ "refs/heads/main", "refs/heads/main" },
+		{ "release/1.2", "refs/heads/release/1.2" },
+		{ "refs/tags/v1.0", "refs/tags/v1.0" },
+		{ "refs/heads/refs/heads/main", "refs/heads/refs/heads/main" },
+		{ "refs/pull/7/merge", "refs/pull/7/merge" },
+	};
+	static const char *const bad[] = {
+		"", "refs/heads/", "refs/", "a..b", "x.lock", "a/b.lock/c",
+		"refs/heads/.hidden", "a b", "a~1", "a^", "a:b", "a?", "a*",
+		"a[1]", "a\\\\b", "refs/heads//x", "x/", "x.", "@", "a@{1}",
+		"a\tb", "a\x7f",
+	};
+	char out[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		assert_int_equal(origin_ref_full(same[i][0], out, sizeof(out)),
+		    0);
+		assert_string_equal(out, same[i][1]);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (origin_ref_full(bad[i], out, sizeof(out)) !=
+		    SIGNET_ERR_INVALID)
+			fail_msg("'%s' was taken as ref %s", bad[i], out);
+	assert_int_equal(origin_ref_full(NULL, out, sizeof(out)),
+	    SIGNET_ERR_INVALID);
+	assert_int_equal(origin_ref_full("main", out, 8),
+	    SIGNET_ERR_TOO_LARGE);
+}
+
+/* A branch named like a ref is that branch, never the ref it looks
+ * like: verified, filled in and matched as refs/heads/refs/... */
+static void
+test_ref_lookalikes(void **state)
+{
+	static const char *const lookalikes[] = {
+		"refs/heads/refs/heads/main", "refs/heads/refs/tags/v9.9.9",
+	};
+	struct fx *f = *state;
+	json_t *c = claims_base(), *ev = NULL;
+	json_t *prj = json_pack("{s:s, s:[]}", "slug", "app", "repositoryUrls");
+	json_t *pol = json_pack("{s:s, s:b, s:[s, s]}", "slug", "release",
+	    "requireVerifiedOrigin", 1, "allowedBranches", "main",
+	    "refs/tags/v*");
+	json_t *verified = json_pack("{s:b}", "verified", 1);
+	char *tok, reason[512], msg[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(lookalikes) / sizeof(lookalikes[0]); i++) {
+		json_object_set_new(c, "ref", json_string(lookalikes[i]));
+		/* the short name the attacker would like it read as */
+		json_object_set_new(f->origin, "branchName", json_string(
+		    lookalikes[i] + 11));
+		expect_refused(f, make_token(f->rsa, "RS256", "rsa-1", c),
+		    "branchName");
+		json_object_set_new(f->origin, "branchName", json_string(
+		    i == 0 ? "main" : "refs/tags/v9.9.9"));
+		expect_refused(f, make_token(f->rsa, "RS256", "rsa-1", c),
+		    "branchName");
+		/* left out: filled in as the full ref, and refused by the
+		 * rules that "main" and "refs/tags/v*" make */
+		json_object_del(f->origin, "branchName");
+		tok = make_token(f->rsa, "RS256", "rsa-1", c);
+		assert_int_equal(verify(f, tok, &ev, reason, sizeof(reason)),
+		    0);
+		assert_string_equal(json_string_value(json_object_get(
+		    f->origin, "branchName")), lookalikes[i]);
+		json_decref(ev);
+		free(tok);
+		assert_int_equal(origin_rules(prj, pol, f->origin, verified, msg,
+		    sizeof(msg)), SIGNET_ERR_ORIGIN_RULE);
+		assert_non_null(strstr(msg, "allowedBranches"));
+		/* the whole ref, as given, verifies and is refused too */
+		json_object_set_new(f->origin, "branchName", json_string(
+		    lookalikes[i]));
+		tok = make_token(f->rsa, "RS256", "rsa-1", c);
+		assert_int_equal(verify(f, tok, &ev, reason, sizeof(reason)),
+		    0);
+		json_decref(ev);
+		free(tok);
+		assert_int_equal(origin_rules(prj, pol, f->origin, verified, msg,
+		    sizeof(msg)), SIGNET_ERR_ORIGIN_RULE);
+	}
+	/* the genuine ones pass */
+	json_object_set_new(c, "ref", json_string("refs/heads/main"));
+	json_object_del(f->origin, "branchName");
+	tok = make_token(f->rsa, "RS256", "rsa-1", c);
+	assert_int_equal(verify(f, tok, &ev, reason, sizeof(reason)), 0);
+	assert_string_equal(json_string_value(json_object_get(f->origin,
+	    "branchName")), "main");
+	json_decref(ev);
+	free(tok);
+	assert_int_equal(origin_rules(prj, pol, f->origin, verified, msg,
+	    sizeof(msg)), 0);
+	/* evidence for one ref does not cover data naming another */
+	json_object_set_new(verified, "ref", json_string(
+	    "refs/heads/refs/heads/main"));
+	assert_int_equal(origin_rules(prj, pol, f->origin, verified, msg,
+	    sizeof(msg)), SIGNET_ERR_ORIGIN_RULE);
+	assert_non_null(strstr(msg, "evidence"));
+	/* GitLab names the branch bare: a branch "refs/heads/main" is
+	 * refs/heads/refs/heads/main, a tag "v1" is refs/tags/v1 */
+	json_object_set_new(f->bs, "preset", json_string("gitlab"));
+	json_object_set_new(c, "project_path", json_string("example/app"));
+	json_object_set_new(c, "pipeline_id", json_string("4242"));
+	json_object_set_new(c, "ref", json_string("refs/heads/main"));
+	json_object_set_new(c, "ref_type", json_string("branch"));
+	json_object_set_new(f->bs, "repositoryUrlPrefix", json_string(
+	    "https://github.com/"));
+	json_object_set_new(f->origin, "branchName", json_string("main"));
+	expect_refused(f, make_token(f->rsa, "RS256", "rsa-1", c),
+	    "branchName");
+	json_object_set_new(f->origin, "branchName", json_string(
+	    "refs/heads/main"));
+	expect_refused(f, make_token(f->rsa, "RS256", "rsa-1", c),
+	    "branchName");
+	json_object_del(f->origin, "branchName");
+	tok = make_token(f->rsa, "RS256", "rsa-1", c);
+	assert_int_equal(verify(f, tok, &ev, reason, sizeof(reason)), 0);
+	assert_string_equal(json_string_value(json_object_get(f->origin,
+	    "branchName")), "refs/heads/refs/heads/main");
+	json_decref(ev);
+	free(tok);
+	/* a ref git could not have made vouches for nothing */
+	json_object_set_new(c, "ref", json_string("main..x"));
+	expect_refused(f, make_token(f->rsa, "RS256", "rsa-1", c),
+	    "cannot be read");
+	json_decref(verified);
+	json_decref(prj);
+	json_decref(pol);
+	json_decref(c);
+}
+
+/* Commit ids are whole hex ids: an abbreviation or a look-alike is not
+ * the commit the token names. */
+static void
+test_commit_forms(void **state)
+{
+	struct fx *f = *state;
+	json_t *c = claims_base();
+
+	json_object_set_new(f->origin, "commitId", json_string("0123456"));
+	expect_refused(f, make_token(f->rsa, "RS256", "rsa-1", c), "commitId");
+	json_object_set_new(f->origin, "commitId", json_string(
+	    " 0123456789abcdef0123456789abcdef01234567"));
+	expect_refused(f, make_token(f->rsa, "RS256", "rsa-1", c), "commitId");
+	json_object_set_new(f->origin, "commitId", json_string(SHA));
+	json_object_set_new(c, "sha", json_string("not-a-commit"));
+	expect_refused(f, make_token(f->rsa, "RS256", "rsa-1", c),
+	    "cannot be read");
+	json_decref(c);
+}
+
+/* A project's repository is that URL: host case and one trailing "/" or
+ * ".git" aside, nothing that merely looks like it. */
+static void
+test_repository_lookalikes(void **state)
+{
+	static const char *const same[] = {
+		"https://github.com/example/app",
+		"https://GitHub.COM/example/app",
+		"HTTPS://github.com/example/app/",
+		"https://github.com/example/app.git",
+		"https://github.com/example/app.git/",
+	};
+	static const char *const other[] = {
+		"https://github.com/Example/App",
+		"https://github.com/example/app.GIT",
+		"https://github.com/example/app//",
+		"https://github.com/example/app.git.git",
+		"https://github.com/example/app/.git",
+		"https://github.com/example/x/../app",
+		"https://github.com/example/./app",
+		"https://github.com//example/app",
+		"https://github.com@evil.example/example/app",
+		"https://user@github.com/example/app",
+		"https://github.com:443/example/app",
+		"https://github.com.evil.example/example/app",
+		"https://evil.example/example/app",
+		"http://github.com/example/app",
+		"https://github.com/example/%61pp",
+		"https://github.com/example/app?ref=main",
+		"https://github.com/example/app#main",
+		"https://github.com/example/app\\\\",
+		"github.com/example/app",
+		"https://github.com/example/app/tree/main",
+	};
+	json_t *prj = json_pack("{s:s, s:[s]}", "slug", "app", "repositoryUrls",
+	    "https://github.com/example/app");
+	json_t *pol = json_pack("{s:s}", "slug", "release");
+	json_t *o = json_object();
+	char msg[1024], err[300];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		json_object_set_new(o, "repositoryUrl", json_string(same[i]));
+		if (origin_rules(prj, pol, o, NULL, msg, sizeof(msg)) != 0)
+			fail_msg("'%s' was refused: %s", same[i], msg);
+	}
+	for (i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		json_object_set_new(o, "repositoryUrl", json_string(other[i]));
+		if (origin_rules(prj, pol, o, NULL, msg, sizeof(msg)) !=
+		    SIGNET_ERR_ORIGIN_RULE)
+			fail_msg("'%s' was taken as the project's repository",
+			    other[i]);
+		assert_non_null(strstr(msg, "repositor"));
+	}
+	assert_int_equal(origin_check_repository_url(
+	    "https://github.com/example/app", err, sizeof(err)), 0);
+	assert_int_equal(origin_check_repository_url(
+	    "ssh://git@git.example.com/app.git", err, sizeof(err)), 0);
+	assert_int_equal(origin_check_repository_url(
+	    "https://github.com@evil.example/x", err, sizeof(err)),
+	    SIGNET_ERR_INVALID);
+	assert_non_null(strstr(err, "user information"));
+	assert_int_equal(origin_check_repository_url(
+	    "https://github.com/a/../b", err, sizeof(err)), SIGNET_ERR_INVALID);
+	assert_int_equal(origin_check_repository_url("git.example.com/app",
+	    err, sizeof(err)), SIGNET_ERR_INVALID);
+	json_decref(prj);
+	json_decref(pol);
+	json_decref(o);
+}
+
+/* Patterns match full refs with FNM_PATHNAME. */
+static void
+test_pattern_matching(void **state)
+{
+	static const struct {
+		const char *pattern, *branch;
+		int match;
+	} cases[] = {
+		{ "main", "main", 1 },
+		{ "main", "refs/heads/main", 1 },
+		{ "main", "refs/heads/refs/heads/main", 0 },
+		{ "main", "refs/tags/main", 0 },
+		{ "refs/tags/v*", "refs/tags/v1.0", 1 },
+		{ "refs/tags/v*", "refs/heads/refs/tags/v9.9.9", 0 },
+		{ "refs/tags/v*", "v1.0", 0 },
+		{ "refs/tags/v*", "refs/tags/v1/evil", 0 },
+		{ "v*", "refs/tags/v1.0", 0 },
+		{ "*", "feature", 1 },
+		{ "*", "feature/x", 0 },
+		{ "*", "refs/tags/v1", 0 },
+		{ "release/*", "release/1.2", 1 },
+		{ "release/*", "release/1.2/hotfix", 0 },
+		{ "release/*/*", "release/1.2/hotfix", 1 },
+		{ "refs/heads/release/*", "release/2", 1 },
+		{ "*main", "refs/heads/main", 1 },
+		{ "*main", "refs/heads/refs/heads/main", 0 },
+	};
+	json_t *prj = json_pack("{s:s}", "slug", "app");
+	json_t *pol = json_pack("{s:s, s:[s]}", "slug", "p", "allowedBranches",
+	    "x");
+	json_t *o = json_object();
+	char msg[1024];
+	size_t i;
+	int r;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_array_set_new(json_object_get(pol, "allowedBranches"), 0,
+		    json_string(cases[i].pattern));
+		json_object_set_new(o, "branchName", json_string(
+		    cases[i].branch));
+		r = origin_rules(prj, pol, o, NULL, msg, sizeof(msg));
+		if ((r == 0) != cases[i].match)
+			fail_msg("pattern '%s' %s '%s'", cases[i].pattern,
+			    r == 0 ? "matched" : "did not match",
+			    cases[i].branch);
+	}
+	json_decref(prj);
+	json_decref(pol);
+	json_decref(o);
+}
+
 static void
 test_branch_patterns(void **state)
 {
@@ -658,6 +949,22 @@ test_branch_patterns(void **state)
 	json_array_append_new(p, json_string(""));
 	assert_int_equal(origin_check_branch_patterns(p, err, sizeof(err)),
 	    SIGNET_ERR_INVALID);
+	{
+		static const char *const bad[] = {
+			"release/**", "release/", "refs/", "a b", "a..b",
+			"refs/heads//x", "refs/heads/.x",
+		};
+		size_t j;
+
+		for (j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+			json_array_clear(p);
+			json_array_append_new(p, json_string(bad[j]));
+			if (origin_check_branch_patterns(p, err, sizeof(err)) !=
+			    SIGNET_ERR_INVALID)
+				fail_msg("pattern '%s' was accepted", bad[j]);
+		}
+		assert_non_null(strstr(err, "git ref"));
+	}
 	json_array_clear(p);
 	for (i = 0; i <= SIGNET_MAX_ALLOWED_BRANCHES; i++)
 		json_array_append_new(p, json_string("main"));
@@ -713,6 +1020,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_build_system_check, setup,
 		    teardown),
 		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_ref_forms),
+		cmocka_unit_test_setup_teardown(test_ref_lookalikes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_commit_forms, setup,
+		    teardown),
+		cmocka_unit_test(test_repository_lookalikes),
+		cmocka_unit_test(test_pattern_matching),
 		cmocka_unit_test(test_branch_patterns),
 		cmocka_unit_test(test_forget_token),
 	};
