@@ -165,8 +165,15 @@ config_handler(void *user, const char *section, const char *name,
 		if (!config_set_str(&c->client_ca, config_path(p, value)))
 			what = "out of memory";
 	} else if (IS("server", "threads")) {
-		if (config_parse_int(value, 1, 512, &c->threads) != 0)
-			what = "threads must be a number from 1 to 512";
+		if (config_parse_int(value, SIGNET_CONN_PER_ADDRESS_SHARE,
+		    SIGNET_MAX_HTTP_THREADS, &c->threads) != 0)
+			what = "threads must be a number from 4 to 512";
+	} else if (IS("server", "max_connections_per_address")) {
+		if (config_parse_uint(value, 1, SIGNET_MAX_HTTP_THREADS /
+		    SIGNET_CONN_PER_ADDRESS_SHARE,
+		    &c->max_connections_per_address) != 0)
+			what = "max_connections_per_address must be a number "
+			    "from 1 to 128";
 	} else if (IS("server", "user")) {
 		if (*value != '\0' && !config_set_str(&c->user, strdup(value)))
 			what = "out of memory";
@@ -282,7 +289,8 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 
 	memset(c, 0, sizeof(*c));
 	memset(&p, 0, sizeof(p));
-	c->threads = 32;
+	c->threads = SIGNET_DEFAULT_HTTP_THREADS;
+	c->max_connections_per_address = SIGNET_DEFAULT_CONN_PER_ADDRESS;
 	c->max_artifact_size = SIGNET_DEFAULT_MAX_ARTIFACT;
 	c->map_size = 4ULL << 30;
 	c->workers = SIGNET_DEFAULT_WORKERS;
@@ -322,6 +330,15 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 	if (c->state_dir == NULL) {
 		snprintf(errbuf, errlen, "%s: [store] state_dir is required",
 		    path);
+		goto fail;
+	}
+	/* one address holding its maximum leaves the others threads */
+	if ((unsigned)c->threads < c->max_connections_per_address *
+	    SIGNET_CONN_PER_ADDRESS_SHARE) {
+		snprintf(errbuf, errlen, "%s: [server] threads (%d) must be at "
+		    "least %d times max_connections_per_address (%u)", path,
+		    c->threads, SIGNET_CONN_PER_ADDRESS_SHARE,
+		    c->max_connections_per_address);
 		goto fail;
 	}
 	if (c->module == NULL &&

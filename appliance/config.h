@@ -16,6 +16,7 @@ struct config {
 	char *certificate;
 	char *client_ca;
 	int threads;
+	unsigned max_connections_per_address;	/* IPv6: per /64 */
 	char *user;
 	char *web_root;		/* the web interface's files; NULL: found */
 	/* [store] */

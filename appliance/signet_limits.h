@@ -85,6 +85,23 @@
 #define SIGNET_DEFAULT_JWKS_REFRESH_S	3600
 #define SIGNET_MAX_JWKS_REFRESH_S	(7 * 86400)
 
+/* HTTPS connections (web/server.c, README "Connections"). One request
+ * thread serves one connection, so what a peer that has not yet shown who
+ * it is may hold is bounded: each of its connections by time, and their
+ * number per address. */
+/* the TLS handshake, the request header, and each read or write of a
+ * body's buffer (8 KiB) must be done within this; a body that keeps
+ * moving may take as long as it needs */
+#define SIGNET_HTTP_REQUEST_TIMEOUT_MS	5000
+/* an idle keep-alive connection is closed after this */
+#define SIGNET_HTTP_KEEP_ALIVE_MS	3000
+/* [server] threads and max_connections_per_address: defaults, and the
+ * rule that one address may hold at most a quarter of the threads */
+#define SIGNET_DEFAULT_HTTP_THREADS	64
+#define SIGNET_MAX_HTTP_THREADS		512
+#define SIGNET_DEFAULT_CONN_PER_ADDRESS	16
+#define SIGNET_CONN_PER_ADDRESS_SHARE	4
+
 /* Audit log (appliance/audit.c). */
 #define SIGNET_MAX_AUDIT_ENTRY		(64 * 1024)
 #define SIGNET_MAX_AUDIT_LINE		(1024 * 1024)

@@ -201,7 +201,7 @@ cat > "$conf.new" <<EOF
 listen = 127.0.0.1:$port
 certificate = pki/server.pem
 client_ca = pki/client-ca.pem
-threads = 32
+threads = 64
 
 [store]
 state_dir = state
