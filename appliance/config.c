@@ -6,7 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pwd.h>
+#include <sys/socket.h>
 
 #include <ini.h>
 
@@ -105,6 +108,62 @@ config_set_str(char **dst, char *v)
 	free(*dst);
 	*dst = v;
 	return 1;
+}
+
+const char *
+config_parse_nets(const char *value, struct config_net *nets, size_t max,
+    size_t *n)
+{
+	char tok[64], *slash, *end;
+	struct config_net *e;
+	unsigned long bits;
+	size_t len;
+
+	*n = 0;
+	for (;;) {
+		value += strspn(value, ", \t");
+		if (*value == '\0')
+			return NULL;
+		len = strcspn(value, ", \t");
+		if (len >= sizeof(tok))
+			return "an entry is too long";
+		if (*n >= max)
+			return "at most 16 entries";
+		memcpy(tok, value, len);
+		tok[len] = '\0';
+		value += len;
+		e = &nets[*n];
+		memset(e, 0, sizeof(*e));
+		if ((slash = strchr(tok, '/')) != NULL)
+			*slash++ = '\0';
+		if (inet_pton(AF_INET, tok, e->addr) == 1) {
+			e->family = AF_INET;
+			e->bits = 32;
+		} else if (inet_pton(AF_INET6, tok, e->addr) == 1) {
+			e->family = AF_INET6;
+			e->bits = 128;
+		} else {
+			return "not an IPv4 or IPv6 address (or address/bits)";
+		}
+		if (slash != NULL) {
+			errno = 0;
+			bits = strtoul(slash, &end, 10);
+			if (errno != 0 || end == slash || *end != '\0' ||
+			    bits > e->bits)
+				return "the prefix length after / is too long or "
+				    "not a number";
+			e->bits = (unsigned)bits;
+		}
+		if (e->family == AF_INET6 &&
+		    IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)e->addr) &&
+		    e->bits >= 96) {
+			memmove(e->addr, e->addr + 12, 4);
+			memset(e->addr + 4, 0, 12);
+			e->family = AF_INET;
+			e->bits -= 96;
+		}
+		(*n)++;
+	}
 }
 
 /* "0, signet, 1001": numbers or user names, resolved now. */
@@ -244,6 +303,9 @@ config_handler(void *user, const char *section, const char *name,
 		    &c->jwks_refresh_interval) != 0)
 			what = "jwks_refresh_interval must be 0 (off) to 604800 "
 			    "seconds";
+	} else if (IS("outbound", "allow_internal")) {
+		what = config_parse_nets(value, c->allow_internal,
+		    CONFIG_MAX_ALLOW_INTERNAL, &c->n_allow_internal);
 	} else if (IS("auth", "session_ttl")) {
 		if (config_parse_uint(value, 60, 7 * 86400, &c->session_ttl) != 0)
 			what = "session_ttl must be 60 to 604800 seconds";

@@ -66,6 +66,7 @@
 
 /* Notifications (appliance/notify.c). */
 #define SIGNET_MAX_WEBHOOK_URL		2048
+#define SIGNET_MIN_WEBHOOK_SECRET	16	/* visible ASCII, no space */
 #define SIGNET_MAX_WEBHOOK_SECRET	256
 #define SIGNET_MAX_WEBHOOK_BODY		(64 * 1024)
 #define SIGNET_MAX_EVENT_TYPE		64

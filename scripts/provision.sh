@@ -218,6 +218,11 @@ $(sanitizer_env)
 
 [signing]
 workers = 2
+
+[outbound]
+; the test suite's webhook receivers and JWKS servers listen on this
+; machine; a production appliance lists no internal address here
+allow_internal = 127.0.0.1, ::1
 EOF
 chmod 0600 "$conf.new"
 mv "$conf.new" "$conf"
