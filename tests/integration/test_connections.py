@@ -10,6 +10,7 @@ Limits: appliance/signet_limits.h."""
 
 import http.client
 import os
+import subprocess
 import select
 import socket
 import ssl
@@ -19,7 +20,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from conftest import MAX_ARTIFACT
+from conftest import BUILD, MAX_ARTIFACT
 
 REQUEST_TIMEOUT = 5.0   # SIGNET_HTTP_REQUEST_TIMEOUT_MS
 KEEP_ALIVE = 3.0        # SIGNET_HTTP_KEEP_ALIVE_MS
@@ -262,3 +263,21 @@ def test_stalled_body_is_dropped(instance):
     assert got.startswith(b"HTTP/1.1 400 "), got[:200]
     # and nothing of it is left behind
     assert instance.tmp_entries() == []
+
+
+@pytest.mark.parametrize("settings, words", [
+    ("threads = 32\nmax_connections_per_address = 9\n",
+     "at least 4 times max_connections_per_address"),
+    ("max_connections_per_address = 0\n", "max_connections_per_address"),
+    ("max_connections_per_address = 129\n", "max_connections_per_address"),
+    ("threads = 3\n", "threads must be"),
+])
+def test_connection_settings_are_checked(instance, tmp_path, settings, words):
+    text = instance.conf.read_text().replace(
+        "threads = 64\n", settings)
+    conf = tmp_path / "signetd.conf"
+    conf.write_text(text)
+    p = subprocess.run([str(BUILD / "signetd"), "-c", str(conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert words in p.stderr, p.stderr
