@@ -289,6 +289,28 @@ signer_token_ready(struct signer *s)
 	return st.present && st.logged_in ? 0 : SIGNET_ERR_TOKEN_LOCKED;
 }
 
+/* Is the request still waiting for the signer (not canceled meanwhile)? */
+static int
+signer_still_queued(struct signer *s, const char *id)
+{
+	struct store_txn *t = NULL;
+	json_t *rec = NULL;
+	const char *w;
+	int r, queued = 1;	/* when unsure, the claim decides later */
+
+	if (store_txn_begin(s->app->store, 0, &t) != 0)
+		return 1;
+	if ((r = request_get(t, id, &rec)) == 0) {
+		w = json_string_value(json_object_get(rec, "workflowStatus"));
+		queued = w != NULL && strcmp(w, RQ_QUEUED) == 0;
+	} else if (r == SIGNET_ERR_NOT_FOUND) {
+		queued = 0;
+	}
+	store_txn_abort(&t);
+	json_decref(rec);
+	return queued;
+}
+
 static void
 signer_wait(struct signer *s, struct signer_job *j)
 {
@@ -306,6 +328,10 @@ signer_run(struct signer *s, struct signer_job *j)
 	int r;
 
 	if (j->waiting != 0 && signer_token_ready(s) != 0) {
+		if (!signer_still_queued(s, j->id)) {
+			free(j);
+			return;
+		}
 		signer_wait(s, j);
 		return;
 	}

@@ -50,6 +50,19 @@ def test_waiting_request_history_is_bounded(locked):
     locked.waiting_id = rid
 
 
+def test_waiting_request_can_be_canceled(locked):
+    rid = locked.submit(b"canceled while waiting\n").json()["id"]
+    time.sleep(2 * RETRY_SECONDS)
+    r = locked.session().post(locked.api(f"/signing-requests/{rid}/cancel"),
+                              json={}, timeout=30)
+    assert r.status_code == 200, r.text
+    time.sleep(2 * RETRY_SECONDS)
+    req = locked.get_request(rid)
+    states = [h["workflowStatus"] for h in req["history"]]
+    assert states == ["QueuedForProcessing", "Processing",
+                      "QueuedForProcessing", "Canceled"], req["history"]
+
+
 def test_waiting_request_is_signed_once_the_token_is_there(locked):
     rid = locked.waiting_id
     assert locked.stop() == 0
