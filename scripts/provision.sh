@@ -201,7 +201,7 @@ cat > "$conf.new" <<EOF
 listen = 127.0.0.1:$port
 certificate = pki/server.pem
 client_ca = pki/client-ca.pem
-threads = 32
+threads = 64
 
 [store]
 state_dir = state
@@ -218,6 +218,11 @@ $(sanitizer_env)
 
 [signing]
 workers = 2
+
+[outbound]
+; the test suite's webhook receivers and JWKS servers listen on this
+; machine; a production appliance lists no internal address here
+allow_internal = 127.0.0.1, ::1
 EOF
 chmod 0600 "$conf.new"
 mv "$conf.new" "$conf"

@@ -671,8 +671,9 @@ apply_webhooks(struct apply *a, const char *project, json_t *hooks,
 		if (!notify_valid_webhook(url, secret)) {
 			free(buf);
 			return apply_fail(a, "project '%s': webhook %s: the URL "
-			    "must be https:// and the secret 16-256 printable "
-			    "characters", project, url);
+			    "must be https:// and the secret 16-256 visible "
+			    "ASCII characters (no spaces or control "
+			    "characters)", project, url);
 		}
 		json_array_append_new(*out, json_pack("{s:s, s:s}", "url", url,
 		    "secret", secret));

@@ -6,7 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pwd.h>
+#include <sys/socket.h>
 
 #include <ini.h>
 
@@ -107,6 +110,62 @@ config_set_str(char **dst, char *v)
 	return 1;
 }
 
+const char *
+config_parse_nets(const char *value, struct config_net *nets, size_t max,
+    size_t *n)
+{
+	char tok[64], *slash, *end;
+	struct config_net *e;
+	unsigned long bits;
+	size_t len;
+
+	*n = 0;
+	for (;;) {
+		value += strspn(value, ", \t");
+		if (*value == '\0')
+			return NULL;
+		len = strcspn(value, ", \t");
+		if (len >= sizeof(tok))
+			return "an entry is too long";
+		if (*n >= max)
+			return "at most 16 entries";
+		memcpy(tok, value, len);
+		tok[len] = '\0';
+		value += len;
+		e = &nets[*n];
+		memset(e, 0, sizeof(*e));
+		if ((slash = strchr(tok, '/')) != NULL)
+			*slash++ = '\0';
+		if (inet_pton(AF_INET, tok, e->addr) == 1) {
+			e->family = AF_INET;
+			e->bits = 32;
+		} else if (inet_pton(AF_INET6, tok, e->addr) == 1) {
+			e->family = AF_INET6;
+			e->bits = 128;
+		} else {
+			return "not an IPv4 or IPv6 address (or address/bits)";
+		}
+		if (slash != NULL) {
+			errno = 0;
+			bits = strtoul(slash, &end, 10);
+			if (errno != 0 || end == slash || *end != '\0' ||
+			    bits > e->bits)
+				return "the prefix length after / is too long or "
+				    "not a number";
+			e->bits = (unsigned)bits;
+		}
+		if (e->family == AF_INET6 &&
+		    IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)e->addr) &&
+		    e->bits >= 96) {
+			memmove(e->addr, e->addr + 12, 4);
+			memset(e->addr + 4, 0, 12);
+			e->family = AF_INET;
+			e->bits -= 96;
+		}
+		(*n)++;
+	}
+}
+
 /* "0, signet, 1001": numbers or user names, resolved now. */
 static const char *
 config_parse_uids(const char *value, struct config *c)
@@ -165,8 +224,15 @@ config_handler(void *user, const char *section, const char *name,
 		if (!config_set_str(&c->client_ca, config_path(p, value)))
 			what = "out of memory";
 	} else if (IS("server", "threads")) {
-		if (config_parse_int(value, 1, 512, &c->threads) != 0)
-			what = "threads must be a number from 1 to 512";
+		if (config_parse_int(value, SIGNET_CONN_PER_ADDRESS_SHARE,
+		    SIGNET_MAX_HTTP_THREADS, &c->threads) != 0)
+			what = "threads must be a number from 4 to 512";
+	} else if (IS("server", "max_connections_per_address")) {
+		if (config_parse_uint(value, 1, SIGNET_MAX_HTTP_THREADS /
+		    SIGNET_CONN_PER_ADDRESS_SHARE,
+		    &c->max_connections_per_address) != 0)
+			what = "max_connections_per_address must be a number "
+			    "from 1 to 128";
 	} else if (IS("server", "user")) {
 		if (*value != '\0' && !config_set_str(&c->user, strdup(value)))
 			what = "out of memory";
@@ -237,6 +303,9 @@ config_handler(void *user, const char *section, const char *name,
 		    &c->jwks_refresh_interval) != 0)
 			what = "jwks_refresh_interval must be 0 (off) to 604800 "
 			    "seconds";
+	} else if (IS("outbound", "allow_internal")) {
+		what = config_parse_nets(value, c->allow_internal,
+		    CONFIG_MAX_ALLOW_INTERNAL, &c->n_allow_internal);
 	} else if (IS("auth", "session_ttl")) {
 		if (config_parse_uint(value, 60, 7 * 86400, &c->session_ttl) != 0)
 			what = "session_ttl must be 60 to 604800 seconds";
@@ -282,7 +351,8 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 
 	memset(c, 0, sizeof(*c));
 	memset(&p, 0, sizeof(p));
-	c->threads = 32;
+	c->threads = SIGNET_DEFAULT_HTTP_THREADS;
+	c->max_connections_per_address = SIGNET_DEFAULT_CONN_PER_ADDRESS;
 	c->max_artifact_size = SIGNET_DEFAULT_MAX_ARTIFACT;
 	c->map_size = 4ULL << 30;
 	c->workers = SIGNET_DEFAULT_WORKERS;
@@ -322,6 +392,15 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 	if (c->state_dir == NULL) {
 		snprintf(errbuf, errlen, "%s: [store] state_dir is required",
 		    path);
+		goto fail;
+	}
+	/* one address holding its maximum leaves the others threads */
+	if ((unsigned)c->threads < c->max_connections_per_address *
+	    SIGNET_CONN_PER_ADDRESS_SHARE) {
+		snprintf(errbuf, errlen, "%s: [server] threads (%d) must be at "
+		    "least %d times max_connections_per_address (%u)", path,
+		    c->threads, SIGNET_CONN_PER_ADDRESS_SHARE,
+		    c->max_connections_per_address);
 		goto fail;
 	}
 	if (c->module == NULL &&

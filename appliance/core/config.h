@@ -9,6 +9,15 @@
 
 #define CONFIG_MAX_ENV	16
 #define CONFIG_MAX_CONSOLE_UIDS	16
+#define CONFIG_MAX_ALLOW_INTERNAL	16
+
+/* An address block: family AF_INET (4 bytes of addr) or AF_INET6 (16),
+ * and how many leading bits count. */
+struct config_net {
+	int family;
+	unsigned char addr[16];
+	unsigned bits;
+};
 
 struct config {
 	/* [server] */
@@ -16,6 +25,7 @@ struct config {
 	char *certificate;
 	char *client_ca;
 	int threads;
+	unsigned max_connections_per_address;	/* IPv6: per /64 */
 	char *user;
 	char *web_root;		/* the web interface's files; NULL: found */
 	/* [store] */
@@ -41,6 +51,10 @@ struct config {
 	/* [origin] */
 	char *origin_ca_file;	/* CAs of jwksUrl servers (default: notify's) */
 	unsigned jwks_refresh_interval;	/* seconds; 0: on request only */
+	/* [outbound] internal addresses webhooks and jwksUrl may reach
+	 * (loopback, link-local and unspecified ones are refused otherwise) */
+	struct config_net allow_internal[CONFIG_MAX_ALLOW_INTERNAL];
+	size_t n_allow_internal;
 	/* [auth] */
 	unsigned session_ttl;	/* seconds a bearer token lives */
 	unsigned lockout_failures;	/* failed logins before lockout */
@@ -58,6 +72,10 @@ struct config {
 int config_load(const char *path, struct config *c, char *errbuf,
     size_t errlen) SIGNET_WUR;
 void config_free(struct config *c);
+/* "127.0.0.1, ::1, 169.254.0.0/16": addresses or blocks; IPv4-mapped
+ * IPv6 ones are kept as IPv4. NULL, or a message saying what is wrong. */
+const char *config_parse_nets(const char *value, struct config_net *nets,
+    size_t max, size_t *n);
 /* "4G", "512M", "1024" → bytes */
 int config_parse_size(const char *s, uint64_t *out) SIGNET_WUR;
 

@@ -240,9 +240,9 @@ request_get(struct store_txn *t, const char *id, json_t **rec)
 	return store_get_json(t, STORE_REQUESTS, id, rec);
 }
 
-int
-request_transition(struct store_txn *t, json_t *rec, const char *to,
-    const char *reason)
+static int
+request_move(struct store_txn *t, json_t *rec, const char *to,
+    const char *reason, const char *note)
 {
 	const char *from = json_string_value(json_object_get(rec,
 	    "workflowStatus"));
@@ -257,8 +257,8 @@ request_transition(struct store_txn *t, json_t *rec, const char *to,
 	request_now(now, NULL);
 	h = json_object_get(rec, "history");
 	if (!json_is_array(h) ||
-	    json_array_append_new(h, json_pack("{s:s, s:s}",
-	    "workflowStatus", to, "at", now)) != 0)
+	    json_array_append_new(h, json_pack("{s:s, s:s, s:s*}",
+	    "workflowStatus", to, "at", now, "note", note)) != 0)
 		return SIGNET_ERR_NOMEM;
 	was = strcmp(from, RQ_QUEUED) == 0 || strcmp(from, RQ_PROCESSING) == 0;
 	is = strcmp(to, RQ_QUEUED) == 0 || strcmp(to, RQ_PROCESSING) == 0;
@@ -269,6 +269,20 @@ request_transition(struct store_txn *t, json_t *rec, const char *to,
 	if (was != is && (r = request_pending_set(t, rec, is)) != 0)
 		return r;
 	return request_put(t, rec);
+}
+
+int
+request_transition(struct store_txn *t, json_t *rec, const char *to,
+    const char *reason)
+{
+	return request_move(t, rec, to, reason, NULL);
+}
+
+int
+request_transition_note(struct store_txn *t, json_t *rec, const char *to,
+    const char *note)
+{
+	return request_move(t, rec, to, NULL, note);
 }
 
 json_t *

@@ -57,6 +57,9 @@ int request_get(struct store_txn *t, const char *id, json_t **rec) SIGNET_WUR;
 /* Moves rec to a new workflow status: history, pending queue, record. */
 int request_transition(struct store_txn *t, json_t *rec, const char *to,
     const char *reason) SIGNET_WUR;
+/* The same with a note on the history entry (why a request waits). */
+int request_transition_note(struct store_txn *t, json_t *rec, const char *to,
+    const char *note) SIGNET_WUR;
 int request_put(struct store_txn *t, json_t *rec) SIGNET_WUR;
 /* Adds one reference to an artifact (creating its entry). */
 int request_artifact_ref(struct store_txn *t, const char *sha256,

@@ -26,6 +26,7 @@
 struct signer_job {
 	struct signer_job *next;
 	char id[REQUEST_ID_LEN + 1];
+	int waiting;	/* why it waits (SIGNET_ERR_*), 0: it does not */
 };
 
 /* A policy certificate with its token key, loaded once. */
@@ -155,7 +156,8 @@ out:
 
 static int
 signer_finish(struct signer *s, const char *id, const char *to,
-    const char *reason, json_t *signed_artifact, json_t *cert)
+    const char *reason, const char *note, json_t *signed_artifact,
+    json_t *cert)
 {
 	struct store_txn *t = NULL;
 	json_t *rec = NULL;
@@ -174,7 +176,8 @@ signer_finish(struct signer *s, const char *id, const char *to,
 		    signed_artifact, "size")))) != 0)
 			goto out;
 	}
-	if ((r = request_transition(t, rec, to, reason)) != 0)
+	if ((r = (note != NULL ? request_transition_note(t, rec, to, note) :
+	    request_transition(t, rec, to, reason))) != 0)
 		goto out;
 	if (request_is_final(to) && (r = events_request(t, rec, "system",
 	    "signer", strcmp(to, RQ_COMPLETED) == 0 ?
@@ -264,6 +267,59 @@ signer_push(struct signer *s, struct signer_job *j)
 	s->tail = j;
 }
 
+/* Why a request waits, as its history says once. */
+static const char *
+signer_wait_note(int r)
+{
+	return r == SIGNET_ERR_TOKEN_LOCKED ? "waiting: token not activated" :
+	    "waiting: keyholder unavailable";
+}
+
+/* A waiting request is tried again only once the token can sign: claiming
+ * it and putting it back on every try would add two history entries each
+ * time (until the record no longer fits). */
+static int
+signer_token_ready(struct signer *s)
+{
+	struct kh_status st;
+	int r;
+
+	if ((r = kh_status(s->app->kh, &st)) != 0)
+		return r;
+	return st.present && st.logged_in ? 0 : SIGNET_ERR_TOKEN_LOCKED;
+}
+
+/* Is the request still waiting for the signer (not canceled meanwhile)? */
+static int
+signer_still_queued(struct signer *s, const char *id)
+{
+	struct store_txn *t = NULL;
+	json_t *rec = NULL;
+	const char *w;
+	int r, queued = 1;	/* when unsure, the claim decides later */
+
+	if (store_txn_begin(s->app->store, 0, &t) != 0)
+		return 1;
+	if ((r = request_get(t, id, &rec)) == 0) {
+		w = json_string_value(json_object_get(rec, "workflowStatus"));
+		queued = w != NULL && strcmp(w, RQ_QUEUED) == 0;
+	} else if (r == SIGNET_ERR_NOT_FOUND) {
+		queued = 0;
+	}
+	store_txn_abort(&t);
+	json_decref(rec);
+	return queued;
+}
+
+static void
+signer_wait(struct signer *s, struct signer_job *j)
+{
+	sleep(SIGNER_RETRY_SECONDS);
+	pthread_mutex_lock(&s->mu);
+	signer_push(s, j);
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void
 signer_run(struct signer *s, struct signer_job *j)
 {
@@ -271,6 +327,14 @@ signer_run(struct signer *s, struct signer_job *j)
 	char reason[256] = "";
 	int r;
 
+	if (j->waiting != 0 && signer_token_ready(s) != 0) {
+		if (!signer_still_queued(s, j->id)) {
+			free(j);
+			return;
+		}
+		signer_wait(s, j);
+		return;
+	}
 	if ((r = signer_claim(s, j->id, &rec)) != 0) {
 		if (r < 0)
 			log_err("signer: %s: %s", j->id, signet_strerror(r));
@@ -283,21 +347,21 @@ signer_run(struct signer *s, struct signer_job *j)
 		/* not the request's fault: back in line until the token is
 		 * there again */
 		log_warn("signer: %s waits: %s", j->id, signet_strerror(r));
-		if (signer_finish(s, j->id, RQ_QUEUED, NULL, NULL, NULL) != 0)
+		if (signer_finish(s, j->id, RQ_QUEUED, NULL, signer_wait_note(r),
+		    NULL, NULL) != 0)
 			log_err("signer: %s: cannot requeue", j->id);
-		sleep(SIGNER_RETRY_SECONDS);
-		pthread_mutex_lock(&s->mu);
-		signer_push(s, j);
-		pthread_mutex_unlock(&s->mu);
+		j->waiting = r;
+		signer_wait(s, j);
 		json_decref(sa);
 		json_decref(ci);
 		return;
 	}
 	if (r != 0) {
 		log_err("signer: %s failed: %s", j->id, reason);
-		r = signer_finish(s, j->id, RQ_FAILED, reason, NULL, NULL);
+		r = signer_finish(s, j->id, RQ_FAILED, reason, NULL, NULL,
+		    NULL);
 	} else {
-		r = signer_finish(s, j->id, RQ_COMPLETED, NULL, sa, ci);
+		r = signer_finish(s, j->id, RQ_COMPLETED, NULL, NULL, sa, ci);
 		if (r == 0)
 			log_info("signer: %s completed", j->id);
 	}

@@ -21,6 +21,7 @@
 #include "khclient.h"
 #include "log.h"
 #include "notify.h"
+#include "outbound.h"
 #include "request.h"
 #include "server.h"
 #include "signer.h"
@@ -192,6 +193,8 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	outbound_allow_internal(app.cfg.allow_internal,
+	    app.cfg.n_allow_internal);
 	memset(&no, 0, sizeof(no));
 	no.smtp_url = app.cfg.smtp_url;
 	no.mail_from = app.cfg.mail_from;

@@ -105,6 +105,7 @@
 
 /* Notifications (appliance/notify.c). */
 #define SIGNET_MAX_WEBHOOK_URL		2048
+#define SIGNET_MIN_WEBHOOK_SECRET	16	/* visible ASCII, no space */
 #define SIGNET_MAX_WEBHOOK_SECRET	256
 #define SIGNET_MAX_WEBHOOK_BODY		(64 * 1024)
 #define SIGNET_MAX_EVENT_TYPE		64
@@ -123,6 +124,23 @@
  * (appliance/jwks_refresh.c); the body is bounded by SIGNET_MAX_JWKS. */
 #define SIGNET_DEFAULT_JWKS_REFRESH_S	3600
 #define SIGNET_MAX_JWKS_REFRESH_S	(7 * 86400)
+
+/* HTTPS connections (web/server.c, README "Connections"). One request
+ * thread serves one connection, so what a peer that has not yet shown who
+ * it is may hold is bounded: each of its connections by time, and their
+ * number per address. */
+/* the TLS handshake, the request header, and each read or write of a
+ * body's buffer (8 KiB) must be done within this; a body that keeps
+ * moving may take as long as it needs */
+#define SIGNET_HTTP_REQUEST_TIMEOUT_MS	5000
+/* an idle keep-alive connection is closed after this */
+#define SIGNET_HTTP_KEEP_ALIVE_MS	3000
+/* [server] threads and max_connections_per_address: defaults, and the
+ * rule that one address may hold at most a quarter of the threads */
+#define SIGNET_DEFAULT_HTTP_THREADS	64
+#define SIGNET_MAX_HTTP_THREADS		512
+#define SIGNET_DEFAULT_CONN_PER_ADDRESS	16
+#define SIGNET_CONN_PER_ADDRESS_SHARE	4
 
 /* Audit log (appliance/audit.c). */
 #define SIGNET_MAX_AUDIT_ENTRY		(64 * 1024)

@@ -146,17 +146,30 @@ out:
 	return r;
 }
 
+/* An HMAC key a receiver must be able to hold as text: 16-256 visible
+ * ASCII characters (no space, no control character, no byte a config
+ * file or an environment variable would mangle). */
 static int
-notify_check_secret(const char *secret)
+notify_check_secret(const char *secret, int when_set)
 {
-	size_t len;
+	size_t i, len;
 
 	if (secret == NULL)
 		return SIGNET_ERR_INVALID;
 	len = strnlen(secret, SIGNET_MAX_WEBHOOK_SECRET + 1);
 	if (len > SIGNET_MAX_WEBHOOK_SECRET)
 		return SIGNET_ERR_TOO_LARGE;
-	return len == 0 ? SIGNET_ERR_INVALID : 0;
+	/* a secret stored before this rule still signs what its project's
+	 * state changes send (apply asks for a new one) */
+	if (!when_set)
+		return len == 0 ? SIGNET_ERR_INVALID : 0;
+	if (len < SIGNET_MIN_WEBHOOK_SECRET)
+		return SIGNET_ERR_INVALID;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)secret[i] <= 0x20 ||
+		    (unsigned char)secret[i] >= 0x7f)
+			return SIGNET_ERR_INVALID;
+	return 0;
 }
 
 /* The event type goes into a header: a token, nothing that ends a line. */
@@ -180,7 +193,8 @@ notify_check_event(const char *type)
 int
 notify_valid_webhook(const char *url, const char *secret)
 {
-	return notify_check_url(url) == 0 && notify_check_secret(secret) == 0;
+	return notify_check_url(url) == 0 &&
+	    notify_check_secret(secret, 1) == 0;
 }
 
 int
@@ -335,7 +349,7 @@ notify_enqueue_webhook(struct store_txn *t, const char *url,
 	int r;
 
 	if ((r = notify_check_url(url)) != 0 ||
-	    (r = notify_check_secret(secret)) != 0)
+	    (r = notify_check_secret(secret, 0)) != 0)
 		goto out;
 	r = SIGNET_ERR_INVALID;
 	if (!json_is_object(body) ||
@@ -467,6 +481,7 @@ notify_webhook(struct notify *n, uint64_t seq, const json_t *rec,
 	char sig[7 + 64 + 1], line[128], errbuf[CURL_ERROR_SIZE] = "";
 	const char *fixed[] = { "Content-Type: application/json",
 	    "Expect:", NULL };	/* no 100-continue round trip */
+	struct outbound_guard guard;
 	CURLcode cc;
 	long code = 0;
 	size_t i;
@@ -508,6 +523,7 @@ notify_webhook(struct notify *n, uint64_t seq, const json_t *rec,
 	if ((c = curl_easy_init()) == NULL)
 		goto out;
 	if (notify_curl_setup(n, c, url, "https", errbuf) != 0 ||
+	    outbound_guard(c, &guard) != 0 ||
 	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body))
 	    != CURLE_OK ||
@@ -515,8 +531,10 @@ notify_webhook(struct notify *n, uint64_t seq, const json_t *rec,
 		snprintf(err, NOTIFY_ERRLEN, "libcurl refused an option");
 		goto out;
 	}
+	/* the receiver's address was an administrator's to give: what
+	 * failed is told by class, never in the peer's words */
 	if ((cc = curl_easy_perform(c)) != CURLE_OK) {
-		notify_curl_error(cc, errbuf, err);
+		outbound_error(cc, &guard, err, NOTIFY_ERRLEN);
 		goto out;
 	}
 	if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK ||

@@ -1,7 +1,9 @@
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "outbound.h"
@@ -16,6 +18,9 @@ struct outbound_sink {
 
 static pthread_once_t outbound_once = PTHREAD_ONCE_INIT;
 static CURLcode outbound_rc = CURLE_FAILED_INIT;
+/* written once at start (outbound_allow_internal), read after */
+static struct config_net outbound_allowed[CONFIG_MAX_ALLOW_INTERNAL];
+static size_t outbound_n_allowed;
 
 static void
 outbound_global(void)
@@ -33,6 +38,158 @@ outbound_init(void)
 		return SIGNET_ERR_INTERNAL;
 	}
 	return 0;
+}
+
+void
+outbound_allow_internal(const struct config_net *nets, size_t n)
+{
+	if (n > CONFIG_MAX_ALLOW_INTERNAL)
+		n = CONFIG_MAX_ALLOW_INTERNAL;
+	memcpy(outbound_allowed, nets, n * sizeof(*nets));
+	outbound_n_allowed = n;
+}
+
+static int
+outbound_in_net(int family, const unsigned char *a,
+    const struct config_net *e)
+{
+	unsigned full = e->bits / 8, rest = e->bits % 8;
+
+	if (e->family != family)
+		return 0;
+	if (memcmp(a, e->addr, full) != 0)
+		return 0;
+	return rest == 0 ||
+	    ((a[full] ^ e->addr[full]) & (0xff00u >> rest) & 0xff) == 0;
+}
+
+int
+outbound_refused_addr(const struct sockaddr *sa, size_t len)
+{
+	static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0, 0xff, 0xff };
+	static const unsigned char zero[12];
+	const unsigned char *a;
+	unsigned char v4[4];
+	int family, internal;
+	size_t i;
+
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		memcpy(v4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		family = AF_INET;
+		a = v4;
+	} else if (sa->sa_family == AF_INET6 &&
+	    len >= sizeof(struct sockaddr_in6)) {
+		a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		family = AF_INET6;
+		/* ::ffff:a.b.c.d reaches a.b.c.d; so may the deprecated
+		 * ::a.b.c.d (RFC 4291 2.5.5.1), but :: and ::1 are IPv6's */
+		if (memcmp(a, v4mapped, 12) == 0 || (memcmp(a, zero, 12) == 0 &&
+		    (a[12] | a[13] | a[14]) != 0)) {
+			memcpy(v4, a + 12, 4);
+			family = AF_INET;
+			a = v4;
+		}
+	} else {
+		return 1;	/* nothing but IP */
+	}
+	if (family == AF_INET)
+		/* 0.0.0.0/8 "this network" (RFC 1122 3.2.1.3; Linux takes
+		 * 0.0.0.0 for the local host), 127/8, 169.254/16 (RFC 3927) */
+		internal = a[0] == 0 || a[0] == 127 ||
+		    (a[0] == 169 && a[1] == 254);
+	else
+		/* ::, ::1, fe80::/10 (RFC 4291 2.5.2, 2.5.3, 2.5.6) */
+		internal = (memcmp(a, zero, 12) == 0 && a[12] == 0 &&
+		    a[13] == 0 && a[14] == 0 && (a[15] == 0 || a[15] == 1)) ||
+		    (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+	if (!internal)
+		return 0;
+	for (i = 0; i < outbound_n_allowed; i++)
+		if (outbound_in_net(family, a, &outbound_allowed[i]))
+			return 0;
+	return 1;
+}
+
+static curl_socket_t
+outbound_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct outbound_guard *g = arg;
+
+	if (purpose != CURLSOCKTYPE_IPCXN ||
+	    outbound_refused_addr(&a->addr, a->addrlen)) {
+		g->refused = 1;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+int
+outbound_guard(CURL *c, struct outbound_guard *g)
+{
+	g->refused = 0;
+	/* a proxy would connect on our behalf, to an address not seen
+	 * here: none (nor one from the environment) */
+	if (curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, outbound_open)
+	    != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, g) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK)
+		return SIGNET_ERR_INTERNAL;
+	return 0;
+}
+
+void
+outbound_error(CURLcode cc, const struct outbound_guard *g, char *err,
+    size_t errlen)
+{
+	const char *m;
+
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+		m = g != NULL && g->refused ? "its address is internal "
+		    "(loopback, link-local or unspecified) and [outbound] "
+		    "allow_internal does not list it" : "the connection was "
+		    "refused or the host is unreachable";
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		m = "the host name does not resolve";
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		m = "timed out";
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_USE_SSL_FAILED:
+		m = "the TLS handshake failed (an untrusted certificate, or "
+		    "not a TLS server)";
+		break;
+	case CURLE_FILESIZE_EXCEEDED:
+	case CURLE_WRITE_ERROR:
+		m = "the answer is too large";
+		break;
+	case CURLE_ABORTED_BY_CALLBACK:
+		m = "stopped";
+		break;
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		m = "the connection broke or the answer was not HTTP";
+		break;
+	default:
+		snprintf(err, errlen, "the request failed (libcurl error %d)",
+		    (int)cc);
+		return;
+	}
+	snprintf(err, errlen, "%s", m);
 }
 
 static size_t
@@ -106,6 +263,7 @@ outbound_get(const char *url, const char *accept, const char *ca_file,
     size_t errlen)
 {
 	struct outbound_sink sink = { body, 0 };
+	struct outbound_guard guard;
 	struct curl_slist *h = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "", line[128];
 	CURL *c = NULL;
@@ -131,6 +289,7 @@ outbound_get(const char *url, const char *accept, const char *ca_file,
 	/* no CURLOPT_ACCEPT_ENCODING: what arrives is what is counted, so
 	 * a compressed answer cannot inflate past max */
 	if (outbound_setup(c, url, "https", ca_file, stop, errbuf) != 0 ||
+	    outbound_guard(c, &guard) != 0 ||
 	    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max)
@@ -152,9 +311,7 @@ outbound_get(const char *url, const char *accept, const char *ca_file,
 		goto out;
 	}
 	if (cc != CURLE_OK) {
-		snprintf(err, errlen, "%s", cc == CURLE_ABORTED_BY_CALLBACK ?
-		    "stopped" : errbuf[0] != '\0' ? errbuf :
-		    curl_easy_strerror(cc));
+		outbound_error(cc, &guard, err, errlen);
 		goto out;
 	}
 	if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK ||

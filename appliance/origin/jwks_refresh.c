@@ -238,14 +238,14 @@ jwks_refresh_one(struct jwks_refresh *j, const char *name,
 		    jwks_refresh_show(url, shown, sizeof(shown)));
 		goto out;
 	}
-	/* no excerpt of the document in the message: it is untrusted bytes
-	 * bound for a log line and a JSON answer */
+	/* nothing of the answer in the message: it is untrusted bytes
+	 * bound for a log line and a JSON answer, and whatever answered
+	 * (another service's banner) is not the administrator's to read */
 	if ((jwks = json_loadb((const char *)body.buf, body.len,
 	    JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
 		r = SIGNET_ERR_INVALID;
-		snprintf(err, errlen, "%s: not a JSON document (line %d, "
-		    "column %d)", jwks_refresh_show(url, shown, sizeof(shown)),
-		    jerr.line, jerr.column);
+		snprintf(err, errlen, "%s: the answer is not valid JSON",
+		    jwks_refresh_show(url, shown, sizeof(shown)));
 		goto out;
 	}
 	if ((r = jwks_refresh_store(j, name, url, jwks, actor_type, actor,

@@ -366,9 +366,9 @@ def test_private_key_is_refused(instance, admin, served, dev_issuer):
 
 
 @pytest.mark.parametrize("doc, status, words", [
-    (b"this is not json", 200, "not a JSON document"),
+    (b"this is not json", 200, "not valid JSON"),
     (b"", 200, "the answer is empty"),
-    (b'{"keys": [], "keys": []}', 200, "not a JSON document"),
+    (b'{"keys": [], "keys": []}', 200, "not valid JSON"),
     ({"keys": []}, 200, "at least one key"),
     ({"keys": [{"kty": "oct", "kid": "h", "k": "c2VjcmV0"}]}, 200,
      "private or secret material"),
@@ -472,7 +472,7 @@ def test_periodic_refresh(instance, admin, server, dev_issuer):
         assert len(audit_entries(instance, admin)) == n
         # a refused document is logged and changes nothing
         server.serve(b"garbage")
-        assert wait_for(lambda: "not a JSON document" in instance.log_text())
+        assert wait_for(lambda: "not valid JSON" in instance.log_text())
         assert stored(instance, admin) == jwks(first, second)
         accepted(instance, first)
         # the dev issuer again
@@ -513,3 +513,136 @@ def test_stopping_does_not_wait_for_a_fetch(instance, admin, server):
         bs["jwksUrl"] = server.url
         assert admin.put(instance.api(f"/admin/build-systems/{BS}"), json=bs,
                          timeout=30).status_code == 200
+
+
+# ------------------------------------------------- internal targets, errors
+
+def set_jwks_url(inst, admin, url):
+    bs = admin.get(inst.api(f"/admin/build-systems/{BS}"), timeout=30).json()
+    bs["jwksUrl"] = url
+    r = admin.put(inst.api(f"/admin/build-systems/{BS}"), json=bs, timeout=30)
+    assert r.status_code == 200, r.text
+
+
+def set_allow_internal(inst, value):
+    """Rewrites [outbound] allow_internal (None: no such line)."""
+    lines = [l for l in inst.conf.read_text().split("\n")
+             if not l.startswith("allow_internal")]
+    text = "\n".join(lines)
+    if value is not None:
+        text = text.replace("[outbound]", f"[outbound]\nallow_internal = {value}")
+    inst.conf.write_text(text)
+
+
+INTERNAL = "allow_internal does not list it"
+
+
+def test_internal_targets_are_refused_unless_allowed(instance, admin, server,
+                                                     dev_issuer):
+    """Loopback, link-local and unspecified addresses, in every spelling,
+    are never connected to unless [outbound] allow_internal lists them;
+    the check is made on the address connected to (a name that resolves
+    to loopback is refused too)."""
+    port = server.port
+    before = stored(instance, admin)
+    instance.stop()
+    set_allow_internal(instance, None)
+    instance.start()
+    try:
+        for url in (server.url,
+                    f"https://localhost:{port}/jwks",
+                    f"https://[::ffff:127.0.0.1]:{port}/jwks",
+                    f"https://[::1]:{port}/jwks",
+                    f"https://0.0.0.0:{port}/jwks",
+                    f"https://127.1.2.3:{port}/jwks",
+                    f"https://169.254.169.254:{port}/jwks",
+                    f"https://[fe80::1]:{port}/jwks"):
+            set_jwks_url(instance, admin, url)
+            hits = server.hits
+            r = refresh(instance, admin)
+            assert r.status_code == 502, (url, r.text)
+            assert INTERNAL in r.json()["message"], (url, r.json())
+            assert server.hits == hits, url
+        # an allowance for another address does not cover this one
+        instance.stop()
+        set_allow_internal(instance, "127.0.0.2, fe80::/10")
+        instance.start()
+        set_jwks_url(instance, admin, server.url)
+        r = refresh(instance, admin)
+        assert INTERNAL in r.json()["message"], r.json()
+        # a block that covers it does
+        instance.stop()
+        set_allow_internal(instance, "127.0.0.0/8")
+        instance.start()
+        r = refresh(instance, admin)
+        assert r.status_code == 200, r.text
+        assert stored(instance, admin) == before
+    finally:
+        instance.stop()
+        set_allow_internal(instance, "127.0.0.1, ::1")
+        instance.start()
+        set_jwks_url(instance, admin, server.url)
+
+
+def test_bad_allow_internal_is_a_config_error(instance):
+    conf = instance.dir / "bad-outbound.conf"
+    text = instance.conf.read_text().replace(
+        "allow_internal = 127.0.0.1, ::1", "allow_internal = 127.0.0.1/33")
+    conf.write_text(text)
+    p = subprocess.run([str(BUILD / "signetd"), "-c", str(conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "allow_internal" in p.stderr, p.stderr
+
+
+def test_fetch_errors_do_not_tell_what_answered(instance, admin, server,
+                                                dev_issuer):
+    """What failed is said by class; nothing the peer sent (a service's
+    banner), nor libcurl's text naming the port, reaches the answer."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    banner = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def talk():
+        banner.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                c, _ = banner.accept()
+            except OSError:
+                continue
+            c.sendall(b"SSH-2.0-OpenSSH_9.6 banner-secret\r\n")
+            time.sleep(0.2)
+            c.close()
+
+    threading.Thread(target=talk, daemon=True).start()
+    try:
+        cases = [
+            (f"https://127.0.0.1:{closed_port}/jwks",
+             "the connection was refused or the host is unreachable"),
+            (f"https://127.0.0.1:{banner.getsockname()[1]}/jwks",
+             "the TLS handshake failed"),
+        ]
+        for url, words in cases:
+            set_jwks_url(instance, admin, url)
+            r = refresh(instance, admin)
+            assert r.status_code == 502, r.text
+            msg = r.json()["message"]
+            assert words in msg, msg
+            for leak in ("SSH", "banner", "Failed to connect", "port",
+                         "wrong version", "routines"):
+                assert leak not in msg.replace(url, ""), msg
+        # an answer that is not JSON: not quoted either
+        set_jwks_url(instance, admin, server.url)
+        server.serve(b"SSH-2.0-OpenSSH_9.6 banner-secret")
+        r = refresh(instance, admin)
+        assert r.status_code == 502, r.text
+        assert "not valid JSON" in r.json()["message"]
+        assert "banner" not in r.json()["message"]
+    finally:
+        stop.set()
+        banner.close()
+        server.serve(jwks(dev_issuer))
+        set_jwks_url(instance, admin, server.url)

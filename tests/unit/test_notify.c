@@ -24,7 +24,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "config.h"
 #include "notify.h"
+#include "outbound.h"
 #include "store.h"
 
 #define WAIT_MS		15000
@@ -627,6 +629,18 @@ check_signature(const char *secret, const char *body, size_t len,
 	assert_string_equal(got, want);
 }
 
+/* The receivers here listen on 127.0.0.1: allowed, as the
+ * development instance allows it ([outbound] allow_internal). */
+static void
+test_allow_loopback(void)
+{
+	struct config_net net;
+	size_t n;
+
+	assert_null(config_parse_nets("127.0.0.1", &net, 1, &n));
+	outbound_allow_internal(&net, n);
+}
+
 /* ---- webhooks ---- */
 
 static void
@@ -879,7 +893,8 @@ test_webhook_refused(void **state)
 	    SIGNET_ERR_INVALID);
 	assert_int_equal(notify_enqueue_webhook(t, "https://h/", "k", big),
 	    SIGNET_ERR_TOO_LARGE);
-	assert_true(notify_valid_webhook("https://h.example:8443/x?y=z", "k"));
+	assert_true(notify_valid_webhook("https://h.example:8443/x?y=z",
+	    "0123456789abcdef"));
 	store_txn_abort(&t);
 	assert_int_equal(outbox_count(f), 0);
 	free(huge);
@@ -888,6 +903,212 @@ test_webhook_refused(void **state)
 	json_decref(badtype);
 	json_decref(big);
 	json_decref(arr);
+}
+
+/* A secret is set (apply) only when a receiver can hold it as text: what
+ * the message says, 16-256 visible ASCII characters. One stored before
+ * the rule still signs. */
+static void
+test_webhook_secret_rules(void **state)
+{
+	static const char *const bad[] = {
+		"", "k", "s3cret", "0123456789abcde",	/* 15 */
+		"0123456789abcdef\n", "0123456789\tabcdef",
+		"01234567 89abcdef", "0123456789abcdef\x7f",
+		"0123456789abcdef\x1b[2J", "0123456789abcd\xc3\xa9" "f",
+		"\r\n0123456789abcdef", NULL,
+	};
+	static const char *const good[] = {
+		"0123456789abcdef", "whsec-0123456789abcdef0123456789",
+		"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", NULL,
+	};
+	const char *url = "https://hooks.example/x";
+	char max[SIGNET_MAX_WEBHOOK_SECRET + 2];
+	struct store_txn *t;
+	struct fx *f = *state;
+	json_t *ev = event("request.completed");
+	size_t i;
+
+	for (i = 0; bad[i] != NULL; i++)
+		assert_false(notify_valid_webhook(url, bad[i]));
+	for (i = 0; good[i] != NULL; i++)
+		assert_true(notify_valid_webhook(url, good[i]));
+	assert_false(notify_valid_webhook(url, NULL));
+	memset(max, 'a', sizeof(max) - 1);
+	max[SIGNET_MAX_WEBHOOK_SECRET] = '\0';
+	assert_true(notify_valid_webhook(url, max));
+	max[SIGNET_MAX_WEBHOOK_SECRET] = 'a';
+	max[SIGNET_MAX_WEBHOOK_SECRET + 1] = '\0';
+	assert_false(notify_valid_webhook(url, max));
+	/* a state change of a project with an older, short secret is not
+	 * stopped by it */
+	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
+	assert_int_equal(notify_enqueue_webhook(t, url, "k", ev), 0);
+	store_txn_abort(&t);
+	json_decref(ev);
+}
+
+static struct sockaddr_storage *
+sa(const char *text, struct sockaddr_storage *ss, size_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(text, ':') != NULL) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		assert_int_equal(inet_pton(AF_INET6, text, &s6->sin6_addr), 1);
+		*len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		assert_int_equal(inet_pton(AF_INET, text, &s4->sin_addr), 1);
+		*len = sizeof(*s4);
+	}
+	return ss;
+}
+
+static int
+refused(const char *text)
+{
+	struct sockaddr_storage ss;
+	size_t len = 0;
+
+	sa(text, &ss, &len);
+	return outbound_refused_addr((const struct sockaddr *)&ss, len);
+}
+
+/* Loopback, link-local and unspecified addresses in every spelling are
+ * refused as targets unless [outbound] allow_internal lists them. */
+static void
+test_internal_targets(void **state)
+{
+	static const char *const internal[] = {
+		"127.0.0.1", "127.255.255.254", "0.0.0.0", "0.1.2.3",
+		"169.254.169.254", "169.254.0.1", "::1", "::", "fe80::1",
+		"febf::1", "::ffff:127.0.0.1", "::ffff:0.0.0.0",
+		"::ffff:169.254.169.254", "::127.0.0.1", "::169.254.1.1", NULL,
+	};
+	static const char *const external[] = {
+		"10.0.0.1", "192.168.1.1", "172.16.0.1", "8.8.8.8",
+		"128.0.0.1", "169.253.1.1", "2001:db8::1", "fec0::1",
+		"fd00::1", "::ffff:10.0.0.1", "::ffff:8.8.8.8", NULL,
+	};
+	struct config_net nets[CONFIG_MAX_ALLOW_INTERNAL];
+	struct sockaddr_un_like { sa_family_t f; char p[100]; } un;
+	size_t i, n;
+
+	(void)state;
+	outbound_allow_internal(NULL, 0);
+	for (i = 0; internal[i] != NULL; i++)
+		assert_true(refused(internal[i]));
+	for (i = 0; external[i] != NULL; i++)
+		assert_false(refused(external[i]));
+	memset(&un, 0, sizeof(un));
+	un.f = AF_UNIX;
+	assert_true(outbound_refused_addr((const struct sockaddr *)&un,
+	    sizeof(un)));
+
+	assert_null(config_parse_nets("127.0.0.1, ::1 169.254.0.0/16,"
+	    "::ffff:127.0.0.2", nets, CONFIG_MAX_ALLOW_INTERNAL, &n));
+	assert_int_equal(n, 4);
+	assert_int_equal(nets[3].family, AF_INET);	/* mapped: as IPv4 */
+	assert_int_equal(nets[3].bits, 32);
+	outbound_allow_internal(nets, n);
+	assert_false(refused("127.0.0.1"));
+	assert_false(refused("::ffff:127.0.0.1"));
+	assert_false(refused("127.0.0.2"));
+	assert_false(refused("::1"));
+	assert_false(refused("169.254.169.254"));
+	assert_true(refused("127.0.0.3"));
+	assert_true(refused("0.0.0.0"));
+	assert_true(refused("::"));
+	assert_true(refused("fe80::1"));
+	assert_null(config_parse_nets("127.0.0.0/9", nets, 16, &n));
+	outbound_allow_internal(nets, n);
+	assert_false(refused("127.127.255.255"));
+	assert_true(refused("127.128.0.1"));
+	assert_null(config_parse_nets("fe80::/10", nets, 16, &n));
+	outbound_allow_internal(nets, n);
+	assert_false(refused("febf::1"));
+	assert_true(refused("::1"));
+
+	assert_non_null(config_parse_nets("127.0.0.1/33", nets, 16, &n));
+	assert_non_null(config_parse_nets("::1/129", nets, 16, &n));
+	assert_non_null(config_parse_nets("127.0.0.1/", nets, 16, &n));
+	assert_non_null(config_parse_nets("127.0.0.1/8x", nets, 16, &n));
+	assert_non_null(config_parse_nets("localhost", nets, 16, &n));
+	assert_non_null(config_parse_nets("127.0.0.1/-1", nets, 16, &n));
+	assert_non_null(config_parse_nets("1,2,3,4,5,6,7,8,9,10,11,12,13,14,"
+	    "15,16,17", nets, 16, &n));
+	assert_null(config_parse_nets("", nets, 16, &n));
+	assert_int_equal(n, 0);
+	test_allow_loopback();
+}
+
+/* A webhook to a loopback receiver, not allowed: never connected to, and
+ * the outbox says why in a fixed message. */
+static void
+test_webhook_to_internal_refused(void **state)
+{
+	struct fx *f = *state;
+	struct https_srv *h = https_start(0, f->key, f->cert, 0);
+	struct notify *n;
+	json_t *ev = event("request.completed");
+	char url[128];
+	struct ob o;
+
+	outbound_allow_internal(NULL, 0);
+	n = start(f, f->ca, NULL);
+	url_for(url, sizeof(url), h->port);
+	enqueue_webhook(f, url, "k", ev);
+	notify_kick(n);
+	WAIT_FOR(first_int(f, "attempts") >= 1);
+	notify_stop(n);
+	assert_int_equal(https_count(h), 0);
+	outbox(f, &o);
+	assert_int_equal(o.count, 1);
+	assert_string_equal(json_string_value(json_object_get(o.first,
+	    "lastError")), "its address is internal (loopback, link-local or "
+	    "unspecified) and [outbound] allow_internal does not list it");
+	json_decref(o.first);
+	json_decref(ev);
+	https_stop(h);
+	test_allow_loopback();
+}
+
+/* A receiver that is down: the class, not libcurl's words (which name
+ * the port and would tell what answered). */
+static void
+test_webhook_error_is_fixed_text(void **state)
+{
+	struct fx *f = *state;
+	struct notify *n = start(f, f->ca, NULL);
+	json_t *ev = event("request.completed");
+	char url[128];
+	struct ob o;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+
+	/* a port nobody listens on */
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	close(fd);
+	url_for(url, sizeof(url), ntohs(a.sin_port));
+	enqueue_webhook(f, url, "k", ev);
+	notify_kick(n);
+	WAIT_FOR(first_int(f, "attempts") >= 1);
+	notify_stop(n);
+	outbox(f, &o);
+	assert_string_equal(json_string_value(json_object_get(o.first,
+	    "lastError")), "the connection was refused or the host is "
+	    "unreachable");
+	json_decref(o.first);
+	json_decref(ev);
 }
 
 /* ---- e-mail ---- */
@@ -1083,6 +1304,7 @@ test_email_disabled(void **state)
 int
 main(void)
 {
+	test_allow_loopback();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_webhook_delivered,
 		    setup, teardown),
@@ -1097,6 +1319,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_dead_after_max_age,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_webhook_refused,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_webhook_secret_rules,
+		    setup, teardown),
+		cmocka_unit_test(test_internal_targets),
+		cmocka_unit_test_setup_teardown(test_webhook_to_internal_refused,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_webhook_error_is_fixed_text,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_email_delivered,
 		    setup, teardown),
