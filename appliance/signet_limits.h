@@ -32,6 +32,15 @@
 #define SIGNET_MAX_ALLOWED_BRANCHES	64
 #define SIGNET_MAX_BRANCH_PATTERN	256
 
+/* A refused request's unread body up to this size is read and dropped,
+ * so that the client sees the answer; a larger one is not read: the
+ * connection is closed (web/http.c, http_close). */
+#define SIGNET_MAX_DRAIN		(1024 * 1024)
+
+/* Query strings (web/urlform.c): names are at most SIGNET_MAX_FIELD_NAME. */
+#define SIGNET_MAX_QUERY_PARAMS		16
+#define SIGNET_MAX_QUERY_VALUE		1024
+
 /* Room for a submission's text fields around its artifact: a body larger
  * than max_artifact_size plus this is refused before it is read. */
 #define SIGNET_FORM_OVERHEAD		(1024 * 1024)

@@ -25,5 +25,9 @@ void http_common_headers(struct mg_connection *c);
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 void http_page_headers(struct mg_connection *c);
 const char *http_reason(int status);
+/* After the answer to a request whose body was not read to its end:
+ * close the connection rather than read (and drop) the rest, unless
+ * the whole body is at most SIGNET_MAX_DRAIN bytes. */
+void http_close(struct mg_connection *c);
 
 #endif
