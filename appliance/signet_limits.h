@@ -32,8 +32,8 @@
 #define SIGNET_MAX_ALLOWED_BRANCHES	64
 #define SIGNET_MAX_BRANCH_PATTERN	256
 
-/* A refused request's unread body up to this size is read and dropped,
- * so that the client sees the answer; a larger one is not read: the
+/* After a refusal, up to this much more of the unread body is read and
+ * dropped, so that a client still sending sees the answer; then the
  * connection is closed (web/http.c, http_close). */
 #define SIGNET_MAX_DRAIN		(1024 * 1024)
 

@@ -159,22 +159,30 @@ http_error(struct mg_connection *c, int status, const char *code,
 	    "message", msg), NULL);
 }
 
-/* A body that is small, by its Content-Length, is read and dropped by
- * CivetWeb after the handler (discard_unread_request_data), so that a
- * client that sends it all before reading (most do) still gets the
- * answer. A larger one, or one of unknown length, is not read: CivetWeb
- * has no call to close a connection from a handler, but its own error
- * answer marks the connection must_close, and with a status that has no
- * body and the response already sent, that is all it does (the header
- * calls refuse, nothing more is written). CivetWeb then closes after a
- * short linger instead of reading on. */
+/* The answer has gone out; the rest of the body is not read to its end.
+ * A client that sends it all before reading (most do) would lose the
+ * answer if the connection closed under it at once (a close with unread
+ * data is a TCP reset), so up to SIGNET_MAX_DRAIN more bytes are read and
+ * dropped; a body small by its Content-Length is left to CivetWeb, which
+ * drops it after the handler (discard_unread_request_data). Beyond that
+ * the connection is closed: CivetWeb has no call for this, but its own
+ * error answer marks the connection must_close, and with a status that
+ * has no body and the response already sent, that is all it does (the
+ * header calls refuse, nothing is written). */
 void
 http_close(struct mg_connection *c)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
+	char buf[8192];
+	size_t left;
+	int n;
 
 	if (ri != NULL && ri->content_length >= 0 &&
 	    ri->content_length <= SIGNET_MAX_DRAIN)
 		return;
+	for (left = SIGNET_MAX_DRAIN; left > 0; left -= (size_t)n)
+		if ((n = mg_read(c, buf, left < sizeof(buf) ? left :
+		    sizeof(buf))) <= 0)
+			break;
 	(void)mg_send_http_error(c, 204, "%s", "");
 }

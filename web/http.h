@@ -26,8 +26,8 @@ void http_common_headers(struct mg_connection *c);
 void http_page_headers(struct mg_connection *c);
 const char *http_reason(int status);
 /* After the answer to a request whose body was not read to its end:
- * close the connection rather than read (and drop) the rest, unless
- * the whole body is at most SIGNET_MAX_DRAIN bytes. */
+ * read and drop at most SIGNET_MAX_DRAIN more bytes, then close the
+ * connection rather than read the rest. */
 void http_close(struct mg_connection *c);
 
 #endif
