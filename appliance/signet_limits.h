@@ -45,7 +45,9 @@
  * than max_artifact_size plus this is refused before it is read. */
 #define SIGNET_FORM_OVERHEAD		(1024 * 1024)
 
-/* JSON bodies and documents. */
+/* JSON bodies and documents; a small call's body (decisions, resubmit,
+ * login) as a form holds at most this many text fields. */
+#define SIGNET_MAX_SMALL_FIELDS		16
 #define SIGNET_MAX_JSON_BODY		(64 * 1024)
 #define SIGNET_MAX_JSON_DEPTH		16
 #define SIGNET_MAX_APPLY_DOCUMENT	(16 * 1024 * 1024)

@@ -258,8 +258,6 @@ api_after_commit(struct api *a, const json_t *rec)
 /* A small body of named text values: JSON object, a url-encoded form
  * (read by urlform) or a multipart form (CivetWeb's parser, fed only
  * multipart bodies). */
-#define API_SMALL_MAX_FIELDS 16
-
 struct api_small {
 	json_t *obj;
 	char cur[SIGNET_MAX_FIELD_NAME + 1];
@@ -322,9 +320,9 @@ api_small_found(const char *key, const char *filename, char *path,
 		    "text", SIGNET_MAX_FIELD_NAME);
 	else if (json_object_get(s->obj, key) != NULL)
 		(void)api_small_fail(s, "field '%s' is given twice", key);
-	else if (json_object_size(s->obj) >= API_SMALL_MAX_FIELDS)
+	else if (json_object_size(s->obj) >= SIGNET_MAX_SMALL_FIELDS)
 		(void)api_small_fail(s, "at most %d form fields are accepted",
-		    API_SMALL_MAX_FIELDS);
+		    SIGNET_MAX_SMALL_FIELDS);
 	else {
 		snprintf(s->cur, sizeof(s->cur), "%s", key);
 		wbuf_init_secret(&s->val, SIGNET_MAX_DESCRIPTION);
@@ -425,7 +423,7 @@ api_small_multipart(struct api *a, json_t **out)
 	if (s.err[0] != '\0') {
 		json_decref(s.obj);
 		http_error(a->c, 400, "invalid_form", "%s (send JSON or at most "
-		    "%d short text fields)", s.err, API_SMALL_MAX_FIELDS);
+		    "%d short text fields)", s.err, SIGNET_MAX_SMALL_FIELDS);
 		http_close(a->c);
 		return -1;
 	}
@@ -437,7 +435,7 @@ static int
 api_small_urlencoded(struct api *a, json_t **out)
 {
 	static const struct urlform_limits lim = {
-		.max_fields = API_SMALL_MAX_FIELDS,
+		.max_fields = SIGNET_MAX_SMALL_FIELDS,
 		.max_name = SIGNET_MAX_FIELD_NAME,
 		.max_value = SIGNET_MAX_DESCRIPTION,
 		.multiline = 1,
