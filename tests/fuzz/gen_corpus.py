@@ -265,7 +265,9 @@ def form():
                     ("url_trailing_pct", "a=b&c=%"), ("url_raw_nul", "a=b\x00c"),
                     ("url_long_name", "n" * 5000 + "=1"), ("url_long_value", "v=" + "x" * 70000),
                     ("url_many", "&".join("f%d=v" % i for i in range(40))),
-                    ("url_pct_run", "a=" + "%" * 300)]:
+                    ("url_pct_run", "a=" + "%" * 300), ("url_pct0", "%0"), ("url_pctzz", "%zz"),
+                    ("url_pct", "%"), ("url_eq_amp", "=&="), ("url_plus", "a=+%2B+&b=%e2%82%ac"),
+                    ("url_c1", "a=%c2%85"), ("url_overlong", "a=%c0%af")]:
         put("form", n, body)
 
 
