@@ -24,6 +24,7 @@
 #include "request.h"
 #include "signer.h"
 #include "signet_limits.h"
+#include "urlform.h"
 #include "users.h"
 #include "wbuf.h"
 #include "workflow.h"
@@ -184,27 +185,45 @@ api_auth(struct api *a)
 	a->who.user = NULL;
 	return 0;
 }
+/* Query strings are read by urlform (strict escapes, UTF-8, no
+ * controls, each name once), never by CivetWeb's decoder: mg_get_var
+ * passes on bad escapes and bytes that are not text. */
 int
 api_query(const struct api *a, const char *name, char *buf, size_t len,
     int *present)
 {
+	static const struct urlform_limits lim = {
+		.max_fields = SIGNET_MAX_QUERY_PARAMS,
+		.max_name = SIGNET_MAX_FIELD_NAME,
+		.max_value = SIGNET_MAX_QUERY_VALUE,
+		.multiline = 0,
+	};
 	const char *q = a->ri->query_string;
-	int n;
+	char err[256];
+	json_t *obj = NULL, *v;
+	int r = -1;
 
 	*present = 0;
 	buf[0] = '\0';
 	if (q == NULL)
 		return 0;
-	n = mg_get_var(q, strlen(q), name, buf, len);
-	if (n == -1)
-		return 0;
-	if (n < 0) {
-		http_error(a->c, 400, "invalid_query", "query parameter '%s' "
-		    "is too long", name);
+	if (urlform_parse(q, strlen(q), &lim, &obj, err, sizeof(err)) != 0) {
+		http_error(a->c, 400, "invalid_query", "the query string cannot "
+		    "be read: %s", err);
 		return -1;
 	}
-	*present = 1;
-	return 0;
+	if ((v = json_object_get(obj, name)) == NULL) {
+		r = 0;
+	} else if (json_string_length(v) >= len) {
+		http_error(a->c, 400, "invalid_query", "query parameter '%s' "
+		    "is longer than %zu bytes", name, len - 1);
+	} else {
+		memcpy(buf, json_string_value(v), json_string_length(v) + 1);
+		*present = 1;
+		r = 0;
+	}
+	json_decref(obj);
+	return r;
 }
 
 static void
@@ -244,13 +263,31 @@ api_after_commit(struct api *a, const json_t *rec)
 	app_after_commit(a->app, rec);
 }
 
-/* A small body of named text values: JSON object, or a form. */
+/* A small body of named text values: JSON object, a url-encoded form
+ * (read by urlform) or a multipart form (CivetWeb's parser, fed only
+ * multipart bodies). */
 struct api_small {
 	json_t *obj;
-	char cur[64];
+	char cur[SIGNET_MAX_FIELD_NAME + 1];
 	struct wbuf val;
-	int fail;
+	char err[160];
 };
+
+static int api_small_fail(struct api_small *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+api_small_fail(struct api_small *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->err[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(s->err, sizeof(s->err), fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
 
 static int
 api_small_close(struct api_small *s)
@@ -259,14 +296,19 @@ api_small_close(struct api_small *s)
 
 	if (s->cur[0] == '\0')
 		return 0;
+	if (!urlform_text_ok(s->val.buf, s->val.len, 1))
+		return api_small_fail(s, "field '%s' is not valid UTF-8 text "
+		    "or holds control characters", s->cur);
 	v = json_stringn(s->val.len ? (const char *)s->val.buf : "", s->val.len);
 	if (v == NULL || json_object_set_new(s->obj, s->cur, v) != 0)
-		return -1;
+		return api_small_fail(s, "out of memory");
 	s->cur[0] = '\0';
 	wbuf_free(&s->val);
 	return 0;
 }
 
+/* A refused field is taken as GET so that its first data callback
+ * stops the parser (see api_field_found in api_requests.c). */
 static int
 api_small_found(const char *key, const char *filename, char *path,
     size_t pathlen, void *user)
@@ -275,14 +317,24 @@ api_small_found(const char *key, const char *filename, char *path,
 
 	(void)path;
 	(void)pathlen;
-	if (api_small_close(s) != 0 || (filename != NULL && *filename != '\0') ||
-	    strlen(key) >= 64 ||
-	    json_object_size(s->obj) >= 16) {
-		s->fail = 1;
-		return MG_FORM_FIELD_STORAGE_ABORT;
+	if (s->err[0] != '\0' || api_small_close(s) != 0)
+		return MG_FORM_FIELD_STORAGE_GET;
+	if (filename != NULL && *filename != '\0')
+		(void)api_small_fail(s, "field '%.64s' is a file; this call "
+		    "takes text fields only", key);
+	else if (*key == '\0' || strlen(key) > SIGNET_MAX_FIELD_NAME ||
+	    !urlform_text_ok(key, strlen(key), 0))
+		(void)api_small_fail(s, "form field names are 1-%d bytes of "
+		    "text", SIGNET_MAX_FIELD_NAME);
+	else if (json_object_get(s->obj, key) != NULL)
+		(void)api_small_fail(s, "field '%s' is given twice", key);
+	else if (json_object_size(s->obj) >= SIGNET_MAX_SMALL_FIELDS)
+		(void)api_small_fail(s, "at most %d form fields are accepted",
+		    SIGNET_MAX_SMALL_FIELDS);
+	else {
+		snprintf(s->cur, sizeof(s->cur), "%s", key);
+		wbuf_init_secret(&s->val, SIGNET_MAX_DESCRIPTION);
 	}
-	snprintf(s->cur, sizeof(s->cur), "%s", key);
-	wbuf_init_secret(&s->val, SIGNET_MAX_DESCRIPTION);
 	return MG_FORM_FIELD_STORAGE_GET;
 }
 
@@ -292,37 +344,50 @@ api_small_get(const char *key, const char *value, size_t len, void *user)
 	struct api_small *s = user;
 
 	(void)key;
+	if (s->err[0] != '\0' || s->cur[0] == '\0')
+		return MG_FORM_FIELD_HANDLE_ABORT;
 	if (wbuf_add(&s->val, value, len) != 0) {
-		s->fail = 1;
+		(void)api_small_fail(s, "field '%s' is longer than %d bytes",
+		    s->cur, SIGNET_MAX_DESCRIPTION);
 		return MG_FORM_FIELD_HANDLE_ABORT;
 	}
 	return MG_FORM_FIELD_HANDLE_GET;
 }
+
+/* Reads the whole body, at most max bytes, into b (a wiping buffer:
+ * bodies may hold passwords); 0, or -1 with an error sent. */
+static int
+api_read_body(struct api *a, size_t max, struct wbuf *b)
+{
+	char chunk[8192];
+	int n, r = 0;
+
+	wbuf_init_secret(b, max);
+	if (a->ri->content_length > 0 &&
+	    (uint64_t)a->ri->content_length > max)
+		r = -1;
+	while (r == 0 && (n = mg_read(a->c, chunk, sizeof(chunk))) > 0)
+		if (wbuf_add(b, chunk, (size_t)n) != 0)
+			r = -1;
+	OPENSSL_cleanse(chunk, sizeof(chunk));
+	if (r != 0) {
+		http_error(a->c, 413, "payload_too_large", "the body is larger "
+		    "than %zu bytes", max);
+		http_close(a->c);
+		wbuf_free(b);
+	}
+	return r;
+}
+
 int
 api_json_body(struct api *a, size_t max, json_t **out)
 {
 	struct wbuf b;
-	char chunk[8192];
 	json_error_t jerr;
-	int n;
 
 	*out = NULL;
-	if (a->ri->content_length > 0 &&
-	    (uint64_t)a->ri->content_length > max) {
-		http_error(a->c, 413, "payload_too_large", "the body is larger "
-		    "than %zu bytes", max);
+	if (api_read_body(a, max, &b) != 0)
 		return -1;
-	}
-	/* bodies may hold passwords: wipe the buffer when done */
-	wbuf_init_secret(&b, max);
-	while ((n = mg_read(a->c, chunk, sizeof(chunk))) > 0) {
-		if (wbuf_add(&b, chunk, (size_t)n) != 0) {
-			http_error(a->c, 413, "payload_too_large", "the body is "
-			    "larger than %zu bytes", max);
-			return -1;
-		}
-	}
-	OPENSSL_cleanse(chunk, sizeof(chunk));
 	/* jansson's own depth limit bounds nesting; duplicates are an
 	 * error, not a silent last-wins */
 	*out = json_loadb(b.len ? (const char *)b.buf : "", b.len,
@@ -338,13 +403,72 @@ api_json_body(struct api *a, size_t max, json_t **out)
 	return 0;
 }
 
+static int
+api_small_multipart(struct api *a, json_t **out)
+{
+	struct mg_form_data_handler fdh;
+	struct api_small s;
+	int r;
+
+	memset(&s, 0, sizeof(s));
+	if ((s.obj = json_object()) == NULL) {
+		http_error(a->c, 500, "internal", "out of memory");
+		return -1;
+	}
+	wbuf_init(&s.val, 0);
+	memset(&fdh, 0, sizeof(fdh));
+	fdh.field_found = api_small_found;
+	fdh.field_get = api_small_get;
+	fdh.field_store = api_field_store;
+	fdh.user_data = &s;
+	r = mg_handle_form_request(a->c, &fdh);
+	if (s.err[0] == '\0' && r < 0)
+		(void)api_small_fail(&s, "the multipart/form-data body could "
+		    "not be parsed");
+	if (s.err[0] == '\0')
+		(void)api_small_close(&s);
+	wbuf_free(&s.val);
+	if (s.err[0] != '\0') {
+		json_decref(s.obj);
+		http_error(a->c, 400, "invalid_form", "%s (send JSON or at most "
+		    "%d short text fields)", s.err, SIGNET_MAX_SMALL_FIELDS);
+		http_close(a->c);
+		return -1;
+	}
+	*out = s.obj;
+	return 0;
+}
+
+static int
+api_small_urlencoded(struct api *a, json_t **out)
+{
+	static const struct urlform_limits lim = {
+		.max_fields = SIGNET_MAX_SMALL_FIELDS,
+		.max_name = SIGNET_MAX_FIELD_NAME,
+		.max_value = SIGNET_MAX_DESCRIPTION,
+		.multiline = 1,
+	};
+	struct wbuf b;
+	char err[256];
+	int r;
+
+	if (api_read_body(a, SIGNET_MAX_JSON_BODY, &b) != 0)
+		return -1;
+	r = urlform_parse(b.buf, b.len, &lim, out, err, sizeof(err));
+	wbuf_free(&b);
+	if (r != 0) {
+		http_error(a->c, r == SIGNET_ERR_TOO_LARGE ? 413 : 400,
+		    "invalid_form", "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* Reads the body into a JSON object of strings; 0 or an error sent. */
 int
 api_small_body(struct api *a, json_t **out)
 {
 	const char *ct = mg_get_header(a->c, "Content-Type");
-	struct mg_form_data_handler fdh;
-	struct api_small s;
 	json_t *v;
 	const char *k;
 
@@ -352,44 +476,36 @@ api_small_body(struct api *a, json_t **out)
 	if (a->ri->content_length > SIGNET_MAX_JSON_BODY) {
 		http_error(a->c, 413, "payload_too_large", "the body is larger "
 		    "than %d bytes", SIGNET_MAX_JSON_BODY);
+		http_close(a->c);
 		return -1;
 	}
 	if (ct == NULL || a->ri->content_length == 0) {
 		*out = json_object();
 		return 0;
 	}
-	if (strncasecmp(ct, "application/json", 16) == 0) {
-		if (api_json_body(a, SIGNET_MAX_JSON_BODY, out) != 0)
-			return -1;
-		json_object_foreach(*out, k, v) {
-			if (!json_is_string(v)) {
-				http_error(a->c, 400, "invalid_field", "'%.64s' "
-				    "must be a string", k);
-				json_decref(*out);
-				*out = NULL;
-				return -1;
-			}
-		}
-		return 0;
-	}
-	memset(&s, 0, sizeof(s));
-	s.obj = json_object();
-	wbuf_init(&s.val, 0);
-	memset(&fdh, 0, sizeof(fdh));
-	fdh.field_found = api_small_found;
-	fdh.field_get = api_small_get;
-	fdh.field_store = api_field_store;
-	fdh.user_data = &s;
-	if (mg_handle_form_request(a->c, &fdh) < 0 || s.fail ||
-	    api_small_close(&s) != 0) {
-		wbuf_free(&s.val);
-		json_decref(s.obj);
-		http_error(a->c, 400, "invalid_form", "send JSON or a form of at "
-		    "most 16 short text fields");
+	if (strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0)
+		return api_small_urlencoded(a, out);
+	if (strncasecmp(ct, "multipart/form-data", 19) == 0)
+		return api_small_multipart(a, out);
+	if (strncasecmp(ct, "application/json", 16) != 0) {
+		http_error(a->c, 415, "unsupported_media_type", "send "
+		    "application/json (or a form: "
+		    "application/x-www-form-urlencoded, multipart/form-data)");
+		http_close(a->c);
 		return -1;
 	}
-	wbuf_free(&s.val);
-	*out = s.obj;
+	if (api_json_body(a, SIGNET_MAX_JSON_BODY, out) != 0)
+		return -1;
+	json_object_foreach(*out, k, v) {
+		if (!json_is_string(v) || !urlform_text_ok(json_string_value(v),
+		    json_string_length(v), 1)) {
+			http_error(a->c, 400, "invalid_field", "'%.64s' must be "
+			    "a string of text without control characters", k);
+			json_decref(*out);
+			*out = NULL;
+			return -1;
+		}
+	}
 	return 0;
 }
 const char *
@@ -455,10 +571,16 @@ api_split(struct api *a)
 		if ((p = strchr(p, '/')) != NULL)
 			*p++ = '\0';
 	}
-	for (int i = 0; i < a->nseg; i++)
+	/* ids, slugs and names are printable ASCII; anything else would
+	 * reach records and error messages as bytes that are not text */
+	for (int i = 0; i < a->nseg; i++) {
 		if (a->seg[i][0] == '\0' || a->seg[i][0] == '.' ||
 		    strpbrk(a->seg[i], "%\\") != NULL)
 			return -1;
+		for (p = a->seg[i]; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+				return -1;
+	}
 	return 0;
 }
 static const struct api_route api_base_routes[] = {

@@ -33,14 +33,19 @@
 
 /* --- submit ---------------------------------------------------------- */
 
+/* A refused field is still taken as GET: CivetWeb reads the whole part
+ * of a field it was told to abort or skip (it looks for the next
+ * boundary), while the first data callback of a GET field can stop it
+ * at once, within one buffer. */
 static int
 api_field_found(const char *key, const char *filename, char *path,
     size_t pathlen, void *user)
 {
 	(void)path;
 	(void)pathlen;
-	return form_field(user, key, filename) == 0 ?
-	    MG_FORM_FIELD_STORAGE_GET : MG_FORM_FIELD_STORAGE_ABORT;
+	if (form_field(user, key, filename) != 0)
+		return MG_FORM_FIELD_STORAGE_GET;	/* form_data refuses */
+	return MG_FORM_FIELD_STORAGE_GET;
 }
 
 static int
@@ -123,9 +128,43 @@ fail:
 	return -1;
 }
 
+struct api_submit_check {
+	struct api *a;
+	time_t now;
+};
+
+/* The artifact part begins: the fields before it name the project and
+ * the policy, and the caller's right to submit there (and the origin)
+ * is checked before a byte of the artifact is stored. */
+static int
+api_submit_check(struct form *f, void *arg)
+{
+	struct api_submit_check *sc = arg;
+	struct store_txn *t = NULL;
+	json_t *policy = NULL, *ev = NULL;
+	const char *conf = form_get(f, "artifactConfigurationSlug");
+	int r;
+
+	if (conf == NULL || *conf == '\0')
+		conf = "detached-cms";
+	if (store_txn_begin(sc->a->app->store, 0, &t) != 0) {
+		http_error(sc->a->c, 500, "internal", "database error");
+		return -1;
+	}
+	r = api_check_submit(sc->a, t, form_get(f, "projectSlug"),
+	    form_get(f, "signingPolicySlug"), conf, f->origin, sc->now,
+	    &policy, &ev);
+	store_txn_abort(&t);
+	json_decref(policy);
+	json_decref(ev);
+	return r;
+}
+
 static void
 api_submit(struct api *a)
 {
+	struct api_submit_check sc;
+	int body_read = 0;
 	struct form f;
 	struct mg_form_data_handler fdh;
 	struct store_txn *t = NULL;
@@ -139,6 +178,9 @@ api_submit(struct api *a)
 	time_t now = time(NULL);
 
 	form_init(&f, a->app->cas, max);
+	sc.a = a;
+	sc.now = now;
+	form_set_check(&f, api_submit_check, &sc);
 	if (a->ri->content_length > 0 &&
 	    (uint64_t)a->ri->content_length > max + SIGNET_FORM_OVERHEAD) {
 		/* refuse before reading: nothing of it touches the disk */
@@ -163,9 +205,11 @@ api_submit(struct api *a)
 	if (f.status == 0 && r < 0)
 		form_fail_parse(&f);
 	if (f.status != 0 || form_end(&f) != 0) {
-		http_error(a->c, f.status, f.code, "%s", f.message);
+		if (!f.answered)
+			http_error(a->c, f.status, f.code, "%s", f.message);
 		goto out;
 	}
+	body_read = 1;
 	project = form_get(&f, "projectSlug");
 	slug = form_get(&f, "signingPolicySlug");
 	conf = form_get(&f, "artifactConfigurationSlug");
@@ -185,19 +229,8 @@ api_submit(struct api *a)
 		    "file as form field 'artifact'");
 		goto out;
 	}
-	/* refuse before the artifact enters the store */
-	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0) {
-		http_error(a->c, 500, "internal", "database error");
-		goto out;
-	}
-	r = api_check_submit(a, t, project, slug, conf, f.origin, now, &policy,
-	    &ev);
-	store_txn_abort(&t);
-	if (r != 0)
-		goto out;
-	json_decref(policy);
-	json_decref(ev);
-	policy = ev = NULL;
+	/* api_submit_check passed when the artifact began; it is checked
+	 * again below, in the transaction that records the request */
 	if (form_finish(&f) != 0) {
 		http_error(a->c, f.status, f.code, "%s", f.message);
 		goto out;
@@ -245,6 +278,10 @@ out:
 	json_decref(policy);
 	json_decref(ev);
 	json_decref(rec);
+	/* the rest of a body refused early is not read: CivetWeb would
+	 * otherwise drain it, however large, before the next request */
+	if (!body_read)
+		http_close(a->c);
 	/* a submission refused early still holds its token */
 	origin_forget_token(f.origin);
 	form_free(&f);

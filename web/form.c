@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "form.h"
+#include "urlform.h"
 
 void
 form_init(struct form *f, struct cas *cas, uint64_t max_artifact)
@@ -14,6 +15,13 @@ form_init(struct form *f, struct cas *cas, uint64_t max_artifact)
 	f->parameters = json_object();
 	f->origin = json_object();
 	wbuf_init(&f->val, 0);
+}
+
+void
+form_set_check(struct form *f, form_check_fn fn, void *arg)
+{
+	f->check = fn;
+	f->check_arg = arg;
 }
 
 static int form_fail(struct form *f, int status, const char *code, const char *fmt, ...)
@@ -72,23 +80,6 @@ form_param_name(const char *s)
 	return 1;
 }
 
-/* Control characters have no place in these values; description may
- * hold line breaks and tabs. */
-static int
-form_clean(const unsigned char *p, size_t n, int multiline)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == 0x7f)
-			return 0;
-		if (p[i] < 0x20 && !(multiline && (p[i] == '\n' ||
-		    p[i] == '\r' || p[i] == '\t')))
-			return 0;
-	}
-	return 1;
-}
-
 /* Stores the text field read so far. */
 static int
 form_close_text(struct form *f)
@@ -105,20 +96,28 @@ form_close_text(struct form *f)
 		target = f->origin;
 		key += 7;
 	}
-	if (!form_clean(f->val.buf, f->val.len,
-	    strcmp(f->cur, "description") == 0)) {
-		return form_fail(f, 400, "invalid_field", "field '%s' contains "
-		    "control characters", f->cur);
-	}
+	/* jansson would refuse what is not UTF-8 only later, when the
+	 * record is written; description may hold line breaks and tabs */
+	if (!urlform_text_ok(f->val.buf, f->val.len,
+	    strcmp(f->cur, "description") == 0))
+		return form_fail(f, 400, "invalid_field", "field '%s' is not "
+		    "valid UTF-8 text or holds control characters (NUL, "
+		    "escapes; only description may hold line breaks)", f->cur);
 	v = json_stringn(f->val.len ? (const char *)f->val.buf : "",
 	    f->val.len);
-	if (v == NULL)
-		return form_fail(f, 400, "invalid_field", "field '%s' is not "
-		    "valid UTF-8", f->cur);
-	json_object_set_new(target, key, v);
+	if (v == NULL || json_object_set_new(target, key, v) != 0)
+		return form_fail(f, 503, "internal", "out of memory");
 	f->cur[0] = '\0';
 	wbuf_free(&f->val);
 	return 0;
+}
+
+static int
+form_has(const struct form *f, const char *name)
+{
+	const char *v = form_get(f, name);
+
+	return v != NULL && *v != '\0';
 }
 
 int
@@ -133,6 +132,16 @@ form_field(struct form *f, const char *name, const char *filename)
 		filename = NULL;
 	if (form_close_text(f) != 0)
 		return -1;
+	if (!urlform_text_ok(name, strlen(name), 0))
+		return form_fail(f, 400, "invalid_field", "a field name is not "
+		    "valid UTF-8 text or holds control characters");
+	/* what comes after the artifact would be read only after the
+	 * artifact had been stored, unchecked */
+	if (f->upload != NULL || f->artifact_done)
+		return form_fail(f, 400, "artifact_not_last", "field '%.64s' "
+		    "comes after the artifact: the artifact must be the last "
+		    "part of the form (curl: put -F artifact=@FILE last)",
+		    name);
 	if (++f->nfields > SIGNET_MAX_FORM_FIELDS)
 		return form_fail(f, 400, "too_many_fields", "at most %d form "
 		    "fields are accepted", SIGNET_MAX_FORM_FIELDS);
@@ -142,27 +151,34 @@ form_field(struct form *f, const char *name, const char *filename)
 		if (filename == NULL)
 			return form_fail(f, 400, "invalid_field", "'artifact' "
 			    "must be a file upload (curl: -F artifact=@FILE)");
-		if (f->upload != NULL || f->artifact_done)
-			return form_fail(f, 400, "invalid_form", "only one "
-			    "artifact per request");
 		base = strrchr(filename, '/');
 		base = base ? base + 1 : filename;
 		if (strrchr(base, '\\'))
 			base = strrchr(base, '\\') + 1;
 		if (*base == '\0' || strlen(base) > SIGNET_MAX_ARTIFACT_NAME ||
-		    !form_clean((const unsigned char *)base, strlen(base), 0) ||
+		    !urlform_text_ok(base, strlen(base), 0) ||
 		    strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
 			return form_fail(f, 400, "invalid_field", "the "
-			    "artifact's file name must be 1-%d printable "
+			    "artifact's file name (field 'artifact', filename) "
+			    "must be 1-%d bytes of UTF-8 text without control "
 			    "characters", SIGNET_MAX_ARTIFACT_NAME);
 		snprintf(f->artifact_name, sizeof(f->artifact_name), "%s", base);
+		if (!form_has(f, "projectSlug") ||
+		    !form_has(f, "signingPolicySlug"))
+			return form_fail(f, 400, "missing_field", "projectSlug "
+			    "and signingPolicySlug are required and must come "
+			    "before the artifact: the artifact is the last part "
+			    "of the form");
+		if (f->check != NULL && f->check(f, f->check_arg) != 0) {
+			f->answered = 1;
+			return form_fail(f, 403, "refused", "the submission was "
+			    "refused before its artifact was read");
+		}
 		if (cas_upload_begin(f->cas, f->max_artifact, &f->upload) != 0)
 			return form_fail(f, 503, "storage_unavailable", "the "
 			    "artifact cannot be stored right now; try again");
 		return 0;
 	}
-	if (f->upload != NULL)
-		f->artifact_done = 1;
 	if (strlen(name) >= sizeof(f->cur))
 		return form_fail(f, 400, "unknown_field", "field names are at "
 		    "most %d characters", SIGNET_MAX_FIELD_NAME);

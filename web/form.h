@@ -1,7 +1,9 @@
 /* The multipart form of a submission, field by field as CivetWeb's form
  * parser hands it over: text fields are gathered within their limits, the
- * artifact streams into the content-addressed store. Independent of
- * CivetWeb so that it can be tested alone. */
+ * artifact streams into the content-addressed store. The artifact is the
+ * last part: when it begins, every other field is known, and the caller's
+ * check (may this caller submit to this policy?) runs before a byte of it
+ * is stored. Independent of CivetWeb so that it can be tested alone. */
 #ifndef SIGNET_FORM_H
 #define SIGNET_FORM_H
 
@@ -15,8 +17,17 @@
 #include "signet_limits.h"
 #include "wbuf.h"
 
+struct form;
+
+/* Runs when the artifact part begins; 0 lets it be stored. Anything
+ * else refuses the form: the callback has answered the client itself. */
+typedef int (*form_check_fn)(struct form *f, void *arg);
+
 struct form {
 	struct cas *cas;
+	form_check_fn check;
+	void *check_arg;
+	int answered;		/* check refused and answered the client */
 	uint64_t max_artifact;
 	struct cas_upload *upload;
 	int artifact_done;
@@ -37,6 +48,8 @@ struct form {
 };
 
 void form_init(struct form *f, struct cas *cas, uint64_t max_artifact);
+/* Sets the check that runs before the artifact is stored. */
+void form_set_check(struct form *f, form_check_fn fn, void *arg);
 /* 0: read this field; <0: stop (f->status says why). filename is set for
  * file fields. */
 int form_field(struct form *f, const char *name, const char *filename) SIGNET_WUR;

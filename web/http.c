@@ -8,6 +8,8 @@
 #include "err.h"
 #include "http.h"
 #include "log.h"
+#include "signet_limits.h"
+#include "urlform.h"
 
 /* The status of each error code is in the error table (err.h). */
 int
@@ -99,6 +101,27 @@ http_json(struct mg_connection *c, int status, json_t *body,
 	free(text);
 }
 
+/* Messages quote what a client sent (names, slugs, ids), and jansson
+ * refuses a string that is not UTF-8 (the answer would be a 500): a
+ * byte that does not start a valid character becomes '?'. This also
+ * mends a character that a "%.64s" cut in half. */
+static void
+http_clean_text(char *s)
+{
+	size_t i = 0, n = strlen(s), len;
+	unsigned char c;
+
+	while (i < n) {
+		c = (unsigned char)s[i];
+		len = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+		if (len > n - i || !urlform_text_ok(s + i, len, 1)) {
+			s[i++] = '?';
+			continue;
+		}
+		i += len;
+	}
+}
+
 void
 http_error(struct mg_connection *c, int status, const char *code,
     const char *fmt, ...)
@@ -109,6 +132,35 @@ http_error(struct mg_connection *c, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	http_clean_text(msg);
 	http_json(c, status, json_pack("{s:s, s:s}", "error", code,
 	    "message", msg), NULL);
+}
+
+/* The answer has gone out; the rest of the body is not read to its end.
+ * A client that sends it all before reading (most do) would lose the
+ * answer if the connection closed under it at once (a close with unread
+ * data is a TCP reset), so up to SIGNET_MAX_DRAIN more bytes are read and
+ * dropped; a body small by its Content-Length is left to CivetWeb, which
+ * drops it after the handler (discard_unread_request_data). Beyond that
+ * the connection is closed: CivetWeb has no call for this, but its own
+ * error answer marks the connection must_close, and with a status that
+ * has no body and the response already sent, that is all it does (the
+ * header calls refuse, nothing is written). */
+void
+http_close(struct mg_connection *c)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	char buf[8192];
+	size_t left;
+	int n;
+
+	if (ri != NULL && ri->content_length >= 0 &&
+	    ri->content_length <= SIGNET_MAX_DRAIN)
+		return;
+	for (left = SIGNET_MAX_DRAIN; left > 0; left -= (size_t)n)
+		if ((n = mg_read(c, buf, left < sizeof(buf) ? left :
+		    sizeof(buf))) <= 0)
+			break;
+	(void)mg_send_http_error(c, 204, "%s", "");
 }

@@ -25,5 +25,9 @@ void http_common_headers(struct mg_connection *c);
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 void http_page_headers(struct mg_connection *c);
 const char *http_reason(int status);
+/* After the answer to a request whose body was not read to its end:
+ * read and drop at most SIGNET_MAX_DRAIN more bytes, then close the
+ * connection rather than read the rest. */
+void http_close(struct mg_connection *c);
 
 #endif

@@ -32,11 +32,22 @@
 #define SIGNET_MAX_ALLOWED_BRANCHES	64
 #define SIGNET_MAX_BRANCH_PATTERN	256
 
+/* After a refusal, up to this much more of the unread body is read and
+ * dropped, so that a client still sending sees the answer; then the
+ * connection is closed (web/http.c, http_close). */
+#define SIGNET_MAX_DRAIN		(1024 * 1024)
+
+/* Query strings (web/urlform.c): names are at most SIGNET_MAX_FIELD_NAME. */
+#define SIGNET_MAX_QUERY_PARAMS		16
+#define SIGNET_MAX_QUERY_VALUE		1024
+
 /* Room for a submission's text fields around its artifact: a body larger
  * than max_artifact_size plus this is refused before it is read. */
 #define SIGNET_FORM_OVERHEAD		(1024 * 1024)
 
-/* JSON bodies and documents. */
+/* JSON bodies and documents; a small call's body (decisions, resubmit,
+ * login) as a form holds at most this many text fields. */
+#define SIGNET_MAX_SMALL_FIELDS		16
 #define SIGNET_MAX_JSON_BODY		(64 * 1024)
 #define SIGNET_MAX_JSON_DEPTH		16
 #define SIGNET_MAX_APPLY_DOCUMENT	(16 * 1024 * 1024)

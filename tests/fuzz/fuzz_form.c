@@ -13,7 +13,13 @@
  *
  * Invariants: a refused form leaves nothing in the store's tmp/; an
  * accepted one has its artifact under its hash; no text field is longer
- * than its limit. */
+ * than its limit or other than text; nothing follows the artifact.
+ *
+ * The same input is also read whole as a url-encoded body
+ * (web/urlform.c, the reader of small bodies and query strings): it ends,
+ * and what it accepts is within its limits, text, and given once. Seeds
+ * that are url-encoded bodies (username=%, a=%00, &&&) are in the same
+ * corpus. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +27,7 @@
 #include "form.h"
 #include "fuzz.h"
 #include "rd.h"
+#include "urlform.h"
 
 #define FZ_FORM_MAX_OPS		256
 
@@ -133,6 +140,49 @@ fz_check(const struct form *f)
 		if (json_string_length(m) > (strcmp(k, "idToken") == 0 ?
 		    SIGNET_MAX_ID_TOKEN : SIGNET_MAX_ORIGIN_VALUE))
 			fuzz_fail("an origin field is longer than its limit");
+	json_object_foreach(f->fields, k, m)
+		if (!urlform_text_ok(json_string_value(m),
+		    json_string_length(m), strcmp(k, "description") == 0))
+			fuzz_fail("a text field is not text");
+	json_object_foreach(f->parameters, k, m)
+		if (!urlform_text_ok(json_string_value(m),
+		    json_string_length(m), 0))
+			fuzz_fail("a parameter is not text");
+	if (f->upload != NULL && !urlform_text_ok(f->artifact_name,
+	    strlen(f->artifact_name), 0))
+		fuzz_fail("the artifact's file name is not text");
+}
+
+static void
+fz_urlform(const uint8_t *data, size_t size)
+{
+	static const struct urlform_limits lim = {
+		.max_fields = 16, .max_name = 64, .max_value = 4096,
+		.multiline = 1,
+	};
+	char err[256];
+	const char *k;
+	json_t *o, *v;
+	int r;
+
+	r = urlform_parse(data, size, &lim, &o, err, sizeof(err));
+	if (r != 0) {
+		if (o != NULL || err[0] == '\0')
+			fuzz_fail("a refused url-encoded form without a message");
+		return;
+	}
+	if (json_object_size(o) > lim.max_fields)
+		fuzz_fail("more url-encoded fields than the limit");
+	json_object_foreach(o, k, v) {
+		if (*k == '\0' || strlen(k) > lim.max_name ||
+		    !urlform_text_ok(k, strlen(k), 0))
+			fuzz_fail("a url-encoded name breaks its rules");
+		if (json_string_length(v) > lim.max_value ||
+		    !urlform_text_ok(json_string_value(v),
+		    json_string_length(v), 1))
+			fuzz_fail("a url-encoded value breaks its rules");
+	}
+	json_decref(o);
 }
 
 int
@@ -143,15 +193,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t max, stored;
 	int i, fd;
 
+	fz_urlform(data, size);
 	if (size < 1 || fz_form_init() != 0)
 		return 0;
 	/* a tiny limit reaches the 413 path in a few bytes */
 	max = data[0] % 2 == 0 ? 16 : 64 * 1024;
 	rd_init(&r, data + 1, size - 1);
 	form_init(&f, fz_cas, max);
-	for (i = 0; i < FZ_FORM_MAX_OPS && rd_left(&r) > 0; i++)
+	for (i = 0; i < FZ_FORM_MAX_OPS && rd_left(&r) > 0; i++) {
+		int was_artifact = f.upload != NULL;
+
 		if (fz_step(&f, &r) != 0)
 			break;
+		if (was_artifact && f.cur[0] != '\0')
+			fuzz_fail("a text field was taken after the artifact");
+	}
 	/* api_submit: the body is read; the fields are checked; then the
 	 * artifact is made durable */
 	if (f.status == 0 && form_end(&f) == 0)

@@ -189,11 +189,13 @@ def ftext(name, value):
 
 def form():
     big, small = u8(1), u8(0)
-    full = (ftext("projectSlug", "demo-app") + ffield("artifact", "dir/app.bin") + fdata("abc")
-            + ftext("signingPolicySlug", "test-signing") + ftext("parameters.version", "1.2.3")
+    slugs = ftext("projectSlug", "demo-app") + ftext("signingPolicySlug", "test-signing")
+    # the artifact is the last part of the form
+    full = (slugs + ftext("parameters.version", "1.2.3")
             + ftext("origin.commitId", "0123456789abcdef0123456789abcdef01234567")
             + ftext("origin.branchName", "main") + ftext("origin.idToken", "eyJ.eyJ.sig")
-            + ftext("description", "line one\r\nline two\ttab"))
+            + ftext("description", "line one\r\nline two\ttab")
+            + ffield("artifact", "dir/app.bin") + fdata("abc"))
     put("form", "complete", big + full)
     put("form", "complete_small_limit", small + full)
     put("form", "artifact_first", big + ffield("artifact", "app.exe") + fdata(b"\x00MZ" * 50)
@@ -225,6 +227,48 @@ def form():
     put("form", "parse_failure", big + ffield("artifact", "a") + fdata("1") + u8(3))
     put("form", "empty", big)
     put("form", "nul_in_name", big + ffield(b"projectSlug\x00junk", "") + fdata("p"))
+    # file names and values that are not text (jansson refuses them when
+    # the record is written)
+    for i, fn in enumerate([b"a\xffb.bin", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80",
+                            b"x\x1b[2J", b"\xf4\x90\x80\x80", "r\u00e9sum\u00e9.bin".encode()]):
+        put("form", "filename_text_%d" % i, big + slugs + ffield("artifact", fn) + fdata("z"))
+    for name in ("description", "parameters.v", "origin.commitId", "origin.branchName",
+                 "origin.repositoryUrl", "projectSlug"):
+        put("form", "not_utf8_" + name, big + ftext(name, b"\xff\xfe") + slugs)
+    put("form", "nul_in_value", big + ftext("description", b"a\x00b"))
+    put("form", "name_not_utf8", big + ftext(b"parameters.\xff", "x"))
+    # nothing after the artifact; the policy named before it
+    for name in ("signingPolicySlug", "description", "parameters.v", "origin.idToken"):
+        put("form", "after_artifact_" + name, big + ftext("projectSlug", "p")
+            + ftext("signingPolicySlug", "s") * (name != "signingPolicySlug")
+            + ffield("artifact", "a") + fdata("1") + ftext(name, "x"))
+    put("form", "artifact_before_policy", big + ftext("projectSlug", "p") + ffield("artifact", "a")
+        + fdata("1") + ftext("signingPolicySlug", "s"))
+    put("form", "artifact_empty_slugs", big + ftext("projectSlug", "") + ftext("signingPolicySlug", "")
+        + ffield("artifact", "a") + fdata("1"))
+    # what CivetWeb's multipart parser may hand over: empty chunks, empty
+    # parts, a part with no name, a body that ends in the middle of a part
+    put("form", "zero_chunks", big + ffield("projectSlug", "") + fdata("") + fdata("") + fdata("p")
+        + ftext("signingPolicySlug", "s") + ffield("artifact", "a") + fdata("") + fdata("1")
+        + fdata(""))
+    put("form", "empty_parts", big + ffield("description", "") + slugs + ffield("artifact", "a"))
+    put("form", "no_name", big + ftext("", "x"))
+    put("form", "no_name_file", big + slugs + ffield("", "a.bin") + fdata("1"))
+    put("form", "ends_mid_part", big + slugs + ffield("artifact", "a") + fdata("12") + u8(3))
+    put("form", "ends_mid_text", big + ffield("projectSlug", "") + fdata("p") + u8(3))
+    # url-encoded bodies (fz_urlform reads every input as one as well)
+    for n, body in [("url_bad_escape", "username=%"), ("url_bad_escape_1", "username=%0"),
+                    ("url_bad_escape_zz", "username=%zz"), ("url_nul", "a=%00"),
+                    ("url_eq", "="), ("url_amps", "&&&"), ("url_no_eq", "username"),
+                    ("url_login", "username=alice&password=p%40ss+word&cookie=true"),
+                    ("url_dup", "a=1&a=2"), ("url_ff", "a=%ff"), ("url_name_escape", "%=x"),
+                    ("url_trailing_pct", "a=b&c=%"), ("url_raw_nul", "a=b\x00c"),
+                    ("url_long_name", "n" * 5000 + "=1"), ("url_long_value", "v=" + "x" * 70000),
+                    ("url_many", "&".join("f%d=v" % i for i in range(40))),
+                    ("url_pct_run", "a=" + "%" * 300), ("url_pct0", "%0"), ("url_pctzz", "%zz"),
+                    ("url_pct", "%"), ("url_eq_amp", "=&="), ("url_plus", "a=+%2B+&b=%e2%82%ac"),
+                    ("url_c1", "a=%c2%85"), ("url_overlong", "a=%c0%af")]:
+        put("form", n, body)
 
 
 # --- ID tokens (appliance/origin.c) ------------------------------------
@@ -563,17 +607,23 @@ def origin_refs():
             "evidence": {"verified": True, "ref": "refs/heads/main"}}).encode())
 
 
-def main():
-    for t in ("khproto", "consproto", "form", "origin", "audit", "pki", "catalog"):
-        shutil.rmtree(os.path.join(OUT, t), ignore_errors=True)
-    khproto()
-    consproto()
-    form()
+def origin_all():
     origin()
     origin_refs()
-    audit()
-    pki()
-    catalog()
+
+
+TARGETS = {"khproto": khproto, "consproto": consproto, "form": form, "origin": origin_all,
+           "audit": audit, "pki": pki, "catalog": catalog}
+
+
+def main():
+    # SIGNET_CORPUS=form,...: only these targets' seeds
+    only = [t for t in os.environ.get("SIGNET_CORPUS", "").split(",") if t]
+    for t, fn in TARGETS.items():
+        if only and t not in only:
+            continue
+        shutil.rmtree(os.path.join(OUT, t), ignore_errors=True)
+        fn()
 
 
 if __name__ == "__main__":

@@ -54,6 +54,14 @@ text(struct form *f, const char *name, const char *value)
 	return form_data(f, value, strlen(value));
 }
 
+/* The fields an artifact needs before it. */
+static void
+slugs(struct form *f)
+{
+	assert_int_equal(text(f, "projectSlug", "p"), 0);
+	assert_int_equal(text(f, "signingPolicySlug", "s"), 0);
+}
+
 static void
 test_complete_form(void **state)
 {
@@ -62,14 +70,15 @@ test_complete_form(void **state)
 
 	assert_int_equal(form_field(f, "projectSlug", ""), 0);
 	assert_int_equal(form_data(f, "demo-app", 8), 0);
-	assert_int_equal(form_field(f, "artifact", "dir/app.bin"), 0);
-	assert_int_equal(form_data(f, "ab", 2), 0);
-	assert_int_equal(form_data(f, "c", 1), 0);
-	/* text after the file is fine */
 	assert_int_equal(text(f, "signingPolicySlug", "test-signing"), 0);
 	assert_int_equal(text(f, "parameters.version", "1.2.3"), 0);
 	assert_int_equal(text(f, "origin.commitId", "abc123"), 0);
 	assert_int_equal(text(f, "description", "line one\nline two"), 0);
+	assert_int_equal(form_field(f, "artifact", "dir/app.bin"), 0);
+	assert_int_equal(form_data(f, "ab", 2), 0);
+	/* CivetWeb may hand over empty chunks */
+	assert_int_equal(form_data(f, "", 0), 0);
+	assert_int_equal(form_data(f, "c", 1), 0);
 	assert_int_equal(form_finish(f), 0);
 	assert_string_equal(form_get(f, "projectSlug"), "demo-app");
 	assert_string_equal(form_get(f, "signingPolicySlug"), "test-signing");
@@ -90,6 +99,7 @@ test_artifact_too_large(void **state)
 	char big[600];
 
 	memset(big, 'x', sizeof(big));
+	slugs(&x->f);
 	assert_int_equal(form_field(&x->f, "artifact", "a.bin"), 0);
 	assert_int_equal(form_data(&x->f, big, sizeof(big)), 0);
 	assert_int_equal(form_data(&x->f, big, sizeof(big)), -1);
@@ -194,9 +204,176 @@ test_two_artifacts(void **state)
 {
 	struct fx *x = *state;
 
+	slugs(&x->f);
 	assert_int_equal(form_field(&x->f, "artifact", "a"), 0);
 	assert_int_equal(form_field(&x->f, "artifact", "b"), -1);
-	assert_string_equal(x->f.code, "invalid_form");
+	assert_string_equal(x->f.code, "artifact_not_last");
+}
+
+/* Nothing may follow the artifact: it would be read only once the
+ * artifact had been stored. */
+static void
+test_artifact_is_last(void **state)
+{
+	static const char *const after[] = {
+		"signingPolicySlug", "description", "parameters.v",
+		"origin.commitId", "artifactConfigurationSlug", "projectSlug",
+	};
+	struct fx *x = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+		form_free(&x->f);
+		form_init(&x->f, x->cas, 1000);
+		slugs(&x->f);
+		assert_int_equal(form_field(&x->f, "artifact", "a.bin"), 0);
+		assert_int_equal(form_data(&x->f, "abc", 3), 0);
+		assert_int_equal(form_field(&x->f, after[i], NULL), -1);
+		assert_int_equal(x->f.status, 400);
+		assert_string_equal(x->f.code, "artifact_not_last");
+		assert_non_null(strstr(x->f.message, after[i]));
+		assert_non_null(strstr(x->f.message, "last part"));
+		/* and the form stays refused */
+		assert_int_equal(form_data(&x->f, "x", 1), -1);
+		assert_int_equal(form_finish(&x->f), -1);
+	}
+}
+
+/* An artifact before projectSlug or signingPolicySlug is refused before
+ * a byte of it is stored. */
+static void
+test_slugs_before_artifact(void **state)
+{
+	struct fx *x = *state;
+
+	assert_int_equal(form_field(&x->f, "artifact", "a.bin"), -1);
+	assert_string_equal(x->f.code, "missing_field");
+	assert_non_null(strstr(x->f.message, "before the artifact"));
+	assert_null(x->f.upload);
+	form_free(&x->f);
+	form_init(&x->f, x->cas, 1000);
+	assert_int_equal(text(&x->f, "projectSlug", "p"), 0);
+	assert_int_equal(form_field(&x->f, "artifact", "a.bin"), -1);
+	assert_non_null(strstr(x->f.message, "signingPolicySlug"));
+	form_free(&x->f);
+	form_init(&x->f, x->cas, 1000);
+	assert_int_equal(text(&x->f, "projectSlug", "p"), 0);
+	assert_int_equal(text(&x->f, "signingPolicySlug", ""), 0);
+	assert_int_equal(form_field(&x->f, "artifact", "a.bin"), -1);
+	assert_null(x->f.upload);
+}
+
+struct check_seen {
+	int calls;
+	char project[16];
+	char commit[16];
+	int refuse;
+};
+
+static int
+check_cb(struct form *f, void *arg)
+{
+	struct check_seen *c = arg;
+	const char *commit = json_string_value(json_object_get(f->origin,
+	    "commitId"));
+
+	c->calls++;
+	snprintf(c->project, sizeof(c->project), "%s", form_get(f,
+	    "projectSlug"));
+	snprintf(c->commit, sizeof(c->commit), "%s", commit ? commit : "");
+	return c->refuse ? -1 : 0;
+}
+
+/* The check sees every field before the artifact (the last one too),
+ * and a refusal stops the form before anything is stored. */
+static void
+test_check_before_artifact(void **state)
+{
+	struct fx *x = *state;
+	struct check_seen c;
+
+	memset(&c, 0, sizeof(c));
+	form_set_check(&x->f, check_cb, &c);
+	slugs(&x->f);
+	assert_int_equal(text(&x->f, "origin.commitId", "abc"), 0);
+	assert_int_equal(form_field(&x->f, "artifact", "a.bin"), 0);
+	assert_int_equal(c.calls, 1);
+	assert_string_equal(c.project, "p");
+	assert_string_equal(c.commit, "abc");
+	assert_int_equal(form_data(&x->f, "abc", 3), 0);
+	assert_int_equal(form_finish(&x->f), 0);
+
+	form_free(&x->f);
+	form_init(&x->f, x->cas, 1000);
+	memset(&c, 0, sizeof(c));
+	c.refuse = 1;
+	form_set_check(&x->f, check_cb, &c);
+	slugs(&x->f);
+	assert_int_equal(form_field(&x->f, "artifact", "a.bin"), -1);
+	assert_int_equal(c.calls, 1);
+	assert_true(x->f.answered);
+	assert_null(x->f.upload);
+	assert_int_equal(cas_tmp_count(x->cas), 0);
+	assert_int_equal(form_data(&x->f, "abc", 3), -1);
+	assert_int_equal(cas_tmp_count(x->cas), 0);
+}
+
+/* File names, values and field names must be text: jansson refuses
+ * anything else when the record is written. */
+static void
+test_file_name_not_text(void **state)
+{
+	static const char *const bad[] = {
+		"a\xff.bin", "\xc3", "a\xc0\xaf" "b", "x\x01y", "dir/\x7f",
+		"tab\there", "\xed\xa0\x80",
+	};
+	struct fx *x = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		form_free(&x->f);
+		form_init(&x->f, x->cas, 1000);
+		slugs(&x->f);
+		assert_int_equal(form_field(&x->f, "artifact", bad[i]), -1);
+		assert_int_equal(x->f.status, 400);
+		assert_non_null(strstr(x->f.message, "file name"));
+		assert_null(x->f.upload);
+	}
+	form_free(&x->f);
+	form_init(&x->f, x->cas, 1000);
+	slugs(&x->f);
+	assert_int_equal(form_field(&x->f, "artifact", "r\xc3\xa9" "sum\xc3\xa9.bin"),
+	    0);
+	assert_string_equal(x->f.artifact_name, "r\xc3\xa9" "sum\xc3\xa9.bin");
+}
+
+static void
+test_values_not_text(void **state)
+{
+	static const char *const fields[] = {
+		"description", "parameters.v", "origin.commitId",
+		"origin.branchName", "projectSlug",
+	};
+	static const char *const bad[] = { "\xff", "a\0b", "\x1b[2J", "\xe2\x82" };
+	struct fx *x = *state;
+	size_t i, j;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		for (j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+			form_free(&x->f);
+			form_init(&x->f, x->cas, 1000);
+			assert_int_equal(form_field(&x->f, fields[i], NULL), 0);
+			assert_int_equal(form_data(&x->f, bad[j], j == 1 ? 3 :
+			    strlen(bad[j])), 0);
+			assert_int_equal(form_end(&x->f), -1);
+			assert_int_equal(x->f.status, 400);
+			assert_string_equal(x->f.code, "invalid_field");
+			assert_non_null(strstr(x->f.message, fields[i]));
+		}
+	form_free(&x->f);
+	form_init(&x->f, x->cas, 1000);
+	assert_int_equal(form_field(&x->f, "unknown\xff", NULL), -1);
+	assert_int_equal(x->f.status, 400);
 }
 
 static void
@@ -204,13 +381,16 @@ test_artifact_not_a_file(void **state)
 {
 	struct fx *x = *state;
 
+	slugs(&x->f);
 	assert_int_equal(form_field(&x->f, "artifact", NULL), -1);
 	form_free(&x->f);
 	form_init(&x->f, x->cas, 1000);
+	slugs(&x->f);
 	/* CivetWeb's way of saying "not a file" */
 	assert_int_equal(form_field(&x->f, "artifact", ""), -1);
 	form_free(&x->f);
 	form_init(&x->f, x->cas, 1000);
+	slugs(&x->f);
 	assert_int_equal(form_field(&x->f, "artifact", ".."), -1);
 }
 
@@ -254,6 +434,11 @@ main(void)
 		T(test_control_characters),
 		T(test_invalid_utf8),
 		T(test_two_artifacts),
+		T(test_artifact_is_last),
+		T(test_slugs_before_artifact),
+		T(test_check_before_artifact),
+		T(test_file_name_not_text),
+		T(test_values_not_text),
 		T(test_artifact_not_a_file),
 		T(test_last_text_field),
 		T(test_missing_artifact),
