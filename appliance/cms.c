@@ -7,6 +7,7 @@
 
 #include "cms.h"
 #include "log.h"
+#include "rkey.h"
 
 /*
  * The artifact's digest was computed once, while it streamed to disk, and
@@ -18,7 +19,8 @@
  */
 int
 cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
-    const unsigned char sha256[32], unsigned char **der, size_t *derlen)
+    const unsigned char sha256[32], const char *request_id,
+    unsigned char **der, size_t *derlen)
 {
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
@@ -29,6 +31,8 @@ cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
 
 	*der = NULL;
 	*derlen = 0;
+	if (request_id == NULL || request_id[0] == '\0')
+		return SIGNET_ERR_INVALID;
 	if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
 		goto out;
 	if ((si = CMS_add1_signer(cms, signer, key, EVP_sha256(),
@@ -49,8 +53,12 @@ cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
 	if (!CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest,
 	    V_ASN1_OCTET_STRING, sha256, 32))
 		goto out;
-	/* adds signingTime, then signs through the key (the keyholder) */
-	if (CMS_SignerInfo_sign(si) != 1) {
+	/* adds signingTime, then signs through the key (the keyholder),
+	 * which journals the signature under the request's id */
+	rkey_bind_request(request_id);
+	i = CMS_SignerInfo_sign(si);
+	rkey_bind_request(NULL);
+	if (i != 1) {
 		log_ssl("cms: signing failed");
 		r = SIGNET_ERR_TOKEN;
 		goto out;

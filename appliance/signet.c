@@ -96,6 +96,8 @@ cli_keyholder(struct cli *c)
 	o.pin_file = c->cfg.pin_file;
 	o.env = (const char *const *)c->cfg.env;
 	o.user = c->cfg.token_user;
+	o.journal = c->cfg.kh_journal;
+	o.no_generate = c->cfg.kh_no_generate != 0;
 	if (kh_spawn(&o, &c->kh) != 0) {
 		fprintf(stderr, "signet: cannot start the keyholder\n");
 		return -1;
@@ -128,6 +130,7 @@ cli_type(int t)
 
 static int cli_audit(struct cli *c, const char *action, const char *target,
     const json_t *details);
+static const char *cli_actor(void);
 
 static int
 cmd_key_list(struct cli *c)
@@ -202,7 +205,7 @@ cmd_key_generate(struct cli *c, const char *label, const char *type)
 		return 1;
 	}
 	if ((r = kh_generate(c->kh, label, types[i].type, types[i].bits,
-	    &ki)) != 0) {
+	    cli_actor(), &ki)) != 0) {
 		fprintf(stderr, "signet: generating the key failed: %s\n",
 		    signet_strerror(r));
 		return 1;
@@ -230,7 +233,7 @@ cli_load_key(struct cli *c, const char *key, EVP_PKEY **pk)
 		    signet_strerror(r));
 		return -1;
 	}
-	if ((r = rkey_load(c->kh, ki.id, pk)) != 0) {
+	if ((r = rkey_load_admin(c->kh, ki.id, cli_actor(), pk)) != 0) {
 		fprintf(stderr, "signet: cannot use key '%s': %s\n", key,
 		    signet_strerror(r));
 		return -1;

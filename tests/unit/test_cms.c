@@ -79,7 +79,7 @@ test_detached_roundtrip(void **state)
 	sk_X509_push(chain, x);
 	assert_int_equal(EVP_Digest(content, strlen(content), md, NULL,
 	    EVP_sha256(), NULL), 1);
-	assert_int_equal(cms_sign_detached(k, x, chain, md, &der, &derlen), 0);
+	assert_int_equal(cms_sign_detached(k, x, chain, md, "req-1", &der, &derlen), 0);
 	assert_true(derlen > 100);
 	assert_true(verify(x, der, derlen, content));
 	assert_false(verify(x, der, derlen, "the artifact's bytes!\n"));
@@ -98,7 +98,7 @@ test_wrong_key_refused(void **state)
 	X509 *x = self_signed(k1, "CN=One");
 
 	(void)state;
-	assert_int_not_equal(cms_sign_detached(k2, x, NULL, md, &der, &derlen),
+	assert_int_not_equal(cms_sign_detached(k2, x, NULL, md, "req-1", &der, &derlen),
 	    0);
 	assert_null(der);
 	X509_free(x);
