@@ -67,11 +67,16 @@ def khproto():
         "list0": frame(0x02, u32(0)),
         "list64": frame(0x02, u32(64)),
         "pubkey": frame(0x03, blob(kid)),
-        "sign_pkcs1": frame(0x04, blob(kid) + u8(1) + u8(1) + blob(bytes(range(32)))),
-        "sign_pss384": frame(0x04, blob(kid) + u8(2) + u8(2) + blob(b"\x11" * 48)),
-        "sign_ecdsa512": frame(0x04, blob(kid) + u8(3) + u8(3) + blob(b"\x22" * 64)),
-        "gen_rsa": frame(0x05, blob("release key") + u8(1) + u32(3072)),
-        "gen_ec": frame(0x05, blob("ec") + u8(2) + u32(256)),
+        # SIGN ends with what the signature is for: purpose, reference
+        "sign_pkcs1": frame(0x04, blob(kid) + u8(1) + u8(1) + blob(bytes(range(32)))
+                            + u8(1) + blob("0b5e7e4c-1f0a-4c57-9f43-5d6a2b1c9e80")),
+        "sign_pss384": frame(0x04, blob(kid) + u8(2) + u8(2) + blob(b"\x11" * 48)
+                             + u8(1) + blob("r")),
+        "sign_ecdsa512": frame(0x04, blob(kid) + u8(3) + u8(3) + blob(b"\x22" * 64)
+                               + u8(2) + blob("signet-cli:alice")),
+        # GENERATE ends with the administrator's flag and name
+        "gen_rsa": frame(0x05, blob("release key") + u8(1) + u32(3072) + u8(1) + blob("alice")),
+        "gen_ec": frame(0x05, blob("ec") + u8(2) + u32(256) + u8(1) + blob("admin \u00e9".encode())),
         "login": frame(0x06, blob("1234")),
         "login_fd": frame(0x07),
     }
@@ -87,6 +92,7 @@ def khproto():
         "gen": frame(0x85, key_info(kid, "new key", 1, 2048)),
         "login": frame(0x86),
         "login_fd": frame(0x87, u32(-20) + u32(0x00010000) + u8(1)),
+        "login_fd_refused": frame(0x87, u32(-9) + u32(0) + u8(1)),
     }
     for n, f in req.items():
         put("khproto", "req_" + n, u8(0) + f)
@@ -104,9 +110,22 @@ def khproto():
     put("khproto", "req_unknown_type", u8(0) + frame(0x42))
     put("khproto", "req_key_id_upper", u8(0) + frame(0x03, blob("00FF")))
     put("khproto", "req_key_id_odd", u8(0) + frame(0x03, blob("abc")))
-    put("khproto", "req_digest_short", u8(0) + frame(0x04, blob(kid) + u8(1) + u8(1) + blob(b"\x00" * 31)))
+    put("khproto", "req_digest_short", u8(0) + frame(0x04, blob(kid) + u8(1) + u8(1) + blob(b"\x00" * 31)
+                                                      + u8(1) + blob("r")))
+    put("khproto", "req_sign_no_ref", u8(0) + frame(0x04, blob(kid) + u8(1) + u8(1) + blob(b"\x00" * 32)))
+    put("khproto", "req_sign_purpose0", u8(0) + frame(0x04, blob(kid) + u8(1) + u8(1) + blob(b"\x00" * 32)
+                                                       + u8(0) + blob("r")))
+    put("khproto", "req_sign_ref_empty", u8(0) + frame(0x04, blob(kid) + u8(1) + u8(1) + blob(b"\x00" * 32)
+                                                        + u8(1) + blob("")))
+    put("khproto", "req_sign_ref_ctrl", u8(0) + frame(0x04, blob(kid) + u8(3) + u8(1) + blob(b"\x00" * 32)
+                                                       + u8(1) + blob("a\nb")))
+    put("khproto", "req_sign_ref_long", u8(0) + frame(0x04, blob(kid) + u8(3) + u8(1) + blob(b"\x00" * 32)
+                                                       + u8(1) + blob("r" * 65)))
+    put("khproto", "req_gen_no_admin", u8(0) + frame(0x05, blob("x") + u8(2) + u32(256)))
+    put("khproto", "req_gen_origin0", u8(0) + frame(0x05, blob("x") + u8(2) + u32(256) + u8(0) + blob("a")))
+    put("khproto", "req_gen_admin_empty", u8(0) + frame(0x05, blob("x") + u8(2) + u32(256) + u8(1) + blob("")))
     put("khproto", "req_pin_nul", u8(0) + frame(0x06, blob(b"12\x0034")))
-    put("khproto", "req_gen_rsa1024", u8(0) + frame(0x05, blob("x") + u8(1) + u32(1024)))
+    put("khproto", "req_gen_rsa1024", u8(0) + frame(0x05, blob("x") + u8(1) + u32(1024) + u8(1) + blob("a")))
     put("khproto", "rep_bool_two", u8(1) + frame(0x81, u8(2) + u8(0) + blob("") * 4 + u32(0) + u32(0)))
     put("khproto", "rep_label_ctrl", u8(1) + frame(0x85, key_info(kid, "a\x1b[2Jb", 1, 2048)))
     put("khproto", "rep_list_over", u8(1) + frame(0x82, u32(1) + u32(2) + key_info(kid, "a", 1, 2048)))
