@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,10 +12,15 @@
 
 #include "khjournal.h"
 
+/* Several keyholders may share one journal (signetd's, and the one a
+ * `signet key` command starts): each append takes an exclusive lock and,
+ * when the file has grown since this process last wrote, continues the
+ * chain from the line another one added. */
 struct khj {
 	int fd;
 	uint64_t seq;			/* of the last line, 0: none */
 	char prev[KHJ_HASH_HEX + 1];	/* hash of the last line */
+	off_t end;			/* file size after that line */
 	bool broken;
 };
 
@@ -289,14 +295,26 @@ khj_open(const char *dir, struct khj **out, char *err, size_t errlen)
 	j->fd = -1;
 	/* the chain is checked whole before anything is added to it: a
 	 * journal someone has edited is evidence, not something to extend */
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			snprintf(err, errlen, "journal %s: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+	}
 	if ((f = fdopen(dup(fd), "r")) == NULL) {
 		snprintf(err, errlen, "journal %s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (khj_walk(f, &cb, &lines, &breaks, j->prev) != 0) {
+	r = khj_walk(f, &cb, &lines, &breaks, j->prev);
+	j->end = lseek(fd, 0, SEEK_END);
+	flock(fd, LOCK_UN);
+	if (r != 0) {
+		r = SIGNET_ERR_CONFIG;
 		snprintf(err, errlen, "journal %s cannot be read", path);
 		goto out;
 	}
+	r = SIGNET_ERR_CONFIG;
 	if (breaks > 0) {
 		snprintf(err, errlen, "journal %s: the hash chain is broken "
 		    "(signet audit reconcile shows where); keep it for the "
@@ -337,25 +355,70 @@ khj_next_seq(const struct khj *j)
 	return j->seq + 1;
 }
 
+/* Another keyholder appended: the chain goes on from the file's last
+ * line. */
+static int
+follow_tail(struct khj *j, off_t size)
+{
+	char buf[SIGNET_KH_MAX_JOURNAL_LINE + 2], prev[KHJ_HASH_HEX + 1];
+	size_t want, n, start;
+	off_t from;
+	ssize_t got;
+	uint64_t seq;
+
+	want = size < (off_t)sizeof(buf) ? (size_t)size : sizeof(buf);
+	from = size - (off_t)want;
+	got = pread(j->fd, buf, want, from);
+	if (got < 0 || (size_t)got != want || want < 2 || buf[want - 1] != '\n')
+		return SIGNET_ERR_IO;
+	n = want - 1;
+	start = n;
+	while (start > 0 && buf[start - 1] != '\n')
+		start--;
+	if (start == 0 && from != 0)
+		return SIGNET_ERR_IO;	/* longer than any line we write */
+	if (!line_head(buf + start, n - start, &seq, prev) ||
+	    line_hash(buf + start, n - start, j->prev) != 0)
+		return SIGNET_ERR_IO;
+	j->seq = seq;
+	j->end = size;
+	return 0;
+}
+
 int
 khj_append(struct khj *j, const char *fields)
 {
 	char line[SIGNET_KH_MAX_JOURNAL_LINE + 2], now[32];
+	struct stat sb;
 	struct tm tm;
 	time_t t = time(NULL);
 	size_t len, off = 0;
 	ssize_t w;
-	int n;
+	int n, r = SIGNET_ERR_IO;
 
 	if (j == NULL || j->broken)
 		return SIGNET_ERR_IO;
+	while (flock(j->fd, LOCK_EX) != 0) {
+		if (errno != EINTR)
+			return SIGNET_ERR_IO;
+	}
+	if (fstat(j->fd, &sb) != 0 ||
+	    (sb.st_size != j->end && follow_tail(j, sb.st_size) != 0)) {
+		/* not a journal this process can continue */
+		j->broken = true;
+		goto out;
+	}
 	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return SIGNET_ERR_INTERNAL;
+	    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		r = SIGNET_ERR_INTERNAL;
+		goto out;
+	}
 	n = snprintf(line, sizeof(line), "{\"seq\":%" PRIu64 ",\"prev\":\"%s\","
 	    "\"time\":\"%s\",%s}", j->seq + 1, j->prev, now, fields);
-	if (n < 0 || (size_t)n > SIGNET_KH_MAX_JOURNAL_LINE)
-		return SIGNET_ERR_TOO_LARGE;
+	if (n < 0 || (size_t)n > SIGNET_KH_MAX_JOURNAL_LINE) {
+		r = SIGNET_ERR_TOO_LARGE;
+		goto out;
+	}
 	len = (size_t)n;
 	line[len] = '\n';
 	while (off < len + 1) {
@@ -371,9 +434,14 @@ khj_append(struct khj *j, const char *fields)
 	if (line_hash(line, len, j->prev) != 0)
 		goto fail;
 	j->seq++;
-	return 0;
+	j->end = sb.st_size + (off_t)len + 1;
+	r = 0;
+	goto out;
  fail:
 	/* a line cut short is already in the file: nothing may follow it */
 	j->broken = true;
-	return SIGNET_ERR_IO;
+	r = SIGNET_ERR_IO;
+ out:
+	flock(j->fd, LOCK_UN);
+	return r;
 }
