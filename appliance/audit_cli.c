@@ -9,13 +9,13 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "../pkcs11/khjournal.h"
 #include "audit.h"
 #include "audit_cli.h"
 #include "cas.h"
 #include "catalog.h"
 #include "cms.h"
 #include "err.h"
+#include "khjournal.h"
 #include "request.h"
 #include "signet_limits.h"
 
@@ -198,8 +198,8 @@ rc_request(struct rc *rc, struct store_txn *t, struct cas *cas,
 
 	if (request_get(t, id, &rec) != 0) {
 		json_array_foreach(sigs, i, e)
-			rc_finding(rc, "journal line %lld: a signature with key "
-			    "%s for request %s, which does not exist",
+			rc_finding(rc, "journal line %lld: a signature with "
+			    "key %s for request %s, which does not exist",
 			    rc_lineno(e), rc_str(e, "keyId"), id);
 		goto out;
 	}

@@ -54,7 +54,7 @@ struct config {
 	/* [keyholder] */
 	char *kh_journal;	/* signing journal directory; default
 				 * <state_dir>/keyholder/journal */
-	int kh_no_generate;	/* generate = no: the keyholder makes no keys */
+	int kh_no_generate;	/* generate = no: no keys made by the keyholder */
 };
 
 /* Reads path; relative paths inside are taken relative to its directory.

@@ -248,7 +248,8 @@ rkey_new(struct kh *kh, const char *key_id, const char *admin)
 	struct rkey *k;
 	size_t n = strlen(key_id);
 
-	if (n > KH_KEY_ID_HEX || (admin != NULL && strlen(admin) > KH_MAX_REF) ||
+	if (n > KH_KEY_ID_HEX ||
+	    (admin != NULL && strlen(admin) > KH_MAX_REF) ||
 	    (k = calloc(1, sizeof(*k))) == NULL)
 		return NULL;
 	k->kh = kh;

@@ -21,7 +21,7 @@
 
 #include <openssl/crypto.h>
 
-#include "../appliance/log.h"
+#include "log.h"
 #include "khjournal.h"
 #include "khproto.h"
 #include "token.h"
@@ -643,13 +643,13 @@ static const struct handler {
 	int (*fn)(struct rd *, struct wbuf *);
 	unsigned permit;	/* enum kh_state bits */
 } handlers[] = {
-	{ KH_MSG_STATUS,	"STATUS",	h_status,	KH_ST_ANY },
-	{ KH_MSG_LIST_KEYS,	"LIST_KEYS",	h_list_keys,	KH_ST_ANY },
-	{ KH_MSG_PUBKEY,	"PUBKEY",	h_pubkey,	KH_ST_ANY },
-	{ KH_MSG_SIGN,		"SIGN",		h_sign,		KH_ST_ACTIVE },
-	{ KH_MSG_GENERATE,	"GENERATE",	h_generate,	KH_ST_ACTIVE },
-	{ KH_MSG_LOGIN,		"LOGIN",	h_login,	KH_ST_LOCKED },
-	{ KH_MSG_LOGIN_FD,	"LOGIN_FD",	h_login_fd,	KH_ST_LOCKED },
+	{ KH_MSG_STATUS,    "STATUS",    h_status,    KH_ST_ANY },
+	{ KH_MSG_LIST_KEYS, "LIST_KEYS", h_list_keys, KH_ST_ANY },
+	{ KH_MSG_PUBKEY,    "PUBKEY",    h_pubkey,    KH_ST_ANY },
+	{ KH_MSG_SIGN,      "SIGN",      h_sign,      KH_ST_ACTIVE },
+	{ KH_MSG_GENERATE,  "GENERATE",  h_generate,  KH_ST_ACTIVE },
+	{ KH_MSG_LOGIN,     "LOGIN",     h_login,     KH_ST_LOCKED },
+	{ KH_MSG_LOGIN_FD,  "LOGIN_FD",  h_login_fd,  KH_ST_LOCKED },
 };
 
 static const struct handler *

@@ -165,8 +165,8 @@ khj_walk(FILE *f, const struct khj_walk_cb *cb, uint64_t *lines,
 		}
 		ok = true;
 		if (!first && seq != last + 1) {
-			broke(cb, lineno, "sequence number out of order (a line "
-			    "was removed or inserted)", breaks);
+			broke(cb, lineno, "sequence number out of order (a "
+			    "line was removed or inserted)", breaks);
 			ok = false;
 		} else if (first && lineno == 1 && seq != 1) {
 			broke(cb, lineno, "the journal does not start at "

@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../appliance/err.h"
-#include "../appliance/signet_limits.h"
+#include "err.h"
+#include "signet_limits.h"
 
 #define KHJ_FILE	"journal.jsonl"
 #define KHJ_HASH_HEX	64	/* SHA-256, lowercase hex */

@@ -272,7 +272,8 @@ t_generate_list_sign(void **state)
 	assert_int_equal(T.rsa.type, KH_KEY_RSA);
 	assert_int_equal(T.rsa.bits, 3072);
 	assert_int_equal(strlen(T.rsa.id), 2 * KH_GEN_ID_LEN);
-	assert_int_equal(kh_generate(kh, "ec-test", KH_KEY_EC, 256, "admin", &T.ec), 0);
+	assert_int_equal(kh_generate(kh, "ec-test", KH_KEY_EC, 256, "admin",
+	    &T.ec), 0);
 	assert_int_equal(T.ec.type, KH_KEY_EC);
 	assert_int_equal(T.ec.bits, 256);
 	assert_string_not_equal(T.rsa.id, T.ec.id);
