@@ -131,6 +131,23 @@ def khproto():
     put("khproto", "rep_list_over", u8(1) + frame(0x82, u32(1) + u32(2) + key_info(kid, "a", 1, 2048)))
     put("khproto", "rep_failure_pos", u8(1) + frame(0xFF, u32(5) + blob("x")))
     put("khproto", "direct_len_mismatch", u8(2) + u32(9) + b"\x01")
+    # the keyholder's journal (pkcs11/khjournal.h), selector 3
+    lines, prev = [], "0" * 64
+    for seq, fields in enumerate([
+            '"op":"start","pid":7,"generate":true',
+            '"op":"login","via":"pin-file","ok":true,"result":"ok","failures":0',
+            '"op":"sign","keyId":"00ff00ff","mechanism":"rsa-pkcs1","hash":"sha256",'
+            '"digest":"' + "ab" * 32 + '","purpose":"request","ref":"r-1"'], 1):
+        line = '{"seq":%d,"prev":"%s","time":"2026-12-02T00:00:00Z",%s}' % (seq, prev, fields)
+        lines.append(line)
+        prev = hashlib.sha256(line.encode()).hexdigest()
+    good = "".join(l + "\n" for l in lines).encode()
+    put("khproto", "journal_ok", u8(3) + good)
+    put("khproto", "journal_edited", u8(3) + good.replace(b'"pid":7', b'"pid":8'))
+    put("khproto", "journal_removed", u8(3) + (lines[0] + "\n" + lines[2] + "\n").encode())
+    put("khproto", "journal_torn", u8(3) + good[:-5])
+    put("khproto", "journal_long", u8(3) + b'{"seq":1,' + b"x" * 1100 + b"\n" + good)
+    put("khproto", "journal_garbage", u8(3) + b"\x00\n{}\n{\"seq\":01,\"prev\":\"\"}\n")
     put("khproto", "direct_short", u8(2) + b"\x00\x00")
 
 
