@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -881,9 +882,11 @@ t_generate_admin(void **state)
 static void
 t_pin_cap(void **state)
 {
+	struct kh_login_result res;
 	struct kh_status st;
 	struct kh *kh;
-	int i;
+	char ans[KH_MAX_CONSOLE_ANSWER + 1];
+	int i, sv[2];
 
 	(void)state;
 	kh = spawn(NULL);
@@ -897,6 +900,29 @@ t_pin_cap(void **state)
 	assert_false(st.logged_in);
 	assert_int_equal(kh_login(kh, T.pin, strlen(T.pin)),
 	    SIGNET_ERR_FORBIDDEN);
+	kh_free(kh);
+
+	/* the console's way counts the same, and the console is told */
+	kh = spawn(NULL);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(kh_login(kh, "wrong-pin", 9),
+	    SIGNET_ERR_PIN_INCORRECT);
+	for (i = 1; i < SIGNET_KH_MAX_PIN_FAILURES; i++) {
+		send_pin_frame(sv[0], "wrong-pin", 9);
+		assert_int_equal(kh_login_fd(kh, sv[1], &res), 0);
+		assert_int_equal(res.code, SIGNET_ERR_PIN_INCORRECT);
+		read_answer(sv[0], ans, sizeof(ans));
+	}
+	send_pin_frame(sv[0], T.pin, strlen(T.pin));
+	assert_int_equal(kh_login_fd(kh, sv[1], &res), 0);
+	assert_int_equal(res.code, SIGNET_ERR_FORBIDDEN);
+	assert_true(res.answered);
+	read_answer(sv[0], ans, sizeof(ans));
+	assert_non_null(strstr(ans, "\"error\":\"refused\""));
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_false(st.logged_in);
+	close(sv[0]);
+	close(sv[1]);
 	kh_free(kh);
 	/* until the keyholder is started again */
 	kh = spawn(NULL);
@@ -1039,6 +1065,41 @@ t_journal(void **state)
 	kh_free(kh);
 }
 
+/* A signature the journal cannot hold is not handed out: the keyholder
+ * is started with a file size limit (inherited across exec, with SIGXFSZ
+ * ignored) that leaves room for its start and login lines only. */
+static void
+t_journal_full(void **state)
+{
+	struct rlimit old, lim;
+	struct kh_status st;
+	struct kh *kh;
+	uint8_t d[32], sig[KH_MAX_SIG];
+	size_t siglen = sizeof(sig);
+	char dir[160];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/full", T.dir);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 400;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	kh = spawn_with(T.pin_file, dir, false);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_true(st.logged_in);
+	sha256("no room", 7, d);
+	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	    d, 32, RQ, sig, &siglen), SIGNET_ERR_IO);
+	/* and none after it: the journal's end is not known any more */
+	siglen = sizeof(sig);
+	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	    d, 32, RQ, sig, &siglen), SIGNET_ERR_IO);
+	kh_free(kh);
+}
+
 static void
 t_spawn_errors(void **state)
 {
@@ -1077,6 +1138,7 @@ main(void)
 		cmocka_unit_test(t_generate_admin),
 		cmocka_unit_test(t_pin_cap),
 		cmocka_unit_test(t_journal),
+		cmocka_unit_test(t_journal_full),
 		cmocka_unit_test(t_spawn_errors),
 	};
 
