@@ -59,7 +59,8 @@ out:
 
 struct rc {
 	FILE *out;
-	json_t *entries;	/* journal lines, "_line" added */
+	json_t *entries;	/* journal lines, "_line" and "_run" added */
+	json_t *starts;		/* time of each keyholder start, by run - 1 */
 	unsigned long findings;
 	unsigned long notes;
 };
@@ -182,6 +183,25 @@ out:
 	return r;
 }
 
+/* Was the request in Processing at time t (the journal's seconds)? */
+static bool
+rc_processing_at(const json_t *rec, const char *t)
+{
+	const char *w = NULL, *at;
+	json_t *h;
+	size_t i;
+
+	if (t == NULL || strlen(t) < 19)
+		return false;
+	json_array_foreach(json_object_get(rec, "history"), i, h) {
+		at = rc_str(h, "at");
+		if (at == NULL || strlen(at) < 19 || strncmp(at, t, 19) > 0)
+			break;
+		w = rc_str(h, "workflowStatus");
+	}
+	return w != NULL && strcmp(w, RQ_PROCESSING) == 0;
+}
+
 /* Every signature journaled for one request id. */
 static void
 rc_request(struct rc *rc, struct store_txn *t, struct cas *cas,
@@ -191,8 +211,9 @@ rc_request(struct rc *rc, struct store_txn *t, struct cas *cas,
 	    RQ_CANCELED };
 	json_t *rec = NULL, *policy = NULL, *pc = NULL, *rcert = NULL, *h, *e;
 	const char *state, *project, *slug, *pkey, *rkey, *w, *sa, *want;
-	char attrs[65], content[65];
+	char attrs[65], content[65], run[24];
 	size_t i, n = json_array_size(sigs), processed = 0, matched = 0;
+	json_t *runs = json_object();
 	bool may = true;
 	int r;
 
@@ -223,6 +244,21 @@ rc_request(struct rc *rc, struct store_txn *t, struct cas *cas,
 			    "for signing", rc_lineno(e), id,
 			    state != NULL ? state : "in no state");
 		goto out;
+	}
+	/* A signetd stopped while signing takes the request up again
+	 * without a new Processing entry and signs it again, under a new
+	 * keyholder: one more signature for each later keyholder run that
+	 * started while the request was in Processing. */
+	json_array_foreach(sigs, i, e) {
+		json_int_t k = json_integer_value(json_object_get(e, "_run"));
+
+		snprintf(run, sizeof(run), "%lld", (long long)k);
+		if (json_object_get(runs, run) != NULL)
+			continue;
+		json_object_set_new(runs, run, json_true());
+		if (i > 0 && rc_processing_at(rec, json_string_value(
+		    json_array_get(rc->starts, (size_t)(k - 1)))))
+			processed++;
 	}
 	if (n > processed)
 		rc_finding(rc, "request %s: %zu signatures in the journal, but "
@@ -275,6 +311,7 @@ rc_request(struct rc *rc, struct store_txn *t, struct cas *cas,
 			    "%s)", id, attrs);
 	}
 out:
+	json_decref(runs);
 	json_decref(rec);
 	json_decref(policy);
 	json_decref(pc);
@@ -313,19 +350,21 @@ int
 audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
     FILE *out)
 {
-	struct rc rc = { out, json_array(), 0, 0 };
+	struct rc rc = { out, json_array(), json_array(), 0, 0 };
 	struct khj_walk_cb cb = { rc_line, rc_broken, &rc };
 	json_t *byreq = json_object(), *gen = json_object(), *e, *v;
 	struct store_txn *t = NULL;
 	char path[PATH_MAX], head[KHJ_HASH_HEX + 1];
 	uint64_t lines = 0, breaks = 0;
 	unsigned long sigs = 0, certs = 0, gens = 0;
+	json_int_t runs = 0;
 	const char *id;
 	FILE *f = NULL;
 	size_t i;
 	int r, rc_exit = 2;
 
-	if (rc.entries == NULL || byreq == NULL || gen == NULL)
+	if (rc.entries == NULL || rc.starts == NULL || byreq == NULL ||
+	    gen == NULL)
 		goto out;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", journal, KHJ_FILE) >=
 	    sizeof(path)) {
@@ -358,6 +397,13 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 			    rc_lineno(e));
 			continue;
 		}
+		if (strcmp(op, "start") == 0) {
+			runs++;
+			json_array_append_new(rc.starts, json_string(
+			    rc_str(e, "time") ? rc_str(e, "time") : ""));
+			continue;
+		}
+		json_object_set_new(e, "_run", json_integer(runs));
 		if (strcmp(op, "generate") == 0 &&
 		    json_is_true(json_object_get(e, "ok"))) {
 			gens++;
@@ -413,6 +459,7 @@ out:
 	if (f != NULL)
 		fclose(f);
 	json_decref(rc.entries);
+	json_decref(rc.starts);
 	json_decref(byreq);
 	json_decref(gen);
 	return rc_exit;
