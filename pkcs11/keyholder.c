@@ -21,6 +21,7 @@
 
 #include <openssl/crypto.h>
 
+#include "khjournal.h"
 #include "log.h"
 #include "khproto.h"
 #include "token.h"
@@ -35,7 +36,22 @@ struct secmem {
 	uint8_t *pin;		/* SIGNET_KH_MAX_PIN + 2 */
 };
 
+/* The keyholder's state, as OpenSSH's monitor keeps one: each message
+ * names the states it is allowed in (handlers[].permit), and a message
+ * in any other state is a protocol violation. Logged in is for good: the
+ * keyholder has no logout. */
+enum kh_state {
+	KH_ST_LOCKED = 1 << 0,		/* not logged in */
+	KH_ST_ACTIVE = 1 << 1,		/* logged in */
+};
+#define KH_ST_ANY	(KH_ST_LOCKED | KH_ST_ACTIVE)
+
 static struct token *kh_tok;
+static struct khj *kh_journal;
+static enum kh_state kh_state = KH_ST_LOCKED;
+/* wrong PINs since this keyholder started (SIGNET_KH_MAX_PIN_FAILURES) */
+static unsigned kh_pin_failures;
+static bool kh_no_generate;
 /* The PIN buffer in the locked mapping, and the console connection a
  * LOGIN_FD passed (-1 outside of one). */
 static uint8_t *kh_pin;
@@ -45,7 +61,8 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: signet-keyholder --fd N --module PATH "
-	    "[--token LABEL] [--pin-file PATH] [--debug]\n");
+	    "--journal DIR [--token LABEL] [--pin-file PATH] [--no-generate] "
+	    "[--debug]\n");
 	exit(2);
 }
 
@@ -229,6 +246,79 @@ h_pubkey(struct rd *req, struct wbuf *rep)
 	return r;
 }
 
+/* Journal lines (PROTOCOL.md, "Journal"). The fields are fixed words,
+ * numbers, hex and text the decoders have checked, quoted by khj_quote. */
+
+static const char *
+mech_name(int mech)
+{
+	return mech == KH_MECH_RSA_PKCS1 ? "rsa-pkcs1" :
+	    mech == KH_MECH_RSA_PSS ? "rsa-pss" : "ecdsa";
+}
+
+static const char *
+hash_name(int hash)
+{
+	return hash == KH_HASH_SHA256 ? "sha256" :
+	    hash == KH_HASH_SHA384 ? "sha384" : "sha512";
+}
+
+static const char *
+error_word(int code)
+{
+	switch (code) {
+	case 0:
+		return "ok";
+	case SIGNET_ERR_PIN_INCORRECT:
+		return "pin-incorrect";
+	case SIGNET_ERR_PIN_LOCKED:
+		return "pin-locked";
+	case SIGNET_ERR_FORBIDDEN:
+		return "refused";
+	case SIGNET_ERR_INVALID:
+		return "invalid";
+	case SIGNET_ERR_UNAVAILABLE:
+		return "unavailable";
+	default:
+		return "token";
+	}
+}
+
+static int
+journal_sign(const struct kh_sign_req *q)
+{
+	char fields[SIGNET_KH_MAX_JOURNAL_LINE], ref[2 * KH_MAX_REF + 8];
+	char hex[2 * KH_MAX_DIGEST + 1];
+	size_t i;
+	int n;
+
+	for (i = 0; i < q->dlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", q->dgst[i]);
+	hex[2 * q->dlen] = '\0';
+	if (khj_quote(ref, sizeof(ref), q->ref) != 0)
+		return SIGNET_ERR_INTERNAL;
+	n = snprintf(fields, sizeof(fields), "\"op\":\"sign\",\"keyId\":\"%s\","
+	    "\"mechanism\":\"%s\",\"hash\":\"%s\",\"digest\":\"%s\","
+	    "\"purpose\":\"%s\",\"ref\":%s", q->key_id, mech_name(q->mech),
+	    hash_name(q->hash), hex, q->purpose == KH_PURPOSE_REQUEST ?
+	    "request" : "certificate", ref);
+	if (n < 0 || (size_t)n >= sizeof(fields))
+		return SIGNET_ERR_INTERNAL;
+	return khj_append(kh_journal, fields);
+}
+
+static void
+journal_login(const char *via, int code)
+{
+	char fields[256];
+
+	snprintf(fields, sizeof(fields), "\"op\":\"login\",\"via\":\"%s\","
+	    "\"ok\":%s,\"result\":\"%s\",\"failures\":%u", via,
+	    code == 0 ? "true" : "false", error_word(code), kh_pin_failures);
+	if (khj_append(kh_journal, fields) != 0)
+		log_err("journal: cannot record a login");
+}
+
 static int
 h_sign(struct rd *req, struct wbuf *rep)
 {
@@ -241,23 +331,75 @@ h_sign(struct rd *req, struct wbuf *rep)
 		return r;
 	if ((r = token_sign(kh_tok, &q, sig, &len)) != 0)
 		return r;
-	log_debug("signed with key %s (mechanism %d, hash %d)", q.key_id,
-	    q.mech, q.hash);
+	/* a signature the journal does not hold is not handed out */
+	if ((r = journal_sign(&q)) != 0) {
+		OPENSSL_cleanse(sig, sizeof(sig));
+		log_err("journal: cannot record a signature with key %s; "
+		    "withheld", q.key_id);
+		return SIGNET_ERR_IO;
+	}
+	log_debug("signed with key %s (mechanism %d, hash %d) for %s",
+	    q.key_id, q.mech, q.hash, q.ref);
 	return khproto_enc_sign_rep(rep, sig, len);
 }
 
 static int
 h_generate(struct rd *req, struct wbuf *rep)
 {
+	char fields[SIGNET_KH_MAX_JOURNAL_LINE], admin[2 * KH_MAX_REF + 8];
+	char label[2 * SIGNET_KH_MAX_LABEL + 8];
 	struct kh_gen_req q;
 	struct kh_key_info k;
-	int r;
+	int r, n;
 
 	if ((r = khproto_dec_gen_req(req, &q)) != 0)
 		return r;
-	if ((r = token_generate(kh_tok, &q, &k)) != 0)
+	memset(&k, 0, sizeof(k));
+	r = kh_no_generate ? SIGNET_ERR_FORBIDDEN :
+	    token_generate(kh_tok, &q, &k);
+	if (khj_quote(admin, sizeof(admin), q.admin) != 0 ||
+	    khj_quote(label, sizeof(label), q.label) != 0)
+		return SIGNET_ERR_INTERNAL;
+	n = snprintf(fields, sizeof(fields), "\"op\":\"generate\",\"ok\":%s,"
+	    "\"result\":\"%s\",\"admin\":%s,\"label\":%s,\"keyType\":\"%s\","
+	    "\"bits\":%u,\"keyId\":\"%s\"", r == 0 ? "true" : "false",
+	    error_word(r), admin, label, q.type == KH_KEY_RSA ? "rsa" : "ec",
+	    q.bits, k.id);
+	if (n < 0 || (size_t)n >= sizeof(fields) ||
+	    khj_append(kh_journal, fields) != 0) {
+		/* the key exists now, but nobody is told of it */
+		log_err("journal: cannot record a key generation");
+		return SIGNET_ERR_IO;
+	}
+	if (r != 0)
 		return r;
+	log_info("generated key %s for %s", k.id, q.admin);
 	return khproto_enc_gen_rep(rep, &k);
+}
+
+/* One login attempt, counted against SIGNET_KH_MAX_PIN_FAILURES and
+ * journaled. After the cap no attempt reaches the token until the
+ * keyholder is restarted (which signetd, having dropped its privileges,
+ * cannot do), so a compromised signetd gets that many guesses and the
+ * token's own counter is never run down by it. */
+static int
+try_login(const char *via, const uint8_t *pin, size_t len)
+{
+	int r;
+
+	if (kh_pin_failures >= SIGNET_KH_MAX_PIN_FAILURES) {
+		log_warn("login refused: %u wrong PINs since the keyholder "
+		    "started", kh_pin_failures);
+		r = SIGNET_ERR_FORBIDDEN;
+	} else {
+		r = token_login(kh_tok, pin, len);
+		if (r == SIGNET_ERR_PIN_INCORRECT)
+			kh_pin_failures++;
+		if (r == 0)
+			kh_state = KH_ST_ACTIVE;
+	}
+	journal_login(via, r);
+	return r;
 }
 
 static int
@@ -270,7 +412,7 @@ h_login(struct rd *req, struct wbuf *rep)
 	/* the PIN stays in the locked frame buffer, wiped after dispatch */
 	if ((r = khproto_dec_login_req(req, &pin, &len)) != 0)
 		return r;
-	if ((r = token_login(kh_tok, pin, len)) != 0)
+	if ((r = try_login("login", pin, len)) != 0)
 		return r;
 	return khproto_enc_login_rep(rep);
 }
@@ -387,6 +529,10 @@ answer_console(int fd, const struct kh_login_result *res)
 		    "the PIN must be 1 to 128 bytes of text" },
 		{ SIGNET_ERR_UNAVAILABLE, "unavailable",
 		    "no PIN arrived in time" },
+		{ SIGNET_ERR_FORBIDDEN, "refused",
+		    "the keyholder refuses further logins (too many wrong "
+		    "PINs since it started, or the token has one try left); "
+		    "restart signetd" },
 	};
 	uint64_t deadline = now_ms() + KH_PIN_FRAME_TIMEOUT_MS;
 	uint8_t buf[KH_MAX_CONSOLE_ANSWER];
@@ -469,10 +615,13 @@ h_login_fd(struct rd *req, struct wbuf *rep)
 	res.code = read_pin_frame(kh_console_fd, kh_pin, &len);
 	if (res.code == 0) {
 		/* tried once, as for LOGIN; a wrong PIN is never retried */
-		res.code = token_login(kh_tok, kh_pin, len);
+		res.code = try_login("console", kh_pin, len);
 		if (res.code != 0 && res.code != SIGNET_ERR_PIN_INCORRECT &&
-		    res.code != SIGNET_ERR_PIN_LOCKED)
+		    res.code != SIGNET_ERR_PIN_LOCKED &&
+		    res.code != SIGNET_ERR_FORBIDDEN)
 			res.code = SIGNET_ERR_TOKEN;
+	} else {
+		journal_login("console", res.code);
 	}
 	OPENSSL_cleanse(kh_pin, SIGNET_KH_MAX_PIN + 2);
 	/* the token's own retry counter state, for the officer to see */
@@ -487,18 +636,20 @@ h_login_fd(struct rd *req, struct wbuf *rep)
 	return khproto_enc_login_fd_rep(rep, &res);
 }
 
+/* The states each message is allowed in (PROTOCOL.md, "States"). */
 static const struct handler {
 	uint8_t type;
 	const char *name;
 	int (*fn)(struct rd *, struct wbuf *);
+	unsigned permit;	/* enum kh_state bits */
 } handlers[] = {
-	{ KH_MSG_STATUS,	"STATUS",	h_status },
-	{ KH_MSG_LIST_KEYS,	"LIST_KEYS",	h_list_keys },
-	{ KH_MSG_PUBKEY,	"PUBKEY",	h_pubkey },
-	{ KH_MSG_SIGN,		"SIGN",		h_sign },
-	{ KH_MSG_GENERATE,	"GENERATE",	h_generate },
-	{ KH_MSG_LOGIN,		"LOGIN",	h_login },
-	{ KH_MSG_LOGIN_FD,	"LOGIN_FD",	h_login_fd },
+	{ KH_MSG_STATUS,    "STATUS",    h_status,    KH_ST_ANY },
+	{ KH_MSG_LIST_KEYS, "LIST_KEYS", h_list_keys, KH_ST_ANY },
+	{ KH_MSG_PUBKEY,    "PUBKEY",    h_pubkey,    KH_ST_ANY },
+	{ KH_MSG_SIGN,      "SIGN",      h_sign,      KH_ST_ACTIVE },
+	{ KH_MSG_GENERATE,  "GENERATE",  h_generate,  KH_ST_ACTIVE },
+	{ KH_MSG_LOGIN,     "LOGIN",     h_login,     KH_ST_LOCKED },
+	{ KH_MSG_LOGIN_FD,  "LOGIN_FD",  h_login_fd,  KH_ST_LOCKED },
 };
 
 static const struct handler *
@@ -552,6 +703,15 @@ serve(int fd, uint8_t *frame)
 			    "carries" : "lacks");
 			return SIGNET_ERR_PROTOCOL;
 		}
+		if ((h->permit & kh_state) == 0) {
+			log_err("protocol violation: %s while %s; exiting",
+			    h->name, kh_state == KH_ST_ACTIVE ? "logged in" :
+			    "not logged in");
+			if (kh_console_fd >= 0)
+				close(kh_console_fd);
+			kh_console_fd = -1;
+			return SIGNET_ERR_PROTOCOL;
+		}
 		wbuf_init(&rep, KH_MAX_FRAME);
 		r = h->fn(&body, &rep);
 		OPENSSL_cleanse(frame, len);
@@ -602,6 +762,8 @@ int
 main(int argc, char **argv)
 {
 	const char *module = NULL, *label = NULL, *pin_file = NULL;
+	const char *journal = NULL;
+	char jerr[512], fields[128];
 	struct secmem sm = { 0 };
 	struct stat sb;
 	size_t pinlen = 0;
@@ -611,6 +773,8 @@ main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--debug") == 0)
 			debug = 1;
+		else if (strcmp(argv[i], "--no-generate") == 0)
+			kh_no_generate = true;
 		else if (i + 1 >= argc)
 			usage();
 		else if (strcmp(argv[i], "--fd") == 0) {
@@ -622,10 +786,12 @@ main(int argc, char **argv)
 			label = argv[++i];
 		else if (strcmp(argv[i], "--pin-file") == 0)
 			pin_file = argv[++i];
+		else if (strcmp(argv[i], "--journal") == 0)
+			journal = argv[++i];
 		else
 			usage();
 	}
-	if (fd < 0 || module == NULL)
+	if (fd < 0 || module == NULL || journal == NULL)
 		usage();
 	log_init("signet-keyholder", debug);
 	if ((r = harden()) != 0)
@@ -641,6 +807,19 @@ main(int argc, char **argv)
 		r = SIGNET_ERR_INTERNAL;
 		goto out;
 	}
+	/* no journal, no signatures: it is checked before anything else */
+	if ((r = khj_open(journal, &kh_journal, jerr, sizeof(jerr))) != 0) {
+		log_err("%s; refusing to start", jerr);
+		goto out;
+	}
+	snprintf(fields, sizeof(fields), "\"op\":\"start\",\"pid\":%ld,"
+	    "\"generate\":%s", (long)getpid(), kh_no_generate ? "false" :
+	    "true");
+	if ((r = khj_append(kh_journal, fields)) != 0) {
+		log_err("journal %s cannot be written; refusing to start",
+		    journal);
+		goto out;
+	}
 	if ((r = secmem_init(&sm)) != 0)
 		goto out;
 	kh_pin = sm.pin;
@@ -654,7 +833,7 @@ main(int argc, char **argv)
 	if (pinlen > 0) {
 		/* Tried once. On failure the keyholder stays up but locked,
 		 * so an officer can log in from the console. */
-		if (token_login(kh_tok, sm.pin, pinlen) != 0)
+		if (try_login("pin-file", sm.pin, pinlen) != 0)
 			log_err("login with the PIN file failed; the token "
 			    "stays locked");
 		OPENSSL_cleanse(sm.pin, SIGNET_KH_MAX_PIN + 2);
@@ -665,6 +844,7 @@ main(int argc, char **argv)
 	r = serve(fd, sm.frame);
  out:
 	token_close(kh_tok);
+	khj_close(kh_journal);
 	secmem_free(&sm);
 	if (fd >= 0)
 		close(fd);

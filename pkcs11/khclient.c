@@ -21,7 +21,7 @@
 
 /* The keyholder's end of the socketpair, by convention (PROTOCOL.md). */
 #define KH_CHILD_FD	3
-#define KH_MAX_ARGS	12
+#define KH_MAX_ARGS	16
 #define KH_MAX_ENV	64
 /* How long kh_free waits for a keyholder to leave on EOF before it kills
  * it: a token operation in progress may take a moment. */
@@ -32,6 +32,11 @@ struct kh {
 	int fd;
 	pid_t pid;
 	bool broken;		/* the stream is unusable: I/O failed */
+	/* The keyholder said it is logged in (a STATUS or a login reply):
+	 * it stays so, it has no logout. Until then SIGN and GENERATE are
+	 * checked against a fresh STATUS, since in the wrong state they are
+	 * violations that end the keyholder. */
+	bool logged_in;
 };
 
 int
@@ -75,6 +80,10 @@ build_argv(const struct kh_spawn_opts *o, char ***out)
 		a[n++] = "--pin-file";
 		a[n++] = o->pin_file;
 	}
+	a[n++] = "--journal";
+	a[n++] = o->journal;
+	if (o->no_generate)
+		a[n++] = "--no-generate";
 	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
 		return SIGNET_ERR_NOMEM;
 	for (i = 0; i < n; i++) {
@@ -169,7 +178,8 @@ kh_spawn(const struct kh_spawn_opts *o, struct kh **out)
 	int err, r = SIGNET_ERR_INTERNAL;
 
 	*out = NULL;
-	if (o == NULL || o->path == NULL || o->module == NULL)
+	if (o == NULL || o->path == NULL || o->module == NULL ||
+	    o->journal == NULL)
 		return SIGNET_ERR_INVALID;
 	if (o->user != NULL && geteuid() == 0) {
 		if ((pw = getpwnam(o->user)) == NULL) {
@@ -277,12 +287,19 @@ kh_free(struct kh *kh)
 	free(kh);
 }
 
+/* A reply buffer per call: 16 KiB is too much for some threads' stacks. */
+static uint8_t *
+rep_alloc(void)
+{
+	return malloc(KH_MAX_FRAME);
+}
+
 /* One round trip: sends req (a whole frame, with the descriptor pass
  * when it is not -1), receives the reply into rep[KH_MAX_FRAME] and checks
  * it answers req: the request's reply type, or a failure reply whose code
  * is returned. On success *body reads the reply's body. */
 static int
-call_fd(struct kh *kh, struct wbuf *req, int pass, uint8_t *rep,
+call_locked(struct kh *kh, struct wbuf *req, int pass, uint8_t *rep,
     struct rd *body)
 {
 	struct kh_failure f;
@@ -292,7 +309,6 @@ call_fd(struct kh *kh, struct wbuf *req, int pass, uint8_t *rep,
 
 	if (req->buf == NULL || req->len <= KH_FRAME_HDR)
 		return SIGNET_ERR_INTERNAL;
-	pthread_mutex_lock(&kh->lock);
 	if (kh->broken) {
 		r = SIGNET_ERR_KEYHOLDER;
 	} else if ((r = pass >= 0 ? khproto_send_fd(kh->fd, req->buf,
@@ -306,7 +322,6 @@ call_fd(struct kh *kh, struct wbuf *req, int pass, uint8_t *rep,
 		    "connection lost");
 		r = SIGNET_ERR_KEYHOLDER;
 	}
-	pthread_mutex_unlock(&kh->lock);
 	if (r != 0)
 		return r;
 	if (khproto_open(rep, len, &type, body) != 0)
@@ -328,17 +343,81 @@ call_fd(struct kh *kh, struct wbuf *req, int pass, uint8_t *rep,
 }
 
 static int
+call_fd(struct kh *kh, struct wbuf *req, int pass, uint8_t *rep,
+    struct rd *body)
+{
+	int r;
+
+	pthread_mutex_lock(&kh->lock);
+	r = call_locked(kh, req, pass, rep, body);
+	pthread_mutex_unlock(&kh->lock);
+	return r;
+}
+
+static int
 call(struct kh *kh, struct wbuf *req, uint8_t *rep, struct rd *body)
 {
 	return call_fd(kh, req, -1, rep, body);
 }
 
-/* A reply buffer per call: 16 KiB is too much for some threads' stacks. */
-static uint8_t *
-rep_alloc(void)
+/* With kh->lock held: whether the keyholder is logged in, asked with a
+ * STATUS unless it already said so. */
+static int
+logged_in_locked(struct kh *kh, bool *yes)
 {
-	return malloc(KH_MAX_FRAME);
+	struct kh_status st;
+	struct wbuf req;
+	struct rd body;
+	uint8_t *rep = NULL;
+	int r;
+
+	*yes = false;
+	if (kh->logged_in) {
+		*yes = true;
+		return 0;
+	}
+	wbuf_init(&req, KH_MAX_FRAME);
+	if ((rep = rep_alloc()) == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = khproto_enc_status_req(&req)) != 0 ||
+	    (r = call_locked(kh, &req, -1, rep, &body)) != 0)
+		goto out;
+	if (khproto_dec_status_rep(&body, &st) != 0) {
+		r = SIGNET_ERR_PROTOCOL;
+		goto out;
+	}
+	kh->logged_in = st.logged_in;
+	*yes = st.logged_in;
+	r = 0;
+ out:
+	free(rep);
+	wbuf_free(&req);
+	return r;
 }
+
+/* One round trip that the keyholder permits only while logged in (SIGN,
+ * GENERATE) or only while not (LOGIN, LOGIN_FD): the state is checked
+ * first under the same lock, so no other thread's login comes between. */
+static int
+call_in_state(struct kh *kh, bool want_logged_in, struct wbuf *req, int pass,
+    uint8_t *rep, struct rd *body)
+{
+	bool yes;
+	int r;
+
+	pthread_mutex_lock(&kh->lock);
+	if ((r = logged_in_locked(kh, &yes)) == 0) {
+		if (yes != want_logged_in)
+			r = yes ? SIGNET_ERR_CONFLICT : SIGNET_ERR_TOKEN_LOCKED;
+		else
+			r = call_locked(kh, req, pass, rep, body);
+	}
+	pthread_mutex_unlock(&kh->lock);
+	return r;
+}
+
 
 int
 kh_send_raw(struct kh *kh, const void *frame, size_t len)
@@ -374,6 +453,11 @@ kh_status(struct kh *kh, struct kh_status *st)
 	if (khproto_dec_status_rep(&body, st) != 0) {
 		r = SIGNET_ERR_PROTOCOL;
 		goto out;
+	}
+	if (st->logged_in) {
+		pthread_mutex_lock(&kh->lock);
+		kh->logged_in = true;
+		pthread_mutex_unlock(&kh->lock);
 	}
 	r = 0;
  out:
@@ -535,7 +619,8 @@ kh_public_key(struct kh *kh, const char *key_id, EVP_PKEY **pub)
 
 int
 kh_sign(struct kh *kh, const char *key_id, int mech, int hash,
-    const uint8_t *dgst, size_t dlen, uint8_t *sig, size_t *siglen)
+    const uint8_t *dgst, size_t dlen, int purpose, const char *ref,
+    uint8_t *sig, size_t *siglen)
 {
 	struct kh_sign_req q;
 	struct wbuf req;
@@ -552,19 +637,26 @@ kh_sign(struct kh *kh, const char *key_id, int mech, int hash,
 		return r;
 	if ((mech != KH_MECH_RSA_PKCS1 && mech != KH_MECH_RSA_PSS &&
 	    mech != KH_MECH_ECDSA) || khproto_hash_len(hash) == 0 ||
-	    dlen != khproto_hash_len(hash) || dgst == NULL || sig == NULL)
+	    dlen != khproto_hash_len(hash) || dgst == NULL || sig == NULL ||
+	    (purpose != KH_PURPOSE_REQUEST &&
+	    purpose != KH_PURPOSE_CERTIFICATE) || ref == NULL ||
+	    strlen(ref) >= sizeof(q.ref))
 		return SIGNET_ERR_INVALID;
 	q.mech = mech;
 	q.hash = hash;
 	memcpy(q.dgst, dgst, dlen);
 	q.dlen = dlen;
+	q.purpose = purpose;
+	memcpy(q.ref, ref, strlen(ref) + 1);
+	if (!khproto_valid_ref(q.ref))
+		return SIGNET_ERR_INVALID;
 	wbuf_init(&req, KH_MAX_FRAME);
 	if ((rep = rep_alloc()) == NULL) {
 		r = SIGNET_ERR_NOMEM;
 		goto out;
 	}
 	if ((r = khproto_enc_sign_req(&req, &q)) != 0 ||
-	    (r = call(kh, &req, rep, &body)) != 0)
+	    (r = call_in_state(kh, true, &req, -1, rep, &body)) != 0)
 		goto out;
 	if (khproto_dec_sign_rep(&body, &s, &len) != 0) {
 		r = SIGNET_ERR_PROTOCOL;
@@ -585,7 +677,7 @@ kh_sign(struct kh *kh, const char *key_id, int mech, int hash,
 
 int
 kh_generate(struct kh *kh, const char *label, int type, unsigned bits,
-    struct kh_key_info *out)
+    const char *admin, struct kh_key_info *out)
 {
 	struct kh_gen_req q;
 	struct wbuf req;
@@ -595,12 +687,16 @@ kh_generate(struct kh *kh, const char *label, int type, unsigned bits,
 
 	memset(out, 0, sizeof(*out));
 	memset(&q, 0, sizeof(q));
-	if (label == NULL || strlen(label) >= sizeof(q.label))
+	if (label == NULL || strlen(label) >= sizeof(q.label) ||
+	    admin == NULL || strlen(admin) >= sizeof(q.admin))
 		return SIGNET_ERR_INVALID;
 	memcpy(q.label, label, strlen(label) + 1);
+	memcpy(q.admin, admin, strlen(admin) + 1);
 	q.type = type;
 	q.bits = bits;
-	if (!khproto_valid_label(q.label) || !khproto_valid_gen(type, bits))
+	q.origin = KH_GEN_BY_ADMIN;
+	if (!khproto_valid_label(q.label) || !khproto_valid_gen(type, bits) ||
+	    !khproto_valid_ref(q.admin))
 		return SIGNET_ERR_INVALID;
 	wbuf_init(&req, KH_MAX_FRAME);
 	if ((rep = rep_alloc()) == NULL) {
@@ -608,7 +704,7 @@ kh_generate(struct kh *kh, const char *label, int type, unsigned bits,
 		goto out;
 	}
 	if ((r = khproto_enc_gen_req(&req, &q)) != 0 ||
-	    (r = call(kh, &req, rep, &body)) != 0)
+	    (r = call_in_state(kh, true, &req, -1, rep, &body)) != 0)
 		goto out;
 	if (khproto_dec_gen_rep(&body, out) != 0) {
 		memset(out, 0, sizeof(*out));
@@ -639,12 +735,15 @@ kh_login(struct kh *kh, const char *pin, size_t pinlen)
 		goto out;
 	}
 	if ((r = khproto_enc_login_req(&req, pin, pinlen)) != 0 ||
-	    (r = call(kh, &req, rep, &body)) != 0)
+	    (r = call_in_state(kh, false, &req, -1, rep, &body)) != 0)
 		goto out;
 	if (khproto_dec_login_rep(&body) != 0) {
 		r = SIGNET_ERR_PROTOCOL;
 		goto out;
 	}
+	pthread_mutex_lock(&kh->lock);
+	kh->logged_in = true;
+	pthread_mutex_unlock(&kh->lock);
 	r = 0;
  out:
 	free(rep);
@@ -669,12 +768,17 @@ kh_login_fd(struct kh *kh, int fd, struct kh_login_result *res)
 		goto out;
 	}
 	if ((r = khproto_enc_login_fd_req(&req)) != 0 ||
-	    (r = call_fd(kh, &req, fd, rep, &body)) != 0)
+	    (r = call_in_state(kh, false, &req, fd, rep, &body)) != 0)
 		goto out;
 	if (khproto_dec_login_fd_rep(&body, res) != 0) {
 		memset(res, 0, sizeof(*res));
 		r = SIGNET_ERR_PROTOCOL;
 		goto out;
+	}
+	if (res->code == 0) {
+		pthread_mutex_lock(&kh->lock);
+		kh->logged_in = true;
+		pthread_mutex_unlock(&kh->lock);
 	}
 	r = 0;
  out:

@@ -24,11 +24,23 @@ struct kh_spawn_opts {
 	const char *const *env;		/* NULL-terminated "K=V" for the keyholder
 					 * only (e.g. SOFTHSM2_CONF); may be NULL */
 	const char *user;		/* drop to this user when root; NULL = stay */
+	const char *journal;		/* the keyholder's signing journal
+					 * directory (required) */
+	bool no_generate;		/* the keyholder refuses GENERATE */
 };
 
 enum kh_key_type { KH_KEY_RSA = 1, KH_KEY_EC = 2 };
 enum kh_mech { KH_MECH_RSA_PKCS1 = 1, KH_MECH_RSA_PSS = 2, KH_MECH_ECDSA = 3 };
 enum kh_hash { KH_HASH_SHA256 = 1, KH_HASH_SHA384 = 2, KH_HASH_SHA512 = 3 };
+/* What a signature is for, as signetd names it in SIGN and the keyholder
+ * journals it: a signing request (ref = its id) or an administrator's
+ * certificate work, a CSR or self-signed certificate (ref = the
+ * administrator). */
+enum kh_purpose { KH_PURPOSE_REQUEST = 1, KH_PURPOSE_CERTIFICATE = 2 };
+/* GENERATE's only origin: an administrator's request. */
+#define KH_GEN_BY_ADMIN	1
+
+#define KH_MAX_REF	64	/* SIGN reference, GENERATE administrator */
 
 #define KH_KEY_ID_HEX	64	/* hex of CKA_ID, at most 32 bytes */
 
@@ -79,14 +91,24 @@ int kh_find_key(struct kh *kh, const char *id_or_label,
     struct kh_key_info *out) SIGNET_WUR;
 int kh_public_key(struct kh *kh, const char *key_id, EVP_PKEY **pub) SIGNET_WUR;
 /* dgst must be exactly the size of hash; *siglen is the capacity of sig
- * on entry and the signature length on return. ECDSA signatures are DER. */
+ * on entry and the signature length on return. ECDSA signatures are DER.
+ * purpose and ref say what the signature is for (enum kh_purpose): the
+ * keyholder journals them with the digest before it answers. Not logged
+ * in: SIGNET_ERR_TOKEN_LOCKED, decided here (the keyholder would take a
+ * SIGN while locked for a protocol violation). */
 int kh_sign(struct kh *kh, const char *key_id, int mech, int hash,
-    const uint8_t *dgst, size_t dlen, uint8_t *sig, size_t *siglen) SIGNET_WUR;
+    const uint8_t *dgst, size_t dlen, int purpose, const char *ref,
+    uint8_t *sig, size_t *siglen) SIGNET_WUR;
 /* RSA: bits 2048, 3072, 4096; EC: bits 256 (P-256) or 384 (P-384).
- * Generated inside the token: CKA_SENSITIVE, not CKA_EXTRACTABLE. */
+ * Generated inside the token: CKA_SENSITIVE, not CKA_EXTRACTABLE. Only
+ * for an administrator's request: admin names them (journaled).
+ * SIGNET_ERR_FORBIDDEN when the keyholder is configured not to generate. */
 int kh_generate(struct kh *kh, const char *label, int type, unsigned bits,
-    struct kh_key_info *out) SIGNET_WUR;
-/* Logs in with a PIN (console token activation); pin is not kept. */
+    const char *admin, struct kh_key_info *out) SIGNET_WUR;
+/* Logs in with a PIN (console token activation); pin is not kept.
+ * Already logged in: SIGNET_ERR_CONFLICT, decided here. After
+ * SIGNET_KH_MAX_PIN_FAILURES wrong PINs since the keyholder started, or
+ * when the token has one try left: SIGNET_ERR_FORBIDDEN. */
 int kh_login(struct kh *kh, const char *pin, size_t pinlen) SIGNET_WUR;
 
 /* Token activation from the officer's console without signetd ever

@@ -69,6 +69,20 @@ khproto_valid_label(const char *label)
 	    text_ok(label, false);
 }
 
+bool
+khproto_valid_ref(const char *ref)
+{
+	return strnlen(ref, KH_MAX_REF + 1) <= KH_MAX_REF &&
+	    text_ok(ref, false);
+}
+
+static bool
+valid_purpose(int purpose)
+{
+	return purpose == KH_PURPOSE_REQUEST ||
+	    purpose == KH_PURPOSE_CERTIFICATE;
+}
+
 static bool
 valid_key_info(const struct kh_key_info *k)
 {
@@ -434,13 +448,16 @@ khproto_enc_sign_req(struct wbuf *b, const struct kh_sign_req *q)
 {
 	if (!khproto_valid_key_id(q->key_id) || !valid_mech(q->mech) ||
 	    khproto_hash_len(q->hash) == 0 ||
-	    q->dlen != khproto_hash_len(q->hash))
+	    q->dlen != khproto_hash_len(q->hash) ||
+	    !valid_purpose(q->purpose) || !khproto_valid_ref(q->ref))
 		return SIGNET_ERR_INVALID;
 	WB(msg_begin(b, KH_MSG_SIGN));
 	WB(wbuf_cstr(b, q->key_id));
 	WB(wbuf_u8(b, (uint8_t)q->mech));
 	WB(wbuf_u8(b, (uint8_t)q->hash));
 	WB(wbuf_blob(b, q->dgst, q->dlen));
+	WB(wbuf_u8(b, (uint8_t)q->purpose));
+	WB(wbuf_cstr(b, q->ref));
 	return msg_end(b);
 }
 
@@ -448,7 +465,7 @@ int
 khproto_dec_sign_req(struct rd *r, struct kh_sign_req *q)
 {
 	const uint8_t *d;
-	uint8_t mech, hash;
+	uint8_t mech, hash, purpose;
 	size_t n;
 
 	memset(q, 0, sizeof(*q));
@@ -456,9 +473,16 @@ khproto_dec_sign_req(struct rd *r, struct kh_sign_req *q)
 	RD(rd_u8(r, &mech));
 	RD(rd_u8(r, &hash));
 	RD(rd_blob(r, KH_MAX_DIGEST, &d, &n));
+	RD(rd_u8(r, &purpose));
+	RD(rd_cstr(r, q->ref, sizeof(q->ref)));
 	RD(rd_end(r));
 	q->mech = mech;
 	q->hash = hash;
+	q->purpose = purpose;
+	/* a signature nobody names a reason for is not made: the journal
+	 * must say what each one was for */
+	if (!valid_purpose(q->purpose) || !khproto_valid_ref(q->ref))
+		return SIGNET_ERR_PROTOCOL;
 	/* Every mechanism signs a digest of exactly the named hash's size
 	 * (PKCS#1 v1.5 DigestInfo, PSS mHash, ECDSA e): anything else is a
 	 * confused or hostile peer, not a retryable error. */
@@ -474,30 +498,39 @@ int
 khproto_enc_gen_req(struct wbuf *b, const struct kh_gen_req *q)
 {
 	if (!khproto_valid_label(q->label) ||
-	    !khproto_valid_gen(q->type, q->bits))
+	    !khproto_valid_gen(q->type, q->bits) ||
+	    q->origin != KH_GEN_BY_ADMIN || !khproto_valid_ref(q->admin))
 		return SIGNET_ERR_INVALID;
 	WB(msg_begin(b, KH_MSG_GENERATE));
 	WB(wbuf_cstr(b, q->label));
 	WB(wbuf_u8(b, (uint8_t)q->type));
 	WB(wbuf_u32(b, q->bits));
+	WB(wbuf_u8(b, (uint8_t)q->origin));
+	WB(wbuf_cstr(b, q->admin));
 	return msg_end(b);
 }
 
 int
 khproto_dec_gen_req(struct rd *r, struct kh_gen_req *q)
 {
-	uint8_t type;
+	uint8_t type, origin;
 	uint32_t bits;
 
 	memset(q, 0, sizeof(*q));
 	RD(rd_cstr(r, q->label, sizeof(q->label)));
 	RD(rd_u8(r, &type));
 	RD(rd_u32(r, &bits));
+	RD(rd_u8(r, &origin));
+	RD(rd_cstr(r, q->admin, sizeof(q->admin)));
 	RD(rd_end(r));
 	q->type = type;
 	q->bits = bits;
+	q->origin = origin;
+	/* a key is made only on an administrator's request, and signetd
+	 * must say so and say who: the journal keeps the name */
 	if (!khproto_valid_label(q->label) ||
-	    !khproto_valid_gen(q->type, q->bits))
+	    !khproto_valid_gen(q->type, q->bits) ||
+	    q->origin != KH_GEN_BY_ADMIN || !khproto_valid_ref(q->admin))
 		return SIGNET_ERR_PROTOCOL;
 	return 0;
 }
@@ -743,6 +776,7 @@ valid_login_code(int code)
 {
 	return code == 0 || code == SIGNET_ERR_PIN_INCORRECT ||
 	    code == SIGNET_ERR_PIN_LOCKED || code == SIGNET_ERR_TOKEN ||
+	    code == SIGNET_ERR_FORBIDDEN ||
 	    code == SIGNET_ERR_INVALID || code == SIGNET_ERR_UNAVAILABLE;
 }
 

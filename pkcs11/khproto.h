@@ -55,12 +55,16 @@ struct kh_sign_req {
 	int hash;			/* enum kh_hash */
 	uint8_t dgst[KH_MAX_DIGEST];
 	size_t dlen;
+	int purpose;			/* enum kh_purpose */
+	char ref[KH_MAX_REF + 1];	/* request id or administrator */
 };
 
 struct kh_gen_req {
 	char label[SIGNET_KH_MAX_LABEL + 1];
 	int type;			/* enum kh_key_type */
 	unsigned bits;
+	int origin;			/* KH_GEN_BY_ADMIN, nothing else */
+	char admin[KH_MAX_REF + 1];	/* who asked, for the journal */
 };
 
 struct kh_failure {
@@ -72,6 +76,9 @@ struct kh_failure {
 size_t khproto_hash_len(int hash);
 /* A key id is 2..KH_KEY_ID_HEX lowercase hex digits, even in number. */
 bool khproto_valid_key_id(const char *id);
+/* 1..KH_MAX_REF bytes of text: a SIGN's reference (request id or
+ * administrator) and a GENERATE's administrator. */
+bool khproto_valid_ref(const char *ref);
 /* RSA 2048/3072/4096, EC 256/384. */
 bool khproto_valid_gen(int type, unsigned bits);
 /* 1..SIGNET_KH_MAX_LABEL bytes, none below 0x20 nor 0x7f. */

@@ -207,9 +207,17 @@ token_login(struct token *t, const uint8_t *pin, size_t len)
 	/* A locked PIN is reported without another try; a PIN is tried
 	 * once per request and never again by the keyholder itself, so the
 	 * token's retry counter only moves when a person asks. */
-	if (t->fn->C_GetTokenInfo(t->slot_id, &ti) == CKR_OK &&
-	    (ti.flags & CKF_USER_PIN_LOCKED))
+	if (t->fn->C_GetTokenInfo(t->slot_id, &ti) != CKR_OK)
+		ti.flags = 0;
+	if (ti.flags & CKF_USER_PIN_LOCKED)
 		return SIGNET_ERR_PIN_LOCKED;
+	/* The last try is not the keyholder's to spend: a wrong PIN now
+	 * would lock the token, which only the security officer PIN
+	 * undoes (PKCS#11 v2.40 section 5.6, CKF_USER_PIN_FINAL_TRY). */
+	if ((ti.flags & CKF_USER_PIN_FINAL_TRY) != 0) {
+		log_warn("token login refused: the token has one PIN try left");
+		return SIGNET_ERR_FORBIDDEN;
+	}
 	/* Through the raw API rather than PKCS11_login, which keeps a copy
 	 * of the PIN to log in again after fork(); the keyholder never
 	 * forks and keeps no PIN. */

@@ -530,7 +530,7 @@ admin_key_generate(struct api *a)
 		goto out;
 	}
 	if ((r = kh_generate(a->app->kh, label, types[i].type, types[i].bits,
-	    &ki)) != 0) {
+	    a->who.name, &ki)) != 0) {
 		http_error(a->c, r == SIGNET_ERR_INVALID ? 400 : http_status(r),
 		    "token", "generating the key failed: %s", signet_strerror(r));
 		goto out;
@@ -560,7 +560,7 @@ admin_key(struct api *a, EVP_PKEY **pk, struct kh_key_info *ki)
 		    "'%.64s'", a->seg[2]);
 		return -1;
 	}
-	if ((r = rkey_load(a->app->kh, ki->id, pk)) != 0) {
+	if ((r = rkey_load_admin(a->app->kh, ki->id, a->who.name, pk)) != 0) {
 		http_error(a->c, http_status(r), "token", "key %s cannot be "
 		    "used: %s", ki->id, signet_strerror(r));
 		return -1;

@@ -65,6 +65,8 @@ usage(FILE *f)
 	    "  admin restore DIR                    bring a backup back (signetd stopped)\n"
 	    "  audit verify FILE                    check an audit export's hash chain\n"
 	    "                                       (needs no -c CONFIG)\n"
+	    "  audit reconcile                      every signature in the keyholder's\n"
+	    "                                       journal against an approved request\n"
 	    "\n"
 	    "Network commands (no -c CONFIG; --url or SIGNET_URL ...):\n"
 	    "  submit --project P --policy S --artifact FILE [--wait] [--output F]\n"
@@ -98,6 +100,8 @@ cli_keyholder(struct cli *c)
 	o.pin_file = c->cfg.pin_file;
 	o.env = (const char *const *)c->cfg.env;
 	o.user = c->cfg.token_user;
+	o.journal = c->cfg.kh_journal;
+	o.no_generate = c->cfg.kh_no_generate != 0;
 	if (kh_spawn(&o, &c->kh) != 0) {
 		fprintf(stderr, "signet: cannot start the keyholder\n");
 		return -1;
@@ -130,6 +134,7 @@ cli_type(int t)
 
 static int cli_audit(struct cli *c, const char *action, const char *target,
     const json_t *details);
+static const char *cli_actor(void);
 
 static int
 cmd_key_list(struct cli *c)
@@ -202,7 +207,7 @@ cmd_key_generate(struct cli *c, const char *label, const char *type)
 		return 1;
 	}
 	if ((r = kh_generate(c->kh, label, types[i].type, types[i].bits,
-	    &ki)) != 0) {
+	    cli_actor(), &ki)) != 0) {
 		fprintf(stderr, "signet: generating the key failed: %s\n",
 		    signet_strerror(r));
 		return 1;
@@ -230,7 +235,7 @@ cli_load_key(struct cli *c, const char *key, EVP_PKEY **pk)
 		    signet_strerror(r));
 		return -1;
 	}
-	if ((r = rkey_load(c->kh, ki.id, pk)) != 0) {
+	if ((r = rkey_load_admin(c->kh, ki.id, cli_actor(), pk)) != 0) {
 		fprintf(stderr, "signet: cannot use key '%s': %s\n", key,
 		    signet_strerror(r));
 		return -1;
@@ -293,6 +298,29 @@ cli_open_store(struct cli *c, struct store **s)
 		return -1;
 	}
 	return 0;
+}
+
+/* signet audit reconcile (docs/audit.md): the keyholder's journal against
+ * the database, read only. */
+static int
+cmd_audit_reconcile(struct cli *c)
+{
+	struct store *s = NULL;
+	struct cas *cas = NULL;
+	int rc = 2;
+
+	if (cli_open_store(c, &s) != 0)
+		return 2;
+	if (cas_open(c->cfg.state_dir, &cas) != 0) {
+		fprintf(stderr, "signet: cannot open the artifact store under "
+		    "%s\n", c->cfg.state_dir);
+		goto out;
+	}
+	rc = audit_cli_reconcile(s, cas, c->cfg.kh_journal, stdout);
+out:
+	cas_close(cas);
+	store_close(s);
+	return rc;
 }
 
 /* Records a local administrative action in the appliance's audit log. */
@@ -552,7 +580,7 @@ main(int argc, char **argv)
 	/* the subcommand's own options */
 	const char *cmd = argv[0], *sub = argc > 1 ? argv[1] : "";
 	int skip = strcmp(cmd, "key") == 0 || strcmp(cmd, "user") == 0 ||
-	    strcmp(cmd, "admin") == 0 ? 2 : 1;
+	    strcmp(cmd, "admin") == 0 || strcmp(cmd, "audit") == 0 ? 2 : 1;
 	if (argc < skip) {
 		usage(stderr);
 		return 2;
@@ -607,6 +635,9 @@ main(int argc, char **argv)
 		rc = cmd_restore(&c, argv[optind]);
 	else if (strcmp(cmd, "apply") == 0 && optind == argc - 1)
 		rc = cmd_apply(&c, argv[optind], dry);
+	else if (strcmp(cmd, "audit") == 0 && strcmp(sub, "reconcile") == 0 &&
+	    optind == argc)
+		rc = cmd_audit_reconcile(&c);
 	else
 		usage(stderr);
 	kh_free(c.kh);

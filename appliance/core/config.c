@@ -330,6 +330,17 @@ config_handler(void *user, const char *section, const char *name,
 		if (config_parse_int(value, 1, SIGNET_MAX_WORKERS,
 		    &c->workers) != 0)
 			what = "workers must be a number from 1 to 32";
+	} else if (IS("keyholder", "journal")) {
+		/* the keyholder's own signing journal (pkcs11/PROTOCOL.md) */
+		if (!config_set_str(&c->kh_journal, config_path(p, value)))
+			what = "out of memory";
+	} else if (IS("keyholder", "generate")) {
+		if (strcmp(value, "yes") == 0)
+			c->kh_no_generate = 0;
+		else if (strcmp(value, "no") == 0)
+			c->kh_no_generate = 1;
+		else
+			what = "generate must be yes or no";
 	} else {
 		what = "unknown setting";
 	}
@@ -416,6 +427,11 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 		c->console_socket = NULL;
 		goto fail;
 	}
+	if (c->kh_journal == NULL && asprintf(&c->kh_journal,
+	    "%s/keyholder/journal", c->state_dir) < 0) {
+		c->kh_journal = NULL;
+		goto fail;
+	}
 	return 0;
 fail:
 	config_free(c);
@@ -447,5 +463,6 @@ config_free(struct config *c)
 	free(c->notify_ca_file);
 	free(c->origin_ca_file);
 	free(c->console_socket);
+	free(c->kh_journal);
 	memset(c, 0, sizeof(*c));
 }

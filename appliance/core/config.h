@@ -65,6 +65,10 @@ struct config {
 	uint32_t console_uids[CONFIG_MAX_CONSOLE_UIDS];	/* peers allowed */
 	size_t n_console_uids;	/* 0: root and the uid signetd runs as */
 	unsigned console_idle;	/* seconds without a keystroke */
+	/* [keyholder] */
+	char *kh_journal;	/* signing journal directory; default
+				 * <state_dir>/keyholder/journal */
+	int kh_no_generate;	/* generate = no: no keys made by the keyholder */
 };
 
 /* Reads path; relative paths inside are taken relative to its directory.

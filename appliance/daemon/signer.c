@@ -232,7 +232,8 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 		    signet_strerror(r));
 		goto out;
 	}
-	if ((r = cms_sign_detached(k->key, k->leaf, k->chain, md, &der,
+	if ((r = cms_sign_detached(k->key, k->leaf, k->chain, md,
+	    json_string_value(json_object_get(rec, "id")), &der,
 	    &derlen)) != 0) {
 		snprintf(reason, rlen, "signing failed: %s", signet_strerror(r));
 		goto out;

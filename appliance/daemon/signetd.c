@@ -165,6 +165,8 @@ main(int argc, char **argv)
 	ko.pin_file = app.cfg.pin_file;
 	ko.env = (const char *const *)app.cfg.env;
 	ko.user = app.cfg.token_user;
+	ko.journal = app.cfg.kh_journal;
+	ko.no_generate = app.cfg.kh_no_generate != 0;
 	/* before anything else runs: the keyholder starts from a process
 	 * that has no network sockets and no threads yet */
 	if (kh_spawn(&ko, &app.kh) != 0) {

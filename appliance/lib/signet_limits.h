@@ -106,6 +106,13 @@
 #define SIGNET_KH_MAX_LABEL		64
 #define SIGNET_KH_MAX_KEYS		256
 #define SIGNET_KH_MAX_PIN		128
+/* Wrong PINs a keyholder accepts per start before it refuses LOGIN: a
+ * compromised signetd gets this many guesses, not the token's counter. */
+#define SIGNET_KH_MAX_PIN_FAILURES	3
+/* A signed artifact (detached CMS) signet audit reconcile reads. */
+#define SIGNET_MAX_AUDIT_CMS		(1 << 20)
+/* One line of the keyholder's signing journal (pkcs11/PROTOCOL.md). */
+#define SIGNET_KH_MAX_JOURNAL_LINE	1024
 
 /* Certificates: chain length accepted for a policy's certificate. */
 #define SIGNET_MAX_CHAIN		8

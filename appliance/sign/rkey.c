@@ -25,7 +25,42 @@
 struct rkey {
 	struct kh *kh;
 	char id[KH_KEY_ID_HEX + 1];
+	int purpose;			/* enum kh_purpose */
+	char admin[KH_MAX_REF + 1];	/* KH_PURPOSE_CERTIFICATE: who */
 };
+
+/* The signing request this thread signs for (rkey_bind_request). Keys in
+ * the signer are shared by its workers, so the request travels with the
+ * thread, not with the key. */
+static _Thread_local char rkey_request[KH_MAX_REF + 1];
+
+void
+rkey_bind_request(const char *request_id)
+{
+	size_t n = request_id == NULL ? 0 : strlen(request_id);
+
+	if (n > KH_MAX_REF)
+		n = 0;	/* refused at signing time: no request bound */
+	memcpy(rkey_request, request_id == NULL ? "" : request_id, n);
+	rkey_request[n] = '\0';
+}
+
+/* What the keyholder journals for a signature with k: a request's id, or
+ * the administrator doing certificate work. NULL: nothing is bound, and
+ * a signature nobody can account for is not asked for. */
+static const char *
+rkey_ref(const struct rkey *k, int *purpose)
+{
+	*purpose = k->purpose;
+	if (k->purpose == KH_PURPOSE_CERTIFICATE)
+		return k->admin;
+	if (rkey_request[0] == '\0') {
+		log_err("remote key %s: no signing request bound; refusing to "
+		    "sign", k->id);
+		return NULL;
+	}
+	return rkey_request;
+}
 
 static pthread_once_t rkey_once = PTHREAD_ONCE_INIT;
 static RSA_METHOD *rkey_rsa_meth;
@@ -85,7 +120,8 @@ rkey_rsa_sign(int type, const unsigned char *m, unsigned int m_length,
 {
 	const struct rkey *k = RSA_get_ex_data(rsa, rkey_rsa_idx);
 	size_t len = (size_t)RSA_size(rsa);
-	int hash, r;
+	const char *ref;
+	int hash, purpose, r;
 
 	*siglen = 0;
 	if (k == NULL || (hash = hash_of_nid(type, m_length)) == 0) {
@@ -93,8 +129,10 @@ rkey_rsa_sign(int type, const unsigned char *m, unsigned int m_length,
 		    "bytes)", type, m_length);
 		return 0;
 	}
+	if ((ref = rkey_ref(k, &purpose)) == NULL)
+		return 0;
 	r = kh_sign(k->kh, k->id, KH_MECH_RSA_PKCS1, hash, m, m_length,
-	    sigret, &len);
+	    purpose, ref, sigret, &len);
 	if (r != 0) {
 		log_err("remote RSA key %s: %s", k->id, signet_strerror(r));
 		return 0;
@@ -125,7 +163,8 @@ rkey_ec_sign(int type, const unsigned char *dgst, int dlen,
     const BIGNUM *rp, EC_KEY *eckey)
 {
 	const struct rkey *k = EC_KEY_get_ex_data(eckey, rkey_ec_idx);
-	int cap = ECDSA_size(eckey), hash, r;
+	int cap = ECDSA_size(eckey), hash, purpose, r;
+	const char *ref;
 	size_t len;
 
 	(void)type;
@@ -138,9 +177,11 @@ rkey_ec_sign(int type, const unsigned char *dgst, int dlen,
 		    dlen);
 		return 0;
 	}
+	if ((ref = rkey_ref(k, &purpose)) == NULL)
+		return 0;
 	len = (size_t)cap;
 	r = kh_sign(k->kh, k->id, KH_MECH_ECDSA, hash, dgst, (size_t)dlen,
-	    sig, &len);
+	    purpose, ref, sig, &len);
 	if (r != 0) {
 		log_err("remote EC key %s: %s", k->id, signet_strerror(r));
 		return 0;
@@ -202,15 +243,22 @@ rkey_init(void)
 }
 
 static struct rkey *
-rkey_new(struct kh *kh, const char *key_id)
+rkey_new(struct kh *kh, const char *key_id, const char *admin)
 {
 	struct rkey *k;
 	size_t n = strlen(key_id);
 
-	if (n > KH_KEY_ID_HEX || (k = calloc(1, sizeof(*k))) == NULL)
+	if (n > KH_KEY_ID_HEX ||
+	    (admin != NULL && strlen(admin) > KH_MAX_REF) ||
+	    (k = calloc(1, sizeof(*k))) == NULL)
 		return NULL;
 	k->kh = kh;
 	memcpy(k->id, key_id, n + 1);
+	k->purpose = KH_PURPOSE_REQUEST;
+	if (admin != NULL) {
+		k->purpose = KH_PURPOSE_CERTIFICATE;
+		memcpy(k->admin, admin, strlen(admin) + 1);
+	}
 	return k;
 }
 
@@ -218,8 +266,8 @@ rkey_new(struct kh *kh, const char *key_id)
  * built around it is "foreign", so OpenSSL does not export it to a
  * provider. */
 static int
-load_rsa(struct kh *kh, const char *key_id, const uint8_t *der, long len,
-    EVP_PKEY **out)
+load_rsa(struct kh *kh, const char *key_id, const char *admin,
+    const uint8_t *der, long len, EVP_PKEY **out)
 {
 	const unsigned char *p = der;
 	struct rkey *k = NULL;
@@ -231,7 +279,7 @@ load_rsa(struct kh *kh, const char *key_id, const uint8_t *der, long len,
 		goto out;
 	if (RSA_set_method(rsa, rkey_rsa_meth) != 1)
 		goto out;
-	if ((k = rkey_new(kh, key_id)) == NULL) {
+	if ((k = rkey_new(kh, key_id, admin)) == NULL) {
 		r = SIGNET_ERR_NOMEM;
 		goto out;
 	}
@@ -254,8 +302,8 @@ load_rsa(struct kh *kh, const char *key_id, const uint8_t *der, long len,
 }
 
 static int
-load_ec(struct kh *kh, const char *key_id, const uint8_t *der, long len,
-    EVP_PKEY **out)
+load_ec(struct kh *kh, const char *key_id, const char *admin,
+    const uint8_t *der, long len, EVP_PKEY **out)
 {
 	const unsigned char *p = der;
 	struct rkey *k = NULL;
@@ -267,7 +315,7 @@ load_ec(struct kh *kh, const char *key_id, const uint8_t *der, long len,
 		goto out;
 	if (EC_KEY_set_method(ec, rkey_ec_meth) != 1)
 		goto out;
-	if ((k = rkey_new(kh, key_id)) == NULL) {
+	if ((k = rkey_new(kh, key_id, admin)) == NULL) {
 		r = SIGNET_ERR_NOMEM;
 		goto out;
 	}
@@ -290,8 +338,8 @@ load_ec(struct kh *kh, const char *key_id, const uint8_t *der, long len,
 	return r;
 }
 
-int
-rkey_load(struct kh *kh, const char *key_id, EVP_PKEY **out)
+static int
+load(struct kh *kh, const char *key_id, const char *admin, EVP_PKEY **out)
 {
 	EVP_PKEY *pub = NULL;
 	unsigned char *der = NULL;
@@ -312,10 +360,10 @@ rkey_load(struct kh *kh, const char *key_id, EVP_PKEY **out)
 	}
 	switch (EVP_PKEY_get_base_id(pub)) {
 	case EVP_PKEY_RSA:
-		r = load_rsa(kh, key_id, der, len, out);
+		r = load_rsa(kh, key_id, admin, der, len, out);
 		break;
 	case EVP_PKEY_EC:
-		r = load_ec(kh, key_id, der, len, out);
+		r = load_ec(kh, key_id, admin, der, len, out);
 		break;
 	default:
 		log_err("key %s: neither RSA nor EC", key_id);
@@ -326,4 +374,20 @@ rkey_load(struct kh *kh, const char *key_id, EVP_PKEY **out)
 	OPENSSL_free(der);
 	EVP_PKEY_free(pub);
 	return r;
+}
+
+int
+rkey_load(struct kh *kh, const char *key_id, EVP_PKEY **out)
+{
+	return load(kh, key_id, NULL, out);
+}
+
+int
+rkey_load_admin(struct kh *kh, const char *key_id, const char *admin,
+    EVP_PKEY **out)
+{
+	*out = NULL;
+	if (admin == NULL || admin[0] == '\0' || strlen(admin) > KH_MAX_REF)
+		return SIGNET_ERR_INVALID;
+	return load(kh, key_id, admin, out);
 }

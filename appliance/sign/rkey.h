@@ -11,7 +11,17 @@
 struct kh;
 
 /* kh must outlive the key. RSA keys sign with PKCS#1 v1.5, EC keys with
- * ECDSA; SHA-256/384/512 digests. */
+ * ECDSA; SHA-256/384/512 digests. Every signature names what it is for
+ * and the keyholder journals it (pkcs11/PROTOCOL.md): a key from
+ * rkey_load signs for the signing request bound to the calling thread
+ * (rkey_bind_request) and refuses when none is. */
 int rkey_load(struct kh *kh, const char *key_id, EVP_PKEY **out) SIGNET_WUR;
+/* A key for an administrator's certificate work (CSR, self-signed
+ * certificate): each signature is journaled as admin's (1..64 bytes). */
+int rkey_load_admin(struct kh *kh, const char *key_id, const char *admin,
+    EVP_PKEY **out) SIGNET_WUR;
+/* Binds the calling thread's signatures to a signing request until the
+ * next call; NULL unbinds. */
+void rkey_bind_request(const char *request_id);
 
 #endif

@@ -165,7 +165,8 @@ bench_kh(struct kh *kh, const char *key_id, int mech, const char *what,
 	do {
 		siglen = sizeof(sig);
 		if ((e = kh_sign(kh, key_id, mech, KH_HASH_SHA256, d,
-		    sizeof(d), sig, &siglen)) != 0) {
+		    sizeof(d), KH_PURPOSE_REQUEST, "bench", sig,
+		    &siglen)) != 0) {
 			fprintf(stderr, "bench_sign: kh_sign: %s\n",
 			    signet_strerror(e));
 			return -1;
@@ -181,6 +182,7 @@ main(int argc, char **argv)
 {
 	char dir[] = "/tmp/signet-bench-XXXXXX";
 	char conf[128], tokens[96], pinfile[96], envconf[160], text[256];
+	char journal[96];
 	char pin[17], so_pin[17];
 	unsigned char rnd[16];
 	const char *env[2] = { envconf, NULL };
@@ -207,6 +209,7 @@ main(int argc, char **argv)
 	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
 	snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
 	snprintf(pinfile, sizeof(pinfile), "%s/pin", dir);
+	snprintf(journal, sizeof(journal), "%s/journal", dir);
 	snprintf(envconf, sizeof(envconf), "SOFTHSM2_CONF=%s", conf);
 	snprintf(text, sizeof(text), "directories.tokendir = %s\n"
 	    "objectstore.backend = file\nlog.level = ERROR\n", tokens);
@@ -228,8 +231,10 @@ main(int argc, char **argv)
 	o.token_label = LABEL;
 	o.pin_file = pinfile;
 	o.env = env;
+	o.journal = journal;
 	if ((e = kh_spawn(&o, &kh)) != 0 ||
-	    (e = kh_generate(kh, "bench-rsa", KH_KEY_RSA, 3072, &k)) != 0) {
+	    (e = kh_generate(kh, "bench-rsa", KH_KEY_RSA, 3072, "bench",
+	    &k)) != 0) {
 		fprintf(stderr, "bench_sign: keyholder: %s\n",
 		    signet_strerror(e));
 		goto out;

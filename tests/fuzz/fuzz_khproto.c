@@ -6,10 +6,15 @@
  * their length header says.
  *
  * Input: one selector byte, then the bytes the peer sends.
- *   selector % 3 == 0: a stream to the keyholder, frame after frame until
+ *   selector % 4 == 0: a stream to the keyholder, frame after frame until
  *                      one breaks the protocol (the keyholder exits then);
- *   selector % 3 == 1: a stream to signetd, likewise;
- *   selector % 3 == 2: one buffer as a frame, both decoder sets.
+ *   selector % 4 == 1: a stream to signetd, likewise;
+ *   selector % 4 == 2: one buffer as a frame, both decoder sets;
+ *   selector % 4 == 3: the keyholder's signing journal as `signet audit
+ *                      reconcile` and a starting keyholder read it
+ *                      (khj_walk): every line it hands on is within the
+ *                      line limit, and lines plus breaks account for the
+ *                      input's lines.
  *
  * Invariant: whatever a decoder accepts, the matching encoder writes back
  * byte for byte (both sides share the code; a message one side accepts
@@ -20,6 +25,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "khjournal.h"
 #include "khproto.h"
 
 /* More than a few frames are not needed to go through the stream code;
@@ -199,6 +205,39 @@ out:
 	free(frame);
 }
 
+static void
+fz_jline(uint64_t lineno, uint64_t seq, const char *line, size_t len,
+    void *arg)
+{
+	(void)lineno;
+	(void)seq;
+	(void)arg;
+	if (len > SIGNET_KH_MAX_JOURNAL_LINE || strlen(line) != len)
+		fuzz_fail("khj_walk handed on a line out of bounds");
+}
+
+static void
+fz_journal(const uint8_t *data, size_t size)
+{
+	struct khj_walk_cb cb = { fz_jline, NULL, NULL };
+	char head[KHJ_HASH_HEX + 1];
+	uint64_t lines, breaks, nl = 0;
+	size_t i;
+	FILE *f;
+
+	if (size == 0 || (f = fmemopen((void *)(uintptr_t)data, size,
+	    "r")) == NULL)
+		return;
+	for (i = 0; i < size; i++)
+		if (data[i] == '\n')
+			nl++;
+	if (khj_walk(f, &cb, &lines, &breaks, head) == 0 &&
+	    (lines > nl + 1 || lines + breaks < nl ||
+	    strlen(head) != KHJ_HASH_HEX))
+		fuzz_fail("khj_walk's counts do not add up");
+	fclose(f);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -207,12 +246,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		fz_stream(data + 1, size - 1, 1);
 		break;
 	case 1:
 		fz_stream(data + 1, size - 1, 0);
+		break;
+	case 3:
+		fz_journal(data + 1, size - 1);
 		break;
 	default:
 		/* an exact-size copy: a read past the frame is caught */

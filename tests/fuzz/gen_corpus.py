@@ -67,11 +67,16 @@ def khproto():
         "list0": frame(0x02, u32(0)),
         "list64": frame(0x02, u32(64)),
         "pubkey": frame(0x03, blob(kid)),
-        "sign_pkcs1": frame(0x04, blob(kid) + u8(1) + u8(1) + blob(bytes(range(32)))),
-        "sign_pss384": frame(0x04, blob(kid) + u8(2) + u8(2) + blob(b"\x11" * 48)),
-        "sign_ecdsa512": frame(0x04, blob(kid) + u8(3) + u8(3) + blob(b"\x22" * 64)),
-        "gen_rsa": frame(0x05, blob("release key") + u8(1) + u32(3072)),
-        "gen_ec": frame(0x05, blob("ec") + u8(2) + u32(256)),
+        # SIGN ends with what the signature is for: purpose, reference
+        "sign_pkcs1": frame(0x04, blob(kid) + u8(1) + u8(1) + blob(bytes(range(32)))
+                            + u8(1) + blob("0b5e7e4c-1f0a-4c57-9f43-5d6a2b1c9e80")),
+        "sign_pss384": frame(0x04, blob(kid) + u8(2) + u8(2) + blob(b"\x11" * 48)
+                             + u8(1) + blob("r")),
+        "sign_ecdsa512": frame(0x04, blob(kid) + u8(3) + u8(3) + blob(b"\x22" * 64)
+                               + u8(2) + blob("signet-cli:alice")),
+        # GENERATE ends with the administrator's flag and name
+        "gen_rsa": frame(0x05, blob("release key") + u8(1) + u32(3072) + u8(1) + blob("alice")),
+        "gen_ec": frame(0x05, blob("ec") + u8(2) + u32(256) + u8(1) + blob("admin \u00e9".encode())),
         "login": frame(0x06, blob("1234")),
         "login_fd": frame(0x07),
     }
@@ -87,6 +92,7 @@ def khproto():
         "gen": frame(0x85, key_info(kid, "new key", 1, 2048)),
         "login": frame(0x86),
         "login_fd": frame(0x87, u32(-20) + u32(0x00010000) + u8(1)),
+        "login_fd_refused": frame(0x87, u32(-9) + u32(0) + u8(1)),
     }
     for n, f in req.items():
         put("khproto", "req_" + n, u8(0) + f)
@@ -104,14 +110,44 @@ def khproto():
     put("khproto", "req_unknown_type", u8(0) + frame(0x42))
     put("khproto", "req_key_id_upper", u8(0) + frame(0x03, blob("00FF")))
     put("khproto", "req_key_id_odd", u8(0) + frame(0x03, blob("abc")))
-    put("khproto", "req_digest_short", u8(0) + frame(0x04, blob(kid) + u8(1) + u8(1) + blob(b"\x00" * 31)))
+    put("khproto", "req_digest_short", u8(0) + frame(0x04, blob(kid) + u8(1) + u8(1) + blob(b"\x00" * 31)
+                                                      + u8(1) + blob("r")))
+    put("khproto", "req_sign_no_ref", u8(0) + frame(0x04, blob(kid) + u8(1) + u8(1) + blob(b"\x00" * 32)))
+    put("khproto", "req_sign_purpose0", u8(0) + frame(0x04, blob(kid) + u8(1) + u8(1) + blob(b"\x00" * 32)
+                                                       + u8(0) + blob("r")))
+    put("khproto", "req_sign_ref_empty", u8(0) + frame(0x04, blob(kid) + u8(1) + u8(1) + blob(b"\x00" * 32)
+                                                        + u8(1) + blob("")))
+    put("khproto", "req_sign_ref_ctrl", u8(0) + frame(0x04, blob(kid) + u8(3) + u8(1) + blob(b"\x00" * 32)
+                                                       + u8(1) + blob("a\nb")))
+    put("khproto", "req_sign_ref_long", u8(0) + frame(0x04, blob(kid) + u8(3) + u8(1) + blob(b"\x00" * 32)
+                                                       + u8(1) + blob("r" * 65)))
+    put("khproto", "req_gen_no_admin", u8(0) + frame(0x05, blob("x") + u8(2) + u32(256)))
+    put("khproto", "req_gen_origin0", u8(0) + frame(0x05, blob("x") + u8(2) + u32(256) + u8(0) + blob("a")))
+    put("khproto", "req_gen_admin_empty", u8(0) + frame(0x05, blob("x") + u8(2) + u32(256) + u8(1) + blob("")))
     put("khproto", "req_pin_nul", u8(0) + frame(0x06, blob(b"12\x0034")))
-    put("khproto", "req_gen_rsa1024", u8(0) + frame(0x05, blob("x") + u8(1) + u32(1024)))
+    put("khproto", "req_gen_rsa1024", u8(0) + frame(0x05, blob("x") + u8(1) + u32(1024) + u8(1) + blob("a")))
     put("khproto", "rep_bool_two", u8(1) + frame(0x81, u8(2) + u8(0) + blob("") * 4 + u32(0) + u32(0)))
     put("khproto", "rep_label_ctrl", u8(1) + frame(0x85, key_info(kid, "a\x1b[2Jb", 1, 2048)))
     put("khproto", "rep_list_over", u8(1) + frame(0x82, u32(1) + u32(2) + key_info(kid, "a", 1, 2048)))
     put("khproto", "rep_failure_pos", u8(1) + frame(0xFF, u32(5) + blob("x")))
     put("khproto", "direct_len_mismatch", u8(2) + u32(9) + b"\x01")
+    # the keyholder's journal (pkcs11/khjournal.h), selector 3
+    lines, prev = [], "0" * 64
+    for seq, fields in enumerate([
+            '"op":"start","pid":7,"generate":true',
+            '"op":"login","via":"pin-file","ok":true,"result":"ok","failures":0',
+            '"op":"sign","keyId":"00ff00ff","mechanism":"rsa-pkcs1","hash":"sha256",'
+            '"digest":"' + "ab" * 32 + '","purpose":"request","ref":"r-1"'], 1):
+        line = '{"seq":%d,"prev":"%s","time":"2026-12-02T00:00:00Z",%s}' % (seq, prev, fields)
+        lines.append(line)
+        prev = hashlib.sha256(line.encode()).hexdigest()
+    good = "".join(l + "\n" for l in lines).encode()
+    put("khproto", "journal_ok", u8(3) + good)
+    put("khproto", "journal_edited", u8(3) + good.replace(b'"pid":7', b'"pid":8'))
+    put("khproto", "journal_removed", u8(3) + (lines[0] + "\n" + lines[2] + "\n").encode())
+    put("khproto", "journal_torn", u8(3) + good[:-5])
+    put("khproto", "journal_long", u8(3) + b'{"seq":1,' + b"x" * 1100 + b"\n" + good)
+    put("khproto", "journal_garbage", u8(3) + b"\x00\n{}\n{\"seq\":01,\"prev\":\"\"}\n")
     put("khproto", "direct_short", u8(2) + b"\x00\x00")
 
 

@@ -128,14 +128,21 @@ def test_keyholder_environment_is_its_own(busy):
 
 
 def test_keyholder_has_only_the_descriptors_it_needs(busy):
-    """closefrom(): no listening socket, no LMDB, no artifact files."""
+    """closefrom(): no listening socket, no LMDB, no artifact files; only
+    its own signing journal, which it opens itself."""
     kh = keyholder(busy)
+    journal = str(busy.state / "keyholder" / "journal" / "journal.jsonl")
+    seen_journal = False
     for fd in os.listdir(f"/proc/{kh}/fd"):
         try:
             target = os.readlink(f"/proc/{kh}/fd/{fd}")
         except OSError:
             continue
+        if target == journal:
+            seen_journal = True
+            continue
         assert str(busy.state) not in target, f"keyholder fd {fd} -> {target}"
+    assert seen_journal, "the keyholder does not hold its journal open"
     listening = set()
     for line in Path(f"/proc/{busy.proc.pid}/net/tcp").read_text().splitlines()[1:]:
         f = line.split()

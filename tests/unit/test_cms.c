@@ -79,10 +79,46 @@ test_detached_roundtrip(void **state)
 	sk_X509_push(chain, x);
 	assert_int_equal(EVP_Digest(content, strlen(content), md, NULL,
 	    EVP_sha256(), NULL), 1);
-	assert_int_equal(cms_sign_detached(k, x, chain, md, &der, &derlen), 0);
+	assert_int_equal(cms_sign_detached(k, x, chain, md, "req-1", &der,
+	    &derlen), 0);
 	assert_true(derlen > 100);
 	assert_true(verify(x, der, derlen, content));
 	assert_false(verify(x, der, derlen, "the artifact's bytes!\n"));
+	/* what the key signed is the digest the audit recomputes */
+	{
+		STACK_OF(CMS_SignerInfo) *sis;
+		CMS_ContentInfo *cms;
+		ASN1_OCTET_STRING *sig;
+		EVP_PKEY_CTX *pc;
+		const unsigned char *p = der;
+		unsigned char attrs[32], content_md[32];
+
+		assert_int_equal(cms_signed_digests(der, derlen, attrs,
+		    content_md), 0);
+		assert_memory_equal(content_md, md, 32);
+		assert_non_null(cms = d2i_CMS_ContentInfo(NULL, &p,
+		    (long)derlen));
+		sis = CMS_get0_SignerInfos(cms);
+		sig = CMS_SignerInfo_get0_signature(
+		    sk_CMS_SignerInfo_value(sis, 0));
+		assert_non_null(pc = EVP_PKEY_CTX_new(k, NULL));
+		assert_int_equal(EVP_PKEY_verify_init(pc), 1);
+		assert_true(EVP_PKEY_CTX_set_signature_md(pc,
+		    EVP_sha256()) > 0);
+		assert_int_equal(EVP_PKEY_verify(pc, ASN1_STRING_get0_data(sig),
+		    (size_t)ASN1_STRING_length(sig), attrs, 32), 1);
+		attrs[0] ^= 1;
+		assert_int_not_equal(EVP_PKEY_verify(pc,
+		    ASN1_STRING_get0_data(sig),
+		    (size_t)ASN1_STRING_length(sig), attrs, 32), 1);
+		EVP_PKEY_CTX_free(pc);
+		CMS_ContentInfo_free(cms);
+		/* not a CMS */
+		assert_int_equal(cms_signed_digests(md, sizeof(md), attrs,
+		    content_md), SIGNET_ERR_INVALID);
+		assert_int_equal(cms_signed_digests(der, derlen - 1, attrs,
+		    content_md), SIGNET_ERR_INVALID);
+	}
 	OPENSSL_free(der);
 	sk_X509_free(chain);
 	X509_free(x);
@@ -98,8 +134,13 @@ test_wrong_key_refused(void **state)
 	X509 *x = self_signed(k1, "CN=One");
 
 	(void)state;
-	assert_int_not_equal(cms_sign_detached(k2, x, NULL, md, &der, &derlen),
-	    0);
+	assert_int_not_equal(cms_sign_detached(k2, x, NULL, md, "req-1", &der,
+	    &derlen), 0);
+	/* no request named: nothing to journal the signature under */
+	assert_int_equal(cms_sign_detached(k1, x, NULL, md, NULL, &der,
+	    &derlen), SIGNET_ERR_INVALID);
+	assert_int_equal(cms_sign_detached(k1, x, NULL, md, "", &der,
+	    &derlen), SIGNET_ERR_INVALID);
 	assert_null(der);
 	X509_free(x);
 	EVP_PKEY_free(k1);

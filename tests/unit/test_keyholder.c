@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,10 +28,14 @@
 #include <openssl/rsa.h>
 
 #include "khclient.h"
+#include "khjournal.h"
 #include "khproto.h"
 #include "rkey.h"
 
 #define SOFTHSM_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
+/* what every test signature is for */
+#define RQ_ID	"test-request"
+#define RQ	KH_PURPOSE_REQUEST, RQ_ID
 
 static struct {
 	char dir[64];
@@ -38,6 +43,7 @@ static struct {
 	char env_conf[160];
 	char pin[33];
 	char pin_file[128];
+	char journal[128];
 	const char *keyholder;
 	const char *module;
 	const char *env[4];
@@ -156,6 +162,7 @@ group_setup(void **state)
 		return -1;
 	}
 	snprintf(T.pin_file, sizeof(T.pin_file), "%s/pin", T.dir);
+	snprintf(T.journal, sizeof(T.journal), "%s/keyholder/journal", T.dir);
 	snprintf(text, sizeof(text), "%s\n", T.pin);
 	write_file(T.pin_file, text, 0600);
 	return 0;
@@ -171,7 +178,7 @@ group_teardown(void **state)
 }
 
 static struct kh *
-spawn(const char *pin_file)
+spawn_with(const char *pin_file, const char *journal, bool no_generate)
 {
 	struct kh_spawn_opts o = {
 		.path = T.keyholder,
@@ -179,12 +186,20 @@ spawn(const char *pin_file)
 		.token_label = "signet-test",
 		.pin_file = pin_file,
 		.env = T.env,
+		.journal = journal,
+		.no_generate = no_generate,
 	};
 	struct kh *kh = NULL;
 
 	assert_int_equal(kh_spawn(&o, &kh), 0);
 	assert_non_null(kh);
 	return kh;
+}
+
+static struct kh *
+spawn(const char *pin_file)
+{
+	return spawn_with(pin_file, T.journal, false);
 }
 
 /* The keyholder's exit status, once it has gone. */
@@ -253,19 +268,20 @@ t_generate_list_sign(void **state)
 	assert_string_equal(st.label, "signet-test");
 	assert_int_equal(st.key_count, 0);
 
-	assert_int_equal(kh_generate(kh, "rsa-test", KH_KEY_RSA, 3072,
+	assert_int_equal(kh_generate(kh, "rsa-test", KH_KEY_RSA, 3072, "admin",
 	    &T.rsa), 0);
 	assert_int_equal(T.rsa.type, KH_KEY_RSA);
 	assert_int_equal(T.rsa.bits, 3072);
 	assert_int_equal(strlen(T.rsa.id), 2 * KH_GEN_ID_LEN);
-	assert_int_equal(kh_generate(kh, "ec-test", KH_KEY_EC, 256, &T.ec), 0);
+	assert_int_equal(kh_generate(kh, "ec-test", KH_KEY_EC, 256, "admin",
+	    &T.ec), 0);
 	assert_int_equal(T.ec.type, KH_KEY_EC);
 	assert_int_equal(T.ec.bits, 256);
 	assert_string_not_equal(T.rsa.id, T.ec.id);
 	/* refused here, never sent */
-	assert_int_equal(kh_generate(kh, "x", KH_KEY_RSA, 1024, &k),
+	assert_int_equal(kh_generate(kh, "x", KH_KEY_RSA, 1024, "admin", &k),
 	    SIGNET_ERR_INVALID);
-	assert_int_equal(kh_generate(kh, "a\nb", KH_KEY_EC, 256, &k),
+	assert_int_equal(kh_generate(kh, "a\nb", KH_KEY_EC, 256, "admin", &k),
 	    SIGNET_ERR_INVALID);
 
 	assert_int_equal(kh_list_keys(kh, &keys, &n), 0);
@@ -304,7 +320,7 @@ t_generate_list_sign(void **state)
 	sha256("signet", 6, d);
 	siglen = sizeof(sig);
 	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_RSA_PKCS1,
-	    KH_HASH_SHA256, d, 32, sig, &siglen), 0);
+	    KH_HASH_SHA256, d, 32, RQ, sig, &siglen), 0);
 	assert_int_equal(siglen, 384);
 	assert_int_equal(verify(rpub, KH_MECH_RSA_PKCS1, d, 32, sig, siglen),
 	    1);
@@ -314,12 +330,12 @@ t_generate_list_sign(void **state)
 
 	siglen = sizeof(sig);
 	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_RSA_PSS,
-	    KH_HASH_SHA256, d, 32, sig, &siglen), 0);
+	    KH_HASH_SHA256, d, 32, RQ, sig, &siglen), 0);
 	assert_int_equal(verify(rpub, KH_MECH_RSA_PSS, d, 32, sig, siglen), 1);
 
 	siglen = sizeof(sig);
 	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
-	    d, 32, sig, &siglen), 0);
+	    d, 32, RQ, sig, &siglen), 0);
 	assert_true(siglen >= 8 && siglen <= 72);
 	assert_int_equal(sig[0], 0x30);		/* DER SEQUENCE */
 	assert_int_equal(verify(epub, KH_MECH_ECDSA, d, 32, sig, siglen), 1);
@@ -327,20 +343,20 @@ t_generate_list_sign(void **state)
 	/* ordinary failures: the keyholder answers and stays */
 	siglen = sizeof(sig);
 	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_ECDSA, KH_HASH_SHA256,
-	    d, 32, sig, &siglen), SIGNET_ERR_INVALID);
+	    d, 32, RQ, sig, &siglen), SIGNET_ERR_INVALID);
 	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_RSA_PSS, KH_HASH_SHA256,
-	    d, 32, sig, &siglen), SIGNET_ERR_INVALID);
+	    d, 32, RQ, sig, &siglen), SIGNET_ERR_INVALID);
 	assert_int_equal(kh_sign(kh, "00ff", KH_MECH_ECDSA, KH_HASH_SHA256,
-	    d, 32, sig, &siglen), SIGNET_ERR_NOT_FOUND);
+	    d, 32, RQ, sig, &siglen), SIGNET_ERR_NOT_FOUND);
 	assert_int_equal(kh_public_key(kh, "00ff", &none),
 	    SIGNET_ERR_NOT_FOUND);
 	assert_null(none);
 	/* caller mistakes never reach the keyholder */
 	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA384,
-	    d, 32, sig, &siglen), SIGNET_ERR_INVALID);
+	    d, 32, RQ, sig, &siglen), SIGNET_ERR_INVALID);
 	siglen = 16;
 	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_RSA_PKCS1,
-	    KH_HASH_SHA256, d, 32, sig, &siglen), SIGNET_ERR_TOO_LARGE);
+	    KH_HASH_SHA256, d, 32, RQ, sig, &siglen), SIGNET_ERR_TOO_LARGE);
 	assert_int_equal(kh_status(kh, &st), 0);
 
 	EVP_PKEY_free(rpub);
@@ -422,6 +438,7 @@ worker_main(void *arg)
 	int i;
 
 	w->ok = 1;
+	rkey_bind_request(RQ_ID);
 	for (i = 0; i < 5 && w->ok; i++) {
 		snprintf(msg, sizeof(msg), "message %d from %p", i, arg);
 		w->ok = digest_sign_verify(w->key, w->pub, msg);
@@ -449,8 +466,14 @@ t_rkey(void **state)
 	/* the remote key is the token's key */
 	assert_int_equal(EVP_PKEY_eq(rk, rpub), 1);
 	assert_int_equal(EVP_PKEY_eq(ek, epub), 1);
+	/* no request bound to this thread: no signature is asked for */
+	rkey_bind_request(NULL);
+	assert_false(digest_sign_verify(rk, rpub, "hello"));
+	assert_false(digest_sign_verify(ek, epub, "hello"));
+	rkey_bind_request(RQ_ID);
 	assert_true(digest_sign_verify(rk, rpub, "hello"));
 	assert_true(digest_sign_verify(ek, epub, "hello"));
+	rkey_bind_request(NULL);
 
 	/* workers share one keyholder */
 	for (i = 0; i < 4; i++) {
@@ -517,6 +540,8 @@ t_violations(void **state)
 	assert_int_equal(wbuf_u8(&b, KH_MECH_RSA_PKCS1), 0);
 	assert_int_equal(wbuf_u8(&b, KH_HASH_SHA256), 0);
 	assert_int_equal(wbuf_blob(&b, d, 20), 0);
+	assert_int_equal(wbuf_u8(&b, KH_PURPOSE_REQUEST), 0);
+	assert_int_equal(wbuf_cstr(&b, RQ_ID), 0);
 	n = frame(f, KH_MSG_SIGN, b.buf, b.len);
 	expect_exit_on(f, n);
 	/* ECDSA with a SHA-384 digest said to be SHA-512 */
@@ -525,6 +550,8 @@ t_violations(void **state)
 	assert_int_equal(wbuf_u8(&b, KH_MECH_ECDSA), 0);
 	assert_int_equal(wbuf_u8(&b, KH_HASH_SHA512), 0);
 	assert_int_equal(wbuf_blob(&b, d, 48), 0);
+	assert_int_equal(wbuf_u8(&b, KH_PURPOSE_REQUEST), 0);
+	assert_int_equal(wbuf_cstr(&b, RQ_ID), 0);
 	n = frame(f, KH_MSG_SIGN, b.buf, b.len);
 	expect_exit_on(f, n);
 	wbuf_free(&b);
@@ -591,7 +618,7 @@ t_locked_login(void **state)
 	assert_false(st.logged_in);
 	sha256("locked", 6, d);
 	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
-	    d, 32, sig, &siglen), SIGNET_ERR_TOKEN_LOCKED);
+	    d, 32, RQ, sig, &siglen), SIGNET_ERR_TOKEN_LOCKED);
 	assert_int_equal(kh_list_keys(kh, &keys, &n), SIGNET_ERR_TOKEN_LOCKED);
 	assert_int_equal(kh_public_key(kh, T.ec.id, &pub),
 	    SIGNET_ERR_TOKEN_LOCKED);
@@ -604,12 +631,14 @@ t_locked_login(void **state)
 	assert_int_equal(kh_status(kh, &st), 0);
 	assert_true(st.logged_in);
 	assert_int_equal(st.key_count, 2);
-	/* a second LOGIN is harmless */
-	assert_int_equal(kh_login(kh, T.pin, strlen(T.pin)), 0);
+	/* a second LOGIN is refused here, before the keyholder would take
+	 * it for a violation */
+	assert_int_equal(kh_login(kh, T.pin, strlen(T.pin)),
+	    SIGNET_ERR_CONFLICT);
 
 	siglen = sizeof(sig);
 	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
-	    d, 32, sig, &siglen), 0);
+	    d, 32, RQ, sig, &siglen), 0);
 	assert_int_equal(kh_public_key(kh, T.ec.id, &pub), 0);
 	assert_int_equal(verify(pub, KH_MECH_ECDSA, d, 32, sig, siglen), 1);
 	EVP_PKEY_free(pub);
@@ -730,12 +759,354 @@ t_login_fd(void **state)
 	kh_free(kh);
 }
 
+/* Sends frame f to a keyholder in the state kh is in and expects it to
+ * leave with status 1: a message in the wrong state is a violation. */
+static void
+expect_exit_in(struct kh *kh, const struct wbuf *f)
+{
+	struct kh_status st;
+
+	assert_int_equal(kh_send_raw(kh, f->buf, f->len), 0);
+	assert_int_equal(exit_status(kh), 1);
+	assert_int_equal(kh_status(kh, &st), SIGNET_ERR_KEYHOLDER);
+	kh_free(kh);
+}
+
+static void
+t_states(void **state)
+{
+	struct kh_sign_req q;
+	struct kh_gen_req g;
+	struct kh_status st;
+	struct wbuf f;
+	struct kh *kh;
+	uint8_t sig[KH_MAX_SIG];
+	size_t siglen;
+
+	(void)state;
+	memset(&q, 0, sizeof(q));
+	snprintf(q.key_id, sizeof(q.key_id), "%s", T.ec.id);
+	q.mech = KH_MECH_ECDSA;
+	q.hash = KH_HASH_SHA256;
+	q.dlen = 32;
+	q.purpose = KH_PURPOSE_REQUEST;
+	snprintf(q.ref, sizeof(q.ref), "%s", RQ_ID);
+	memset(&g, 0, sizeof(g));
+	snprintf(g.label, sizeof(g.label), "state-test");
+	g.type = KH_KEY_EC;
+	g.bits = 256;
+	g.origin = KH_GEN_BY_ADMIN;
+	snprintf(g.admin, sizeof(g.admin), "admin");
+
+	/* SIGN before LOGIN */
+	kh = spawn(NULL);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_false(st.logged_in);
+	wbuf_init(&f, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_sign_req(&f, &q), 0);
+	expect_exit_in(kh, &f);
+	/* GENERATE before LOGIN */
+	kh = spawn(NULL);
+	wbuf_reset(&f);
+	assert_int_equal(khproto_enc_gen_req(&f, &g), 0);
+	expect_exit_in(kh, &f);
+	/* LOGIN while logged in (by the PIN file) */
+	kh = spawn(T.pin_file);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_true(st.logged_in);
+	wbuf_reset(&f);
+	assert_int_equal(khproto_enc_login_req(&f, T.pin, strlen(T.pin)), 0);
+	expect_exit_in(kh, &f);
+	/* LOGIN twice */
+	kh = spawn(NULL);
+	assert_int_equal(kh_login(kh, T.pin, strlen(T.pin)), 0);
+	expect_exit_in(kh, &f);
+	/* the same SIGN once logged in is answered */
+	kh = spawn(NULL);
+	assert_int_equal(kh_login(kh, T.pin, strlen(T.pin)), 0);
+	siglen = sizeof(sig);
+	assert_int_equal(kh_sign(kh, q.key_id, q.mech, q.hash, q.dgst,
+	    q.dlen, q.purpose, q.ref, sig, &siglen), 0);
+	assert_int_equal(kh_status(kh, &st), 0);
+	kh_free(kh);
+	wbuf_free(&f);
+}
+
+static void
+t_generate_admin(void **state)
+{
+	uint8_t f[256];
+	struct kh_key_info k;
+	struct kh_status st;
+	struct wbuf b;
+	struct kh *kh;
+	size_t n;
+
+	(void)state;
+	/* GENERATE without the administrator's flag, or without a name */
+	wbuf_init(&b, 128);
+	assert_int_equal(wbuf_cstr(&b, "gen-test"), 0);
+	assert_int_equal(wbuf_u8(&b, KH_KEY_EC), 0);
+	assert_int_equal(wbuf_u32(&b, 256), 0);
+	n = frame(f, KH_MSG_GENERATE, b.buf, b.len);
+	expect_exit_on(f, n);
+	assert_int_equal(wbuf_u8(&b, 0), 0);
+	assert_int_equal(wbuf_cstr(&b, "admin"), 0);
+	n = frame(f, KH_MSG_GENERATE, b.buf, b.len);
+	expect_exit_on(f, n);
+	wbuf_reset(&b);
+	assert_int_equal(wbuf_cstr(&b, "gen-test"), 0);
+	assert_int_equal(wbuf_u8(&b, KH_KEY_EC), 0);
+	assert_int_equal(wbuf_u32(&b, 256), 0);
+	assert_int_equal(wbuf_u8(&b, KH_GEN_BY_ADMIN), 0);
+	assert_int_equal(wbuf_cstr(&b, ""), 0);
+	n = frame(f, KH_MSG_GENERATE, b.buf, b.len);
+	expect_exit_on(f, n);
+	wbuf_free(&b);
+
+	kh = spawn(T.pin_file);
+	assert_int_equal(kh_generate(kh, "gen-test", KH_KEY_EC, 256, NULL,
+	    &k), SIGNET_ERR_INVALID);
+	assert_int_equal(kh_generate(kh, "gen-test", KH_KEY_EC, 256, "",
+	    &k), SIGNET_ERR_INVALID);
+	kh_free(kh);
+	/* generation switched off in the keyholder's configuration */
+	kh = spawn_with(T.pin_file, T.journal, true);
+	assert_int_equal(kh_generate(kh, "gen-test", KH_KEY_EC, 256, "admin",
+	    &k), SIGNET_ERR_FORBIDDEN);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_int_equal(st.key_count, 2);
+	kh_free(kh);
+}
+
+static void
+t_pin_cap(void **state)
+{
+	struct kh_login_result res;
+	struct kh_status st;
+	struct kh *kh;
+	char ans[KH_MAX_CONSOLE_ANSWER + 1];
+	int i, sv[2];
+
+	(void)state;
+	kh = spawn(NULL);
+	for (i = 0; i < SIGNET_KH_MAX_PIN_FAILURES; i++)
+		assert_int_equal(kh_login(kh, "wrong-pin", 9),
+		    SIGNET_ERR_PIN_INCORRECT);
+	/* the right PIN, too late: no further try reaches the token */
+	assert_int_equal(kh_login(kh, T.pin, strlen(T.pin)),
+	    SIGNET_ERR_FORBIDDEN);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_false(st.logged_in);
+	assert_int_equal(kh_login(kh, T.pin, strlen(T.pin)),
+	    SIGNET_ERR_FORBIDDEN);
+	kh_free(kh);
+
+	/* the console's way counts the same, and the console is told */
+	kh = spawn(NULL);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(kh_login(kh, "wrong-pin", 9),
+	    SIGNET_ERR_PIN_INCORRECT);
+	for (i = 1; i < SIGNET_KH_MAX_PIN_FAILURES; i++) {
+		send_pin_frame(sv[0], "wrong-pin", 9);
+		assert_int_equal(kh_login_fd(kh, sv[1], &res), 0);
+		assert_int_equal(res.code, SIGNET_ERR_PIN_INCORRECT);
+		read_answer(sv[0], ans, sizeof(ans));
+	}
+	send_pin_frame(sv[0], T.pin, strlen(T.pin));
+	assert_int_equal(kh_login_fd(kh, sv[1], &res), 0);
+	assert_int_equal(res.code, SIGNET_ERR_FORBIDDEN);
+	assert_true(res.answered);
+	read_answer(sv[0], ans, sizeof(ans));
+	assert_non_null(strstr(ans, "\"error\":\"refused\""));
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_false(st.logged_in);
+	close(sv[0]);
+	close(sv[1]);
+	kh_free(kh);
+	/* until the keyholder is started again */
+	kh = spawn(NULL);
+	assert_int_equal(kh_login(kh, "wrong-pin", 9),
+	    SIGNET_ERR_PIN_INCORRECT);
+	assert_int_equal(kh_login(kh, T.pin, strlen(T.pin)), 0);
+	kh_free(kh);
+}
+
+struct jscan {
+	int sign, generate, login_bad, capped, start;
+	const char *digest;
+	int digest_seen;
+};
+
+static void
+jscan_line(uint64_t lineno, uint64_t seq, const char *line, size_t len,
+    void *arg)
+{
+	struct jscan *s = arg;
+
+	(void)lineno;
+	(void)seq;
+	(void)len;
+	if (strstr(line, "\"op\":\"sign\"") != NULL &&
+	    strstr(line, "\"ref\":\"" RQ_ID "\"") != NULL &&
+	    strstr(line, "\"purpose\":\"request\"") != NULL)
+		s->sign++;
+	if (strstr(line, "\"op\":\"generate\"") != NULL &&
+	    strstr(line, "\"admin\":\"admin\"") != NULL)
+		s->generate++;
+	if (strstr(line, "\"op\":\"login\"") != NULL &&
+	    strstr(line, "\"result\":\"pin-incorrect\"") != NULL)
+		s->login_bad++;
+	if (strstr(line, "\"op\":\"login\"") != NULL &&
+	    strstr(line, "\"result\":\"refused\"") != NULL)
+		s->capped++;
+	if (strstr(line, "\"op\":\"start\"") != NULL)
+		s->start++;
+	if (s->digest != NULL && strstr(line, s->digest) != NULL)
+		s->digest_seen++;
+}
+
+static void
+copy_file(const char *from, const char *to, const char *edit,
+    const char *with)
+{
+	char buf[1 << 16], *p;
+	FILE *f;
+	size_t n;
+
+	assert_non_null(f = fopen(from, "r"));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (edit != NULL) {
+		assert_non_null(p = strstr(buf, edit));
+		assert_int_equal(strlen(edit), strlen(with));
+		memcpy(p, with, strlen(with));
+	}
+	write_file(to, buf, 0600);
+}
+
+static void
+t_journal(void **state)
+{
+	char path[192], dir[160], hex[65], edited[65], copy[192];
+	struct jscan s;
+	struct khj_walk_cb cb = { jscan_line, NULL, &s };
+	struct kh *kh;
+	uint8_t d[32], sig[KH_MAX_SIG];
+	size_t siglen = sizeof(sig), i;
+	uint64_t lines, breaks;
+	char head[KHJ_HASH_HEX + 1];
+	FILE *f;
+	struct stat sb;
+
+	(void)state;
+	kh = spawn(T.pin_file);
+	sha256("journaled", 9, d);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	    d, 32, RQ, sig, &siglen), 0);
+	kh_free(kh);
+	/* the signature's line is in the middle: a start comes after it */
+	kh = spawn(NULL);
+	kh_free(kh);
+
+	/* created private */
+	assert_int_equal(stat(T.journal, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	snprintf(path, sizeof(path), "%s/%s", T.journal, KHJ_FILE);
+	memset(&s, 0, sizeof(s));
+	s.digest = hex;
+	assert_non_null(f = fopen(path, "r"));
+	assert_int_equal(khj_walk(f, &cb, &lines, &breaks, head), 0);
+	fclose(f);
+	assert_int_equal(breaks, 0);
+	assert_true(lines > 10);
+	assert_true(s.sign > 5);
+	assert_int_equal(s.digest_seen, 1);
+	/* the two keys of t_generate_list_sign; the refused one too */
+	assert_true(s.generate >= 3);
+	assert_true(s.login_bad >= SIGNET_KH_MAX_PIN_FAILURES);
+	assert_true(s.capped >= 1);
+	assert_true(s.start > 5);
+
+	/* one byte changed in the middle breaks the chain there */
+	snprintf(dir, sizeof(dir), "%s/edited", T.dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(copy, sizeof(copy), "%s/%s", dir, KHJ_FILE);
+	memcpy(edited, hex, sizeof(edited));
+	edited[0] = edited[0] == 'a' ? 'b' : 'a';
+	copy_file(path, copy, hex, edited);
+	memset(&s, 0, sizeof(s));
+	assert_non_null(f = fopen(copy, "r"));
+	assert_int_equal(khj_walk(f, &cb, &lines, &breaks, head), 0);
+	fclose(f);
+	assert_int_equal(breaks, 1);
+	/* and a keyholder does not extend a broken journal */
+	kh = spawn_with(T.pin_file, dir, false);
+	assert_int_equal(exit_status(kh), 1);
+	kh_free(kh);
+
+	/* a journal directory others may write is refused */
+	snprintf(dir, sizeof(dir), "%s/shared", T.dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(chmod(dir, 0770), 0);
+	kh = spawn_with(T.pin_file, dir, false);
+	assert_int_equal(exit_status(kh), 1);
+	kh_free(kh);
+	/* and a journal file others may write */
+	assert_int_equal(chmod(dir, 0700), 0);
+	snprintf(copy, sizeof(copy), "%s/%s", dir, KHJ_FILE);
+	write_file(copy, "", 0622);
+	assert_int_equal(chmod(copy, 0622), 0);
+	kh = spawn_with(T.pin_file, dir, false);
+	assert_int_equal(exit_status(kh), 1);
+	kh_free(kh);
+}
+
+/* A signature the journal cannot hold is not handed out: the keyholder
+ * is started with a file size limit (inherited across exec, with SIGXFSZ
+ * ignored) that leaves room for its start and login lines only. */
+static void
+t_journal_full(void **state)
+{
+	struct rlimit old, lim;
+	struct kh_status st;
+	struct kh *kh;
+	uint8_t d[32], sig[KH_MAX_SIG];
+	size_t siglen = sizeof(sig);
+	char dir[160];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/full", T.dir);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 400;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	kh = spawn_with(T.pin_file, dir, false);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_true(st.logged_in);
+	sha256("no room", 7, d);
+	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	    d, 32, RQ, sig, &siglen), SIGNET_ERR_IO);
+	/* and none after it: the journal's end is not known any more */
+	siglen = sizeof(sig);
+	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	    d, 32, RQ, sig, &siglen), SIGNET_ERR_IO);
+	kh_free(kh);
+}
+
 static void
 t_spawn_errors(void **state)
 {
 	struct kh_spawn_opts o = {
 		.path = "/nonexistent/signet-keyholder",
 		.module = SOFTHSM_MODULE,
+		.journal = T.journal,
 	};
 	struct kh *kh = NULL;
 
@@ -743,6 +1114,10 @@ t_spawn_errors(void **state)
 	assert_int_equal(kh_spawn(&o, &kh), SIGNET_ERR_KEYHOLDER);
 	assert_null(kh);
 	o.path = NULL;
+	assert_int_equal(kh_spawn(&o, &kh), SIGNET_ERR_INVALID);
+	/* no journal, no keyholder */
+	o.path = T.keyholder;
+	o.journal = NULL;
 	assert_int_equal(kh_spawn(&o, &kh), SIGNET_ERR_INVALID);
 	kh_free(NULL);
 }
@@ -759,6 +1134,11 @@ main(void)
 		cmocka_unit_test(t_pin_file_mode),
 		cmocka_unit_test(t_locked_login),
 		cmocka_unit_test(t_login_fd),
+		cmocka_unit_test(t_states),
+		cmocka_unit_test(t_generate_admin),
+		cmocka_unit_test(t_pin_cap),
+		cmocka_unit_test(t_journal),
+		cmocka_unit_test(t_journal_full),
 		cmocka_unit_test(t_spawn_errors),
 	};
 

@@ -158,6 +158,18 @@ t_pubkey_sign_gen_login(void **state)
 	sq.hash = KH_HASH_SHA384;
 	sq.dlen = 48;
 	memset(sq.dgst, 7, sq.dlen);
+	sq.purpose = KH_PURPOSE_REQUEST;
+	strcpy(sq.ref, "0b5e7e4c-1f0a-4c57-9f43-5d6a2b1c9e80");
+	wbuf_init(&b, KH_MAX_FRAME);
+	/* a signature for no named purpose or reference is not encoded */
+	sq.purpose = 0;
+	assert_int_equal(khproto_enc_sign_req(&b, &sq), SIGNET_ERR_INVALID);
+	sq.purpose = KH_PURPOSE_CERTIFICATE;
+	sq.ref[0] = '\0';
+	assert_int_equal(khproto_enc_sign_req(&b, &sq), SIGNET_ERR_INVALID);
+	strcpy(sq.ref, "0b5e7e4c-1f0a-4c57-9f43-5d6a2b1c9e80");
+	sq.purpose = KH_PURPOSE_REQUEST;
+	wbuf_free(&b);
 	wbuf_init(&b, KH_MAX_FRAME);
 	assert_int_equal(khproto_enc_sign_req(&b, &sq), 0);
 	open_frame(&b, KH_MSG_SIGN, &r);
@@ -176,6 +188,15 @@ t_pubkey_sign_gen_login(void **state)
 	strcpy(gq.label, "release key 2025 \xc3\xa9");
 	gq.type = KH_KEY_EC;
 	gq.bits = 384;
+	strcpy(gq.admin, "alice");
+	wbuf_init(&b, KH_MAX_FRAME);
+	/* only an administrator's request, and it says so */
+	assert_int_equal(khproto_enc_gen_req(&b, &gq), SIGNET_ERR_INVALID);
+	gq.origin = KH_GEN_BY_ADMIN;
+	gq.admin[0] = '\0';
+	assert_int_equal(khproto_enc_gen_req(&b, &gq), SIGNET_ERR_INVALID);
+	strcpy(gq.admin, "alice");
+	wbuf_free(&b);
 	wbuf_init(&b, KH_MAX_FRAME);
 	assert_int_equal(khproto_enc_gen_req(&b, &gq), 0);
 	open_frame(&b, KH_MSG_GENERATE, &r);
@@ -340,7 +361,8 @@ t_recv(void **state)
 
 /* A SIGN body with the given fields, digest of dlen bytes. */
 static void
-sign_body(struct wbuf *b, const char *id, int mech, int hash, size_t dlen)
+sign_body_for(struct wbuf *b, const char *id, int mech, int hash,
+    size_t dlen, int purpose, const void *ref, size_t reflen)
 {
 	uint8_t d[128];
 
@@ -350,6 +372,17 @@ sign_body(struct wbuf *b, const char *id, int mech, int hash, size_t dlen)
 	assert_int_equal(wbuf_u8(b, (uint8_t)mech), 0);
 	assert_int_equal(wbuf_u8(b, (uint8_t)hash), 0);
 	assert_int_equal(wbuf_blob(b, d, dlen), 0);
+	if (purpose >= 0)
+		assert_int_equal(wbuf_u8(b, (uint8_t)purpose), 0);
+	if (ref != NULL)
+		assert_int_equal(wbuf_blob(b, ref, reflen), 0);
+}
+
+static void
+sign_body(struct wbuf *b, const char *id, int mech, int hash, size_t dlen)
+{
+	sign_body_for(b, id, mech, hash, dlen, KH_PURPOSE_REQUEST, "req-1",
+	    5);
 }
 
 static void
@@ -375,6 +408,21 @@ t_bad_sign(void **state)
 		{ KH_MECH_ECDSA, 0, 32 },
 		{ KH_MECH_ECDSA, 4, 32 },
 	};
+	static const struct {
+		int purpose;		/* -1: not sent */
+		const char *ref;	/* NULL: not sent */
+		size_t len;
+	} badref[] = {
+		{ 0, "req-1", 5 },
+		{ 3, "req-1", 5 },
+		{ -1, NULL, 0 },
+		{ KH_PURPOSE_REQUEST, NULL, 0 },
+		{ KH_PURPOSE_REQUEST, "", 0 },
+		{ KH_PURPOSE_REQUEST, "a\nb", 3 },
+		{ KH_PURPOSE_REQUEST, "a\0b", 3 },
+		{ KH_PURPOSE_REQUEST, "\x7f", 1 },
+	};
+	char longref[KH_MAX_REF + 1];
 
 	(void)state;
 	wbuf_init(&b, 1024);
@@ -388,6 +436,30 @@ t_bad_sign(void **state)
 		assert_int_equal(khproto_dec_sign_req(&r, &q),
 		    SIGNET_ERR_PROTOCOL);
 	}
+	/* what the signature is for: a known purpose and a reference of
+	 * 1..KH_MAX_REF bytes of text, or the keyholder will not sign */
+	sign_body_for(&b, id16, KH_MECH_ECDSA, KH_HASH_SHA256, 32,
+	    KH_PURPOSE_CERTIFICATE, "alice", 5);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &q), 0);
+	assert_int_equal(q.purpose, KH_PURPOSE_CERTIFICATE);
+	assert_string_equal(q.ref, "alice");
+	for (i = 0; i < sizeof(badref) / sizeof(badref[0]); i++) {
+		sign_body_for(&b, id16, KH_MECH_ECDSA, KH_HASH_SHA256, 32,
+		    badref[i].purpose, badref[i].ref, badref[i].len);
+		body_of(&b, &r);
+		assert_int_equal(khproto_dec_sign_req(&r, &q),
+		    SIGNET_ERR_PROTOCOL);
+	}
+	memset(longref, 'r', sizeof(longref));
+	sign_body_for(&b, id16, KH_MECH_ECDSA, KH_HASH_SHA256, 32,
+	    KH_PURPOSE_REQUEST, longref, KH_MAX_REF + 1);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	sign_body_for(&b, id16, KH_MECH_ECDSA, KH_HASH_SHA256, 32,
+	    KH_PURPOSE_REQUEST, longref, KH_MAX_REF);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_sign_req(&r, &q), 0);
 	/* trailing byte */
 	sign_body(&b, id16, KH_MECH_ECDSA, KH_HASH_SHA256, 32);
 	assert_int_equal(wbuf_u8(&b, 0), 0);
@@ -441,13 +513,24 @@ t_bad_sign(void **state)
 }
 
 static void
-gen_body(struct wbuf *b, const void *label, size_t llen, int type,
-    uint32_t bits)
+gen_body_by(struct wbuf *b, const void *label, size_t llen, int type,
+    uint32_t bits, int origin, const char *admin)
 {
 	wbuf_reset(b);
 	assert_int_equal(wbuf_blob(b, label, llen), 0);
 	assert_int_equal(wbuf_u8(b, (uint8_t)type), 0);
 	assert_int_equal(wbuf_u32(b, bits), 0);
+	if (origin >= 0)
+		assert_int_equal(wbuf_u8(b, (uint8_t)origin), 0);
+	if (admin != NULL)
+		assert_int_equal(wbuf_cstr(b, admin), 0);
+}
+
+static void
+gen_body(struct wbuf *b, const void *label, size_t llen, int type,
+    uint32_t bits)
+{
+	gen_body_by(b, label, llen, type, bits, KH_GEN_BY_ADMIN, "admin");
 }
 
 static void
@@ -494,6 +577,30 @@ t_bad_gen(void **state)
 	assert_int_equal(wbuf_u8(&b, 0), 0);
 	body_of(&b, &r);
 	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	/* GENERATE without the administrator's flag or name */
+	gen_body_by(&b, "ok", 2, KH_KEY_EC, 256, -1, NULL);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body_by(&b, "ok", 2, KH_KEY_EC, 256, 0, "admin");
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body_by(&b, "ok", 2, KH_KEY_EC, 256, 2, "admin");
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body_by(&b, "ok", 2, KH_KEY_EC, 256, KH_GEN_BY_ADMIN, NULL);
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body_by(&b, "ok", 2, KH_KEY_EC, 256, KH_GEN_BY_ADMIN, "");
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body_by(&b, "ok", 2, KH_KEY_EC, 256, KH_GEN_BY_ADMIN, "a\tb");
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), SIGNET_ERR_PROTOCOL);
+	gen_body_by(&b, "ok", 2, KH_KEY_EC, 256, KH_GEN_BY_ADMIN, "alice");
+	body_of(&b, &r);
+	assert_int_equal(khproto_dec_gen_req(&r, &q), 0);
+	assert_int_equal(q.origin, KH_GEN_BY_ADMIN);
+	assert_string_equal(q.admin, "alice");
 	wbuf_free(&b);
 }
 
@@ -610,7 +717,7 @@ t_login_fd(void **state)
 {
 	static const int codes[] = { 0, SIGNET_ERR_PIN_INCORRECT,
 	    SIGNET_ERR_PIN_LOCKED, SIGNET_ERR_TOKEN, SIGNET_ERR_INVALID,
-	    SIGNET_ERR_UNAVAILABLE };
+	    SIGNET_ERR_UNAVAILABLE, SIGNET_ERR_FORBIDDEN };
 	struct kh_login_result in, out;
 	struct wbuf b;
 	struct rd r;

@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 
 #include "cms.h"
 #include "log.h"
+#include "rkey.h"
 
 /*
  * The artifact's digest was computed once, while it streamed to disk, and
@@ -18,7 +20,8 @@
  */
 int
 cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
-    const unsigned char sha256[32], unsigned char **der, size_t *derlen)
+    const unsigned char sha256[32], const char *request_id,
+    unsigned char **der, size_t *derlen)
 {
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
@@ -29,6 +32,8 @@ cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
 
 	*der = NULL;
 	*derlen = 0;
+	if (request_id == NULL || request_id[0] == '\0')
+		return SIGNET_ERR_INVALID;
 	if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
 		goto out;
 	if ((si = CMS_add1_signer(cms, signer, key, EVP_sha256(),
@@ -49,8 +54,12 @@ cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
 	if (!CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest,
 	    V_ASN1_OCTET_STRING, sha256, 32))
 		goto out;
-	/* adds signingTime, then signs through the key (the keyholder) */
-	if (CMS_SignerInfo_sign(si) != 1) {
+	/* adds signingTime, then signs through the key (the keyholder),
+	 * which journals the signature under the request's id */
+	rkey_bind_request(request_id);
+	i = CMS_SignerInfo_sign(si);
+	rkey_bind_request(NULL);
+	if (i != 1) {
 		log_ssl("cms: signing failed");
 		r = SIGNET_ERR_TOKEN;
 		goto out;
@@ -65,6 +74,95 @@ out:
 	if (r != 0)
 		ERR_clear_error();
 	OPENSSL_free(p);
+	CMS_ContentInfo_free(cms);
+	return r;
+}
+
+/*
+ * What the keyholder was asked to sign for a detached CMS: the SHA-256 of
+ * the DER of the first signer's signed attributes with the EXPLICIT SET OF
+ * tag (RFC 5652 section 5.4), and the messageDigest attribute (the
+ * artifact's digest). The attributes were parsed in the order they were
+ * encoded, which for DER is the sorted order the signature covers, so
+ * concatenating them one by one gives back the signed bytes.
+ */
+int
+cms_signed_digests(const unsigned char *der, size_t len,
+    unsigned char attrs_sha256[32], unsigned char content_sha256[32])
+{
+	const unsigned char *p = der;
+	CMS_ContentInfo *cms = NULL;
+	STACK_OF(CMS_SignerInfo) *sis;
+	CMS_SignerInfo *si;
+	ASN1_OCTET_STRING *md;
+	unsigned char *buf = NULL, *q, hdr[6];
+	size_t total = 0, off, h = 0;
+	unsigned int dl = 0;
+	int i, n, l, r = SIGNET_ERR_INVALID;
+	EVP_MD_CTX *mc = NULL;
+
+	if (len == 0 || len > LONG_MAX ||
+	    (cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL ||
+	    p != der + len)
+		goto out;
+	if ((sis = CMS_get0_SignerInfos(cms)) == NULL ||
+	    sk_CMS_SignerInfo_num(sis) != 1)
+		goto out;
+	si = sk_CMS_SignerInfo_value(sis, 0);
+	if ((n = CMS_signed_get_attr_count(si)) <= 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((l = i2d_X509_ATTRIBUTE(CMS_signed_get_attr(si, i),
+		    NULL)) <= 0)
+			goto out;
+		total += (size_t)l;
+	}
+	if (total > 0xffffff || (buf = malloc(total)) == NULL) {
+		r = total > 0xffffff ? SIGNET_ERR_TOO_LARGE : SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0, off = 0; i < n; i++) {
+		q = buf + off;
+		if ((l = i2d_X509_ATTRIBUTE(CMS_signed_get_attr(si, i),
+		    &q)) <= 0)
+			goto out;
+		off += (size_t)l;
+	}
+	/* SET OF, DER length (X.690 section 8.1.3) */
+	hdr[h++] = 0x31;
+	if (total < 0x80) {
+		hdr[h++] = (unsigned char)total;
+	} else if (total <= 0xff) {
+		hdr[h++] = 0x81;
+		hdr[h++] = (unsigned char)total;
+	} else if (total <= 0xffff) {
+		hdr[h++] = 0x82;
+		hdr[h++] = (unsigned char)(total >> 8);
+		hdr[h++] = (unsigned char)total;
+	} else {
+		hdr[h++] = 0x83;
+		hdr[h++] = (unsigned char)(total >> 16);
+		hdr[h++] = (unsigned char)(total >> 8);
+		hdr[h++] = (unsigned char)total;
+	}
+	if ((mc = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(mc, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(mc, hdr, h) != 1 ||
+	    EVP_DigestUpdate(mc, buf, total) != 1 ||
+	    EVP_DigestFinal_ex(mc, attrs_sha256, &dl) != 1 || dl != 32) {
+		r = SIGNET_ERR_CRYPTO;
+		goto out;
+	}
+	md = CMS_signed_get0_data_by_OBJ(si,
+	    OBJ_nid2obj(NID_pkcs9_messageDigest), -3, V_ASN1_OCTET_STRING);
+	if (md == NULL || ASN1_STRING_length(md) != 32)
+		goto out;
+	memcpy(content_sha256, ASN1_STRING_get0_data(md), 32);
+	r = 0;
+out:
+	ERR_clear_error();
+	EVP_MD_CTX_free(mc);
+	free(buf);
 	CMS_ContentInfo_free(cms);
 	return r;
 }

@@ -11,9 +11,19 @@
 
 /* Signs the SHA-256 digest of content that is not included: signed
  * attributes contentType, signingTime and messageDigest (RFC 5652 5.3),
- * the whole chain in certificates. Free *der with OPENSSL_free(). */
+ * the whole chain in certificates. request_id names the signing request
+ * the signature is for: the keyholder journals it (rkey.h). Free *der
+ * with OPENSSL_free(). */
 int cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
-    const unsigned char sha256[32], unsigned char **der,
-    size_t *derlen) SIGNET_WUR;
+    const unsigned char sha256[32], const char *request_id,
+    unsigned char **der, size_t *derlen) SIGNET_WUR;
+
+/* For the audit (signet audit reconcile): from a detached CMS with one
+ * signer, the SHA-256 of its signed attributes (what the key signed, and
+ * what the keyholder journaled) and its messageDigest (the content's
+ * SHA-256). SIGNET_ERR_INVALID when der is not such a CMS. */
+int cms_signed_digests(const unsigned char *der, size_t len,
+    unsigned char attrs_sha256[32],
+    unsigned char content_sha256[32]) SIGNET_WUR;
 
 #endif
