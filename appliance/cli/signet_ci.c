@@ -139,8 +139,10 @@ static const struct ci_command ci_commands[] = {
 	    "submit --project P --policy S --artifact FILE [options]",
 	    "Submits FILE for signing under project P's signing policy S and "
 	    "prints the\nrequest's id on stdout (its URL on stderr).\n\n"
-	    "  --artifact-configuration C   default: the server's "
-	    "(detached-cms)\n"
+	    "  --artifact-configuration C   a signature format the policy "
+	    "allows\n"
+	    "                               (default: the appliance's "
+	    "default format)\n"
 	    "  --description D\n"
 	    "  --param NAME=VALUE           a parameter; repeat for more\n"
 	    "  --wait                       wait until the request is final "

@@ -8,7 +8,7 @@
 
 #include "app.h"
 #include "catalog.h"
-#include "cms.h"
+#include "format.h"
 #include "events.h"
 #include "khclient.h"
 #include "log.h"
@@ -102,23 +102,6 @@ out:
 	return r;
 }
 
-static int
-signer_unhex(const char *hex, unsigned char out[32])
-{
-	long n;
-	unsigned char *b;
-
-	if (hex == NULL || (b = OPENSSL_hexstr2buf(hex, &n)) == NULL)
-		return SIGNET_ERR_STORE;
-	if (n != 32) {
-		OPENSSL_free(b);
-		return SIGNET_ERR_STORE;
-	}
-	memcpy(out, b, 32);
-	OPENSSL_free(b);
-	return 0;
-}
-
 /* Takes the request from the queue into Processing; 1 = nothing to do. */
 static int
 signer_claim(struct signer *s, const char *id, json_t **rec)
@@ -200,19 +183,31 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	struct store_txn *t = NULL;
 	json_t *policy = NULL, *cert = NULL;
 	struct signer_key *k = NULL;
-	unsigned char md[32], *der = NULL;
-	size_t derlen = 0;
-	char hex[CAS_HEX_LEN + 1], name[SIGNET_MAX_ARTIFACT_NAME + 8];
-	const char *project, *slug, *cname, *aname;
+	const struct format *fmt;
+	struct format_job job;
+	struct format_key fk;
+	struct format_output fo;
+	char name[SIGNET_MAX_ARTIFACT_NAME + 32];
+	const char *project, *slug, *cname, *aname, *conf, *sha;
 	int r;
 
 	project = json_string_value(json_object_get(rec, "projectSlug"));
 	slug = json_string_value(json_object_get(rec, "signingPolicySlug"));
 	aname = json_string_value(json_object_get(json_object_get(rec,
 	    "unsignedArtifact"), "name"));
-	if ((r = signer_unhex(json_string_value(json_object_get(
-	    json_object_get(rec, "unsignedArtifact"), "sha256")), md)) != 0)
-		return r;
+	sha = json_string_value(json_object_get(json_object_get(rec,
+	    "unsignedArtifact"), "sha256"));
+	if (sha == NULL || !cas_valid_hex(sha))
+		return SIGNET_ERR_STORE;
+	conf = json_string_value(json_object_get(rec,
+	    "artifactConfigurationSlug"));
+	/* requests recorded before formats were named sign as the default */
+	fmt = conf != NULL ? format_find(conf) : format_default();
+	if (fmt == NULL) {
+		snprintf(reason, rlen, "artifact configuration '%.64s' is not "
+		    "a signature format of this appliance", conf);
+		return SIGNET_ERR_INVALID;
+	}
 	if ((r = store_txn_begin(s->app->store, 0, &t)) != 0)
 		return r;
 	if ((r = catalog_get_policy(t, project, slug, &policy)) != 0) {
@@ -232,26 +227,29 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 		    signet_strerror(r));
 		goto out;
 	}
-	if ((r = cms_sign_detached(k->key, k->leaf, k->chain, md,
-	    json_string_value(json_object_get(rec, "id")), &der,
-	    &derlen)) != 0) {
-		snprintf(reason, rlen, "signing failed: %s", signet_strerror(r));
+	memset(&job, 0, sizeof(job));
+	job.cas = s->app->cas;
+	job.request_id = json_string_value(json_object_get(rec, "id"));
+	job.artifact_sha256 = sha;
+	job.artifact_size = (uint64_t)json_integer_value(json_object_get(
+	    json_object_get(rec, "unsignedArtifact"), "size"));
+	fk.key = k->key;
+	fk.leaf = k->leaf;
+	fk.chain = k->chain;
+	memset(&fo, 0, sizeof(fo));
+	if ((r = fmt->sign(&job, &fk, &fo, reason, rlen)) != 0)
 		goto out;
-	}
-	if ((r = cas_put(s->app->cas, der, derlen, hex)) != 0) {
-		snprintf(reason, rlen, "storing the signature failed");
-		goto out;
-	}
-	snprintf(name, sizeof(name), "%s.p7s", aname ? aname : "artifact");
-	*signed_artifact = json_pack("{s:s, s:I, s:s}", "name", name,
-	    "size", (json_int_t)derlen, "sha256", hex);
+	snprintf(name, sizeof(name), "%s%s", aname ? aname : "artifact",
+	    fmt->extension);
+	*signed_artifact = json_pack("{s:s, s:I, s:s, s:s}", "name", name,
+	    "size", (json_int_t)fo.size, "sha256", fo.sha256, "mediaType",
+	    fmt->media_type);
 	*certinfo = json_pack("{s:s, s:s}", "name", k->name, "sha256",
 	    k->sha256);
 	if (*signed_artifact == NULL || *certinfo == NULL)
 		r = SIGNET_ERR_NOMEM;
 out:
 	store_txn_abort(&t);
-	OPENSSL_free(der);
 	json_decref(policy);
 	json_decref(cert);
 	return r;

@@ -1,11 +1,14 @@
-/* Detached CMS and the PKI helpers with a software key: the signature
- * verifies against the content and fails for any other content. */
+/* Detached CMS (appliance/sign/formats/cms.c) with a software key: the
+ * signature verifies against the content and fails for any other content;
+ * as the registry's detached-cms entry it signs the recorded digest and
+ * stores the signature in the artifact store. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/bio.h>
@@ -15,7 +18,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "cas.h"
 #include "cms.h"
+#include "fixture.h"
+#include "format.h"
 #include "pki.h"
 
 static EVP_PKEY *
@@ -147,56 +153,70 @@ test_wrong_key_refused(void **state)
 	EVP_PKEY_free(k2);
 }
 
+
+
+
+/* The format entry: the recorded digest is what is signed (the bytes in
+ * the store are not read again), the output lands in the artifact store. */
 static void
-test_names(void **state)
+test_format_entry(void **state)
 {
-	X509_NAME *n = NULL;
-	char *s;
-
-	(void)state;
-	assert_int_equal(pki_parse_name("CN=ci-runner,O=Signet Dev", &n), 0);
-	s = pki_name_text(n);
-	assert_string_equal(s, "CN=ci-runner,O=Signet Dev");
-	free(s);
-	X509_NAME_free(n);
-	assert_int_equal(pki_parse_name("CN", &n), SIGNET_ERR_INVALID);
-	assert_int_equal(pki_parse_name("", &n), SIGNET_ERR_INVALID);
-	assert_int_equal(pki_parse_name("XX=1", &n), SIGNET_ERR_INVALID);
-	assert_int_equal(pki_parse_name("CN=a\\,b", &n), SIGNET_ERR_INVALID);
-	assert_int_equal(pki_parse_name("CN=", &n), SIGNET_ERR_INVALID);
-}
-
-static void
-test_chain_pem(void **state)
-{
-	STACK_OF(X509) *sk = NULL;
-	const char *junk = "-----BEGIN CERTIFICATE-----\nAAAA\n"
-	    "-----END CERTIFICATE-----\n";
-
-	(void)state;
-	assert_int_not_equal(pki_chain_from_pem(junk, strlen(junk), &sk), 0);
-	assert_null(sk);
-	assert_int_not_equal(pki_chain_from_pem("hello", 5, &sk), 0);
-	assert_int_not_equal(pki_chain_from_pem("", 0, &sk), 0);
-}
-
-static void
-test_csr(void **state)
-{
+	struct fx *f = *state;
+	const char *content = "stored artifact\n";
+	const struct format *fmt = format_find("detached-cms");
+	struct format_job job;
+	struct format_key key;
+	struct format_output out;
+	unsigned char md[32];
+	char hex[CAS_HEX_LEN + 1], reason[256], *p;
+	unsigned char *der;
+	size_t len, i;
 	EVP_PKEY *k = make_key();
-	char *pem = NULL;
-	BIO *b;
-	X509_REQ *req;
+	X509 *x = self_signed(k, "CN=Format Entry,O=Signet");
 
-	(void)state;
-	assert_int_equal(pki_make_csr(k, "CN=Release,O=Example", &pem), 0);
-	b = BIO_new_mem_buf(pem, -1);
-	req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
-	assert_non_null(req);
-	assert_int_equal(X509_REQ_verify(req, k), 1);
-	X509_REQ_free(req);
-	BIO_free(b);
-	free(pem);
+	assert_non_null(fmt);
+	assert_int_equal(EVP_Digest(content, strlen(content), md, NULL,
+	    EVP_sha256(), NULL), 1);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	memset(&job, 0, sizeof(job));
+	job.cas = f->cas;
+	job.request_id = "req-format";
+	job.artifact_sha256 = hex;
+	job.artifact_size = strlen(content);
+	key.key = k;
+	key.leaf = x;
+	key.chain = NULL;
+	memset(&out, 0, sizeof(out));
+	reason[0] = '\0';
+	assert_int_equal(fmt->sign(&job, &key, &out, reason, sizeof(reason)),
+	    0);
+	assert_true(out.size > 100);
+	assert_true(cas_valid_hex(out.sha256));
+	{
+		int fd;
+		uint64_t size;
+		ssize_t n;
+
+		assert_int_equal(cas_open_read(f->cas, out.sha256, &fd, &size),
+		    0);
+		assert_true(size == out.size);
+		assert_non_null(p = malloc((size_t)size));
+		n = read(fd, p, (size_t)size);
+		close(fd);
+		assert_int_equal(n, (ssize_t)size);
+		len = (size_t)size;
+	}
+	der = (unsigned char *)p;
+	assert_true(verify(x, der, len, content));
+	assert_false(verify(x, der, len, "another artifact\n"));
+	free(p);
+	/* a digest that is not one is refused, with a reason */
+	job.artifact_sha256 = "not-hex";
+	assert_int_equal(fmt->sign(&job, &key, &out, reason, sizeof(reason)),
+	    SIGNET_ERR_INVALID);
+	assert_non_null(strstr(reason, "SHA-256"));
+	X509_free(x);
 	EVP_PKEY_free(k);
 }
 
@@ -206,9 +226,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_detached_roundtrip),
 		cmocka_unit_test(test_wrong_key_refused),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_chain_pem),
-		cmocka_unit_test(test_csr),
+		cmocka_unit_test_setup_teardown(test_format_entry, fx_setup,
+		    fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,10 @@
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/cms.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 
@@ -164,5 +166,54 @@ out:
 	EVP_MD_CTX_free(mc);
 	free(buf);
 	CMS_ContentInfo_free(cms);
+	return r;
+}
+
+/* hex SHA-256 → 32 bytes */
+static int
+cms_unhex(const char *hex, unsigned char md[32])
+{
+	size_t i;
+	int hi, lo;
+
+	if (hex == NULL || strlen(hex) != 64)
+		return SIGNET_ERR_INVALID;
+	for (i = 0; i < 32; i++) {
+		hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+		lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return SIGNET_ERR_INVALID;
+		md[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int
+cms_format_sign(const struct format_job *job, const struct format_key *key,
+    struct format_output *out, char *reason, size_t rlen)
+{
+	unsigned char md[32], *der = NULL;
+	size_t derlen = 0;
+	int r;
+
+	/* detached: the content is not read again; what is signed is the
+	 * digest recorded while it streamed in, the one approvers saw */
+	if ((r = cms_unhex(job->artifact_sha256, md)) != 0) {
+		snprintf(reason, rlen, "the request's artifact digest is not "
+		    "a SHA-256");
+		return r;
+	}
+	if ((r = cms_sign_detached(key->key, key->leaf, key->chain, md,
+	    job->request_id, &der, &derlen)) != 0) {
+		snprintf(reason, rlen, "signing failed: %s", signet_strerror(r));
+		goto out;
+	}
+	if ((r = cas_put(job->cas, der, derlen, out->sha256)) != 0) {
+		snprintf(reason, rlen, "storing the signature failed");
+		goto out;
+	}
+	out->size = derlen;
+out:
+	OPENSSL_free(der);
 	return r;
 }

@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 
 #include "err.h"
+#include "format.h"
 
 /* Signs the SHA-256 digest of content that is not included: signed
  * attributes contentType, signingTime and messageDigest (RFC 5652 5.3),
@@ -17,6 +18,11 @@
 int cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
     const unsigned char sha256[32], const char *request_id,
     unsigned char **der, size_t *derlen) SIGNET_WUR;
+
+/* The detached-cms entry of the format registry: signs the job's recorded
+ * digest and stores the DER signature. */
+int cms_format_sign(const struct format_job *job, const struct format_key *key,
+    struct format_output *out, char *reason, size_t rlen) SIGNET_WUR;
 
 /* For the audit (signet audit reconcile): from a detached CMS with one
  * signer, the SHA-256 of its signed attributes (what the key signed, and
