@@ -515,21 +515,21 @@ answer_console(int fd, const struct kh_login_result *res)
 {
 	static const struct {
 		int code;
-		const char *error;
 		const char *message;
 	} words[] = {
-		{ SIGNET_ERR_PIN_INCORRECT, "pin-incorrect",
+		/* the word is the error table's (err.h); the text is ours */
+		{ SIGNET_ERR_PIN_INCORRECT,
 		    "the PIN is incorrect; the token counts failed tries" },
-		{ SIGNET_ERR_PIN_LOCKED, "pin-locked",
+		{ SIGNET_ERR_PIN_LOCKED,
 		    "the user PIN is locked; the security officer PIN must "
 		    "unlock it" },
-		{ SIGNET_ERR_TOKEN, "token",
+		{ SIGNET_ERR_TOKEN,
 		    "the token refused or failed the login" },
-		{ SIGNET_ERR_INVALID, "invalid",
+		{ SIGNET_ERR_INVALID,
 		    "the PIN must be 1 to 128 bytes of text" },
-		{ SIGNET_ERR_UNAVAILABLE, "unavailable",
+		{ SIGNET_ERR_UNAVAILABLE,
 		    "no PIN arrived in time" },
-		{ SIGNET_ERR_FORBIDDEN, "refused",
+		{ SIGNET_ERR_FORBIDDEN,
 		    "the keyholder refuses further logins (too many wrong "
 		    "PINs since it started, or the token has one try left); "
 		    "restart signetd" },
@@ -549,7 +549,7 @@ answer_console(int fd, const struct kh_login_result *res)
 	} else {
 		for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
 			if (words[i].code == res->code) {
-				error = words[i].error;
+				error = signet_err_wire(res->code);
 				message = words[i].message;
 			}
 		}

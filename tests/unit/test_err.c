@@ -130,6 +130,8 @@ test_protocol_md_frozen(void **state)
 	assert_string_equal(signet_err_wire(SIGNET_ERR_INVALID), "invalid");
 	assert_string_equal(signet_err_wire(SIGNET_ERR_UNAVAILABLE),
 	    "unavailable");
+	assert_string_equal(signet_err_wire(SIGNET_ERR_FORBIDDEN),
+	    "forbidden");
 	free(doc);
 }
 

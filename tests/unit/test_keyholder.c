@@ -918,7 +918,7 @@ t_pin_cap(void **state)
 	assert_int_equal(res.code, SIGNET_ERR_FORBIDDEN);
 	assert_true(res.answered);
 	read_answer(sv[0], ans, sizeof(ans));
-	assert_non_null(strstr(ans, "\"error\":\"refused\""));
+	assert_non_null(strstr(ans, "\"error\":\"forbidden\""));
 	assert_int_equal(kh_status(kh, &st), 0);
 	assert_false(st.logged_in);
 	close(sv[0]);
