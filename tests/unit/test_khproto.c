@@ -107,7 +107,10 @@ t_list(void **state)
 	wbuf_init(&b, KH_MAX_FRAME);
 	assert_int_equal(khproto_enc_list_rep(&b, SIGNET_KH_MAX_KEYS, keys,
 	    KH_LIST_PAGE), 0);
-	assert_true(b.len <= KH_MAX_FRAME);
+	/* PROTOCOL.md: header, type, total, count, then per key_info the
+	 * id (u32 + hex), label (u32 + bytes), type (u8), bits (u32) */
+	assert_int_equal(b.len, 4 + 1 + 4 + 4 + KH_LIST_PAGE * (4 +
+	    KH_KEY_ID_HEX + 4 + SIGNET_KH_MAX_LABEL + 1 + 4));
 	open_frame(&b, KH_MSG_LIST_KEYS | KH_MSG_REPLY, &r);
 	assert_int_equal(khproto_dec_list_rep(&r, &total, out, &n), 0);
 	assert_int_equal(total, SIGNET_KH_MAX_KEYS);
@@ -270,6 +273,93 @@ t_failure(void **state)
 	body_of(&b, &r);
 	assert_int_equal(khproto_dec_failure(&r, &f), SIGNET_ERR_PROTOCOL);
 	wbuf_free(&b);
+}
+
+/* Frames written out byte by byte from PROTOCOL.md ("Framing", "Field
+ * encodings", "Messages"): the encoder produces exactly these, so the
+ * document describes the wire. */
+static void
+expect_frame(struct wbuf *b, const uint8_t *want, size_t n)
+{
+	assert_int_equal(b->len, n);
+	assert_memory_equal(b->buf, want, n);
+	wbuf_free(b);
+}
+
+static void
+t_golden(void **state)
+{
+	static const uint8_t status_req[] = { 0, 0, 0, 1, 0x01 };
+	static const uint8_t list_req[] = { 0, 0, 0, 5, 0x02, 0, 0, 0, 64 };
+	static const uint8_t pubkey_req[] = { 0, 0, 0, 9, 0x03,
+	    0, 0, 0, 4, 'a', 'b', '1', '2' };
+	static const uint8_t login_req[] = { 0, 0, 0, 11, 0x06,
+	    0, 0, 0, 6, '1', '2', '3', '4', '5', '6' };
+	static const uint8_t failure[] = { 0, 0, 0, 22, 0xff,
+	    0xff, 0xff, 0xff, 0xec,		/* -20, two's complement */
+	    0, 0, 0, 13, 'P', 'I', 'N', ' ', 'i', 'n', 'c', 'o', 'r', 'r',
+	    'e', 'c', 't' };
+	static const uint8_t sign_req_head[] = { 0, 0, 0, 57, 0x04,
+	    0, 0, 0, 4, 'a', 'b', '1', '2',	/* key_id */
+	    3,					/* ECDSA */
+	    1,					/* SHA-256 */
+	    0, 0, 0, 32 };			/* blob(64): 32 bytes follow */
+	static const uint8_t sign_req_tail[] = { 1,	/* REQUEST */
+	    0, 0, 0, 5, 'r', 'e', 'q', '-', '1' };
+	static const uint8_t gen_req[] = { 0, 0, 0, 24, 0x05,
+	    0, 0, 0, 4, 'r', 'e', 'l', '1',	/* label */
+	    2,					/* EC */
+	    0, 0, 1, 0x80,			/* 384 bits */
+	    1,					/* an administrator's request */
+	    0, 0, 0, 5, 'a', 'd', 'm', 'i', 'n' };
+	uint8_t sign_req[sizeof(sign_req_head) + 32 + sizeof(sign_req_tail)];
+	struct kh_sign_req sq;
+	struct kh_gen_req gq;
+	struct wbuf b;
+
+	(void)state;
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_status_req(&b), 0);
+	expect_frame(&b, status_req, sizeof(status_req));
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_list_req(&b, 64), 0);
+	expect_frame(&b, list_req, sizeof(list_req));
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_pubkey_req(&b, "ab12"), 0);
+	expect_frame(&b, pubkey_req, sizeof(pubkey_req));
+	wbuf_init_secret(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_login_req(&b, "123456", 6), 0);
+	expect_frame(&b, login_req, sizeof(login_req));
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_failure(&b, SIGNET_ERR_PIN_INCORRECT,
+	    "PIN incorrect"), 0);
+	expect_frame(&b, failure, sizeof(failure));
+
+	memset(&sq, 0, sizeof(sq));
+	memcpy(sq.key_id, "ab12", 5);
+	sq.mech = KH_MECH_ECDSA;
+	sq.hash = KH_HASH_SHA256;
+	sq.dlen = 32;
+	memset(sq.dgst, 0x11, 32);
+	sq.purpose = KH_PURPOSE_REQUEST;
+	memcpy(sq.ref, "req-1", 6);
+	memcpy(sign_req, sign_req_head, sizeof(sign_req_head));
+	memset(sign_req + sizeof(sign_req_head), 0x11, 32);
+	memcpy(sign_req + sizeof(sign_req_head) + 32, sign_req_tail,
+	    sizeof(sign_req_tail));
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_sign_req(&b, &sq), 0);
+	expect_frame(&b, sign_req, sizeof(sign_req));
+
+	memset(&gq, 0, sizeof(gq));
+	memcpy(gq.label, "rel1", 5);
+	gq.type = KH_KEY_EC;
+	gq.bits = 384;
+	gq.origin = KH_GEN_BY_ADMIN;
+	memcpy(gq.admin, "admin", 6);
+	wbuf_init(&b, KH_MAX_FRAME);
+	assert_int_equal(khproto_enc_gen_req(&b, &gq), 0);
+	expect_frame(&b, gen_req, sizeof(gen_req));
 }
 
 static void
@@ -896,6 +986,7 @@ main(void)
 		cmocka_unit_test(t_list),
 		cmocka_unit_test(t_pubkey_sign_gen_login),
 		cmocka_unit_test(t_failure),
+		cmocka_unit_test(t_golden),
 		cmocka_unit_test(t_framing),
 		cmocka_unit_test(t_recv),
 		cmocka_unit_test(t_bad_sign),
