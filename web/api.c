@@ -1,4 +1,4 @@
-/* The JSON API under /api/v1 (design.md "Public interface"): routing,
+/* The JSON API under /api/v1 (README.md "API", docs/architecture.md): routing,
  * authentication and the helpers every handler uses. */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Signing requests: records, their lifecycle (design.md) and listing. */
+/* Signing requests: records, their lifecycle (docs/architecture.md) and listing. */
 #ifndef SIGNET_REQUEST_H
 #define SIGNET_REQUEST_H
 

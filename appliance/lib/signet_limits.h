@@ -19,7 +19,7 @@
 #define SIGNET_MAX_ORIGIN_VALUE		2048
 #define SIGNET_MAX_ID_TOKEN		16384
 
-/* Origin verification (appliance/origin.c, docs/origin.md). */
+/* Origin verification (appliance/origin/origin.c, docs/origin.md). */
 #define SIGNET_MAX_JWKS			(64 * 1024)	/* serialized JWKS */
 #define SIGNET_MAX_JWKS_KEYS		16
 #define SIGNET_MAX_JWK_KID		256
@@ -86,7 +86,7 @@
 #define SIGNET_EXPIRY_WARN_DAYS		30
 #define SIGNET_MAX_RECORD		(1024 * 1024)
 
-/* Logins (appliance/users.c). A failed login for a name that is no
+/* Logins (appliance/core/users.c). A failed login for a name that is no
  * user is audited without that name, at most once per this many seconds;
  * the entry counts the attempts since the last one. */
 #define SIGNET_UNKNOWN_LOGIN_AUDIT_S	60
@@ -121,7 +121,7 @@
 #define SIGNET_DEFAULT_WORKERS		2
 #define SIGNET_MAX_WORKERS		32
 
-/* Notifications (appliance/notify.c). */
+/* Notifications (appliance/notify/notify.c). */
 #define SIGNET_MAX_WEBHOOK_URL		2048
 #define SIGNET_MIN_WEBHOOK_SECRET	16	/* visible ASCII, no space */
 #define SIGNET_MAX_WEBHOOK_SECRET	256
@@ -133,13 +133,13 @@
 #define SIGNET_NOTIFY_MAX_ATTEMPTS	1000
 #define SIGNET_NOTIFY_MAX_AGE_S		(7 * 86400)
 
-/* Connections signetd opens (appliance/outbound.c): webhooks, the SMTP
+/* Connections signetd opens (appliance/notify/outbound.c): webhooks, the SMTP
  * relay, JWKS URLs. */
 #define SIGNET_OUTBOUND_CONNECT_TIMEOUT_MS 10000
 #define SIGNET_OUTBOUND_TIMEOUT_MS	30000
 
 /* Refreshing a build system's JWKS from its jwksUrl
- * (appliance/jwks_refresh.c); the body is bounded by SIGNET_MAX_JWKS. */
+ * (appliance/origin/jwks_refresh.c); the body is bounded by SIGNET_MAX_JWKS. */
 #define SIGNET_DEFAULT_JWKS_REFRESH_S	3600
 #define SIGNET_MAX_JWKS_REFRESH_S	(7 * 86400)
 
@@ -160,7 +160,7 @@
 #define SIGNET_DEFAULT_CONN_PER_ADDRESS	16
 #define SIGNET_CONN_PER_ADDRESS_SHARE	4
 
-/* Audit log (appliance/audit.c). */
+/* Audit log (appliance/core/audit.c). */
 #define SIGNET_MAX_AUDIT_ENTRY		(64 * 1024)
 #define SIGNET_MAX_AUDIT_LINE		(1024 * 1024)
 #define SIGNET_MAX_AUDIT_PAGE		1000

@@ -1,4 +1,4 @@
-/* The audit verifier (appliance/audit.c, audit_verify): a JSON-lines
+/* The audit verifier (appliance/core/audit.c, audit_verify): a JSON-lines
  * export read from a FILE, as `signet audit verify` reads one.
  *
  * Input: byte 0 selects, the rest is the export.

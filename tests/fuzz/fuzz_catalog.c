@@ -1,4 +1,4 @@
-/* The declarative document (appliance/catalog.c, catalog_apply) as the
+/* The declarative document (appliance/core/catalog.c, catalog_apply) as the
  * admin API's POST /api/v1/admin/apply reads it: a JSON body parsed the
  * way api_json_body parses it, applied as a dry run (validated and
  * written in a transaction that is then aborted) against a store that

@@ -1,4 +1,4 @@
-/* The officer console's wire format (appliance/consproto.c): frames as
+/* The officer console's wire format (appliance/console/consproto.c): frames as
  * signetd reads them from the console (requests, at most
  * SIGNET_MAX_CONSOLE_REQUEST) and as the console reads signetd's replies
  * (at most SIGNET_MAX_CONSOLE_REPLY), frame after frame until one fails.

@@ -1,4 +1,4 @@
-/* Origin verification (appliance/origin.c): the compact JWS of an ID
+/* Origin verification (appliance/origin/origin.c): the compact JWS of an ID
  * token split and checked against a build system record, the claims
  * against the submitted origin fields, the build system record itself
  * (as `signet apply` and the admin API hand it over) and the origin rules

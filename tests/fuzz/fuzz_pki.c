@@ -1,4 +1,4 @@
-/* Certificate chains (appliance/pki.c) as administrators hand them over:
+/* Certificate chains (appliance/sign/pki.c) as administrators hand them over:
  * pki_chain_from_any for the admin API's chainPem and chainBase64 (PEM,
  * DER or PKCS#7) and pki_chain_from_pem for `signet apply` documents, then
  * what the callers do with an accepted chain: the leaf's fingerprint,

@@ -151,7 +151,7 @@ def khproto():
     put("khproto", "direct_short", u8(2) + b"\x00\x00")
 
 
-# --- console protocol (appliance/consproto.h) ------------------------
+# --- console protocol (appliance/console/consproto.h) ------------------------
 
 def cframe(obj):
     b = obj if isinstance(obj, bytes) else json.dumps(obj, separators=(",", ":")).encode()
@@ -307,7 +307,7 @@ def form():
         put("form", n, body)
 
 
-# --- ID tokens (appliance/origin.c) ------------------------------------
+# --- ID tokens (appliance/origin/origin.c) ------------------------------------
 
 def b64u(b):
     if isinstance(b, str):
@@ -441,7 +441,7 @@ def origin():
     put("origin", "rules_bad_pattern", mode(3, 0) + jd(dict(rules, policy={"allowedBranches": ["[", ""]})).encode())
 
 
-# --- audit log export (appliance/audit.c) -----------------------------
+# --- audit log export (appliance/core/audit.c) -----------------------------
 
 def canon(e):
     return json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -489,7 +489,7 @@ def audit():
     put("audit", "nul_byte", u8(0) + good[0].encode()[:20] + b"\x00" + good[0].encode()[20:])
 
 
-# --- certificates (appliance/pki.c) -----------------------------------
+# --- certificates (appliance/sign/pki.c) -----------------------------------
 
 def certs():
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
@@ -542,7 +542,7 @@ def pki():
     put("pki", "any_empty", u8(0))
 
 
-# --- the apply document (appliance/catalog.c) -------------------------
+# --- the apply document (appliance/core/catalog.c) -------------------------
 
 def catalog():
     docs = {

@@ -6,7 +6,7 @@ request timeout; one address holds at most [server]
 max_connections_per_address connections, more are closed at once; and
 while one address holds its maximum, others are served (health, an
 approval). A body that keeps moving is not cut by the timeout.
-Limits: appliance/signet_limits.h."""
+Limits: appliance/lib/signet_limits.h."""
 
 import http.client
 import os

@@ -1,5 +1,5 @@
 """Refreshing a build system's JWKS from its jwksUrl (docs/origin.md,
-appliance/jwks_refresh.c) against a real signetd and an HTTPS JWKS server
+appliance/origin/jwks_refresh.c) against a real signetd and an HTTPS JWKS server
 run by the test (certificate from the instance's TLS CA): key rotation
 through the admin endpoint and the CLI, an unreachable server, documents
 that are refused, and the periodic thread."""

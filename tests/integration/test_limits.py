@@ -5,7 +5,7 @@ import os
 
 from conftest import MAX_ARTIFACT, run
 
-# appliance/signet_limits.h
+# appliance/lib/signet_limits.h
 MAX_PARAMETERS = 32
 MAX_DESCRIPTION = 4096
 

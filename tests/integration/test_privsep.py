@@ -1,6 +1,6 @@
 """Privilege separation: the PKCS#11 module and the PIN live in the
 keyholder only; signetd, which parses everything from the network, has
-neither (design.md, "Processes")."""
+neither (docs/architecture.md, "Processes")."""
 
 import os
 import re

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import Instance
 
-RETRY_SECONDS = 2  # appliance/signer.c SIGNER_RETRY_SECONDS
+RETRY_SECONDS = 2  # appliance/daemon/signer.c SIGNER_RETRY_SECONDS
 
 
 @pytest.fixture(scope="module")

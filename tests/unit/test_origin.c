@@ -1,4 +1,4 @@
-/* Origin verification (appliance/origin.c): ID tokens signed by RSA and EC
+/* Origin verification (appliance/origin/origin.c): ID tokens signed by RSA and EC
  * keys made here with libjose, the refusals RFC 8725 asks for, claims
  * against origin fields, build system checks and the policy rules. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* The bounded reader (appliance/rd.c): every read checks what is left and
+/* The bounded reader (appliance/lib/rd.c): every read checks what is left and
  * a failed read leaves the cursor where it was. */
 #include <setjmp.h>
 #include <stdarg.h>

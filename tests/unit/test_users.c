@@ -1,4 +1,4 @@
-/* People (appliance/users.c): Argon2id passwords, logins and their
+/* People (appliance/core/users.c): Argon2id passwords, logins and their
  * lockout, session tokens stored only as their SHA-256, cookie and bearer
  * sessions kept apart, CSRF tokens, idle and absolute expiry.
  *

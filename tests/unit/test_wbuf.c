@@ -1,4 +1,4 @@
-/* Bounded buffers (appliance/wbuf.c): the maximum holds, a failed append
+/* Bounded buffers (appliance/lib/wbuf.c): the maximum holds, a failed append
  * frees the buffer, text can be formatted and read as a C string. */
 #include <setjmp.h>
 #include <stdarg.h>
