@@ -200,6 +200,21 @@ class Instance:
     def api(self, path):
         return self.url + "/api/v1" + path
 
+    def password(self, user):
+        """A development user's password, as provisioning wrote it."""
+        return (self.dir / "passwords" / user).read_text().strip()
+
+    def login(self, user, password=None):
+        """A session (no client certificate) with a bearer token of user."""
+        s = self.session(cert=False)
+        r = s.post(self.api("/sessions"),
+                   json={"username": user,
+                         "password": password or self.password(user)},
+                   timeout=30)
+        assert r.status_code == 201, (user, r.status_code, r.text)
+        s.headers["Authorization"] = "Bearer " + r.json()["token"]
+        return s
+
     def submit(self, data=b"hello signet\n", policy="test-signing",
                project="demo-app", filename="artifact.bin", fields=None,
                session=None, expect=201):

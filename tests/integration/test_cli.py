@@ -61,7 +61,7 @@ def ok(p):
 
 
 def password(instance, user):
-    return (instance.dir / "passwords" / user).read_text().strip()
+    return instance.password(user)
 
 
 class FakeServer:

@@ -48,7 +48,7 @@ def session_from(instance, source, cert=True):
 
 
 def password(instance, user):
-    return (instance.dir / "passwords" / user).read_text().strip()
+    return instance.password(user)
 
 
 def client_hello():

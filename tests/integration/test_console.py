@@ -25,7 +25,7 @@ WAIT = 20  # seconds for a screen to show what is expected
 
 
 def password(inst, user):
-    return (inst.dir / "passwords" / user).read_text().strip()
+    return inst.password(user)
 
 
 def health(inst):

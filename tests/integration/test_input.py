@@ -22,17 +22,11 @@ BOUNDARY = "sigNETboundary7f3a"
 
 
 def password(instance, user):
-    return (instance.dir / "passwords" / user).read_text().strip()
+    return instance.password(user)
 
 
 def login(instance, user):
-    s = instance.session(cert=False)
-    r = s.post(instance.api("/sessions"),
-               json={"username": user, "password": password(instance, user)},
-               timeout=30)
-    assert r.status_code == 201, (r.status_code, r.text)
-    s.headers["Authorization"] = "Bearer " + r.json()["token"]
-    return s
+    return instance.login(user)
 
 
 def error_of(r, status):

@@ -154,13 +154,7 @@ def instance(tmp_path_factory):
 
 
 def login(inst, user):
-    s = inst.session(cert=False)
-    pw = (inst.dir / "passwords" / user).read_text().strip()
-    r = s.post(inst.api("/sessions"), json={"username": user, "password": pw},
-               timeout=30)
-    assert r.status_code == 201, r.text
-    s.headers["Authorization"] = "Bearer " + r.json()["token"]
-    return s
+    return inst.login(user)
 
 
 @pytest.fixture(scope="module")

@@ -112,12 +112,7 @@ def test_bad_list_parameters_are_400(instance, submitted, params):
 # ---- server-side filters: submitter and originalSigningRequestId ----
 
 def login(instance, user):
-    pw = (instance.dir / "passwords" / user).read_text().strip()
-    s = instance.session(cert=False)
-    r = s.post(instance.api("/sessions"), json={"username": user, "password": pw})
-    assert r.status_code == 201, r.text
-    s.headers["Authorization"] = "Bearer " + r.json()["token"]
-    return s
+    return instance.login(user)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ COOKIE = "__Host-signet_session"
 
 
 def password(instance, user):
-    return (instance.dir / "passwords" / user).read_text().strip()
+    return instance.password(user)
 
 
 def post_login(instance, user, pw, headers=None, **body):

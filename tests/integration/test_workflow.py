@@ -24,7 +24,7 @@ from conftest import BUILD, cms_verify, free_port, run, sha256
 
 
 def password(instance, user):
-    return (instance.dir / "passwords" / user).read_text().strip()
+    return instance.password(user)
 
 
 def login(instance, user, pw=None):
