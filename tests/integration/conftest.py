@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("SIGNET_BUILD", REPO / "build")).resolve()
@@ -74,6 +75,29 @@ def run(cmd, check=True, **kw):
             f"{cmd!r} exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
         )
     return p
+
+
+class SourceAdapter(HTTPAdapter):
+    """requests from a given local address (127.0.0.0/8 is all loopback, so
+    a test can be several peers: signetd bounds connections per address)."""
+
+    def __init__(self, source, **kw):
+        self.source = source
+        super().__init__(**kw)
+
+    def init_poolmanager(self, *args, **kw):
+        kw["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kw)
+
+
+# Peers for tests that open more connections at once than one address may
+# hold ([server] max_connections_per_address, 16 by default).
+PEERS = [f"127.0.0.{i}" for i in range(2, 10)]
+
+
+def peer(i):
+    """The i-th of PEERS, round robin."""
+    return PEERS[i % len(PEERS)]
 
 
 class Instance:
@@ -189,12 +213,14 @@ class Instance:
         return None
 
     # ------------------------------------------------------------ API
-    def session(self, cert=True):
+    def session(self, cert=True, source=None):
         s = requests.Session()
         s.trust_env = False
         s.verify = self.ca
         if cert:
             s.cert = self.cert
+        if source is not None:
+            s.mount("https://", SourceAdapter(source))
         return s
 
     def api(self, path):

@@ -18,7 +18,6 @@ import time
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from conftest import BUILD, MAX_ARTIFACT
 
@@ -29,22 +28,8 @@ SLACK = 3.0             # scheduling, the sanitizer build
 OTHER = "127.0.0.2"     # loopback too, but another peer address
 
 
-class SourceAdapter(HTTPAdapter):
-    """requests from a given local address."""
-
-    def __init__(self, source, **kw):
-        self.source = source
-        super().__init__(**kw)
-
-    def init_poolmanager(self, *args, **kw):
-        kw["source_address"] = (self.source, 0)
-        super().init_poolmanager(*args, **kw)
-
-
 def session_from(instance, source, cert=True):
-    s = instance.session(cert=cert)
-    s.mount("https://", SourceAdapter(source))
-    return s
+    return instance.session(cert=cert, source=source)
 
 
 def password(instance, user):

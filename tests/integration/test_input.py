@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from conftest import MAX_ARTIFACT
+from conftest import MAX_ARTIFACT, peer
 
 BOUNDARY = "sigNETboundary7f3a"
 
@@ -236,7 +236,8 @@ def test_urlencoded_login_works(instance):
 def test_bad_login_bodies_in_parallel(instance):
     """40 at once used to take every worker (32) for good."""
     def bad(i):
-        s = instance.session(cert=False)
+        # several peers: one address holds at most 16 connections
+        s = instance.session(cert=False, source=peer(i))
         r = s.post(instance.api("/sessions"), timeout=20,
                    data=BAD_URLENCODED[i % 4],
                    headers={"Content-Type": "application/x-www-form-urlencoded"})
