@@ -514,28 +514,32 @@ api_str(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 void
-api_workflow_error(struct api *a, int r, const char *msg)
+api_workflow_error(struct api *a, int r, const char *code, const char *msg)
 {
+	/* the API's words where they are not the table's (clients and
+	 * tests check them) */
 	static const struct {
 		int err;
 		const char *code;
-	} codes[] = {
-		{ SIGNET_ERR_NOT_FOUND, "not_found" },
-		{ SIGNET_ERR_FORBIDDEN, "forbidden" },
-		{ SIGNET_ERR_CONFLICT, "conflict" },
+	} words[] = {
 		{ SIGNET_ERR_INVALID, "invalid_field" },
-		{ SIGNET_ERR_ORIGIN_RULE, "origin_rule" },
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-		if (codes[i].err == r) {
-			http_error(a->c, http_status(r), codes[i].code, "%s",
-			    msg);
-			return;
-		}
-	http_error(a->c, 500, "internal", "%s", signet_strerror(r));
+	for (i = 0; code == NULL && i < sizeof(words) / sizeof(words[0]); i++)
+		if (words[i].err == r)
+			code = words[i].code;
+	http_error(a->c, signet_err_http(r), code ? code : signet_err_api(r),
+	    "%s", msg != NULL && msg[0] != '\0' ? msg : signet_strerror(r));
 }
+
+void
+api_fail(struct api *a, int r, const char *what)
+{
+	http_error(a->c, signet_err_http(r), signet_err_api(r), "%s failed: %s",
+	    what, signet_strerror(r));
+}
+
 int
 api_field_store(const char *path, long long size, void *user)
 {
