@@ -15,10 +15,11 @@
 #include "app.h"
 #include "audit.h"
 #include "catalog.h"
+#include "catalog_read.h"
 #include "events.h"
 #include "form.h"
 #include "http.h"
-#include "khclient.h"
+#include "keys.h"
 #include "log.h"
 #include "notify.h"
 #include "request.h"
@@ -46,7 +47,6 @@ api_set_user(struct api *a)
 static int
 api_auth_bearer(struct api *a, const char *hdr)
 {
-	struct store_txn *t = NULL;
 	int r;
 
 	if (strncasecmp(hdr, "Bearer ", 7) != 0) {
@@ -54,12 +54,8 @@ api_auth_bearer(struct api *a, const char *hdr)
 		    "Bearer TOKEN' with a token from POST /api/v1/sessions");
 		return -1;
 	}
-	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0) {
-		http_error(a->c, 500, "internal", "database error");
-		return -1;
-	}
-	r = users_session(t, hdr + 7, &a->user, a->session_key);
-	store_txn_abort(&t);
+	r = users_bearer_session(a->app->store, hdr + 7, &a->user,
+	    a->session_key);
 	if (r == SIGNET_ERR_UNAUTHENTICATED) {
 		http_error(a->c, 401, "invalid_token", "the session token is "
 		    "unknown, expired or revoked; log in again with POST "
@@ -67,7 +63,7 @@ api_auth_bearer(struct api *a, const char *hdr)
 		return -1;
 	}
 	if (r != 0) {
-		http_error(a->c, 500, "internal", "database error");
+		api_fail(a, r, "looking up the session");
 		return -1;
 	}
 	api_set_user(a);
@@ -101,7 +97,7 @@ api_auth_cookie(struct api *a, char *token)
 		return -1;
 	}
 	if (r != 0) {
-		http_error(a->c, 500, "internal", "database error");
+		api_fail(a, r, "looking up the session");
 		return -1;
 	}
 	a->cookie = 1;
@@ -125,7 +121,6 @@ api_auth_cookie(struct api *a, char *token)
 static int
 api_auth(struct api *a)
 {
-	struct store_txn *t = NULL;
 	const char *hdr = mg_get_header(a->c, "Authorization");
 	const char *cookies = mg_get_header(a->c, "Cookie"), *p;
 	char token[USERS_TOKEN_LEN + 2];
@@ -160,13 +155,7 @@ api_auth(struct api *a)
 		    "certificate is required (curl: --cert FILE --key FILE)");
 		return -1;
 	}
-	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0) {
-		http_error(a->c, 500, "internal", "the database is not "
-		    "available");
-		return -1;
-	}
-	r = catalog_identity_for_cert(t, cert, a->identity);
-	store_txn_abort(&t);
+	r = catalog_read_identity(a->app->store, cert, a->identity);
 	if (r == SIGNET_ERR_NOT_FOUND) {
 		http_error(a->c, 403, "unknown_identity", "this client "
 		    "certificate (subject %.200s) is not registered as an "
@@ -176,7 +165,7 @@ api_auth(struct api *a)
 		return -1;
 	}
 	if (r != 0) {
-		http_error(a->c, 500, "internal", "identity lookup failed");
+		api_fail(a, r, "looking up the client certificate's identity");
 		return -1;
 	}
 	a->identity_type = "client-certificate";
@@ -230,17 +219,14 @@ static void
 api_health(struct api *a)
 {
 	struct kh_status st;
-	struct store_txn *t = NULL;
 	json_t *body, *expiring = NULL;
 	int r;
 
 	memset(&st, 0, sizeof(st));
-	r = kh_status(a->app->kh, &st);
-	if (store_txn_begin(a->app->store, 0, &t) == 0) {
-		if (catalog_expiring(t, SIGNET_EXPIRY_WARN_DAYS, &expiring) != 0)
-			expiring = NULL;
-		store_txn_abort(&t);
-	}
+	r = keys_status(a->app->kh, &st);
+	if (catalog_read_expiring(a->app->store, SIGNET_EXPIRY_WARN_DAYS,
+	    &expiring) != 0)
+		expiring = NULL;
 	body = json_pack("{s:s, s:s, s:{s:b, s:b, s:s, s:i, s:i, s:i}, s:o}",
 	    "status", r == 0 && st.present && st.logged_in ? "ok" : "degraded",
 	    "version", "0.1.0",
@@ -412,7 +398,7 @@ api_small_multipart(struct api *a, json_t **out)
 
 	memset(&s, 0, sizeof(s));
 	if ((s.obj = json_object()) == NULL) {
-		http_error(a->c, 500, "internal", "out of memory");
+		api_fail(a, SIGNET_ERR_NOMEM, "reading the form");
 		return -1;
 	}
 	wbuf_init(&s.val, 0);
@@ -514,28 +500,32 @@ api_str(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 void
-api_workflow_error(struct api *a, int r, const char *msg)
+api_workflow_error(struct api *a, int r, const char *code, const char *msg)
 {
+	/* the API's words where they are not the table's (clients and
+	 * tests check them) */
 	static const struct {
 		int err;
 		const char *code;
-	} codes[] = {
-		{ SIGNET_ERR_NOT_FOUND, "not_found" },
-		{ SIGNET_ERR_FORBIDDEN, "forbidden" },
-		{ SIGNET_ERR_CONFLICT, "conflict" },
+	} words[] = {
 		{ SIGNET_ERR_INVALID, "invalid_field" },
-		{ SIGNET_ERR_ORIGIN_RULE, "origin_rule" },
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-		if (codes[i].err == r) {
-			http_error(a->c, http_status(r), codes[i].code, "%s",
-			    msg);
-			return;
-		}
-	http_error(a->c, 500, "internal", "%s", signet_strerror(r));
+	for (i = 0; code == NULL && i < sizeof(words) / sizeof(words[0]); i++)
+		if (words[i].err == r)
+			code = words[i].code;
+	http_error(a->c, signet_err_http(r), code ? code : signet_err_api(r),
+	    "%s", msg != NULL && msg[0] != '\0' ? msg : signet_strerror(r));
 }
+
+void
+api_fail(struct api *a, int r, const char *what)
+{
+	http_error(a->c, signet_err_http(r), signet_err_api(r), "%s failed: %s",
+	    what, signet_strerror(r));
+}
+
 int
 api_field_store(const char *path, long long size, void *user)
 {

@@ -66,8 +66,15 @@ const char *api_str(const json_t *o, const char *k);
 /* The body as any JSON object of at most max bytes; 0, or -1 with an
  * error sent. */
 int api_json_body(struct api *a, size_t max, json_t **out);
-/* Sends the HTTP error for a workflow_* failure and its message. */
-void api_workflow_error(struct api *a, int r, const char *msg);
+/* Sends the HTTP error for a failure of a core function: status from
+ * the error table (err.h), code the precise one given, else the API's
+ * own word for r where it has one, else the table's; msg, or the
+ * table's text when msg is empty. */
+void api_workflow_error(struct api *a, int r, const char *code,
+    const char *msg);
+/* Sends the error for r from the error table while doing what
+ * ("reading the audit log"): for failures with no message of their own. */
+void api_fail(struct api *a, int r, const char *what);
 /* After a commit that changed rec: queue it for signing if it is ready,
  * and let the notifications go. */
 void api_after_commit(struct api *a, const json_t *rec);

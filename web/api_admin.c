@@ -16,9 +16,10 @@
 #include "app.h"
 #include "audit.h"
 #include "catalog.h"
+#include "catalog_read.h"
 #include "http.h"
 #include "jwks_refresh.h"
-#include "khclient.h"
+#include "keys.h"
 #include "log.h"
 #include "pki.h"
 #include "rkey.h"
@@ -53,27 +54,30 @@ admin_kind(const char *seg)
 	return NULL;
 }
 
+/* The catalog's refusals in the API's words where clients check them
+ * (a conflict is an object still referenced; a limit is an invalid
+ * document, 400); the rest as the error table says. */
 static void
 admin_catalog_error(struct api *a, int r, const char *msg)
 {
-	switch (r) {
-	case SIGNET_ERR_NOT_FOUND:
-		http_error(a->c, 404, "not_found", "%s", msg);
-		break;
-	case SIGNET_ERR_EXISTS:
-		http_error(a->c, 409, "exists", "%s", msg);
-		break;
-	case SIGNET_ERR_CONFLICT:
-		http_error(a->c, 409, "still_referenced", "%s", msg);
-		break;
-	case SIGNET_ERR_INVALID:
-	case SIGNET_ERR_TOO_LARGE:
-		http_error(a->c, 400, "invalid", "%s", msg);
-		break;
-	default:
-		http_error(a->c, http_status(r), "internal", "%s",
-		    msg[0] ? msg : signet_strerror(r));
-	}
+	static const struct {
+		int err;
+		int status;
+		const char *code;
+	} words[] = {
+		{ SIGNET_ERR_CONFLICT, 409, "still_referenced" },
+		{ SIGNET_ERR_INVALID, 400, "invalid" },
+		{ SIGNET_ERR_TOO_LARGE, 400, "invalid" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (words[i].err == r) {
+			http_error(a->c, words[i].status, words[i].code, "%s",
+			    msg[0] ? msg : signet_strerror(r));
+			return;
+		}
+	api_workflow_error(a, r, NULL, msg);
 }
 
 /* Runs fn's output (one change per line) into a JSON array. */
@@ -105,61 +109,39 @@ admin_report_close(struct admin_report *rep)
 	return a;
 }
 
-/* The object as the list shows it (by name), or NULL. */
+/* The object as the list shows it (by name), or NULL with the error
+ * sent. */
 static json_t *
 admin_find(struct api *a, const char *kind, const char *project,
     const char *name)
 {
-	struct store_txn *t = NULL;
-	json_t *list = NULL, *e, *found = NULL, *pols;
-	const char *key = strcmp(kind, "project") == 0 ? "slug" : "name";
-	size_t i, j;
+	json_t *o = NULL;
+	int r;
 
-	if (store_txn_begin(a->app->store, 0, &t) != 0)
-		return NULL;
-	if (catalog_list(t, strcmp(kind, "policy") == 0 ? "projects" :
-	    strcmp(kind, "user") == 0 ? "users" : strcmp(kind, "identity") ==
-	    0 ? "identities" : strcmp(kind, "certificate") == 0 ?
-	    "certificates" : strcmp(kind, "build-system") == 0 ?
-	    "build-systems" : "projects", &list) != 0)
-		goto out;
-	json_array_foreach(list, i, e) {
-		if (strcmp(kind, "policy") == 0) {
-			if (strcmp(api_str(e, "slug"), project) != 0)
-				continue;
-			pols = json_object_get(e, "signingPolicies");
-			json_array_foreach(pols, j, e)
-				if (strcmp(api_str(e, "slug"), name) == 0)
-					found = json_incref(e);
-			break;
-		}
-		if (api_str(e, key) != NULL && strcmp(api_str(e, key), name) == 0) {
-			found = json_incref(e);
-			break;
-		}
-	}
-out:
-	store_txn_abort(&t);
-	json_decref(list);
-	return found;
+	r = catalog_read_find(a->app->store, kind, project, name, &o);
+	if (r == SIGNET_ERR_NOT_FOUND && project != NULL)
+		http_error(a->c, 404, "not_found", "project '%.64s' has no "
+		    "signing policy '%.64s'", project, name);
+	else if (r == SIGNET_ERR_NOT_FOUND)
+		http_error(a->c, 404, "not_found", "there is no %s '%.64s'",
+		    kind, name);
+	else if (r != 0)
+		api_fail(a, r, "reading the catalog");
+	return o;
 }
 
 static void
 admin_list(struct api *a)
 {
-	struct store_txn *t = NULL;
 	json_t *items = NULL;
 	int r;
 
 	if (admin_only(a) != 0)
 		return;
-	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0 ||
-	    (r = catalog_list(t, a->seg[1], &items)) != 0) {
-		store_txn_abort(&t);
-		http_error(a->c, 500, "internal", "database error");
+	if ((r = catalog_read_list(a->app->store, a->seg[1], &items)) != 0) {
+		api_fail(a, r, "listing the catalog");
 		return;
 	}
-	store_txn_abort(&t);
 	http_json(a->c, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
@@ -171,11 +153,8 @@ admin_get(struct api *a)
 
 	if (admin_only(a) != 0)
 		return;
-	if ((o = admin_find(a, kind, NULL, a->seg[2])) == NULL) {
-		http_error(a->c, 404, "not_found", "there is no %s '%.64s'",
-		    kind, a->seg[2]);
+	if ((o = admin_find(a, kind, NULL, a->seg[2])) == NULL)
 		return;
-	}
 	http_json(a->c, 200, o, NULL);
 }
 
@@ -205,7 +184,7 @@ admin_put(struct api *a, const char *kind, const char *project,
 		}
 	}
 	if ((r = admin_report_open(&rep)) != 0) {
-		http_error(a->c, 500, "internal", "out of memory");
+		api_fail(a, r, "preparing the report of changes");
 		goto out;
 	}
 	r = catalog_apply_one(a->app->store, a->app->kh, kind, project, body,
@@ -277,11 +256,8 @@ admin_policies(struct api *a)
 
 	if (admin_only(a) != 0)
 		return;
-	if ((p = admin_find(a, "project", NULL, a->seg[2])) == NULL) {
-		http_error(a->c, 404, "not_found", "there is no project '%.64s'",
-		    a->seg[2]);
+	if ((p = admin_find(a, "project", NULL, a->seg[2])) == NULL)
 		return;
-	}
 	http_json(a->c, 200, json_pack("{s:O}", "items",
 	    json_object_get(p, "signingPolicies")), NULL);
 	json_decref(p);
@@ -294,11 +270,8 @@ admin_policy_get(struct api *a)
 
 	if (admin_only(a) != 0)
 		return;
-	if ((o = admin_find(a, "policy", a->seg[2], a->seg[4])) == NULL) {
-		http_error(a->c, 404, "not_found", "project '%.64s' has no "
-		    "signing policy '%.64s'", a->seg[2], a->seg[4]);
+	if ((o = admin_find(a, "policy", a->seg[2], a->seg[4])) == NULL)
 		return;
-	}
 	http_json(a->c, 200, o, NULL);
 }
 
@@ -323,7 +296,6 @@ admin_policy_delete(struct api *a)
 static void
 admin_password(struct api *a)
 {
-	struct store_txn *t = NULL;
 	json_t *body = NULL;
 	const char *pw;
 	int r;
@@ -334,33 +306,22 @@ admin_password(struct api *a)
 		http_error(a->c, 400, "missing_field", "send {\"password\": ...}");
 		goto out;
 	}
-	if ((r = store_txn_begin(a->app->store, 1, &t)) != 0)
-		goto fail;
-	r = users_set_password(t, a->seg[2], pw, strlen(pw));
+	r = users_change_password(a->app->store, a->who.type, a->who.name,
+	    a->seg[2], pw, strlen(pw));
 	if (r == SIGNET_ERR_NOT_FOUND) {
 		http_error(a->c, 404, "not_found", "there is no user '%.64s'",
 		    a->seg[2]);
-		goto out;
-	}
-	if (r == SIGNET_ERR_INVALID) {
+	} else if (r == SIGNET_ERR_INVALID) {
 		http_error(a->c, 400, "invalid", "a password has 12 to %d "
 		    "characters", USERS_MAX_PASSWORD);
-		goto out;
+	} else if (r != 0) {
+		api_fail(a, r, "setting the password");
+	} else {
+		mg_response_header_start(a->c, 204);
+		http_common_headers(a->c);
+		mg_response_header_send(a->c);
 	}
-	if (r != 0 || (r = audit_append(t, a->who.type, a->who.name,
-	    "user.password-set", a->seg[2], NULL)) != 0)
-		goto fail;
-	r = store_txn_commit(&t);
-	if (r != 0)
-		goto fail;
-	mg_response_header_start(a->c, 204);
-	http_common_headers(a->c);
-	mg_response_header_send(a->c);
-	goto out;
-fail:
-	http_error(a->c, 500, "internal", "%s", signet_strerror(r));
 out:
-	store_txn_abort(&t);
 	if (pw != NULL)
 		OPENSSL_cleanse((void *)(uintptr_t)pw, strlen(pw));
 	json_decref(body);
@@ -368,55 +329,47 @@ out:
 
 /* --- keys, certificates, token -------------------------------------- */
 
-static const char *
-admin_key_type(int t)
+/* The actor of a key operation: the caller. */
+static struct keys_actor
+admin_actor(const struct api *a)
 {
-	return t == KH_KEY_RSA ? "rsa" : t == KH_KEY_EC ? "ec" : "unknown";
+	struct keys_actor who = { a->who.type, a->who.name };
+
+	return who;
 }
 
-/* Certificates with their expiry: daysLeft, expiringSoon. */
+/* The answer to a failed key operation: the keys module's message,
+ * with the API's words for the token's failures. */
+static void
+admin_key_error(struct api *a, int r, const char *msg)
+{
+	static const struct {
+		int err;
+		const char *code;
+	} words[] = {
+		{ SIGNET_ERR_INVALID, "invalid" },
+		{ SIGNET_ERR_NOT_FOUND, "not_found" },
+		{ SIGNET_ERR_EXISTS, "exists" },
+	};
+	const char *code = "token";
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (words[i].err == r)
+			code = words[i].code;
+	api_workflow_error(a, r, code, msg);
+}
+
+/* Certificates with their expiry: daysLeft, expiringSoon; an empty
+ * list when the catalog cannot be read (the token's state is shown
+ * whatever the database's). */
 static json_t *
 admin_certificates(struct api *a, const char *key_id)
 {
-	struct store_txn *t = NULL;
-	json_t *list = NULL, *out = json_array(), *c, *o;
-	size_t i;
-	long days;
+	json_t *out = NULL;
 
-	if (out == NULL || store_txn_begin(a->app->store, 0, &t) != 0)
-		return out;
-	if (catalog_list(t, "certificates", &list) != 0)
-		goto done;
-	json_array_foreach(list, i, c) {
-		STACK_OF(X509) *sk = NULL;
-		const char *pem = api_str(c, "chainPem");
-		char na[32] = "", *subject = NULL;
-
-		if (key_id != NULL && strcmp(api_str(c, "key"), key_id) != 0)
-			continue;
-		if (pem == NULL ||
-		    pki_chain_from_pem(pem, strlen(pem), &sk) != 0)
-			continue;
-		if (pki_time_text(X509_get0_notAfter(sk_X509_value(sk, 0)),
-		    na) != 0 || pki_days_left(na, &days) != 0)
-			days = 0;
-		subject = pki_name_text(X509_get_subject_name(sk_X509_value(sk,
-		    0)));
-		o = json_pack("{s:O, s:O, s:O, s:s?, s:s, s:I, s:b}",
-		    "name", json_object_get(c, "name"),
-		    "key", json_object_get(c, "key"),
-		    "purpose", json_object_get(c, "purpose"),
-		    "subject", subject, "notAfter", na,
-		    "daysLeft", (json_int_t)days,
-		    "expiringSoon", days < SIGNET_EXPIRY_WARN_DAYS);
-		free(subject);
-		sk_X509_pop_free(sk, X509_free);
-		if (o != NULL)
-			json_array_append_new(out, o);
-	}
-done:
-	store_txn_abort(&t);
-	json_decref(list);
+	if (catalog_read_certificates(a->app->store, key_id, &out) != 0)
+		return json_array();
 	return out;
 }
 
@@ -432,20 +385,14 @@ admin_certificates_list(struct api *a)
 static json_t *
 admin_keys_json(struct api *a, int *err)
 {
-	struct kh_key_info *keys = NULL;
-	size_t n = 0, i;
-	json_t *out;
+	json_t *out = NULL, *k;
+	size_t i;
 
-	if ((*err = kh_list_keys(a->app->kh, &keys, &n)) != 0)
+	if ((*err = keys_list(a->app->kh, &out)) != 0)
 		return NULL;
-	out = json_array();
-	for (i = 0; i < n && out != NULL; i++)
-		json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:i, s:o}",
-		    "id", keys[i].id, "label", keys[i].label,
-		    "type", admin_key_type(keys[i].type), "bits",
-		    (int)keys[i].bits, "certificates",
-		    admin_certificates(a, keys[i].id)));
-	free(keys);
+	json_array_foreach(out, i, k)
+		json_object_set_new(k, "certificates", admin_certificates(a,
+		    api_str(k, "id")));
 	return out;
 }
 
@@ -475,7 +422,7 @@ admin_token(struct api *a)
 	if (admin_only(a) != 0)
 		return;
 	memset(&st, 0, sizeof(st));
-	r = kh_status(a->app->kh, &st);
+	r = keys_status(a->app->kh, &st);
 	if (r == 0 && st.logged_in)
 		keys = admin_keys_json(a, &kr);
 	http_json(a->c, 200, json_pack("{s:b, s:b, s:s, s:s, s:s, s:s, s:i,"
@@ -496,83 +443,38 @@ admin_token(struct api *a)
 static void
 admin_key_generate(struct api *a)
 {
-	static const struct {
-		const char *name;
-		int type;
-		unsigned bits;
-	} types[] = {
-		{ "rsa3072", KH_KEY_RSA, 3072 }, { "rsa4096", KH_KEY_RSA, 4096 },
-		{ "p256", KH_KEY_EC, 256 }, { "p384", KH_KEY_EC, 384 },
-	};
-	struct store_txn *t = NULL;
+	struct keys_actor who = admin_actor(a);
 	struct kh_key_info ki;
-	json_t *body = NULL, *d = NULL;
-	const char *label, *type;
-	size_t i;
-	int r;
+	json_t *body = NULL;
+	char msg[256];
+	int r, unaudited;
 
 	if (admin_only(a) != 0 || api_small_body(a, &body) != 0)
 		return;
-	label = api_str(body, "label");
-	type = api_str(body, "type");
-	for (i = 0; type != NULL && i < sizeof(types) / sizeof(types[0]); i++)
-		if (strcmp(types[i].name, type) == 0)
-			break;
-	if (label == NULL || type == NULL ||
-	    i == sizeof(types) / sizeof(types[0])) {
+	if (api_str(body, "label") == NULL ||
+	    keys_type_find(api_str(body, "type")) == NULL) {
 		http_error(a->c, 400, "invalid", "send {\"label\": ..., "
-		    "\"type\": \"rsa3072\" | \"rsa4096\" | \"p256\" | \"p384\"}");
+		    "\"type\": one of %s}", keys_type_names());
 		goto out;
 	}
-	if (kh_find_key(a->app->kh, label, &ki) == 0) {
-		http_error(a->c, 409, "exists", "the token already has a key "
-		    "labelled '%.64s' (id %s)", label, ki.id);
+	if ((r = keys_generate(a->app->kh, a->app->store, &who,
+	    api_str(body, "label"), api_str(body, "type"), &ki, &unaudited,
+	    msg, sizeof(msg))) != 0) {
+		admin_key_error(a, r, msg);
 		goto out;
 	}
-	if ((r = kh_generate(a->app->kh, label, types[i].type, types[i].bits,
-	    a->who.name, &ki)) != 0) {
-		http_error(a->c, r == SIGNET_ERR_INVALID ? 400 : http_status(r),
-		    "token", "generating the key failed: %s", signet_strerror(r));
-		goto out;
-	}
-	d = json_pack("{s:s, s:s}", "label", ki.label, "type", type);
-	if (store_txn_begin(a->app->store, 1, &t) != 0 ||
-	    audit_append(t, a->who.type, a->who.name, "key.generated", ki.id,
-	    d) != 0 || store_txn_commit(&t) != 0)
-		log_err("admin: key %s generated but not audited", ki.id);
-	log_info("admin: %s generated key %s (%s)", a->identity, ki.id, type);
 	http_json(a->c, 201, json_pack("{s:s, s:s, s:s, s:i}", "id", ki.id,
-	    "label", ki.label, "type", admin_key_type(ki.type), "bits",
+	    "label", ki.label, "type", keys_type_family(ki.type), "bits",
 	    (int)ki.bits), NULL);
 out:
-	store_txn_abort(&t);
-	json_decref(d);
 	json_decref(body);
-}
-
-static int
-admin_key(struct api *a, EVP_PKEY **pk, struct kh_key_info *ki)
-{
-	int r;
-
-	if ((r = kh_find_key(a->app->kh, a->seg[2], ki)) != 0) {
-		http_error(a->c, 404, "not_found", "the token has no key "
-		    "'%.64s'", a->seg[2]);
-		return -1;
-	}
-	if ((r = rkey_load_admin(a->app->kh, ki->id, a->who.name, pk)) != 0) {
-		http_error(a->c, http_status(r), "token", "key %s cannot be "
-		    "used: %s", ki->id, signet_strerror(r));
-		return -1;
-	}
-	return 0;
 }
 
 static void
 admin_key_csr(struct api *a)
 {
-	struct kh_key_info ki;
-	EVP_PKEY *pk = NULL;
+	struct keys_actor who = admin_actor(a);
+	char key_id[KH_KEY_ID_HEX + 1], msg[256];
 	json_t *body = NULL;
 	char *pem = NULL;
 	int r;
@@ -586,26 +488,16 @@ admin_key_csr(struct api *a)
 		    "\"codeSigning\"}}");
 		goto out;
 	}
-	if (admin_key(a, &pk, &ki) != 0)
-		goto out;
-	r = pki_make_csr_ext(pk, api_str(body, "subject"),
-	    json_object_get(body, "extensions"), &pem);
-	if (r == SIGNET_ERR_INVALID) {
-		http_error(a->c, 400, "invalid", "the subject must look like "
-		    "\"CN=Name,O=Organization\" and extensions map OpenSSL "
-		    "extension names to values");
+	if ((r = keys_csr(a->app->kh, &who, a->seg[2], api_str(body,
+	    "subject"), json_object_get(body, "extensions"), key_id, &pem, msg,
+	    sizeof(msg))) != 0) {
+		admin_key_error(a, r, msg);
 		goto out;
 	}
-	if (r != 0) {
-		http_error(a->c, http_status(r), "token", "the request could "
-		    "not be signed: %s", signet_strerror(r));
-		goto out;
-	}
-	http_json(a->c, 200, json_pack("{s:s, s:s}", "key", ki.id, "csrPem",
+	http_json(a->c, 200, json_pack("{s:s, s:s}", "key", key_id, "csrPem",
 	    pem), NULL);
 out:
 	free(pem);
-	EVP_PKEY_free(pk);
 	json_decref(body);
 }
 
@@ -619,8 +511,8 @@ admin_store_certificate(struct api *a, json_t *cert)
 	char err[512] = "";
 	int r;
 
-	if (admin_report_open(&rep) != 0) {
-		http_error(a->c, 500, "internal", "out of memory");
+	if ((r = admin_report_open(&rep)) != 0) {
+		api_fail(a, r, "preparing the report of changes");
 		return;
 	}
 	r = catalog_apply_one(a->app->store, a->app->kh, "certificate", NULL,
@@ -640,8 +532,8 @@ admin_store_certificate(struct api *a, json_t *cert)
 static void
 admin_key_self_signed(struct api *a)
 {
-	struct kh_key_info ki;
-	EVP_PKEY *pk = NULL;
+	struct keys_actor who = admin_actor(a);
+	char key_id[KH_KEY_ID_HEX + 1], msg[256];
 	json_t *body = NULL, *cert = NULL;
 	json_int_t days = 365;
 	const char *name, *subject;
@@ -655,28 +547,28 @@ admin_key_self_signed(struct api *a)
 	subject = api_str(body, "subject");
 	if (json_is_integer(json_object_get(body, "days")))
 		days = json_integer_value(json_object_get(body, "days"));
-	if (name == NULL || subject == NULL || days < 1 || days > 3650) {
+	if (name == NULL || subject == NULL || days < KEYS_MIN_DAYS ||
+	    days > KEYS_MAX_DAYS) {
 		http_error(a->c, 400, "invalid", "send {\"name\": certificate "
-		    "name, \"subject\": \"CN=...\", \"days\": 1-3650}");
+		    "name, \"subject\": \"CN=...\", \"days\": %d-%d}",
+		    KEYS_MIN_DAYS, KEYS_MAX_DAYS);
 		goto out;
 	}
-	if (admin_key(a, &pk, &ki) != 0)
-		goto out;
-	if ((r = pki_self_signed(pk, subject, (int)days, &pem)) != 0) {
-		http_error(a->c, r == SIGNET_ERR_INVALID ? 400 : http_status(r),
-		    "invalid", "the certificate could not be made: %s",
-		    signet_strerror(r));
+	if ((r = keys_self_signed(a->app->kh, &who, a->seg[2], subject,
+	    (int)days, key_id, &pem, msg, sizeof(msg))) != 0) {
+		admin_key_error(a, r, msg);
 		goto out;
 	}
 	/* self-signed certificates are for test-signing only */
-	cert = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "key", ki.id,
+	cert = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "key", key_id,
 	    "purpose", "test", "chainPem", pem);
 	if (cert != NULL)
 		admin_store_certificate(a, cert);
+	else
+		api_fail(a, SIGNET_ERR_NOMEM, "building the certificate record");
 out:
 	free(pem);
 	json_decref(cert);
-	EVP_PKEY_free(pk);
 	json_decref(body);
 }
 
@@ -685,15 +577,11 @@ out:
 static void
 admin_certificate_import(struct api *a)
 {
-	struct kh_key_info *keys = NULL;
 	json_t *body = NULL, *cert = NULL;
 	const char *name, *purpose, *pem_in, *b64, *want;
 	STACK_OF(X509) *sk = NULL, *ordered = NULL;
 	unsigned char *der = NULL;
-	EVP_PKEY *pub = NULL;
-	char *pem = NULL;
-	const char *key_id = NULL;
-	size_t n = 0, i;
+	char *pem = NULL, key_id[KH_KEY_ID_HEX + 1] = "";
 	int len = 0, r;
 
 	if (admin_only(a) != 0 || api_json_body(a, SIGNET_MAX_ADMIN_BODY, &body) != 0)
@@ -734,21 +622,11 @@ admin_certificate_import(struct api *a)
 		    "PKCS#7 certificates (at most %d)", SIGNET_MAX_CHAIN);
 		goto out;
 	}
-	if ((r = kh_list_keys(a->app->kh, &keys, &n)) != 0) {
+	r = keys_match_chain(a->app->kh, sk, want, &ordered, key_id);
+	if (r != 0 && r != SIGNET_ERR_NOT_FOUND) {
 		http_error(a->c, http_status(r), "token", "the token's keys "
 		    "cannot be listed: %s", signet_strerror(r));
 		goto out;
-	}
-	for (i = 0; i < n && ordered == NULL; i++) {
-		if (want != NULL && strcmp(want, keys[i].id) != 0 &&
-		    strcmp(want, keys[i].label) != 0)
-			continue;
-		if (kh_public_key(a->app->kh, keys[i].id, &pub) != 0)
-			continue;
-		if (pki_order_chain(sk, pub, &ordered) == 0)
-			key_id = keys[i].id;
-		EVP_PKEY_free(pub);
-		pub = NULL;
 	}
 	if (ordered == NULL) {
 		http_error(a->c, 400, "no_matching_key", "no certificate in this "
@@ -757,8 +635,8 @@ admin_certificate_import(struct api *a)
 		    "a key in the token");
 		goto out;
 	}
-	if (pki_chain_to_pem(ordered, &pem) != 0) {
-		http_error(a->c, 500, "internal", "out of memory");
+	if ((r = pki_chain_to_pem(ordered, &pem)) != 0) {
+		api_fail(a, r, "encoding the chain");
 		goto out;
 	}
 	cert = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "key", key_id,
@@ -766,7 +644,6 @@ admin_certificate_import(struct api *a)
 	if (cert != NULL)
 		admin_store_certificate(a, cert);
 out:
-	free(keys);
 	free(der);
 	free(pem);
 	sk_X509_pop_free(sk, X509_free);
@@ -814,8 +691,7 @@ admin_refresh_jwks(struct api *a)
 		    "JWKS stays in use", err);
 		break;
 	default:
-		http_error(a->c, http_status(r), "internal", "%s",
-		    signet_strerror(r));
+		api_fail(a, r, "refreshing the JWKS");
 	}
 }
 
@@ -824,19 +700,15 @@ admin_refresh_jwks(struct api *a)
 static void
 admin_export(struct api *a)
 {
-	struct store_txn *t = NULL;
 	json_t *doc = NULL;
 	int r;
 
 	if (admin_only(a) != 0)
 		return;
-	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0 ||
-	    (r = catalog_export(t, &doc)) != 0) {
-		store_txn_abort(&t);
-		http_error(a->c, 500, "internal", "database error");
+	if ((r = catalog_read_export(a->app->store, &doc)) != 0) {
+		api_fail(a, r, "exporting the configuration");
 		return;
 	}
-	store_txn_abort(&t);
 	http_json(a->c, 200, doc, NULL);
 }
 
@@ -853,8 +725,8 @@ admin_apply(struct api *a)
 	    api_json_body(a, SIGNET_MAX_ADMIN_BODY, &doc) != 0)
 		return;
 	dry_run = has_dry && (strcmp(dry, "true") == 0 || strcmp(dry, "1") == 0);
-	if (admin_report_open(&rep) != 0) {
-		http_error(a->c, 500, "internal", "out of memory");
+	if ((r = admin_report_open(&rep)) != 0) {
+		api_fail(a, r, "preparing the report of changes");
 		goto out;
 	}
 	/* chainFile names a file on the appliance: not what a remote

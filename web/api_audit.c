@@ -17,7 +17,6 @@
 #include "events.h"
 #include "form.h"
 #include "http.h"
-#include "khclient.h"
 #include "log.h"
 #include "notify.h"
 #include "request.h"
@@ -28,6 +27,58 @@
 #include "workflow.h"
 
 
+struct api_audit_out {
+	struct api *a;
+	int started;
+};
+
+static void
+api_audit_start(struct api_audit_out *o)
+{
+	if (o->started)
+		return;
+	o->started = 1;
+	mg_response_header_start(o->a->c, 200);
+	mg_response_header_add(o->a->c, "Content-Type", "application/x-ndjson",
+	    -1);
+	mg_response_header_add(o->a->c, "Content-Disposition",
+	    "attachment; filename=\"signet-audit.jsonl\"", -1);
+	http_common_headers(o->a->c);
+	mg_response_header_send(o->a->c);
+}
+
+static int
+api_audit_line(const char *line, void *arg)
+{
+	struct api_audit_out *o = arg;
+
+	api_audit_start(o);
+	mg_write(o->a->c, line, strlen(line));
+	mg_write(o->a->c, "\n", 1);
+	return 0;
+}
+
+/* The whole log as JSON lines, the form 'signet audit verify' checks,
+ * in one read transaction: a consistent cut. */
+static void
+api_audit_export(struct api *a, uint64_t from)
+{
+	struct api_audit_out o = { a, 0 };
+	int r;
+
+	r = audit_export(a->app->store, from, api_audit_line, &o);
+	if (r != 0 && !o.started) {
+		api_fail(a, r, "exporting the audit log");
+		return;
+	}
+	/* an export that ends early: its summary head shows where, and
+	 * the log says why */
+	if (r != 0)
+		log_err("api: audit export stopped early: %s",
+		    signet_strerror(r));
+	api_audit_start(&o);
+}
+
 static void
 api_audit(struct api *a)
 {
@@ -36,10 +87,8 @@ api_audit(struct api *a)
 	unsigned long long from = 0;
 	long limit = 100;
 	uint64_t next = 0;
-	struct store_txn *t = NULL;
-	json_t *items = NULL, *e;
-	char *end, *line;
-	size_t i;
+	json_t *items = NULL;
+	char *end;
 
 	if (!workflow_is_admin(&a->who) && !workflow_is_auditor(&a->who)) {
 		http_error(a->c, 403, "forbidden", "the audit log is for "
@@ -74,52 +123,14 @@ api_audit(struct api *a)
 		return;
 	}
 	if (has_fmt && strcmp(fmt, "jsonl") == 0) {
-		/* the whole log as JSON lines, the form 'signet audit
-		 * verify' checks; one read transaction: a consistent cut */
-		if ((r = store_txn_begin(a->app->store, 0, &t)) != 0) {
-			http_error(a->c, 500, "internal", "database error");
-			return;
-		}
-		mg_response_header_start(a->c, 200);
-		mg_response_header_add(a->c, "Content-Type",
-		    "application/x-ndjson", -1);
-		mg_response_header_add(a->c, "Content-Disposition",
-		    "attachment; filename=\"signet-audit.jsonl\"", -1);
-		http_common_headers(a->c);
-		mg_response_header_send(a->c);
-		do {
-			if (audit_list(t, from, 1000, &items, &next) != 0) {
-				/* the export ends early; its summary head shows
-				 * where, and the log says why */
-				log_err("api: audit export stopped after seq %llu",
-				    (unsigned long long)from);
-				break;
-			}
-			json_array_foreach(items, i, e) {
-				if ((line = audit_line(e)) == NULL) {
-					log_err("api: audit export: cannot encode an "
-					    "entry");
-					next = 0;
-					break;
-				}
-				mg_write(a->c, line, strlen(line));
-				mg_write(a->c, "\n", 1);
-				free(line);
-			}
-			json_decref(items);
-			items = NULL;
-			from = next;
-		} while (next != 0);
-		store_txn_abort(&t);
+		api_audit_export(a, from);
 		return;
 	}
-	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0 ||
-	    (r = audit_list(t, from, (size_t)limit, &items, &next)) != 0) {
-		store_txn_abort(&t);
-		http_error(a->c, 500, "internal", "database error");
+	if ((r = audit_page(a->app->store, from, (size_t)limit, &items,
+	    &next)) != 0) {
+		api_fail(a, r, "reading the audit log");
 		return;
 	}
-	store_txn_abort(&t);
 	if (next != 0)
 		snprintf(after, sizeof(after), "%llu", (unsigned long long)next);
 	http_json(a->c, 200, json_pack("{s:o, s:s?}", "items", items,

@@ -18,7 +18,6 @@
 #include "events.h"
 #include "form.h"
 #include "http.h"
-#include "khclient.h"
 #include "log.h"
 #include "notify.h"
 #include "origin.h"
@@ -56,78 +55,6 @@ api_field_get(const char *key, const char *value, size_t len, void *user)
 	    MG_FORM_FIELD_HANDLE_GET : MG_FORM_FIELD_HANDLE_ABORT;
 }
 
-/* Checks a submission against the catalog and its origin against the
- * policy's origin rules (docs/origin.md); 0 and the policy and the
- * origin's evidence, or an HTTP error sent. */
-static int
-api_check_submit(struct api *a, struct store_txn *t, const char *project,
-    const char *policy_slug, const char *conf, json_t *origin, time_t now,
-    json_t **policy, json_t **evidence)
-{
-	json_t *p = NULL, *prj = NULL, *confs, *e, *ev = NULL;
-	char msg[512];	/* what http_error sends whole */
-	size_t i;
-	int r, ok = 0;
-
-	*policy = NULL;
-	*evidence = NULL;
-	if ((r = catalog_get_project(t, project, &prj)) != 0) {
-		if (r == SIGNET_ERR_NOT_FOUND)
-			http_error(a->c, 404, "project_not_found", "there is no "
-			    "project '%.64s'", project);
-		else
-			http_error(a->c, 500, "internal", "database error");
-		return -1;
-	}
-	if ((r = catalog_get_policy(t, project, policy_slug, &p)) != 0) {
-		if (r == SIGNET_ERR_NOT_FOUND)
-			http_error(a->c, 404, "policy_not_found", "project "
-			    "'%s' has no signing policy '%.64s'", project,
-			    policy_slug);
-		else
-			http_error(a->c, 500, "internal", "database error");
-		json_decref(prj);
-		return -1;
-	}
-	if (!catalog_policy_lists(p, "submitters", a->identity)) {
-		http_error(a->c, 403, "forbidden", "'%s' may not submit to "
-		    "signing policy '%s/%s'", a->identity, project,
-		    policy_slug);
-		goto fail;
-	}
-	confs = json_object_get(p, "artifactConfigurations");
-	json_array_foreach(confs, i, e)
-		if (strcmp(json_string_value(e), conf) == 0)
-			ok = 1;
-	if (!ok) {
-		http_error(a->c, 400, "invalid_artifact_configuration",
-		    "signing policy '%s/%s' does not accept artifact "
-		    "configuration '%.64s'", project, policy_slug, conf);
-		goto fail;
-	}
-	if ((r = origin_verify(t, a->identity_type, a->identity, origin, now,
-	    &ev)) != 0) {
-		http_error(a->c, http_status(r), "internal", "the origin could "
-		    "not be verified: %s", signet_strerror(r));
-		goto fail;
-	}
-	if (origin_rules(prj, p, origin, ev, msg, sizeof(msg)) != 0) {
-		log_info("api: %s: refused by origin rule: %s", a->identity,
-		    msg);
-		http_error(a->c, 403, "origin_rule", "%s", msg);
-		goto fail;
-	}
-	json_decref(prj);
-	*policy = p;
-	*evidence = ev;
-	return 0;
-fail:
-	json_decref(ev);
-	json_decref(prj);
-	json_decref(p);
-	return -1;
-}
-
 struct api_submit_check {
 	struct api *a;
 	time_t now;
@@ -140,24 +67,18 @@ static int
 api_submit_check(struct form *f, void *arg)
 {
 	struct api_submit_check *sc = arg;
-	struct store_txn *t = NULL;
-	json_t *policy = NULL, *ev = NULL;
-	const char *conf = form_get(f, "artifactConfigurationSlug");
+	const char *conf = form_get(f, "artifactConfigurationSlug"), *code;
+	char msg[512];	/* origin rules say what they saw */
 	int r;
 
 	if (conf == NULL || *conf == '\0')
 		conf = "detached-cms";
-	if (store_txn_begin(sc->a->app->store, 0, &t) != 0) {
-		http_error(sc->a->c, 500, "internal", "database error");
-		return -1;
-	}
-	r = api_check_submit(sc->a, t, form_get(f, "projectSlug"),
-	    form_get(f, "signingPolicySlug"), conf, f->origin, sc->now,
-	    &policy, &ev);
-	store_txn_abort(&t);
-	json_decref(policy);
-	json_decref(ev);
-	return r;
+	r = workflow_submit_check(sc->a->app->store, &sc->a->who,
+	    form_get(f, "projectSlug"), form_get(f, "signingPolicySlug"), conf,
+	    f->origin, sc->now, &code, msg, sizeof(msg));
+	if (r != 0)
+		api_workflow_error(sc->a, r, code, msg);
+	return r != 0 ? -1 : 0;
 }
 
 static void
@@ -167,11 +88,10 @@ api_submit(struct api *a)
 	int body_read = 0;
 	struct form f;
 	struct mg_form_data_handler fdh;
-	struct store_txn *t = NULL;
-	struct request_new n;
-	json_t *policy = NULL, *rec = NULL, *ev = NULL;
-	const char *ctype, *project, *slug, *conf;
-	char loc[128];
+	struct workflow_submission sub;
+	json_t *rec = NULL;
+	const char *ctype, *project, *slug, *conf, *code;
+	char loc[128], msg[512];	/* origin rules say what they saw */
 	int r;
 	uint64_t max = a->app->cfg.max_artifact_size;
 	/* one moment for both checks: the token is judged once */
@@ -235,36 +155,20 @@ api_submit(struct api *a)
 		http_error(a->c, f.status, f.code, "%s", f.message);
 		goto out;
 	}
-	if ((r = store_txn_begin(a->app->store, 1, &t)) != 0) {
-		http_error(a->c, 500, "internal", "database error");
-		goto out;
-	}
-	if (api_check_submit(a, t, project, slug, conf, f.origin, now, &policy,
-	    &ev) != 0)
-		goto out;
-	/* verified (or not): the evidence is kept, the credential is not */
-	origin_forget_token(f.origin);
-	memset(&n, 0, sizeof(n));
-	n.project = project;
-	n.policy = slug;
-	n.artifact_configuration = conf;
-	n.description = form_get(&f, "description");
-	n.parameters = f.parameters;
-	n.origin = f.origin;
-	n.origin_verification = ev;
-	n.submitter_type = a->identity_type;
-	n.submitter = a->identity;
-	n.artifact_name = f.artifact_name;
-	n.artifact_sha256 = f.sha256;
-	n.artifact_size = f.size;
-	n.required_approvals = (int)json_integer_value(json_object_get(policy,
-	    "requiredApprovals"));
-	if ((r = request_create(t, &n, &rec)) != 0 ||
-	    (r = events_request(t, rec, a->who.type, a->who.name,
-	    "signing-request.submitted", NULL)) != 0 ||
-	    (r = store_txn_commit(&t)) != 0) {
-		http_error(a->c, http_status(r), "internal", "the request could "
-		    "not be recorded: %s", signet_strerror(r));
+	memset(&sub, 0, sizeof(sub));
+	sub.project = project;
+	sub.policy = slug;
+	sub.artifact_configuration = conf;
+	sub.description = form_get(&f, "description");
+	sub.parameters = f.parameters;
+	sub.origin = f.origin;
+	sub.artifact_name = f.artifact_name;
+	sub.artifact_sha256 = f.sha256;
+	sub.artifact_size = f.size;
+	sub.now = now;
+	if ((r = workflow_submit(a->app->store, &a->who, &sub, &rec, &code,
+	    msg, sizeof(msg))) != 0) {
+		api_workflow_error(a, r, code, msg);
 		goto out;
 	}
 	const char *id = json_string_value(json_object_get(rec, "id"));
@@ -274,9 +178,6 @@ api_submit(struct api *a)
 	snprintf(loc, sizeof(loc), "Location: /api/v1/signing-requests/%s", id);
 	http_json(a->c, 201, request_api(rec), loc);
 out:
-	store_txn_abort(&t);
-	json_decref(policy);
-	json_decref(ev);
 	json_decref(rec);
 	/* the rest of a body refused early is not read: CivetWeb would
 	 * otherwise drain it, however large, before the next request */
@@ -294,29 +195,12 @@ out:
 static int
 api_load_request(struct api *a, const char *id, json_t **rec)
 {
-	struct store_txn *t = NULL;
+	char msg[256];
 	int r;
 
-	*rec = NULL;
-	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0) {
-		http_error(a->c, 500, "internal", "database error");
-		return -1;
-	}
-	r = request_get(t, id, rec);
-	if (r == 0 && !workflow_may_read(t, &a->who, json_string_value(
-	    json_object_get(*rec, "projectSlug")))) {
-		json_decref(*rec);
-		*rec = NULL;
-		r = SIGNET_ERR_NOT_FOUND;
-	}
-	store_txn_abort(&t);
-	if (r == SIGNET_ERR_NOT_FOUND) {
-		http_error(a->c, 404, "not_found", "there is no signing request "
-		    "'%.40s' visible to you", id);
-		return -1;
-	}
-	if (r != 0) {
-		http_error(a->c, 500, "internal", "database error");
+	if ((r = workflow_read(a->app->store, &a->who, id, rec, msg,
+	    sizeof(msg))) != 0) {
+		api_workflow_error(a, r, NULL, msg);
 		return -1;
 	}
 	return 0;
@@ -334,29 +218,6 @@ api_get(struct api *a)
 	json_decref(rec);
 }
 
-struct api_visible {
-	struct store_txn *t;
-	const struct principal *who;
-	json_t *cache;	/* project → true/false */
-};
-
-static int
-api_visible(const json_t *rec, void *arg)
-{
-	struct api_visible *v = arg;
-	const char *p = json_string_value(json_object_get(rec, "projectSlug"));
-	json_t *hit;
-	int ok;
-
-	if (p == NULL)
-		return 0;
-	if ((hit = json_object_get(v->cache, p)) != NULL)
-		return json_is_true(hit);
-	ok = workflow_may_read(v->t, v->who, p);
-	json_object_set_new(v->cache, p, json_boolean(ok));
-	return ok;
-}
-
 static void
 api_list(struct api *a)
 {
@@ -367,8 +228,6 @@ api_list(struct api *a)
 	int has_submitter, has_original;
 	long page = SIGNET_DEFAULT_PAGE_SIZE;
 	struct request_filter f;
-	struct api_visible vis;
-	struct store_txn *t = NULL;
 	json_t *items = NULL;
 	char *end;
 
@@ -419,26 +278,15 @@ api_list(struct api *a)
 	f.policy = has_policy ? policy : NULL;
 	f.submitter = has_submitter ? submitter : NULL;
 	f.original_id = has_original ? original : NULL;
-	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0) {
-		http_error(a->c, 500, "internal", "database error");
-		return;
-	}
-	vis.t = t;
-	vis.who = &a->who;
-	vis.cache = json_object();
-	f.visible = api_visible;
-	f.arg = &vis;
-	r = request_list(t, &f, (size_t)page, has_cursor ? cursor : "", &items,
-	    next);
-	store_txn_abort(&t);
-	json_decref(vis.cache);
+	r = workflow_list_visible(a->app->store, &a->who, &f, (size_t)page,
+	    has_cursor ? cursor : "", &items, next);
 	if (r == SIGNET_ERR_INVALID) {
 		http_error(a->c, 400, "invalid_query", "cursor is not one this "
 		    "server returned as nextCursor");
 		return;
 	}
 	if (r != 0) {
-		http_error(a->c, 500, "internal", "database error");
+		api_fail(a, r, "listing signing requests");
 		return;
 	}
 	http_json(a->c, 200, json_pack("{s:o, s:s?}", "items", items,
@@ -509,30 +357,14 @@ api_download(struct api *a)
 static void
 api_certificate(struct api *a)
 {
-	const char *project = a->seg[1], *slug = a->seg[3];
-	struct store_txn *t = NULL;
-	json_t *policy = NULL, *cert = NULL;
-	const char *pem;
-	char len[32];
+	const char *project = a->seg[1], *slug = a->seg[3], *code;
+	char *pem = NULL, len[32], msg[256];
 	int r;
 
-	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0) {
-		http_error(a->c, 500, "internal", "database error");
+	if ((r = workflow_policy_chain(a->app->store, &a->who, project, slug,
+	    &pem, &code, msg, sizeof(msg))) != 0) {
+		api_workflow_error(a, r, code, msg);
 		return;
-	}
-	if (!workflow_may_read(t, &a->who, project) ||
-	    catalog_get_policy(t, project, slug, &policy) != 0) {
-		http_error(a->c, 404, "policy_not_found", "there is no signing "
-		    "policy '%.64s/%.64s' visible to you", project, slug);
-		goto out;
-	}
-	if (catalog_get_certificate(t, json_string_value(json_object_get(
-	    policy, "certificate")), &cert) != 0 ||
-	    (pem = json_string_value(json_object_get(cert, "chainPem"))) ==
-	    NULL) {
-		http_error(a->c, 404, "certificate_not_found", "signing policy "
-		    "'%s/%s' has no certificate", project, slug);
-		goto out;
 	}
 	mg_response_header_start(a->c, 200);
 	mg_response_header_add(a->c, "Content-Type",
@@ -542,10 +374,7 @@ api_certificate(struct api *a)
 	http_common_headers(a->c);
 	mg_response_header_send(a->c);
 	mg_write(a->c, pem, strlen(pem));
-out:
-	store_txn_abort(&t);
-	json_decref(policy);
-	json_decref(cert);
+	free(pem);
 }
 
 static void
@@ -566,7 +395,7 @@ api_decide(struct api *a)
 		    strcmp(what, "approve") == 0, api_str(body, "comment"),
 		    &rec, msg, sizeof(msg));
 	if (r != 0) {
-		api_workflow_error(a, r, msg);
+		api_workflow_error(a, r, NULL, msg);
 	} else {
 		log_info("api: %s: %s %s", a->identity, what, id);
 		api_after_commit(a, rec);
@@ -590,7 +419,7 @@ api_resubmit(struct api *a)
 	    api_str(body, "signingPolicySlug"), api_str(body, "description"),
 	    &rec, msg, sizeof(msg));
 	if (r != 0) {
-		api_workflow_error(a, r, msg);
+		api_workflow_error(a, r, NULL, msg);
 	} else {
 		log_info("api: %s resubmitted %s as %s", a->identity, id,
 		    api_str(rec, "id"));

@@ -14,10 +14,10 @@
 #include "app.h"
 #include "audit.h"
 #include "catalog.h"
+#include "catalog_read.h"
 #include "events.h"
 #include "form.h"
 #include "http.h"
-#include "khclient.h"
 #include "log.h"
 #include "notify.h"
 #include "request.h"
@@ -77,8 +77,7 @@ api_login_cookie_answer(struct api *a, const char *user, const char *token,
 
 	if (users_session_key(token, key) != 0 ||
 	    users_csrf_token(key, csrf) != 0) {
-		http_error(a->c, 500, "internal", "the session could not be "
-		    "set up");
+		api_fail(a, SIGNET_ERR_CRYPTO, "setting up the session");
 		return;
 	}
 	snprintf(hdr, sizeof(hdr), "Set-Cookie: " API_COOKIE "=%s; Path=/; "
@@ -155,8 +154,7 @@ api_login(struct api *a)
 		goto out;
 	}
 	if (r != 0) {
-		http_error(a->c, 500, "internal", "login failed: %s",
-		    signet_strerror(r));
+		api_fail(a, r, "logging in");
 		goto out;
 	}
 	secs = (time_t)(expires / 1000000000ULL);
@@ -179,14 +177,16 @@ out:
 static void
 api_logout(struct api *a)
 {
+	int r;
+
 	if (a->user == NULL) {
 		http_error(a->c, 400, "not_a_session", "this call ends a bearer "
 		    "session; client certificates have none");
 		return;
 	}
-	if (users_logout(a->app->store, a->session_key, a->identity) != 0) {
-		http_error(a->c, 500, "internal", "the session could not be "
-		    "ended");
+	if ((r = users_logout(a->app->store, a->session_key,
+	    a->identity)) != 0) {
+		api_fail(a, r, "ending the session");
 		return;
 	}
 	mg_response_header_start(a->c, 204);
@@ -199,49 +199,6 @@ api_logout(struct api *a)
 
 /* --- who am I --------------------------------------------------------- */
 
-struct api_me {
-	const char *identity;
-	json_t *submit;
-	json_t *approve;
-	int err;
-};
-
-/* One signing policy record (key "project/slug") the caller is named in. */
-static int
-api_me_policy(const void *k, size_t klen, const void *v, size_t vlen,
-    void *arg)
-{
-	struct api_me *m = arg;
-	json_t *p = json_loadb(v, vlen, JSON_REJECT_DUPLICATES, NULL), *e;
-	const char *slash = memchr(k, '/', klen);
-	int sub, appr;
-
-	if (p == NULL || slash == NULL) {
-		json_decref(p);
-		return 0;
-	}
-	sub = catalog_policy_lists(p, "submitters", m->identity);
-	appr = catalog_policy_lists(p, "approvers", m->identity);
-	if (sub || appr) {
-		e = json_pack("{s:s%, s:s%, s:O?, s:O?, s:O?, s:O?}",
-		    "project", (const char *)k, (size_t)(slash - (const char *)k),
-		    "policy", slash + 1, klen - (size_t)(slash - (const char *)k)
-		    - 1,
-		    "name", json_object_get(p, "name"),
-		    "purpose", json_object_get(p, "purpose"),
-		    "requiredApprovals", json_object_get(p, "requiredApprovals"),
-		    "artifactConfigurations", json_object_get(p,
-		    "artifactConfigurations"));
-		if (e == NULL ||
-		    (sub && json_array_append(m->submit, e) != 0) ||
-		    (appr && json_array_append(m->approve, e) != 0))
-			m->err = SIGNET_ERR_NOMEM;
-		json_decref(e);
-	}
-	json_decref(p);
-	return m->err;
-}
-
 /* GET /api/v1/me: who the caller is and which signing policies they may
  * submit to and approve on, so that a page shows only what they may do
  * (the server checks again on every request). A web session gets its
@@ -249,34 +206,20 @@ api_me_policy(const void *k, size_t klen, const void *v, size_t vlen,
 static void
 api_me(struct api *a)
 {
-	struct store_txn *t = NULL;
-	struct api_me m;
 	char csrf[USERS_CSRF_LEN + 1];
-	json_t *body, *roles;
+	json_t *body, *roles, *submit = NULL, *approve = NULL;
 	int r;
 
-	memset(&m, 0, sizeof(m));
-	m.identity = a->identity;
-	m.submit = json_array();
-	m.approve = json_array();
-	if (m.submit == NULL || m.approve == NULL) {
-		r = SIGNET_ERR_NOMEM;
-		goto fail;
-	}
-	if ((r = store_txn_begin(a->app->store, 0, &t)) != 0)
-		goto fail;
-	r = store_walk(t, STORE_POLICIES, NULL, 0, NULL, 0, 0, api_me_policy,
-	    &m);
-	store_txn_abort(&t);
-	if (r != 0)
+	if ((r = catalog_read_policies_of(a->app->store, a->identity, &submit,
+	    &approve)) != 0)
 		goto fail;
 	roles = a->user ? json_object_get(a->user, "roles") : NULL;
 	body = json_pack("{s:s, s:s, s:O?, s:O?, s:o, s:o}",
 	    "name", a->identity, "type", a->identity_type,
 	    "email", a->user ? json_object_get(a->user, "email") : NULL,
-	    "roles", roles, "submitPolicies", m.submit,
-	    "approvePolicies", m.approve);
-	m.submit = m.approve = NULL;
+	    "roles", roles, "submitPolicies", submit,
+	    "approvePolicies", approve);
+	submit = approve = NULL;
 	if (body != NULL && roles == NULL)
 		json_object_set_new(body, "roles", json_array());
 	if (body != NULL && a->cookie) {
@@ -292,9 +235,9 @@ api_me(struct api *a)
 	http_json(a->c, 200, body, NULL);
 	return;
 fail:
-	json_decref(m.submit);
-	json_decref(m.approve);
-	http_error(a->c, 500, "internal", "%s", signet_strerror(r));
+	json_decref(submit);
+	json_decref(approve);
+	api_fail(a, r, "reading who you are");
 }
 
 const struct api_route api_session_routes[] = {

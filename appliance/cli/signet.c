@@ -29,8 +29,7 @@
 #include "log.h"
 #include "prompt.h"
 #include "table.h"
-#include "pki.h"
-#include "rkey.h"
+#include "keys.h"
 #include "signet_ci.h"
 #include "signet_admin.h"
 #include "signet_limits.h"
@@ -53,7 +52,7 @@ usage(FILE *f)
 	    "signet submit --help)\n"
 	    "\n"
 	    "  key list [--json]                    keys in the token\n"
-	    "  key generate --label L --type T      T: rsa2048 rsa3072 rsa4096 p256 p384\n"
+	    "  key generate --label L --type T      T: rsa3072 rsa4096 p256 p384\n"
 	    "  key csr --key K --subject S [--out F]\n"
 	    "                                       PKCS#10 request made with token key K\n"
 	    "  key self-signed --key K --subject S [--days N] [--out F]\n"
@@ -126,36 +125,31 @@ cli_write(const char *out, const char *text)
 	return 0;
 }
 
-static const char *
-cli_type(int t)
-{
-	return t == KH_KEY_RSA ? "rsa" : t == KH_KEY_EC ? "ec" : "?";
-}
-
-static int cli_audit(struct cli *c, const char *action, const char *target,
-    const json_t *details);
 static const char *cli_actor(void);
+static int cli_open_store(struct cli *c, struct store **s);
+
+/* Local administration acts as the system, named after the login. */
+static struct keys_actor
+cli_keys_actor(void)
+{
+	struct keys_actor who = { "system", cli_actor() };
+
+	return who;
+}
 
 static int
 cmd_key_list(struct cli *c)
 {
-	struct kh_key_info *keys = NULL;
-	size_t n = 0, i;
-	json_t *a;
+	json_t *a = NULL;
 	int r;
 
 	if (cli_keyholder(c) != 0)
 		return 1;
-	if ((r = kh_list_keys(c->kh, &keys, &n)) != 0) {
+	if ((r = keys_list(c->kh, &a)) != 0) {
 		fprintf(stderr, "signet: listing keys failed: %s\n",
 		    signet_strerror(r));
 		return 1;
 	}
-	a = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:i}",
-		    "id", keys[i].id, "label", keys[i].label,
-		    "type", cli_type(keys[i].type), "bits", (int)keys[i].bits));
 	if (c->json) {
 		json_dumpf(a, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
@@ -166,80 +160,44 @@ cmd_key_list(struct cli *c)
 		table_print(a, cols);
 	}
 	json_decref(a);
-	free(keys);
 	return 0;
 }
 
 static int
 cmd_key_generate(struct cli *c, const char *label, const char *type)
 {
-	static const struct {
-		const char *name;
-		int type;
-		unsigned bits;
-	} types[] = {
-		{ "rsa2048", KH_KEY_RSA, 2048 }, { "rsa3072", KH_KEY_RSA, 3072 },
-		{ "rsa4096", KH_KEY_RSA, 4096 }, { "p256", KH_KEY_EC, 256 },
-		{ "p384", KH_KEY_EC, 384 },
-	};
+	struct keys_actor who = cli_keys_actor();
 	struct kh_key_info ki;
-	json_t *d;
-	size_t i;
-	int r;
+	struct store *s = NULL;
+	char msg[256];
+	int r, unaudited;
 
 	if (label == NULL || type == NULL) {
 		fprintf(stderr, "signet: key generate needs --label and --type\n");
 		return 2;
 	}
-	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		if (strcmp(types[i].name, type) == 0)
-			break;
-	if (i == sizeof(types) / sizeof(types[0])) {
-		fprintf(stderr, "signet: unknown key type '%s' (rsa2048, "
-		    "rsa3072, rsa4096, p256, p384)\n", type);
+	if (keys_type_find(type) == NULL) {
+		fprintf(stderr, "signet: unknown key type '%s' (%s)\n", type,
+		    keys_type_names());
 		return 2;
 	}
 	if (cli_keyholder(c) != 0)
 		return 1;
-	if (kh_find_key(c->kh, label, &ki) == 0) {
-		fprintf(stderr, "signet: the token already has a key labelled "
-		    "'%s' (id %s)\n", label, ki.id);
-		return 1;
-	}
-	if ((r = kh_generate(c->kh, label, types[i].type, types[i].bits,
-	    cli_actor(), &ki)) != 0) {
-		fprintf(stderr, "signet: generating the key failed: %s\n",
-		    signet_strerror(r));
+	/* a store that cannot be opened leaves the key unaudited, as
+	 * keys_generate reports */
+	if (cli_open_store(c, &s) != 0)
+		s = NULL;
+	r = keys_generate(c->kh, s, &who, label, type, &ki, &unaudited, msg,
+	    sizeof(msg));
+	store_close(s);
+	if (r != 0) {
+		fprintf(stderr, "signet: %s\n", msg);
 		return 1;
 	}
 	printf("%s\n", ki.id);
-	d = json_pack("{s:s, s:s, s:i}", "label", ki.label, "type", type,
-	    "bits", (int)ki.bits);
-	if (cli_audit(c, "key.generated", ki.id, d) != 0)
+	if (unaudited)
 		fprintf(stderr, "signet: the key was generated but the audit "
 		    "log could not record it\n");
-	json_decref(d);
-	return 0;
-}
-
-static int
-cli_load_key(struct cli *c, const char *key, EVP_PKEY **pk)
-{
-	struct kh_key_info ki;
-	int r;
-
-	if (cli_keyholder(c) != 0)
-		return -1;
-	if ((r = kh_find_key(c->kh, key, &ki)) != 0) {
-		fprintf(stderr, "signet: no key '%s' in the token (%s)\n", key,
-		    signet_strerror(r));
-		return -1;
-	}
-	if ((r = rkey_load_admin(c->kh, ki.id, cli_actor(), pk)) != 0) {
-		fprintf(stderr, "signet: cannot use key '%s': %s\n", key,
-		    signet_strerror(r));
-		return -1;
-	}
 	return 0;
 }
 
@@ -247,7 +205,8 @@ static int
 cmd_key_cert(struct cli *c, int csr, const char *key, const char *subject,
     int days, const char *out)
 {
-	EVP_PKEY *pk = NULL;
+	struct keys_actor who = cli_keys_actor();
+	char key_id[KH_KEY_ID_HEX + 1], msg[256];
 	char *pem = NULL;
 	int r, rc = 1;
 
@@ -255,20 +214,16 @@ cmd_key_cert(struct cli *c, int csr, const char *key, const char *subject,
 		fprintf(stderr, "signet: --key and --subject are required\n");
 		return 2;
 	}
-	if (cli_load_key(c, key, &pk) != 0)
+	if (cli_keyholder(c) != 0)
 		return 1;
-	r = csr ? pki_make_csr(pk, subject, &pem) :
-	    pki_self_signed(pk, subject, days, &pem);
-	if (r == SIGNET_ERR_INVALID)
-		fprintf(stderr, "signet: the subject must look like "
-		    "\"CN=Name,O=Organization\"%s\n", csr ? "" :
-		    " and --days be 1 to 3650");
-	else if (r != 0)
-		fprintf(stderr, "signet: %s\n", signet_strerror(r));
+	r = csr ? keys_csr(c->kh, &who, key, subject, NULL, key_id, &pem, msg,
+	    sizeof(msg)) : keys_self_signed(c->kh, &who, key, subject, days,
+	    key_id, &pem, msg, sizeof(msg));
+	if (r != 0)
+		fprintf(stderr, "signet: %s\n", msg);
 	else
 		rc = cli_write(out, pem);
 	free(pem);
-	EVP_PKEY_free(pk);
 	return rc;
 }
 

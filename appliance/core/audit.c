@@ -627,3 +627,52 @@ out:
 	free(buf);
 	return r;
 }
+
+int
+audit_page(struct store *s, uint64_t after, size_t limit, json_t **items,
+    uint64_t *next)
+{
+	struct store_txn *t = NULL;
+	int r;
+
+	*items = NULL;
+	if ((r = store_txn_begin(s, 0, &t)) != 0)
+		return r;
+	r = audit_list(t, after, limit, items, next);
+	store_txn_abort(&t);
+	return r;
+}
+
+int
+audit_export(struct store *s, uint64_t after,
+    int (*fn)(const char *line, void *arg), void *arg)
+{
+	struct store_txn *t = NULL;
+	json_t *items = NULL, *e;
+	uint64_t next = 0;
+	char *line;
+	size_t i;
+	int r;
+
+	if ((r = store_txn_begin(s, 0, &t)) != 0)
+		return r;
+	do {
+		if ((r = audit_list(t, after, 1000, &items, &next)) != 0)
+			break;
+		json_array_foreach(items, i, e) {
+			if ((line = audit_line(e)) == NULL) {
+				r = SIGNET_ERR_NOMEM;
+				break;
+			}
+			r = fn(line, arg);
+			free(line);
+			if (r != 0)
+				break;
+		}
+		json_decref(items);
+		items = NULL;
+		after = next;
+	} while (r == 0 && next != 0);
+	store_txn_abort(&t);
+	return r;
+}

@@ -42,6 +42,15 @@ int audit_list(struct store_txn *t, uint64_t after, size_t limit,
 /* The canonical JSON line of an entry (what export writes and verify
  * reads), without the newline. malloc'ed; NULL when out of memory. */
 char *audit_line(const json_t *entry);
+/* audit_list in a read transaction of its own. */
+int audit_page(struct store *s, uint64_t after, size_t limit,
+    json_t **items, uint64_t *next) SIGNET_WUR;
+/* The whole log from after on, one entry at a time as audit_line
+ * writes it, in one read transaction (a consistent cut). fn returning
+ * non-zero stops; an entry that cannot be read or encoded ends the walk
+ * with its error (the lines before it were given). */
+int audit_export(struct store *s, uint64_t after,
+    int (*fn)(const char *line, void *arg), void *arg) SIGNET_WUR;
 
 /* Verifies a JSON-lines export read from f: every line parses, seq
  * increases by exactly 1, prevHash equals the previous entry's hash (the

@@ -776,3 +776,35 @@ out:
 	store_txn_abort(&t);
 	return r;
 }
+
+int
+users_bearer_session(struct store *s, const char *token, json_t **user,
+    char key[65])
+{
+	struct store_txn *t = NULL;
+	int r;
+
+	*user = NULL;
+	if ((r = store_txn_begin(s, 0, &t)) != 0)
+		return r;
+	r = users_session(t, token, user, key);
+	store_txn_abort(&t);
+	return r;
+}
+
+int
+users_change_password(struct store *s, const char *actor_type,
+    const char *actor, const char *name, const char *pw, size_t pwlen)
+{
+	struct store_txn *t = NULL;
+	int r;
+
+	if ((r = store_txn_begin(s, 1, &t)) != 0)
+		return r;
+	if ((r = users_set_password(t, name, pw, pwlen)) == 0 &&
+	    (r = audit_append(t, actor_type, actor, "user.password-set", name,
+	    NULL)) == 0)
+		r = store_txn_commit(&t);
+	store_txn_abort(&t);
+	return r;
+}

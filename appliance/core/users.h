@@ -78,6 +78,14 @@ int users_login_cookie(struct store *s, const struct users_policy *p,
 /* Bearer token → user record (new reference) and the session's key. */
 int users_session(struct store_txn *t, const char *token, json_t **user,
     char key[65]) SIGNET_WUR;
+/* The same in a read transaction of its own. */
+int users_bearer_session(struct store *s, const char *token, json_t **user,
+    char key[65]) SIGNET_WUR;
+/* users_set_password with its user.password-set audit entry, committed
+ * together; actor_type/actor did it. */
+int users_change_password(struct store *s, const char *actor_type,
+    const char *actor, const char *name, const char *pw,
+    size_t pwlen) SIGNET_WUR;
 /* Cookie token → user record and the session's key. A session unused
  * for idle_s seconds has ended; its last use is recorded at most every
  * USERS_TOUCH_INTERVAL_S seconds (one write a minute, not one a

@@ -1,10 +1,12 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "catalog.h"
 #include "events.h"
+#include "log.h"
 #include "origin.h"
 #include "request.h"
 #include "signet_limits.h"
@@ -46,14 +48,13 @@ workflow_msg(char *msg, size_t len, int err, const char *fmt, ...)
 	return err;
 }
 
-/* The request, if the principal may see it; a request it may not see is
- * reported as missing, so that its existence is not revealed. */
-static int
-workflow_load(struct store_txn *t, const struct principal *p, const char *id,
-    json_t **rec, char *msg, size_t len)
+int
+workflow_get_visible(struct store_txn *t, const struct principal *p,
+    const char *id, json_t **rec, char *msg, size_t len)
 {
 	int r;
 
+	*rec = NULL;
 	if ((r = request_get(t, id, rec)) == 0 && !workflow_may_read(t, p,
 	    json_string_value(json_object_get(*rec, "projectSlug")))) {
 		json_decref(*rec);
@@ -63,7 +64,127 @@ workflow_load(struct store_txn *t, const struct principal *p, const char *id,
 	if (r == SIGNET_ERR_NOT_FOUND)
 		return workflow_msg(msg, len, r, "there is no signing request "
 		    "'%.40s' visible to you", id);
+	if (r != 0)
+		return workflow_msg(msg, len, r, "signing request '%.40s' "
+		    "cannot be read: %s", id, signet_strerror(r));
+	return 0;
+}
+
+int
+workflow_read(struct store *s, const struct principal *p, const char *id,
+    json_t **rec, char *msg, size_t len)
+{
+	struct store_txn *t = NULL;
+	int r;
+
+	*rec = NULL;
+	if ((r = store_txn_begin(s, 0, &t)) != 0)
+		return workflow_msg(msg, len, r, "the database is not "
+		    "available: %s", signet_strerror(r));
+	r = workflow_get_visible(t, p, id, rec, msg, len);
+	store_txn_abort(&t);
 	return r;
+}
+
+struct workflow_vis {
+	struct store_txn *t;
+	const struct principal *p;
+	json_t *cache;	/* project → true/false */
+};
+
+static int
+workflow_visible(const json_t *rec, void *arg)
+{
+	struct workflow_vis *v = arg;
+	const char *prj = json_string_value(json_object_get(rec,
+	    "projectSlug"));
+	json_t *hit;
+	int ok;
+
+	if (prj == NULL)
+		return 0;
+	if ((hit = json_object_get(v->cache, prj)) != NULL)
+		return json_is_true(hit);
+	ok = workflow_may_read(v->t, v->p, prj);
+	json_object_set_new(v->cache, prj, json_boolean(ok));
+	return ok;
+}
+
+int
+workflow_list_visible(struct store *s, const struct principal *p,
+    struct request_filter *f, size_t page_size, const char *cursor,
+    json_t **items, char *next)
+{
+	struct store_txn *t = NULL;
+	struct workflow_vis vis;
+	int r;
+
+	*items = NULL;
+	next[0] = '\0';
+	if ((r = store_txn_begin(s, 0, &t)) != 0)
+		return r;
+	vis.t = t;
+	vis.p = p;
+	if ((vis.cache = json_object()) == NULL) {
+		store_txn_abort(&t);
+		return SIGNET_ERR_NOMEM;
+	}
+	f->visible = workflow_visible;
+	f->arg = &vis;
+	r = request_list(t, f, page_size, cursor, items, next);
+	f->visible = NULL;
+	f->arg = NULL;
+	store_txn_abort(&t);
+	json_decref(vis.cache);
+	return r;
+}
+
+int
+workflow_policy_chain(struct store *s, const struct principal *p,
+    const char *project, const char *slug, char **pem, const char **code,
+    char *msg, size_t len)
+{
+	struct store_txn *t = NULL;
+	json_t *policy = NULL, *cert = NULL;
+	const char *chain;
+	int r;
+
+	*pem = NULL;
+	*code = NULL;
+	if ((r = store_txn_begin(s, 0, &t)) != 0)
+		return workflow_msg(msg, len, r, "the database is not "
+		    "available: %s", signet_strerror(r));
+	if (!workflow_may_read(t, p, project) ||
+	    catalog_get_policy(t, project, slug, &policy) != 0) {
+		*code = "policy_not_found";
+		r = workflow_msg(msg, len, SIGNET_ERR_NOT_FOUND, "there is no "
+		    "signing policy '%.64s/%.64s' visible to you", project,
+		    slug);
+		goto out;
+	}
+	if (catalog_get_certificate(t, json_string_value(json_object_get(
+	    policy, "certificate")), &cert) != 0 ||
+	    (chain = json_string_value(json_object_get(cert, "chainPem"))) ==
+	    NULL) {
+		*code = "certificate_not_found";
+		r = workflow_msg(msg, len, SIGNET_ERR_NOT_FOUND, "signing "
+		    "policy '%s/%s' has no certificate", project, slug);
+		goto out;
+	}
+	r = (*pem = strdup(chain)) != NULL ? 0 : SIGNET_ERR_NOMEM;
+out:
+	store_txn_abort(&t);
+	json_decref(policy);
+	json_decref(cert);
+	return r;
+}
+
+/* The request, if the principal may see it (workflow_get_visible). */
+static int
+workflow_load(struct store_txn *t, const struct principal *p, const char *id,
+    json_t **rec, char *msg, size_t len)
+{
+	return workflow_get_visible(t, p, id, rec, msg, len);
 }
 
 static int
@@ -164,27 +285,25 @@ workflow_approvers(const json_t *approvals)
 }
 
 int
-workflow_decide(struct store *s, const struct principal *p, const char *id,
-    int approve, const char *comment, json_t **out, char *msg, size_t len)
+workflow_may_decide(struct store_txn *t, const struct principal *p,
+    const json_t *rec, char *msg, size_t len)
 {
-	struct store_txn *t = NULL;
-	json_t *rec = NULL, *policy = NULL, *approvals, *a, *d = NULL;
-	const char *w, *project, *slug;
-	char now[32];
-	size_t i, approved = 0;
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	const char *w = json_string_value(json_object_get(rec,
+	    "workflowStatus"));
+	const char *project = json_string_value(json_object_get(rec,
+	    "projectSlug"));
+	const char *slug = json_string_value(json_object_get(rec,
+	    "signingPolicySlug"));
+	json_t *policy = NULL, *a;
+	size_t i;
 	int r;
 
-	*out = NULL;
-	if ((r = workflow_begin(s, p, id, comment, &t, &rec, msg, len)) != 0)
-		goto out;
-	w = json_string_value(json_object_get(rec, "workflowStatus"));
-	project = json_string_value(json_object_get(rec, "projectSlug"));
-	slug = json_string_value(json_object_get(rec, "signingPolicySlug"));
-	if ((r = catalog_get_policy(t, project, slug, &policy)) != 0) {
-		r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "signing policy "
-		    "%s/%s no longer exists", project, slug);
-		goto out;
-	}
+	if (project == NULL || slug == NULL ||
+	    catalog_get_policy(t, project, slug, &policy) != 0)
+		return workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "signing "
+		    "policy %s/%s no longer exists", project ? project : "?",
+		    slug ? slug : "?");
 	/* approvers are users: a person, or a release-management system's
 	 * service account with a bearer token; a CI identity's
 	 * certificate stands for a build, never for an approver, whatever
@@ -202,10 +321,10 @@ workflow_decide(struct store *s, const struct principal *p, const char *id,
 		    slug);
 		goto out;
 	}
-	if (strcmp(w, RQ_WAITING) != 0) {
+	if (w == NULL || strcmp(w, RQ_WAITING) != 0) {
 		r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "request %s is "
 		    "%s; only requests waiting for approval can be decided",
-		    id, w);
+		    id ? id : "?", w ? w : "in no known status");
 		goto out;
 	}
 	if (workflow_same(json_object_get(rec, "submitter"), p)) {
@@ -213,14 +332,36 @@ workflow_decide(struct store *s, const struct principal *p, const char *id,
 		    "of a request cannot decide on it; another approver must");
 		goto out;
 	}
-	approvals = json_object_get(rec, "approvals");
-	json_array_foreach(approvals, i, a) {
+	json_array_foreach(json_object_get(rec, "approvals"), i, a) {
 		if (workflow_same(json_object_get(a, "by"), p)) {
 			r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "'%s' "
-			    "has already decided on request %s", p->name, id);
+			    "has already decided on request %s", p->name,
+			    id ? id : "?");
 			goto out;
 		}
 	}
+	r = 0;
+out:
+	json_decref(policy);
+	return r;
+}
+
+int
+workflow_decide(struct store *s, const struct principal *p, const char *id,
+    int approve, const char *comment, json_t **out, char *msg, size_t len)
+{
+	struct store_txn *t = NULL;
+	json_t *rec = NULL, *approvals, *a, *d = NULL;
+	char now[32];
+	size_t approved = 0;
+	int r;
+
+	*out = NULL;
+	if ((r = workflow_begin(s, p, id, comment, &t, &rec, msg, len)) != 0)
+		goto out;
+	if ((r = workflow_may_decide(t, p, rec, msg, len)) != 0)
+		goto out;
+	approvals = json_object_get(rec, "approvals");
 	request_now(now, NULL);
 	/* the decision is bound to the artifact it was made over */
 	a = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s?, s:O}",
@@ -250,7 +391,6 @@ out:
 	store_txn_abort(&t);
 	json_decref(d);
 	json_decref(rec);
-	json_decref(policy);
 	return r;
 }
 
@@ -376,6 +516,172 @@ out:
 	return r;
 }
 
+/* Whether p may submit to project/slug with artifact configuration
+ * conf: the project and the policy exist, p is one of the policy's
+ * submitters and the policy takes conf. 0 and the project and policy
+ * records, or the error with *code and msg. Resubmissions are judged by
+ * the same rules under their new policy. */
+static int
+workflow_submit_rules(struct store_txn *t, const struct principal *p,
+    const char *project, const char *slug, const char *conf, json_t **prj,
+    json_t **policy, const char **code, char *msg, size_t len)
+{
+	const json_t *e;
+	size_t i;
+	int r, ok = 0;
+
+	*prj = *policy = NULL;
+	*code = NULL;
+	if ((r = catalog_get_project(t, project, prj)) != 0) {
+		if (r != SIGNET_ERR_NOT_FOUND)
+			return workflow_msg(msg, len, r, "project '%.64s' cannot "
+			    "be read: %s", project, signet_strerror(r));
+		*code = "project_not_found";
+		return workflow_msg(msg, len, r, "there is no project '%.64s'",
+		    project);
+	}
+	if ((r = catalog_get_policy(t, project, slug, policy)) != 0) {
+		if (r != SIGNET_ERR_NOT_FOUND)
+			return workflow_msg(msg, len, r, "signing policy "
+			    "'%s/%.64s' cannot be read: %s", project, slug,
+			    signet_strerror(r));
+		*code = "policy_not_found";
+		return workflow_msg(msg, len, r, "project '%s' has no signing "
+		    "policy '%.64s'", project, slug);
+	}
+	if (!catalog_policy_lists(*policy, "submitters", p->name))
+		return workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "'%s' may "
+		    "not submit to signing policy '%s/%s'", p->name, project,
+		    slug);
+	json_array_foreach(json_object_get(*policy, "artifactConfigurations"),
+	    i, e)
+		if (json_is_string(e) && conf != NULL &&
+		    strcmp(json_string_value(e), conf) == 0)
+			ok = 1;
+	if (!ok) {
+		*code = "invalid_artifact_configuration";
+		return workflow_msg(msg, len, SIGNET_ERR_INVALID, "signing "
+		    "policy '%s/%s' does not accept artifact configuration "
+		    "'%.64s'", project, slug, conf ? conf : "");
+	}
+	return 0;
+}
+
+/* The rules of a new submission (docs/origin.md): workflow_submit_rules,
+ * then the origin verified and held to the project's and the policy's
+ * origin rules. 0 and the policy and the origin's evidence. */
+static int
+workflow_submit_judge(struct store_txn *t, const struct principal *p,
+    const char *project, const char *slug, const char *conf,
+    json_t *origin, time_t now, json_t **policy, json_t **evidence,
+    const char **code, char *msg, size_t len)
+{
+	json_t *prj = NULL, *ev = NULL;
+	int r;
+
+	*policy = *evidence = NULL;
+	if ((r = workflow_submit_rules(t, p, project, slug, conf, &prj, policy,
+	    code, msg, len)) != 0)
+		goto fail;
+	if ((r = origin_verify(t, p->type, p->name, origin, now, &ev)) != 0) {
+		r = workflow_msg(msg, len, r, "the origin could not be "
+		    "verified: %s", signet_strerror(r));
+		goto fail;
+	}
+	if ((r = origin_rules(prj, *policy, origin, ev, msg, len)) != 0) {
+		log_info("workflow: %s: refused by origin rule: %s", p->name,
+		    msg != NULL ? msg : "");
+		goto fail;
+	}
+	json_decref(prj);
+	*evidence = ev;
+	return 0;
+fail:
+	json_decref(ev);
+	json_decref(prj);
+	json_decref(*policy);
+	*policy = NULL;
+	return r;
+}
+
+int
+workflow_submit_check(struct store *s, const struct principal *p,
+    const char *project, const char *slug, const char *conf,
+    json_t *origin, time_t now, const char **code, char *msg, size_t len)
+{
+	struct store_txn *t = NULL;
+	json_t *policy = NULL, *ev = NULL;
+	int r;
+
+	*code = NULL;
+	if ((r = store_txn_begin(s, 0, &t)) != 0)
+		return workflow_msg(msg, len, r, "the database is not "
+		    "available: %s", signet_strerror(r));
+	r = workflow_submit_judge(t, p, project, slug, conf, origin, now,
+	    &policy, &ev, code, msg, len);
+	store_txn_abort(&t);
+	json_decref(policy);
+	json_decref(ev);
+	return r;
+}
+
+int
+workflow_submit(struct store *s, const struct principal *p,
+    const struct workflow_submission *sub, json_t **out, const char **code,
+    char *msg, size_t len)
+{
+	struct store_txn *t = NULL;
+	struct request_new n;
+	json_t *policy = NULL, *ev = NULL, *rec = NULL;
+	int r;
+
+	*out = NULL;
+	*code = NULL;
+	if ((r = store_txn_begin(s, 1, &t)) != 0) {
+		r = workflow_msg(msg, len, r, "the database is not "
+		    "available: %s", signet_strerror(r));
+		goto out;
+	}
+	if ((r = workflow_submit_judge(t, p, sub->project, sub->policy,
+	    sub->artifact_configuration, sub->origin, sub->now, &policy, &ev,
+	    code, msg, len)) != 0)
+		goto out;
+	/* verified (or not): the evidence is kept, the credential is not */
+	origin_forget_token(sub->origin);
+	memset(&n, 0, sizeof(n));
+	n.project = sub->project;
+	n.policy = sub->policy;
+	n.artifact_configuration = sub->artifact_configuration;
+	n.description = sub->description;
+	n.parameters = sub->parameters;
+	n.origin = sub->origin;
+	n.origin_verification = ev;
+	n.submitter_type = p->type;
+	n.submitter = p->name;
+	n.artifact_name = sub->artifact_name;
+	n.artifact_sha256 = sub->artifact_sha256;
+	n.artifact_size = sub->artifact_size;
+	n.required_approvals = (int)json_integer_value(json_object_get(policy,
+	    "requiredApprovals"));
+	if ((r = request_create(t, &n, &rec)) != 0) {
+		r = workflow_msg(msg, len, r, "the request could not be "
+		    "recorded: %s", signet_strerror(r));
+		goto out;
+	}
+	if ((r = workflow_commit(&t, &rec, p, "signing-request.submitted",
+	    NULL, out)) != 0)
+		r = workflow_msg(msg, len, r, "the request could not be "
+		    "recorded: %s", signet_strerror(r));
+out:
+	store_txn_abort(&t);
+	/* refused or recorded, the credential is not kept */
+	origin_forget_token(sub->origin);
+	json_decref(rec);
+	json_decref(policy);
+	json_decref(ev);
+	return r;
+}
+
 int
 workflow_resubmit(struct store *s, const struct principal *p, const char *id,
     const char *slug, const char *description, json_t **out, char *msg,
@@ -385,10 +691,8 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 	json_t *orig = NULL, *policy = NULL, *rec = NULL, *d = NULL, *art,
 	    *prj = NULL, *origin = NULL;
 	struct request_new n;
-	const char *project, *conf;
-	json_t *e, *confs;
-	size_t i;
-	int r, ok = 0;
+	const char *project, *conf, *code;
+	int r;
 
 	*out = NULL;
 	if (slug == NULL || *slug == '\0')
@@ -406,41 +710,18 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 	if ((r = workflow_load(t, p, id, &orig, msg, len)) != 0)
 		goto out;
 	project = json_string_value(json_object_get(orig, "projectSlug"));
-	if ((r = catalog_get_policy(t, project, slug, &policy)) != 0) {
-		r = workflow_msg(msg, len, r == SIGNET_ERR_NOT_FOUND ?
-		    SIGNET_ERR_NOT_FOUND : r, "project '%s' has no signing "
-		    "policy '%.64s'", project, slug);
-		goto out;
-	}
-	/* permissions are those of the new policy */
-	if (!catalog_policy_lists(policy, "submitters", p->name)) {
-		r = workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "'%s' may not "
-		    "submit to signing policy %s/%s", p->name, project, slug);
-		goto out;
-	}
-	if ((r = workflow_may_resubmit(t, orig, slug, msg, len)) != 0)
-		goto out;
 	conf = json_string_value(json_object_get(orig,
 	    "artifactConfigurationSlug"));
-	confs = json_object_get(policy, "artifactConfigurations");
-	json_array_foreach(confs, i, e)
-		if (strcmp(json_string_value(e), conf) == 0)
-			ok = 1;
-	if (!ok) {
-		r = workflow_msg(msg, len, SIGNET_ERR_INVALID, "signing policy "
-		    "%s/%s does not accept artifact configuration '%s'",
-		    project, slug, conf);
+	/* permissions are those of the new policy */
+	if ((r = workflow_submit_rules(t, p, project, slug, conf, &prj,
+	    &policy, &code, msg, len)) != 0)
 		goto out;
-	}
+	if ((r = workflow_may_resubmit(t, orig, slug, msg, len)) != 0)
+		goto out;
 	/* origin rules are the new policy's, over what the original
 	 * recorded: its origin data and the evidence verified when it was
 	 * submitted (the ID token may have expired since; it is not
 	 * verified again) */
-	if ((r = catalog_get_project(t, project, &prj)) != 0) {
-		r = workflow_msg(msg, len, r, "project '%s' cannot be read",
-		    project);
-		goto out;
-	}
 	if ((r = origin_rules(prj, policy, json_object_get(orig, "origin"),
 	    json_object_get(orig, "originVerification"), msg, len)) != 0)
 		goto out;

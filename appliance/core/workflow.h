@@ -4,10 +4,13 @@
 #define SIGNET_WORKFLOW_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "err.h"
+#include "request.h"
 #include "signet_limits.h"
 #include "store.h"
 
@@ -26,6 +29,63 @@ int workflow_is_auditor(const struct principal *p);
  * and administrators see a project's requests. */
 int workflow_may_read(struct store_txn *t, const struct principal *p,
     const char *project);
+/* The request id, if p may see it (0 and a new reference); one p may
+ * not see is SIGNET_ERR_NOT_FOUND like a missing one, so that its
+ * existence is not revealed. msg says so; it may be NULL. */
+int workflow_get_visible(struct store_txn *t, const struct principal *p,
+    const char *id, json_t **rec, char *msg, size_t len) SIGNET_WUR;
+/* The same in a read transaction of its own. */
+int workflow_read(struct store *s, const struct principal *p,
+    const char *id, json_t **rec, char *msg, size_t len) SIGNET_WUR;
+/* One page of the requests p may see (request_list's filter, page and
+ * cursor; f->visible is set here). SIGNET_ERR_INVALID: a cursor this
+ * server did not hand out. */
+int workflow_list_visible(struct store *s, const struct principal *p,
+    struct request_filter *f, size_t page_size, const char *cursor,
+    json_t **items, char *next) SIGNET_WUR;
+/* The certificate chain (PEM, new string) of a signing policy p may
+ * see; SIGNET_ERR_NOT_FOUND with code "policy_not_found" or
+ * "certificate_not_found" and msg. */
+int workflow_policy_chain(struct store *s, const struct principal *p,
+    const char *project, const char *policy, char **pem, const char **code,
+    char *msg, size_t len) SIGNET_WUR;
+
+/* Whether p may approve or deny rec now: it waits, p is a user and one
+ * of its policy's approvers, did not submit it and has not decided on
+ * it yet. 0, or the error and msg (may be NULL) saying why not.
+ * workflow_decide asks the same in its transaction. */
+int workflow_may_decide(struct store_txn *t, const struct principal *p,
+    const json_t *rec, char *msg, size_t len) SIGNET_WUR;
+
+/* A new submission: what the form said and the stored artifact. */
+struct workflow_submission {
+	const char *project;
+	const char *policy;
+	const char *artifact_configuration;
+	const char *description;	/* may be NULL */
+	json_t *parameters;		/* borrowed; may be NULL */
+	json_t *origin;			/* borrowed; its idToken is wiped */
+	const char *artifact_name;
+	const char *artifact_sha256;
+	uint64_t artifact_size;
+	time_t now;			/* the moment the token is judged at */
+};
+
+/* Whether p may submit to project/policy with artifact configuration
+ * conf and this origin: p is one of the policy's submitters, the policy
+ * takes conf, the origin is verified and meets the origin rules. Read
+ * only, for the check before an artifact is stored. 0, or the error,
+ * *code (the API's word for it, or NULL: the error table's) and msg. */
+int workflow_submit_check(struct store *s, const struct principal *p,
+    const char *project, const char *policy, const char *conf,
+    json_t *origin, time_t now, const char **code, char *msg,
+    size_t len) SIGNET_WUR;
+/* The same checks again and the request recorded with its audit entry
+ * and events, in one write transaction; 0 and the request. */
+int workflow_submit(struct store *s, const struct principal *p,
+    const struct workflow_submission *sub, json_t **rec, const char **code,
+    char *msg, size_t len) SIGNET_WUR;
+
 /* Each returns 0 and the updated request (new reference), or an error
  * with msg telling the caller what to do. The change, its audit entry
  * and its notifications commit together. */

@@ -175,49 +175,11 @@ console_srv_origin_verified(const json_t *rec)
 	return st != NULL && strcasecmp(st, "verified") == 0;
 }
 
-/* Could this officer decide rec now: it waits, they are one of its
- * policy's approvers, they did not submit it and have not decided yet.
- * workflow_decide checks the same again when it is asked. */
-static int
-console_srv_may_decide(struct store_txn *t, const json_t *rec,
-    const char *name)
-{
-	const json_t *sub = json_object_get(rec, "submitter"), *a;
-	const char *w = json_string_value(json_object_get(rec,
-	    "workflowStatus"));
-	const char *st, *sn;
-	json_t *policy = NULL;
-	size_t i;
-	int ok;
-
-	if (w == NULL || strcmp(w, RQ_WAITING) != 0)
-		return 0;
-	if (catalog_get_policy(t, json_string_value(json_object_get(rec,
-	    "projectSlug")), json_string_value(json_object_get(rec,
-	    "signingPolicySlug")), &policy) != 0)
-		return 0;
-	ok = catalog_policy_lists(policy, "approvers", name);
-	json_decref(policy);
-	st = json_string_value(json_object_get(sub, "type"));
-	sn = json_string_value(json_object_get(sub, "name"));
-	if (st != NULL && sn != NULL && strcmp(st, "user") == 0 &&
-	    strcmp(sn, name) == 0)
-		ok = 0;
-	json_array_foreach(json_object_get(rec, "approvals"), i, a) {
-		sn = json_string_value(json_object_get(json_object_get(a,
-		    "by"), "name"));
-		st = json_string_value(json_object_get(json_object_get(a,
-		    "by"), "type"));
-		if (sn != NULL && st != NULL && strcmp(st, "user") == 0 &&
-		    strcmp(sn, name) == 0)
-			ok = 0;
-	}
-	return ok;
-}
-
+/* The pending list shows what this officer could decide now
+ * (workflow_may_decide, asked again when they decide). */
 struct console_srv_vis {
 	struct store_txn *t;
-	const char *name;
+	const struct principal *who;
 };
 
 static int
@@ -225,7 +187,7 @@ console_srv_visible(const json_t *rec, void *arg)
 {
 	struct console_srv_vis *v = arg;
 
-	return console_srv_may_decide(v->t, rec, v->name);
+	return workflow_may_decide(v->t, v->who, rec, NULL, 0) == 0;
 }
 
 /* Seconds since an RFC 3339 UTC time as request_now writes it. */
@@ -364,7 +326,7 @@ console_srv_pending(struct console_srv_ctx *x)
 		return console_srv_msg(x, r, "the database is not available");
 	memset(&f, 0, sizeof(f));
 	vis.t = t;
-	vis.name = x->c->user;
+	vis.who = &x->who;
 	f.status = RQ_WAITING;
 	f.visible = console_srv_visible;
 	f.arg = &vis;
@@ -418,12 +380,10 @@ console_srv_request(struct console_srv_ctx *x)
 		    "an id: %s", jerr.text);
 	if ((r = store_txn_begin(x->c->srv->app->store, 0, &t)) != 0)
 		return console_srv_msg(x, r, "the database is not available");
-	if ((r = request_get(t, id, &rec)) != 0 ||
-	    !workflow_may_read(t, &x->who, json_string_value(
-	    json_object_get(rec, "projectSlug")))) {
-		r = console_srv_msg(x, r == 0 || r == SIGNET_ERR_NOT_FOUND ?
-		    SIGNET_ERR_NOT_FOUND : r, "there is no signing request "
-		    "'%.40s' visible to you", id);
+	if ((r = workflow_get_visible(t, &x->who, id, &rec, NULL, 0)) != 0) {
+		r = console_srv_msg(x, r, r == SIGNET_ERR_NOT_FOUND ? "there is "
+		    "no signing request '%.40s' visible to you" : "signing "
+		    "request '%.40s' cannot be read", id);
 		goto out;
 	}
 	if ((api = request_api(rec)) == NULL) {
@@ -433,9 +393,8 @@ console_srv_request(struct console_srv_ctx *x)
 	/* the resubmitted-from request: what test signing made of it */
 	oid = json_string_value(json_object_get(rec,
 	    "originalSigningRequestId"));
-	if (oid != NULL && request_get(t, oid, &orig) == 0 &&
-	    workflow_may_read(t, &x->who, json_string_value(
-	    json_object_get(orig, "projectSlug")))) {
+	if (oid != NULL && workflow_get_visible(t, &x->who, oid, &orig, NULL,
+	    0) == 0) {
 		os = json_pack("{s:O?, s:O?, s:s, s:O?, s:O?, s:b}",
 		    "id", json_object_get(orig, "id"),
 		    "policy", json_object_get(orig, "signingPolicySlug"),
@@ -453,7 +412,7 @@ console_srv_request(struct console_srv_ctx *x)
 	x->rep = json_pack("{s:O, s:b, s:b, s:I, s:O?, s:O?}",
 	    "request", api,
 	    "originVerified", console_srv_origin_verified(rec),
-	    "mayDecide", console_srv_may_decide(t, rec, x->c->user),
+	    "mayDecide", workflow_may_decide(t, &x->who, rec, NULL, 0) == 0,
 	    "ageSeconds", console_srv_age(json_string_value(
 	    json_object_get(rec, "createdAt"))),
 	    "original", os,

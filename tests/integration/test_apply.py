@@ -175,3 +175,44 @@ def test_policy_with_an_identity_as_approver_refused(instance, tmp_path):
     assert r.status_code == 201, r.text
     assert admin.delete(instance.api(
         "/admin/projects/demo-app/signing-policies/p")).status_code in (200, 204)
+
+
+def test_key_types_and_audit_the_same_for_the_cli_and_the_api(instance):
+    """The CLI and the admin API take one list of key types (RSA keys
+    under 3072 bits are refused by both: code-signing CAs no longer
+    certify them) and record a generated key the same way."""
+    s = admin_session(instance)
+    types = "rsa3072, rsa4096, p256, p384"
+    p = instance.signet("key", "generate", "--label", "weak-cli", "--type",
+                        "rsa2048", check=False)
+    assert p.returncode == 2 and types in p.stderr, p.stderr
+    r = s.post(instance.api("/admin/keys"),
+               json={"label": "weak-api", "type": "rsa2048"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid", r.text
+    assert types in r.json()["message"], r.text
+    keys = keys_by_label(instance)
+    assert "weak-cli" not in keys and "weak-api" not in keys
+    instance.signet("key", "generate", "--label", "cli-p256", "--type", "p256")
+    r = s.post(instance.api("/admin/keys"),
+               json={"label": "api-p384", "type": "p384"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["type"], r.json()["bits"]) == ("ec", 384)
+    # the label is taken, whoever asks
+    r = s.post(instance.api("/admin/keys"),
+               json={"label": "cli-p256", "type": "p256"})
+    assert r.status_code == 409 and r.json()["error"] == "exists", r.text
+    p = instance.signet("key", "generate", "--label", "api-p384", "--type",
+                        "p384", check=False)
+    assert p.returncode == 1 and "already has a key labelled" in p.stderr
+    keys = keys_by_label(instance)
+    assert (keys["cli-p256"]["type"], int(keys["cli-p256"]["bits"])) == ("ec", 256)
+    r = s.get(instance.api("/audit"), params={"format": "jsonl"}, timeout=60)
+    assert r.status_code == 200, r.text
+    gen = {e["details"]["label"]: e for e in map(json.loads, r.text.splitlines())
+           if e["action"] == "key.generated"}
+    for label, typ, bits in (("cli-p256", "p256", 256), ("api-p384", "p384", 384)):
+        assert gen[label]["details"] == {"label": label, "type": typ,
+                                         "bits": bits}, gen[label]
+        assert gen[label]["target"] == keys[label]["id"]
+    assert gen["cli-p256"]["actor"]["type"] == "system"
+    assert gen["api-p384"]["actor"] == {"type": "user", "name": "admin"}

@@ -2,6 +2,9 @@
 # The walls between Signet's parts (docs/architecture.md), checked on the
 # source tree and on how the build links the programs:
 #  - web/ includes neither libp11 nor the keyholder's internals;
+#  - web/ opens no store transaction and calls no keyholder function: it
+#    parses, calls the core (appliance/core/, appliance/sign/keys.c) and
+#    renders;
 #  - only appliance/store/ includes lmdb.h or names the database's files;
 #  - signet-keyholder links nothing of Signet but appliance/lib;
 #  - signet-console links neither the store nor libcurl, libjose, Argon2.
@@ -29,6 +32,16 @@ for f in $(sources "$src/web"); do
 	grep -nE '#include[[:space:]]*[<"](libp11|p11-kit/|pkcs11|khproto|token)[a-z0-9_-]*\.h[>"]' "$f" |
 		while IFS= read -r l; do
 			echo "wall: ${f#"$src"/}:$l: web/ includes a keyholder or PKCS#11 header"
+		done
+done | grep . && fail=1
+
+# web/: transactions and the token are the core's; a handler asks a
+# function of appliance/core/ or appliance/sign/keys.c (comments and
+# strings are not calls, but a name followed by '(' is taken for one).
+for f in $(sources "$src/web"); do
+	grep -nE '(^|[^A-Za-z0-9_])(store_txn_(begin|commit)|kh_[a-z0-9_]+)[[:space:]]*\(' "$f" |
+		while IFS= read -r l; do
+			echo "wall: ${f#"$src"/}:$l: web/ opens a store transaction or calls the keyholder; call a core function instead"
 		done
 done | grep . && fail=1
 
@@ -88,5 +101,5 @@ if [ -f "$build/signet-console" ] && command -v readelf > /dev/null; then
 	done
 fi
 
-[ "$fail" = 0 ] && echo "walls hold: web/, the store, the keyholder, the console"
+[ "$fail" = 0 ] && echo "walls hold: web/ (headers, transactions, keyholder calls), the store, the keyholder, the console"
 exit "$fail"

@@ -1,0 +1,305 @@
+/* The rules of the request workflow (appliance/core/workflow.c), shared
+ * by the API and the officer console: who may submit (the policy's
+ * submitters, its artifact configurations, the origin rules), who may
+ * decide, who may see a request, and resubmission. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "audit.h"
+#include "fixture.h"
+#include "request.h"
+#include "store.h"
+#include "workflow.h"
+
+#define SHA "0000000000000000000000000000000000000000000000000000000000000000"
+
+static json_t *alice_rec, *bob_rec, *carol_rec;
+static struct principal alice, bob, carol, ci;
+
+static void
+put(struct fx *f, enum store_db db, const char *key, const char *text)
+{
+	struct store_txn *t = NULL;
+	json_t *v = json_loads(text, 0, NULL);
+
+	assert_non_null(v);
+	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
+	assert_int_equal(store_put_json(t, db, key, v), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	json_decref(v);
+}
+
+/* demo/test: alice and ci-runner submit, bob approves (one approval);
+ * demo/strict: the same but requires a verified origin; demo/other:
+ * only ci-runner submits. carol is in no policy. */
+static int
+setup(void **state)
+{
+	struct fx *f;
+
+	if (fx_setup(state) != 0)
+		return -1;
+	f = *state;
+	put(f, STORE_PROJECTS, "demo", "{\"slug\": \"demo\"}");
+	put(f, STORE_POLICIES, "demo/test", "{\"slug\": \"test\", "
+	    "\"submitters\": [\"alice\", \"ci-runner\"], \"approvers\": "
+	    "[\"bob\", \"alice\"], \"artifactConfigurations\": "
+	    "[\"detached-cms\"], \"requiredApprovals\": 1}");
+	put(f, STORE_POLICIES, "demo/strict", "{\"slug\": \"strict\", "
+	    "\"submitters\": [\"alice\"], \"approvers\": [\"bob\"], "
+	    "\"artifactConfigurations\": [\"detached-cms\"], "
+	    "\"requiredApprovals\": 1, \"requireVerifiedOrigin\": true}");
+	put(f, STORE_POLICIES, "demo/other", "{\"slug\": \"other\", "
+	    "\"submitters\": [\"ci-runner\"], \"approvers\": [\"bob\"], "
+	    "\"artifactConfigurations\": [\"detached-cms\"], "
+	    "\"requiredApprovals\": 0}");
+	alice_rec = json_pack("{s:s, s:[]}", "name", "alice", "roles");
+	bob_rec = json_pack("{s:s, s:[]}", "name", "bob", "roles");
+	carol_rec = json_pack("{s:s, s:[]}", "name", "carol", "roles");
+	alice = (struct principal){ "user", "alice", alice_rec };
+	bob = (struct principal){ "user", "bob", bob_rec };
+	carol = (struct principal){ "user", "carol", carol_rec };
+	ci = (struct principal){ "client-certificate", "bob", NULL };
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	json_decref(alice_rec);
+	json_decref(bob_rec);
+	json_decref(carol_rec);
+	return fx_teardown(state);
+}
+
+static size_t
+count_requests(struct fx *f)
+{
+	struct request_filter rf;
+	struct store_txn *t = NULL;
+	json_t *items = NULL;
+	char next[REQUEST_CURSOR_LEN + 1];
+	size_t n;
+
+	memset(&rf, 0, sizeof(rf));
+	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
+	assert_int_equal(request_list(t, &rf, 100, "", &items, next), 0);
+	store_txn_abort(&t);
+	n = json_array_size(items);
+	json_decref(items);
+	return n;
+}
+
+static int
+check(struct fx *f, const struct principal *p, const char *project,
+    const char *policy, const char *conf, const char **code)
+{
+	json_t *origin = json_object();
+	char msg[512] = "";
+	int r;
+
+	r = workflow_submit_check(f->s, p, project, policy, conf, origin,
+	    time(NULL), code, msg, sizeof(msg));
+	if (r != 0)
+		assert_true(msg[0] != '\0');
+	json_decref(origin);
+	return r;
+}
+
+static int
+submit(struct fx *f, const struct principal *p, const char *policy,
+    json_t **rec, const char **code)
+{
+	struct workflow_submission sub;
+	json_t *origin = json_pack("{s:s, s:s}", "repositoryUrl",
+	    "https://git.example/demo", "idToken", "not.a.token");
+	char msg[512] = "";
+	int r;
+
+	memset(&sub, 0, sizeof(sub));
+	sub.project = "demo";
+	sub.policy = policy;
+	sub.artifact_configuration = "detached-cms";
+	sub.origin = origin;
+	sub.artifact_name = "app.bin";
+	sub.artifact_sha256 = SHA;
+	sub.artifact_size = 1;
+	sub.now = time(NULL);
+	r = workflow_submit(f->s, p, &sub, rec, code, msg, sizeof(msg));
+	/* the credential never outlives the submission */
+	assert_null(json_object_get(origin, "idToken"));
+	json_decref(origin);
+	return r;
+}
+
+static void
+test_submit_check(void **state)
+{
+	struct fx *f = *state;
+	const char *code;
+
+	assert_int_equal(check(f, &alice, "demo", "test", "detached-cms",
+	    &code), 0);
+	assert_null(code);
+	assert_int_equal(check(f, &carol, "demo", "test", "detached-cms",
+	    &code), SIGNET_ERR_FORBIDDEN);
+	/* alice is not among demo/other's submitters */
+	assert_int_equal(check(f, &alice, "demo", "other", "detached-cms",
+	    &code), SIGNET_ERR_FORBIDDEN);
+	assert_int_equal(check(f, &alice, "nope", "test", "detached-cms",
+	    &code), SIGNET_ERR_NOT_FOUND);
+	assert_string_equal(code, "project_not_found");
+	assert_int_equal(check(f, &alice, "demo", "nope", "detached-cms",
+	    &code), SIGNET_ERR_NOT_FOUND);
+	assert_string_equal(code, "policy_not_found");
+	assert_int_equal(check(f, &alice, "demo", "test", "authenticode",
+	    &code), SIGNET_ERR_INVALID);
+	assert_string_equal(code, "invalid_artifact_configuration");
+	/* a user's submission has no verified origin */
+	assert_int_equal(check(f, &alice, "demo", "strict", "detached-cms",
+	    &code), SIGNET_ERR_ORIGIN_RULE);
+	/* the check records nothing */
+	assert_int_equal(count_requests(f), 0);
+}
+
+static void
+test_submit_records(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t = NULL;
+	json_t *rec = NULL, *items = NULL, *e;
+	const char *code;
+	uint64_t next;
+	size_t i;
+	int seen = 0;
+
+	assert_int_equal(submit(f, &carol, "test", &rec, &code),
+	    SIGNET_ERR_FORBIDDEN);
+	assert_null(rec);
+	assert_int_equal(submit(f, &alice, "strict", &rec, &code),
+	    SIGNET_ERR_ORIGIN_RULE);
+	assert_int_equal(count_requests(f), 0);
+	assert_int_equal(submit(f, &alice, "test", &rec, &code), 0);
+	assert_string_equal(json_string_value(json_object_get(rec,
+	    "workflowStatus")), RQ_WAITING);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    rec, "submitter"), "name")), "alice");
+	assert_null(json_object_get(json_object_get(rec, "origin"), "idToken"));
+	assert_int_equal(count_requests(f), 1);
+	/* with its audit entry, in the same transaction */
+	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
+	assert_int_equal(audit_list(t, 0, 100, &items, &next), 0);
+	store_txn_abort(&t);
+	json_array_foreach(items, i, e)
+		if (strcmp(json_string_value(json_object_get(e, "action")),
+		    "signing-request.submitted") == 0)
+			seen = 1;
+	assert_true(seen);
+	json_decref(items);
+	json_decref(rec);
+}
+
+static void
+test_decide_rules(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t = NULL;
+	json_t *rec = NULL, *got = NULL;
+	const char *code;
+	char msg[256], id[REQUEST_ID_LEN + 1];
+
+	assert_int_equal(submit(f, &alice, "test", &rec, &code), 0);
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(rec,
+	    "id")));
+	json_decref(rec);
+	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
+	assert_int_equal(workflow_get_visible(t, &alice, id, &got, msg,
+	    sizeof(msg)), 0);
+	/* the submitter, though an approver, may not decide */
+	assert_int_equal(workflow_may_decide(t, &alice, got, msg, sizeof(msg)),
+	    SIGNET_ERR_FORBIDDEN);
+	/* a CI identity named like an approver is not that approver */
+	assert_int_equal(workflow_may_decide(t, &ci, got, msg, sizeof(msg)),
+	    SIGNET_ERR_FORBIDDEN);
+	assert_int_equal(workflow_may_decide(t, &carol, got, NULL, 0),
+	    SIGNET_ERR_FORBIDDEN);
+	assert_int_equal(workflow_may_decide(t, &bob, got, NULL, 0), 0);
+	/* who is in no policy of the project does not see its requests */
+	json_decref(got);
+	assert_int_equal(workflow_get_visible(t, &carol, id, &got, msg,
+	    sizeof(msg)), SIGNET_ERR_NOT_FOUND);
+	assert_null(got);
+	store_txn_abort(&t);
+	assert_int_equal(workflow_read(f->s, &carol, id, &got, msg,
+	    sizeof(msg)), SIGNET_ERR_NOT_FOUND);
+	assert_int_equal(workflow_decide(f->s, &carol, id, 1, NULL, &got, msg,
+	    sizeof(msg)), SIGNET_ERR_NOT_FOUND);
+	assert_int_equal(workflow_decide(f->s, &alice, id, 1, NULL, &got, msg,
+	    sizeof(msg)), SIGNET_ERR_FORBIDDEN);
+	assert_int_equal(workflow_decide(f->s, &bob, id, 1, "ok", &got, msg,
+	    sizeof(msg)), 0);
+	assert_string_equal(json_string_value(json_object_get(got,
+	    "workflowStatus")), RQ_QUEUED);
+	/* decided: nobody may decide again */
+	assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
+	assert_int_equal(workflow_may_decide(t, &bob, got, NULL, 0),
+	    SIGNET_ERR_CONFLICT);
+	store_txn_abort(&t);
+	json_decref(got);
+}
+
+static void
+test_resubmit_rules(void **state)
+{
+	struct fx *f = *state;
+	json_t *rec = NULL, *got = NULL, *re = NULL;
+	const char *code;
+	char msg[512], id[REQUEST_ID_LEN + 1];
+
+	assert_int_equal(submit(f, &alice, "test", &rec, &code), 0);
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(rec,
+	    "id")));
+	json_decref(rec);
+	/* not final yet */
+	assert_int_equal(workflow_resubmit(f->s, &alice, id, "test", NULL, &re,
+	    msg, sizeof(msg)), SIGNET_ERR_CONFLICT);
+	assert_int_equal(workflow_decide(f->s, &bob, id, 0, "no", &got, msg,
+	    sizeof(msg)), 0);
+	json_decref(got);
+	/* the new policy's submitters, the same rules as a submission */
+	assert_int_equal(workflow_resubmit(f->s, &alice, id, "other", NULL, &re,
+	    msg, sizeof(msg)), SIGNET_ERR_FORBIDDEN);
+	assert_int_equal(workflow_resubmit(f->s, &alice, id, "nope", NULL, &re,
+	    msg, sizeof(msg)), SIGNET_ERR_NOT_FOUND);
+	assert_int_equal(workflow_resubmit(f->s, &alice, id, "strict", NULL,
+	    &re, msg, sizeof(msg)), SIGNET_ERR_ORIGIN_RULE);
+	/* denied under test: not again under test */
+	assert_int_equal(workflow_resubmit(f->s, &alice, id, "test", NULL, &re,
+	    msg, sizeof(msg)), SIGNET_ERR_CONFLICT);
+	assert_null(re);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_submit_check, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_submit_records, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_decide_rules, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_resubmit_rules, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
