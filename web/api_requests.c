@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "events.h"
 #include "form.h"
+#include "format.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
@@ -72,7 +73,7 @@ api_submit_check(struct form *f, void *arg)
 	int r;
 
 	if (conf == NULL || *conf == '\0')
-		conf = "detached-cms";
+		conf = format_default()->slug;
 	r = workflow_submit_check(sc->a->app->store, &sc->a->who,
 	    form_get(f, "projectSlug"), form_get(f, "signingPolicySlug"), conf,
 	    f->origin, sc->now, &code, msg, sizeof(msg));
@@ -134,7 +135,7 @@ api_submit(struct api *a)
 	slug = form_get(&f, "signingPolicySlug");
 	conf = form_get(&f, "artifactConfigurationSlug");
 	if (conf == NULL || *conf == '\0')
-		conf = "detached-cms";
+		conf = format_default()->slug;
 	if (project == NULL || *project == '\0') {
 		http_error(a->c, 400, "missing_field", "projectSlug is required");
 		goto out;
@@ -330,6 +331,22 @@ api_send_file(struct api *a, const char *hex, const char *name,
 	close(fd);
 }
 
+/* The media type of a request's signed output: recorded with it, or (for
+ * requests signed before it was recorded) its format's. */
+static const char *
+api_signed_media_type(const json_t *rec)
+{
+	const struct format *f;
+	const char *t = json_string_value(json_object_get(json_object_get(rec,
+	    "signedArtifact"), "mediaType"));
+
+	if (t != NULL)
+		return t;
+	f = format_find(json_string_value(json_object_get(rec,
+	    "artifactConfigurationSlug")));
+	return (f != NULL ? f : format_default())->media_type;
+}
+
 static void
 api_download(struct api *a)
 {
@@ -348,7 +365,7 @@ api_download(struct api *a)
 	} else {
 		api_send_file(a, json_string_value(json_object_get(art,
 		    "sha256")), json_string_value(json_object_get(art, "name")),
-		    signed_artifact ? "application/pkcs7-signature" :
+		    signed_artifact ? api_signed_media_type(rec) :
 		    "application/octet-stream");
 	}
 	json_decref(rec);
@@ -431,7 +448,35 @@ api_resubmit(struct api *a)
 	json_decref(rec);
 	json_decref(body);
 }
+/* The signature formats this appliance signs (the registry in
+ * appliance/sign/formats/format.c): what policies may list as artifact
+ * configurations. */
+static void
+api_formats(struct api *a)
+{
+	json_t *items = json_array(), *it;
+	size_t i;
+
+	for (i = 0; items != NULL && i < format_count(); i++) {
+		const struct format *f = format_at(i);
+
+		it = json_pack("{s:s, s:s, s:s, s:s, s:b}", "slug", f->slug,
+		    "extension", f->extension, "mediaType", f->media_type,
+		    "title", f->title, "default", f == format_default());
+		if (it == NULL || json_array_append_new(items, it) != 0) {
+			json_decref(items);
+			items = NULL;
+		}
+	}
+	if (items == NULL) {
+		api_fail(a, SIGNET_ERR_NOMEM, "listing the signature formats");
+		return;
+	}
+	http_json(a->c, 200, json_pack("{s:o}", "items", items), NULL);
+}
+
 const struct api_route api_request_routes[] = {
+	{ "GET", 1, { "signature-formats" }, 0, api_formats },
 	{ "POST", 1, { "signing-requests" }, 0, api_submit },
 	{ "GET", 1, { "signing-requests" }, 0, api_list },
 	{ "GET", 2, { "signing-requests", "*" }, 0, api_get },

@@ -57,6 +57,10 @@ def test_detached_cms_round_trip(instance, tmp_path):
 
     signed = s.get(instance.api(f"/signing-requests/{rid}/signed-artifact"))
     assert signed.status_code == 200, signed.text
+    # the format's name and media type, from the format registry
+    assert signed.headers["Content-Type"] == "application/pkcs7-signature"
+    assert req["signedArtifact"]["name"] == "app.bin.p7s", req
+    assert req["signedArtifact"]["mediaType"] == "application/pkcs7-signature"
     sig = signed.content
     assert req["signedArtifact"]["size"] == len(sig)
     assert req["signedArtifact"]["sha256"] == sha256(sig)
@@ -92,6 +96,24 @@ def test_detached_cms_round_trip(instance, tmp_path):
     # A foreign root does not verify it either.
     other = instance.pki / "release-ca.pem"
     assert cms_verify(sig_path, art_path, other).returncode != 0
+
+
+def test_signature_formats_listed(instance):
+    """The formats the appliance signs come from its registry; what a
+    policy may list and a submitter may name are these slugs."""
+    r = instance.session().get(instance.api("/signature-formats"), timeout=30)
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    by_slug = {f["slug"]: f for f in items}
+    assert by_slug["detached-cms"] == {
+        "slug": "detached-cms", "extension": ".p7s",
+        "mediaType": "application/pkcs7-signature",
+        "title": by_slug["detached-cms"]["title"], "default": True}
+    assert [f["slug"] for f in items if f["default"]] == ["detached-cms"]
+    # without authentication: refused like every other non-public call
+    r = instance.session(cert=False).get(instance.api("/signature-formats"),
+                                         timeout=30)
+    assert r.status_code == 401, r.text
 
 
 def test_empty_artifact_is_signed(instance, tmp_path):

@@ -104,7 +104,7 @@ function textInput(value, attrs = {}) {
 
 // ---------------------------------------------------------------- projects
 
-function policyDialog(project, pol, certs, principals, done) {
+function policyDialog(project, pol, certs, principals, formats, done) {
   const isNew = !pol;
   const p = pol ? structuredClone(pol) : {};
   const slug = textInput(p.slug, { required: true, readonly: !isNew, pattern: "[a-z0-9][a-z0-9\\-]*" });
@@ -114,7 +114,7 @@ function policyDialog(project, pol, certs, principals, done) {
   const approvals = h("input", { type: "number", min: "0", max: "16", value: String(p.requiredApprovals ?? 0) });
   const subs = textInput(listText(p.submitters), { list: "dl-principals" });
   const apprs = textInput(listText(p.approvers), { list: "dl-principals" });
-  const confs = textInput(listText(p.artifactConfigurations || ["detached-cms"]));
+  const confs = textInput(listText(p.artifactConfigurations || formats.map((f) => f.slug)));
   const verified = h("input", { type: "checkbox", checked: !!p.requireVerifiedOrigin });
   const branches = textInput(listText(p.allowedBranches));
   const dlist = h("datalist", { id: "dl-principals" }, principals.map((n) => h("option", { value: n })));
@@ -126,7 +126,7 @@ function policyDialog(project, pol, certs, principals, done) {
     ["Required approvals", approvals],
     ["Submitters", subs, "Users and CI identities, separated by commas."],
     ["Approvers", apprs, "Users, separated by commas."],
-    ["Artifact configurations", confs],
+    ["Artifact configurations", confs, `Signature formats, separated by commas: ${formats.map((f) => f.slug).join(", ")}.`],
     [null, h("div", { class: "checks" }, h("label", {}, verified, "Require verified origin"))],
     ["Allowed branches", branches, "Optional patterns such as main, refs/tags/v*; empty allows any."],
     [null, dlist],
@@ -182,9 +182,10 @@ function projectDialog(pr, done) {
 
 async function projectsSection(out) {
   const redraw = async () => {
-    const [projects, certs, users, idents] = await Promise.all([
+    const [projects, certs, users, idents, formats] = await Promise.all([
       api("GET", "/admin/projects"), api("GET", "/admin/certificates"),
-      api("GET", "/admin/users"), api("GET", "/admin/identities")]);
+      api("GET", "/admin/users"), api("GET", "/admin/identities"),
+      api("GET", "/signature-formats")]);
     const principals = [...users.items.map((u) => u.name), ...idents.items.map((i) => i.name)];
     const change = changer(out, redraw);
     const add = button("New project", () => projectDialog(null, (res) => change(async () => res)).open(), "primary");
@@ -196,7 +197,7 @@ async function projectsSection(out) {
           ["Webhooks", String((pr.webhooks || []).length)]]),
         h("div", { class: "actions" },
           button("Edit project", () => projectDialog(pr, (res) => change(async () => res)).open()),
-          button("Add signing policy", () => policyDialog(pr, null, certs.items, principals, (res) => change(async () => res)).open()),
+          button("Add signing policy", () => policyDialog(pr, null, certs.items, principals, formats.items, (res) => change(async () => res)).open()),
           button("Delete project", () => confirmDelete(out, redraw, `project ${pr.slug}`, `/admin/projects/${encodeURIComponent(pr.slug)}`), "small danger")),
         h("h3", {}, "Signing policies"),
         pols.length ? table(["Slug", "Name", "Purpose", "Certificate", "Approvals", "Submitters", "Approvers", "Configurations", ""],
@@ -205,7 +206,7 @@ async function projectsSection(out) {
             cells: [p.slug, p.name, p.purpose, p.certificate, String(p.requiredApprovals ?? 0),
               listText(p.submitters), listText(p.approvers), listText(p.artifactConfigurations),
               h("div", { class: "actions" },
-                button("Edit", () => policyDialog(pr, p, certs.items, principals, (res) => change(async () => res)).open()),
+                button("Edit", () => policyDialog(pr, p, certs.items, principals, formats.items, (res) => change(async () => res)).open()),
                 button("Delete", () => confirmDelete(out, redraw, `signing policy ${pr.slug}/${p.slug}`,
                   `/admin/projects/${encodeURIComponent(pr.slug)}/signing-policies/${encodeURIComponent(p.slug)}`), "small danger"))],
           }))) : h("p", { class: "empty" }, "No signing policy yet."));

@@ -44,7 +44,7 @@ export async function render(ctx) {
   function fillConfs() {
     const p = policies.find((x) => x.project === projectSel.value && x.policy === policySel.value);
     confSel.replaceChildren();
-    for (const c of (p && p.artifactConfigurations) || ["detached-cms"]) {
+    for (const c of (p && p.artifactConfigurations) || []) {
       confSel.append(h("option", { value: c }, c));
     }
   }
