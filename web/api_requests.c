@@ -126,6 +126,7 @@ api_submit(struct api *a)
 	if (f.status == 0 && r < 0)
 		form_fail_parse(&f);
 	if (f.status != 0 || form_end(&f) != 0) {
+		form_discard_upload(&f);
 		if (!f.answered)
 			http_error(a->c, f.status, f.code, "%s", f.message);
 		goto out;
@@ -137,15 +138,18 @@ api_submit(struct api *a)
 	if (conf == NULL || *conf == '\0')
 		conf = format_default()->slug;
 	if (project == NULL || *project == '\0') {
+		form_discard_upload(&f);
 		http_error(a->c, 400, "missing_field", "projectSlug is required");
 		goto out;
 	}
 	if (slug == NULL || *slug == '\0') {
+		form_discard_upload(&f);
 		http_error(a->c, 400, "missing_field", "signingPolicySlug is "
 		    "required");
 		goto out;
 	}
 	if (f.upload == NULL) {
+		form_discard_upload(&f);
 		http_error(a->c, 400, "missing_field", "no artifact: send the "
 		    "file as form field 'artifact'");
 		goto out;
@@ -153,6 +157,7 @@ api_submit(struct api *a)
 	/* api_submit_check passed when the artifact began; it is checked
 	 * again below, in the transaction that records the request */
 	if (form_finish(&f) != 0) {
+		form_discard_upload(&f);
 		http_error(a->c, f.status, f.code, "%s", f.message);
 		goto out;
 	}

@@ -292,10 +292,16 @@ form_fail_parse(struct form *f)
 }
 
 void
-form_free(struct form *f)
+form_discard_upload(struct form *f)
 {
 	cas_upload_abort(f->upload);
 	f->upload = NULL;
+}
+
+void
+form_free(struct form *f)
+{
+	form_discard_upload(f);
 	wbuf_free(&f->val);
 	json_decref(f->fields);
 	json_decref(f->parameters);

@@ -60,6 +60,10 @@ int form_end(struct form *f) SIGNET_WUR;
 int form_finish(struct form *f) SIGNET_WUR;
 /* Records that the body itself could not be parsed. */
 void form_fail_parse(struct form *f);
+/* Removes an unfinished upload at once: called before a refusal is
+ * answered, so that a client that has its answer finds nothing of its
+ * upload left. */
+void form_discard_upload(struct form *f);
 /* Removes an unfinished upload; accepts a form never started. */
 void form_free(struct form *f);
 /* The value of a top-level text field, or NULL. */
