@@ -1,0 +1,210 @@
+/* Deleting one catalog object, refused while anything refers to it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+
+#include "catalog.h"
+#include "catalog_int.h"
+#include "khclient.h"
+#include "log.h"
+#include "notify.h"
+#include "origin.h"
+#include "users.h"
+#include "audit.h"
+#include "pki.h"
+#include "request.h"
+#include "signet_limits.h"
+struct catalog_refs {
+	const char *name;	/* certificate, user or identity */
+	const char *project;	/* policies of one project */
+	json_t *found;		/* "project/slug" of referring policies */
+};
+
+static int
+catalog_refs_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct catalog_refs *c = arg;
+	json_t *p = json_loadb(v, vlen, 0, NULL);
+	const char *cert;
+
+	if (p == NULL)
+		return 0;
+	cert = json_string_value(json_object_get(p, "certificate"));
+	if (c->project != NULL ||
+	    (cert != NULL && strcmp(cert, c->name) == 0) ||
+	    catalog_policy_lists(p, "submitters", c->name) ||
+	    catalog_policy_lists(p, "approvers", c->name))
+		json_array_append_new(c->found, json_stringn(k, klen));
+	json_decref(p);
+	return 0;
+}
+
+/* "a/b, c/d" of the policies that refer to name (or belong to project) */
+static int
+catalog_referrers(struct store_txn *t, const char *name, const char *project,
+    char *out, size_t len)
+{
+	struct catalog_refs c = { name, project, json_array() };
+	char prefix[SIGNET_MAX_SLUG + 2] = "";
+	json_t *e;
+	size_t i, used = 0;
+	int r, n;
+
+	if (c.found == NULL)
+		return SIGNET_ERR_NOMEM;
+	if (project != NULL)
+		snprintf(prefix, sizeof(prefix), "%s/", project);
+	r = store_walk(t, STORE_POLICIES, prefix, strlen(prefix), NULL, 0, 0,
+	    catalog_refs_cb, &c);
+	out[0] = '\0';
+	json_array_foreach(c.found, i, e) {
+		n = snprintf(out + used, len - used, "%s%s", i ? ", " : "",
+		    json_string_value(e));
+		if (n < 0 || (size_t)n >= len - used)
+			break;
+		used += (size_t)n;
+	}
+	n = (int)json_array_size(c.found);
+	json_decref(c.found);
+	return r != 0 ? r : n;
+}
+
+struct catalog_live {
+	const char *project;
+	const char *policy;
+	int n;
+};
+
+static int
+catalog_live_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct catalog_live *l = arg;
+	json_t *rec = json_loadb(v, vlen, 0, NULL);
+	const char *w;
+
+	(void)k;
+	(void)klen;
+	if (rec == NULL)
+		return 0;
+	w = json_string_value(json_object_get(rec, "workflowStatus"));
+	if (w != NULL && !request_is_final(w) &&
+	    strcmp(json_string_value(json_object_get(rec, "projectSlug")),
+	    l->project) == 0 && (l->policy == NULL ||
+	    strcmp(json_string_value(json_object_get(rec,
+	    "signingPolicySlug")), l->policy) == 0))
+		l->n++;
+	json_decref(rec);
+	return 0;
+}
+
+int
+catalog_delete(struct store *s, const char *kind, const char *project,
+    const char *name, const char *actor_type, const char *actor,
+    char *errbuf, size_t errlen)
+{
+	struct store_txn *t = NULL;
+	struct catalog_live live = { project, name, 0 };
+	char refs[512], key[2 * SIGNET_MAX_SLUG + 2], action[64];
+	enum store_db db;
+	json_t *old = NULL;
+	int r, n;
+
+	errbuf[0] = '\0';
+	if ((r = store_txn_begin(s, 1, &t)) != 0)
+		return r;
+	if (!catalog_exists(t, kind, project, name)) {
+		snprintf(errbuf, errlen, "there is no %s '%.64s'", kind, name);
+		r = SIGNET_ERR_NOT_FOUND;
+		goto out;
+	}
+	snprintf(key, sizeof(key), "%s", name);
+	if (strcmp(kind, "build-system") == 0) {
+		db = STORE_BUILD_SYSTEMS;
+	} else if (strcmp(kind, "certificate") == 0 ||
+	    strcmp(kind, "identity") == 0 || strcmp(kind, "user") == 0) {
+		db = kind[0] == 'c' ? STORE_CERTIFICATES : kind[0] == 'i' ?
+		    STORE_IDENTITIES : STORE_USERS;
+		if ((n = catalog_referrers(t, name, NULL, refs,
+		    sizeof(refs))) < 0) {
+			r = n;
+			goto out;
+		}
+		if (n > 0) {
+			snprintf(errbuf, errlen, "%s '%s' is still used by signing "
+			    "polic%s %s; change %s first", kind, name,
+			    n == 1 ? "y" : "ies", refs, n == 1 ? "it" : "them");
+			r = SIGNET_ERR_CONFLICT;
+			goto out;
+		}
+		/* a removed user's sessions go with it */
+		if (db == STORE_USERS &&
+		    (r = users_drop_sessions(t, name)) != 0)
+			goto out;
+		if (db == STORE_IDENTITIES) {
+			json_t *bs = NULL;
+
+			/* like policies, a build system names its identities */
+			if ((r = origin_build_system_of(t, name, &bs)) == 0) {
+				snprintf(errbuf, errlen, "identity '%s' is still "
+				    "used by build system %s; change it first",
+				    name, json_string_value(json_object_get(bs,
+				    "name")));
+				json_decref(bs);
+				r = SIGNET_ERR_CONFLICT;
+				goto out;
+			}
+			if (r != SIGNET_ERR_NOT_FOUND)
+				goto out;
+			if ((r = store_get_json(t, db, name, &old)) != 0 ||
+			    (r = catalog_unmap(t, old)) != 0)
+				goto out;
+		}
+	} else if (strcmp(kind, "project") == 0) {
+		db = STORE_PROJECTS;
+		if ((n = catalog_referrers(t, "", name, refs,
+		    sizeof(refs))) < 0) {
+			r = n;
+			goto out;
+		}
+		if (n > 0) {
+			snprintf(errbuf, errlen, "project '%s' still has signing "
+			    "polic%s %s; delete %s first", name,
+			    n == 1 ? "y" : "ies", refs, n == 1 ? "it" : "them");
+			r = SIGNET_ERR_CONFLICT;
+			goto out;
+		}
+	} else {
+		db = STORE_POLICIES;
+		snprintf(key, sizeof(key), "%s/%s", project, name);
+		if ((r = store_walk(t, STORE_REQUESTS, NULL, 0, NULL, 0, 0,
+		    catalog_live_cb, &live)) != 0)
+			goto out;
+		if (live.n > 0) {
+			snprintf(errbuf, errlen, "signing policy '%s' has %d "
+			    "signing request%s not yet final; wait for them or "
+			    "cancel them first", key, live.n,
+			    live.n == 1 ? "" : "s");
+			r = SIGNET_ERR_CONFLICT;
+			goto out;
+		}
+	}
+	snprintf(action, sizeof(action), "%s.deleted", kind);
+	if ((r = store_del(t, db, key, strlen(key))) != 0 ||
+	    (r = audit_append(t, actor_type, actor, action, key, NULL)) != 0)
+		goto out;
+	r = store_txn_commit(&t);
+out:
+	store_txn_abort(&t);
+	json_decref(old);
+	return r;
+}
