@@ -218,27 +218,17 @@ catalog_unmap(struct store_txn *t, json_t *old)
 }
 
 int
-catalog_exists(struct store_txn *t, const char *kind, const char *project,
-    const char *name)
+catalog_exists(struct store_txn *t, const struct catalog_kind *k,
+    const char *project, const char *name)
 {
-	char key[2 * SIGNET_MAX_SLUG + 2];
+	char key[CATALOG_MAX_KEY + 1];
 	json_t *rec = NULL;
 	int r;
 
-	if (strcmp(kind, "certificate") == 0)
-		r = store_get_json(t, STORE_CERTIFICATES, name, &rec);
-	else if (strcmp(kind, "identity") == 0)
-		r = store_get_json(t, STORE_IDENTITIES, name, &rec);
-	else if (strcmp(kind, "user") == 0)
-		r = store_get_json(t, STORE_USERS, name, &rec);
-	else if (strcmp(kind, "project") == 0)
-		r = store_get_json(t, STORE_PROJECTS, name, &rec);
-	else if (strcmp(kind, "build-system") == 0)
-		r = store_get_json(t, STORE_BUILD_SYSTEMS, name, &rec);
-	else {
-		snprintf(key, sizeof(key), "%s/%s", project, name);
-		r = store_get_json(t, STORE_POLICIES, key, &rec);
-	}
+	if (k == NULL || name == NULL ||
+	    catalog_kind_key(k, project, name, key, sizeof(key)) != 0)
+		return 0;
+	r = store_get_json(t, k->db, key, &rec);
 	json_decref(rec);
 	return r == 0;
 }

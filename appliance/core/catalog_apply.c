@@ -25,7 +25,7 @@
 #include "signet_limits.h"
 /* --- apply --------------------------------------------------------- */
 
-struct apply {
+struct catalog_apply {
 	struct store_txn *t;
 	struct kh *kh;
 	const char *basedir;
@@ -42,11 +42,11 @@ struct apply {
 	char *kept;		/* a webhook secret kept from before */
 };
 
-static int apply_fail(struct apply *a, const char *fmt, ...)
+static int apply_fail(struct catalog_apply *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static int
-apply_fail(struct apply *a, const char *fmt, ...)
+apply_fail(struct catalog_apply *a, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -58,7 +58,7 @@ apply_fail(struct apply *a, const char *fmt, ...)
 
 /* Writes rec under key unless an equal record is already there. */
 static int
-apply_put(struct apply *a, enum store_db db, const char *what,
+apply_put(struct catalog_apply *a, enum store_db db, const char *what,
     const char *key, json_t *rec)
 {
 	json_t *old = NULL;
@@ -89,7 +89,7 @@ apply_put(struct apply *a, enum store_db db, const char *what,
 }
 
 static int
-apply_read_file(struct apply *a, const char *rel, char **out, size_t *len)
+apply_read_file(struct catalog_apply *a, const char *rel, char **out, size_t *len)
 {
 	char *path = NULL, *buf = NULL;
 	int fd = -1, r = SIGNET_ERR_IO;
@@ -139,8 +139,9 @@ out:
 	return r;
 }
 
-static int
-apply_certificate(struct apply *a, json_t *c)
+int
+catalog_apply_certificate(struct catalog_apply *a, const char *project,
+    json_t *c)
 {
 	const char *name, *key, *purpose, *file = NULL, *inline_pem = NULL;
 	char *pem = NULL, *norm = NULL, *subject = NULL, fp[65], na[32];
@@ -153,6 +154,7 @@ apply_certificate(struct apply *a, json_t *c)
 	json_t *rec = NULL;
 	int r;
 
+	(void)project;
 	if (json_unpack_ex(c, &jerr, JSON_STRICT, "{s:s, s:s, s:s, s?:s, s?:s}",
 	    "name", &name, "key", &key, "purpose", &purpose,
 	    "chainFile", &file, "chainPem", &inline_pem) != 0)
@@ -234,7 +236,7 @@ out:
  * a person must never be taken for that person. Refused both ways, in
  * the document and against what is stored. */
 static int
-apply_name_free(struct apply *a, const char *kind, const char *name)
+apply_name_free(struct catalog_apply *a, const char *kind, const char *name)
 {
 	int ident = strcmp(kind, "identity") == 0;
 	json_t *doc = ident ? a->doc_users : a->doc_idents, *rec = NULL;
@@ -255,8 +257,9 @@ apply_name_free(struct apply *a, const char *kind, const char *name)
 	return SIGNET_ERR_EXISTS;
 }
 
-static int
-apply_identity(struct apply *a, json_t *id)
+int
+catalog_apply_identity(struct catalog_apply *a, const char *project,
+    json_t *id)
 {
 	const char *name, *type, *subject = NULL, *issuer = NULL, *fp = NULL;
 	char key[80], fpl[65], *dn = NULL, owner[CATALOG_MAX_NAME + 1];
@@ -265,6 +268,7 @@ apply_identity(struct apply *a, json_t *id)
 	size_t i;
 	int r;
 
+	(void)project;
 	if (json_unpack_ex(id, &jerr, JSON_STRICT,
 	    "{s:s, s:s, s?:s, s?:s, s?:s}", "name", &name, "type", &type,
 	    "subject", &subject, "issuer", &issuer,
@@ -352,8 +356,9 @@ out:
 	return r;
 }
 
-static int
-apply_user(struct apply *a, json_t *u)
+int
+catalog_apply_user(struct catalog_apply *a, const char *project,
+    json_t *u)
 {
 	const char *name, *email = NULL;
 	json_t *roles = NULL, *old = NULL, *rec = NULL, *e, *cmp;
@@ -361,6 +366,7 @@ apply_user(struct apply *a, json_t *u)
 	size_t i;
 	int r;
 
+	(void)project;
 	if (json_unpack_ex(u, &jerr, JSON_STRICT, "{s:s, s?:s, s?:o}",
 	    "name", &name, "email", &email, "roles", &roles) != 0)
 		return apply_fail(a, "users: %s", jerr.text);
@@ -419,7 +425,7 @@ out:
 
 /* The stored secret of a project's webhook (a->kept, wiped after use). */
 static const char *
-apply_kept_secret(struct apply *a, const char *project, const char *url)
+apply_kept_secret(struct catalog_apply *a, const char *project, const char *url)
 {
 	json_t *p = NULL, *h;
 	const char *u, *sec;
@@ -440,7 +446,7 @@ apply_kept_secret(struct apply *a, const char *project, const char *url)
 }
 
 static int
-apply_webhooks(struct apply *a, const char *project, json_t *hooks,
+apply_webhooks(struct catalog_apply *a, const char *project, json_t *hooks,
     json_t **out)
 {
 	const char *url, *secret = NULL, *file = NULL;
@@ -503,7 +509,7 @@ apply_webhooks(struct apply *a, const char *project, json_t *hooks,
 }
 
 static int
-apply_known_principal(struct apply *a, const char *name)
+apply_known_principal(struct catalog_apply *a, const char *name)
 {
 	json_t *rec = NULL;
 
@@ -519,7 +525,7 @@ apply_known_principal(struct apply *a, const char *name)
 }
 
 static int
-apply_string_list(struct apply *a, const char *what, json_t *list)
+apply_string_list(struct catalog_apply *a, const char *what, json_t *list)
 {
 	json_t *e;
 	size_t i;
@@ -546,7 +552,7 @@ apply_string_list(struct apply *a, const char *what, json_t *list)
  * A CI identity is a build system's certificate: it submits builds and
  * must never be the one to approve them. */
 static int
-apply_approvers(struct apply *a, const char *what, json_t *list)
+apply_approvers(struct catalog_apply *a, const char *what, json_t *list)
 {
 	const char *name;
 	json_t *e, *rec = NULL;
@@ -606,8 +612,9 @@ apply_bs_owner_cb(const void *k, size_t klen, const void *v, size_t vlen,
 /* A trusted build system (docs/origin.md): the CI identities whose
  * client certificates stand for it and, optionally, the OIDC issuer
  * whose ID tokens vouch for the origin data it sends. */
-static int
-apply_build_system(struct apply *a, json_t *b)
+int
+catalog_apply_build_system(struct catalog_apply *a, const char *project,
+    json_t *b)
 {
 	const char *name, *preset = "generic", *issuer = NULL, *aud = NULL,
 	    *url = NULL, *prefix = NULL, *id, *other;
@@ -619,6 +626,7 @@ apply_build_system(struct apply *a, json_t *b)
 	size_t i;
 	int r;
 
+	(void)project;
 	if (json_unpack_ex(b, &jerr, JSON_STRICT,
 	    "{s:s, s:o, s?:s, s?:s, s?:s, s?:o, s?:s, s?:o, s?:s}",
 	    "name", &name, "identities", &ids, "preset", &preset,
@@ -699,8 +707,9 @@ out:
 	return r;
 }
 
-static int
-apply_policy(struct apply *a, const char *project, json_t *p)
+int
+catalog_apply_policy(struct catalog_apply *a, const char *project,
+    json_t *p)
 {
 	const char *slug, *name, *cert, *purpose = NULL, *cpurpose = NULL;
 	json_int_t approvals = 0;
@@ -806,8 +815,9 @@ apply_policy(struct apply *a, const char *project, json_t *p)
 	return r;
 }
 
-static int
-apply_project(struct apply *a, json_t *p)
+int
+catalog_apply_project(struct catalog_apply *a, const char *project,
+    json_t *p)
 {
 	const char *slug, *name;
 	json_t *urls = NULL, *pols = NULL, *rec, *e, *hooks = NULL, *hk = NULL;
@@ -816,6 +826,7 @@ apply_project(struct apply *a, json_t *p)
 	size_t i;
 	int r;
 
+	(void)project;
 	if (json_unpack_ex(p, &jerr, JSON_STRICT, "{s:s, s:s, s?:o, s?:o, s?:o}",
 	    "slug", &slug, "name", &name, "repositoryUrls", &urls,
 	    "signingPolicies", &pols, "webhooks", &hooks) != 0)
@@ -854,7 +865,7 @@ apply_project(struct apply *a, json_t *p)
 	if (r != 0)
 		return r;
 	json_array_foreach(pols, i, e)
-		if ((r = apply_policy(a, slug, e)) != 0)
+		if ((r = catalog_apply_policy(a, slug, e)) != 0)
 			return r;
 	return 0;
 }
@@ -862,7 +873,7 @@ apply_project(struct apply *a, json_t *p)
 /* Sets up a (dry or real) apply: the caller's report and error buffer,
  * the names the document defines, and the write transaction. */
 static int
-apply_open(struct apply *a, struct store *s, struct kh *kh,
+apply_open(struct catalog_apply *a, struct store *s, struct kh *kh,
     const char *basedir, const char *actor_type, const char *actor,
     FILE *report, char *errbuf, size_t errlen)
 {
@@ -885,7 +896,7 @@ apply_open(struct apply *a, struct store *s, struct kh *kh,
 
 /* Ends an apply that was not committed, and frees what apply_open made. */
 static void
-apply_close(struct apply *a)
+apply_close(struct catalog_apply *a)
 {
 	store_txn_abort(&a->t);
 	json_decref(a->doc_certs);
@@ -894,52 +905,83 @@ apply_close(struct apply *a)
 	json_decref(a->doc_bs);
 }
 
+/* The document is an object of the kinds' lists (doc_key), in the
+ * table's order; the messages are the ones a strict json_unpack gives. */
+static int
+apply_document(struct catalog_apply *a, json_t *doc,
+    json_t *lists[CATALOG_KIND_COUNT])
+{
+	const struct catalog_kind *k;
+	char text[JSON_ERROR_TEXT_LENGTH], names[200];
+	json_error_t jerr;
+	const char *key;
+	size_t i, c, n = 0, used = 0, nk = 0, left = 0;
+	json_t *v;
+	int w;
+
+	if (!json_is_object(doc)) {
+		if (json_unpack_ex(doc, &jerr, 0, "{}") != 0)
+			return apply_fail(a, "document: %s", jerr.text);
+		return SIGNET_ERR_INVALID;
+	}
+	text[0] = names[0] = '\0';
+	json_object_foreach(doc, key, v) {
+		for (i = 0; i < CATALOG_KIND_COUNT; i++) {
+			k = catalog_kind_at(i);
+			if (k->doc_key != NULL && strcmp(k->doc_key, key) == 0)
+				break;
+		}
+		if (i < CATALOG_KIND_COUNT)
+			continue;
+		w = snprintf(text + used, sizeof(text) - used, "%s%s",
+		    left ? ", " : "", key);
+		if (w > 0)
+			used = used + (size_t)w < sizeof(text) ? used + (size_t)w :
+			    sizeof(text) - 1;
+		left++;
+	}
+	if (left > 0)
+		return apply_fail(a, "document: %zu object item(s) left "
+		    "unpacked: %s", left, text);
+	for (i = 0; i < CATALOG_KIND_COUNT; i++)
+		if (catalog_kind_at(i)->doc_key != NULL)
+			nk++;
+	for (i = 0, c = 0; i < CATALOG_KIND_COUNT; i++) {
+		k = catalog_kind_at(i);
+		lists[i] = NULL;
+		if (k->doc_key == NULL)
+			continue;
+		w = snprintf(names + n, sizeof(names) - n, "%s%s", c == 0 ? "" :
+		    c + 1 == nk ? " and " : ", ", k->doc_key);
+		if (w > 0 && (size_t)w < sizeof(names) - n)
+			n += (size_t)w;
+		c++;
+		lists[i] = json_object_get(doc, k->doc_key);
+	}
+	for (i = 0; i < CATALOG_KIND_COUNT; i++)
+		if (lists[i] != NULL && !json_is_array(lists[i]))
+			return apply_fail(a, "document: %s must be lists", names);
+	return 0;
+}
+
 int
 catalog_apply(struct store *s, struct kh *kh, json_t *doc,
     const char *basedir, int dry_run, const char *actor_type,
     const char *actor, FILE *report, char *errbuf, size_t errlen)
 {
-	struct apply a;
-	json_t *certs = NULL, *idents = NULL, *projects = NULL, *users = NULL,
-	    *bss = NULL, *e;
-	json_error_t jerr;
-	size_t i;
+	struct catalog_apply a;
+	json_t *lists[CATALOG_KIND_COUNT], *e;
+	size_t i, j;
 	int r;
 
 	if ((r = apply_open(&a, s, kh, basedir, actor_type, actor, report,
-	    errbuf, errlen)) != 0)
+	    errbuf, errlen)) != 0 ||
+	    (r = apply_document(&a, doc, lists)) != 0)
 		goto out;
-	if (json_unpack_ex(doc, &jerr, JSON_STRICT,
-	    "{s?:o, s?:o, s?:o, s?:o, s?:o}",
-	    "certificates", &certs, "identities", &idents, "users", &users,
-	    "buildSystems", &bss, "projects", &projects) != 0) {
-		r = apply_fail(&a, "document: %s", jerr.text);
-		goto out;
-	}
-	if ((certs && !json_is_array(certs)) ||
-	    (idents && !json_is_array(idents)) ||
-	    (projects && !json_is_array(projects)) ||
-	    (users && !json_is_array(users)) ||
-	    (bss && !json_is_array(bss))) {
-		r = apply_fail(&a, "document: certificates, identities, "
-		    "users, buildSystems and projects must be lists");
-		goto out;
-	}
-	json_array_foreach(certs, i, e)
-		if ((r = apply_certificate(&a, e)) != 0)
-			goto out;
-	json_array_foreach(idents, i, e)
-		if ((r = apply_identity(&a, e)) != 0)
-			goto out;
-	json_array_foreach(users, i, e)
-		if ((r = apply_user(&a, e)) != 0)
-			goto out;
-	json_array_foreach(bss, i, e)
-		if ((r = apply_build_system(&a, e)) != 0)
-			goto out;
-	json_array_foreach(projects, i, e)
-		if ((r = apply_project(&a, e)) != 0)
-			goto out;
+	for (i = 0; i < CATALOG_KIND_COUNT; i++)
+		json_array_foreach(lists[i], j, e)
+			if ((r = catalog_kind_at(i)->apply(&a, NULL, e)) != 0)
+				goto out;
 	if (dry_run || a.changes == 0) {
 		store_txn_abort(&a.t);
 	} else {
@@ -962,57 +1004,42 @@ catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
     const char *project, json_t *obj, int must_create, const char *actor_type,
     const char *actor, FILE *report, char *errbuf, size_t errlen)
 {
-	struct apply a;
-	const char *name, *key;
-	json_t *prj = NULL;
+	const struct catalog_kind *k = catalog_kind_find(kind);
+	struct catalog_apply a;
+	const char *name;
 	int r;
 
+	if (k == NULL || k->apply == NULL)
+		return SIGNET_ERR_INTERNAL;
 	if (!json_is_object(obj)) {
 		snprintf(errbuf, errlen, "the body must be a JSON object");
 		return SIGNET_ERR_INVALID;
 	}
-	key = strcmp(kind, "project") == 0 || strcmp(kind, "policy") == 0 ?
-	    "slug" : "name";
-	if ((name = json_string_value(json_object_get(obj, key))) == NULL) {
-		snprintf(errbuf, errlen, "%s: %s is required", kind, key);
+	if ((name = json_string_value(json_object_get(obj, k->key))) == NULL) {
+		snprintf(errbuf, errlen, "%s: %s is required", kind, k->key);
 		return SIGNET_ERR_INVALID;
 	}
 	/* a document over the network names no files (basedir NULL) */
 	if ((r = apply_open(&a, s, kh, NULL, actor_type, actor, report, errbuf,
 	    errlen)) != 0)
 		goto out;
-	if (must_create && catalog_exists(a.t, kind, project, name)) {
+	if (must_create && catalog_exists(a.t, k, project, name)) {
 		r = SIGNET_ERR_EXISTS;
 		snprintf(errbuf, errlen, "%s '%s' already exists; change it with "
 		    "PUT", kind, name);
 		goto out;
 	}
-	if (strcmp(kind, "certificate") == 0) {
-		r = apply_certificate(&a, obj);
-	} else if (strcmp(kind, "identity") == 0) {
-		r = apply_identity(&a, obj);
-	} else if (strcmp(kind, "user") == 0) {
-		r = apply_user(&a, obj);
-	} else if (strcmp(kind, "project") == 0) {
-		r = apply_project(&a, obj);
-	} else if (strcmp(kind, "build-system") == 0) {
-		r = apply_build_system(&a, obj);
-	} else if (strcmp(kind, "policy") == 0) {
-		if (catalog_get_project(a.t, project, &prj) != 0) {
-			r = SIGNET_ERR_NOT_FOUND;
-			snprintf(errbuf, errlen, "there is no project '%.64s'",
-			    project);
-			goto out;
-		}
-		r = apply_policy(&a, project, obj);
-	} else {
-		r = SIGNET_ERR_INTERNAL;
+	if (k->per_project && (project == NULL ||
+	    !catalog_exists(a.t, catalog_kind_at(k->parent), NULL, project))) {
+		r = SIGNET_ERR_NOT_FOUND;
+		snprintf(errbuf, errlen, "there is no %s '%.64s'",
+		    catalog_kind_at(k->parent)->name, project ? project : "");
+		goto out;
 	}
-	if (r != 0)
+	if ((r = k->apply(&a, project, obj)) != 0)
 		goto out;
 	r = store_txn_commit(&a.t);
 out:
 	apply_close(&a);
-	json_decref(prj);
 	return r;
 }

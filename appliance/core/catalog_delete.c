@@ -107,104 +107,143 @@ catalog_live_cb(const void *k, size_t klen, const void *v, size_t vlen,
 	return 0;
 }
 
+/* Certificates, users and CI identities: the signing policies that name
+ * them. */
+int
+catalog_delete_policy_refs(struct store_txn *t, const struct catalog_kind *k,
+    const char *project, const char *name, char *errbuf, size_t errlen)
+{
+	char refs[512];
+	int n;
+
+	(void)project;
+	if ((n = catalog_referrers(t, name, NULL, refs, sizeof(refs))) < 0)
+		return n;
+	if (n == 0)
+		return 0;
+	snprintf(errbuf, errlen, "%s '%s' is still used by signing polic%s %s; "
+	    "change %s first", k->name, name, n == 1 ? "y" : "ies", refs,
+	    n == 1 ? "it" : "them");
+	return SIGNET_ERR_CONFLICT;
+}
+
+/* A CI identity: the policies, and (like policies) the build system
+ * that names it. */
+int
+catalog_delete_identity_refs(struct store_txn *t,
+    const struct catalog_kind *k, const char *project, const char *name,
+    char *errbuf, size_t errlen)
+{
+	json_t *bs = NULL;
+	int r;
+
+	if ((r = catalog_delete_policy_refs(t, k, project, name, errbuf,
+	    errlen)) != 0)
+		return r;
+	if ((r = origin_build_system_of(t, name, &bs)) == 0) {
+		snprintf(errbuf, errlen, "identity '%s' is still used by build "
+		    "system %s; change it first", name,
+		    json_string_value(json_object_get(bs, "name")));
+		json_decref(bs);
+		return SIGNET_ERR_CONFLICT;
+	}
+	return r == SIGNET_ERR_NOT_FOUND ? 0 : r;
+}
+
+/* A project goes only once its signing policies have. */
+int
+catalog_delete_project_policies(struct store_txn *t,
+    const struct catalog_kind *k, const char *project, const char *name,
+    char *errbuf, size_t errlen)
+{
+	char refs[512];
+	int n;
+
+	(void)k;
+	(void)project;
+	if ((n = catalog_referrers(t, "", name, refs, sizeof(refs))) < 0)
+		return n;
+	if (n == 0)
+		return 0;
+	snprintf(errbuf, errlen, "project '%s' still has signing polic%s %s; "
+	    "delete %s first", name, n == 1 ? "y" : "ies", refs,
+	    n == 1 ? "it" : "them");
+	return SIGNET_ERR_CONFLICT;
+}
+
+/* A signing policy: the requests under it that are not final. */
+int
+catalog_delete_live_requests(struct store_txn *t,
+    const struct catalog_kind *k, const char *project, const char *name,
+    char *errbuf, size_t errlen)
+{
+	struct catalog_live live = { project, name, 0 };
+	int r;
+
+	(void)k;
+	if ((r = store_walk(t, STORE_REQUESTS, NULL, 0, NULL, 0, 0,
+	    catalog_live_cb, &live)) != 0)
+		return r;
+	if (live.n == 0)
+		return 0;
+	snprintf(errbuf, errlen, "signing policy '%s/%s' has %d signing "
+	    "request%s not yet final; wait for them or cancel them first",
+	    project, name, live.n, live.n == 1 ? "" : "s");
+	return SIGNET_ERR_CONFLICT;
+}
+
+/* A CI identity's certificate map entries go with it. */
+int
+catalog_delete_identity_map(struct store_txn *t, const char *name)
+{
+	json_t *old = NULL;
+	int r;
+
+	if ((r = store_get_json(t, STORE_IDENTITIES, name, &old)) == 0)
+		r = catalog_unmap(t, old);
+	json_decref(old);
+	return r;
+}
+
+/* A removed user's sessions go with it. */
+int
+catalog_delete_user_sessions(struct store_txn *t, const char *name)
+{
+	return users_drop_sessions(t, name);
+}
+
 int
 catalog_delete(struct store *s, const char *kind, const char *project,
     const char *name, const char *actor_type, const char *actor,
     char *errbuf, size_t errlen)
 {
+	const struct catalog_kind *k = catalog_kind_find(kind);
 	struct store_txn *t = NULL;
-	struct catalog_live live = { project, name, 0 };
-	char refs[512], key[2 * SIGNET_MAX_SLUG + 2], action[64];
-	enum store_db db;
-	json_t *old = NULL;
-	int r, n;
+	char key[CATALOG_MAX_KEY + 1], action[64];
+	int r;
 
 	errbuf[0] = '\0';
+	/* a webhook goes with a change of its project */
+	if (k == NULL || k->apply == NULL)
+		return SIGNET_ERR_INTERNAL;
 	if ((r = store_txn_begin(s, 1, &t)) != 0)
 		return r;
-	if (!catalog_exists(t, kind, project, name)) {
+	if (!catalog_exists(t, k, project, name)) {
 		snprintf(errbuf, errlen, "there is no %s '%.64s'", kind, name);
 		r = SIGNET_ERR_NOT_FOUND;
 		goto out;
 	}
-	snprintf(key, sizeof(key), "%s", name);
-	if (strcmp(kind, "build-system") == 0) {
-		db = STORE_BUILD_SYSTEMS;
-	} else if (strcmp(kind, "certificate") == 0 ||
-	    strcmp(kind, "identity") == 0 || strcmp(kind, "user") == 0) {
-		db = kind[0] == 'c' ? STORE_CERTIFICATES : kind[0] == 'i' ?
-		    STORE_IDENTITIES : STORE_USERS;
-		if ((n = catalog_referrers(t, name, NULL, refs,
-		    sizeof(refs))) < 0) {
-			r = n;
-			goto out;
-		}
-		if (n > 0) {
-			snprintf(errbuf, errlen, "%s '%s' is still used by signing "
-			    "polic%s %s; change %s first", kind, name,
-			    n == 1 ? "y" : "ies", refs, n == 1 ? "it" : "them");
-			r = SIGNET_ERR_CONFLICT;
-			goto out;
-		}
-		/* a removed user's sessions go with it */
-		if (db == STORE_USERS &&
-		    (r = users_drop_sessions(t, name)) != 0)
-			goto out;
-		if (db == STORE_IDENTITIES) {
-			json_t *bs = NULL;
-
-			/* like policies, a build system names its identities */
-			if ((r = origin_build_system_of(t, name, &bs)) == 0) {
-				snprintf(errbuf, errlen, "identity '%s' is still "
-				    "used by build system %s; change it first",
-				    name, json_string_value(json_object_get(bs,
-				    "name")));
-				json_decref(bs);
-				r = SIGNET_ERR_CONFLICT;
-				goto out;
-			}
-			if (r != SIGNET_ERR_NOT_FOUND)
-				goto out;
-			if ((r = store_get_json(t, db, name, &old)) != 0 ||
-			    (r = catalog_unmap(t, old)) != 0)
-				goto out;
-		}
-	} else if (strcmp(kind, "project") == 0) {
-		db = STORE_PROJECTS;
-		if ((n = catalog_referrers(t, "", name, refs,
-		    sizeof(refs))) < 0) {
-			r = n;
-			goto out;
-		}
-		if (n > 0) {
-			snprintf(errbuf, errlen, "project '%s' still has signing "
-			    "polic%s %s; delete %s first", name,
-			    n == 1 ? "y" : "ies", refs, n == 1 ? "it" : "them");
-			r = SIGNET_ERR_CONFLICT;
-			goto out;
-		}
-	} else {
-		db = STORE_POLICIES;
-		snprintf(key, sizeof(key), "%s/%s", project, name);
-		if ((r = store_walk(t, STORE_REQUESTS, NULL, 0, NULL, 0, 0,
-		    catalog_live_cb, &live)) != 0)
-			goto out;
-		if (live.n > 0) {
-			snprintf(errbuf, errlen, "signing policy '%s' has %d "
-			    "signing request%s not yet final; wait for them or "
-			    "cancel them first", key, live.n,
-			    live.n == 1 ? "" : "s");
-			r = SIGNET_ERR_CONFLICT;
-			goto out;
-		}
-	}
+	if ((r = catalog_kind_key(k, project, name, key, sizeof(key))) != 0 ||
+	    (k->in_use != NULL &&
+	    (r = k->in_use(t, k, project, name, errbuf, errlen)) != 0) ||
+	    (k->on_delete != NULL && (r = k->on_delete(t, name)) != 0))
+		goto out;
 	snprintf(action, sizeof(action), "%s.deleted", kind);
-	if ((r = store_del(t, db, key, strlen(key))) != 0 ||
+	if ((r = store_del(t, k->db, key, strlen(key))) != 0 ||
 	    (r = audit_append(t, actor_type, actor, action, key, NULL)) != 0)
 		goto out;
 	r = store_txn_commit(&t);
 out:
 	store_txn_abort(&t);
-	json_decref(old);
 	return r;
 }
