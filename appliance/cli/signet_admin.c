@@ -34,9 +34,12 @@
 /* a file sent to the appliance fits in one admin request */
 #define ADM_MAX_FILE	SIGNET_MAX_ADMIN_BODY
 
+struct adm_cmd;
+
 struct adm {
 	struct client *c;
 	int json;
+	const struct adm_cmd *cmd;	/* the one being run */
 };
 
 struct adm_cmd {
@@ -384,42 +387,39 @@ adm_strings(const char *const *list, size_t n)
 	if (adm_positional(argc, npos, res, verb) != 0)		\
 		return ADM_USAGE
 
-static int
-adm_projects_list(struct adm *a, int argc, char **argv)
-{
-	static const char *const cols[] = { "slug", "name", "repositoryUrls",
-	    "signingPolicies", "webhooks", NULL };
+/* The catalog's resources (catalog_kind.h): list, show and delete have
+ * one shape for all of them, and create and update send the document
+ * they build to the same places. */
+struct adm_res {
+	const char *res;		/* the subcommand: "build-systems" */
+	const char *kind;		/* catalog_kind_find */
+	const char *noun;		/* for messages: "build system" */
+	const char *const *cols;	/* the list's table */
+	/* names refused here unless catalog_valid_name: they go into the
+	 * URL path as they are */
+	int check_name;
+	/* builds the document from the flags and sends it; NULL: made
+	 * another way (certificates import) */
+	int (*put)(struct adm *a, const struct adm_res *res, int argc,
+	    char **argv, int create);
+};
 
-	ADM_PARSE("projects", "list", 0);
-	return adm_get_print(a, "/api/v1/admin/projects", cols);
-}
-
-/* /api/v1/admin/RES/X, or /api/v1/admin/projects/X/signing-policies/Y */
+/* /api/v1/admin/SEGMENT[/NAME], or, for a kind stored per project,
+ * /api/v1/admin/projects/PROJECT/SEGMENT[/NAME]. */
 static void
-adm_path(char *path, size_t len, const char *res, const char *x,
-    const char *y)
+adm_res_path(const struct adm_res *r, const char *project, const char *name,
+    char *path, size_t len)
 {
-	if (y != NULL)
-		snprintf(path, len, "/api/v1/admin/projects/%s/signing-policies/%s",
-		    x, y);
+	const struct catalog_kind *k = catalog_kind_find(r->kind);
+	int n;
+
+	if (k->per_project)
+		n = snprintf(path, len, "/api/v1/admin/%s/%s/%s",
+		    catalog_kind_at(k->parent)->segment, project, k->segment);
 	else
-		snprintf(path, len, "/api/v1/admin/%s/%s", res, x);
-}
-
-static int
-adm_show(struct adm *a, const char *res, const char *x, const char *y)
-{
-	char path[512];
-
-	adm_path(path, sizeof(path), res, x, y);
-	return adm_get_print(a, path, NULL);
-}
-
-static int
-adm_projects_show(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("projects", "show", 1);
-	return adm_show(a, "projects", argv[optind], NULL);
+		n = snprintf(path, len, "/api/v1/admin/%s", k->segment);
+	if (name != NULL && n >= 0 && (size_t)n < len)
+		snprintf(path + n, len - (size_t)n, "/%s", name);
 }
 
 /* Webhooks from --webhook URL / --webhook-secret-file FILE pairs; a
@@ -456,27 +456,27 @@ adm_webhooks(struct adm_opts *o, json_t **out)
 }
 
 static int
-adm_project_put(struct adm *a, int argc, char **argv, int create)
+adm_project_put(struct adm *a, const struct adm_res *res, int argc,
+    char **argv, int create)
 {
 	json_t *body = NULL, *hooks = NULL;
 	char path[256];
 	int rc;
 
-	ADM_PARSE("projects", create ? "create" : "update", create ? 0 : 1);
+	ADM_PARSE(res->res, create ? "create" : "update", create ? 0 : 1);
 	if (create && (o.slug == NULL || o.name == NULL)) {
 		fprintf(stderr, "signet: --slug and --name are required\n");
 		return ADM_USAGE;
 	}
 	if (!create) {
-		snprintf(path, sizeof(path), "/api/v1/admin/projects/%s",
-		    argv[optind]);
+		adm_res_path(res, NULL, argv[optind], path, sizeof(path));
 		if ((rc = client_get_json(a->c, path, &body)) != 0)
 			return adm_fail(a, rc);
 		/* the policies have their own commands */
 		json_object_del(body, "signingPolicies");
 	} else {
 		body = json_pack("{s:s}", "slug", o.slug);
-		snprintf(path, sizeof(path), "/api/v1/admin/projects");
+		adm_res_path(res, NULL, NULL, path, sizeof(path));
 	}
 	if (o.name != NULL)
 		json_object_set_new(body, "name", json_string(o.name));
@@ -497,75 +497,25 @@ adm_project_put(struct adm *a, int argc, char **argv, int create)
 }
 
 static int
-adm_projects_create(struct adm *a, int argc, char **argv)
-{
-	return adm_project_put(a, argc, argv, 1);
-}
-
-static int
-adm_projects_update(struct adm *a, int argc, char **argv)
-{
-	return adm_project_put(a, argc, argv, 0);
-}
-
-static int
-adm_delete(struct adm *a, const char *res, const char *x, const char *y)
-{
-	char path[512];
-
-	adm_path(path, sizeof(path), res, x, y);
-	return adm_send(a, "DELETE", path, NULL);
-}
-
-static int
-adm_projects_delete(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("projects", "delete", 1);
-	return adm_delete(a, "projects", argv[optind], NULL);
-}
-
-static int
-adm_policies_list(struct adm *a, int argc, char **argv)
-{
-	static const char *const cols[] = { "slug", "name", "purpose",
-	    "certificate", "requiredApprovals", "submitters", "approvers",
-	    NULL };
-	char path[256];
-
-	ADM_PARSE("policies", "list", 1);
-	snprintf(path, sizeof(path),
-	    "/api/v1/admin/projects/%s/signing-policies", argv[optind]);
-	return adm_get_print(a, path, cols);
-}
-
-static int
-adm_policies_show(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("policies", "show", 2);
-	return adm_show(a, "projects", argv[optind], argv[optind + 1]);
-}
-
-static int
-adm_policy_put(struct adm *a, int argc, char **argv, int create)
+adm_policy_put(struct adm *a, const struct adm_res *res, int argc,
+    char **argv, int create)
 {
 	json_t *body = NULL;
 	char path[300];
 	int rc;
 
-	ADM_PARSE("policies", create ? "create" : "update", create ? 1 : 2);
+	ADM_PARSE(res->res, create ? "create" : "update", create ? 1 : 2);
 	if (create && (o.slug == NULL || o.name == NULL || o.cert == NULL)) {
 		fprintf(stderr, "signet: --slug, --name and --certificate are "
 		    "required\n");
 		return ADM_USAGE;
 	}
 	if (create) {
-		snprintf(path, sizeof(path),
-		    "/api/v1/admin/projects/%s/signing-policies", argv[optind]);
+		adm_res_path(res, argv[optind], NULL, path, sizeof(path));
 		body = json_pack("{s:s}", "slug", o.slug);
 	} else {
-		snprintf(path, sizeof(path),
-		    "/api/v1/admin/projects/%s/signing-policies/%s",
-		    argv[optind], argv[optind + 1]);
+		adm_res_path(res, argv[optind], argv[optind + 1], path,
+		    sizeof(path));
 		if ((rc = client_get_json(a->c, path, &body)) != 0)
 			return adm_fail(a, rc);
 	}
@@ -593,58 +543,23 @@ adm_policy_put(struct adm *a, int argc, char **argv, int create)
 }
 
 static int
-adm_policies_create(struct adm *a, int argc, char **argv)
-{
-	return adm_policy_put(a, argc, argv, 1);
-}
-
-static int
-adm_policies_update(struct adm *a, int argc, char **argv)
-{
-	return adm_policy_put(a, argc, argv, 0);
-}
-
-static int
-adm_policies_delete(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("policies", "delete", 2);
-	return adm_delete(a, "projects", argv[optind], argv[optind + 1]);
-}
-
-static int
-adm_users_list(struct adm *a, int argc, char **argv)
-{
-	static const char *const cols[] = { "name", "email", "roles", NULL };
-
-	ADM_PARSE("users", "list", 0);
-	return adm_get_print(a, "/api/v1/admin/users", cols);
-}
-
-static int
-adm_users_show(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("users", "show", 1);
-	return adm_show(a, "users", argv[optind], NULL);
-}
-
-static int
-adm_user_put(struct adm *a, int argc, char **argv, int create)
+adm_user_put(struct adm *a, const struct adm_res *res, int argc,
+    char **argv, int create)
 {
 	json_t *body = NULL;
 	char path[256];
 	int rc;
 
-	ADM_PARSE("users", create ? "create" : "update", create ? 0 : 1);
+	ADM_PARSE(res->res, create ? "create" : "update", create ? 0 : 1);
 	if (create && o.name == NULL) {
 		fprintf(stderr, "signet: --name is required\n");
 		return ADM_USAGE;
 	}
 	if (create) {
-		snprintf(path, sizeof(path), "/api/v1/admin/users");
+		adm_res_path(res, NULL, NULL, path, sizeof(path));
 		body = json_pack("{s:s}", "name", o.name);
 	} else {
-		snprintf(path, sizeof(path), "/api/v1/admin/users/%s",
-		    argv[optind]);
+		adm_res_path(res, NULL, argv[optind], path, sizeof(path));
 		if ((rc = client_get_json(a->c, path, &body)) != 0)
 			return adm_fail(a, rc);
 	}
@@ -656,25 +571,6 @@ adm_user_put(struct adm *a, int argc, char **argv, int create)
 	rc = adm_send(a, create ? "POST" : "PUT", path, body);
 	json_decref(body);
 	return rc;
-}
-
-static int
-adm_users_create(struct adm *a, int argc, char **argv)
-{
-	return adm_user_put(a, argc, argv, 1);
-}
-
-static int
-adm_users_update(struct adm *a, int argc, char **argv)
-{
-	return adm_user_put(a, argc, argv, 0);
-}
-
-static int
-adm_users_delete(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("users", "delete", 1);
-	return adm_delete(a, "users", argv[optind], NULL);
 }
 
 static int
@@ -705,23 +601,6 @@ adm_users_password(struct adm *a, int argc, char **argv)
 	return rc;
 }
 
-static int
-adm_identities_list(struct adm *a, int argc, char **argv)
-{
-	static const char *const cols[] = { "name", "type", "subject",
-	    "issuer", "sha256Fingerprint", NULL };
-
-	ADM_PARSE("identities", "list", 0);
-	return adm_get_print(a, "/api/v1/admin/identities", cols);
-}
-
-static int
-adm_identities_show(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("identities", "show", 1);
-	return adm_show(a, "identities", argv[optind], NULL);
-}
-
 /* Subject and issuer of a client certificate, as signetd compares them. */
 static int
 adm_cert_names(const char *file, char **subject, char **issuer)
@@ -747,13 +626,14 @@ adm_cert_names(const char *file, char **subject, char **issuer)
 }
 
 static int
-adm_identity_put(struct adm *a, int argc, char **argv, int create)
+adm_identity_put(struct adm *a, const struct adm_res *res, int argc,
+    char **argv, int create)
 {
 	char *subject = NULL, *issuer = NULL, path[256];
 	json_t *body;
 	int rc;
 
-	ADM_PARSE("identities", create ? "create" : "update", create ? 0 : 1);
+	ADM_PARSE(res->res, create ? "create" : "update", create ? 0 : 1);
 	if (create && o.name == NULL) {
 		fprintf(stderr, "signet: --name is required\n");
 		return ADM_USAGE;
@@ -772,11 +652,8 @@ adm_identity_put(struct adm *a, int argc, char **argv, int create)
 	if (o.fpr != NULL)
 		json_object_set_new(body, "sha256Fingerprint",
 		    json_string(o.fpr));
-	if (create)
-		snprintf(path, sizeof(path), "/api/v1/admin/identities");
-	else
-		snprintf(path, sizeof(path), "/api/v1/admin/identities/%s",
-		    argv[optind]);
+	adm_res_path(res, NULL, create ? NULL : argv[optind], path,
+	    sizeof(path));
 	rc = adm_send(a, create ? "POST" : "PUT", path, body);
 	free(subject);
 	free(issuer);
@@ -784,48 +661,7 @@ adm_identity_put(struct adm *a, int argc, char **argv, int create)
 	return rc;
 }
 
-static int
-adm_identities_create(struct adm *a, int argc, char **argv)
-{
-	return adm_identity_put(a, argc, argv, 1);
-}
-
-static int
-adm_identities_update(struct adm *a, int argc, char **argv)
-{
-	return adm_identity_put(a, argc, argv, 0);
-}
-
-static int
-adm_identities_delete(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("identities", "delete", 1);
-	return adm_delete(a, "identities", argv[optind], NULL);
-}
-
 /* --- trusted build systems (docs/origin.md) ---------------------------- */
-
-static int
-adm_build_systems_list(struct adm *a, int argc, char **argv)
-{
-	static const char *const cols[] = { "name", "identities", "preset",
-	    "issuer", "audience", "repositoryUrlPrefix", NULL };
-
-	ADM_PARSE("build-systems", "list", 0);
-	return adm_get_print(a, "/api/v1/admin/build-systems", cols);
-}
-
-static int
-adm_build_systems_show(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("build-systems", "show", 1);
-	if (!catalog_valid_name(argv[optind])) {
-		fprintf(stderr, "signet: '%s' is not a build system name\n",
-		    argv[optind]);
-		return ADM_USAGE;
-	}
-	return adm_show(a, "build-systems", argv[optind], NULL);
-}
 
 /* The issuer's keys from a file: a JWK Set (RFC 7517 5) as the issuer's
  * jwks_uri serves it, or one JWK, made a set of one. Which keys are
@@ -910,15 +746,15 @@ out:
 /* create: the record from the flags; update: the stored record with the
  * flags applied, so that what is not named stays as it is. */
 static int
-adm_build_system_put(struct adm *a, int argc, char **argv, int create)
+adm_build_system_put(struct adm *a, const struct adm_res *res, int argc,
+    char **argv, int create)
 {
 	json_t *body = NULL, *jwks = NULL, *claims = NULL;
 	const char *name;
 	char path[256];
 	int r, rc = ADM_IO;
 
-	ADM_PARSE("build-systems", create ? "create" : "update",
-	    create ? 0 : 1);
+	ADM_PARSE(res->res, create ? "create" : "update", create ? 0 : 1);
 	if (create && (o.name == NULL || o.nids == 0)) {
 		fprintf(stderr, "signet: --name and --identity are required\n");
 		return ADM_USAGE;
@@ -948,11 +784,10 @@ adm_build_system_put(struct adm *a, int argc, char **argv, int create)
 	if (o.nclaims > 0 && (rc = adm_claims(&o, &claims)) != ADM_OK)
 		goto out;
 	if (create) {
-		snprintf(path, sizeof(path), "/api/v1/admin/build-systems");
+		adm_res_path(res, NULL, NULL, path, sizeof(path));
 		body = json_pack("{s:s}", "name", name);
 	} else {
-		snprintf(path, sizeof(path), "/api/v1/admin/build-systems/%s",
-		    name);
+		adm_res_path(res, NULL, name, path, sizeof(path));
 		if ((r = client_get_json(a->c, path, &body)) != 0) {
 			rc = adm_fail(a, r);
 			goto out;
@@ -1000,30 +835,6 @@ out:
 	json_decref(jwks);
 	json_decref(body);
 	return rc;
-}
-
-static int
-adm_build_systems_create(struct adm *a, int argc, char **argv)
-{
-	return adm_build_system_put(a, argc, argv, 1);
-}
-
-static int
-adm_build_systems_update(struct adm *a, int argc, char **argv)
-{
-	return adm_build_system_put(a, argc, argv, 0);
-}
-
-static int
-adm_build_systems_delete(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("build-systems", "delete", 1);
-	if (!catalog_valid_name(argv[optind])) {
-		fprintf(stderr, "signet: '%s' is not a build system name\n",
-		    argv[optind]);
-		return ADM_USAGE;
-	}
-	return adm_delete(a, "build-systems", argv[optind], NULL);
 }
 
 /* Fetches the build system's jwksUrl now; the appliance says whether
@@ -1178,23 +989,6 @@ adm_keys_self_signed(struct adm *a, int argc, char **argv)
 }
 
 static int
-adm_certificates_list(struct adm *a, int argc, char **argv)
-{
-	static const char *const cols[] = { "name", "purpose", "key",
-	    "subject", "notAfter", "daysLeft", "expiringSoon", NULL };
-
-	ADM_PARSE("certificates", "list", 0);
-	return adm_get_print(a, "/api/v1/admin/certificates", cols);
-}
-
-static int
-adm_certificates_show(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("certificates", "show", 1);
-	return adm_show(a, "certificates", argv[optind], NULL);
-}
-
-static int
 adm_certificates_import(struct adm *a, int argc, char **argv)
 {
 	unsigned char *buf = NULL;
@@ -1231,13 +1025,6 @@ adm_certificates_import(struct adm *a, int argc, char **argv)
 	free(buf);
 	json_decref(body);
 	return rc;
-}
-
-static int
-adm_certificates_delete(struct adm *a, int argc, char **argv)
-{
-	ADM_PARSE("certificates", "delete", 1);
-	return adm_delete(a, "certificates", argv[optind], NULL);
 }
 
 static int
@@ -1306,59 +1093,182 @@ adm_apply(struct adm *a, int argc, char **argv)
 	return rc;
 }
 
+static const char *const adm_cols_projects[] = { "slug", "name",
+    "repositoryUrls", "signingPolicies", "webhooks", NULL };
+static const char *const adm_cols_policies[] = { "slug", "name", "purpose",
+    "certificate", "requiredApprovals", "submitters", "approvers", NULL };
+static const char *const adm_cols_users[] = { "name", "email", "roles",
+    NULL };
+static const char *const adm_cols_identities[] = { "name", "type",
+    "subject", "issuer", "sha256Fingerprint", NULL };
+static const char *const adm_cols_build_systems[] = { "name", "identities",
+    "preset", "issuer", "audience", "repositoryUrlPrefix", NULL };
+static const char *const adm_cols_certificates[] = { "name", "purpose",
+    "key", "subject", "notAfter", "daysLeft", "expiringSoon", NULL };
+
+static const struct adm_res adm_resources[] = {
+	{ "projects", "project", "project", adm_cols_projects, 0,
+	    adm_project_put },
+	{ "policies", "policy", "signing policy", adm_cols_policies, 0,
+	    adm_policy_put },
+	{ "users", "user", "user", adm_cols_users, 0, adm_user_put },
+	{ "identities", "identity", "CI identity", adm_cols_identities, 0,
+	    adm_identity_put },
+	{ "build-systems", "build-system", "build system",
+	    adm_cols_build_systems, 1, adm_build_system_put },
+	{ "certificates", "certificate", "certificate", adm_cols_certificates,
+	    0, NULL },
+	{ NULL, NULL, NULL, NULL, 0, NULL },
+};
+
+static const struct adm_res *
+adm_res_of(const struct adm *a)
+{
+	const struct adm_res *r;
+
+	for (r = adm_resources; r->res != NULL; r++)
+		if (strcmp(r->res, a->cmd->res) == 0)
+			return r;
+	return NULL;
+}
+
+/* The positional arguments of show and delete: [PROJECT] NAME. */
+static int
+adm_res_args(const struct adm_res *r, int argc, char **argv, const char *verb,
+    int with_name)
+{
+	const struct catalog_kind *k = catalog_kind_find(r->kind);
+	int npos = (k->per_project ? 1 : 0) + (with_name ? 1 : 0);
+
+	ADM_PARSE(r->res, verb, npos);
+	if (with_name && r->check_name &&
+	    !catalog_valid_name(argv[optind + npos - 1])) {
+		fprintf(stderr, "signet: '%s' is not a %s name\n",
+		    argv[optind + npos - 1], r->noun);
+		return ADM_USAGE;
+	}
+	return -1;
+}
+
+static int
+adm_res_list(struct adm *a, int argc, char **argv)
+{
+	const struct adm_res *r = adm_res_of(a);
+	char path[512];
+	int rc;
+
+	if ((rc = adm_res_args(r, argc, argv, "list", 0)) != -1)
+		return rc;
+	adm_res_path(r, catalog_kind_find(r->kind)->per_project ?
+	    argv[optind] : NULL, NULL, path, sizeof(path));
+	return adm_get_print(a, path, r->cols);
+}
+
+/* PROJECT NAME or NAME: the object's path. */
+static void
+adm_res_object(const struct adm_res *r, char **argv, char *path, size_t len)
+{
+	if (catalog_kind_find(r->kind)->per_project)
+		adm_res_path(r, argv[optind], argv[optind + 1], path, len);
+	else
+		adm_res_path(r, NULL, argv[optind], path, len);
+}
+
+static int
+adm_res_show(struct adm *a, int argc, char **argv)
+{
+	const struct adm_res *r = adm_res_of(a);
+	char path[512];
+	int rc;
+
+	if ((rc = adm_res_args(r, argc, argv, "show", 1)) != -1)
+		return rc;
+	adm_res_object(r, argv, path, sizeof(path));
+	return adm_get_print(a, path, NULL);
+}
+
+static int
+adm_res_delete(struct adm *a, int argc, char **argv)
+{
+	const struct adm_res *r = adm_res_of(a);
+	char path[512];
+	int rc;
+
+	if ((rc = adm_res_args(r, argc, argv, "delete", 1)) != -1)
+		return rc;
+	adm_res_object(r, argv, path, sizeof(path));
+	return adm_send(a, "DELETE", path, NULL);
+}
+
+static int
+adm_res_create(struct adm *a, int argc, char **argv)
+{
+	const struct adm_res *r = adm_res_of(a);
+
+	return r->put(a, r, argc, argv, 1);
+}
+
+static int
+adm_res_update(struct adm *a, int argc, char **argv)
+{
+	const struct adm_res *r = adm_res_of(a);
+
+	return r->put(a, r, argc, argv, 0);
+}
+
 static const struct adm_cmd adm_cmds[] = {
 	{ "projects", "list", "", "projects, their policies and webhooks",
-	    adm_projects_list },
-	{ "projects", "show", "SLUG", "one project", adm_projects_show },
+	    adm_res_list },
+	{ "projects", "show", "SLUG", "one project", adm_res_show },
 	{ "projects", "create", "--slug S --name N [--repository-url U]... "
 	    "[--webhook URL --webhook-secret-file F]...", "a new project",
-	    adm_projects_create },
+	    adm_res_create },
 	{ "projects", "update", "SLUG [--name N] [--repository-url U]... "
 	    "[--webhook URL [--webhook-secret-file F]]...",
 	    "change a project (lists given replace the old ones)",
-	    adm_projects_update },
+	    adm_res_update },
 	{ "projects", "delete", "SLUG", "a project without signing policies",
-	    adm_projects_delete },
+	    adm_res_delete },
 	{ "policies", "list", "PROJECT", "a project's signing policies",
-	    adm_policies_list },
+	    adm_res_list },
 	{ "policies", "show", "PROJECT SLUG", "one signing policy",
-	    adm_policies_show },
+	    adm_res_show },
 	{ "policies", "create", "PROJECT --slug S --name N --certificate C "
 	    "[--purpose test|release] [--approvals K] [--submitter X]... "
 	    "[--approver Y]... [--artifact-configuration C]...",
-	    "a new signing policy", adm_policies_create },
+	    "a new signing policy", adm_res_create },
 	{ "policies", "update", "PROJECT SLUG [the flags of create]",
 	    "change a signing policy (lists given replace the old ones)",
-	    adm_policies_update },
+	    adm_res_update },
 	{ "policies", "delete", "PROJECT SLUG",
-	    "a policy with no request in progress", adm_policies_delete },
-	{ "users", "list", "", "users and their roles", adm_users_list },
-	{ "users", "show", "NAME", "one user", adm_users_show },
+	    "a policy with no request in progress", adm_res_delete },
+	{ "users", "list", "", "users and their roles", adm_res_list },
+	{ "users", "show", "NAME", "one user", adm_res_show },
 	{ "users", "create", "--name N [--email E] [--role R]...",
 	    "roles: administrator, security-officer, auditor",
-	    adm_users_create },
+	    adm_res_create },
 	{ "users", "update", "NAME [--email E] [--role R]...",
-	    "change a user", adm_users_update },
+	    "change a user", adm_res_update },
 	{ "users", "delete", "NAME", "a user no policy names",
-	    adm_users_delete },
+	    adm_res_delete },
 	{ "users", "password", "NAME", "set the password (read from stdin)",
 	    adm_users_password },
 	{ "identities", "list", "", "CI identities (client certificates)",
-	    adm_identities_list },
+	    adm_res_list },
 	{ "identities", "show", "NAME", "one CI identity",
-	    adm_identities_show },
+	    adm_res_show },
 	{ "identities", "create", "--name N (--certificate-file PEM | "
 	    "--subject S --issuer I | --fingerprint SHA256)",
-	    "a build system's client certificate", adm_identities_create },
+	    "a build system's client certificate", adm_res_create },
 	{ "identities", "update", "NAME (--certificate-file PEM | --subject S "
 	    "--issuer I | --fingerprint SHA256)", "change a CI identity",
-	    adm_identities_update },
+	    adm_res_update },
 	{ "identities", "delete", "NAME", "a CI identity no policy names",
-	    adm_identities_delete },
+	    adm_res_delete },
 	{ "build-systems", "list", "", "trusted build systems: their CI "
-	    "identities and OIDC issuers", adm_build_systems_list },
+	    "identities and OIDC issuers", adm_res_list },
 	{ "build-systems", "show", "NAME", "one build system, with its JWKS",
-	    adm_build_systems_show },
+	    adm_res_show },
 	{ "build-systems", "create", "--name N --identity I... "
 	    "[--preset github|gitlab|generic] [--issuer URL --audience A "
 	    "--jwks-file FILE [--jwks-url URL]] [--claim FIELD=CLAIM]... "
@@ -1367,16 +1277,16 @@ static const struct adm_cmd adm_cmds[] = {
 	    "system and, with --issuer, the OIDC issuer whose ID tokens vouch "
 	    "for its origin data (--jwks-file: a JWK Set or one JWK; --claim: "
 	    "the generic preset's claims, e.g. commitId=git_sha; see "
-	    "docs/origin.md)", adm_build_systems_create },
+	    "docs/origin.md)", adm_res_create },
 	{ "build-systems", "update", "NAME [--identity I]... [--preset P] "
 	    "[--issuer URL] [--audience A] [--jwks-file FILE] [--jwks-url URL] "
 	    "[--claim FIELD=CLAIM]... [--repository-url-prefix URL] "
 	    "[--no-issuer]", "change a build system (lists given replace the "
 	    "old ones; an empty --repository-url-prefix is the preset's; "
 	    "--no-issuer: the client certificate alone vouches)",
-	    adm_build_systems_update },
+	    adm_res_update },
 	{ "build-systems", "delete", "NAME", "a build system (its identities "
-	    "stay, as CI identities without one)", adm_build_systems_delete },
+	    "stay, as CI identities without one)", adm_res_delete },
 	{ "build-systems", "refresh-jwks", "NAME", "fetch the build system's "
 	    "jwksUrl now; a new, acceptable JWKS replaces the stored one",
 	    adm_build_systems_refresh_jwks },
@@ -1392,14 +1302,14 @@ static const struct adm_cmd adm_cmds[] = {
 	    "a self-signed test certificate (purpose test)",
 	    adm_keys_self_signed },
 	{ "certificates", "list", "", "certificates, their keys and expiry",
-	    adm_certificates_list },
+	    adm_res_list },
 	{ "certificates", "show", "NAME", "one certificate chain",
-	    adm_certificates_show },
+	    adm_res_show },
 	{ "certificates", "import", "--name N --purpose test|release "
 	    "[--key K] FILE", "a CA's chain (PEM, DER or PKCS#7) for a token "
 	    "key", adm_certificates_import },
 	{ "certificates", "delete", "NAME", "a certificate no policy uses",
-	    adm_certificates_delete },
+	    adm_res_delete },
 	{ "token", "status", "", "the token: present, logged in, keys",
 	    adm_token },
 	{ "config", "export", "", "the whole configuration as one document "
@@ -1505,6 +1415,7 @@ signet_admin_main(int argc, char **argv)
 		    co.url);
 		return ADM_USAGE;
 	}
+	a.cmd = cmd;
 	rc = cmd->fn(&a, argc, argv);
 	client_free(a.c);
 	client_global_cleanup();

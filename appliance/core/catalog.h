@@ -1,5 +1,8 @@
-/* Projects, signing policies, identities and certificates: lookups and the
- * declarative document that `signet apply` loads. */
+/* Projects, signing policies, users, CI identities, build systems,
+ * certificates and webhooks: lookups, the declarative document that
+ * `signet apply` loads, one object at a time, delete and export. The
+ * kinds are one table (catalog_kind.h): catalog_kind_find("build-system"),
+ * catalog_kind_by_segment("build-systems"). */
 #ifndef SIGNET_CATALOG_H
 #define SIGNET_CATALOG_H
 
@@ -8,6 +11,7 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
+#include "catalog_kind.h"
 #include "err.h"
 #include "signet_limits.h"
 #include "store.h"
@@ -49,8 +53,9 @@ int catalog_apply(struct store *s, struct kh *kh, json_t *doc,
     size_t errlen) SIGNET_WUR;
 
 /* Creates (must_create: refuses an existing one) or updates one object
- * of kind "certificate", "identity", "user", "build-system", "project" or
- * "policy" (of project), validated as apply does, audited. */
+ * of a kind that has an apply of its own (catalog_kind_find: "certificate",
+ * "identity", "user", "build-system", "project" or "policy" of project),
+ * validated as apply does, audited. */
 int catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
     const char *project, json_t *obj, int must_create, const char *actor_type,
     const char *actor, FILE *report, char *errbuf, size_t errlen) SIGNET_WUR;
@@ -59,8 +64,10 @@ int catalog_apply_one(struct store *s, struct kh *kh, const char *kind,
 int catalog_delete(struct store *s, const char *kind, const char *project,
     const char *name, const char *actor_type, const char *actor,
     char *errbuf, size_t errlen) SIGNET_WUR;
-/* "users", "identities", "certificates", "build-systems", "projects" in
- * their public shape: no password hashes, no webhook secrets. */
+/* The objects of a top-level kind by its segment ("users", "identities",
+ * "certificates", "build-systems", "projects": with their policies and
+ * webhooks) in their public shape: no password hashes, no webhook
+ * secrets. SIGNET_ERR_INVALID for any other segment. */
 int catalog_list(struct store_txn *t, const char *kind, json_t **out) SIGNET_WUR;
 /* The declarative document of the whole configuration, secrets left out;
  * catalog_apply of it changes nothing. */
