@@ -13,6 +13,7 @@
 #include <openssl/pem.h>
 
 #include "catalog.h"
+#include "format.h"
 #include "catalog_int.h"
 #include "khclient.h"
 #include "log.h"
@@ -707,6 +708,23 @@ out:
 	return r;
 }
 
+/* A policy that names no artifact configurations allows every format of
+ * the registry. */
+static json_t *
+apply_all_formats(void)
+{
+	json_t *all = json_array();
+	size_t i;
+
+	for (i = 0; all != NULL && i < format_count(); i++)
+		if (json_array_append_new(all,
+		    json_string(format_at(i)->slug)) != 0) {
+			json_decref(all);
+			return NULL;
+		}
+	return all;
+}
+
 int
 catalog_apply_policy(struct catalog_apply *a, const char *project,
     json_t *p)
@@ -747,12 +765,16 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 		if (!json_is_array(confs) || json_array_size(confs) == 0)
 			return apply_fail(a, "%s: artifactConfigurations must "
 			    "be a non-empty list", what);
-		json_array_foreach(confs, i, e)
-			if (!json_is_string(e) || strcmp(json_string_value(e),
-			    "detached-cms") != 0)
-				return apply_fail(a, "%s: unknown artifact "
-				    "configuration (supported: detached-cms)",
-				    what);
+		json_array_foreach(confs, i, e) {
+			char known[256];
+
+			if (json_is_string(e) &&
+			    format_find(json_string_value(e)) != NULL)
+				continue;
+			format_slugs(known, sizeof(known));
+			return apply_fail(a, "%s: unknown artifact "
+			    "configuration (supported: %s)", what, known);
+		}
 	}
 	if (json_object_get(a->doc_certs, cert) != NULL) {
 		cpurpose = json_string_value(json_object_get(a->doc_certs,
@@ -801,7 +823,7 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 	    "submitters", subs ? json_incref(subs) : json_array(),
 	    "approvers", apprs ? json_incref(apprs) : json_array(),
 	    "artifactConfigurations", confs ? json_incref(confs) :
-	    json_pack("[s]", "detached-cms"));
+	    apply_all_formats());
 	if (rec == NULL)
 		return SIGNET_ERR_NOMEM;
 	/* origin rules (docs/origin.md) are recorded when set, so that

@@ -15,6 +15,7 @@
 #include "catalog.h"
 #include "catalog_int.h"
 #include "fixture.h"
+#include "format.h"
 #include "request.h"
 
 /* A catalog with one of each kind; the policy names the certificate,
@@ -289,6 +290,30 @@ tc_strict_text(const char *text, char *out, size_t len)
 	json_decref(doc);
 }
 
+/* A policy without artifactConfigurations allows every registered
+ * format. */
+static void
+test_policy_formats_default(void **state)
+{
+	struct tc *c = *state;
+	struct store_txn *t = NULL;
+	json_t *p = NULL, *confs;
+	size_t i;
+
+	assert_int_equal(tc_apply(c, "{\"projects\": [{\"slug\": \"fmt\", "
+	    "\"name\": \"F\", \"signingPolicies\": [{\"slug\": \"all\", "
+	    "\"name\": \"A\", \"certificate\": \"tc-cert\"}]}]}", 0), 0);
+	assert_int_equal(store_txn_begin(c->fx->s, 0, &t), 0);
+	assert_int_equal(catalog_get_policy(t, "fmt", "all", &p), 0);
+	store_txn_abort(&t);
+	confs = json_object_get(p, "artifactConfigurations");
+	assert_int_equal(json_array_size(confs), format_count());
+	for (i = 0; i < format_count(); i++)
+		assert_string_equal(json_string_value(json_array_get(confs, i)),
+		    format_at(i)->slug);
+	json_decref(p);
+}
+
 static void
 test_apply_refusals(void **state)
 {
@@ -336,6 +361,12 @@ test_apply_refusals(void **state)
 		    "\"webhooks\": [{\"url\": \"http://h.example.test/\", "
 		    "\"secret\": \"0123456789abcdef0123\"}]}]}",
 		    "the URL must be https://" },
+		/* formats come from the registry, and the message lists it */
+		{ "{\"projects\": [{\"slug\": \"app\", \"name\": \"App\", "
+		    "\"signingPolicies\": [{\"slug\": \"rel\", \"name\": \"R\", "
+		    "\"certificate\": \"tc-cert\", \"artifactConfigurations\": "
+		    "[\"detached-cms\", \"no-such-format\"]}]}]}",
+		    "unknown artifact configuration (supported: detached-cms" },
 	};
 	struct tc *c = *state;
 	char want[512];
@@ -556,6 +587,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_apply_each_kind, tc_setup,
 		    tc_teardown),
 		cmocka_unit_test_setup_teardown(test_list_refuses_inner_kinds,
+		    tc_setup, tc_teardown),
+		cmocka_unit_test_setup_teardown(test_policy_formats_default,
 		    tc_setup, tc_teardown),
 		cmocka_unit_test_setup_teardown(test_apply_refusals, tc_setup,
 		    tc_teardown),
