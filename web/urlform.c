@@ -97,20 +97,6 @@ urlform_decode(const uint8_t *in, size_t n, uint8_t *out, size_t *outlen)
 	return 0;
 }
 
-static int urlform_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-urlform_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 /* One NAME=VALUE pair into obj. */
 static int
 urlform_pair(const uint8_t *p, size_t n, const struct urlform_limits *lim,
@@ -122,50 +108,50 @@ urlform_pair(const uint8_t *p, size_t n, const struct urlform_limits *lim,
 	json_t *v;
 
 	if (eq == NULL)
-		return urlform_fail(err, errlen, SIGNET_ERR_INVALID, "a form "
+		return signet_errf(err, errlen, SIGNET_ERR_INVALID, "a form "
 		    "field has no '=': send NAME=VALUE pairs joined by '&'");
 	rawname = (size_t)(eq - p);
 	if (rawname == 0)
-		return urlform_fail(err, errlen, SIGNET_ERR_INVALID, "a form "
+		return signet_errf(err, errlen, SIGNET_ERR_INVALID, "a form "
 		    "field has no name (NAME=VALUE)");
 	if (rawname > 3 * lim->max_name || lim->max_name >= sizeof(name))
-		return urlform_fail(err, errlen, SIGNET_ERR_TOO_LARGE, "form "
+		return signet_errf(err, errlen, SIGNET_ERR_TOO_LARGE, "form "
 		    "field names are at most %zu bytes", lim->max_name);
 	if (urlform_decode(p, rawname, scratch, &nlen) != 0)
-		return urlform_fail(err, errlen, SIGNET_ERR_INVALID, "a form "
+		return signet_errf(err, errlen, SIGNET_ERR_INVALID, "a form "
 		    "field name has a '%%' that is not followed by two hex "
 		    "digits (write '%%' as %%25)");
 	if (nlen > lim->max_name)
-		return urlform_fail(err, errlen, SIGNET_ERR_TOO_LARGE, "form "
+		return signet_errf(err, errlen, SIGNET_ERR_TOO_LARGE, "form "
 		    "field names are at most %zu bytes", lim->max_name);
 	if (!urlform_text_ok(scratch, nlen, 0))
-		return urlform_fail(err, errlen, SIGNET_ERR_INVALID, "a form "
+		return signet_errf(err, errlen, SIGNET_ERR_INVALID, "a form "
 		    "field name is not valid UTF-8 or holds control characters");
 	memcpy(name, scratch, nlen);
 	name[nlen] = '\0';
 	if (json_object_get(obj, name) != NULL)
-		return urlform_fail(err, errlen, SIGNET_ERR_INVALID, "form "
+		return signet_errf(err, errlen, SIGNET_ERR_INVALID, "form "
 		    "field '%s' is given twice", name);
 	if (json_object_size(obj) >= lim->max_fields)
-		return urlform_fail(err, errlen, SIGNET_ERR_TOO_LARGE, "at most "
+		return signet_errf(err, errlen, SIGNET_ERR_TOO_LARGE, "at most "
 		    "%zu form fields are accepted", lim->max_fields);
 	if (n - rawname - 1 > 3 * lim->max_value)
-		return urlform_fail(err, errlen, SIGNET_ERR_TOO_LARGE, "form "
+		return signet_errf(err, errlen, SIGNET_ERR_TOO_LARGE, "form "
 		    "field '%s' is longer than %zu bytes", name, lim->max_value);
 	if (urlform_decode(eq + 1, n - rawname - 1, scratch, &vlen) != 0)
-		return urlform_fail(err, errlen, SIGNET_ERR_INVALID, "form "
+		return signet_errf(err, errlen, SIGNET_ERR_INVALID, "form "
 		    "field '%s' has a '%%' that is not followed by two hex "
 		    "digits (write '%%' as %%25)", name);
 	if (vlen > lim->max_value)
-		return urlform_fail(err, errlen, SIGNET_ERR_TOO_LARGE, "form "
+		return signet_errf(err, errlen, SIGNET_ERR_TOO_LARGE, "form "
 		    "field '%s' is longer than %zu bytes", name, lim->max_value);
 	if (!urlform_text_ok(scratch, vlen, lim->multiline))
-		return urlform_fail(err, errlen, SIGNET_ERR_INVALID, "form "
+		return signet_errf(err, errlen, SIGNET_ERR_INVALID, "form "
 		    "field '%s' is not valid UTF-8 or holds control characters",
 		    name);
 	if ((v = json_stringn((const char *)scratch, vlen)) == NULL ||
 	    json_object_set_new(obj, name, v) != 0)
-		return urlform_fail(err, errlen, SIGNET_ERR_NOMEM, "out of "
+		return signet_errf(err, errlen, SIGNET_ERR_NOMEM, "out of "
 		    "memory");
 	return 0;
 }
@@ -187,7 +173,7 @@ urlform_parse(const void *buf, size_t len, const struct urlform_limits *lim,
 	/* a decoded value is never longer than its encoding */
 	if ((scratch = malloc(len > 0 ? len : 1)) == NULL ||
 	    (obj = json_object()) == NULL) {
-		(void)urlform_fail(err, errlen, rc, "out of memory");
+		(void)signet_errf(err, errlen, rc, "out of memory");
 		goto out;
 	}
 	rd_init(&r, buf, len);
@@ -195,7 +181,7 @@ urlform_parse(const void *buf, size_t len, const struct urlform_limits *lim,
 		/* every turn consumes at least one byte */
 		if (rd_until(&r, '&', len, &p, &n) != 0 &&
 		    rd_rest(&r, len, &p, &n) != 0) {
-			rc = urlform_fail(err, errlen, SIGNET_ERR_INTERNAL,
+			rc = signet_errf(err, errlen, SIGNET_ERR_INTERNAL,
 			    "form could not be read");
 			goto out;
 		}

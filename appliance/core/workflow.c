@@ -34,20 +34,6 @@ workflow_may_read(struct store_txn *t, const struct principal *p,
 	return catalog_may_read_project(t, project, p->name);
 }
 
-static int workflow_msg(char *msg, size_t len, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-workflow_msg(char *msg, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 int
 workflow_get_visible(struct store_txn *t, const struct principal *p,
     const char *id, json_t **rec, char *msg, size_t len)
@@ -62,10 +48,10 @@ workflow_get_visible(struct store_txn *t, const struct principal *p,
 		r = SIGNET_ERR_NOT_FOUND;
 	}
 	if (r == SIGNET_ERR_NOT_FOUND)
-		return workflow_msg(msg, len, r, "there is no signing request "
+		return signet_errf(msg, len, r, "there is no signing request "
 		    "'%.40s' visible to you", id);
 	if (r != 0)
-		return workflow_msg(msg, len, r, "signing request '%.40s' "
+		return signet_errf(msg, len, r, "signing request '%.40s' "
 		    "cannot be read: %s", id, signet_strerror(r));
 	return 0;
 }
@@ -79,7 +65,7 @@ workflow_read(struct store *s, const struct principal *p, const char *id,
 
 	*rec = NULL;
 	if ((r = store_txn_begin(s, 0, &t)) != 0)
-		return workflow_msg(msg, len, r, "the database is not "
+		return signet_errf(msg, len, r, "the database is not "
 		    "available: %s", signet_strerror(r));
 	r = workflow_get_visible(t, p, id, rec, msg, len);
 	store_txn_abort(&t);
@@ -152,12 +138,12 @@ workflow_policy_chain(struct store *s, const struct principal *p,
 	*pem = NULL;
 	*code = NULL;
 	if ((r = store_txn_begin(s, 0, &t)) != 0)
-		return workflow_msg(msg, len, r, "the database is not "
+		return signet_errf(msg, len, r, "the database is not "
 		    "available: %s", signet_strerror(r));
 	if (!workflow_may_read(t, p, project) ||
 	    catalog_get_policy(t, project, slug, &policy) != 0) {
 		*code = "policy_not_found";
-		r = workflow_msg(msg, len, SIGNET_ERR_NOT_FOUND, "there is no "
+		r = signet_errf(msg, len, SIGNET_ERR_NOT_FOUND, "there is no "
 		    "signing policy '%.64s/%.64s' visible to you", project,
 		    slug);
 		goto out;
@@ -167,7 +153,7 @@ workflow_policy_chain(struct store *s, const struct principal *p,
 	    (chain = json_string_value(json_object_get(cert, "chainPem"))) ==
 	    NULL) {
 		*code = "certificate_not_found";
-		r = workflow_msg(msg, len, SIGNET_ERR_NOT_FOUND, "signing "
+		r = signet_errf(msg, len, SIGNET_ERR_NOT_FOUND, "signing "
 		    "policy '%s/%s' has no certificate", project, slug);
 		goto out;
 	}
@@ -206,12 +192,12 @@ workflow_comment(const char *comment, char *msg, size_t len)
 	if (comment == NULL)
 		return 0;
 	if (strlen(comment) > WORKFLOW_MAX_COMMENT)
-		return workflow_msg(msg, len, SIGNET_ERR_INVALID, "comment is "
+		return signet_errf(msg, len, SIGNET_ERR_INVALID, "comment is "
 		    "longer than %d bytes", WORKFLOW_MAX_COMMENT);
 	for (i = 0; comment[i] != '\0'; i++)
 		if ((unsigned char)comment[i] < 0x20 && comment[i] != '\n' &&
 		    comment[i] != '\r' && comment[i] != '\t')
-			return workflow_msg(msg, len, SIGNET_ERR_INVALID,
+			return signet_errf(msg, len, SIGNET_ERR_INVALID,
 			    "comment contains control characters");
 	return 0;
 }
@@ -301,7 +287,7 @@ workflow_may_decide(struct store_txn *t, const struct principal *p,
 
 	if (project == NULL || slug == NULL ||
 	    catalog_get_policy(t, project, slug, &policy) != 0)
-		return workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "signing "
+		return signet_errf(msg, len, SIGNET_ERR_CONFLICT, "signing "
 		    "policy %s/%s no longer exists", project ? project : "?",
 		    slug ? slug : "?");
 	/* approvers are users: a person, or a release-management system's
@@ -309,32 +295,32 @@ workflow_may_decide(struct store_txn *t, const struct principal *p,
 	 * certificate stands for a build, never for an approver, whatever
 	 * its name */
 	if (strcmp(p->type, "user") != 0 || p->user == NULL) {
-		r = workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "CI identity "
+		r = signet_errf(msg, len, SIGNET_ERR_FORBIDDEN, "CI identity "
 		    "'%s' cannot approve or deny: decisions are made by users "
 		    "(a person, or a service account with a bearer token from "
 		    "POST /api/v1/sessions)", p->name);
 		goto out;
 	}
 	if (!catalog_policy_lists(policy, "approvers", p->name)) {
-		r = workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "'%s' is not "
+		r = signet_errf(msg, len, SIGNET_ERR_FORBIDDEN, "'%s' is not "
 		    "an approver of signing policy %s/%s", p->name, project,
 		    slug);
 		goto out;
 	}
 	if (w == NULL || strcmp(w, RQ_WAITING) != 0) {
-		r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "request %s is "
+		r = signet_errf(msg, len, SIGNET_ERR_CONFLICT, "request %s is "
 		    "%s; only requests waiting for approval can be decided",
 		    id ? id : "?", w ? w : "in no known status");
 		goto out;
 	}
 	if (workflow_same(json_object_get(rec, "submitter"), p)) {
-		r = workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "the submitter "
+		r = signet_errf(msg, len, SIGNET_ERR_FORBIDDEN, "the submitter "
 		    "of a request cannot decide on it; another approver must");
 		goto out;
 	}
 	json_array_foreach(json_object_get(rec, "approvals"), i, a) {
 		if (workflow_same(json_object_get(a, "by"), p)) {
-			r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "'%s' "
+			r = signet_errf(msg, len, SIGNET_ERR_CONFLICT, "'%s' "
 			    "has already decided on request %s", p->name,
 			    id ? id : "?");
 			goto out;
@@ -408,14 +394,14 @@ workflow_cancel(struct store *s, const struct principal *p, const char *id,
 		goto out;
 	if (!workflow_same(json_object_get(rec, "submitter"), p) &&
 	    !workflow_is_admin(p)) {
-		r = workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "only the "
+		r = signet_errf(msg, len, SIGNET_ERR_FORBIDDEN, "only the "
 		    "submitter or an administrator can cancel request %s", id);
 		goto out;
 	}
 	w = json_string_value(json_object_get(rec, "workflowStatus"));
 	/* once a worker has taken it, the signature is being made */
 	if (strcmp(w, RQ_WAITING) != 0 && strcmp(w, RQ_QUEUED) != 0) {
-		r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "request %s is "
+		r = signet_errf(msg, len, SIGNET_ERR_CONFLICT, "request %s is "
 		    "%s; only requests not yet being signed can be canceled",
 		    id, w);
 		goto out;
@@ -453,7 +439,7 @@ workflow_may_resubmit(struct store_txn *t, const json_t *orig,
 	int depth, r;
 
 	if (w == NULL || !request_is_final(w))
-		return workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "request %s "
+		return signet_errf(msg, len, SIGNET_ERR_CONFLICT, "request %s "
 		    "is %s: only a request in a final status (Completed, "
 		    "Failed, Denied, Canceled) can be resubmitted. Wait until "
 		    "it is decided and signed, or cancel it first", id,
@@ -467,7 +453,7 @@ workflow_may_resubmit(struct store_txn *t, const json_t *orig,
 		if (cw != NULL && strcmp(cw, RQ_DENIED) == 0 && cpol != NULL &&
 		    strcmp(cpol, slug) == 0) {
 			if (depth == 0)
-				r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT,
+				r = signet_errf(msg, len, SIGNET_ERR_CONFLICT,
 				    "request %s was denied under signing "
 				    "policy %s/%s; a resubmission to that "
 				    "policy would undo the deny. Resubmit to "
@@ -475,7 +461,7 @@ workflow_may_resubmit(struct store_txn *t, const json_t *orig,
 				    "build for the approvers to judge", id,
 				    project, slug);
 			else
-				r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT,
+				r = signet_errf(msg, len, SIGNET_ERR_CONFLICT,
 				    "request %s was resubmitted from request "
 				    "%s, which was denied under signing policy "
 				    "%s/%s; a resubmission to that policy would "
@@ -490,7 +476,7 @@ workflow_may_resubmit(struct store_txn *t, const json_t *orig,
 		if (next == NULL)
 			break;
 		if (depth + 1 >= SIGNET_MAX_RESUBMIT_CHAIN) {
-			r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT, "request "
+			r = signet_errf(msg, len, SIGNET_ERR_CONFLICT, "request "
 			    "%s is at the end of a chain of more than %d "
 			    "resubmissions; submit the artifact anew", id,
 			    SIGNET_MAX_RESUBMIT_CHAIN);
@@ -499,7 +485,7 @@ workflow_may_resubmit(struct store_txn *t, const json_t *orig,
 		if ((r = request_get(t, next, &up)) != 0) {
 			/* a history that cannot be read cannot be cleared */
 			if (r == SIGNET_ERR_NOT_FOUND)
-				r = workflow_msg(msg, len, SIGNET_ERR_CONFLICT,
+				r = signet_errf(msg, len, SIGNET_ERR_CONFLICT,
 				    "request %s was resubmitted from request "
 				    "%s, which cannot be found; its decisions "
 				    "cannot be checked. Submit the artifact "
@@ -534,23 +520,23 @@ workflow_submit_rules(struct store_txn *t, const struct principal *p,
 	*code = NULL;
 	if ((r = catalog_get_project(t, project, prj)) != 0) {
 		if (r != SIGNET_ERR_NOT_FOUND)
-			return workflow_msg(msg, len, r, "project '%.64s' cannot "
+			return signet_errf(msg, len, r, "project '%.64s' cannot "
 			    "be read: %s", project, signet_strerror(r));
 		*code = "project_not_found";
-		return workflow_msg(msg, len, r, "there is no project '%.64s'",
+		return signet_errf(msg, len, r, "there is no project '%.64s'",
 		    project);
 	}
 	if ((r = catalog_get_policy(t, project, slug, policy)) != 0) {
 		if (r != SIGNET_ERR_NOT_FOUND)
-			return workflow_msg(msg, len, r, "signing policy "
+			return signet_errf(msg, len, r, "signing policy "
 			    "'%s/%.64s' cannot be read: %s", project, slug,
 			    signet_strerror(r));
 		*code = "policy_not_found";
-		return workflow_msg(msg, len, r, "project '%s' has no signing "
+		return signet_errf(msg, len, r, "project '%s' has no signing "
 		    "policy '%.64s'", project, slug);
 	}
 	if (!catalog_policy_lists(*policy, "submitters", p->name))
-		return workflow_msg(msg, len, SIGNET_ERR_FORBIDDEN, "'%s' may "
+		return signet_errf(msg, len, SIGNET_ERR_FORBIDDEN, "'%s' may "
 		    "not submit to signing policy '%s/%s'", p->name, project,
 		    slug);
 	json_array_foreach(json_object_get(*policy, "artifactConfigurations"),
@@ -560,7 +546,7 @@ workflow_submit_rules(struct store_txn *t, const struct principal *p,
 			ok = 1;
 	if (!ok) {
 		*code = "invalid_artifact_configuration";
-		return workflow_msg(msg, len, SIGNET_ERR_INVALID, "signing "
+		return signet_errf(msg, len, SIGNET_ERR_INVALID, "signing "
 		    "policy '%s/%s' does not accept artifact configuration "
 		    "'%.64s'", project, slug, conf ? conf : "");
 	}
@@ -584,7 +570,7 @@ workflow_submit_judge(struct store_txn *t, const struct principal *p,
 	    code, msg, len)) != 0)
 		goto fail;
 	if ((r = origin_verify(t, p->type, p->name, origin, now, &ev)) != 0) {
-		r = workflow_msg(msg, len, r, "the origin could not be "
+		r = signet_errf(msg, len, r, "the origin could not be "
 		    "verified: %s", signet_strerror(r));
 		goto fail;
 	}
@@ -615,7 +601,7 @@ workflow_submit_check(struct store *s, const struct principal *p,
 
 	*code = NULL;
 	if ((r = store_txn_begin(s, 0, &t)) != 0)
-		return workflow_msg(msg, len, r, "the database is not "
+		return signet_errf(msg, len, r, "the database is not "
 		    "available: %s", signet_strerror(r));
 	r = workflow_submit_judge(t, p, project, slug, conf, origin, now,
 	    &policy, &ev, code, msg, len);
@@ -638,7 +624,7 @@ workflow_submit(struct store *s, const struct principal *p,
 	*out = NULL;
 	*code = NULL;
 	if ((r = store_txn_begin(s, 1, &t)) != 0) {
-		r = workflow_msg(msg, len, r, "the database is not "
+		r = signet_errf(msg, len, r, "the database is not "
 		    "available: %s", signet_strerror(r));
 		goto out;
 	}
@@ -664,13 +650,13 @@ workflow_submit(struct store *s, const struct principal *p,
 	n.required_approvals = (int)json_integer_value(json_object_get(policy,
 	    "requiredApprovals"));
 	if ((r = request_create(t, &n, &rec)) != 0) {
-		r = workflow_msg(msg, len, r, "the request could not be "
+		r = signet_errf(msg, len, r, "the request could not be "
 		    "recorded: %s", signet_strerror(r));
 		goto out;
 	}
 	if ((r = workflow_commit(&t, &rec, p, "signing-request.submitted",
 	    NULL, out)) != 0)
-		r = workflow_msg(msg, len, r, "the request could not be "
+		r = signet_errf(msg, len, r, "the request could not be "
 		    "recorded: %s", signet_strerror(r));
 out:
 	store_txn_abort(&t);
@@ -696,13 +682,13 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 
 	*out = NULL;
 	if (slug == NULL || *slug == '\0')
-		return workflow_msg(msg, len, SIGNET_ERR_INVALID,
+		return signet_errf(msg, len, SIGNET_ERR_INVALID,
 		    "signingPolicySlug is required: name the signing policy "
 		    "to resubmit to");
 	if (description != NULL && (strlen(description) >
 	    SIGNET_MAX_DESCRIPTION || workflow_comment(description, msg,
 	    len) != 0))
-		return workflow_msg(msg, len, SIGNET_ERR_INVALID, "description "
+		return signet_errf(msg, len, SIGNET_ERR_INVALID, "description "
 		    "must be at most %d bytes without control characters",
 		    SIGNET_MAX_DESCRIPTION);
 	if ((r = store_txn_begin(s, 1, &t)) != 0)

@@ -1,4 +1,6 @@
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "err.h"
 
@@ -49,4 +51,17 @@ const char *
 signet_err_api(int err)
 {
 	return err_known(err) ? err_table[-err].api : "internal";
+}
+
+int
+signet_errf(char *msg, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (msg == NULL || len == 0)
+		return err;
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	return err;
 }

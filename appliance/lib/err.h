@@ -16,6 +16,8 @@
 #ifndef SIGNET_ERR_H
 #define SIGNET_ERR_H
 
+#include <stddef.h>
+
 #define SIGNET_ERRORS(X)						\
 	X(INTERNAL,	  -1, "internal error",			500, "internal",	"internal")		\
 	X(NOMEM,	  -2, "out of memory",			500, "internal",	"internal")		\
@@ -53,6 +55,10 @@ enum signet_err {
 
 /* Static text for an error code; never NULL ("unknown error"). */
 const char *signet_strerror(int err);
+/* Formats a message for the caller into msg[len] (cut to fit) and
+ * returns err: `return signet_errf(msg, len, SIGNET_ERR_INVALID, "...")`. */
+int signet_errf(char *msg, size_t len, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The HTTP status for err (500 for codes outside the table). */
 int signet_err_http(int err);
 /* The console protocol's word for err ("internal" outside the table). */

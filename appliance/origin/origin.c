@@ -46,6 +46,7 @@ origin_fail(char *buf, size_t len, int err, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* as signet_errf, and a character cut in half is taken off */
 	va_start(ap, fmt);
 	vsnprintf(buf, len, fmt, ap);
 	va_end(ap);

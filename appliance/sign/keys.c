@@ -57,20 +57,6 @@ keys_type_family(int type)
 	    "unknown";
 }
 
-static int keys_msg(char *msg, size_t len, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-keys_msg(char *msg, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 int
 keys_status(struct kh *kh, struct kh_status *st)
 {
@@ -145,14 +131,14 @@ keys_generate(struct kh *kh, struct store *s, const struct keys_actor *who,
 	*unaudited = 0;
 	memset(out, 0, sizeof(*out));
 	if (label == NULL || *label == '\0' || kt == NULL)
-		return keys_msg(msg, len, SIGNET_ERR_INVALID, "a key needs a "
+		return signet_errf(msg, len, SIGNET_ERR_INVALID, "a key needs a "
 		    "label and a type: %s", keys_type_names());
 	if (kh_find_key(kh, label, &ki) == 0)
-		return keys_msg(msg, len, SIGNET_ERR_EXISTS, "the token already "
+		return signet_errf(msg, len, SIGNET_ERR_EXISTS, "the token already "
 		    "has a key labelled '%.64s' (id %s)", label, ki.id);
 	if ((r = kh_generate(kh, label, kt->type, kt->bits, who->name,
 	    out)) != 0)
-		return keys_msg(msg, len, r, "generating the key failed: %s",
+		return signet_errf(msg, len, r, "generating the key failed: %s",
 		    signet_strerror(r));
 	if (keys_audit(s, who, out, kt->name) != 0) {
 		log_err("keys: key %s generated but not audited", out->id);
@@ -173,10 +159,10 @@ keys_load(struct kh *kh, const struct keys_actor *who, const char *key,
 
 	*pk = NULL;
 	if (key == NULL || kh_find_key(kh, key, &ki) != 0)
-		return keys_msg(msg, len, SIGNET_ERR_NOT_FOUND, "the token has "
+		return signet_errf(msg, len, SIGNET_ERR_NOT_FOUND, "the token has "
 		    "no key '%.64s'", key ? key : "");
 	if ((r = rkey_load_admin(kh, ki.id, who->name, pk)) != 0)
-		return keys_msg(msg, len, r, "key %s cannot be used: %s", ki.id,
+		return signet_errf(msg, len, r, "key %s cannot be used: %s", ki.id,
 		    signet_strerror(r));
 	memcpy(key_id, ki.id, sizeof(ki.id));
 	return 0;
@@ -192,17 +178,17 @@ keys_csr(struct kh *kh, const struct keys_actor *who, const char *key,
 
 	*pem = NULL;
 	if (subject == NULL)
-		return keys_msg(msg, len, SIGNET_ERR_INVALID, "a certificate "
+		return signet_errf(msg, len, SIGNET_ERR_INVALID, "a certificate "
 		    "signing request needs a subject (\"CN=...,O=...\")");
 	if ((r = keys_load(kh, who, key, key_id, &pk, msg, len)) != 0)
 		return r;
 	r = pki_make_csr_ext(pk, subject, extensions, pem);
 	if (r == SIGNET_ERR_INVALID)
-		r = keys_msg(msg, len, r, "the subject must look like "
+		r = signet_errf(msg, len, r, "the subject must look like "
 		    "\"CN=Name,O=Organization\" and extensions map OpenSSL "
 		    "extension names to values");
 	else if (r != 0)
-		r = keys_msg(msg, len, r, "the request could not be signed: %s",
+		r = signet_errf(msg, len, r, "the request could not be signed: %s",
 		    signet_strerror(r));
 	EVP_PKEY_free(pk);
 	return r;
@@ -218,17 +204,17 @@ keys_self_signed(struct kh *kh, const struct keys_actor *who,
 
 	*pem = NULL;
 	if (subject == NULL || days < KEYS_MIN_DAYS || days > KEYS_MAX_DAYS)
-		return keys_msg(msg, len, SIGNET_ERR_INVALID, "a self-signed "
+		return signet_errf(msg, len, SIGNET_ERR_INVALID, "a self-signed "
 		    "certificate needs a subject (\"CN=...\") and %d to %d days",
 		    KEYS_MIN_DAYS, KEYS_MAX_DAYS);
 	if ((r = keys_load(kh, who, key, key_id, &pk, msg, len)) != 0)
 		return r;
 	r = pki_self_signed(pk, subject, days, pem);
 	if (r == SIGNET_ERR_INVALID)
-		r = keys_msg(msg, len, r, "the subject must look like "
+		r = signet_errf(msg, len, r, "the subject must look like "
 		    "\"CN=Name,O=Organization\"");
 	else if (r != 0)
-		r = keys_msg(msg, len, r, "the certificate could not be made: "
+		r = signet_errf(msg, len, r, "the certificate could not be made: "
 		    "%s", signet_strerror(r));
 	EVP_PKEY_free(pk);
 	return r;
