@@ -23,6 +23,7 @@
 
 #include "khjournal.h"
 #include "log.h"
+#include "num.h"
 #include "khproto.h"
 #include "token.h"
 
@@ -747,12 +748,9 @@ serve(int fd, uint8_t *frame)
 static int
 parse_fd(const char *s, int *fd)
 {
-	char *end;
 	long v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 3 || v > INT_MAX)
+	if (num_parse_long(s, 3, INT_MAX, &v) != 0)
 		return SIGNET_ERR_INVALID;
 	*fd = (int)v;
 	return 0;

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "notify.h"
+#include "num.h"
 #include "request.h"
 #include "signer.h"
 #include "signet_limits.h"
@@ -109,9 +110,7 @@ api_audit(struct api *a)
 		}
 	}
 	if (has_lim) {
-		errno = 0;
-		limit = strtol(lim, &end, 10);
-		if (errno || *end || limit < 1 || limit > 1000) {
+		if (num_parse_long(lim, 1, 1000, &limit) != 0) {
 			http_error(a->c, 400, "invalid_query", "limit must be 1 "
 			    "to 1000");
 			return;

@@ -21,6 +21,7 @@
 #include "http.h"
 #include "log.h"
 #include "notify.h"
+#include "num.h"
 #include "origin.h"
 #include "request.h"
 #include "signer.h"
@@ -235,7 +236,6 @@ api_list(struct api *a)
 	long page = SIGNET_DEFAULT_PAGE_SIZE;
 	struct request_filter f;
 	json_t *items = NULL;
-	char *end;
 
 	if (api_query(a, "status", status, sizeof(status), &has_status) ||
 	    api_query(a, "projectSlug", project, sizeof(project), &has_project) ||
@@ -269,10 +269,7 @@ api_list(struct api *a)
 		return;
 	}
 	if (has_size) {
-		errno = 0;
-		page = strtol(size, &end, 10);
-		if (errno != 0 || *end != '\0' || end == size || page < 1 ||
-		    page > SIGNET_MAX_PAGE_SIZE) {
+		if (num_parse_long(size, 1, SIGNET_MAX_PAGE_SIZE, &page) != 0) {
 			http_error(a->c, 400, "invalid_query", "pageSize must be "
 			    "a number from 1 to %d", SIGNET_MAX_PAGE_SIZE);
 			return;

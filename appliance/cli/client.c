@@ -717,7 +717,7 @@ client_delay_ms(struct client *c, int attempt)
 	return d - j + (long)(rnd % (unsigned int)(j + 1));
 }
 
-static void
+void
 client_sleep_ms(long ms)
 {
 	struct timespec ts;

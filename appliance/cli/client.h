@@ -114,4 +114,7 @@ const char *client_message(const struct client *c);
 const char *client_error_code(const struct client *c);
 const char *client_base_url(const struct client *c);
 
+/* Sleeps ms milliseconds, whatever signals arrive meanwhile. */
+void client_sleep_ms(long ms);
+
 #endif

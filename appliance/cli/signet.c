@@ -27,6 +27,7 @@
 #include "config.h"
 #include "khclient.h"
 #include "log.h"
+#include "num.h"
 #include "prompt.h"
 #include "table.h"
 #include "keys.h"
@@ -501,7 +502,7 @@ main(int argc, char **argv)
 	struct cli c;
 	const char *conf = NULL, *label = NULL, *type = NULL, *key = NULL,
 	    *subject = NULL, *out = NULL;
-	char err[512], *end;
+	char err[512];
 	int ch, days = 365, dry = 0, rc = 2;
 	long v;
 
@@ -553,9 +554,7 @@ main(int argc, char **argv)
 		case 'j': c.json = 1; break;
 		case 'n': dry = 1; break;
 		case 'D':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > 3650) {
+			if (num_parse_long(optarg, 1, 3650, &v) != 0) {
 				fprintf(stderr, "signet: --days must be 1 to "
 				    "3650\n");
 				return 2;

@@ -17,6 +17,7 @@
 
 #include "catalog.h"
 #include "client.h"
+#include "num.h"
 #include "pki.h"
 #include "prompt.h"
 #include "table.h"
@@ -269,7 +270,6 @@ static int
 adm_parse(int argc, char **argv, struct adm_opts *o, const char *res,
     const char *verb)
 {
-	char *end;
 	long v;
 	int ch, r = 0;
 
@@ -297,9 +297,7 @@ adm_parse(int argc, char **argv, struct adm_opts *o, const char *res,
 		case O_CERT: o->cert = optarg; break;
 		case O_PURPOSE: o->purpose = optarg; break;
 		case O_APPROVALS:
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || v < 0 || v > 16) {
+			if (num_parse_long(optarg, 0, 16, &v) != 0) {
 				fprintf(stderr, "signet: --approvals is 0 to 16\n");
 				r = -1;
 			}
@@ -334,9 +332,7 @@ adm_parse(int argc, char **argv, struct adm_opts *o, const char *res,
 		case O_PREFIX: o->prefix = optarg; break;
 		case O_NOISSUER: o->no_issuer = 1; break;
 		case O_DAYS:
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > 3650) {
+			if (num_parse_long(optarg, 1, 3650, &v) != 0) {
 				fprintf(stderr, "signet: --days is 1 to 3650\n");
 				r = -1;
 			}

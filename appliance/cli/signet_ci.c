@@ -18,6 +18,7 @@
 
 #include "ci_origin.h"
 #include "client.h"
+#include "num.h"
 #include "prompt.h"
 #include "request.h"
 #include "signet_ci.h"
@@ -307,17 +308,6 @@ ci_elapsed_ms(const struct timespec *since)
 	    (now.tv_nsec - since->tv_nsec) / 1000000L;
 }
 
-static void
-ci_sleep_ms(long ms)
-{
-	struct timespec ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* --- waiting and downloading ------------------------------------------ */
 
 static int
@@ -375,7 +365,7 @@ ci_wait(struct ci *ci, const char *id, json_t **final)
 			    last[0] ? last : "not readable", ci->timeout_s, id);
 			return CI_EXIT_TIMEOUT;
 		}
-		ci_sleep_ms(delay < left ? delay : left);
+		client_sleep_ms(delay < left ? delay : left);
 		delay = delay * 2 > CI_POLL_MAX_MS ? CI_POLL_MAX_MS : delay * 2;
 	}
 }
@@ -829,15 +819,7 @@ out:
 static int
 ci_number(const char *s, long min, long max, long *out)
 {
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
+	return num_parse_long(s, min, max, out) == 0 ? 0 : -1;
 }
 
 static int

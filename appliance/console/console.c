@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "consproto.h"
+#include "num.h"
 #include "signet_limits.h"
 
 #define CONSOLE_DEFAULT_SOCKET	"/run/signet/console.sock"
@@ -1196,7 +1197,6 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	struct rlimit rl = { 0, 0 };
 	enum console_scr scr = SCR_LOGIN;
-	char *end;
 	long v;
 	int ch;
 
@@ -1212,9 +1212,7 @@ main(int argc, char **argv)
 			c.path = optarg;
 			break;
 		case 'i':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || v < 5 || v > 86400) {
+			if (num_parse_long(optarg, 5, 86400, &v) != 0) {
 				fprintf(stderr, "signet-console: --idle must be "
 				    "5 to 86400 seconds\n");
 				return 2;

@@ -14,6 +14,7 @@
 #include <ini.h>
 
 #include "config.h"
+#include "num.h"
 #include "signet_limits.h"
 
 struct config_parse {
@@ -64,12 +65,9 @@ config_parse_size(const char *s, uint64_t *out)
 static int
 config_parse_int(const char *s, int lo, int hi, int *out)
 {
-	char *end;
 	long v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+	if (num_parse_long(s, lo, hi, &v) != 0)
 		return SIGNET_ERR_INVALID;
 	*out = (int)v;
 	return 0;
