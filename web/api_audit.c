@@ -89,7 +89,6 @@ api_audit(struct api *a)
 	long limit = 100;
 	uint64_t next = 0;
 	json_t *items = NULL;
-	char *end;
 
 	if (!workflow_is_admin(&a->who) && !workflow_is_auditor(&a->who)) {
 		http_error(a->c, 403, "forbidden", "the audit log is for "
@@ -101,13 +100,14 @@ api_audit(struct api *a)
 	    api_query(a, "format", fmt, sizeof(fmt), &has_fmt))
 		return;
 	if (has_after) {
-		errno = 0;
-		from = strtoull(after, &end, 10);
-		if (errno || *end || end == after) {
+		long seq;
+
+		if (num_parse_long(after, 0, LONG_MAX, &seq) != 0) {
 			http_error(a->c, 400, "invalid_query", "after must be a "
 			    "sequence number");
 			return;
 		}
+		from = (uint64_t)seq;
 	}
 	if (has_lim) {
 		if (num_parse_long(lim, 1, 1000, &limit) != 0) {

@@ -28,38 +28,7 @@ struct config_parse {
 int
 config_parse_size(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-	uint64_t mul = 1;
-
-	if (s == NULL || *s == '\0' || *s == '-')
-		return SIGNET_ERR_INVALID;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s)
-		return SIGNET_ERR_INVALID;
-	switch (*end) {
-	case '\0':
-		break;
-	case 'K': case 'k':
-		mul = 1ULL << 10;
-		end++;
-		break;
-	case 'M': case 'm':
-		mul = 1ULL << 20;
-		end++;
-		break;
-	case 'G': case 'g':
-		mul = 1ULL << 30;
-		end++;
-		break;
-	default:
-		return SIGNET_ERR_INVALID;
-	}
-	if (*end != '\0' || v > UINT64_MAX / mul)
-		return SIGNET_ERR_INVALID;
-	*out = v * mul;
-	return 0;
+	return num_parse_size(s, out);
 }
 
 static int
@@ -112,9 +81,9 @@ const char *
 config_parse_nets(const char *value, struct config_net *nets, size_t max,
     size_t *n)
 {
-	char tok[64], *slash, *end;
+	char tok[64], *slash;
 	struct config_net *e;
-	unsigned long bits;
+	long bits;
 	size_t len;
 
 	*n = 0;
@@ -144,10 +113,7 @@ config_parse_nets(const char *value, struct config_net *nets, size_t max,
 			return "not an IPv4 or IPv6 address (or address/bits)";
 		}
 		if (slash != NULL) {
-			errno = 0;
-			bits = strtoul(slash, &end, 10);
-			if (errno != 0 || end == slash || *end != '\0' ||
-			    bits > e->bits)
+			if (num_parse_long(slash, 0, e->bits, &bits) != 0)
 				return "the prefix length after / is too long or "
 				    "not a number";
 			e->bits = (unsigned)bits;
@@ -168,7 +134,7 @@ config_parse_nets(const char *value, struct config_net *nets, size_t max,
 static const char *
 config_parse_uids(const char *value, struct config *c)
 {
-	char tok[64], *end;
+	char tok[64];
 	struct passwd *pw;
 	unsigned long v;
 	size_t n;
@@ -187,10 +153,12 @@ config_parse_uids(const char *value, struct config *c)
 		if (c->n_console_uids >= CONFIG_MAX_CONSOLE_UIDS)
 			return "allowed_uids: at most 16 entries";
 		if (tok[0] >= '0' && tok[0] <= '9') {
-			errno = 0;
-			v = strtoul(tok, &end, 10);
-			if (errno != 0 || *end != '\0' || v >= UINT32_MAX)
+			long uid;
+
+			if (num_parse_long(tok, 0, (long)UINT32_MAX - 1,
+			    &uid) != 0)
 				return "allowed_uids: not a uid";
+			v = (unsigned long)uid;
 		} else if ((pw = getpwnam(tok)) != NULL) {
 			v = pw->pw_uid;
 		} else {

@@ -22,4 +22,14 @@ if [ -n "$hits" ]; then
 	echo "$hits"
 	exit 1
 fi
+# Numbers from text go through num_parse_long (appliance/lib/num.c), the
+# one place strtol's corner cases are handled.
+conv=$(grep -nE "(^|[^_a-zA-Z0-9.>])(strto(l|ll|ul|ull|imax|umax))[[:space:]]*\(" $files |
+	grep -v "^$src/appliance/lib/num.c:" |
+	grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
+if [ -n "$conv" ]; then
+	echo "strtol and friends outside appliance/lib/num.c (use num_parse_long):"
+	echo "$conv"
+	exit 1
+fi
 echo "no banned function in the $n source files of appliance/, pkcs11/, web/"
