@@ -72,6 +72,8 @@ def setup(url, ca, password, ci_cert, cli):
 
 def ci_session(ca, cert, key):
     s = requests.Session()
+    # REQUESTS_CA_BUNDLE & co. would win over s.verify
+    s.trust_env = False
     s.verify = ca
     s.cert = (cert, key)
     return s

@@ -256,15 +256,20 @@ mon=$out/monitor.sock
 # boot N: starts the VM (serial log serial-N.txt)
 boot() {
 	local n=$1 net2=()
-	[ $have_tap = 0 ] || [ "$n" != 1 ] || net2=(-netdev "tap,id=n2,ifname=$tap,script=no,downscript=no" -device "virtio-net-pci,netdev=n2,mac=$mac2")
+	# fixed PCI addresses: the firmware's boot entry for the disk stays
+	# valid when the second NIC is not there (the second boot)
+	[ $have_tap = 0 ] || [ "$n" != 1 ] ||
+		net2=(-netdev "tap,id=n2,ifname=$tap,script=no,downscript=no"
+			-device "virtio-net-pci,netdev=n2,mac=$mac2,addr=0x6,romfile=")
 	rm -f "$mon"
 	qemu-system-x86_64 "${cpu[@]}" -machine q35,smm=off -m 1536 -smp 2 \
 		-drive "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd" \
 		-drive "if=pflash,format=raw,unit=1,file=$out/vars.fd" \
-		-drive "if=virtio,format=raw,file=$disk,cache=unsafe" \
+		-drive "if=none,id=d0,format=raw,file=$disk,cache=unsafe" \
+		-device "virtio-blk-pci,drive=d0,addr=0x4,bootindex=0" \
 		-netdev "user,id=n1,restrict=off,hostfwd=tcp:127.0.0.1:$port-:443" \
-		-device "virtio-net-pci,netdev=n1,mac=52:54:00:5a:16:01" "${net2[@]}" \
-		-device virtio-rng-pci "${smbios[@]}" \
+		-device "virtio-net-pci,netdev=n1,mac=52:54:00:5a:16:01,addr=0x5,romfile=" "${net2[@]}" \
+		-device virtio-rng-pci,addr=0x7 "${smbios[@]}" \
 		-vga std -display none -serial "file:$out/serial-$n.txt" \
 		-monitor "unix:$mon,server=on,wait=off" -no-reboot \
 		> "$out/qemu-$n.log" 2>&1 &
@@ -359,6 +364,12 @@ console_shot() {
 	print(f"{w}x{h}, {len(colours)} colours, {lit} sampled pixels not background")
 	# a getty prompt is one line of grey on black; the console draws a screen
 	assert lit > 500, "the screen is (nearly) empty"
+	# signet-console's title bar: the top text row in reverse video (a
+	# getty's screen is light text on black from the first line)
+	rows = 14
+	light = sum(1 for i in range(0, w * 3 * rows, 3) if px[i] > 128)
+	print(f"top {rows} rows: {light * 100 // (w * rows)}% light")
+	assert light > w * rows // 2, "no title bar: not the Signet console's screen"
 	PY
 	serial 1 | grep -aq "Started signet-console@tty1.service" || { echo "signet-console@tty1 did not start"; return 1; }
 	! serial 1 | grep -aq "Started getty@tty1\|login:" || { echo "a getty / login prompt appeared"; return 1; }
