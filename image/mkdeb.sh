@@ -52,6 +52,16 @@ for d in "$repo"/docs/*.md; do
 	install -D -m 0644 "$d" "$stage/usr/share/doc/signet/$(basename "$d")"
 done
 
+# signetd's root directory (signetd.service RootDirectory=): mount points
+# for what the unit binds in, links for merged /usr
+sk=$stage/usr/lib/signet/root
+for d in usr etc proc sys dev run run/signet tmp var/tmp var/lib/signet var/lib/softhsm; do
+	install -d -m 0755 "$sk/$d"
+done
+for l in bin sbin lib lib64; do
+	ln -s "usr/$l" "$sk/$l"
+done
+
 # dpkg-shlibdeps wants a debian/control beside it.
 shl=$(mktemp -d)
 mkdir "$shl/debian"
