@@ -210,7 +210,7 @@ cp /usr/share/OVMF/OVMF_VARS_4M.fd "$out/vars.fd"
 accel=tcg
 if [ -w /dev/kvm ]; then
 	# (a shell of its own reports qemu's abort where KVM fails, not this one)
-	sh -c 'exec timeout 20 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults \
+	sh -c 'timeout 20 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults \
 		-nographic -no-reboot -serial "file:$1" -kernel "$2" \
 		-append "console=ttyS0 panic=-1 root=/dev/null"' sh "$out/kvm-probe.txt" \
 		"$img_out/vmlinuz" > /dev/null 2>&1
@@ -407,5 +407,5 @@ vcheck requests-kept-after-reboot "$py" "$remote" again "$url" "$ca" "$pki/ci.pe
 stop_vm
 log "build ${build_s}s, first boot to provisioned ${boot_s}s ($accel)"
 printf 'build %ds, first boot to provisioned %ds (%s)\n' "$build_s" "$boot_s" "$accel" >> "$out/timings.txt"
-rm -f "$disk" "$out/vars.fd"
+rm -f "$disk" "$out/vars.fd" "$out/signet-a.efi" "$out/tty1.ppm"
 finish
