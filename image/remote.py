@@ -7,7 +7,7 @@ only: the customer's network's view.
   remote.py submit URL CA CI_CERT CI_KEY ARTIFACT OUTDIR   (prints the request id)
   remote.py nocert URL CA
   remote.py again URL CA CI_CERT CI_KEY ID ARTIFACT OUTDIR
-  remote.py scan ADDRESS OPEN_PORT                         (every TCP port)
+  remote.py scan ADDRESS OPEN_PORT [CLOSED_PORTS]          (every TCP port)
 Exits non-zero with a message on stderr when the appliance does not do it.
 """
 
@@ -170,11 +170,12 @@ def syn(src, dst, sport, dport, seq):
     return hdr[:16] + struct.pack("!H", c) + hdr[18:]
 
 
-def scan(host, want, rounds=2, rate=2000):
+def scan(host, want, want_reset="", rounds=2, rate=2000):
     """A SYN scan of every TCP port (raw sockets, so root): a port is open
-    when it answers SYN-ACK, whenever that comes; ports that answer nothing
-    (dropped) or RST are not. Two rounds, so a lost packet is not a closed
-    port."""
+    when it answers SYN-ACK, whenever that comes; one that answers RST is
+    closed but let through by the firewall; one that answers nothing is
+    dropped. Two rounds, so a lost packet is not taken for a drop. want:
+    the only open port; want_reset: the only closed ones (comma list)."""
     t = time.time()
     rx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
     rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
@@ -220,6 +221,11 @@ def scan(host, want, rounds=2, rate=2000):
           f"{65535 - len(answered)} silent (dropped)")
     if sorted(opened) != [int(want)]:
         fail(f"open TCP ports of {host} are {sorted(opened)}, not only [{want}]")
+    reset = sorted(answered - opened)
+    expect = sorted(int(p) for p in want_reset.split(",") if p)
+    if reset != expect:
+        fail(f"TCP ports of {host} that the firewall lets through to no "
+             f"listener are {reset}, not {expect}")
 
 
 def main():

@@ -145,7 +145,7 @@ uki_cmdline() {
 	objcopy -O binary --only-section=.cmdline "$out/signet-a.efi" "$out/uki-cmdline.txt" || return 1
 	cat "$out/uki-cmdline.txt"
 	grep -q "roothash=$roothash" "$out/uki-cmdline.txt" &&
-		MTOOLS_SKIP_CHECK=1 mtype -i "$esp" ::/loader/loader.conf | grep -q '^editor no'
+		MTOOLS_SKIP_CHECK=1 mtype -i "$esp" ::/loader/loader.conf | grep '^editor no' > /dev/null
 }
 check uki-roothash uki_cmdline
 
@@ -236,11 +236,14 @@ openssl x509 -req -in "$pki/ci.csr" -CA "$pki/ci-ca.pem" -CAkey "$pki/ci-ca.key"
 admin_pw=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 echo "$admin_pw" > "$pki/admin-password"
 b64() { base64 -w0 < "$1"; }
+# the time-stamping port: let through by the firewall, nothing listens
+tsa_port=3180
 smbios=(
 	-smbios "type=11,value=io.systemd.credential.binary:signet.admin-password=$(printf '%s' "$admin_pw" | base64 -w0)"
 	-smbios "type=11,value=io.systemd.credential.binary:signet.ci-ca=$(b64 "$pki/ci-ca.pem")"
 	-smbios "type=11,value=io.systemd.credential:signet.tls-names=localhost 127.0.0.1"
 	-smbios "type=11,value=io.systemd.credential:signet.ntp=10.0.2.2"
+	-smbios "type=11,value=io.systemd.credential:signet.tsa-port=$tsa_port"
 )
 
 # The second NIC: a tap in a network namespace of this test, with a DHCP
@@ -293,13 +296,14 @@ monitor() { # monitor CMD: one human monitor command
 	print(upto().decode(errors="replace").split("\r\n", 1)[-1])
 	PY
 }
-# serial N: the serial console's text without terminal escapes
+# serial N: the serial console's text without terminal escapes (read it
+# with grep without -q: under pipefail an early exit fails the pipe)
 serial() { sed 's/\x1b\[[0-9;?=]*[A-Za-z]//g; s/\r//g' "$out/serial-$1.txt" 2> /dev/null; }
 # wait_serial N PATTERN SECONDS
 wait_serial() {
 	local end=$(($(date +%s) + $3))
 	while [ "$(date +%s)" -lt "$end" ]; do
-		serial "$1" | grep -aq "$2" && return 0
+		serial "$1" | grep -a "$2" > /dev/null && return 0
 		kill -0 "$qpid" 2> /dev/null || { echo "qemu exited"; return 1; }
 		sleep 1
 	done
@@ -346,7 +350,7 @@ portscan() {
 		[ "$(date +%s)" -lt "$end" ] || { echo "the guest's second NIC never answered on 443"; cat "$out/dnsmasq.log"; return 1; }
 		sleep 3
 	done
-	ip netns exec "$ns" "$py" "$remote" scan 10.77.0.50 443
+	ip netns exec "$ns" "$py" "$remote" scan 10.77.0.50 443 "$tsa_port"
 }
 vcheck port-scan portscan
 console_shot() {
@@ -374,8 +378,8 @@ console_shot() {
 	print(f"top {rows} rows: {light * 100 // (w * rows)}% light")
 	assert light > w * rows // 2, "no title bar: not the Signet console's screen"
 	PY
-	serial 1 | grep -aq "Started signet-console@tty1.service" || { echo "signet-console@tty1 did not start"; return 1; }
-	! serial 1 | grep -aq "Started getty@tty1\|login:" || { echo "a getty / login prompt appeared"; return 1; }
+	serial 1 | grep -a "Started signet-console@tty1.service" > /dev/null || { echo "signet-console@tty1 did not start"; return 1; }
+	! serial 1 | grep -a "Started getty@tty1\|login:" > /dev/null || { echo "a getty / login prompt appeared"; return 1; }
 }
 vcheck console-tty1 console_shot
 
@@ -397,7 +401,7 @@ powercycle() {
 after_reboot() {
 	wait_serial 2 "Started signetd.service" 600 &&
 		"$py" "$remote" health "$url" "$ca" &&
-		! serial 2 | grep -aq "signet-firstboot: provisioned"
+		! serial 2 | grep -a "signet-firstboot: provisioned" > /dev/null
 }
 if [ "$vm_up" = 1 ]; then
 	powercycle
