@@ -210,4 +210,33 @@ else
 	fail_step "npm ci in tests/browser"
 fi
 
+# The appliance image (image/test.sh): built from this tree, booted in
+# qemu, provisioned and tested from outside; its own lines "PASS name" /
+# "FAIL name" (tests/out/image/results.txt) count one test each.
+# SIGNET_SKIP_IMAGE=1 leaves it out.
+if [ "${SIGNET_SKIP_IMAGE:-0}" = 1 ]; then
+	note "appliance image: skipped (SIGNET_SKIP_IMAGE=1)"
+	skipped=$((skipped + 1))
+elif ! scripts/deps.sh --image; then
+	fail_step "scripts/deps.sh --image"
+else
+	note "appliance image (image/test.sh)"
+	res=$out/image/results.txt
+	rm -f "$res"
+	timeout -k 30 1800 image/test.sh "$out/image"
+	rc=$?
+	p=0
+	f=0
+	if [ -f "$res" ]; then
+		p=$(grep -c '^PASS ' "$res")
+		f=$(grep -c '^FAIL ' "$res")
+	fi
+	add "$p $f 0"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		fail_step "image/test.sh exited $rc"
+	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		fail_step "image/test.sh ran no test"
+	fi
+fi
+
 finish

@@ -1,6 +1,9 @@
 #!/bin/sh
 # Installs the Debian 12 packages Signet builds, runs and tests with.
 # Idempotent: does nothing when everything is present.
+#   scripts/deps.sh          what builds, runs and tests signet
+#   scripts/deps.sh --image  also what builds and boots the appliance image
+#                            (image/build.sh, image/test.sh)
 set -eu
 
 PKGS="meson ninja-build gcc pkg-config dpkg-dev libssl-dev openssl libp11-dev
@@ -8,6 +11,15 @@ libp11-kit-dev softhsm2 opensc liblmdb-dev lmdb-utils libjansson-dev
 libinih-dev libcmocka-dev libargon2-dev libcurl4-openssl-dev libncurses-dev
 libjose-dev python3 python3-pytest python3-requests python3-cryptography curl
 tmux chromium"
+
+# Only for the appliance image: debootstrap, erofs and dm-verity, the UEFI
+# boot loader and its FAT file system, qemu with OVMF, and dnsmasq's DHCP
+# for the test's second network interface.
+IMAGE_PKGS="debootstrap erofs-utils cryptsetup-bin systemd-boot-efi fdisk
+dosfstools mtools qemu-system-x86 ovmf dnsmasq-base"
+if [ "${1:-}" = --image ]; then
+	PKGS="$PKGS $IMAGE_PKGS"
+fi
 
 missing=""
 for p in $PKGS; do
