@@ -31,6 +31,7 @@
 #include "khjournal.h"
 #include "khproto.h"
 #include "rkey.h"
+#include "token_fixture.h"
 
 #define SOFTHSM_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
 /* what every test signature is for */
@@ -38,143 +39,21 @@
 #define RQ	KH_PURPOSE_REQUEST, RQ_ID
 
 static struct {
-	char dir[64];
-	char conf[128];
-	char env_conf[160];
-	char pin[33];
-	char pin_file[128];
-	char journal[128];
-	const char *keyholder;
-	const char *module;
-	const char *env[4];
-	char env_lsan[512], env_asan[512];
 	struct kh_key_info rsa, ec;
-} T;
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-random_hex(char *out, size_t bytes)
-{
-	static const char digits[] = "0123456789abcdef";
-	uint8_t b[32];
-	size_t i;
-
-	assert_true(bytes <= sizeof(b));
-	assert_int_equal(RAND_bytes(b, (int)bytes), 1);
-	for (i = 0; i < bytes; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 0xf];
-	}
-	out[2 * bytes] = '\0';
-}
-
-static void
-write_file(const char *path, const char *text, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	size_t n = strlen(text);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, n), (ssize_t)n);
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
-}
-
-/* Runs argv with the single environment entry env; its exit status. */
-static int
-run(const char *const *argv, const char *env)
-{
-	char *av[16], *ev[2] = { NULL, NULL };
-	size_t i, n = 0;
-	pid_t pid;
-	int st, r = -1;
-
-	while (argv[n] != NULL && n < 15)
-		n++;
-	for (i = 0; i < n; i++)
-		av[i] = strdup(argv[i]);
-	av[n] = NULL;
-	ev[0] = strdup(env);
-	if (posix_spawnp(&pid, av[0], NULL, NULL, av, ev) == 0 &&
-	    waitpid(pid, &st, 0) == pid && WIFEXITED(st))
-		r = WEXITSTATUS(st);
-	for (i = 0; i < n; i++)
-		free(av[i]);
-	free(ev[0]);
-	return r;
-}
+} K;
 
 static int
 group_setup(void **state)
 {
-	char so_pin[33], text[512], tokens[128];
-	size_t n;
-	const char *argv[] = {
-		"softhsm2-util", "--init-token", "--free", "--label",
-		"signet-test", "--pin", T.pin, "--so-pin", so_pin, NULL
-	};
-
 	(void)state;
-	if ((T.keyholder = getenv("SIGNET_KEYHOLDER")) == NULL) {
-		fprintf(stderr, "SIGNET_KEYHOLDER is not set\n");
-		return -1;
-	}
-	if ((T.module = getenv("SIGNET_PKCS11_MODULE")) == NULL)
-		T.module = SOFTHSM_MODULE;
-	strcpy(T.dir, "/tmp/signet-kh-XXXXXX");
-	if (mkdtemp(T.dir) == NULL)
-		return -1;
-	snprintf(T.conf, sizeof(T.conf), "%s/softhsm2.conf", T.dir);
-	snprintf(tokens, sizeof(tokens), "%s/tokens", T.dir);
-	if (mkdir(tokens, 0700) != 0)
-		return -1;
-	snprintf(text, sizeof(text), "directories.tokendir = %s\n"
-	    "objectstore.backend = file\nlog.level = ERROR\n", tokens);
-	write_file(T.conf, text, 0600);
-	snprintf(T.env_conf, sizeof(T.env_conf), "SOFTHSM2_CONF=%s", T.conf);
-	/* the keyholder gets only what we give it: under the sanitizers,
-	 * their settings (suppressions) too */
-	n = 0;
-	T.env[n++] = T.env_conf;
-	if (getenv("LSAN_OPTIONS") != NULL) {
-		snprintf(T.env_lsan, sizeof(T.env_lsan), "LSAN_OPTIONS=%s",
-		    getenv("LSAN_OPTIONS"));
-		T.env[n++] = T.env_lsan;
-	}
-	if (getenv("ASAN_OPTIONS") != NULL) {
-		snprintf(T.env_asan, sizeof(T.env_asan), "ASAN_OPTIONS=%s",
-		    getenv("ASAN_OPTIONS"));
-		T.env[n++] = T.env_asan;
-	}
-	T.env[n] = NULL;
-	random_hex(T.pin, 8);
-	random_hex(so_pin, 8);
-	if (run(argv, T.env_conf) != 0) {
-		fprintf(stderr, "softhsm2-util --init-token failed\n");
-		return -1;
-	}
-	snprintf(T.pin_file, sizeof(T.pin_file), "%s/pin", T.dir);
-	snprintf(T.journal, sizeof(T.journal), "%s/keyholder/journal", T.dir);
-	snprintf(text, sizeof(text), "%s\n", T.pin);
-	write_file(T.pin_file, text, 0600);
-	return 0;
+	return token_fx_setup("/tmp/signet-kh-XXXXXX", "keyholder/journal");
 }
 
 static int
 group_teardown(void **state)
 {
 	(void)state;
-	if (T.dir[0] != '\0')
-		nftw(T.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	return 0;
+	return token_fx_teardown();
 }
 
 static struct kh *
@@ -269,15 +148,15 @@ t_generate_list_sign(void **state)
 	assert_int_equal(st.key_count, 0);
 
 	assert_int_equal(kh_generate(kh, "rsa-test", KH_KEY_RSA, 3072, "admin",
-	    &T.rsa), 0);
-	assert_int_equal(T.rsa.type, KH_KEY_RSA);
-	assert_int_equal(T.rsa.bits, 3072);
-	assert_int_equal(strlen(T.rsa.id), 2 * KH_GEN_ID_LEN);
+	    &K.rsa), 0);
+	assert_int_equal(K.rsa.type, KH_KEY_RSA);
+	assert_int_equal(K.rsa.bits, 3072);
+	assert_int_equal(strlen(K.rsa.id), 2 * KH_GEN_ID_LEN);
 	assert_int_equal(kh_generate(kh, "ec-test", KH_KEY_EC, 256, "admin",
-	    &T.ec), 0);
-	assert_int_equal(T.ec.type, KH_KEY_EC);
-	assert_int_equal(T.ec.bits, 256);
-	assert_string_not_equal(T.rsa.id, T.ec.id);
+	    &K.ec), 0);
+	assert_int_equal(K.ec.type, KH_KEY_EC);
+	assert_int_equal(K.ec.bits, 256);
+	assert_string_not_equal(K.rsa.id, K.ec.id);
 	/* refused here, never sent */
 	assert_int_equal(kh_generate(kh, "x", KH_KEY_RSA, 1024, "admin", &k),
 	    SIGNET_ERR_INVALID);
@@ -287,11 +166,11 @@ t_generate_list_sign(void **state)
 	assert_int_equal(kh_list_keys(kh, &keys, &n), 0);
 	assert_int_equal(n, 2);
 	for (i = 0; i < n; i++) {
-		if (strcmp(keys[i].id, T.rsa.id) == 0 &&
+		if (strcmp(keys[i].id, K.rsa.id) == 0 &&
 		    strcmp(keys[i].label, "rsa-test") == 0 &&
 		    keys[i].type == KH_KEY_RSA && keys[i].bits == 3072)
 			found |= 1;
-		if (strcmp(keys[i].id, T.ec.id) == 0 &&
+		if (strcmp(keys[i].id, K.ec.id) == 0 &&
 		    strcmp(keys[i].label, "ec-test") == 0 &&
 		    keys[i].type == KH_KEY_EC && keys[i].bits == 256)
 			found |= 2;
@@ -302,24 +181,24 @@ t_generate_list_sign(void **state)
 	assert_int_equal(st.key_count, 2);
 
 	assert_int_equal(kh_find_key(kh, "ec-test", &k), 0);
-	assert_string_equal(k.id, T.ec.id);
-	for (i = 0; T.rsa.id[i] != '\0'; i++)
-		upper[i] = (char)(T.rsa.id[i] >= 'a' ? T.rsa.id[i] - 32 :
-		    T.rsa.id[i]);
+	assert_string_equal(k.id, K.ec.id);
+	for (i = 0; K.rsa.id[i] != '\0'; i++)
+		upper[i] = (char)(K.rsa.id[i] >= 'a' ? K.rsa.id[i] - 32 :
+		    K.rsa.id[i]);
 	upper[i] = '\0';
 	assert_int_equal(kh_find_key(kh, upper, &k), 0);
 	assert_string_equal(k.label, "rsa-test");
 	assert_int_equal(kh_find_key(kh, "no-such-key", &k),
 	    SIGNET_ERR_NOT_FOUND);
 
-	assert_int_equal(kh_public_key(kh, T.rsa.id, &rpub), 0);
+	assert_int_equal(kh_public_key(kh, K.rsa.id, &rpub), 0);
 	assert_int_equal(EVP_PKEY_get_bits(rpub), 3072);
-	assert_int_equal(kh_public_key(kh, T.ec.id, &epub), 0);
+	assert_int_equal(kh_public_key(kh, K.ec.id, &epub), 0);
 	assert_int_equal(EVP_PKEY_get_base_id(epub), EVP_PKEY_EC);
 
 	sha256("signet", 6, d);
 	siglen = sizeof(sig);
-	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_RSA_PKCS1,
+	assert_int_equal(kh_sign(kh, K.rsa.id, KH_MECH_RSA_PKCS1,
 	    KH_HASH_SHA256, d, 32, RQ, sig, &siglen), 0);
 	assert_int_equal(siglen, 384);
 	assert_int_equal(verify(rpub, KH_MECH_RSA_PKCS1, d, 32, sig, siglen),
@@ -329,12 +208,12 @@ t_generate_list_sign(void **state)
 	    siglen), 1);
 
 	siglen = sizeof(sig);
-	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_RSA_PSS,
+	assert_int_equal(kh_sign(kh, K.rsa.id, KH_MECH_RSA_PSS,
 	    KH_HASH_SHA256, d, 32, RQ, sig, &siglen), 0);
 	assert_int_equal(verify(rpub, KH_MECH_RSA_PSS, d, 32, sig, siglen), 1);
 
 	siglen = sizeof(sig);
-	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	assert_int_equal(kh_sign(kh, K.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
 	    d, 32, RQ, sig, &siglen), 0);
 	assert_true(siglen >= 8 && siglen <= 72);
 	assert_int_equal(sig[0], 0x30);		/* DER SEQUENCE */
@@ -342,9 +221,9 @@ t_generate_list_sign(void **state)
 
 	/* ordinary failures: the keyholder answers and stays */
 	siglen = sizeof(sig);
-	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	assert_int_equal(kh_sign(kh, K.rsa.id, KH_MECH_ECDSA, KH_HASH_SHA256,
 	    d, 32, RQ, sig, &siglen), SIGNET_ERR_INVALID);
-	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_RSA_PSS, KH_HASH_SHA256,
+	assert_int_equal(kh_sign(kh, K.ec.id, KH_MECH_RSA_PSS, KH_HASH_SHA256,
 	    d, 32, RQ, sig, &siglen), SIGNET_ERR_INVALID);
 	assert_int_equal(kh_sign(kh, "00ff", KH_MECH_ECDSA, KH_HASH_SHA256,
 	    d, 32, RQ, sig, &siglen), SIGNET_ERR_NOT_FOUND);
@@ -352,10 +231,10 @@ t_generate_list_sign(void **state)
 	    SIGNET_ERR_NOT_FOUND);
 	assert_null(none);
 	/* caller mistakes never reach the keyholder */
-	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA384,
+	assert_int_equal(kh_sign(kh, K.ec.id, KH_MECH_ECDSA, KH_HASH_SHA384,
 	    d, 32, RQ, sig, &siglen), SIGNET_ERR_INVALID);
 	siglen = 16;
-	assert_int_equal(kh_sign(kh, T.rsa.id, KH_MECH_RSA_PKCS1,
+	assert_int_equal(kh_sign(kh, K.rsa.id, KH_MECH_RSA_PKCS1,
 	    KH_HASH_SHA256, d, 32, RQ, sig, &siglen), SIGNET_ERR_TOO_LARGE);
 	assert_int_equal(kh_status(kh, &st), 0);
 
@@ -456,13 +335,13 @@ t_rkey(void **state)
 	int i;
 
 	(void)state;
-	assert_true(T.rsa.id[0] != '\0');
+	assert_true(K.rsa.id[0] != '\0');
 	kh = spawn(T.pin_file);
-	assert_int_equal(rkey_load(kh, T.rsa.id, &rk), 0);
-	assert_int_equal(rkey_load(kh, T.ec.id, &ek), 0);
+	assert_int_equal(rkey_load(kh, K.rsa.id, &rk), 0);
+	assert_int_equal(rkey_load(kh, K.ec.id, &ek), 0);
 	assert_int_equal(rkey_load(kh, "00ff", &rpub), SIGNET_ERR_NOT_FOUND);
-	assert_int_equal(kh_public_key(kh, T.rsa.id, &rpub), 0);
-	assert_int_equal(kh_public_key(kh, T.ec.id, &epub), 0);
+	assert_int_equal(kh_public_key(kh, K.rsa.id, &rpub), 0);
+	assert_int_equal(kh_public_key(kh, K.ec.id, &epub), 0);
 	/* the remote key is the token's key */
 	assert_int_equal(EVP_PKEY_eq(rk, rpub), 1);
 	assert_int_equal(EVP_PKEY_eq(ek, epub), 1);
@@ -536,7 +415,7 @@ t_violations(void **state)
 	memset(d, 3, sizeof(d));
 	/* a SHA-256 SIGN with a 20-byte digest */
 	wbuf_init(&b, sizeof(body));
-	assert_int_equal(wbuf_cstr(&b, T.rsa.id), 0);
+	assert_int_equal(wbuf_cstr(&b, K.rsa.id), 0);
 	assert_int_equal(wbuf_u8(&b, KH_MECH_RSA_PKCS1), 0);
 	assert_int_equal(wbuf_u8(&b, KH_HASH_SHA256), 0);
 	assert_int_equal(wbuf_blob(&b, d, 20), 0);
@@ -546,7 +425,7 @@ t_violations(void **state)
 	expect_exit_on(f, n);
 	/* ECDSA with a SHA-384 digest said to be SHA-512 */
 	wbuf_reset(&b);
-	assert_int_equal(wbuf_cstr(&b, T.ec.id), 0);
+	assert_int_equal(wbuf_cstr(&b, K.ec.id), 0);
 	assert_int_equal(wbuf_u8(&b, KH_MECH_ECDSA), 0);
 	assert_int_equal(wbuf_u8(&b, KH_HASH_SHA512), 0);
 	assert_int_equal(wbuf_blob(&b, d, 48), 0);
@@ -583,14 +462,14 @@ t_pin_file_mode(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/pin-0644", T.dir);
 	snprintf(text, sizeof(text), "%s\n", T.pin);
-	write_file(path, text, 0644);
+	token_fx_write_file(path, text, 0644);
 	kh = spawn(path);
 	assert_int_equal(exit_status(kh), 1);
 	assert_int_equal(kh_status(kh, &st), SIGNET_ERR_KEYHOLDER);
 	kh_free(kh);
 
 	snprintf(path, sizeof(path), "%s/pin-0640", T.dir);
-	write_file(path, text, 0640);
+	token_fx_write_file(path, text, 0640);
 	kh = spawn(path);
 	assert_int_equal(exit_status(kh), 1);
 	kh_free(kh);
@@ -617,10 +496,10 @@ t_locked_login(void **state)
 	assert_true(st.present);
 	assert_false(st.logged_in);
 	sha256("locked", 6, d);
-	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	assert_int_equal(kh_sign(kh, K.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
 	    d, 32, RQ, sig, &siglen), SIGNET_ERR_TOKEN_LOCKED);
 	assert_int_equal(kh_list_keys(kh, &keys, &n), SIGNET_ERR_TOKEN_LOCKED);
-	assert_int_equal(kh_public_key(kh, T.ec.id, &pub),
+	assert_int_equal(kh_public_key(kh, K.ec.id, &pub),
 	    SIGNET_ERR_TOKEN_LOCKED);
 
 	assert_int_equal(kh_login(kh, "wrong-pin", 9),
@@ -637,9 +516,9 @@ t_locked_login(void **state)
 	    SIGNET_ERR_CONFLICT);
 
 	siglen = sizeof(sig);
-	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	assert_int_equal(kh_sign(kh, K.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
 	    d, 32, RQ, sig, &siglen), 0);
-	assert_int_equal(kh_public_key(kh, T.ec.id, &pub), 0);
+	assert_int_equal(kh_public_key(kh, K.ec.id, &pub), 0);
 	assert_int_equal(verify(pub, KH_MECH_ECDSA, d, 32, sig, siglen), 1);
 	EVP_PKEY_free(pub);
 	kh_free(kh);
@@ -785,7 +664,7 @@ t_states(void **state)
 
 	(void)state;
 	memset(&q, 0, sizeof(q));
-	snprintf(q.key_id, sizeof(q.key_id), "%s", T.ec.id);
+	snprintf(q.key_id, sizeof(q.key_id), "%s", K.ec.id);
 	q.mech = KH_MECH_ECDSA;
 	q.hash = KH_HASH_SHA256;
 	q.dlen = 32;
@@ -983,7 +862,7 @@ copy_file(const char *from, const char *to, const char *edit,
 		assert_int_equal(strlen(edit), strlen(with));
 		memcpy(p, with, strlen(with));
 	}
-	write_file(to, buf, 0600);
+	token_fx_write_file(to, buf, 0600);
 }
 
 static void
@@ -1005,7 +884,7 @@ t_journal(void **state)
 	sha256("journaled", 9, d);
 	for (i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", d[i]);
-	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	assert_int_equal(kh_sign(kh, K.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
 	    d, 32, RQ, sig, &siglen), 0);
 	kh_free(kh);
 	/* the signature's line is in the middle: a start comes after it */
@@ -1058,7 +937,7 @@ t_journal(void **state)
 	/* and a journal file others may write */
 	assert_int_equal(chmod(dir, 0700), 0);
 	snprintf(copy, sizeof(copy), "%s/%s", dir, KHJ_FILE);
-	write_file(copy, "", 0622);
+	token_fx_write_file(copy, "", 0622);
 	assert_int_equal(chmod(copy, 0622), 0);
 	kh = spawn_with(T.pin_file, dir, false);
 	assert_int_equal(exit_status(kh), 1);
@@ -1091,11 +970,11 @@ t_journal_full(void **state)
 	assert_int_equal(kh_status(kh, &st), 0);
 	assert_true(st.logged_in);
 	sha256("no room", 7, d);
-	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	assert_int_equal(kh_sign(kh, K.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
 	    d, 32, RQ, sig, &siglen), SIGNET_ERR_IO);
 	/* and none after it: the journal's end is not known any more */
 	siglen = sizeof(sig);
-	assert_int_equal(kh_sign(kh, T.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	assert_int_equal(kh_sign(kh, K.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
 	    d, 32, RQ, sig, &siglen), SIGNET_ERR_IO);
 	kh_free(kh);
 }
