@@ -66,4 +66,83 @@ struct ac_format {
 	    size_t len, const struct ac_sink *out, struct ac_msg *m);
 };
 
+/* --- the SignedData builder (authenticode.c) ------------------------ */
+
+#include <openssl/x509.h>
+
+#include "cas.h"
+
+/* Authenticode's object identifiers ([MS-OSHARED] 2.3.2, "Windows
+ * Authenticode Portable Executable Signature Format" 1.0). */
+#define AC_OID_INDIRECT_DATA	"1.3.6.1.4.1.311.2.1.4"
+#define AC_OID_STATEMENT_TYPE	"1.3.6.1.4.1.311.2.1.11"
+#define AC_OID_OPUS_INFO	"1.3.6.1.4.1.311.2.1.12"
+#define AC_OID_INDIVIDUAL	"1.3.6.1.4.1.311.2.1.21"
+#define AC_OID_SIP_INFO		"1.3.6.1.4.1.311.2.1.30"
+#define AC_OID_NESTED		"1.3.6.1.4.1.311.2.4.1"
+
+/* How a file is signed. */
+struct ac_sign_opts {
+	const EVP_MD *md;		/* SHA-256, -384 or -512 */
+	int append;			/* nest beside an existing signature */
+	const char *program_name;	/* SpcSpOpusInfo; may be NULL */
+	const char *url;		/* SpcSpOpusInfo moreInfo; may be NULL */
+	const char *request_id;		/* journaled by the keyholder */
+	/* the Authenticode digest recorded at submission; NULL: none */
+	const unsigned char *expect;
+	size_t expect_len;
+};
+
+/* What signing did. */
+struct ac_result {
+	int unchanged;	/* the certificate had signed the file already */
+	int nested;	/* the new signature was nested into the old one */
+};
+
+/* Digest algorithm by name ("sha256", "sha384", "sha512"), or NULL. */
+const EVP_MD *ac_md_by_name(const char *name);
+
+/* The DER of SpcIndirectDataContent ([MS-OSHARED], Authenticode 1.0
+ * section "SpcIndirectDataContent"): data = { type, value } (value is the
+ * DER of the format's structure), messageDigest = DigestInfo { md with
+ * NULL parameters, digest }. For the formats' indirect(). */
+int ac_indirect_der(const char *type_oid, const unsigned char *value,
+    size_t vlen, const EVP_MD *md, const unsigned char *digest,
+    unsigned char **der, size_t *len) SIGNET_WUR;
+
+/* A new PKCS#7 SignedData with contentType SpcIndirectDataContent
+ * holding indirect[ilen], signed through key (signer leaf, chain leaf
+ * first) with the attributes Authenticode requires. */
+int ac_signed_data(const unsigned char *indirect, size_t ilen,
+    const struct ac_sign_opts *o, EVP_PKEY *key, X509 *leaf,
+    STACK_OF(X509) *chain, unsigned char **der, size_t *len) SIGNET_WUR;
+
+/* outer with inner added as a nested signature (unsigned attribute
+ * 1.3.6.1.4.1.311.2.4.1 of outer's first SignerInfo; a further value when
+ * it has one already). */
+int ac_nest(const unsigned char *outer, size_t olen,
+    const unsigned char *inner, size_t ilen, unsigned char **der,
+    size_t *len) SIGNET_WUR;
+
+/* 1 when leaf signed p7 (its signer or any nested signature, at any
+ * depth), 0 when not, or SIGNET_ERR_INVALID when p7 is no PKCS#7
+ * SignedData. */
+int ac_signed_by(const unsigned char *p7, size_t len, X509 *leaf) SIGNET_WUR;
+
+/* Checks a stored file with format f: check(), then digest() with md
+ * into out (EVP_MD_get_size(md) bytes). */
+int ac_check_digest(const struct ac_format *f, int fd, uint64_t size,
+    const EVP_MD *md, unsigned char *out, struct ac_msg *m) SIGNET_WUR;
+
+/* Signs the file fd[size] with f and writes the signed file into out.
+ * When the leaf has signed it already the file is written unchanged
+ * and r->unchanged says so. */
+int ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
+    const struct ac_sign_opts *o, EVP_PKEY *key, X509 *leaf,
+    STACK_OF(X509) *chain, const struct ac_sink *out, struct ac_result *r,
+    struct ac_msg *m) SIGNET_WUR;
+
+/* A sink writing into an artifact store upload. */
+void ac_sink_cas(struct ac_sink *s, struct cas_upload *u);
+
 #endif
