@@ -10,6 +10,7 @@
 
 #include <civetweb.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "api.h"
 #include "app.h"
@@ -60,6 +61,7 @@ api_field_get(const char *key, const char *value, size_t len, void *user)
 struct api_submit_check {
 	struct api *a;
 	time_t now;
+	struct workflow_policy_facts facts;
 };
 
 /* The artifact part begins: the fields before it name the project and
@@ -77,10 +79,51 @@ api_submit_check(struct form *f, void *arg)
 		conf = format_default()->slug;
 	r = workflow_submit_check(sc->a->app->store, &sc->a->who,
 	    form_get(f, "projectSlug"), form_get(f, "signingPolicySlug"), conf,
-	    f->origin, sc->now, &code, msg, sizeof(msg));
+	    f->origin, sc->now, &sc->facts, &code, msg, sizeof(msg));
 	if (r != 0)
 		api_workflow_error(sc->a, r, code, msg);
 	return r != 0 ? -1 : 0;
+}
+
+/* The structure of an Authenticode file checked while it is still an
+ * unfinished upload, its Authenticode digest computed (format_check);
+ * for other formats nothing is read. 0, or the client has its answer:
+ * 422 naming what is wrong with the file. */
+static int
+api_submit_file(struct api *a, struct form *f, const char *conf,
+    const char *alg, const struct format **resolved,
+    char dhex[2 * EVP_MAX_MD_SIZE + 1])
+{
+	const struct format *fmt = format_find(conf);
+	unsigned char dg[EVP_MAX_MD_SIZE];
+	char msg[320];
+	size_t dlen = 0, i;
+	int fd = -1, r;
+
+	*resolved = fmt;
+	dhex[0] = '\0';
+	if (fmt == NULL || (fmt->ac == NULL && !fmt->pick) || f->upload == NULL)
+		return 0;
+	if (form_end(f) != 0 || cas_upload_open_read(f->upload, &fd) != 0) {
+		http_error(a->c, 503, "storage_unavailable", "the artifact "
+		    "cannot be read back right now; try again");
+		return -1;
+	}
+	r = format_check(conf, fd, cas_upload_size(f->upload),
+	    alg[0] ? alg : NULL, resolved, dg, &dlen, msg, sizeof(msg));
+	close(fd);
+	if (r == SIGNET_ERR_TOO_LARGE) {
+		http_error(a->c, 413, "artifact_too_large", "%s", msg);
+		return -1;
+	}
+	if (r != 0) {
+		http_error(a->c, r == SIGNET_ERR_IO || r == SIGNET_ERR_NOMEM ?
+		    503 : 422, "invalid_artifact", "%s", msg);
+		return -1;
+	}
+	for (i = 0; i < dlen; i++)
+		snprintf(dhex + 2 * i, 3, "%02x", dg[i]);
+	return 0;
 }
 
 static void
@@ -93,7 +136,9 @@ api_submit(struct api *a)
 	struct workflow_submission sub;
 	json_t *rec = NULL;
 	const char *ctype, *project, *slug, *conf, *code;
+	const struct format *resolved = NULL;
 	char loc[128], msg[512];	/* origin rules say what they saw */
+	char dhex[2 * EVP_MAX_MD_SIZE + 1] = "";
 	int r;
 	uint64_t max = a->app->cfg.max_artifact_size;
 	/* one moment for both checks: the token is judged once */
@@ -155,6 +200,13 @@ api_submit(struct api *a)
 		    "file as form field 'artifact'");
 		goto out;
 	}
+	/* an embedded signature's file is checked before it is kept: a
+	 * malformed one is answered here and leaves nothing behind */
+	if (api_submit_file(a, &f, conf, sc.facts.digest_algorithm, &resolved,
+	    dhex) != 0) {
+		form_discard_upload(&f);
+		goto out;
+	}
 	/* api_submit_check passed when the artifact began; it is checked
 	 * again below, in the transaction that records the request */
 	if (form_finish(&f) != 0) {
@@ -173,6 +225,11 @@ api_submit(struct api *a)
 	sub.artifact_sha256 = f.sha256;
 	sub.artifact_size = f.size;
 	sub.now = now;
+	if (resolved != NULL && resolved->ac != NULL) {
+		sub.ac_format = resolved->slug;
+		sub.ac_digest_algorithm = sc.facts.digest_algorithm;
+		sub.ac_digest = dhex;
+	}
 	if ((r = workflow_submit(a->app->store, &a->who, &sub, &rec, &code,
 	    msg, sizeof(msg))) != 0) {
 		api_workflow_error(a, r, code, msg);

@@ -207,6 +207,14 @@ request_create(struct store_txn *t, const struct request_new *n,
 	    "approvals");
 	if (rec == NULL)
 		return SIGNET_ERR_NOMEM;
+	/* Authenticode: the container, the digest the signature covers
+	 * and how it is signed (workflow.h) */
+	if (n->authenticode != NULL &&
+	    json_object_set_new(rec, "authenticode",
+	    json_deep_copy(n->authenticode)) != 0) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
 	/* the evidence of the origin, recorded with it (docs/origin.md) */
 	if (n->origin_verification != NULL &&
 	    json_object_set_new(rec, "originVerification",

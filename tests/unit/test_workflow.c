@@ -107,7 +107,7 @@ check(struct fx *f, const struct principal *p, const char *project,
 	int r;
 
 	r = workflow_submit_check(f->s, p, project, policy, conf, origin,
-	    time(NULL), code, msg, sizeof(msg));
+	    time(NULL), NULL, code, msg, sizeof(msg));
 	if (r != 0)
 		assert_true(msg[0] != '\0');
 	json_decref(origin);

@@ -1,0 +1,272 @@
+"""Authenticode, embedded in the file: PowerShell scripts submitted with
+authenticode-script and with authenticode (chosen from the content), signed
+through the token, downloaded and verified with osslsigncode; SHA-384
+policies, replace and append (nested) modes, a file the certificate signed
+already, and malformed files refused at submission with nothing kept."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import run, sha256
+
+PROJECT = "ac-app"
+URL = "https://signet.test/ac-app"
+
+
+def tool(name):
+    path = shutil.which(name)
+    # a missing tool fails the test: a skipped verification proves nothing
+    assert path, f"{name} is not installed (scripts/deps.sh)"
+    return path
+
+
+@pytest.fixture(scope="module")
+def ac(instance, tmp_path_factory):
+    """A project with Authenticode policies on the release certificate
+    (codeSigning, issued by pki/release-ca.pem) and one on the test one."""
+    doc = json.loads((instance.dir / "appliance.json").read_text())
+    for c in doc["certificates"]:
+        c["chainFile"] = str(instance.dir / c["chainFile"])
+
+    def pol(slug, cert="release-signing", **kw):
+        p = {"slug": slug, "name": slug, "certificate": cert,
+             "requiredApprovals": 0, "submitters": ["ci-runner"],
+             "approvers": [],
+             "artifactConfigurations": ["authenticode", "authenticode-script"]}
+        p.update(kw)
+        return p
+
+    doc["projects"].append({
+        "slug": PROJECT, "name": "AC App", "repositoryUrls": [], "url": URL,
+        "signingPolicies": [
+            pol("ac"),
+            pol("ac384", digestAlgorithm="sha384"),
+            pol("ac-append", signatureMode="append"),
+            pol("ac-replace", signatureMode="replace"),
+            pol("ac-test", cert="test-signing"),
+            pol("cms-only", artifactConfigurations=["detached-cms"]),
+        ]})
+    path = tmp_path_factory.mktemp("ac") / "ac.json"
+    path.write_text(json.dumps(doc))
+    instance.signet("apply", str(path))
+    both = tmp_path_factory.mktemp("ca") / "both.pem"
+    both.write_bytes((instance.pki / "release-ca.pem").read_bytes() +
+                     (instance.pki / "test-signing.pem").read_bytes())
+    return {"root": instance.pki / "release-ca.pem",
+            "test_root": instance.pki / "test-signing.pem", "both": both}
+
+
+SCRIPT = ("# Signet test script\r\n"
+          "param([string]$Name = 'world')\r\n"
+          "Write-Output \"Hello, $Name\"\r\n")
+
+
+def sign(instance, data, name="hello.ps1", policy="ac",
+         conf="authenticode-script", fields=None):
+    f = {"artifactConfigurationSlug": conf}
+    f.update(fields or {})
+    r = instance.submit(data, project=PROJECT, policy=policy, filename=name,
+                        fields=f)
+    rid = r.json()["id"]
+    req = instance.wait_final(rid)
+    assert req["status"] == "Completed", req
+    signed = instance.session().get(
+        instance.api(f"/signing-requests/{rid}/signed-artifact"))
+    assert signed.status_code == 200, signed.text
+    return req, signed
+
+
+def verify(path, ca, check=True):
+    v = run([tool("osslsigncode"), "verify", "-CAfile", str(ca),
+             "-in", str(path)], check=False)
+    out = v.stdout + v.stderr
+    if check:
+        assert v.returncode == 0, out
+        assert "Signature verification: ok" in out, out
+    return v.returncode, out
+
+
+def test_script_signed_and_verified(instance, ac, tmp_path):
+    data = SCRIPT.encode()
+    req, signed = sign(instance, data, fields={
+        "parameters.programName": "Signet Hello"})
+    # the file keeps its name; a text media type
+    assert req["signedArtifact"]["name"] == "hello.ps1", req
+    assert signed.headers["Content-Type"] == "text/plain"
+    assert req["artifactConfigurationSlug"] == "authenticode-script"
+    a = req["authenticode"]
+    assert a["format"] == "authenticode-script"
+    assert a["digestAlgorithm"] == "sha256"
+    assert len(a["digest"]) == 64
+    assert a["signatureMode"] == "replace"
+    assert a["programName"] == "Signet Hello"
+    assert req["unsignedArtifact"]["sha256"] == sha256(data)
+    body = signed.content
+    assert body.startswith(data)
+    assert b"\r\n# SIG # Begin signature block\r\n" in body
+    assert body.endswith(b"# SIG # End signature block\r\n")
+    out = tmp_path / "hello.ps1"
+    out.write_bytes(body)
+    rc, text = verify(out, ac["root"])
+    # SpcSpOpusInfo: the program name and the project's url
+    assert "Signet Hello" in text, text
+    assert URL in text, text
+    # the digest recorded at submission is the one in the signature
+    assert a["digest"] in text.lower().replace(" ", ""), text
+
+    # a changed byte of the text fails verification
+    bad = bytearray(body)
+    bad[body.index(b"Hello")] ^= 0x20
+    out2 = tmp_path / "bad.ps1"
+    out2.write_bytes(bytes(bad))
+    rc, text = verify(out2, ac["root"], check=False)
+    assert rc != 0, text
+
+
+def test_authenticode_chooses_script(instance, ac, tmp_path):
+    # LF line breaks and UTF-8 with a BOM: the block follows the file's own
+    data = b"\xef\xbb\xbf# caf\xc3\xa9\nWrite-Output 1\n"
+    req, signed = sign(instance, data, name="tool.psm1", conf="authenticode")
+    assert req["artifactConfigurationSlug"] == "authenticode"
+    assert req["authenticode"]["format"] == "authenticode-script"
+    body = signed.content
+    assert b"\n# SIG # Begin signature block\n" in body
+    assert b"\r\n" not in body
+    out = tmp_path / "tool.psm1"
+    out.write_bytes(body)
+    verify(out, ac["root"])
+
+
+def test_utf16_script(instance, ac, tmp_path):
+    data = "\ufeff# utf-16\r\nWrite-Output 'x'\r\n".encode("utf-16-le")
+    req, signed = sign(instance, data, name="u16.ps1", conf="authenticode")
+    assert req["authenticode"]["format"] == "authenticode-script"
+    body = signed.content
+    assert "# SIG # Begin signature block".encode("utf-16-le") in body
+    out = tmp_path / "u16.ps1"
+    out.write_bytes(body)
+    verify(out, ac["root"])
+
+
+def test_sha384_policy(instance, ac, tmp_path):
+    req, signed = sign(instance, SCRIPT.encode(), policy="ac384")
+    assert req["authenticode"]["digestAlgorithm"] == "sha384"
+    assert len(req["authenticode"]["digest"]) == 96
+    out = tmp_path / "h.ps1"
+    out.write_bytes(signed.content)
+    rc, text = verify(out, ac["root"])
+    assert "SHA384" in text.upper(), text
+
+
+def test_replace_and_append(instance, ac, tmp_path):
+    # first signed by the test certificate
+    _, first = sign(instance, SCRIPT.encode(), policy="ac-test")
+    signed1 = first.content
+    # replace (the default): the test signature is gone, one signature
+    req, second = sign(instance, signed1, policy="ac")
+    p = tmp_path / "replaced.ps1"
+    p.write_bytes(second.content)
+    rc, text = verify(p, ac["root"])
+    assert "Signet Dev Test Signing" not in text, text
+    assert second.content.count(b"# SIG # Begin signature block") == 1
+    # append, asked for by the request: both signatures, the test one
+    # first, the release one nested
+    req, third = sign(instance, signed1, policy="ac",
+                      fields={"parameters.signatureMode": "append"})
+    assert req["authenticode"]["signatureMode"] == "append"
+    assert any("nested" in (h.get("note") or "") for h in req["history"]), req
+    p = tmp_path / "appended.ps1"
+    p.write_bytes(third.content)
+    rc, text = verify(p, ac["both"])
+    assert "Number of verified signatures: 2" in text, text
+    assert "Signet Dev Test Signing" in text and "Signet Dev Release" in text
+    # a policy that fixes the mode
+    req, fourth = sign(instance, signed1, policy="ac-append")
+    assert req["authenticode"]["signatureMode"] == "append"
+    p = tmp_path / "appended2.ps1"
+    p.write_bytes(fourth.content)
+    rc, text = verify(p, ac["both"])
+    assert "Number of verified signatures: 2" in text, text
+    # ... and refuses another one
+    r = instance.submit(signed1, project=PROJECT, policy="ac-append",
+                        filename="x.ps1", expect=400,
+                        fields={"artifactConfigurationSlug": "authenticode",
+                                "parameters.signatureMode": "replace"})
+    assert "signatureMode" in r.json()["message"]
+
+
+def test_already_signed_not_signed_twice(instance, ac, tmp_path):
+    _, first = sign(instance, SCRIPT.encode(), policy="ac")
+    for policy in ("ac", "ac-append"):
+        req, again = sign(instance, first.content, policy=policy)
+        assert again.content == first.content
+        assert req["signedArtifact"]["sha256"] == sha256(first.content)
+        notes = " ".join(h.get("note") or "" for h in req["history"])
+        assert "not signed again" in notes, req
+    # nested: the release signature inside the test one counts too
+    _, t = sign(instance, SCRIPT.encode(), policy="ac-test")
+    _, both = sign(instance, t.content, policy="ac-append")
+    req, again = sign(instance, both.content, policy="ac-append")
+    assert again.content == both.content
+    assert "not signed again" in " ".join(
+        h.get("note") or "" for h in req["history"])
+
+
+MALFORMED = [
+    (b"", "empty"),
+    (b"Write-Output 1\x00\r\n", "NUL"),
+    (b"Write-Output '\xff\xfe'\r\n", "UTF-8"),
+    (b"\xfe\xff\x00#\x00 ", "big-endian"),
+    (b"Write-Output 1\r\n# SIG # Begin signature block\r\n# AAAA\r\n",
+     "no last line"),
+    (b"Write-Output 1\r\n# SIG # Begin signature block\r\n# ***\r\n"
+     b"# SIG # End signature block\r\n", "base64"),
+    (b"Write-Output 1\r\n# SIG # Begin signature block\r\n# AAAA\r\n"
+     b"# SIG # End signature block\r\nWrite-Output 2\r\n", "end of the file"),
+    (b"Write-Output 1\r\n# SIG # Begin signature block\r\n# AAAA\r\n"
+     b"# SIG # End signature block\r\n", "PKCS#7"),
+    (b"Write-Output 1\r\n# SIG # End signature block\r\n", "never began"),
+]
+
+
+@pytest.mark.parametrize("data,words", MALFORMED)
+def test_malformed_script_refused(instance, ac, data, words):
+    before = len(instance.list_all(projectSlug=PROJECT))
+    r = instance.submit(data, project=PROJECT, policy="ac", filename="bad.ps1",
+                        fields={"artifactConfigurationSlug":
+                                "authenticode-script"}, expect=None)
+    assert r.status_code == 422, (r.status_code, r.text)
+    body = r.json()
+    assert body["error"] == "invalid_artifact"
+    assert words in body["message"], body
+    assert len(instance.list_all(projectSlug=PROJECT)) == before
+    assert instance.tmp_entries() == []
+
+
+def test_authenticode_refuses_binary(instance, ac):
+    before = len(instance.list_all(projectSlug=PROJECT))
+    r = instance.submit(bytes(range(256)) * 4, project=PROJECT, policy="ac",
+                        filename="x.ps1", expect=422,
+                        fields={"artifactConfigurationSlug": "authenticode"})
+    assert "none of the formats" in r.json()["message"], r.text
+    assert len(instance.list_all(projectSlug=PROJECT)) == before
+
+
+def test_configuration_not_in_policy(instance, ac):
+    r = instance.submit(SCRIPT.encode(), project=PROJECT, policy="cms-only",
+                        filename="x.ps1", expect=None,
+                        fields={"artifactConfigurationSlug":
+                                "authenticode-script"})
+    assert r.status_code == 400, r.text
+
+
+def test_formats_listed(instance, ac):
+    r = instance.session().get(instance.api("/signature-formats"))
+    assert r.status_code == 200
+    items = {i["slug"]: i for i in r.json()["items"]}
+    assert items["authenticode-script"]["extension"] == ""
+    assert items["authenticode-script"]["mediaType"] == "text/plain"
+    assert "authenticode" in items
