@@ -270,3 +270,48 @@ def test_formats_listed(instance, ac):
     assert items["authenticode-script"]["extension"] == ""
     assert items["authenticode-script"]["mediaType"] == "text/plain"
     assert "authenticode" in items
+
+
+def test_cli_submit_configuration(instance, ac, tmp_path):
+    from test_cli import cli_env, ok, signet
+    script = tmp_path / "cli.ps1"
+    script.write_bytes(SCRIPT.encode())
+    out = tmp_path / "signed.ps1"
+    env = cli_env(instance)
+    p = ok(signet(env, "submit", "--project", PROJECT, "--policy", "ac",
+                  "--configuration", "authenticode", "--artifact", str(script),
+                  "--param", "programName=CLI Tool", "--no-origin",
+                  "--wait", "--output", str(out)))
+    rid = p.stdout.strip()
+    req = instance.get_request(rid)
+    assert req["artifactConfigurationSlug"] == "authenticode"
+    assert req["authenticode"]["format"] == "authenticode-script"
+    verify(out, ac["root"])
+    # the request's details name the format, the program and both digests
+    t = ok(signet(env, "status", rid)).stdout
+    assert "authenticode-script" in t and "CLI Tool" in t, t
+    assert req["unsignedArtifact"]["sha256"] in t, t
+    assert req["authenticode"]["digest"] in t, t
+
+
+def test_resubmit_keeps_the_recorded_digest(instance, ac, tmp_path):
+    req, _ = sign(instance, SCRIPT.encode(), policy="ac-test")
+    s = instance.session()
+    # another algorithm: the recorded digest is not the new policy's
+    r = s.post(instance.api(f"/signing-requests/{req['id']}/resubmit"),
+               json={"signingPolicySlug": "ac384"})
+    assert r.status_code == 409, r.text
+    assert "submit the file again" in r.json()["message"]
+    # the same algorithm: signed over what was recorded, in the new
+    # policy's mode
+    r = s.post(instance.api(f"/signing-requests/{req['id']}/resubmit"),
+               json={"signingPolicySlug": "ac-append"})
+    assert r.status_code == 201, r.text
+    new = instance.wait_final(r.json()["id"])
+    assert new["status"] == "Completed", new
+    assert new["authenticode"]["digest"] == req["authenticode"]["digest"]
+    assert new["authenticode"]["signatureMode"] == "append"
+    got = s.get(instance.api(f"/signing-requests/{new['id']}/signed-artifact"))
+    p = tmp_path / "re.ps1"
+    p.write_bytes(got.content)
+    verify(p, ac["root"])
