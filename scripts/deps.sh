@@ -10,7 +10,7 @@ PKGS="meson ninja-build gcc pkg-config dpkg-dev libssl-dev openssl libp11-dev
 libp11-kit-dev softhsm2 opensc liblmdb-dev lmdb-utils libjansson-dev
 libinih-dev libcmocka-dev libargon2-dev libcurl4-openssl-dev libncurses-dev
 libjose-dev python3 python3-pytest python3-requests python3-cryptography curl
-tmux chromium"
+tmux chromium gcab"
 
 # Only for the appliance image: debootstrap, erofs and dm-verity, the UEFI
 # boot loader and its FAT file system, qemu with OVMF, and dnsmasq's DHCP
@@ -27,6 +27,14 @@ for p in $PKGS; do
 		missing="$missing $p"
 done
 
+# The Authenticode tests sign and verify with osslsigncode 2.9, which
+# Debian 12 has only in bookworm-backports (bookworm itself has 2.5).
+backports=""
+v=$(dpkg-query -W -f='${Version}' osslsigncode 2>/dev/null || true)
+if [ -z "$v" ] || ! dpkg --compare-versions "$v" ge 2.9; then
+	backports="osslsigncode/bookworm-backports"
+fi
+
 # Node.js and npm run the browser tests (tests/browser, playwright-core from
 # the npm registry). A machine that has them (from any source) keeps them;
 # otherwise Debian's.
@@ -40,12 +48,12 @@ if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
 	need_src=1
 fi
 
-if [ -z "$missing" ] && [ "$need_src" = 0 ]; then
+if [ -z "$missing" ] && [ -z "$backports" ] && [ "$need_src" = 0 ]; then
 	exit 0
 fi
 
 if [ "$(id -u)" != 0 ]; then
-	echo "deps: missing packages:$missing; run as root to install them" >&2
+	echo "deps: missing packages:$missing $backports; run as root to install them" >&2
 	exit 1
 fi
 
@@ -60,7 +68,15 @@ if [ "$need_src" = 1 ]; then
 	fi
 fi
 
+if [ -n "$backports" ] &&
+	! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	echo "deb http://deb.debian.org/debian bookworm-backports main" \
+		> /etc/apt/sources.list.d/signet-backports.list
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086
 [ -z "$missing" ] || apt-get install -y -q --no-install-recommends $missing
+# shellcheck disable=SC2086
+[ -z "$backports" ] || apt-get install -y -q --no-install-recommends $backports
