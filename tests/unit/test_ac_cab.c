@@ -701,9 +701,10 @@ test_refuses_signature(void **state)
 	pos = get32(b + 44);
 	sl = get32(b + 48);
 	assert_int_equal((size_t)pos + sl, len);
-	/* pointing outside the file */
+	/* pointing outside the file, or running past its end */
 	put32(b + 48, sl + 8);
-	refused(b, len, SIGNET_ERR_INVALID, "lies outside the file");
+	refused(b, len, SIGNET_ERR_TRUNCATED, "runs past the end of the file");
+	refused(b, len - 8, SIGNET_ERR_TRUNCATED, "runs past the end of the file");
 	put32(b + 48, sl);
 	put32(b + 44, 0x7fff0000);
 	refused(b, len, SIGNET_ERR_INVALID, "lies outside the file");

@@ -236,10 +236,14 @@ cab_header(int fd, uint64_t size, struct cab *c, uint32_t *coff_files,
 	if (sigpos == 0 || siglen == 0)
 		return cab_err(m, SIGNET_ERR_INVALID, "the cabinet's signature "
 		    "reserve is empty (offset %u, size %u)", sigpos, siglen);
-	if ((uint64_t)sigpos + siglen > size)
+	if (sigpos >= size)
 		return cab_err(m, SIGNET_ERR_INVALID, "the cabinet's signature "
 		    "(offset %u, size %u) lies outside the file (%llu bytes)",
 		    sigpos, siglen, (unsigned long long)size);
+	if ((uint64_t)sigpos + siglen > size)
+		return cab_err(m, SIGNET_ERR_TRUNCATED, "the cabinet's signature "
+		    "(offset %u, size %u) runs past the end of the file (%llu "
+		    "bytes)", sigpos, siglen, (unsigned long long)size);
 	if ((uint64_t)sigpos + siglen != size)
 		return cab_err(m, SIGNET_ERR_INVALID, "the cabinet's signature "
 		    "(offset %u, size %u) ends at byte %llu, not at the end of "
