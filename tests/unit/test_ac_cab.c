@@ -200,7 +200,9 @@ existing_file(const char *name, size_t *len)
 }
 
 static const char *const mds[] = { "sha256", "sha384", "sha512" };
-static const char *const kinds[] = { "plain", "mszip" };
+/* gcab writes one folder; "folders" is built here with one per file */
+static const char *const kinds[] = { "plain", "mszip", "folders" };
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 /* Pseudo-random bytes (xorshift) that compress poorly, so that the
  * cabinets span several CFDATA blocks and more than one read chunk. */
@@ -217,16 +219,120 @@ fill(unsigned char *p, size_t n, uint32_t seed)
 	}
 }
 
-static int
-setup(void **state)
+static void
+put16(unsigned char *p, uint16_t v)
 {
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	put16(p, (uint16_t)v);
+	put16(p + 2, (uint16_t)(v >> 16));
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+/* The CFDATA checksum ([MS-CAB] 2.5 csum, 4 "Checksum"): the 32-bit
+ * little-endian words XORed, the last one to three bytes taken high
+ * byte first. */
+static uint32_t
+cab_csum(const unsigned char *p, size_t n, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i + 4 <= n; i += 4)
+		seed ^= get32(p + i);
+	switch (n - i) {
+	case 3:
+		seed ^= (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		break;
+	case 2:
+		seed ^= (uint32_t)p[i] << 8 | p[i + 1];
+		break;
+	case 1:
+		seed ^= p[i];
+		break;
+	default:
+		break;
+	}
+	return seed;
+}
+
+/* A cabinet with one stored folder per file, in CFDATA blocks of at
+ * most 32 KiB: what gcab does not write, an offset to move per folder. */
+static void
+make_folders_cab(const char *out, const char *const *names, size_t nfiles)
+{
+	unsigned char *data[8], *cab, *p;
+	size_t len[8], total, i, off, left, n, entries = 0, blocks = 0;
+	uint32_t start;
+
+	assert_true(nfiles <= 8);
+	for (i = 0; i < nfiles; i++) {
+		data[i] = slurp(names[i], &len[i]);
+		entries += 16 + strlen(names[i]) + 1;
+		blocks += (len[i] + 32767) / 32768;
+	}
+	total = 36 + 8 * nfiles + entries + 8 * blocks;
+	for (i = 0; i < nfiles; i++)
+		total += len[i];
+	assert_non_null(cab = calloc(1, total));
+	memcpy(cab, "MSCF", 4);
+	put32(cab + 8, (uint32_t)total);
+	put32(cab + 16, (uint32_t)(36 + 8 * nfiles));
+	cab[24] = 3;
+	cab[25] = 1;
+	put16(cab + 26, (uint16_t)nfiles);
+	put16(cab + 28, (uint16_t)nfiles);
+	put16(cab + 32, 0x5167);
+	/* file entries: each alone at the start of its folder */
+	p = cab + 36 + 8 * nfiles;
+	for (i = 0; i < nfiles; i++) {
+		put32(p, (uint32_t)len[i]);
+		put16(p + 8, (uint16_t)i);
+		put16(p + 10, 0x5b82);	/* 2025-12-02 */
+		put16(p + 14, 0x20);
+		memcpy(p + 16, names[i], strlen(names[i]) + 1);
+		p += 16 + strlen(names[i]) + 1;
+	}
+	for (i = 0; i < nfiles; i++) {
+		start = (uint32_t)(p - cab);
+		put32(cab + 36 + 8 * i, start);
+		put16(cab + 36 + 8 * i + 4, (uint16_t)((len[i] + 32767) / 32768));
+		for (off = 0, left = len[i]; left > 0; off += n, left -= n) {
+			n = left < 32768 ? left : 32768;
+			put16(p + 4, (uint16_t)n);
+			put16(p + 6, (uint16_t)n);
+			memcpy(p + 8, data[i] + off, n);
+			put32(p, cab_csum(p + 4, 4, cab_csum(p + 8, n, 0)));
+			p += 8 + n;
+		}
+		free(data[i]);
+	}
+	assert_int_equal((size_t)(p - cab), total);
+	spit(out, cab, total);
+	free(cab);
+}
+
+static int teardown(void **state);
+
+/* The inputs, made fresh for each run; a tool that is missing or fails
+ * fails the whole group. */
+static int
+make_inputs(void)
+{
+	static const char *const names[] = { "a.txt", "b.bin", "c.dat" };
 	static unsigned char big[150000];
 	size_t i, j;
 
-	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/signet-test-cab-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		return -1;
 	fill(big, sizeof(big), 0x5167e7);
 	spit("b.bin", big, sizeof(big));
 	spit("a.txt", "a cabinet's first file\n", 23);
@@ -239,12 +345,13 @@ setup(void **state)
 		    "openssl (scripts/deps.sh)\n");
 		return -1;
 	}
+	make_folders_cab("folders.cab", names, 3);
 	if (sh("gcab -c plain.cab a.txt b.bin c.dat") != 0 ||
 	    sh("gcab -cz mszip.cab a.txt b.bin c.dat") != 0 ||
 	    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem "
 	    "-out cert.pem -subj /CN=signet-cab-test -days 2") != 0)
 		return -1;
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < NKINDS; i++)
 		for (j = 0; j < 3; j++)
 			if (sh("osslsigncode sign -certs cert.pem -key key.pem "
 			    "-h %s -in %s.cab -out %s-%s.cab && "
@@ -252,6 +359,21 @@ setup(void **state)
 			    "-out %s-%s.p7", mds[j], kinds[i], kinds[i], mds[j],
 			    kinds[i], mds[j], kinds[i], mds[j]) != 0)
 				return -1;
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/signet-test-cab-XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		dir[0] = '\0';
+		return -1;
+	}
+	if (make_inputs() != 0) {
+		teardown(state);
+		return -1;
+	}
 	return 0;
 }
 
@@ -351,7 +473,7 @@ test_digest_matches_osslsigncode(void **state)
 	const EVP_MD *md;
 
 	(void)state;
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < NKINDS; i++)
 		for (j = 0; j < 3; j++) {
 			md = EVP_get_digestbyname(mds[j]);
 			n = (size_t)EVP_MD_get_size(md);
@@ -426,7 +548,7 @@ test_embed_verifies(void **state)
 	uint64_t written;
 
 	(void)state;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < NKINDS; i++) {
 		snprintf(p7, sizeof(p7), "%s-sha256.p7", kinds[i]);
 		snprintf(in, sizeof(in), "%s.cab", kinds[i]);
 		snprintf(ref, sizeof(ref), "%s-sha256.cab", kinds[i]);
@@ -517,27 +639,6 @@ test_reembed_replaces(void **state)
 	free(b);
 	free(s384);
 	free(s512);
-}
-
-static void
-put16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
 }
 
 /* check() of b[0..len) written to a file: rc and the message; existing()
