@@ -9,16 +9,16 @@
  *   offset 48  u32  its size with the padding (it ends the file)
  *   offset 52  u8[8] zero
  *
- * The digest covers the header except reserved1 (4..7), iCabinet and the
- * reserve's first 20 bytes (34..55), then the CFFOLDER entries and every
- * byte after them up to the signature. An unsigned cabinet is hashed as it
+ * The digest covers the header except reserved1 (4..7) and 34..55
+ * (iCabinet, cbCFHeader, cbCFFolder, cbCFData and abReserve up to the
+ * zero bytes), then the CFFOLDER entries and every byte after them up to
+ * the signature. An unsigned cabinet is hashed as it
  * will be once signed: the reserve inserted after the fixed header, so
  * cbCabinet, coffFiles and each coffCabStart grow by 24 and flags gains
  * cfhdrRESERVE_PRESENT. The fields the digest leaves out must hold the one
  * value they can have (reserved1 = 0, iCabinet = 0, bytes 52..55 zero), so
  * that nothing the signature does not cover can carry meaning. */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,7 +61,6 @@
 /* 2.3 typeCompress: the low four bits; 0 none .. 3 LZX */
 #define CAB_COMPRESS_MASK	0x000F
 #define CAB_COMPRESS_MAX	3
-/* 2.4 iFolder values 0xFFFD..0xFFFF continue a folder across a set */
 #define CAB_SIG_ALIGN		8
 #define CAB_CHUNK		(64 * 1024)
 
