@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ac_cab.h"
 #include "ac_script.h"
 #include "authenticode.h"
 #include "cms.h"
@@ -23,6 +24,9 @@ static const struct format formats[] = {
 	    "Authenticode, embedded; the container (PE/EFI, MSI, CAB, "
 	    "PowerShell script) is recognised from the content",
 	    format_ac_sign, NULL, 1 },
+	{ "authenticode-cab", "", "application/vnd.ms-cab-compressed",
+	    "Authenticode-signed cabinet (.cab)", format_ac_sign,
+	    &ac_cab_format, 0 },
 	{ "authenticode-script", "", "text/plain",
 	    "Authenticode-signed PowerShell script (.ps1, .psm1, .psd1, "
 	    ".ps1xml)", format_ac_sign, &ac_script_format, 0 },
@@ -32,6 +36,7 @@ static const struct format formats[] = {
  * is tried: binary formats first, the script last, since it has no magic
  * and is chosen only for content that is text. */
 static const struct ac_format *const format_containers[] = {
+	&ac_cab_format,
 	&ac_script_format,
 };
 
