@@ -35,7 +35,8 @@ def ac(instance, tmp_path_factory):
         p = {"slug": slug, "name": slug, "certificate": cert,
              "requiredApprovals": 0, "submitters": ["ci-runner"],
              "approvers": [],
-             "artifactConfigurations": ["authenticode", "authenticode-script"]}
+             "artifactConfigurations": ["authenticode", "authenticode-script",
+                                        "authenticode-cab"]}
         p.update(kw)
         return p
 
@@ -315,3 +316,70 @@ def test_resubmit_keeps_the_recorded_digest(instance, ac, tmp_path):
     p = tmp_path / "re.ps1"
     p.write_bytes(got.content)
     verify(p, ac["root"])
+
+
+# --- cabinets (ac_cab.c), made by gcab in the test ----------------------
+
+def make_cab(tmp_path, name="app.cab"):
+    src = tmp_path / "cabsrc"
+    src.mkdir(exist_ok=True)
+    (src / "readme.txt").write_text("signet cabinet\n" * 50)
+    (src / "data.bin").write_bytes(bytes(range(256)) * 20)
+    out = tmp_path / name
+    run([tool("gcab"), "-c", "-n", str(out), str(src / "readme.txt"),
+         str(src / "data.bin")])
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("conf", ["authenticode-cab", "authenticode"])
+def test_cab_signed_and_verified(instance, ac, tmp_path, conf):
+    data = make_cab(tmp_path)
+    req, signed = sign(instance, data, name="app.cab", conf=conf)
+    assert req["authenticode"]["format"] == "authenticode-cab"
+    assert req["signedArtifact"]["name"] == "app.cab"
+    assert signed.headers["Content-Type"] == "application/vnd.ms-cab-compressed"
+    p = tmp_path / "signed.cab"
+    p.write_bytes(signed.content)
+    verify(p, ac["root"])
+    # the files are still there
+    listing = run([tool("gcab"), "-t", str(p)]).stdout
+    assert "readme.txt" in listing and "data.bin" in listing
+    bad = bytearray(signed.content)
+    bad[len(data) // 2] ^= 0x01
+    p.write_bytes(bytes(bad))
+    rc, text = verify(p, ac["root"], check=False)
+    assert rc != 0, text
+
+
+def test_cab_append(instance, ac, tmp_path):
+    data = make_cab(tmp_path)
+    _, first = sign(instance, data, name="app.cab", conf="authenticode-cab",
+                    policy="ac-test")
+    req, second = sign(instance, first.content, name="app.cab",
+                       conf="authenticode-cab", policy="ac-append")
+    p = tmp_path / "two.cab"
+    p.write_bytes(second.content)
+    rc, text = verify(p, ac["both"])
+    assert "Number of verified signatures: 2" in text, text
+    req, third = sign(instance, second.content, name="app.cab",
+                      conf="authenticode-cab", policy="ac-append")
+    assert third.content == second.content
+
+
+def test_cab_malformed_refused(instance, ac, tmp_path):
+    data = make_cab(tmp_path)
+    before = len(instance.list_all(projectSlug=PROJECT))
+    for bad in (data[:40], data[:-10], b"MSCF" + b"\0" * 60):
+        r = instance.submit(bad, project=PROJECT, policy="ac",
+                            filename="bad.cab", expect=None,
+                            fields={"artifactConfigurationSlug":
+                                    "authenticode-cab"})
+        assert r.status_code == 422, (r.status_code, r.text)
+        assert r.json()["error"] == "invalid_artifact"
+        assert r.json()["message"], r.text
+    # a script is not a cabinet
+    r = instance.submit(SCRIPT.encode(), project=PROJECT, policy="ac",
+                        filename="x.cab", expect=422,
+                        fields={"artifactConfigurationSlug": "authenticode-cab"})
+    assert len(instance.list_all(projectSlug=PROJECT)) == before
+    assert instance.tmp_entries() == []
