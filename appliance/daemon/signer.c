@@ -312,6 +312,10 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 		snprintf(note, nlen, "not signed again: certificate %s has "
 		    "signed this file already; the signed artifact is the "
 		    "file as submitted", k->name);
+	else if (fo.beside)
+		snprintf(note, nlen, "signature appended as a further "
+		    "certificate table entry; the file's earlier signatures "
+		    "are kept");
 	else if (fo.nested)
 		snprintf(note, nlen, "signature appended as a nested "
 		    "signature; the file's earlier signature is kept");

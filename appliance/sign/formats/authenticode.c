@@ -551,6 +551,23 @@ ac_say(struct ac_msg *m, const char *text)
 	snprintf(m->text, sizeof(m->text), "%s", text);
 }
 
+struct ac_by {
+	X509 *leaf;
+	int hit;
+};
+
+static int
+ac_by_one(const unsigned char *p7, size_t len, void *arg)
+{
+	struct ac_by *b = arg;
+	int r = ac_signed_by(p7, len, b->leaf);
+
+	if (r == 1)
+		b->hit = 1;
+	/* an entry that is no SignedData cannot be ours: look on */
+	return b->hit;
+}
+
 int
 ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
     const struct ac_sign_opts *o, EVP_PKEY *key, X509 *leaf,
@@ -576,6 +593,19 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 	}
 	if ((r = f->existing(fd, size, &old, &oldlen, m)) != 0)
 		goto out;
+	if (o->signatures != NULL) {
+		struct ac_by by = { leaf, 0 };
+
+		/* every entry of the table, not only the first */
+		if ((r = o->signatures(fd, size, ac_by_one, &by, m)) < 0)
+			goto out;
+		if (by.hit) {
+			res->unchanged = 1;
+			r = out->copy(out->arg, fd, 0, size);
+			goto out;
+		}
+		r = 0;
+	}
 	if (old != NULL) {
 		r = ac_signed_by(old, oldlen, leaf);
 		if (r < 0) {
@@ -600,7 +630,10 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 		    signet_strerror(r));
 		goto out;
 	}
-	if (o->append && old != NULL) {
+	if (o->append && old != NULL && o->embed_append != NULL) {
+		res->beside = 1;
+		r = o->embed_append(fd, size, sig, siglen, out, m);
+	} else if (o->append && old != NULL) {
 		if ((r = ac_nest(old, oldlen, sig, siglen, &both,
 		    &bothlen)) != 0) {
 			ac_say(m, "the new signature could not be nested into "

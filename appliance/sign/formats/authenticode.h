@@ -91,12 +91,22 @@ struct ac_sign_opts {
 	/* the Authenticode digest recorded at submission; NULL: none */
 	const unsigned char *expect;
 	size_t expect_len;
+	/* Containers with several signatures side by side (a UEFI image's
+	 * certificate table): every one of them, for the already-signed
+	 * check (NULL: existing() alone); and, for append, one more
+	 * side by side instead of a nested one (NULL: nested). */
+	int (*signatures)(int fd, uint64_t size,
+	    int (*fn)(const unsigned char *p7, size_t len, void *arg),
+	    void *arg, struct ac_msg *m);
+	int (*embed_append)(int fd, uint64_t size, const unsigned char *p7,
+	    size_t len, const struct ac_sink *out, struct ac_msg *m);
 };
 
 /* What signing did. */
 struct ac_result {
 	int unchanged;	/* the certificate had signed the file already */
 	int nested;	/* the new signature was nested into the old one */
+	int beside;	/* ... or added beside it (embed_append) */
 };
 
 /* Digest algorithm by name ("sha256", "sha384", "sha512"), or NULL. */

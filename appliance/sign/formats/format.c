@@ -233,6 +233,7 @@ format_ac_sign(const struct format_job *job, const struct format_key *key,
 		goto out;
 	}
 	out->nested = res.nested;
+	out->beside = res.beside;
 out:
 	cas_upload_abort(u);
 	close(fd);

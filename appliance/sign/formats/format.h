@@ -49,6 +49,7 @@ struct format_output {
 	uint64_t size;
 	int unchanged;	/* signed by this certificate already: as it was */
 	int nested;	/* appended as a nested signature */
+	int beside;	/* appended beside the file's (UEFI certificate table) */
 };
 
 /* Signs job with key and stores the result. On failure returns the error
