@@ -353,6 +353,82 @@ test_sign_file(void **state)
 	free(two.p);
 }
 
+/* A container with signatures side by side (a UEFI certificate table):
+ * every entry is looked at, and append adds one beside them. */
+static const unsigned char *side_p7;
+static size_t side_len;
+static int side_appended;
+
+static int
+side_signatures(int fd, uint64_t size,
+    int (*fn)(const unsigned char *p7, size_t len, void *arg), void *arg,
+    struct ac_msg *m)
+{
+	(void)fd;
+	(void)size;
+	(void)m;
+	/* an entry that is no signature, then the real one */
+	if (fn((const unsigned char *)"\x30\x00", 2, arg) != 0)
+		return 1;
+	return fn(side_p7, side_len, arg);
+}
+
+static int
+side_append(int fd, uint64_t size, const unsigned char *p7, size_t len,
+    const struct ac_sink *out, struct ac_msg *m)
+{
+	(void)p7;
+	(void)len;
+	(void)m;
+	side_appended = 1;
+	return out->copy(out->arg, fd, 0, size);
+}
+
+static void
+test_side_by_side(void **state)
+{
+	const char text[] = "Write-Output 2\r\n";
+	unsigned char *a = NULL, *ia = NULL;
+	size_t al, il;
+	struct membuf one, out;
+	struct ac_result res;
+	struct ac_sign_opts o;
+	struct ac_sink sink = { mb_write, mb_copy, &out };
+	struct ac_msg m = { "" };
+	int fd;
+
+	(void)state;
+	build(&A, EVP_sha256(), &a, &al, &ia, &il);
+	side_p7 = a;
+	side_len = al;
+	sign_file(&B, text, sizeof(text) - 1, 0, &one, &res, 0);
+	/* A's signature is an entry of the table: not signed again */
+	opts(&o, EVP_sha256());
+	o.append = 1;
+	o.signatures = side_signatures;
+	o.embed_append = side_append;
+	memset(&out, 0, sizeof(out));
+	fd = memfd(one.p, one.n);
+	assert_int_equal(ac_sign_file(&ac_script_format, fd, one.n, &o, A.key,
+	    A.cert, A.chain, &sink, &res, &m), 0);
+	assert_true(res.unchanged);
+	assert_false(side_appended);
+	free(out.p);
+	/* C has signed nothing: its signature goes beside B's */
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(ac_sign_file(&ac_script_format, fd, one.n, &o, C.key,
+	    C.cert, C.chain, &sink, &res, &m), 0);
+	assert_false(res.unchanged);
+	assert_true(res.beside);
+	assert_false(res.nested);
+	assert_true(side_appended);
+	close(fd);
+	free(out.p);
+	free(one.p);
+	OPENSSL_free(a);
+	OPENSSL_free(ia);
+}
+
 static void
 test_md_names(void **state)
 {
@@ -371,6 +447,7 @@ main(void)
 		cmocka_unit_test(test_attributes),
 		cmocka_unit_test(test_nested),
 		cmocka_unit_test(test_sign_file),
+		cmocka_unit_test(test_side_by_side),
 		cmocka_unit_test(test_md_names),
 	};
 
