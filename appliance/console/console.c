@@ -578,6 +578,8 @@ console_details_lines(const json_t *rep, struct console_lines *ls)
 	const json_t *orig = json_object_get(rep, "original"), *a, *e;
 	const json_t *ev = json_object_get(rq, "originVerification");
 	const json_t *ac = json_object_get(rq, "authenticode");
+	const char *dg;
+	size_t dn;
 	char age[24], approvers[CONSOLE_LINE] = "";
 	size_t i, ok = 0;
 
@@ -614,8 +616,14 @@ console_details_lines(const json_t *rep, struct console_lines *ls)
 		if (json_is_string(json_object_get(ac, "programName")))
 			console_line(ls, "Program      %s", console_str(ac,
 			    "programName"));
-		console_line(ls, "Authenticode %s %s", console_str(ac,
-		    "digestAlgorithm"), console_str(ac, "digest"));
+		/* 64 hex digits a line: 80 columns hold no SHA-512 */
+		console_line(ls, "Authenticode %s digest (what the signature "
+		    "covers)", console_str(ac, "digestAlgorithm"));
+		dg = console_str(ac, "digest");
+		for (dn = strlen(dg); dn > 0; dn -= dn < 64 ? dn : 64) {
+			console_line(ls, "             %.64s", dg);
+			dg += dn < 64 ? dn : 64;
+		}
 	}
 	console_line(ls, "%s", "");
 	console_line(ls, "Origin       %s", json_is_true(json_object_get(rep,
