@@ -91,8 +91,8 @@ api_submit_check(struct form *f, void *arg)
  * 422 naming what is wrong with the file. */
 static int
 api_submit_file(struct api *a, struct form *f, const char *conf,
-    const char *alg, const struct format **resolved,
-    char dhex[2 * EVP_MAX_MD_SIZE + 1])
+    const char *alg, const struct format_streamed *st,
+    const struct format **resolved, char dhex[2 * EVP_MAX_MD_SIZE + 1])
 {
 	const struct format *fmt = format_find(conf);
 	unsigned char dg[EVP_MAX_MD_SIZE];
@@ -110,7 +110,7 @@ api_submit_file(struct api *a, struct form *f, const char *conf,
 		return -1;
 	}
 	r = format_check(conf, fd, cas_upload_size(f->upload),
-	    alg[0] ? alg : NULL, resolved, dg, &dlen, msg, sizeof(msg));
+	    alg[0] ? alg : NULL, st, resolved, dg, &dlen, msg, sizeof(msg));
 	close(fd);
 	if (r == SIGNET_ERR_TOO_LARGE) {
 		http_error(a->c, 413, "artifact_too_large", "%s", msg);
@@ -202,8 +202,8 @@ api_submit(struct api *a)
 	}
 	/* an embedded signature's file is checked before it is kept: a
 	 * malformed one is answered here and leaves nothing behind */
-	if (api_submit_file(a, &f, conf, sc.facts.digest_algorithm, &resolved,
-	    dhex) != 0) {
+	if (api_submit_file(a, &f, conf, sc.facts.digest_algorithm, NULL,
+	    &resolved, dhex) != 0) {
 		form_discard_upload(&f);
 		goto out;
 	}

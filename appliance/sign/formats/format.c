@@ -105,8 +105,8 @@ format_of_container(const struct ac_format *ac)
 
 int
 format_check(const char *conf, int fd, uint64_t size, const char *digest_alg,
-    const struct format **resolved, unsigned char *digest, size_t *dlen,
-    char *msg, size_t mlen)
+    const struct format_streamed *st, const struct format **resolved,
+    unsigned char *digest, size_t *dlen, char *msg, size_t mlen)
 {
 	const struct format *f = format_find(conf);
 	const struct ac_format *ac = NULL;
@@ -160,7 +160,16 @@ format_check(const char *conf, int fd, uint64_t size, const char *digest_alg,
 		if (f == NULL)
 			return SIGNET_ERR_INTERNAL;
 	}
-	if ((r = ac_check_digest(f->ac, fd, size, md, digest, &m)) != 0) {
+	if (st != NULL && st->ac == f->ac) {
+		/* read once: checked and digested as it streamed in */
+		r = st->r;
+		snprintf(m.text, sizeof(m.text), "%s", st->msg);
+		if (r == 0)
+			memcpy(digest, st->digest, (size_t)EVP_MD_get_size(md));
+	} else {
+		r = ac_check_digest(f->ac, fd, size, md, digest, &m);
+	}
+	if (r != 0) {
 		snprintf(msg, mlen, "not a valid file for %s: %s", f->slug,
 		    m.text[0] ? m.text : signet_strerror(r));
 		return r == SIGNET_ERR_TOO_LARGE || r == SIGNET_ERR_TRUNCATED ||

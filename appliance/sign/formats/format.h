@@ -89,9 +89,21 @@ const struct format *format_default(void);
  * signs it: conf's, or for "authenticode" the container its content
  * matched. SIGNET_ERR_INVALID (or TOO_LARGE, TRUNCATED) with msg saying
  * what is wrong with the file. */
+struct format_streamed;
 int format_check(const char *conf, int fd, uint64_t size,
-    const char *digest_alg, const struct format **resolved,
-    unsigned char *digest, size_t *dlen, char *msg, size_t mlen) SIGNET_WUR;
+    const char *digest_alg, const struct format_streamed *st,
+    const struct format **resolved, unsigned char *digest, size_t *dlen,
+    char *msg, size_t mlen) SIGNET_WUR;
+
+/* A container's check and digest done while the upload streamed in (PE:
+ * ac_pe_stream_*), so that format_check need not read the file again
+ * when the configuration resolves to that container. */
+struct format_streamed {
+	const struct ac_format *ac;
+	int r;				/* the stream's verdict */
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	char msg[256];			/* why, when r != 0 */
+};
 /* The slugs, joined by ", " into out[len] (for messages and help). */
 void format_slugs(char *out, size_t len);
 
