@@ -97,6 +97,19 @@ sec_off(const struct cfb *c, uint32_t s)
 	return ((uint64_t)s + 1) * c->ss;
 }
 
+/* Windows Installer packs two characters of [0-9A-Za-z._] into one code
+ * unit of 0x3800..0x47FF, one into 0x4800..0x483F, and marks its tables
+ * with 0x4840 (msitools, libmsi's decode of stream names): shown
+ * unpacked, so that a message names the stream msiinfo lists. */
+static char
+cfb_mime(unsigned x)
+{
+	static const char set[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz._";
+
+	return set[x & 0x3F];
+}
+
 void
 cfb_name_text(const struct cfb_entry *e, char *out, size_t cap)
 {
@@ -105,11 +118,19 @@ cfb_name_text(const struct cfb_entry *e, char *out, size_t cap)
 
 	if (cap == 0)
 		return;
-	for (i = 0; i + 1 < e->name_len && n + 1 < cap; i += 2) {
+	for (i = 0; i + 1 < e->name_len && n + 2 < cap; i += 2) {
 		u = e->name[i] | (unsigned)e->name[i + 1] << 8;
 		if (u == 0)
 			break;
-		out[n++] = u >= 0x20 && u < 0x7F ? (char)u : '?';
+		if (u >= 0x3800 && u < 0x4800) {
+			out[n++] = cfb_mime(u - 0x3800);
+			out[n++] = cfb_mime((u - 0x3800) >> 6);
+		} else if (u >= 0x4800 && u < 0x4840)
+			out[n++] = cfb_mime(u - 0x4800);
+		else if (u == 0x4840)
+			out[n++] = '!';
+		else
+			out[n++] = u >= 0x20 && u < 0x7F ? (char)u : '?';
 	}
 	out[n] = '\0';
 }
@@ -395,7 +416,7 @@ cfb_tree(struct cfb *c, uint32_t id, unsigned depth, uint8_t *seen,
 	const struct cfb_entry **sorted = NULL;
 	struct cfb_entry *e;
 	uint32_t sp = 0, cur, from, i, n;
-	char name[40];
+	char name[64];
 	int rc = SIGNET_ERR_INTERNAL;
 
 	if (depth > SIGNET_MAX_CFB_DEPTH)
@@ -489,7 +510,7 @@ cfb_open(int fd, uint64_t size, struct cfb **out, char *m, size_t mlen)
 	uint32_t *dirsec = NULL, *stack = NULL, *mfsec = NULL;
 	uint32_t ndirsec, nmfsec, per, i, j, k, len, v;
 	struct cfb_entry *e;
-	char what[64], name[40];
+	char what[80], name[64];
 	int rc = SIGNET_ERR_INTERNAL;
 
 	*out = NULL;

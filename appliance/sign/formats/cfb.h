@@ -60,7 +60,8 @@ const struct cfb_entry *cfb_entry(const struct cfb *c, uint32_t id);
 const uint32_t *cfb_children(const struct cfb *c, uint32_t id, uint32_t *n);
 /* The entry named name (ASCII) in storage id, or CFB_NOSTREAM. */
 uint32_t cfb_find(const struct cfb *c, uint32_t storage, const char *name);
-/* The name of e for messages: ASCII, other characters as '?'. */
+/* The name of e for messages: ASCII, MSI's packed names unpacked,
+ * other characters as '?'. */
 void cfb_name_text(const struct cfb_entry *e, char *out, size_t cap);
 
 /* Hands the bytes of stream id (the root: the mini stream) to fn. */
