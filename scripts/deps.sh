@@ -10,7 +10,7 @@ PKGS="meson ninja-build gcc pkg-config dpkg-dev libssl-dev openssl libp11-dev
 libp11-kit-dev softhsm2 opensc liblmdb-dev lmdb-utils libjansson-dev
 libinih-dev libcmocka-dev libargon2-dev libcurl4-openssl-dev libncurses-dev
 libjose-dev python3 python3-pytest python3-requests python3-cryptography curl
-tmux chromium"
+tmux chromium wixl msitools osslsigncode"
 
 # Only for the appliance image: debootstrap, erofs and dm-verity, the UEFI
 # boot loader and its FAT file system, qemu with OVMF, and dnsmasq's DHCP
@@ -59,6 +59,18 @@ if [ "$need_src" = 1 ]; then
 			> /etc/apt/sources.list.d/signet-deb-src.list
 	fi
 fi
+
+# osslsigncode 2.9, which the Authenticode tests verify with, is in
+# bookworm-backports (Debian 12 has 2.5).
+case " $missing " in
+*" osslsigncode "*)
+	if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		echo "deb http://deb.debian.org/debian bookworm-backports main" \
+			> /etc/apt/sources.list.d/signet-backports.list
+	fi
+	missing=$(echo " $missing " | sed 's| osslsigncode | osslsigncode/bookworm-backports |')
+	;;
+esac
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
