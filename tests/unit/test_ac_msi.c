@@ -504,6 +504,52 @@ test_large_package(void **state)
 	free(content);
 }
 
+/* Compound files wixl does not write: version 4 (4096-byte sectors), and
+ * a storage in the root, from tests/fuzz/gen_corpus.py's seeds (it builds
+ * them during the test); osslsigncode signs any compound file. */
+static void
+test_version_4_and_storages(void **state)
+{
+	static const char *const seeds[] = { "valid_v3", "valid_v4" };
+	const char *gen = getenv("SIGNET_GEN_CORPUS");
+	struct ac_msg m = { { 0 } };
+	unsigned char d[32], d1[32], *p7, *content, *b;
+	char in[40], out[40], p7name[48], e[40];
+	size_t len, clen, i, j;
+
+	(void)state;
+	assert_non_null(gen);
+	run("SIGNET_CORPUS=msi python3 '%s' corp > /dev/null", gen);
+	for (i = 0; i < 2; i++) {
+		snprintf(in, sizeof in, "%s.msi", seeds[i]);
+		snprintf(out, sizeof out, "%s.s.msi", seeds[i]);
+		snprintf(p7name, sizeof p7name, "%s.p7", out);
+		snprintf(e, sizeof e, "%s.e.msi", seeds[i]);
+		run("cp corp/msi/%s %s", seeds[i], in);
+		ossl_sign(in, out, "sha256", "");
+		digest_of(in, EVP_sha256(), d);
+		p7 = slurp(p7name, &len);
+		signed_content(p7, len, &content, &clen);
+		assert_memory_equal(content + clen - 32, d, 32);
+		if (embed(in, p7name, e, &m, NULL) != 0)
+			fail_msg("embed: %s", m.text);
+		assert_true(ossl_verifies(e));
+		/* a stream inside the storage is part of the digest */
+		b = slurp(in, &len);
+		for (j = 0; j + 8 <= len; j++)
+			if (memcmp(b + j, "inininin", 8) == 0)
+				break;
+		assert_true(j + 8 <= len);
+		b[j] = 'X';
+		spit("inner.msi", b, len);
+		digest_of("inner.msi", EVP_sha256(), d1);
+		assert_memory_not_equal(d, d1, 32);
+		free(b);
+		free(p7);
+		free(content);
+	}
+}
+
 /* Nothing is written for a file that is refused, or for no signature. */
 static void
 test_embed_refused(void **state)
@@ -542,6 +588,7 @@ main(void)
 		cmocka_unit_test(test_digital_signature_ex_dropped),
 		cmocka_unit_test(test_long_signature),
 		cmocka_unit_test(test_large_package),
+		cmocka_unit_test(test_version_4_and_storages),
 		cmocka_unit_test(test_embed_refused),
 	};
 
