@@ -24,6 +24,7 @@
 #include <openssl/pkcs7.h>
 
 #include "ac_msi.h"
+#include "cfb.h"
 
 static char dir[64];
 static const struct ac_format *F = &ac_msi_format;
@@ -356,6 +357,72 @@ test_existing(void **state)
 	existing_is("e1.msi", "e1.msi.p7");
 }
 
+struct mem {
+	unsigned char *p;
+	size_t n, cap;
+};
+
+static int
+to_mem(void *arg, const void *p, size_t n)
+{
+	struct mem *b = arg;
+
+	if (b->n + n > b->cap) {
+		b->cap = (b->n + n) * 2;
+		assert_non_null(b->p = realloc(b->p, b->cap));
+	}
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+	return 0;
+}
+
+/* a.msi with a root stream DigitalSignature of these bytes, as name */
+static void
+with_signature_stream(const char *name, const unsigned char *data,
+    size_t len)
+{
+	struct cfb_edit e = { .set = "\005DigitalSignature", .data = data,
+	    .len = len };
+	struct mem out = { NULL, 0, 0 };
+	struct cfb *c;
+	char m[256];
+	uint64_t size;
+	int fd = open_file("a.msi", &size);
+
+	assert_int_equal(cfb_open(fd, size, &c, m, sizeof m), 0);
+	assert_int_equal(cfb_write(c, &e, to_mem, &out, m, sizeof m), 0);
+	spit(name, out.p, out.n);
+	cfb_free(c);
+	close(fd);
+	free(out.p);
+}
+
+/* An empty DigitalSignature stream is no signature; one that is no
+ * PKCS#7 is refused with a message saying so. */
+static void
+test_existing_odd_streams(void **state)
+{
+	static const unsigned char junk[] = "not a signature";
+	struct ac_msg m = { { 0 } };
+	static unsigned char x;
+	unsigned char *der = &x;
+	uint64_t size;
+	size_t len = 1;
+	int fd;
+
+	(void)state;
+	with_signature_stream("empty_sig.msi", junk, 0);
+	existing_is("empty_sig.msi", NULL);
+	with_signature_stream("junk_sig.msi", junk, sizeof junk);
+	fd = open_file("junk_sig.msi", &size);
+	assert_int_equal(F->existing(fd, size, &der, &len, &m),
+	    SIGNET_ERR_INVALID);
+	assert_non_null(strstr(m.text, "not a PKCS#7"));
+	assert_null(der);
+	assert_int_equal(len, 0);
+	close(fd);
+}
+
 /* the sorted lines of a command's output, in a file */
 static void
 listing(const char *cmd, const char *to)
@@ -582,6 +649,7 @@ main(void)
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_digest_and_indirect_match_osslsigncode),
 		cmocka_unit_test(test_existing),
+		cmocka_unit_test(test_existing_odd_streams),
 		cmocka_unit_test(test_embed_verifies),
 		cmocka_unit_test(test_changed_byte_fails_verification),
 		cmocka_unit_test(test_embed_replaces),

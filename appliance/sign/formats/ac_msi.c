@@ -325,13 +325,14 @@ msi_existing(int fd, uint64_t size, unsigned char **der, size_t *len,
 	if ((id = cfb_find(c, CFB_ROOT_ID, MSI_SIGNATURE)) == CFB_NOSTREAM)
 		goto out;	/* unsigned */
 	e = cfb_entry(c, id);
-	if (e->type != CFB_STREAM || e->size == 0) {
+	if (e->type != CFB_STREAM) {
 		r = signet_errf(m->text, sizeof m->text, SIGNET_ERR_INVALID,
-		    "the MSI's DigitalSignature entry is %s",
-		    e->type != CFB_STREAM ? "a storage, not a stream" :
-		    "empty");
+		    "the MSI's DigitalSignature entry is a storage, not a "
+		    "stream");
 		goto out;
 	}
+	if (e->size == 0)
+		goto out;	/* no signature in it: unsigned */
 	if (e->size > SIGNET_MAX_CFB_SIGNATURE) {
 		r = signet_errf(m->text, sizeof m->text, SIGNET_ERR_TOO_LARGE,
 		    "the MSI's DigitalSignature stream is larger than %d "
