@@ -800,6 +800,12 @@ def msi():
     put("msi", "truncated_header", bytes(ok[:300]))
     put("msi", "truncated", bytes(ok[:len(ok) // 2]))
     put("msi", "empty", b"")
+    # storages nested SIGNET_MAX_CFB_DEPTH (16) deep, and one more
+    for depth, tag in ((16, "deep_16"), (17, "deep_17")):
+        kids = [("stream", "leaf", b"deep")]
+        for i in range(depth):
+            kids = [("storage", f"s{i}", b"\0" * 16, kids)]
+        put("msi", tag, bytes(cfb(kids)[0]))
 
 
 # --- cabinets ([MS-CAB]; the Authenticode reserve of ac_cab.c) --------

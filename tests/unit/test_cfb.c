@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "cfb.h"
+#include "signet_limits.h"
 
 #define SS 512
 
@@ -480,6 +481,43 @@ test_not_the_root(void **state)
 	free(b);
 }
 
+/* The limits: the file's size, and storages nested deeper than
+ * SIGNET_MAX_CFB_DEPTH (compound files from tests/fuzz/gen_corpus.py,
+ * built during the test). */
+static void
+test_limits(void **state)
+{
+	const char *gen = getenv("SIGNET_GEN_CORPUS");
+	struct cfb *c = NULL;
+	char m[256], cmd[512], p[160];
+	unsigned char *b;
+	size_t len;
+	int fd;
+
+	(void)state;
+	snprintf(p, sizeof p, "%s/a.msi", dir);
+	assert_true((fd = open(p, O_RDONLY | O_CLOEXEC)) >= 0);
+	assert_int_equal(cfb_open(fd, SIGNET_MAX_CFB_SIZE + 1, &c, m, sizeof m),
+	    SIGNET_ERR_TOO_LARGE);
+	assert_non_null(strstr(m, "larger than"));
+	assert_null(c);
+	close(fd);
+	assert_non_null(gen);
+	snprintf(cmd, sizeof cmd, "SIGNET_CORPUS=msi python3 '%s' '%s/corp' "
+	    "> /dev/null", gen, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(p, sizeof p, "%s/corp/msi/deep_16", dir);
+	b = slurp(p, &len);
+	assert_int_equal(open_bytes(b, len, &c, &fd, m, sizeof m), 0);
+	cfb_free(c);
+	close(fd);
+	free(b);
+	snprintf(p, sizeof p, "%s/corp/msi/deep_17", dir);
+	b = slurp(p, &len);
+	refused(b, len, SIGNET_ERR_TOO_LARGE, "nested more than 16 deep");
+	free(b);
+}
+
 /* [MS-CFB] 2.6.4 order (shorter first, then upper-cased code units) */
 static int
 tree_cmp(const struct cfb_entry *a, const struct cfb_entry *b)
@@ -690,6 +728,7 @@ main(void)
 		cmocka_unit_test(test_duplicate_names),
 		cmocka_unit_test(test_fat_not_marking_itself),
 		cmocka_unit_test(test_not_the_root),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_write_unchanged),
 		cmocka_unit_test(test_write_set_and_drop),
 	};
