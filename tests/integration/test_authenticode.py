@@ -36,7 +36,7 @@ def ac(instance, tmp_path_factory):
              "requiredApprovals": 0, "submitters": ["ci-runner"],
              "approvers": [],
              "artifactConfigurations": ["authenticode", "authenticode-script",
-                                        "authenticode-cab"]}
+                                        "authenticode-cab", "authenticode-msi"]}
         p.update(kw)
         return p
 
@@ -381,5 +381,86 @@ def test_cab_malformed_refused(instance, ac, tmp_path):
     r = instance.submit(SCRIPT.encode(), project=PROJECT, policy="ac",
                         filename="x.cab", expect=422,
                         fields={"artifactConfigurationSlug": "authenticode-cab"})
+    assert len(instance.list_all(projectSlug=PROJECT)) == before
+    assert instance.tmp_entries() == []
+
+
+# --- Windows Installer packages (ac_msi.c), made by wixl in the test ----
+
+WXS = """<?xml version="1.0" encoding="utf-8"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name="SignetTestProduct" Language="1033" Version="1.0.0"
+           Manufacturer="Signet" UpgradeCode="6d2a3b9c-1f4e-4b8a-9c55-2f1e7d0a4b11">
+    <Package InstallerVersion="200" Compressed="yes" InstallScope="perMachine"/>
+    <Media Id="1" Cabinet="product.cab" EmbedCab="yes"/>
+    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="ProgramFilesFolder">
+        <Directory Id="INSTALLDIR" Name="SignetTest">
+          <Component Id="Readme" Guid="0b7a2f5e-3c1d-4e8f-a9b6-7c5d4e3f2a10">
+            <File Id="ReadmeTxt" Source="readme.txt"/>
+          </Component>
+        </Directory>
+      </Directory>
+    </Directory>
+    <Feature Id="Main" Level="1"><ComponentRef Id="Readme"/></Feature>
+  </Product>
+</Wix>
+"""
+
+
+def make_msi(tmp_path):
+    d = tmp_path / "msisrc"
+    d.mkdir(exist_ok=True)
+    (d / "readme.txt").write_text("signet msi\n" * 20)
+    (d / "product.wxs").write_text(WXS)
+    run([tool("wixl"), "-o", str(d / "product.msi"), str(d / "product.wxs")],
+        cwd=str(d))
+    return (d / "product.msi").read_bytes()
+
+
+@pytest.mark.parametrize("conf", ["authenticode-msi", "authenticode"])
+def test_msi_signed_and_verified(instance, ac, tmp_path, conf):
+    data = make_msi(tmp_path)
+    req, signed = sign(instance, data, name="product.msi", conf=conf)
+    assert req["authenticode"]["format"] == "authenticode-msi"
+    assert signed.headers["Content-Type"] == "application/x-msi"
+    p = tmp_path / "product.msi"
+    p.write_bytes(signed.content)
+    verify(p, ac["root"])
+    # still an installer package
+    run([tool("msiinfo"), "tables", str(p)])
+    # a changed byte in a stream the digest covers fails
+    body = bytearray(signed.content)
+    i = body.find(b"SignetTestProduct")
+    assert i > 0
+    body[i] ^= 0x01
+    p.write_bytes(bytes(body))
+    rc, text = verify(p, ac["root"], check=False)
+    assert rc != 0, text
+
+
+def test_msi_append(instance, ac, tmp_path):
+    data = make_msi(tmp_path)
+    _, first = sign(instance, data, name="p.msi", conf="authenticode-msi",
+                    policy="ac-test")
+    _, second = sign(instance, first.content, name="p.msi",
+                     conf="authenticode-msi", policy="ac-append")
+    p = tmp_path / "p.msi"
+    p.write_bytes(second.content)
+    rc, text = verify(p, ac["both"])
+    assert "Number of verified signatures: 2" in text, text
+
+
+def test_msi_malformed_refused(instance, ac, tmp_path):
+    data = make_msi(tmp_path)
+    before = len(instance.list_all(projectSlug=PROJECT))
+    for bad in (data[:512], data[:len(data) // 2],
+                b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504):
+        r = instance.submit(bad, project=PROJECT, policy="ac",
+                            filename="bad.msi", expect=None,
+                            fields={"artifactConfigurationSlug":
+                                    "authenticode-msi"})
+        assert 400 <= r.status_code < 500, (r.status_code, r.text)
+        assert r.json()["message"], r.text
     assert len(instance.list_all(projectSlug=PROJECT)) == before
     assert instance.tmp_entries() == []

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "ac_cab.h"
+#include "ac_msi.h"
 #include "ac_script.h"
 #include "authenticode.h"
 #include "cms.h"
@@ -24,6 +25,9 @@ static const struct format formats[] = {
 	    "Authenticode, embedded; the container (PE/EFI, MSI, CAB, "
 	    "PowerShell script) is recognised from the content",
 	    format_ac_sign, NULL, 1 },
+	{ "authenticode-msi", "", "application/x-msi",
+	    "Authenticode-signed Windows Installer package (.msi, .msp)",
+	    format_ac_sign, &ac_msi_format, 0 },
 	{ "authenticode-cab", "", "application/vnd.ms-cab-compressed",
 	    "Authenticode-signed cabinet (.cab)", format_ac_sign,
 	    &ac_cab_format, 0 },
@@ -36,6 +40,7 @@ static const struct format formats[] = {
  * is tried: binary formats first, the script last, since it has no magic
  * and is chosen only for content that is text. */
 static const struct ac_format *const format_containers[] = {
+	&ac_msi_format,
 	&ac_cab_format,
 	&ac_script_format,
 };
