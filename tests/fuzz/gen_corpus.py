@@ -571,6 +571,16 @@ def catalog():
                                                        "requireVerifiedOrigin": True,
                                                        "allowedBranches": ["main", "refs/tags/v*"],
                                                        "artifactConfigurations": [{"slug": "exe", "name": "EXE"}]}]}]},
+        "project_authenticode": {"projects": [{"slug": "ac-app", "name": "AC", "url": "https://e.test/ac",
+                                               "signingPolicies": [{"slug": "ac", "name": "AC",
+                                                                    "certificate": "test-cert",
+                                                                    "digestAlgorithm": "sha384",
+                                                                    "signatureMode": "append",
+                                                                    "artifactConfigurations": ["authenticode"]}]}]},
+        "project_bad_url": {"projects": [{"slug": "u", "name": "U", "url": "ftp://e.test/\u00e9"}]},
+        "policy_bad_digest": {"projects": [{"slug": "d", "name": "D", "signingPolicies": [
+            {"slug": "s", "name": "S", "certificate": "test-cert", "digestAlgorithm": "md5",
+             "signatureMode": "sideways"}]}]},
         "project_update": {"projects": [{"slug": "app", "name": "App 2", "signingPolicies": [
             {"slug": "test", "name": "Test", "certificate": "test-cert", "purpose": "release"}]}]},
         "policy_missing_cert": {"projects": [{"slug": "p", "name": "P", "signingPolicies": [
