@@ -104,7 +104,7 @@ api_submit_file(struct api *a, struct form *f, const char *conf,
 	dhex[0] = '\0';
 	if (fmt == NULL || (fmt->ac == NULL && !fmt->pick) || f->upload == NULL)
 		return 0;
-	if (form_end(f) != 0 || cas_upload_open_read(f->upload, &fd) != 0) {
+	if (cas_upload_open_read(f->upload, &fd) != 0) {
 		http_error(a->c, 503, "storage_unavailable", "the artifact "
 		    "cannot be read back right now; try again");
 		return -1;
