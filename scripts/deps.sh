@@ -10,7 +10,12 @@ PKGS="meson ninja-build gcc pkg-config dpkg-dev libssl-dev openssl libp11-dev
 libp11-kit-dev softhsm2 opensc liblmdb-dev lmdb-utils libjansson-dev
 libinih-dev libcmocka-dev libargon2-dev libcurl4-openssl-dev libncurses-dev
 libjose-dev python3 python3-pytest python3-requests python3-cryptography curl
-tmux chromium"
+tmux chromium
+gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 sbsigntool shim-signed
+grub-efi-amd64-signed python3-pefile"
+# From bookworm-backports: osslsigncode 2.9 (bookworm's 2.5 predates the
+# verify output the Authenticode tests read).
+BACKPORTS_PKGS="osslsigncode"
 
 # Only for the appliance image: debootstrap, erofs and dm-verity, the UEFI
 # boot loader and its FAT file system, qemu with OVMF, and dnsmasq's DHCP
@@ -27,6 +32,14 @@ for p in $PKGS; do
 		missing="$missing $p"
 done
 
+need_backports=""
+for p in $BACKPORTS_PKGS; do
+	v=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || true)
+	if [ -z "$v" ] || dpkg --compare-versions "$v" lt 2.9; then
+		need_backports="$need_backports $p"
+	fi
+done
+
 # Node.js and npm run the browser tests (tests/browser, playwright-core from
 # the npm registry). A machine that has them (from any source) keeps them;
 # otherwise Debian's.
@@ -40,12 +53,12 @@ if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
 	need_src=1
 fi
 
-if [ -z "$missing" ] && [ "$need_src" = 0 ]; then
+if [ -z "$missing" ] && [ -z "$need_backports" ] && [ "$need_src" = 0 ]; then
 	exit 0
 fi
 
 if [ "$(id -u)" != 0 ]; then
-	echo "deps: missing packages:$missing; run as root to install them" >&2
+	echo "deps: missing packages:$missing$need_backports; run as root to install them" >&2
 	exit 1
 fi
 
@@ -60,7 +73,16 @@ if [ "$need_src" = 1 ]; then
 	fi
 fi
 
+if [ -n "$need_backports" ] &&
+    ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	echo "deb http://deb.debian.org/debian bookworm-backports main" \
+		> /etc/apt/sources.list.d/signet-backports.list
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086
 [ -z "$missing" ] || apt-get install -y -q --no-install-recommends $missing
+for p in $need_backports; do
+	apt-get install -y -q --no-install-recommends "$p/bookworm-backports"
+done
