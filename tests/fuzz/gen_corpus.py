@@ -711,6 +711,9 @@ def pe():
     # dwLength with its padding (signtool) and without (sbsign)
     put("pe", "signed_two", pe_image(certs=[(16, 0x200, 2, p7), (8 + len(p7b), 0x200, 2, p7b)]))
     put("pe", "signed_not_der", pe_image(certs=[(12, 0x200, 2, b"\xff\xff\xff\xff")]))
+    # existing() reads the first, the walk also the second (a find)
+    put("pe", "signed_second_not_der", pe_image(certs=[(16, 0x200, 2, p7),
+                                                       (16, 0x200, 2, bytes.fromhex("3046020107020101"))]))
     # what check() refuses
     put("pe", "empty", b"")
     put("pe", "not_pe", b"#!/bin/sh\necho signet\n")
