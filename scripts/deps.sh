@@ -10,12 +10,15 @@ PKGS="meson ninja-build gcc pkg-config dpkg-dev libssl-dev openssl libp11-dev
 libp11-kit-dev softhsm2 opensc liblmdb-dev lmdb-utils libjansson-dev
 libinih-dev libcmocka-dev libargon2-dev libcurl4-openssl-dev libncurses-dev
 libjose-dev python3 python3-pytest python3-requests python3-cryptography curl
-tmux chromium
-gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 sbsigntool shim-signed
-grub-efi-amd64-signed python3-pefile"
-# From bookworm-backports: osslsigncode 2.9 (bookworm's 2.5 predates the
-# verify output the Authenticode tests read).
-BACKPORTS_PKGS="osslsigncode"
+tmux chromium"
+# What the signature tests build their inputs with and verify with: PE
+# files (MinGW-w64), vendor-signed EFI binaries, MSI, cabinets; the
+# PKCS#11 module's clients; leak checks and the metrics parser.
+# osslsigncode itself is handled below (it must be 2.9).
+PKGS="$PKGS gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 sbsigntool shim-signed
+grub-efi-amd64-signed wixl msitools gcab python3-pefile
+libengine-pkcs11-openssl p11-kit openjdk-17-jdk-headless valgrind
+python3-prometheus-client"
 
 # Only for the appliance image: debootstrap, erofs and dm-verity, the UEFI
 # boot loader and its FAT file system, qemu with OVMF, and dnsmasq's DHCP
@@ -32,19 +35,21 @@ for p in $PKGS; do
 		missing="$missing $p"
 done
 
-need_backports=""
-for p in $BACKPORTS_PKGS; do
-	v=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || true)
-	if [ -z "$v" ] || dpkg --compare-versions "$v" lt 2.9; then
-		need_backports="$need_backports $p"
-	fi
-done
-
 # Node.js and npm run the browser tests (tests/browser, playwright-core from
 # the npm registry). A machine that has them (from any source) keeps them;
 # otherwise Debian's.
 if ! command -v node > /dev/null 2>&1 || ! command -v npm > /dev/null 2>&1; then
 	missing="$missing nodejs npm"
+fi
+
+# The Authenticode tests verify with osslsigncode 2.9, which Debian 12 has
+# only in bookworm-backports (bookworm's 2.5 cannot verify every format).
+need_bpo=0
+ossl_version=$(dpkg-query -W -f='${db:Status-Abbrev}${Version}' osslsigncode \
+	2>/dev/null | sed -n 's/^ii *//p')
+if [ -z "$ossl_version" ] ||
+	! dpkg --compare-versions "$ossl_version" ge 2.9; then
+	need_bpo=1
 fi
 
 # CivetWeb is built from Debian's source package: apt needs deb-src entries.
@@ -53,12 +58,12 @@ if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
 	need_src=1
 fi
 
-if [ -z "$missing" ] && [ -z "$need_backports" ] && [ "$need_src" = 0 ]; then
+if [ -z "$missing" ] && [ "$need_src" = 0 ] && [ "$need_bpo" = 0 ]; then
 	exit 0
 fi
 
 if [ "$(id -u)" != 0 ]; then
-	echo "deps: missing packages:$missing$need_backports; run as root to install them" >&2
+	echo "deps: missing packages:$missing; run as root to install them" >&2
 	exit 1
 fi
 
@@ -73,8 +78,8 @@ if [ "$need_src" = 1 ]; then
 	fi
 fi
 
-if [ -n "$need_backports" ] &&
-    ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+if [ "$need_bpo" = 1 ] && ! grep -rqs "bookworm-backports" \
+	/etc/apt/sources.list /etc/apt/sources.list.d/; then
 	echo "deb http://deb.debian.org/debian bookworm-backports main" \
 		> /etc/apt/sources.list.d/signet-backports.list
 fi
@@ -83,6 +88,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086
 [ -z "$missing" ] || apt-get install -y -q --no-install-recommends $missing
-for p in $need_backports; do
-	apt-get install -y -q --no-install-recommends "$p/bookworm-backports"
-done
+if [ "$need_bpo" = 1 ]; then
+	apt-get install -y -q --no-install-recommends \
+		osslsigncode/bookworm-backports
+fi
