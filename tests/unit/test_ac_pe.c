@@ -9,8 +9,8 @@
  *   is byte for byte the SpcIndirectDataContent it signed, for
  *   SHA-256, SHA-384 and SHA-512; the vendors' signatures of shim and
  *   GRUB sign our digest of those files;
- * - embed() of osslsigncode's PKCS#7 into the unsigned file writes
- *   osslsigncode's signed file exactly, which `osslsigncode verify`
+ * - embed() (and ac_pe_embed_append()) of osslsigncode's PKCS#7 into the
+ *   unsigned file writes osslsigncode's signed file exactly, which `osslsigncode verify`
  *   passes with a correct checksum (and python3-pefile agrees), and
  *   fails once a byte of code is changed;
  * - on shim and GRUB, embed() replaces the vendor's signatures and
@@ -476,6 +476,29 @@ test_embed_replace(void **state)
 	assert_memory_equal(der, p7, p7len);
 	OPENSSL_free(der);
 	free(p7);
+}
+
+/* appending to an unsigned file is embedding into it */
+static void
+test_append_unsigned(void **state)
+{
+	char in[PATH_MAX], p7p[PATH_MAX], out[PATH_MAX], ref[PATH_MAX];
+	unsigned char *a, *b;
+	size_t alen, blen;
+	struct ac_msg m;
+
+	(void)state;
+	path(in, sizeof(in), "overlay.exe");
+	path(p7p, sizeof(p7p), "overlay.exe.sha384.p7");
+	path(ref, sizeof(ref), "overlay.exe.sha384.signed");
+	path(out, sizeof(out), "overlay.exe.appended");
+	assert_int_equal(embed_file(in, p7p, out, 1, &m, NULL), 0);
+	a = slurp(out, &alen);
+	b = slurp(ref, &blen);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, alen);
+	free(a);
+	free(b);
 }
 
 struct collect {
@@ -1040,6 +1063,7 @@ main(void)
 		cmocka_unit_test(test_indirect_refuses),
 		cmocka_unit_test(test_embed_osslsigncode),
 		cmocka_unit_test(test_embed_replace),
+		cmocka_unit_test(test_append_unsigned),
 		cmocka_unit_test(test_existing),
 		cmocka_unit_test(test_info),
 		cmocka_unit_test(test_detect),

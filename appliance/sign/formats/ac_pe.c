@@ -1103,7 +1103,8 @@ ac_pe_info(int fd, uint64_t size, struct ac_pe_info *info, struct ac_msg *m)
  * file's length.
  */
 struct pe_sum {
-	uint32_t acc;
+	uint64_t acc;		/* the words' sum, folded at the end: the
+				 * same as folding after each word */
 	uint64_t n;		/* bytes summed */
 	uint8_t lo;		/* a word's first byte, while n is odd */
 };
@@ -1111,26 +1112,29 @@ struct pe_sum {
 static void
 pe_sum_add(struct pe_sum *s, const uint8_t *p, size_t len)
 {
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < len; i++, s->n++) {
-		if (s->n % 2 == 0) {
-			s->lo = p[i];
-			continue;
-		}
-		s->acc += (uint32_t)s->lo | (uint32_t)p[i] << 8;
-		s->acc = (s->acc & 0xffff) + (s->acc >> 16);
+	if (len > 0 && s->n % 2 != 0) {
+		s->acc += (uint32_t)s->lo | (uint32_t)p[0] << 8;
+		i = 1;
 	}
+	for (; i + 1 < len; i += 2)
+		s->acc += (uint32_t)p[i] | (uint32_t)p[i + 1] << 8;
+	if (i < len)
+		s->lo = p[i];
+	s->n += len;
 }
 
 static uint32_t
 pe_sum_end(struct pe_sum *s)
 {
+	uint64_t acc = s->acc;
+
 	if (s->n % 2 != 0)
-		s->acc += s->lo;
-	s->acc = (s->acc & 0xffff) + (s->acc >> 16);
-	s->acc = (s->acc & 0xffff) + (s->acc >> 16);
-	return (uint32_t)(s->acc + s->n);
+		acc += s->lo;
+	while (acc >> 16 != 0)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint32_t)(acc + s->n);
 }
 
 /* Puts val[vn] over buf[n] where file offset at lands in the chunk that
