@@ -165,9 +165,10 @@
  * the parser holds: linkers put them in the first 4 KiB (SizeOfHeaders
  * 0x400 to 0x1000), so this leaves room for any stub */
 #define SIGNET_MAX_PE_HEADERS		(64 * 1024)
-/* the Windows loader's own limit (PE/COFF specification, 3.3) */
+/* the Windows loader's own limit ("PE Format", "COFF File Header") */
 #define SIGNET_MAX_PE_SECTIONS		96
-/* the 16 data directories the specification defines (3.4.3) */
+/* the 16 data directories "PE Format" defines ("Optional Header Data
+ * Directories") */
 #define SIGNET_MAX_PE_DATA_DIRS		16
 /* the attribute certificate table, read whole for existing signatures: a
  * signature with its chain and timestamp is a few KiB, shim's two

@@ -1,7 +1,8 @@
 /*
  * Authenticode for PE/COFF images (ac_pe.h).
  *
- * Layout (Microsoft PE/COFF specification, sections 2 to 4.7):
+ * Layout (Microsoft's "PE Format" specification, from "MS-DOS Stub" to
+ * "The Attribute Certificate Table (Image Only)"):
  *   0x00       DOS header ("MZ"); e_lfanew at 0x3c
  *   e_lfanew   "PE\0\0", then the COFF file header (20 bytes)
  *   +24        the optional header (SizeOfOptionalHeader bytes): Magic
@@ -49,7 +50,7 @@
 /* how much of the file is read at a time */
 #define PE_CHUNK	(1024 * 1024)
 
-/* Machine types signed (PE/COFF 3.3.1); the digest does not depend on
+/* Machine types signed ("Machine Types"); the digest does not depend on
  * it, but an image for anything else is not one we mean to sign. */
 static const struct {
 	uint16_t machine;
@@ -61,7 +62,8 @@ static const struct {
 	{ 0xaa64, "ARM64" },
 };
 
-/* IMAGE_SUBSYSTEM_EFI_APPLICATION .. IMAGE_SUBSYSTEM_EFI_ROM (3.4.2) */
+/* IMAGE_SUBSYSTEM_EFI_APPLICATION .. IMAGE_SUBSYSTEM_EFI_ROM ("Windows
+ * Subsystem") */
 #define PE_SUBSYSTEM_EFI_FIRST	10
 #define PE_SUBSYSTEM_EFI_LAST	13
 
@@ -87,7 +89,7 @@ struct pe_hdr {
 };
 
 /* Walks the certificate table as its bytes go by, checking each
- * WIN_CERTIFICATE header (PE/COFF 4.7). */
+ * WIN_CERTIFICATE header ("The Attribute Certificate Table"). */
 struct pe_certs {
 	uint32_t len;		/* the table's size */
 	uint32_t pos;		/* table bytes seen */
@@ -210,7 +212,7 @@ pe_headers(const uint8_t *buf, size_t n, int eof, struct pe_hdr *h,
 		return PE_ERR(m, SIGNET_ERR_INVALID, "e_lfanew (0x%x) points "
 		    "into the DOS header", lfanew);
 	/* the optional header's fields are 4-byte aligned, and the
-	 * checksum (4.x, sums 16-bit words) needs CheckSum on a word */
+	 * checksum (it sums 16-bit words) needs CheckSum on a word */
 	if (lfanew % 4 != 0)
 		return PE_ERR(m, SIGNET_ERR_INVALID, "e_lfanew (0x%x) is not "
 		    "4-byte aligned", lfanew);
@@ -254,7 +256,7 @@ pe_headers(const uint8_t *buf, size_t n, int eof, struct pe_hdr *h,
 	h->lfanew = lfanew;
 	h->prefix = (uint32_t)need;
 
-	/* the optional header, 3.4 */
+	/* "Optional Header (Image Only)" */
 	rd_init(&r, buf, h->prefix);
 	if (rd_skip(&r, opt) != 0 || rd_u16le(&r, &magic) != 0)
 		return SIGNET_ERR_INTERNAL;
@@ -301,7 +303,8 @@ pe_headers(const uint8_t *buf, size_t n, int eof, struct pe_hdr *h,
 		    "0x%x, past the end of the headers (SizeOfHeaders 0x%x)",
 		    h->prefix, h->size_of_headers);
 
-	/* the section table, 4.1: remember the raw data that ends last */
+	/* "Section Table (Section Headers)": remember the raw data that
+	 * ends last */
 	rd_init(&r, buf, h->prefix);
 	if (rd_skip(&r, opt + opt_size) != 0)
 		return SIGNET_ERR_INTERNAL;
@@ -319,7 +322,8 @@ pe_headers(const uint8_t *buf, size_t n, int eof, struct pe_hdr *h,
 		}
 	}
 
-	/* the certificate table's place, 4.7 */
+	/* the certificate table's place ("The Attribute Certificate
+	 * Table") */
 	if ((h->cert_off == 0) != (h->cert_len == 0))
 		return PE_ERR(m, SIGNET_ERR_INVALID, "the certificate-table "
 		    "directory entry is malformed (offset 0x%x, size %u)",
@@ -815,6 +819,14 @@ pe_check(int fd, uint64_t size, struct ac_msg *m)
 	return pe_load(fd, size, &h, NULL, NULL, m);
 }
 
+/*
+ * The Authenticode specification ("Calculating the PE Image Hash") hashes
+ * the headers, then the sections sorted by PointerToRawData, then what
+ * follows them up to the certificate table. osslsigncode hashes the file
+ * in order instead, gaps between sections included, and Windows accepts
+ * its signatures: so does this, through the stream, so that a file read
+ * here and one streamed in get one digest.
+ */
 static int
 pe_digest(int fd, uint64_t size, const EVP_MD *md, unsigned char *out,
     struct ac_msg *m)

@@ -2,8 +2,8 @@
  * UEFI binaries, PE32 and PE32+, for x86, x64, ARM and ARM64.
  *
  * The image's signature is the attribute certificate table the
- * certificate-table data directory entry points at (PE/COFF
- * specification, 4.7 "The Attribute Certificate Table (Image Only)"),
+ * certificate-table data directory entry points at (Microsoft's "PE
+ * Format", "The Attribute Certificate Table (Image Only)"),
  * which must be the last thing in the file. Its digest covers the file
  * except the optional header's CheckSum, that directory entry and the
  * table itself ("Windows Authenticode Portable Executable Signature
