@@ -824,8 +824,10 @@ pe_check(int fd, uint64_t size, struct ac_msg *m)
  * the headers, then the sections sorted by PointerToRawData, then what
  * follows them up to the certificate table. osslsigncode hashes the file
  * in order instead, gaps between sections included, and Windows accepts
- * its signatures: so does this, through the stream, so that a file read
- * here and one streamed in get one digest.
+ * its signatures; Microsoft's own signatures of shim, whose sections
+ * leave gaps, are over that digest too (test_ac_pe). So this hashes the
+ * file in order, through the stream, so that a file read here and one
+ * streamed in get one digest.
  */
 static int
 pe_digest(int fd, uint64_t size, const EVP_MD *md, unsigned char *out,
