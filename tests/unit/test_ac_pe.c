@@ -783,6 +783,8 @@ append_check(const char *file, unsigned vendor, const char *issuer,
 	a = slurp(p7p, &alen);
 	assert_int_equal(c.len[vendor], alen);
 	assert_memory_equal(c.der[vendor], a, alen);
+	/* sbsign signed our digest of the image */
+	assert_int_equal(vendor_signs_digest(a, alen, d), 0);
 	collect_free(&c);
 	free(a);
 	free(b);
