@@ -57,11 +57,14 @@ int ac_pe_info(int fd, uint64_t size, struct ac_pe_info *info,
 /* For UEFI binaries: writes the file with p7 as one more certificate
  * table entry after those it has (UEFI firmware, shim and sbverify read
  * them all), the directory entry and CheckSum updated; the digest does
- * not change. Like embed() on an unsigned file. */
+ * not change. Like embed() on an unsigned file. Windows reads only the
+ * first entry: a second signature for it is nested in the first. */
 int ac_pe_embed_append(int fd, uint64_t size, const unsigned char *p7,
     size_t len, const struct ac_sink *out, struct ac_msg *m) SIGNET_WUR;
 
-/* Calls fn with each signature of the certificate table (the PKCS#7
+/* check() reads each WIN_CERTIFICATE's header, not its PKCS#7: a
+ * bCertificate that is not DER is refused here and by existing().
+ * Calls fn with each signature of the certificate table (the PKCS#7
  * ContentInfo DER of a WIN_CERT_TYPE_PKCS_SIGNED_DATA entry, without its
  * padding), in order. A nonzero return from fn stops the walk and is
  * returned. An unsigned file calls fn never and returns 0. */
