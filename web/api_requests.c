@@ -12,7 +12,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "ac_pe.h"
 #include "api.h"
+#include "authenticode.h"
 #include "app.h"
 #include "audit.h"
 #include "catalog.h"
@@ -62,7 +64,15 @@ struct api_submit_check {
 	struct api *a;
 	time_t now;
 	struct workflow_policy_facts facts;
+	/* a PE image's Authenticode digest, computed while it streams in */
+	struct ac_pe_stream *pe;
 };
+
+static int
+api_pe_tap(void *arg, const void *p, size_t n)
+{
+	return ac_pe_stream_update(arg, p, n);
+}
 
 /* The artifact part begins: the fields before it name the project and
  * the policy, and the caller's right to submit there (and the origin)
@@ -80,9 +90,23 @@ api_submit_check(struct form *f, void *arg)
 	r = workflow_submit_check(sc->a->app->store, &sc->a->who,
 	    form_get(f, "projectSlug"), form_get(f, "signingPolicySlug"), conf,
 	    f->origin, sc->now, &sc->facts, &code, msg, sizeof(msg));
-	if (r != 0)
+	if (r != 0) {
 		api_workflow_error(sc->a, r, code, msg);
-	return r != 0 ? -1 : 0;
+		return -1;
+	}
+	/* a PE image (or what may be one) is digested in the same pass as
+	 * its SHA-256: the file is read once at submission */
+	if ((strcmp(conf, ac_pe_format.slug) == 0 ||
+	    (format_find(conf) != NULL && format_find(conf)->pick)) &&
+	    ac_md_by_name(sc->facts.digest_algorithm) != NULL) {
+		if (ac_pe_stream_new(ac_md_by_name(sc->facts.digest_algorithm),
+		    &sc->pe) != 0) {
+			http_error(sc->a->c, 503, "internal", "out of memory");
+			return -1;
+		}
+		form_set_tap(f, api_pe_tap, sc->pe);
+	}
+	return 0;
 }
 
 /* The structure of an Authenticode file checked while it is still an
@@ -130,6 +154,7 @@ static void
 api_submit(struct api *a)
 {
 	struct api_submit_check sc;
+	struct format_streamed st;
 	int body_read = 0;
 	struct form f;
 	struct mg_form_data_handler fdh;
@@ -145,6 +170,7 @@ api_submit(struct api *a)
 	time_t now = time(NULL);
 
 	form_init(&f, a->app->cas, max);
+	memset(&sc, 0, sizeof(sc));
 	sc.a = a;
 	sc.now = now;
 	form_set_check(&f, api_submit_check, &sc);
@@ -202,8 +228,16 @@ api_submit(struct api *a)
 	}
 	/* an embedded signature's file is checked before it is kept: a
 	 * malformed one is answered here and leaves nothing behind */
-	if (api_submit_file(a, &f, conf, sc.facts.digest_algorithm, NULL,
-	    &resolved, dhex) != 0) {
+	if (sc.pe != NULL) {
+		struct ac_msg pm = { "" };
+
+		memset(&st, 0, sizeof(st));
+		st.ac = &ac_pe_format;
+		st.r = ac_pe_stream_final(sc.pe, st.digest, &pm);
+		snprintf(st.msg, sizeof(st.msg), "%s", pm.text);
+	}
+	if (api_submit_file(a, &f, conf, sc.facts.digest_algorithm,
+	    sc.pe != NULL ? &st : NULL, &resolved, dhex) != 0) {
 		form_discard_upload(&f);
 		goto out;
 	}
@@ -250,6 +284,7 @@ out:
 	/* a submission refused early still holds its token */
 	origin_forget_token(f.origin);
 	form_free(&f);
+	ac_pe_stream_free(sc.pe);
 }
 
 /* --- read ------------------------------------------------------------ */

@@ -5,6 +5,7 @@ policies, replace and append (nested) modes, a file the certificate signed
 already, and malformed files refused at submission with nothing kept."""
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -36,7 +37,8 @@ def ac(instance, tmp_path_factory):
              "requiredApprovals": 0, "submitters": ["ci-runner"],
              "approvers": [],
              "artifactConfigurations": ["authenticode", "authenticode-script",
-                                        "authenticode-cab", "authenticode-msi"]}
+                                        "authenticode-cab", "authenticode-msi",
+                                        "authenticode-pe"]}
         p.update(kw)
         return p
 
@@ -462,5 +464,125 @@ def test_msi_malformed_refused(instance, ac, tmp_path):
                                     "authenticode-msi"})
         assert 400 <= r.status_code < 500, (r.status_code, r.text)
         assert r.json()["message"], r.text
+    assert len(instance.list_all(projectSlug=PROJECT)) == before
+    assert instance.tmp_entries() == []
+
+
+# --- PE/COFF images (ac_pe.c), built with mingw in the test -------------
+
+HELLO_C = r"""
+#include <stdio.h>
+int main(void) { puts("hello from signet"); return 0; }
+"""
+DLL_C = r"""
+__declspec(dllexport) int signet_answer(void) { return 42; }
+"""
+
+
+def mingw(tmp_path, cc, src, out, *flags):
+    c = tmp_path / (out + ".c")
+    c.write_text(src)
+    exe = tmp_path / out
+    run([tool(cc), "-O1", "-s", "-o", str(exe), str(c), *flags])
+    return exe.read_bytes()
+
+
+PE_CASES = {
+    "pe32plus.exe": ("x86_64-w64-mingw32-gcc", HELLO_C, ()),
+    "pe32.exe": ("i686-w64-mingw32-gcc", HELLO_C, ()),
+    "lib.dll": ("x86_64-w64-mingw32-gcc", DLL_C, ("-shared",)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PE_CASES))
+@pytest.mark.parametrize("conf", ["authenticode-pe", "authenticode"])
+def test_pe_signed_and_verified(instance, ac, tmp_path, name, conf):
+    cc, src, flags = PE_CASES[name]
+    data = mingw(tmp_path, cc, src, name, *flags)
+    req, signed = sign(instance, data, name=name, conf=conf)
+    assert req["authenticode"]["format"] == "authenticode-pe"
+    assert req["signedArtifact"]["name"] == name
+    assert signed.headers["Content-Type"] == \
+        "application/vnd.microsoft.portable-executable"
+    p = tmp_path / ("signed-" + name)
+    p.write_bytes(signed.content)
+    verify(p, ac["root"])
+    bad = bytearray(signed.content)
+    bad[len(data) // 2] ^= 0x01
+    p.write_bytes(bytes(bad))
+    rc, text = verify(p, ac["root"], check=False)
+    assert rc != 0, text
+
+
+def test_pe_with_appended_data(instance, ac, tmp_path):
+    data = mingw(tmp_path, "x86_64-w64-mingw32-gcc", HELLO_C, "setup.exe")
+    data += b"SIGNET-PAYLOAD" * 100	# an installer's payload after the image
+    req, signed = sign(instance, data, name="setup.exe",
+                       conf="authenticode-pe")
+    p = tmp_path / "setup.exe"
+    p.write_bytes(signed.content)
+    verify(p, ac["root"])
+    assert b"SIGNET-PAYLOAD" * 100 in signed.content
+
+
+def test_pe_append_nested(instance, ac, tmp_path):
+    data = mingw(tmp_path, "x86_64-w64-mingw32-gcc", HELLO_C, "n.exe")
+    _, first = sign(instance, data, name="n.exe", conf="authenticode-pe",
+                    policy="ac-test")
+    req, second = sign(instance, first.content, name="n.exe",
+                       conf="authenticode-pe", policy="ac-append")
+    p = tmp_path / "n.exe"
+    p.write_bytes(second.content)
+    rc, text = verify(p, ac["both"])
+    assert "Number of verified signatures: 2" in text, text
+    _, third = sign(instance, second.content, name="n.exe",
+                    conf="authenticode-pe", policy="ac-append")
+    assert third.content == second.content
+
+
+def test_efi_append_keeps_the_vendor_signature(instance, ac, tmp_path):
+    shim = "/usr/lib/shim/shimx64.efi.signed"
+    import os
+    assert os.path.exists(shim), "shim-signed is not installed (scripts/deps.sh)"
+    data = open(shim, "rb").read()
+    req, signed = sign(instance, data, name="shimx64.efi",
+                       conf="authenticode", policy="ac-append")
+    assert req["authenticode"]["format"] == "authenticode-pe"
+    assert any("certificate table" in (h.get("note") or "")
+               for h in req["history"]), req
+    def entries(path):
+        out = run([tool("sbverify"), "--list", str(path)]).stdout
+        return out, re.findall(r"(?m)^signature \d+$", out)
+
+    vendor, before = entries(shim)
+    assert before, vendor
+    p = tmp_path / "shimx64.efi"
+    p.write_bytes(signed.content)
+    listing, after = entries(p)
+    # the vendor's signatures, as they were, and ours after them
+    assert len(after) == len(before) + 1, listing
+    assert listing.startswith(vendor.rstrip("\n")), listing
+    assert "Microsoft" in listing, listing
+    assert "Signet Dev Release Signing" in listing.split(after[-1])[1], listing
+    v = run([tool("sbverify"), "--cert", str(ac["root"]), str(p)], check=False)
+    assert v.returncode == 0, v.stdout + v.stderr
+    # signed by this certificate already: not twice
+    req, again = sign(instance, signed.content, name="shimx64.efi",
+                      conf="authenticode", policy="ac-append")
+    assert again.content == signed.content
+
+
+def test_pe_malformed_refused(instance, ac, tmp_path):
+    data = mingw(tmp_path, "x86_64-w64-mingw32-gcc", HELLO_C, "m.exe")
+    before = len(instance.list_all(projectSlug=PROJECT))
+    cut = bytearray(data)
+    cut[0x3c:0x40] = (len(data) + 100).to_bytes(4, "little")  # e_lfanew
+    for bad in (data[:200], b"MZ" + b"\0" * 100, bytes(cut)):
+        for conf in ("authenticode-pe", "authenticode"):
+            r = instance.submit(bad, project=PROJECT, policy="ac",
+                                filename="bad.exe", expect=None,
+                                fields={"artifactConfigurationSlug": conf})
+            assert 400 <= r.status_code < 500, (r.status_code, r.text)
+            assert r.json()["message"], r.text
     assert len(instance.list_all(projectSlug=PROJECT)) == before
     assert instance.tmp_entries() == []

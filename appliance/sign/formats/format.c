@@ -5,6 +5,7 @@
 
 #include "ac_cab.h"
 #include "ac_msi.h"
+#include "ac_pe.h"
 #include "ac_script.h"
 #include "authenticode.h"
 #include "cms.h"
@@ -25,6 +26,9 @@ static const struct format formats[] = {
 	    "Authenticode, embedded; the container (PE/EFI, MSI, CAB, "
 	    "PowerShell script) is recognised from the content",
 	    format_ac_sign, NULL, 1 },
+	{ "authenticode-pe", "", "application/vnd.microsoft.portable-executable",
+	    "Authenticode-signed PE/COFF image (EXE, DLL, SYS, UEFI)",
+	    format_ac_sign, &ac_pe_format, 0 },
 	{ "authenticode-msi", "", "application/x-msi",
 	    "Authenticode-signed Windows Installer package (.msi, .msp)",
 	    format_ac_sign, &ac_msi_format, 0 },
@@ -40,6 +44,7 @@ static const struct format formats[] = {
  * is tried: binary formats first, the script last, since it has no magic
  * and is chosen only for content that is text. */
 static const struct ac_format *const format_containers[] = {
+	&ac_pe_format,
 	&ac_msi_format,
 	&ac_cab_format,
 	&ac_script_format,
@@ -218,6 +223,22 @@ format_ac_sign(const struct format_job *job, const struct format_key *key,
 	o.request_id = job->request_id;
 	o.expect = job->ac_digest;
 	o.expect_len = job->ac_digest_len;
+	/* a PE image may carry several certificate table entries, all of
+	 * them looked at; a UEFI image's signatures stand side by side
+	 * (firmware, shim and sbverify read every entry), so append adds
+	 * one more there instead of nesting */
+	if (job->ac == &ac_pe_format) {
+		struct ac_pe_info info;
+
+		if ((r = ac_pe_info(fd, size, &info, &m)) != 0) {
+			snprintf(reason, rlen, "%s", m.text[0] ? m.text :
+			    signet_strerror(r));
+			goto out;
+		}
+		o.signatures = ac_pe_signatures;
+		if (info.efi)
+			o.embed_append = ac_pe_embed_append;
+	}
 	/* room for the file, its signature and any it had */
 	if ((r = cas_upload_begin(job->cas, size + 4 * SIGNET_MAX_AC_DER,
 	    &u)) != 0) {
