@@ -589,24 +589,18 @@ static int
 sc_indirect(const EVP_MD *md, const unsigned char *digest,
     unsigned char **der, size_t *len)
 {
-	/* SpcSipInfo ::= SEQUENCE { INTEGER 65536, OCTET STRING guid,
-	 * INTEGER 0 (five times) } */
-	unsigned char sip[2 + 5 + 18 + 5 * 3], *p = sip;
-	int i;
+	unsigned char *sip = NULL;
+	size_t slen = 0;
+	int r;
 
-	*p++ = 0x30;
-	*p++ = (unsigned char)(sizeof(sip) - 2);
-	*p++ = 0x02; *p++ = 0x03; *p++ = 0x01; *p++ = 0x00; *p++ = 0x00;
-	*p++ = 0x04; *p++ = 0x10;
-	memcpy(p, sc_sip_guid, sizeof(sc_sip_guid));
-	p += sizeof(sc_sip_guid);
-	for (i = 0; i < 5; i++) {
-		*p++ = 0x02;
-		*p++ = 0x01;
-		*p++ = 0x00;
-	}
-	return ac_indirect_der(AC_OID_SIP_INFO, sip, sizeof(sip), md, digest,
-	    der, len);
+	*der = NULL;
+	*len = 0;
+	/* PowerShell's SIP: version 65536, as signtool and osslsigncode */
+	if ((r = ac_sip_info_der(65536, sc_sip_guid, &sip, &slen)) == 0)
+		r = ac_indirect_der(AC_OID_SIP_INFO, sip, slen, md, digest,
+		    der, len);
+	OPENSSL_free(sip);
+	return r;
 }
 
 static int

@@ -208,6 +208,59 @@ ac_indirect_der(const char *type_oid, const unsigned char *value,
 	return der_done(&out, der, len);
 }
 
+int
+ac_spc_link_obsolete(unsigned char **der, size_t *len)
+{
+	static const char obsolete[] = "<<<Obsolete>>>";
+	struct der d = { 0 };
+	unsigned char u[2];
+	size_t i;
+
+	/* BMPString: UCS-2, big endian (X.680 41.15) */
+	for (i = 0; i < sizeof(obsolete) - 1; i++) {
+		u[0] = 0;
+		u[1] = (unsigned char)obsolete[i];
+		der_put(&d, u, 2);
+	}
+	der_wrap(&d, 0x80);	/* unicode [0] IMPLICIT */
+	der_wrap(&d, 0xa2);	/* file [2] EXPLICIT */
+	return der_done(&d, der, len);
+}
+
+/* INTEGER of a value >= 0 in the fewest octets (X.690 8.3.2) */
+static void
+der_uint(struct der *d, unsigned long v)
+{
+	unsigned char b[sizeof(v) + 1];
+	size_t n = 0, i;
+
+	do {
+		b[sizeof(b) - 1 - n++] = (unsigned char)v;
+		v >>= 8;
+	} while (v != 0);
+	if (b[sizeof(b) - n] & 0x80)
+		b[sizeof(b) - 1 - n++] = 0;
+	i = sizeof(b) - n;
+	der_tlv(d, 0x02, b + i, n);
+}
+
+int
+ac_sip_info_der(long version, const unsigned char guid[16],
+    unsigned char **der, size_t *len)
+{
+	struct der d = { 0 };
+	int i;
+
+	if (version < 0)
+		return SIGNET_ERR_INVALID;
+	der_uint(&d, (unsigned long)version);
+	der_tlv(&d, 0x04, guid, 16);
+	for (i = 0; i < 5; i++)
+		der_uint(&d, 0);
+	der_wrap(&d, 0x30);
+	return der_done(&d, der, len);
+}
+
 /* UTF-8 to the big-endian UCS-2 a BMPString holds (X.680 41.15); 0 when
  * the text is not UTF-8 or leaves the Basic Multilingual Plane. */
 static int

@@ -120,6 +120,18 @@ int ac_indirect_der(const char *type_oid, const unsigned char *value,
     size_t vlen, const EVP_MD *md, const unsigned char *digest,
     unsigned char **der, size_t *len) SIGNET_WUR;
 
+/* The pieces the containers' data is made of (the same specification,
+ * "Authenticode-Specific Structures"), each as DER for ac_indirect_der:
+ * - SpcLink { file [2] EXPLICIT SpcString { unicode [0] IMPLICIT
+ *   BMPString "<<<Obsolete>>>" } }, what PE and CAB data carry (the
+ *   specification says to write that string);
+ * - SpcSipInfo { version INTEGER, guid OCTET STRING, five INTEGERs 0 },
+ *   the subject interface package of MSI packages and scripts, as
+ *   signtool writes it. */
+int ac_spc_link_obsolete(unsigned char **der, size_t *len) SIGNET_WUR;
+int ac_sip_info_der(long version, const unsigned char guid[16],
+    unsigned char **der, size_t *len) SIGNET_WUR;
+
 /* A new PKCS#7 SignedData with contentType SpcIndirectDataContent
  * holding indirect[ilen], signed through key (signer leaf, chain leaf
  * first) with the attributes Authenticode requires. */
