@@ -429,6 +429,49 @@ test_side_by_side(void **state)
 	OPENSSL_free(ia);
 }
 
+/* The shared structures, as signtool and osslsigncode encode them. */
+static void
+test_structures(void **state)
+{
+	static const unsigned char link[] = { 0xa2, 0x1e, 0x80, 0x1c,
+	    0, '<', 0, '<', 0, '<', 0, 'O', 0, 'b', 0, 's', 0, 'o', 0, 'l',
+	    0, 'e', 0, 't', 0, 'e', 0, '>', 0, '>', 0, '>' };
+	static const unsigned char guid[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9,
+	    10, 11, 12, 13, 14, 15, 16 };
+	static const unsigned char sip[] = { 0x30, 0x26, 0x02, 0x03, 0x01,
+	    0x00, 0x00, 0x04, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+	    14, 15, 16, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00,
+	    0x02, 0x01, 0x00, 0x02, 0x01, 0x00 };
+	unsigned char dg[32], *der = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(ac_spc_link_obsolete(&der, &len), 0);
+	assert_int_equal(len, sizeof(link));
+	assert_memory_equal(der, link, len);
+	OPENSSL_free(der);
+	assert_int_equal(ac_sip_info_der(65536, guid, &der, &len), 0);
+	assert_int_equal(len, sizeof(sip));
+	assert_memory_equal(der, sip, len);
+	OPENSSL_free(der);
+	/* version 1 (MSI) is one octet; 128 needs a leading zero */
+	assert_int_equal(ac_sip_info_der(1, guid, &der, &len), 0);
+	assert_memory_equal(der, "\x30\x24\x02\x01\x01", 5);
+	OPENSSL_free(der);
+	assert_int_equal(ac_sip_info_der(128, guid, &der, &len), 0);
+	assert_memory_equal(der, "\x30\x25\x02\x02\x00\x80", 6);
+	OPENSSL_free(der);
+	/* SpcIndirectDataContent: data, then DigestInfo with NULL params */
+	memset(dg, 0xab, sizeof(dg));
+	assert_int_equal(ac_indirect_der("1.3.6.1.4.1.311.2.1.30", sip,
+	    sizeof(sip), EVP_sha256(), dg, &der, &len), 0);
+	assert_int_equal(der[0], 0x30);
+	assert_non_null(memmem(der, len, "\x30\x31\x30\x0d\x06\x09\x60\x86"
+	    "\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20", 19));
+	assert_memory_equal(der + len - 32, dg, 32);
+	OPENSSL_free(der);
+}
+
 static void
 test_md_names(void **state)
 {
@@ -448,6 +491,7 @@ main(void)
 		cmocka_unit_test(test_nested),
 		cmocka_unit_test(test_sign_file),
 		cmocka_unit_test(test_side_by_side),
+		cmocka_unit_test(test_structures),
 		cmocka_unit_test(test_md_names),
 	};
 
