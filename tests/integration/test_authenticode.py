@@ -99,6 +99,7 @@ def test_script_signed_and_verified(instance, ac, tmp_path):
     # the file keeps its name; a text media type
     assert req["signedArtifact"]["name"] == "hello.ps1", req
     assert signed.headers["Content-Type"] == "text/plain"
+    assert 'filename="hello.ps1"' in signed.headers["Content-Disposition"]
     assert req["artifactConfigurationSlug"] == "authenticode-script"
     a = req["authenticode"]
     assert a["format"] == "authenticode-script"
