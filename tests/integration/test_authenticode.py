@@ -587,3 +587,17 @@ def test_pe_malformed_refused(instance, ac, tmp_path):
             assert r.json()["message"], r.text
     assert len(instance.list_all(projectSlug=PROJECT)) == before
     assert instance.tmp_entries() == []
+
+
+def test_reconcile_clean(instance, ac, tmp_path):
+    """Every Authenticode signature the keyholder journaled is accounted
+    for by its request's signed file (`signet audit reconcile`): the
+    signed attributes it covered are in the file, and the digest they
+    name is the one recorded at submission. Runs last: it sees every
+    request the tests above signed (nested, beside, SHA-384)."""
+    from conftest import BUILD
+    p = run([str(BUILD / "signet"), "-c", str(instance.conf), "audit",
+             "reconcile"], check=False, timeout=300)
+    findings = [l for l in p.stdout.splitlines() if l.startswith("finding: ")]
+    assert findings == [], p.stdout + p.stderr
+    assert p.returncode == 0, p.stdout + p.stderr

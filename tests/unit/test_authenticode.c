@@ -472,6 +472,79 @@ test_structures(void **state)
 	OPENSSL_free(der);
 }
 
+/* The audit's walk: every SignerInfo, nested ones too, with the digest
+ * of its signed attributes and the digest its content names. */
+struct walk {
+	int n;
+	unsigned char content[2][64];
+	unsigned char attrs[2][64];
+	size_t alen[2];
+};
+
+static int
+walk_one(const unsigned char *attrs, size_t alen, const unsigned char *content,
+    size_t clen, void *arg)
+{
+	struct walk *w = arg;
+
+	assert_true(w->n < 2);
+	assert_true(clen <= 64 && alen <= 64);
+	memcpy(w->attrs[w->n], attrs, alen);
+	memcpy(w->content[w->n], content, clen);
+	w->alen[w->n++] = alen;
+	return 0;
+}
+
+static void
+test_signed_digests(void **state)
+{
+	unsigned char *a = NULL, *b = NULL, *ab = NULL, *ia = NULL, *ib = NULL;
+	unsigned char want[64];
+	size_t al, bl, abl, il, jl;
+	struct walk w;
+
+	(void)state;
+	build(&A, EVP_sha256(), &a, &al, &ia, &il);
+	build(&B, EVP_sha512(), &b, &bl, &ib, &jl);
+	assert_int_equal(ac_nest(a, al, b, bl, &ab, &abl), 0);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(ac_signed_digests(ab, abl, walk_one, &w), 0);
+	assert_int_equal(w.n, 2);
+	/* the outer signer's attributes with SHA-256, the nested one's
+	 * with SHA-512; both name the digest build() put in */
+	assert_int_equal(w.alen[0], 32);
+	assert_int_equal(w.alen[1], 64);
+	memset(want, 0x5a, sizeof(want));
+	assert_memory_equal(w.content[0], want, 32);
+	assert_memory_equal(w.content[1], want, 64);
+	/* the attributes' digest is what A's key signed */
+	{
+		const unsigned char *q = a;
+		PKCS7 *p7 = d2i_PKCS7(NULL, &q, (long)al);
+		PKCS7_SIGNER_INFO *si = sk_PKCS7_SIGNER_INFO_value(
+		    PKCS7_get_signer_info(p7), 0);
+		EVP_PKEY_CTX *vc = EVP_PKEY_CTX_new(A.key, NULL);
+
+		assert_non_null(vc);
+		assert_int_equal(EVP_PKEY_verify_init(vc), 1);
+		assert_int_equal(EVP_PKEY_CTX_set_signature_md(vc, EVP_sha256()),
+		    1);
+		assert_int_equal(EVP_PKEY_verify(vc,
+		    ASN1_STRING_get0_data(si->enc_digest),
+		    (size_t)ASN1_STRING_length(si->enc_digest), w.attrs[0], 32),
+		    1);
+		EVP_PKEY_CTX_free(vc);
+		PKCS7_free(p7);
+	}
+	assert_int_equal(ac_signed_digests((const unsigned char *)"\x30\x00",
+	    2, walk_one, &w), SIGNET_ERR_INVALID);
+	OPENSSL_free(a);
+	OPENSSL_free(b);
+	OPENSSL_free(ab);
+	OPENSSL_free(ia);
+	OPENSSL_free(ib);
+}
+
 static void
 test_md_names(void **state)
 {
@@ -492,6 +565,7 @@ main(void)
 		cmocka_unit_test(test_sign_file),
 		cmocka_unit_test(test_side_by_side),
 		cmocka_unit_test(test_structures),
+		cmocka_unit_test(test_signed_digests),
 		cmocka_unit_test(test_md_names),
 	};
 

@@ -587,6 +587,131 @@ out:
 	return r;
 }
 
+/* The digest an SpcIndirectDataContent names: its second element, a
+ * DigestInfo (RFC 8017 9.2; OpenSSL's X509_SIG). */
+static int
+ac_content_digest(PKCS7 *p7, const unsigned char **d, size_t *dlen,
+    X509_SIG **hold)
+{
+	const unsigned char *p, *q;
+	ASN1_TYPE *t;
+	const ASN1_OCTET_STRING *oct;
+	long plen, elen;
+	int tag, cls;
+
+	*hold = NULL;
+	if (p7->d.sign == NULL || p7->d.sign->contents == NULL ||
+	    (t = p7->d.sign->contents->d.other) == NULL ||
+	    t->type != V_ASN1_SEQUENCE || t->value.sequence == NULL)
+		return SIGNET_ERR_INVALID;
+	p = ASN1_STRING_get0_data(t->value.sequence);
+	plen = ASN1_STRING_length(t->value.sequence);
+	q = p;
+	/* SEQUENCE { data SEQUENCE, messageDigest DigestInfo } */
+	if (ASN1_get_object(&q, &elen, &tag, &cls, plen) != 0x20 ||
+	    tag != V_ASN1_SEQUENCE)
+		return SIGNET_ERR_INVALID;
+	plen -= q - p;
+	p = q;
+	if (ASN1_get_object(&q, &elen, &tag, &cls, plen) != 0x20 ||
+	    tag != V_ASN1_SEQUENCE || elen > plen - (q - p))
+		return SIGNET_ERR_INVALID;
+	q += elen;
+	plen -= q - p;
+	if ((*hold = d2i_X509_SIG(NULL, &q, plen)) == NULL)
+		return SIGNET_ERR_INVALID;
+	X509_SIG_get0(*hold, NULL, &oct);
+	*d = ASN1_STRING_get0_data(oct);
+	*dlen = (size_t)ASN1_STRING_length(oct);
+	return 0;
+}
+
+static int
+ac_digests_p7(PKCS7 *p7, const ASN1_OBJECT *nested, ac_digests_fn fn,
+    void *arg, int depth)
+{
+	STACK_OF(PKCS7_SIGNER_INFO) *sis = PKCS7_get_signer_info(p7);
+	const unsigned char *cd = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
+	unsigned int mdl;
+	size_t cdl = 0;
+	X509_SIG *hold = NULL;
+	PKCS7_SIGNER_INFO *si;
+	X509_ATTRIBUTE *a;
+	ASN1_TYPE *v;
+	PKCS7 *inner;
+	const EVP_MD *alg;
+	int i, j, k, n, r = 0;
+
+	if (depth > SIGNET_MAX_AC_NESTED)
+		return SIGNET_ERR_TOO_LARGE;
+	if (ac_content_digest(p7, &cd, &cdl, &hold) != 0) {
+		r = SIGNET_ERR_INVALID;
+		goto out;
+	}
+	for (i = 0; i < sk_PKCS7_SIGNER_INFO_num(sis) && r == 0; i++) {
+		si = sk_PKCS7_SIGNER_INFO_value(sis, i);
+		/* the signed attributes as they were encoded, which is what
+		 * was signed (RFC 2315 9.3) */
+		if ((alg = EVP_get_digestbyobj(si->digest_alg->algorithm)) ==
+		    NULL || (n = ASN1_item_i2d((ASN1_VALUE *)si->auth_attr,
+		    &der, ASN1_ITEM_rptr(PKCS7_ATTR_VERIFY))) <= 0 ||
+		    EVP_Digest(der, (size_t)n, md, &mdl, alg, NULL) != 1) {
+			r = SIGNET_ERR_INVALID;
+			break;
+		}
+		OPENSSL_free(der);
+		der = NULL;
+		if ((r = fn(md, mdl, cd, cdl, arg)) != 0)
+			break;
+		n = X509at_get_attr_count(si->unauth_attr);
+		for (j = 0; j < n && r == 0; j++) {
+			a = X509at_get_attr(si->unauth_attr, j);
+			if (OBJ_cmp(X509_ATTRIBUTE_get0_object(a), nested) != 0)
+				continue;
+			for (k = 0; k < X509_ATTRIBUTE_count(a) && r == 0; k++) {
+				v = X509_ATTRIBUTE_get0_type(a, k);
+				if (v == NULL || v->type != V_ASN1_SEQUENCE)
+					continue;
+				inner = ac_d2i(ASN1_STRING_get0_data(
+				    v->value.sequence), (size_t)ASN1_STRING_length(
+				    v->value.sequence));
+				if (inner == NULL)
+					continue;
+				r = ac_digests_p7(inner, nested, fn, arg,
+				    depth + 1);
+				PKCS7_free(inner);
+			}
+		}
+	}
+out:
+	OPENSSL_free(der);
+	X509_SIG_free(hold);
+	return r;
+}
+
+int
+ac_signed_digests(const unsigned char *der, size_t len, ac_digests_fn fn,
+    void *arg)
+{
+	PKCS7 *p7 = NULL;
+	ASN1_OBJECT *nested = NULL;
+	int r = SIGNET_ERR_INVALID;
+
+	if ((p7 = ac_d2i(der, len)) == NULL)
+		goto out;
+	if ((nested = OBJ_txt2obj(AC_OID_NESTED, 1)) == NULL) {
+		r = SIGNET_ERR_CRYPTO;
+		goto out;
+	}
+	r = ac_digests_p7(p7, nested, fn, arg, 0);
+out:
+	ERR_clear_error();
+	ASN1_OBJECT_free(nested);
+	PKCS7_free(p7);
+	return r;
+}
+
 int
 ac_check_digest(const struct ac_format *f, int fd, uint64_t size,
     const EVP_MD *md, unsigned char *out, struct ac_msg *m)

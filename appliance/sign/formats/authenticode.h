@@ -151,6 +151,19 @@ int ac_nest(const unsigned char *outer, size_t olen,
  * SignedData. */
 int ac_signed_by(const unsigned char *p7, size_t len, X509 *leaf) SIGNET_WUR;
 
+/* For the audit (signet audit reconcile): calls fn for every SignerInfo
+ * of p7 and of its nested signatures, at any depth, with the digest of
+ * its signed attributes (with the SignerInfo's digest algorithm, over
+ * the DER SET OF: what the key signed, and what the keyholder journaled)
+ * and the digest its SpcIndirectDataContent names (what the signature
+ * says the file's Authenticode digest is). A nonzero return from fn stops
+ * the walk and is returned; SIGNET_ERR_INVALID when p7 is no SignedData
+ * with an SpcIndirectDataContent. */
+typedef int (*ac_digests_fn)(const unsigned char *attrs, size_t alen,
+    const unsigned char *content, size_t clen, void *arg);
+int ac_signed_digests(const unsigned char *p7, size_t len, ac_digests_fn fn,
+    void *arg) SIGNET_WUR;
+
 /* Checks a stored file with format f: check(), then digest() with md
  * into out (EVP_MD_get_size(md) bytes). */
 int ac_check_digest(const struct ac_format *f, int fd, uint64_t size,

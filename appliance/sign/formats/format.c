@@ -274,3 +274,51 @@ out:
 	close(fd);
 	return r;
 }
+
+struct format_walk {
+	ac_digests_fn fn;
+	void *arg;
+};
+
+static int
+format_walk_one(const unsigned char *p7, size_t len, void *arg)
+{
+	const struct format_walk *w = arg;
+	int r = ac_signed_digests(p7, len, w->fn, w->arg);
+
+	/* an entry that is none of Authenticode's is not one Signet made:
+	 * the others are still looked at */
+	return r == SIGNET_ERR_INVALID ? 0 : r;
+}
+
+int
+format_ac_signed_digests(const char *slug, int fd, uint64_t size,
+    ac_digests_fn fn, void *arg, char *msg, size_t mlen)
+{
+	const struct format *f = format_find(slug);
+	struct format_walk w = { fn, arg };
+	struct ac_msg m = { "" };
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int r;
+
+	if (f == NULL || f->ac == NULL) {
+		snprintf(msg, mlen, "'%.64s' is no Authenticode container",
+		    slug ? slug : "");
+		return SIGNET_ERR_INVALID;
+	}
+	if (f->ac == &ac_pe_format) {
+		r = ac_pe_signatures(fd, size, format_walk_one, &w, &m);
+	} else if ((r = f->ac->existing(fd, size, &der, &len, &m)) == 0) {
+		r = der != NULL ? ac_signed_digests(der, len, fn, arg) :
+		    SIGNET_ERR_NOT_FOUND;
+		if (der == NULL)
+			snprintf(m.text, sizeof(m.text), "the file carries no "
+			    "signature");
+	}
+	OPENSSL_free(der);
+	if (r < 0)
+		snprintf(msg, mlen, "%s", m.text[0] ? m.text :
+		    signet_strerror(r));
+	return r;
+}

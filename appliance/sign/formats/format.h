@@ -104,6 +104,13 @@ struct format_streamed {
 	unsigned char digest[EVP_MAX_MD_SIZE];
 	char msg[256];			/* why, when r != 0 */
 };
+/* For the audit: every signature in a file signed with Authenticode
+ * container `slug` (a UEFI image's every certificate table entry, and
+ * the signatures nested in each) through ac_signed_digests(). */
+int format_ac_signed_digests(const char *slug, int fd, uint64_t size,
+    int (*fn)(const unsigned char *attrs, size_t alen,
+    const unsigned char *content, size_t clen, void *arg), void *arg,
+    char *msg, size_t mlen) SIGNET_WUR;
 /* The slugs, joined by ", " into out[len] (for messages and help). */
 void format_slugs(char *out, size_t len);
 
