@@ -145,7 +145,8 @@ catalog_apply_certificate(struct catalog_apply *a, const char *project,
     json_t *c)
 {
 	const char *name, *key, *purpose, *file = NULL, *inline_pem = NULL;
-	char *pem = NULL, *norm = NULL, *subject = NULL, fp[65], na[32];
+	char *pem = NULL, *norm = NULL, *subject = NULL, fp[65], na[32],
+	    err[256];
 	size_t len = 0;
 	json_error_t jerr;
 	STACK_OF(X509) *chain = NULL;
@@ -163,9 +164,10 @@ catalog_apply_certificate(struct catalog_apply *a, const char *project,
 	if (!catalog_valid_name(name))
 		return apply_fail(a, "certificate '%s': name must be 1-64 "
 		    "letters, digits, '-', '_', '.'", name);
-	if (strcmp(purpose, "test") != 0 && strcmp(purpose, "release") != 0)
+	if (strcmp(purpose, "test") != 0 && strcmp(purpose, "release") != 0 &&
+	    strcmp(purpose, "timestamping") != 0)
 		return apply_fail(a, "certificate '%s': purpose must be "
-		    "\"test\" or \"release\"", name);
+		    "\"test\", \"release\" or \"timestamping\"", name);
 	if ((file == NULL) == (inline_pem == NULL))
 		return apply_fail(a, "certificate '%s': give exactly one of "
 		    "chainFile or chainPem", name);
@@ -184,6 +186,12 @@ catalog_apply_certificate(struct catalog_apply *a, const char *project,
 		goto out;
 	}
 	leaf = sk_X509_value(chain, 0);
+	if (strcmp(purpose, "timestamping") == 0 &&
+	    pki_check_timestamping(leaf, err, sizeof(err)) != 0) {
+		r = apply_fail(a, "certificate '%s' cannot be a timestamping "
+		    "certificate: %s", name, err);
+		goto out;
+	}
 	if (a->kh == NULL) {
 		r = apply_fail(a, "certificate '%s': the token is needed to "
 		    "match it to its key", name);
