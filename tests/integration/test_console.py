@@ -224,7 +224,12 @@ def test_officer_activates_the_token(locked, console):
     scr = console.wait("Token activated", "Logged in    yes")
     assert locked.pin not in scr
     assert "release-signing" in scr and "expires" in scr
-    assert health(locked)["token"]["loggedIn"] is True
+    # the clock time-stamps come from, as health reports it
+    h = health(locked)
+    assert ("Clock        synchronised" if h["clock"]["synchronized"]
+            else "Clock        NOT synchronised") in scr, scr
+    assert "Time-stamps  issued" in scr, scr  # allow_unsynchronized in dev
+    assert h["token"]["loggedIn"] is True
     # what was submitted while the token was locked is signed now
     done = locked.wait_final(locked.waiting_id)
     assert done["status"] == "Completed", done
