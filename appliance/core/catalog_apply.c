@@ -738,6 +738,7 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
     json_t *p)
 {
 	const char *slug, *name, *cert, *purpose = NULL, *cpurpose = NULL;
+	const char *tstamp = NULL;
 	json_int_t approvals = 0;
 	json_t *subs = NULL, *apprs = NULL, *confs = NULL, *rec = NULL,
 	    *crec = NULL, *e, *branches = NULL;
@@ -747,13 +748,13 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 	int r, verified = 0;
 
 	if (json_unpack_ex(p, &jerr, JSON_STRICT,
-	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o, s?:b, s?:o}",
+	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o, s?:b, s?:o, s?:s}",
 	    "slug", &slug, "name", &name, "certificate", &cert,
 	    "purpose", &purpose, "requiredApprovals", &approvals,
 	    "submitters", &subs, "approvers", &apprs,
 	    "artifactConfigurations", &confs,
 	    "requireVerifiedOrigin", &verified,
-	    "allowedBranches", &branches) != 0)
+	    "allowedBranches", &branches, "timestamp", &tstamp) != 0)
 		return apply_fail(a, "project '%s': signingPolicies: %s",
 		    project, jerr.text);
 	if (!catalog_valid_slug(slug))
@@ -763,6 +764,10 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 	if (approvals < 0 || approvals > 16)
 		return apply_fail(a, "%s: requiredApprovals must be 0 to 16",
 		    what);
+	if (tstamp != NULL && strcmp(tstamp, "builtin") != 0 &&
+	    strcmp(tstamp, "none") != 0)
+		return apply_fail(a, "%s: timestamp must be \"builtin\" (the "
+		    "appliance's TSA, [tsa]) or \"none\"", what);
 	if ((r = apply_string_list(a, what, subs)) != 0 ||
 	    (r = apply_string_list(a, what, apprs)) != 0 ||
 	    (r = apply_approvers(a, what, apprs)) != 0)
@@ -840,6 +845,9 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 		json_object_set_new(rec, "requireVerifiedOrigin", json_true());
 	if (json_array_size(branches) > 0)
 		json_object_set(rec, "allowedBranches", branches);
+	/* the same for time-stamping (README "Time stamping") */
+	if (tstamp != NULL && strcmp(tstamp, "builtin") == 0)
+		json_object_set_new(rec, "timestamp", json_string("builtin"));
 	r = apply_put(a, STORE_POLICIES, "policy", key, rec);
 	json_decref(rec);
 	return r;

@@ -11,6 +11,7 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/rand.h>
 #include <openssl/ts.h>
 #include <openssl/x509v3.h>
 
@@ -493,6 +494,73 @@ tsa_respond(struct tsa *t, const unsigned char *q, size_t len,
 	if ((r = tsa_load(t)) != 0)
 		return r;
 	return tsa_issue(t, q, len, out);
+}
+
+int
+tsa_stamp(void *arg, const unsigned char *data, size_t len,
+    unsigned char **token, size_t *toklen)
+{
+	struct tsa *t = arg;
+	TS_REQ *req = NULL;
+	TS_MSG_IMPRINT *mi = NULL;
+	X509_ALGOR *alg = NULL;
+	ASN1_INTEGER *nonce = NULL;
+	TS_RESP *resp = NULL;
+	struct tsa_reply rep;
+	unsigned char md[32], rnd[8], *q = NULL, *der = NULL;
+	const unsigned char *p;
+	unsigned int mdlen = 0;
+	BIGNUM *bn = NULL;
+	int l, r = SIGNET_ERR_CRYPTO;
+
+	*token = NULL;
+	*toklen = 0;
+	memset(&rep, 0, sizeof(rep));
+	if (t == NULL)
+		return SIGNET_ERR_NOT_FOUND;
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    RAND_bytes(rnd, sizeof(rnd)) != 1 ||
+	    (bn = BN_bin2bn(rnd, sizeof(rnd), NULL)) == NULL ||
+	    (nonce = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
+	    (req = TS_REQ_new()) == NULL || (mi = TS_MSG_IMPRINT_new()) == NULL ||
+	    (alg = X509_ALGOR_new()) == NULL ||
+	    !X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256), V_ASN1_NULL, NULL) ||
+	    !TS_MSG_IMPRINT_set_algo(mi, alg) ||
+	    !TS_MSG_IMPRINT_set_msg(mi, md, (int)mdlen) ||
+	    !TS_REQ_set_msg_imprint(req, mi) || !TS_REQ_set_version(req, 1) ||
+	    !TS_REQ_set_nonce(req, nonce) || !TS_REQ_set_cert_req(req, 1) ||
+	    (l = i2d_TS_REQ(req, &q)) <= 0)
+		goto out;
+	if ((r = tsa_respond(t, q, (size_t)l, &rep)) != 0)
+		goto out;
+	if (!rep.granted) {
+		/* the clock (the query is ours and is right) */
+		r = rep.http_status == 503 ? SIGNET_ERR_UNAVAILABLE :
+		    SIGNET_ERR_INTERNAL;
+		goto out;
+	}
+	p = rep.der;
+	r = SIGNET_ERR_CRYPTO;
+	if ((resp = d2i_TS_RESP(NULL, &p, (long)rep.len)) == NULL ||
+	    TS_RESP_get_token(resp) == NULL ||
+	    (l = i2d_PKCS7(TS_RESP_get_token(resp), &der)) <= 0)
+		goto out;
+	*token = der;
+	*toklen = (size_t)l;
+	der = NULL;
+	r = 0;
+out:
+	ERR_clear_error();
+	tsa_reply_free(&rep);
+	OPENSSL_free(q);
+	OPENSSL_free(der);
+	TS_RESP_free(resp);
+	BN_free(bn);
+	ASN1_INTEGER_free(nonce);
+	X509_ALGOR_free(alg);
+	TS_MSG_IMPRINT_free(mi);
+	TS_REQ_free(req);
+	return r;
 }
 
 void

@@ -59,6 +59,12 @@ struct tsa_reply {
 int tsa_respond(struct tsa *t, const unsigned char *q, size_t len,
     struct tsa_reply *out) SIGNET_WUR;
 void tsa_reply_free(struct tsa_reply *r);
+/* A token over data for a signature made here (RFC 3161 appendix A: the
+ * time-stamp of a signature is over its value): SHA-256, certReq, a
+ * random nonce; the DER TimeStampToken into *token (OPENSSL_free). The
+ * signature of format_job's timestamp; t is the struct tsa. */
+int tsa_stamp(void *t, const unsigned char *data, size_t len,
+    unsigned char **token, size_t *toklen) SIGNET_WUR;
 /* The TSA's chain, PEM, leaf first (free()). */
 int tsa_chain_pem(struct tsa *t, char **pem) SIGNET_WUR;
 /* Tokens issued by this process (for metrics). */

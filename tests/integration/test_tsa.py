@@ -452,3 +452,97 @@ def test_reconcile_names_a_signature_outside_the_blocks(instance, tmp_path):
     assert p.returncode == 1
     assert any("time-stamp" in f and "999999999" in f and "outside" in f
                for f in findings), p.stdout
+
+
+# --- detached CMS with a time-stamp from the built-in TSA -----------------
+
+def der_read(b, off):
+    """(tag, content start, content end) of the DER element at off."""
+    tag = b[off]
+    n = b[off + 1]
+    off += 2
+    if n & 0x80:
+        k = n & 0x7F
+        n = int.from_bytes(b[off:off + k], "big")
+        off += k
+    return tag, off, off + n
+
+
+def der_children(b, start, end):
+    out, off = [], start
+    while off < end:
+        tag, s, e = der_read(b, off)
+        out.append((tag, off, s, e))
+        off = e
+    return out
+
+
+def signer_info(cms):
+    """The first SignerInfo of a DER ContentInfo(SignedData): its fields."""
+    _, s, e = der_read(cms, 0)
+    _oid, content = der_children(cms, s, e)[:2]
+    _, s, e = der_read(cms, content[2])          # SignedData
+    fields = der_children(cms, s, e)
+    signer_infos = fields[-1]                     # SET OF SignerInfo
+    first = der_children(cms, signer_infos[2], signer_infos[3])[0]
+    return der_children(cms, first[2], first[3])
+
+
+def test_cms_with_builtin_timestamp(instance, tmp_path):
+    admin = instance.login("admin")
+    r = admin.post(instance.api("/admin/projects/demo-app/signing-policies"),
+                   json={"slug": "stamped-test", "name": "Stamped test",
+                         "certificate": "test-signing", "purpose": "test",
+                         "submitters": ["ci-runner"],
+                         "artifactConfigurations": ["detached-cms"],
+                         "timestamp": "builtin"}, timeout=30)
+    assert r.status_code == 201, r.text
+    r = admin.post(instance.api("/admin/projects/demo-app/signing-policies"),
+                   json={"slug": "stamped-bad", "name": "Bad",
+                         "certificate": "test-signing", "purpose": "test",
+                         "timestamp": "external"}, timeout=30)
+    assert r.status_code == 400 and "timestamp" in r.text, r.text
+    data = b"time-stamped artifact\n"
+    rid = instance.submit(data, policy="stamped-test").json()["id"]
+    done = instance.wait_final(rid)
+    assert done["status"] == "Completed", done
+    sig = instance.session().get(
+        instance.api(f"/signing-requests/{rid}/signed-artifact"), timeout=30).content
+    sig_path, content = tmp_path / "a.p7s", tmp_path / "a.bin"
+    sig_path.write_bytes(sig)
+    content.write_bytes(data)
+    v = run(["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in",
+             str(sig_path), "-content", str(content), "-noverify", "-out",
+             "/dev/null"], check=False)
+    assert v.returncode == 0, v.stderr
+    # the unsigned attribute id-aa-timeStampToken over the signature value
+    fields = signer_info(sig)
+    assert fields[-1][0] == 0xA1, "no unsignedAttrs"
+    sigval = fields[-2]
+    assert sigval[0] == 0x04
+    signature = sig[sigval[2]:sigval[3]]
+    attrs = der_children(sig, fields[-1][2], fields[-1][3])
+    assert len(attrs) == 1
+    oid, values = der_children(sig, attrs[0][2], attrs[0][3])
+    assert sig[oid[2]:oid[3]] == bytes.fromhex("2a864886f70d010910020e")  # 1.2.840.113549.1.9.16.2.14
+    token = der_children(sig, values[2], values[3])[0]
+    tok = tmp_path / "token.der"
+    tok.write_bytes(sig[token[1]:token[3]])
+    sigfile = tmp_path / "signature.bin"
+    sigfile.write_bytes(signature)
+    v = run(["openssl", "ts", "-verify", "-token_in", "-in", str(tok),
+             "-data", str(sigfile), "-CAfile", str(instance.pki / "release-ca.pem"),
+             "-untrusted", str(chain_file(instance, tmp_path))], check=False)
+    assert v.returncode == 0 and "Verification: OK" in v.stdout, v.stdout + v.stderr
+    # and not over anything else
+    sigfile.write_bytes(signature[:-1] + bytes([signature[-1] ^ 1]))
+    v = run(["openssl", "ts", "-verify", "-token_in", "-in", str(tok),
+             "-data", str(sigfile), "-CAfile", str(instance.pki / "release-ca.pem"),
+             "-untrusted", str(chain_file(instance, tmp_path))], check=False)
+    assert v.returncode != 0
+    # a policy without the field signs without a time-stamp
+    rid = instance.submit(data).json()["id"]
+    assert instance.wait_final(rid)["status"] == "Completed"
+    plain = instance.session().get(
+        instance.api(f"/signing-requests/{rid}/signed-artifact"), timeout=30).content
+    assert signer_info(plain)[-1][0] == 0x04  # ends with the signature
