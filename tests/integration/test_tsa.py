@@ -546,3 +546,29 @@ def test_cms_with_builtin_timestamp(instance, tmp_path):
     plain = instance.session().get(
         instance.api(f"/signing-requests/{rid}/signed-artifact"), timeout=30).content
     assert signer_info(plain)[-1][0] == 0x04  # ends with the signature
+
+
+def test_osslsigncode_timestamps_with_the_tsa_listener(instance, tmp_path):
+    """osslsigncode -ts, the client this listener is for: an Authenticode
+    signature made here with a key of the test's own, time-stamped by
+    Signet, and the time-stamp verified by osslsigncode."""
+    src = tmp_path / "hello.c"
+    src.write_text("int main(void) { return 0; }\n")
+    exe = tmp_path / "hello.exe"
+    run(["x86_64-w64-mingw32-gcc", "-o", str(exe), str(src)])
+    key, crt = tmp_path / "cs.key", tmp_path / "cs.pem"
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out",
+         str(crt), "-days", "2", "-subj", "/O=Test/CN=Test Code Signing",
+         "-addext", "extendedKeyUsage=codeSigning",
+         "-addext", "keyUsage=critical,digitalSignature"])
+    out = tmp_path / "hello-signed.exe"
+    run(["osslsigncode", "sign", "-certs", str(crt), "-key", str(key),
+         "-h", "sha256", "-ts", tsa_url(instance), "-HTTPS-CAfile", instance.ca,
+         "-in", str(exe), "-out", str(out)])
+    v = run(["osslsigncode", "verify", "-in", str(out), "-CAfile", str(crt),
+             "-TSA-CAfile", str(instance.pki / "release-ca.pem")], check=False)
+    text = v.stdout + v.stderr
+    assert v.returncode == 0, text
+    assert "Timestamp Server Signature verification: ok" in text, text
+    assert "Signet Dev TSA" in text, text
