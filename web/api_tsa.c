@@ -98,7 +98,10 @@ api_tsa_query(struct mg_connection *c, struct app *app)
 	r = tsa_respond(app->tsa, buf, len, &rep);
 	if (r != 0) {
 		http_error(c, http_status(r), signet_err_api(r), "no time-stamp "
-		    "token can be made now: %s", signet_strerror(r));
+		    "token can be made now: %s%s", signet_strerror(r),
+		    r == SIGNET_ERR_CONFIG ? " (the [tsa] certificate is not a "
+		    "timestamping certificate in the catalog; see signetd's log)" :
+		    "");
 		return;
 	}
 	api_tsa_send(c, rep.http_status, API_TSA_REPLY, rep.der, rep.len,

@@ -290,6 +290,9 @@ tsa_load(struct tsa *t)
 	if ((r = catalog_get_certificate(txn, t->certificate, &rec)) != 0) {
 		log_err("tsa: [tsa] certificate '%s' is not in the catalog",
 		    t->certificate);
+		/* the appliance's setup, not the query, is wrong */
+		if (r == SIGNET_ERR_NOT_FOUND)
+			r = SIGNET_ERR_CONFIG;
 		goto out;
 	}
 	store_txn_abort(&txn);
