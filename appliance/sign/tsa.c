@@ -347,6 +347,19 @@ out:
 	return r;
 }
 
+/* A failure to load or use the key while the token is locked (the
+ * officer has not activated it yet) is that, not a broken TSA. */
+static int
+tsa_token_error(struct tsa *t, int r)
+{
+	struct kh_status st;
+
+	if (r != 0 && r != SIGNET_ERR_CONFIG && kh_status(t->kh, &st) == 0 &&
+	    (!st.present || !st.logged_in))
+		return SIGNET_ERR_TOKEN_LOCKED;
+	return r;
+}
+
 struct tsa_cb {
 	uint64_t serial;
 };
@@ -494,9 +507,9 @@ tsa_respond(struct tsa *t, const unsigned char *q, size_t len,
 		return tsa_reject(out, 503, TS_INFO_TIME_NOT_AVAILABLE,
 		    "the system clock is not synchronised (adjtimex); no "
 		    "token is issued until it is");
-	if ((r = tsa_load(t)) != 0)
-		return r;
-	return tsa_issue(t, q, len, out);
+	if ((r = tsa_load(t)) != 0 || (r = tsa_issue(t, q, len, out)) != 0)
+		return tsa_token_error(t, r);
+	return 0;
 }
 
 int
