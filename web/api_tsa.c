@@ -87,7 +87,9 @@ api_tsa_query(struct mg_connection *c, struct app *app)
 		return;
 	}
 	if (ct == NULL || strncasecmp(ct, API_TSA_QUERY,
-	    strlen(API_TSA_QUERY)) != 0) {
+	    strlen(API_TSA_QUERY)) != 0 || (ct[strlen(API_TSA_QUERY)] != '\0' &&
+	    ct[strlen(API_TSA_QUERY)] != ';' &&
+	    ct[strlen(API_TSA_QUERY)] != ' ')) {
 		http_error(c, 415, "unsupported_media_type", "send a DER "
 		    "TimeStampReq as " API_TSA_QUERY " (RFC 3161 section 3.4)");
 		http_close(c);
