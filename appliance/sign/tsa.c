@@ -445,6 +445,9 @@ tsa_issue(struct tsa *t, const unsigned char *q, size_t len,
 		log_ssl("tsa: setting up the response");
 		goto out;
 	}
+	/* the TSTInfo's tsa field names the signer (RFC 3161 section 2.4.2),
+	 * which clients show */
+	TS_RESP_CTX_add_flags(ctx, TS_TSA_NAME);
 	TS_RESP_CTX_set_serial_cb(ctx, tsa_serial_cb, &cb);
 	TS_RESP_CTX_set_time_cb(ctx, tsa_time_cb, NULL);
 	if ((b = BIO_new_mem_buf(q, (int)len)) == NULL)

@@ -137,6 +137,7 @@ def test_query_main_listener_verifies(instance, tmp_path):
     assert "Status: Granted." in text
     assert f"Policy OID: {conf_policy(instance)}" in text
     assert "Accuracy: 0x01 seconds" in text
+    assert re.search(r"^TSA: DirName:.*CN ?= ?Signet Dev TSA", text, re.M), text
     nonce = re.search(r"^Nonce: (\S+)$", run(
         ["openssl", "ts", "-query", "-in", str(q), "-text"]).stdout, re.M)
     assert nonce and f"Nonce: {nonce.group(1)}" in text
