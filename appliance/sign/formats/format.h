@@ -41,6 +41,12 @@ struct format_job {
 	int append;
 	const char *program_name;	/* may be NULL */
 	const char *url;		/* may be NULL */
+	/* The policy's time-stamping (`timestamp: builtin`): a DER
+	 * TimeStampToken (RFC 3161) over len bytes of data into *token
+	 * (OPENSSL_free), for formats that carry one; NULL: none. */
+	int (*timestamp)(void *arg, const unsigned char *data, size_t len,
+	    unsigned char **token, size_t *toklen);
+	void *timestamp_arg;
 };
 
 /* The signed output, written into the artifact store by the format. */
