@@ -51,6 +51,7 @@ def ac(instance, tmp_path_factory):
             pol("ac-replace", signatureMode="replace"),
             pol("ac-test", cert="test-signing"),
             pol("cms-only", artifactConfigurations=["detached-cms"]),
+            pol("ac-ts", timestamp="builtin"),
         ]})
     path = tmp_path_factory.mktemp("ac") / "ac.json"
     path.write_text(json.dumps(doc))
@@ -587,6 +588,32 @@ def test_pe_malformed_refused(instance, ac, tmp_path):
             assert r.json()["message"], r.text
     assert len(instance.list_all(projectSlug=PROJECT)) == before
     assert instance.tmp_entries() == []
+
+
+def test_timestamped(instance, ac, tmp_path):
+    """A policy with `timestamp: builtin`: the signature carries an RFC
+    3161 token of the appliance's TSA (its certificate is issued by the
+    release CA), which osslsigncode verifies."""
+    req, signed = sign(instance, SCRIPT.encode(), policy="ac-ts")
+    p = tmp_path / "ts.ps1"
+    p.write_bytes(signed.content)
+    v = run([tool("osslsigncode"), "verify", "-CAfile", str(ac["root"]),
+             "-TSA-CAfile", str(ac["root"]), "-in", str(p)], check=False)
+    out = v.stdout + v.stderr
+    assert v.returncode == 0, out
+    assert "Timestamp Server Signature verification: ok" in out, out
+    assert "Signet Dev TSA" in out, out
+    # and a PE image the same way
+    data = mingw(tmp_path, "x86_64-w64-mingw32-gcc", HELLO_C, "ts.exe")
+    req, signed = sign(instance, data, name="ts.exe", conf="authenticode-pe",
+                       policy="ac-ts")
+    p = tmp_path / "ts.exe"
+    p.write_bytes(signed.content)
+    v = run([tool("osslsigncode"), "verify", "-CAfile", str(ac["root"]),
+             "-TSA-CAfile", str(ac["root"]), "-in", str(p)], check=False)
+    out = v.stdout + v.stderr
+    assert v.returncode == 0, out
+    assert "Timestamp Server Signature verification: ok" in out, out
 
 
 def test_reconcile_clean(instance, ac, tmp_path):

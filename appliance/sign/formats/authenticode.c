@@ -350,6 +350,30 @@ ac_add_seq_attr(PKCS7_SIGNER_INFO *si, const char *oid,
 	return ok;
 }
 
+static int
+ac_add_timestamp(PKCS7_SIGNER_INFO *si, const struct ac_sign_opts *o)
+{
+	unsigned char *tok = NULL;
+	size_t len = 0;
+	ASN1_OBJECT *obj = NULL;
+	int r;
+
+	if (si->enc_digest == NULL)
+		return SIGNET_ERR_CRYPTO;
+	if ((r = o->timestamp(o->timestamp_arg,
+	    ASN1_STRING_get0_data(si->enc_digest),
+	    (size_t)ASN1_STRING_length(si->enc_digest), &tok, &len)) != 0)
+		return r;
+	r = SIGNET_ERR_CRYPTO;
+	if (len <= INT_MAX && (obj = OBJ_txt2obj(AC_OID_RFC3161, 1)) != NULL &&
+	    X509at_add1_attr_by_OBJ(&si->unauth_attr, obj, V_ASN1_SEQUENCE,
+	    tok, (int)len) != NULL)
+		r = 0;
+	ASN1_OBJECT_free(obj);
+	OPENSSL_free(tok);
+	return r;
+}
+
 int
 ac_signed_data(const unsigned char *indirect, size_t ilen,
     const struct ac_sign_opts *o, EVP_PKEY *key, X509 *leaf,
@@ -428,6 +452,13 @@ ac_signed_data(const unsigned char *indirect, size_t ilen,
 		r = SIGNET_ERR_TOKEN;
 		goto out;
 	}
+	/* a time-stamp over the signature value, as Authenticode carries
+	 * RFC 3161 tokens: the unsigned attribute SPC_RFC3161_OBJID with
+	 * the TimeStampToken (a ContentInfo) as its value, which signtool
+	 * and osslsigncode write and verify */
+	if (o->timestamp != NULL && (r = ac_add_timestamp(si, o)) != 0)
+		goto out;
+	r = SIGNET_ERR_CRYPTO;
 	/* the content becomes the SpcIndirectDataContent itself */
 	if ((td7 = PKCS7_new()) == NULL ||
 	    (td7->type = OBJ_txt2obj(AC_OID_INDIRECT_DATA, 1)) == NULL ||

@@ -80,6 +80,7 @@ struct ac_format {
 #define AC_OID_INDIVIDUAL	"1.3.6.1.4.1.311.2.1.21"
 #define AC_OID_SIP_INFO		"1.3.6.1.4.1.311.2.1.30"
 #define AC_OID_NESTED		"1.3.6.1.4.1.311.2.4.1"
+#define AC_OID_RFC3161		"1.3.6.1.4.1.311.3.3.1"
 
 /* How a file is signed. */
 struct ac_sign_opts {
@@ -100,6 +101,11 @@ struct ac_sign_opts {
 	    void *arg, struct ac_msg *m);
 	int (*embed_append)(int fd, uint64_t size, const unsigned char *p7,
 	    size_t len, const struct ac_sink *out, struct ac_msg *m);
+	/* An RFC 3161 TimeStampToken over the new signature's value (the
+	 * policy's `timestamp: builtin`, format_job.timestamp); NULL: none */
+	int (*timestamp)(void *arg, const unsigned char *data, size_t len,
+	    unsigned char **token, size_t *toklen);
+	void *timestamp_arg;
 };
 
 /* What signing did. */

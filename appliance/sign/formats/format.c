@@ -223,6 +223,8 @@ format_ac_sign(const struct format_job *job, const struct format_key *key,
 	o.request_id = job->request_id;
 	o.expect = job->ac_digest;
 	o.expect_len = job->ac_digest_len;
+	o.timestamp = job->timestamp;
+	o.timestamp_arg = job->timestamp_arg;
 	/* a PE image may carry several certificate table entries, all of
 	 * them looked at; a UEFI image's signatures stand side by side
 	 * (firmware, shim and sbverify read every entry), so append adds
