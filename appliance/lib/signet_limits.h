@@ -166,4 +166,18 @@
 #define SIGNET_MAX_AUDIT_PAGE		1000
 #define SIGNET_MAX_AUDIT_ACTION		64
 
+/* Cabinets signed with Authenticode (appliance/sign/formats/ac_cab.c,
+ * [MS-CAB] 2.2). check() reads every folder and file entry, so their
+ * counts are bounded below the format's 16-bit fields (FCI itself keeps a
+ * cabinet below about 65,500 files); a name is the spec's CB_MAX_FILENAME
+ * with its NUL; the size is the cabinet SDK's CB_MAX_DISK, the largest
+ * cabinet FCI writes (cbCabinet and the offsets are 32 bits); a signature
+ * with its chain, timestamps and nested signatures stays far below the
+ * signature bound. */
+#define SIGNET_MAX_CAB_FOLDERS		4096
+#define SIGNET_MAX_CAB_FILES		32768
+#define SIGNET_MAX_CAB_NAME		256
+#define SIGNET_MAX_CAB_SIZE		0x7FFFFFFFULL
+#define SIGNET_MAX_CAB_SIGNATURE	(1024 * 1024)
+
 #endif

@@ -648,8 +648,135 @@ def origin_all():
     origin_refs()
 
 
+# --- cabinets ([MS-CAB]; the Authenticode reserve of ac_cab.c) --------
+
+def le16(v):
+    return struct.pack("<H", v & 0xFFFF)
+
+
+def le32(v):
+    return struct.pack("<I", v & 0xFFFFFFFF)
+
+
+def der(tag, content):
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(ln)]) + ln + content
+
+
+def empty_signed_data():
+    """ContentInfo { signedData, [0] SignedData { 1, {}, { data }, {} } }"""
+    oid_data = der(0x06, bytes.fromhex("2a864886f70d010701"))
+    oid_signed = der(0x06, bytes.fromhex("2a864886f70d010702"))
+    sd = der(0x30, der(0x02, b"\x01") + der(0x31, b"") + der(0x30, oid_data) + der(0x31, b""))
+    return der(0x30, oid_signed + der(0xA0, sd))
+
+
+def make_cab(folders, block=64, set_id=0x1234):
+    """folders: a list of (typeCompress, [(name, data), ...]); stored
+    CFDATA blocks of at most `block` bytes, checksum 0."""
+    nfiles = sum(len(f) for _, f in folders)
+    coff_files = 36 + 8 * len(folders)
+    entries = b""
+    for i, (_, files) in enumerate(folders):
+        off = 0
+        for name, data in files:
+            entries += le32(len(data)) + le32(off) + le16(i) + le16(0x5A21) + le16(0) + le16(0x20) + name + b"\0"
+            off += len(data)
+    start = coff_files + len(entries)
+    folder_entries = b""
+    blocks = b""
+    for typ, files in folders:
+        data = b"".join(d for _, d in files)
+        chunks = [data[i:i + block] for i in range(0, len(data), block)]
+        folder_entries += le32(start + len(blocks)) + le16(len(chunks)) + le16(typ)
+        for c in chunks:
+            blocks += le32(0) + le16(len(c)) + le16(len(c)) + c
+    total = start + len(blocks)
+    hdr = (b"MSCF" + le32(0) + le32(total) + le32(0) + le32(coff_files) + le32(0) + bytes([3, 1])
+           + le16(len(folders)) + le16(nfiles) + le16(0) + le16(set_id) + le16(0))
+    return hdr + folder_entries + entries + blocks
+
+
+def sign_cab(cab, sig):
+    """The cabinet with the signature reserve inserted and sig after it,
+    as ac_cab.c and osslsigncode write it."""
+    nfolders = struct.unpack("<H", cab[26:28])[0]
+    total = struct.unpack("<I", cab[8:12])[0] + 24
+    pad = (8 - len(sig) % 8) % 8
+    hdr = (cab[0:8] + le32(total) + cab[12:16] + le32(struct.unpack("<I", cab[16:20])[0] + 24) + cab[20:30]
+           + le16(struct.unpack("<H", cab[30:32])[0] | 4) + cab[32:36]
+           + le16(20) + b"\0\0" + le32(0x00100000) + le32(total) + le32(len(sig) + pad) + bytes(8))
+    folders = b""
+    for i in range(nfolders):
+        f = cab[36 + 8 * i:44 + 8 * i]
+        folders += le32(struct.unpack("<I", f[0:4])[0] + 24) + f[4:8]
+    return hdr + folders + cab[36 + 8 * nfolders:] + sig + bytes(pad)
+
+
+def patch(b, off, v):
+    return b[:off] + v + b[off + len(v):]
+
+
+def cab():
+    text = b"a cabinet's first file\n"
+    data = bytes((i * 7 + 3) & 0xFF for i in range(300))
+    one = make_cab([(0, [(b"a.txt", text), (b"b.bin", data)])])
+    sig = empty_signed_data()
+    signed = sign_cab(one, sig)
+    put("cab", "unsigned", one)
+    put("cab", "unsigned_empty", make_cab([]))
+    put("cab", "unsigned_two_folders", make_cab([(0, [(b"a.txt", text)]), (1, [(b"dir\\b.bin", data)])]))
+    put("cab", "unsigned_mszip_typed", make_cab([(1, [(b"z.txt", text * 4)])], block=32))
+    put("cab", "unsigned_lzx_typed", make_cab([(0x1503, [(b"l.txt", text)])]))
+    put("cab", "unsigned_long_name", make_cab([(0, [(b"n" * 255, text)])]))
+    put("cab", "signed", signed)
+    put("cab", "signed_two_folders", sign_cab(make_cab([(0, [(b"a", text)]), (0, [(b"b", data)])]), sig))
+    put("cab", "signed_sig_aligned", sign_cab(one, sig + bytes(3)))
+    put("cab", "signed_other_sig", sign_cab(one, der(0x30, der(0x06, bytes.fromhex("2a864886f70d010701")))))
+    # broken ones
+    put("cab", "truncated_header", one[:20])
+    put("cab", "magic_only", b"MSCF")
+    put("cab", "bad_magic", patch(one, 0, b"MSCE"))
+    put("cab", "reserved1", patch(one, 4, le32(1)))
+    put("cab", "cbcabinet_short", patch(one, 8, le32(len(one) - 1)))
+    put("cab", "cbcabinet_long", patch(one, 8, le32(len(one) + 1)))
+    put("cab", "version", patch(one, 24, bytes([4, 1])))
+    put("cab", "folders_over_limit", patch(one, 26, le16(4097)))
+    put("cab", "files_over_limit", patch(one, 28, le16(32769)))
+    put("cab", "files_max", patch(one, 28, le16(0xFFFF)))
+    put("cab", "multi_cabinet", patch(one, 30, le16(3)))
+    put("cab", "unknown_flags", patch(one, 30, le16(0x8000)))
+    put("cab", "icabinet", patch(one, 34, le16(2)))
+    put("cab", "reserve_other", patch(one, 30, le16(4)))
+    put("cab", "coff_files_wrong", patch(one, 16, le32(45)))
+    put("cab", "folder_past_end", patch(one, 36, le32(len(one) + 100)))
+    put("cab", "folder_in_entries", patch(one, 36, le32(50)))
+    put("cab", "folder_compress_bad", patch(one, 42, le16(9)))
+    put("cab", "folder_blocks_many", patch(one, 40, le16(0xFFFF)))
+    put("cab", "file_folder_continued", patch(one, 44 + 8, le16(0xFFFE)))
+    put("cab", "file_name_empty", patch(one, 44 + 16, b"\0"))
+    put("cab", "file_name_unterminated", patch(one[:44 + 16 + 3], 8, le32(44 + 16 + 3)))
+    put("cab", "file_entry_cut", patch(one[:44 + 10], 8, le32(44 + 10)))
+    put("cab", "file_name_too_long", make_cab([(0, [(b"n" * 300, text)])]))
+    put("cab", "sig_outside", patch(signed, 48, le32(len(signed))))
+    put("cab", "sig_pos_huge", patch(signed, 44, le32(0x7FFF0000)))
+    put("cab", "sig_not_at_end", signed + bytes(8))
+    put("cab", "sig_short", patch(signed, 48, le32(8)))
+    put("cab", "sig_empty", patch(patch(signed, 44, le32(0)), 48, le32(0)))
+    put("cab", "sig_in_header", patch(patch(signed, 44, le32(8)), 48, le32(len(signed) - 8)))
+    put("cab", "sig_cbcabinet", patch(signed, 8, le32(len(one))))
+    put("cab", "sig_magic", patch(signed, 40, le32(0x00200000)))
+    put("cab", "sig_pad_field", patch(signed, 52, b"\1"))
+    put("cab", "sig_not_pkcs7", patch(signed, len(signed) - 40, b"\xff"))
+    put("cab", "sig_junk_padding", signed[:-1] + b"\x55")
+    put("cab", "sig_truncated", signed[:-16])
+
+
 TARGETS = {"khproto": khproto, "consproto": consproto, "form": form, "origin": origin_all,
-           "audit": audit, "pki": pki, "catalog": catalog}
+           "audit": audit, "pki": pki, "catalog": catalog, "cab": cab}
 
 
 def main():
