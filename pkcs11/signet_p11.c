@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
@@ -114,7 +115,25 @@ struct sp11_session {
 	struct sp11_op op;
 };
 
+/* Digests the appliance just refused (denied, canceled, refused by
+ * policy). Some tools try again at once when C_Sign fails (pkcs11-tool
+ * falls back to C_SignUpdate/C_SignFinal with the same data): the same
+ * digest is not put before the approvers again for a while. */
+#define SP11_REFUSED_KEEP	16
+#define SP11_REFUSED_SECONDS	120
+
+struct sp11_refused {
+	time_t at;
+	CK_SLOT_ID slot;
+	int hash;
+	const char *mech;
+	uint8_t digest[SP11_MAX_DIGEST];
+	char why[256];
+};
+
 static pthread_mutex_t sp11_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sp11_refused sp11_refused[SP11_REFUSED_KEEP];
+static size_t sp11_refused_next;
 static int sp11_initialized;
 static struct sp11_conf sp11_cf;
 static struct sp11_policy *sp11_pol;
@@ -192,12 +211,15 @@ sp11_load(void)
 	sp11_policies_free(p, SP11_MAX_TOKENS);
 }
 
-/* The policy of slot; the table does not change once loaded. */
+/* The policy of slot; the table does not change once loaded. A caller
+ * may name a slot it was configured with before it lists the slots
+ * (SunPKCS11's slot = N): the table is loaded then. */
 static const struct sp11_policy *
 sp11_slot(CK_SLOT_ID slot)
 {
 	const struct sp11_policy *p = NULL;
 
+	sp11_load();
 	pthread_mutex_lock(&sp11_mu);
 	if (sp11_loaded && slot < sp11_npol)
 		p = &sp11_pol[slot];
@@ -1172,6 +1194,48 @@ sp11_digest(struct sp11_op *op, int *hash, uint8_t d[SP11_MAX_DIGEST],
 	}
 }
 
+/* Was this digest refused a moment ago? Then why, into why[len]. */
+static int
+sp11_was_refused(CK_SLOT_ID slot, int hash, const char *mech,
+    const uint8_t *d, size_t dlen, char *why, size_t len)
+{
+	time_t now = time(NULL);
+	size_t i;
+	int hit = 0;
+
+	pthread_mutex_lock(&sp11_mu);
+	for (i = 0; !hit && i < SP11_REFUSED_KEEP; i++) {
+		const struct sp11_refused *r = &sp11_refused[i];
+
+		if (r->mech != NULL && r->slot == slot && r->hash == hash &&
+		    r->mech == mech && now - r->at < SP11_REFUSED_SECONDS &&
+		    memcmp(r->digest, d, dlen) == 0) {
+			snprintf(why, len, "%s", r->why);
+			hit = 1;
+		}
+	}
+	pthread_mutex_unlock(&sp11_mu);
+	return hit;
+}
+
+static void
+sp11_refuse(CK_SLOT_ID slot, int hash, const char *mech, const uint8_t *d,
+    size_t dlen, const char *why)
+{
+	struct sp11_refused *r;
+
+	pthread_mutex_lock(&sp11_mu);
+	r = &sp11_refused[sp11_refused_next++ % SP11_REFUSED_KEEP];
+	memset(r, 0, sizeof(*r));
+	r->at = time(NULL);
+	r->slot = slot;
+	r->hash = hash;
+	r->mech = mech;
+	memcpy(r->digest, d, dlen);
+	snprintf(r->why, sizeof(r->why), "%.255s", why);
+	pthread_mutex_unlock(&sp11_mu);
+}
+
 static CK_RV
 sp11_outcome_rv(enum sp11_outcome o)
 {
@@ -1212,11 +1276,21 @@ sp11_finish(struct sp11_session *s, unsigned char *sig,
 			sp11_op_end(s);
 			return rv;
 		}
+		if (sp11_was_refused(s->op.slot, hash, s->op.m->name, d, dlen,
+		    msg, sizeof(msg))) {
+			sp11_log("%s: this digest was refused a moment ago, "
+			    "not asked again: %s", p->label, msg);
+			sp11_op_end(s);
+			return CKR_FUNCTION_REJECTED;
+		}
 		/* no lock held: other sessions sign meanwhile */
 		o = sp11_net_sign(&sp11_cf, p, hash, d, dlen, s->op.m->name,
 		    s->op.sig, &s->op.siglen, msg, sizeof(msg));
 		if (o != SP11_SIGNED) {
 			sp11_log("%s: %s", p->label, msg);
+			if (o == SP11_REJECTED || o == SP11_TIMEOUT)
+				sp11_refuse(s->op.slot, hash, s->op.m->name, d,
+				    dlen, msg);
 			sp11_op_end(s);
 			return sp11_outcome_rv(o);
 		}

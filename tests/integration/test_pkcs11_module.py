@@ -275,3 +275,346 @@ def test_hash_request_deny(instance, hs):
     req = instance.get_request(rec["id"])
     assert req["status"] == "Denied"
     assert "signature" not in req["hash"]
+
+
+# ------------------------------------------------------------ the module
+
+
+def module_env(instance, hs, policy=None, person=None, **extra):
+    """The environment a build machine gives a tool that loads the
+    module: like `signet submit` (client certificate), or a person's
+    bearer token."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SIGNET_", "GITHUB_", "GITLAB_", "CI",
+                                "JENKINS_", "BUILD_"))}
+    env.update(SIGNET_URL=instance.url, SIGNET_CACERT=instance.ca,
+               SIGNET_PKCS11_CONF=os.devnull,
+               SIGNET_PKCS11_LOG=str(hs["tmp"] / "module.log"))
+    if person is None:
+        env.update(SIGNET_CLIENT_CERT=instance.client_cert,
+                   SIGNET_CLIENT_KEY=instance.client_key)
+    else:
+        env["SIGNET_TOKEN"] = person
+    if policy is not None:
+        env["SIGNET_PKCS11_POLICY"] = policy
+    env.update(extra)
+    return env
+
+
+def module_log(hs):
+    p = hs["tmp"] / "module.log"
+    return p.read_text() if p.exists() else ""
+
+
+def uri(policy=HASH_POLICY, kind="private"):
+    return f"pkcs11:token=demo-app%2F{policy};type={kind}"
+
+
+def hash_requests(instance):
+    return [r for r in instance.list_all()
+            if r.get("artifactConfigurationSlug") == "hash"]
+
+
+def test_module_exports_one_symbol():
+    assert MODULE.exists(), f"{MODULE} is not built"
+    out = run(["nm", "-D", "--defined-only", str(MODULE)]).stdout
+    syms = [l.split()[-1] for l in out.splitlines() if l.strip()]
+    assert syms == ["C_GetFunctionList"], syms
+
+
+def test_pkcs11_tool_lists_tokens_and_objects(instance, hs):
+    p = run([tool("pkcs11-tool"), "--module", str(MODULE), "--list-slots",
+             "--list-objects"], env=module_env(instance, hs), timeout=120)
+    out = p.stdout
+    assert f"token label        : demo-app/{HASH_POLICY}" in out, out
+    assert "token manufacturer : Signet" in out
+    assert "Private Key Object; RSA" in out
+    assert "Public Key Object; RSA 3072 bits" in out
+    assert "Certificate Object; type = X.509 cert" in out
+    assert "sensitive, always sensitive, never extractable" in out
+    # no login needed, none asked for
+    assert "login required" not in out
+    # the policy without allowHashSigning is no token
+    assert NO_HASH_POLICY not in out
+    # private key, public key and certificate share one CKA_ID
+    ids = {l.split(":", 1)[1].strip() for l in out.splitlines()
+           if l.strip().startswith("ID:")}
+    # two hash policies with the same certificate: one id
+    assert len(ids) == 1, out
+
+
+def test_pkcs11_tool_no_token_without_hash_signing(instance, hs):
+    p = run([tool("pkcs11-tool"), "--module", str(MODULE), "--list-slots"],
+            env=module_env(instance, hs, policy=NO_HASH_POLICY),
+            check=False, timeout=120)
+    assert "demo-app" not in p.stdout
+    assert "No slots" in p.stdout + p.stderr or "Available slots:\n" \
+        in p.stdout, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("mech,dgst,opts", [
+    ("SHA256-RSA-PKCS", "-sha256", []),
+    ("SHA512-RSA-PKCS", "-sha512", []),
+    ("SHA384-RSA-PKCS-PSS", "-sha384",
+     ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest"]),
+])
+def test_pkcs11_tool_signs(instance, hs, mech, dgst, opts):
+    data = hs["tmp"] / "p11tool.txt"
+    sig = hs["tmp"] / "p11tool.sig"
+    data.write_bytes(os.urandom(4096))
+    before = len(hash_requests(instance))
+    run([tool("pkcs11-tool"), "--module", str(MODULE), "--token-label",
+         f"demo-app/{HASH_POLICY}", "--sign", "-m", mech, "--input-file",
+         str(data), "--output-file", str(sig)],
+        env=module_env(instance, hs, policy=HASH_POLICY,
+                       SIGNET_FILE_NAME="p11tool.txt"), timeout=120)
+    v = run(["openssl", "dgst", dgst, *opts, "-verify", str(hs["pub"]),
+             "-signature", str(sig), str(data)], check=False)
+    assert v.returncode == 0 and "Verified OK" in v.stdout, v.stdout + v.stderr
+    reqs = hash_requests(instance)
+    assert len(reqs) == before + 1   # one request per signature
+    rec = reqs[0]
+    assert rec["hash"]["fileName"] == "p11tool.txt"
+    assert rec["hash"]["tool"] == "pkcs11-tool"
+    assert rec["hash"]["digest"] == hashlib.new(
+        dgst[1:], data.read_bytes()).hexdigest()
+
+
+def test_pkcs11_tool_raw_rsa_pkcs_needs_digestinfo(instance, hs):
+    data = hs["tmp"] / "raw.txt"
+    data.write_bytes(b"raw DigestInfo")
+    d = hashlib.sha256(data.read_bytes()).digest()
+    di = bytes.fromhex("3031300d060960864801650304020105000420") + d
+    (hs["tmp"] / "di.bin").write_bytes(di)
+    sig = hs["tmp"] / "raw.sig"
+    env = module_env(instance, hs, policy=HASH_POLICY)
+    run([tool("pkcs11-tool"), "--module", str(MODULE), "--sign", "-m",
+         "RSA-PKCS", "--input-file", str(hs["tmp"] / "di.bin"),
+         "--output-file", str(sig)], env=env, timeout=120)
+    v = run(["openssl", "dgst", "-sha256", "-verify", str(hs["pub"]),
+             "-signature", str(sig), str(data)], check=False)
+    assert v.returncode == 0, v.stderr
+    # a bare digest is not a DigestInfo: refused, nothing submitted
+    (hs["tmp"] / "bare.bin").write_bytes(d)
+    before = len(hash_requests(instance))
+    p = run([tool("pkcs11-tool"), "--module", str(MODULE), "--sign", "-m",
+             "RSA-PKCS", "--input-file", str(hs["tmp"] / "bare.bin"),
+             "--output-file", str(sig)], env=env, check=False, timeout=120)
+    assert p.returncode != 0
+    assert "CKR_DATA_INVALID" in p.stderr, p.stderr
+    assert "not a DigestInfo" in module_log(hs)
+    assert len(hash_requests(instance)) == before
+
+
+def test_openssl_engine_signs(instance, hs):
+    data = hs["tmp"] / "engine.txt"
+    data.write_bytes(b"signed through libp11's engine\n")
+    d = hs["tmp"] / "engine.dgst"
+    d.write_bytes(hashlib.sha256(data.read_bytes()).digest())
+    sig = hs["tmp"] / "engine.sig"
+    env = module_env(instance, hs, PKCS11_MODULE_PATH=str(MODULE))
+    run(["openssl", "pkeyutl", "-engine", "pkcs11", "-keyform", "engine",
+         "-inkey", uri(), "-sign", "-in", str(d), "-pkeyopt",
+         "digest:sha256", "-out", str(sig)], env=env, timeout=120)
+    v = run(["openssl", "dgst", "-sha256", "-verify", str(hs["pub"]),
+             "-signature", str(sig), str(data)], check=False)
+    assert v.returncode == 0, v.stdout + v.stderr
+    # openssl dgst -sign, the engine hashing with OpenSSL
+    sig2 = hs["tmp"] / "engine2.sig"
+    run(["openssl", "dgst", "-engine", "pkcs11", "-keyform", "engine",
+         "-sign", uri(), "-sha384", "-out", str(sig2), str(data)], env=env,
+        timeout=120)
+    v = run(["openssl", "dgst", "-sha384", "-verify", str(hs["pub"]),
+             "-signature", str(sig2), str(data)], check=False)
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_osslsigncode_signs_pe(instance, hs):
+    src = hs["tmp"] / "hello.c"
+    src.write_text("int main(void) { return 0; }\n")
+    exe = hs["tmp"] / "hello.exe"
+    run([tool("x86_64-w64-mingw32-gcc"), "-o", str(exe), str(src)])
+    out = hs["tmp"] / "hello-signed.exe"
+    run([tool("osslsigncode"), "sign", "-pkcs11module", str(MODULE),
+         "-pkcs11cert", uri(kind="cert"), "-key", uri(), "-h", "sha256",
+         "-n", "hello", "-in", str(exe), "-out", str(out)],
+        env=module_env(instance, hs, SIGNET_FILE_NAME="hello.exe"),
+        timeout=180)
+    v = run([tool("osslsigncode"), "verify", "-CAfile",
+             str(instance.pki / "test-signing.pem"), "-in", str(out)],
+            check=False)
+    assert v.returncode == 0, v.stdout + v.stderr
+    assert "Signature verification: ok" in v.stdout
+    # the unsigned file does not verify
+    v = run([tool("osslsigncode"), "verify", "-CAfile",
+             str(instance.pki / "test-signing.pem"), "-in", str(exe)],
+            check=False)
+    assert v.returncode != 0
+    rec = hash_requests(instance)[0]
+    assert rec["hash"]["fileName"] == "hello.exe"
+    assert rec["hash"]["tool"] == "osslsigncode"
+
+
+def test_jarsigner_with_sunpkcs11(instance, hs):
+    tmp = hs["tmp"]
+    cfg = tmp / "sunpkcs11.cfg"
+    cfg.write_text(f"name = Signet\nlibrary = {MODULE}\nslot = 0\n")
+    env = module_env(instance, hs, policy=HASH_POLICY,
+                     SIGNET_FILE_NAME="app.jar")
+    (tmp / "jar").mkdir(exist_ok=True)
+    (tmp / "jar" / "hello.txt").write_text("hello from a jar\n")
+    jar = tmp / "app.jar"
+    run([tool("jar"), "cf", str(jar), "-C", str(tmp / "jar"), "hello.txt"])
+    prov = ["-storetype", "PKCS11", "-providerClass",
+            "sun.security.pkcs11.SunPKCS11", "-providerArg", str(cfg),
+            "-storepass", "any PIN is ignored"]
+    p = run([tool("keytool"), "-list", *prov], env=env, timeout=180)
+    assert f"demo-app/{HASH_POLICY}, PrivateKeyEntry" in p.stdout, p.stdout
+    signed = tmp / "app-signed.jar"
+    run([tool("jarsigner"), "-keystore", "NONE", *prov, "-signedjar",
+         str(signed), str(jar), f"demo-app/{HASH_POLICY}"], env=env,
+        timeout=180)
+    trust = tmp / "trust.p12"
+    if trust.exists():
+        trust.unlink()
+    run([tool("keytool"), "-importcert", "-noprompt", "-alias", "root",
+         "-file", str(instance.pki / "test-signing.pem"), "-keystore",
+         str(trust), "-storetype", "PKCS12", "-storepass", "changeit"])
+    v = run([tool("jarsigner"), "-verify", "-strict", "-keystore",
+             str(trust), "-storepass", "changeit", str(signed)], check=False)
+    assert v.returncode == 0 and "jar verified." in v.stdout, \
+        v.stdout + v.stderr
+    v = run([tool("jarsigner"), "-verify", "-strict", str(jar)], check=False)
+    assert v.returncode != 0   # the unsigned jar
+
+
+def test_p11kit_lists_module(instance, hs):
+    """p11-kit reads user module configs only for non-root users: the
+    tool runs as nobody, with a person's token (SIGNET_TOKEN) and a copy
+    of the CA it may read."""
+    tmp = hs["tmp"] / "p11kit"
+    mods = tmp / "home" / ".config" / "pkcs11" / "modules"
+    mods.mkdir(parents=True, exist_ok=True)
+    (mods / "signet.module").write_text(f"module: {MODULE}\n")
+    shutil.copy(instance.ca, tmp / "ca.pem")
+    for d in [tmp, *tmp.rglob("*")]:
+        d.chmod(0o755 if d.is_dir() else 0o644)
+    for d in list(tmp.parents)[:-1]:
+        if str(d).startswith(str(hs["tmp"].parent.parent)):
+            d.chmod(d.stat().st_mode | 0o005)
+    token = instance.login("dev").headers["Authorization"].split()[1]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp / "home"),
+           "SIGNET_URL": instance.url, "SIGNET_CACERT": str(tmp / "ca.pem"),
+           "SIGNET_TOKEN": token, "SIGNET_PKCS11_CONF": os.devnull}
+    p = run([tool("setpriv"), "--reuid=65534", "--regid=65534",
+             "--clear-groups", tool("p11-kit"), "list-modules"], env=env,
+            timeout=120)
+    block = p.stdout[p.stdout.index(f"signet: {MODULE}"):]
+    assert "library-manufacturer: Signet" in block, p.stdout
+    assert f"token: demo-app/{HASH_POLICY}" in block, p.stdout
+    assert f"token: demo-app/{APPROVAL_POLICY}" in block, p.stdout
+    assert NO_HASH_POLICY not in block
+
+
+def wait_waiting(instance, before, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reqs = [r for r in hash_requests(instance)
+                if r["id"] not in before and
+                r["workflowStatus"] == "WaitingForApproval"]
+        if reqs:
+            return reqs[0]
+        time.sleep(0.2)
+    raise AssertionError("no hash request waits for approval")
+
+
+def test_approval_blocks_the_tool(instance, hs):
+    data = hs["tmp"] / "approve.txt"
+    data.write_bytes(b"release build\n")
+    sig = hs["tmp"] / "approve.sig"
+    before = {r["id"] for r in hash_requests(instance)}
+    p = subprocess.Popen(
+        [tool("pkcs11-tool"), "--module", str(MODULE), "--sign", "-m",
+         "SHA256-RSA-PKCS", "--input-file", str(data), "--output-file",
+         str(sig)], env=module_env(instance, hs, policy=APPROVAL_POLICY),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        rec = wait_waiting(instance, before)
+        time.sleep(1)
+        assert p.poll() is None, "the tool did not wait for the approval"
+        officer = instance.login("officer")
+        r = officer.post(instance.api(f"/signing-requests/{rec['id']}/approve"),
+                         json={"comment": "release"}, timeout=30)
+        assert r.status_code == 200, r.text
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, out + err
+    v = run(["openssl", "dgst", "-sha256", "-verify", str(hs["pub"]),
+             "-signature", str(sig), str(data)], check=False)
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_deny_fails_the_tool(instance, hs):
+    data = hs["tmp"] / "deny.txt"
+    data.write_bytes(b"not this one\n")
+    sig = hs["tmp"] / "deny.sig"
+    if sig.exists():
+        sig.unlink()
+    before = {r["id"] for r in hash_requests(instance)}
+    p = subprocess.Popen(
+        [tool("pkcs11-tool"), "--module", str(MODULE), "--sign", "-m",
+         "SHA256-RSA-PKCS", "--input-file", str(data), "--output-file",
+         str(sig)], env=module_env(instance, hs, policy=APPROVAL_POLICY),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        rec = wait_waiting(instance, before)
+        officer = instance.login("officer")
+        r = officer.post(instance.api(f"/signing-requests/{rec['id']}/deny"),
+                         json={"comment": "unreviewed change"}, timeout=30)
+        assert r.status_code == 200, r.text
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode != 0
+    # CKR_FUNCTION_REJECTED, which pkcs11-tool 0.23 prints by number
+    assert "(0x200)" in err, err
+    # one request: pkcs11-tool's second try (C_SignUpdate after a failed
+    # C_Sign) is not put before the officer again
+    assert len(hash_requests(instance)) == len(before) + 1
+    assert "refused a moment ago, not asked again" in module_log(hs)
+    # the module says why, in the server's words
+    assert (f"request {rec['id']} was denied by officer: unreviewed change"
+            in err + module_log(hs)), err
+    assert not sig.exists() or sig.stat().st_size == 0
+
+
+def test_unreachable_appliance_is_a_device_error(instance, hs):
+    env = module_env(instance, hs)
+    env["SIGNET_URL"] = "https://127.0.0.1:1"
+    p = run([tool("pkcs11-tool"), "--module", str(MODULE), "--list-slots"],
+            env=env, check=False, timeout=300)
+    assert "demo-app" not in p.stdout
+    assert "no tokens" in p.stderr + module_log(hs)
+
+
+def test_threads_sign_without_leaks(instance, hs):
+    """Four threads, 25 signatures each, in one process under valgrind:
+    every signature verifies, one request each (the size query of
+    C_Sign submits nothing), no definite leak, no memory error."""
+    helper = BUILD / "tests" / "bench" / "p11_sign"
+    assert helper.exists(), f"{helper} is not built"
+    before = len(hash_requests(instance))
+    p = run([tool("valgrind"), "--leak-check=full",
+             "--errors-for-leak-kinds=definite", "--error-exitcode=3",
+             str(helper), str(MODULE), "4", "25"],
+            env=module_env(instance, hs, policy=HASH_POLICY), check=False,
+            timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr[-4000:]
+    assert "signatures 100 threads 4" in p.stdout
+    assert "definitely lost: 0 bytes in 0 blocks" in p.stderr or \
+        "All heap blocks were freed" in p.stderr, p.stderr[-4000:]
+    assert "ERROR SUMMARY: 0 errors" in p.stderr
+    assert len(hash_requests(instance)) == before + 100
