@@ -18,7 +18,7 @@
 
 /* Polling a request that waits: soon at first (a policy without
  * approvals signs within a second), then at most every few seconds. */
-#define SP11_POLL_FIRST_MS	100L
+#define SP11_POLL_FIRST_MS	20L
 #define SP11_POLL_MAX_MS	2000L
 #define SP11_REQUEST_ID_LEN	36
 
