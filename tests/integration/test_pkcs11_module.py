@@ -20,6 +20,7 @@ MODULE = BUILD / "pkcs11" / "libsignet-pkcs11.so"
 HASH_POLICY = "test-signing"        # provision.sh: allowHashSigning
 APPROVAL_POLICY = "hash-approval"    # added below: one approval
 NO_HASH_POLICY = "no-hash"           # added below: hash signing off
+EC_POLICY = "hash-ec"                # added below: a P-256 key
 
 
 def tool(name):
@@ -41,7 +42,16 @@ def hs(instance, tmp_path_factory):
     otherwise equal one without hash signing."""
     tmp = tmp_path_factory.mktemp("hash")
     instance.stop()
-    apply_doc(instance, {"projects": [{
+    # a P-256 key in the token with a self-signed certificate
+    instance.signet("key", "generate", "--label", "hash-ec", "--type", "p256")
+    ec_pem = tmp / "hash-ec.pem"
+    instance.signet("key", "self-signed", "--key", "hash-ec", "--subject",
+                    "CN=Signet Hash EC,O=Signet Dev", "--days", "30",
+                    "--out", str(ec_pem))
+    apply_doc(instance, {
+        "certificates": [{"name": "hash-ec", "key": "hash-ec",
+                          "purpose": "test", "chainFile": str(ec_pem)}],
+        "projects": [{
         "slug": "demo-app", "name": "Demo App",
         "signingPolicies": [
             {"slug": APPROVAL_POLICY, "name": "Hash signing, approved",
@@ -51,12 +61,19 @@ def hs(instance, tmp_path_factory):
             {"slug": NO_HASH_POLICY, "name": "No hash signing",
              "certificate": "test-signing", "requiredApprovals": 0,
              "submitters": ["ci-runner", "dev"], "approvers": []},
+            {"slug": EC_POLICY, "name": "Hash signing, ECDSA",
+             "certificate": "hash-ec", "requiredApprovals": 0,
+             "submitters": ["ci-runner"], "approvers": [],
+             "allowHashSigning": True},
         ]}]}, tmp)
     instance.start()
     pub = tmp / "test-signing.pub"
     run(["openssl", "x509", "-in", str(instance.pki / "test-signing.pem"),
          "-noout", "-pubkey", "-out", str(pub)])
-    return {"tmp": tmp, "pub": pub}
+    ec_pub = tmp / "hash-ec.pub"
+    run(["openssl", "x509", "-in", str(ec_pem), "-noout", "-pubkey",
+         "-out", str(ec_pub)])
+    return {"tmp": tmp, "pub": pub, "ec_pub": ec_pub}
 
 
 def hash_url(instance, policy, project="demo-app"):
@@ -72,7 +89,7 @@ def post_hash(instance, body, policy=HASH_POLICY, session=None, expect=201):
     return r
 
 
-def verify_digest(hs, digest, sig, alg="sha256", pss=False):
+def verify_digest(hs, digest, sig, alg="sha256", pss=False, key="pub"):
     """openssl pkeyutl -verify of a signature over a bare digest."""
     d = hs["tmp"] / "digest.bin"
     s = hs["tmp"] / "sig.bin"
@@ -84,7 +101,7 @@ def verify_digest(hs, digest, sig, alg="sha256", pss=False):
                  "-pkeyopt", "rsa_pss_saltlen:digest",
                  "-pkeyopt", f"rsa_mgf1_md:{alg}"]
     return run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey",
-                str(hs["pub"]), "-in", str(d), "-sigfile", str(s), *opts],
+                str(hs[key]), "-in", str(d), "-sigfile", str(s), *opts],
                check=False)
 
 
@@ -125,6 +142,26 @@ def test_hash_request_signed(instance, hs, alg, pss):
     r = instance.session().get(instance.api(
         f"/signing-requests/{rec['id']}/unsigned-artifact"), timeout=30)
     assert r.status_code != 200
+
+
+def test_hash_request_ecdsa(instance, hs):
+    digest = hashlib.sha384(b"ec").digest()
+    rec = post_hash(instance, {"hashAlgorithm": "sha384",
+                               "digest": digest.hex(),
+                               "signatureAlgorithm": "ecdsa"},
+                    policy=EC_POLICY).json()
+    done = instance.wait_final(rec["id"])
+    assert done["status"] == "Completed", done
+    sig = base64.b64decode(done["hash"]["signature"])
+    assert sig[0] == 0x30   # DER ECDSA-Sig-Value, as recorded
+    v = verify_digest(hs, digest, sig, "sha384", key="ec_pub")
+    assert v.returncode == 0, v.stdout + v.stderr
+    # an RSA scheme does not fit the EC key
+    r = post_hash(instance, {"hashAlgorithm": "sha256",
+                             "digest": "00" * 32,
+                             "signatureAlgorithm": "rsa-pss"},
+                  policy=EC_POLICY, expect=400)
+    assert "needs an RSA key" in r.json()["message"]
 
 
 def test_hash_request_base_fields_default(instance, hs):
@@ -378,6 +415,31 @@ def test_pkcs11_tool_signs(instance, hs, mech, dgst, opts):
     assert rec["hash"]["tool"] == "pkcs11-tool"
     assert rec["hash"]["digest"] == hashlib.new(
         dgst[1:], data.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("mech,dgst", [("ECDSA-SHA256", "-sha256"),
+                                       ("ECDSA-SHA512", "-sha512")])
+def test_pkcs11_tool_signs_ecdsa(instance, hs, mech, dgst):
+    data = hs["tmp"] / "ec.txt"
+    data.write_bytes(os.urandom(1000))
+    sig = hs["tmp"] / "ec.sig"
+    env = module_env(instance, hs, policy=EC_POLICY)
+    p = run([tool("pkcs11-tool"), "--module", str(MODULE), "--list-objects"],
+            env=env, timeout=120)
+    assert "Private Key Object; EC" in p.stdout, p.stdout
+    assert "EC_POINT" in p.stdout and "EC_PARAMS" in p.stdout, p.stdout
+    # the raw r || s PKCS#11 returns, 64 bytes for P-256
+    run([tool("pkcs11-tool"), "--module", str(MODULE), "--sign", "-m", mech,
+         "--input-file", str(data), "--output-file", str(sig)], env=env,
+        timeout=120)
+    assert sig.stat().st_size == 64
+    # the same as DER for OpenSSL
+    run([tool("pkcs11-tool"), "--module", str(MODULE), "--sign", "-m", mech,
+         "--signature-format", "openssl", "--input-file", str(data),
+         "--output-file", str(sig)], env=env, timeout=120)
+    v = run(["openssl", "dgst", dgst, "-verify", str(hs["ec_pub"]),
+             "-signature", str(sig), str(data)], check=False)
+    assert v.returncode == 0 and "Verified OK" in v.stdout, v.stdout + v.stderr
 
 
 def test_pkcs11_tool_raw_rsa_pkcs_needs_digestinfo(instance, hs):
