@@ -139,6 +139,7 @@ static struct sp11_conf sp11_cf;
 static struct sp11_policy *sp11_pol;
 static size_t sp11_npol;
 static int sp11_loaded;
+static int sp11_tried;	/* a load was attempted since C_Initialize */
 static struct sp11_session *sp11_sess[SP11_MAX_SESSIONS];
 
 /* --- helpers ------------------------------------------------------------ */
@@ -183,17 +184,20 @@ sp11_md(int hash)
  * without the lock, and the first table to arrive is kept. Caller holds
  * no lock. */
 static void
-sp11_load(void)
+sp11_load(int again)
 {
 	struct sp11_policy *p = NULL;
 	size_t n = 0;
 	char msg[SP11_MSG];
-	int loaded;
+	int skip;
 
 	pthread_mutex_lock(&sp11_mu);
-	loaded = sp11_loaded;
+	/* after a failed try only C_GetSlotList tries again: every other
+	 * call would wait for the appliance's retries once more */
+	skip = sp11_loaded || (sp11_tried && !again);
+	sp11_tried = 1;
 	pthread_mutex_unlock(&sp11_mu);
-	if (loaded)
+	if (skip)
 		return;
 	if (sp11_net_policies(&sp11_cf, &p, &n, msg, sizeof(msg)) != 0) {
 		sp11_log("no tokens: %s", msg);
@@ -219,7 +223,7 @@ sp11_slot(CK_SLOT_ID slot)
 {
 	const struct sp11_policy *p = NULL;
 
-	sp11_load();
+	sp11_load(0);
 	pthread_mutex_lock(&sp11_mu);
 	if (sp11_loaded && slot < sp11_npol)
 		p = &sp11_pol[slot];
@@ -622,6 +626,7 @@ C_Finalize(void *reserved)
 	sp11_pol = NULL;
 	sp11_npol = 0;
 	sp11_loaded = 0;
+	sp11_tried = 0;
 	sp11_conf_free(&sp11_cf);
 	client_global_cleanup();
 	sp11_log_close();
@@ -673,7 +678,7 @@ C_GetSlotList(unsigned char token_present, CK_SLOT_ID *list,
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	if (count == NULL)
 		return CKR_ARGUMENTS_BAD;
-	sp11_load();
+	sp11_load(1);
 	pthread_mutex_lock(&sp11_mu);
 	n = sp11_npol;
 	pthread_mutex_unlock(&sp11_mu);

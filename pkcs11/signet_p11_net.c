@@ -21,6 +21,7 @@
 #define SP11_POLL_FIRST_MS	20L
 #define SP11_POLL_MAX_MS	2000L
 #define SP11_REQUEST_ID_LEN	36
+#define SP11_RETRIES		3
 
 /* --- log -------------------------------------------------------------- */
 
@@ -76,7 +77,9 @@ sp11_client(const struct sp11_conf *conf, struct client **c)
 	o.cert = conf->v[SP11_CLIENT_CERT];
 	o.key = conf->v[SP11_CLIENT_KEY];
 	o.token = conf->v[SP11_TOKEN];
-	o.retries = -1;
+	/* a tool waits for C_Sign; a few tries (1 + 2 + 4 s apart) bridge
+	 * a restart of the appliance without stalling a build for long */
+	o.retries = SP11_RETRIES;
 	return client_new(&o, c);
 }
 
