@@ -412,7 +412,12 @@ api_download(struct api *a)
 		return;
 	art = json_object_get(rec, signed_artifact ? "signedArtifact" :
 	    "unsignedArtifact");
-	if (!json_is_object(art)) {
+	if (request_is_hash(rec)) {
+		http_error(a->c, 409, "hash_request", "request %s is a hash "
+		    "signing request: the appliance never had the file, and "
+		    "its signature is hash.signature in the request (GET "
+		    "/api/v1/signing-requests/%s)", id, id);
+	} else if (!json_is_object(art)) {
 		http_error(a->c, 409, "not_signed", "request %s is %s; the "
 		    "signed artifact exists once it is Completed", id,
 		    json_string_value(json_object_get(rec, "workflowStatus")));

@@ -139,9 +139,19 @@ def test_hash_request_signed(instance, hs, alg, pss):
     v = verify_digest(hs, hashlib.new(alg, b"other").digest(), sig, alg, pss)
     assert v.returncode != 0
     # nothing was stored to download
-    r = instance.session().get(instance.api(
-        f"/signing-requests/{rec['id']}/unsigned-artifact"), timeout=30)
-    assert r.status_code != 200
+    for what in ("unsigned-artifact", "signed-artifact"):
+        r = instance.session().get(instance.api(
+            f"/signing-requests/{rec['id']}/{what}"), timeout=30)
+        assert r.status_code == 409, r.text
+        assert r.json()["error"] == "hash_request"
+        assert "hash.signature" in r.json()["message"]
+    # signet status says what it is
+    env = dict(os.environ, SIGNET_URL=instance.url, SIGNET_CACERT=instance.ca,
+               SIGNET_CLIENT_CERT=instance.client_cert,
+               SIGNET_CLIENT_KEY=instance.client_key)
+    p = run([str(BUILD / "signet"), "status", rec["id"]], env=env, timeout=60)
+    assert "the appliance has not seen the file" in p.stdout, p.stdout
+    assert digest.hex() in p.stdout
 
 
 def test_hash_request_ecdsa(instance, hs):
