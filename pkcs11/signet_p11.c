@@ -129,6 +129,7 @@ struct sp11_refused {
 	const char *mech;
 	uint8_t digest[SP11_MAX_DIGEST];
 	char why[256];
+	CK_RV rv;	/* what the first try returned */
 };
 
 static pthread_mutex_t sp11_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -588,12 +589,14 @@ C_Initialize(void *init_args)
 		goto out;
 	}
 	if (sp11_conf_load(&sp11_cf, msg, sizeof(msg)) != 0) {
-		sp11_log_open(&sp11_cf);
+		/* the file may be what is broken: the variable still names
+		 * where to say so */
+		sp11_log_open(getenv("SIGNET_PKCS11_LOG"));
 		sp11_log("configuration: %s", msg);
 		sp11_conf_free(&sp11_cf);
 		goto out;
 	}
-	sp11_log_open(&sp11_cf);
+	sp11_log_open(sp11_cf.v[SP11_LOG]);
 	if (client_global_init() != 0) {
 		sp11_log("cannot set up the HTTP client");
 		sp11_conf_free(&sp11_cf);
@@ -1199,14 +1202,15 @@ sp11_digest(struct sp11_op *op, int *hash, uint8_t d[SP11_MAX_DIGEST],
 	}
 }
 
-/* Was this digest refused a moment ago? Then why, into why[len]. */
-static int
+/* Was this digest refused a moment ago? Then what was returned (0: it
+ * was not), and why into why[len]. */
+static CK_RV
 sp11_was_refused(CK_SLOT_ID slot, int hash, const char *mech,
     const uint8_t *d, size_t dlen, char *why, size_t len)
 {
 	time_t now = time(NULL);
 	size_t i;
-	int hit = 0;
+	CK_RV hit = 0;
 
 	pthread_mutex_lock(&sp11_mu);
 	for (i = 0; !hit && i < SP11_REFUSED_KEEP; i++) {
@@ -1216,7 +1220,7 @@ sp11_was_refused(CK_SLOT_ID slot, int hash, const char *mech,
 		    r->mech == mech && now - r->at < SP11_REFUSED_SECONDS &&
 		    memcmp(r->digest, d, dlen) == 0) {
 			snprintf(why, len, "%s", r->why);
-			hit = 1;
+			hit = r->rv;
 		}
 	}
 	pthread_mutex_unlock(&sp11_mu);
@@ -1225,7 +1229,7 @@ sp11_was_refused(CK_SLOT_ID slot, int hash, const char *mech,
 
 static void
 sp11_refuse(CK_SLOT_ID slot, int hash, const char *mech, const uint8_t *d,
-    size_t dlen, const char *why)
+    size_t dlen, const char *why, CK_RV rv)
 {
 	struct sp11_refused *r;
 
@@ -1238,6 +1242,7 @@ sp11_refuse(CK_SLOT_ID slot, int hash, const char *mech, const uint8_t *d,
 	r->mech = mech;
 	memcpy(r->digest, d, dlen);
 	snprintf(r->why, sizeof(r->why), "%.255s", why);
+	r->rv = rv;
 	pthread_mutex_unlock(&sp11_mu);
 }
 
@@ -1281,12 +1286,12 @@ sp11_finish(struct sp11_session *s, unsigned char *sig,
 			sp11_op_end(s);
 			return rv;
 		}
-		if (sp11_was_refused(s->op.slot, hash, s->op.m->name, d, dlen,
-		    msg, sizeof(msg))) {
+		if ((rv = sp11_was_refused(s->op.slot, hash, s->op.m->name,
+		    d, dlen, msg, sizeof(msg))) != 0) {
 			sp11_log("%s: this digest was refused a moment ago, "
 			    "not asked again: %s", p->label, msg);
 			sp11_op_end(s);
-			return CKR_FUNCTION_REJECTED;
+			return rv;
 		}
 		/* no lock held: other sessions sign meanwhile */
 		o = sp11_net_sign(&sp11_cf, p, hash, d, dlen, s->op.m->name,
@@ -1295,7 +1300,7 @@ sp11_finish(struct sp11_session *s, unsigned char *sig,
 			sp11_log("%s: %s", p->label, msg);
 			if (o == SP11_REJECTED || o == SP11_TIMEOUT)
 				sp11_refuse(s->op.slot, hash, s->op.m->name, d,
-				    dlen, msg);
+				    dlen, msg, sp11_outcome_rv(o));
 			sp11_op_end(s);
 			return sp11_outcome_rv(o);
 		}

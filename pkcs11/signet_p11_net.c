@@ -28,10 +28,10 @@
 static FILE *sp11_logf;
 
 void
-sp11_log_open(const struct sp11_conf *conf)
+sp11_log_open(const char *path)
 {
-	if (sp11_logf == NULL && conf->v[SP11_LOG] != NULL)
-		sp11_logf = fopen(conf->v[SP11_LOG], "ae");
+	if (sp11_logf == NULL && path != NULL && *path != '\0')
+		sp11_logf = fopen(path, "ae");
 }
 
 void

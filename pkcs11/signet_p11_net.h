@@ -59,8 +59,8 @@ enum sp11_outcome sp11_net_sign(const struct sp11_conf *conf,
     size_t dlen, const char *mechanism, uint8_t sig[SP11_MAX_SIG],
     size_t *siglen, char *msg, size_t len);
 
-/* The module's log: conf's file, or stderr. */
-void sp11_log_open(const struct sp11_conf *conf);
+/* The module's log: the file at path (conf's log), or stderr. */
+void sp11_log_open(const char *path);
 void sp11_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sp11_log_close(void);
 

@@ -690,3 +690,48 @@ def test_threads_sign_without_leaks(instance, hs):
         "All heap blocks were freed" in p.stderr, p.stderr[-4000:]
     assert "ERROR SUMMARY: 0 errors" in p.stderr
     assert len(hash_requests(instance)) == before + 100
+
+
+def test_configuration_file(instance, hs):
+    """The settings from SIGNET_PKCS11_CONF alone, no SIGNET_* variable;
+    a bad file is named in the log and the module does not start."""
+    conf = hs["tmp"] / "pkcs11.conf"
+    conf.write_text(f"# the appliance\nurl = {instance.url}\n"
+                    f"cacert = {instance.ca}\n"
+                    f"client_cert = {instance.client_cert}\n"
+                    f"client_key = {instance.client_key}\n"
+                    f"policy = {APPROVAL_POLICY}\nwait = 60\n")
+    env = {k: v for k, v in module_env(instance, hs).items()
+           if not k.startswith("SIGNET_") or k == "SIGNET_PKCS11_LOG"}
+    env["SIGNET_PKCS11_CONF"] = str(conf)
+    p = run([tool("pkcs11-tool"), "--module", str(MODULE), "--list-slots"],
+            env=env, timeout=120)
+    assert f"demo-app/{APPROVAL_POLICY}" in p.stdout, p.stdout
+    assert f"demo-app/{HASH_POLICY}" not in p.stdout
+    conf.write_text(f"url = {instance.url}\ncolour = blue\n")
+    p = run([tool("pkcs11-tool"), "--module", str(MODULE), "--list-slots"],
+            env=env, check=False, timeout=120)
+    assert p.returncode != 0
+    assert "line 2: unknown key 'colour'" in module_log(hs)
+
+
+def test_wait_limit_cancels(instance, hs):
+    """An approval that does not come within the wait: the request is
+    canceled, the tool fails, and its retry asks nobody again."""
+    data = hs["tmp"] / "late.txt"
+    data.write_bytes(os.urandom(100))
+    before = {r["id"] for r in hash_requests(instance)}
+    t0 = time.monotonic()
+    p = run([tool("pkcs11-tool"), "--module", str(MODULE), "--sign", "-m",
+             "SHA256-RSA-PKCS", "--input-file", str(data), "--output-file",
+             str(hs["tmp"] / "late.sig")],
+            env=module_env(instance, hs, policy=APPROVAL_POLICY,
+                           SIGNET_PKCS11_WAIT="2"), check=False, timeout=120)
+    assert p.returncode != 0
+    assert time.monotonic() - t0 < 60
+    assert "CKR_FUNCTION_CANCELED" in p.stderr or "(0x50)" in p.stderr, \
+        p.stderr
+    new = [r for r in hash_requests(instance) if r["id"] not in before]
+    assert len(new) == 1, new
+    assert new[0]["workflowStatus"] == "Canceled"
+    assert "after 2 s (wait); canceled" in module_log(hs)
