@@ -166,6 +166,21 @@
 #define SIGNET_MAX_AUDIT_PAGE		1000
 #define SIGNET_MAX_AUDIT_ACTION		64
 
+/* Compound files, the container of MSI packages
+ * (appliance/sign/formats/cfb.c). A Windows Installer package with its
+ * cabinets embedded is rarely beyond a few hundred MiB (larger products
+ * ship their cabinets beside it); at 1 GiB the reader holds a FAT of
+ * 8 MiB (4 bytes per 512-byte sector) and a map of 2 MiB. */
+#define SIGNET_MAX_CFB_SIZE		(1ULL << 30)
+/* directory entries: an MSI has one per table, binary and cabinet, a few
+ * hundred in large packages; 65536 is 8 MiB of directory */
+#define SIGNET_MAX_CFB_ENTRIES		65536
+/* storages in storages: MSIs nest one level (embedded transforms) */
+#define SIGNET_MAX_CFB_DEPTH		16
+/* the \005DigitalSignature stream read into memory: a PKCS#7 with a
+ * chain, nested signatures and timestamps is tens of KiB */
+#define SIGNET_MAX_CFB_SIGNATURE	(1024 * 1024)
+
 /* Cabinets signed with Authenticode (appliance/sign/formats/ac_cab.c,
  * [MS-CAB] 2.2). check() reads every folder and file entry, so their
  * counts are bounded below the format's 16-bit fields (FCI itself keeps a

@@ -648,6 +648,166 @@ def origin_all():
     origin_refs()
 
 
+# --- compound files, MSI packages (appliance/sign/formats/cfb.c, ac_msi.c)
+
+MSI_CLSID = bytes.fromhex("84100c0000000000c000000000000046")
+ENDOFCHAIN, FREESECT, FATSECT = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD
+
+
+def cfb_name(name):
+    return name.encode("utf-16-le") + b"\0\0"
+
+
+def cfb_key(name):
+    # [MS-CFB] 2.6.4: shorter first, then upper-cased code units
+    return (len(name), name.upper())
+
+
+def cfb(children, ss=512, clsid=MSI_CLSID):
+    """A compound file of version 3 (ss 512) or 4 (ss 4096). children:
+    a list of ("stream", name, bytes) and ("storage", name, clsid, children).
+    Returns the bytes and where things are, for breaking them by hand:
+    {"entry": id -> offset, "fat": sector -> offset of its FAT entry,
+     "minifat": offset of the mini FAT, "start": name -> first sector}."""
+    ents = [{"name": "Root Entry", "type": 5, "clsid": clsid, "kids": children}]
+    i = 0
+    while i < len(ents):  # breadth first: each storage's children in a row
+        e = ents[i]
+        if e["type"] != 2:
+            kids = sorted(e["kids"], key=lambda k: cfb_key(k[1]))
+            first = len(ents)
+            for k in kids:
+                if k[0] == "stream":
+                    ents.append({"name": k[1], "type": 2, "data": k[2], "clsid": b"\0" * 16})
+                else:
+                    ents.append({"name": k[1], "type": 1, "clsid": k[2], "kids": k[3]})
+
+            def tree(lo, hi):
+                if lo >= hi:
+                    return 0xFFFFFFFF
+                mid = (lo + hi) // 2
+                ents[mid]["left"] = tree(lo, mid)
+                ents[mid]["right"] = tree(mid + 1, hi)
+                return mid
+            e["child"] = tree(first, len(ents))
+        i += 1
+    big, mini, start = b"", b"", {}
+    fat, minifat = [], []
+    for e in ents:
+        d = e.get("data")
+        if d is None or len(d) == 0:
+            e["start"], e["size"] = (ENDOFCHAIN if e["type"] == 2 else 0), 0
+            continue
+        e["size"] = len(d)
+        if len(d) >= 4096:
+            n = -(-len(d) // ss)
+            e["start"] = len(big) // ss
+            fat += [e["start"] + j + 1 for j in range(n - 1)] + [ENDOFCHAIN]
+            big += d + b"\0" * (n * ss - len(d))
+        else:
+            n = -(-len(d) // 64)
+            e["start"] = len(mini) // 64
+            minifat += [e["start"] + j + 1 for j in range(n - 1)] + [ENDOFCHAIN]
+            mini += d + b"\0" * (n * 64 - len(d))
+        start[e["name"]] = e["start"]
+    nmini_sec = -(-len(mini) // ss)
+    ents[0]["start"] = len(big) // ss if mini else ENDOFCHAIN
+    ents[0]["size"] = len(mini)
+    fat += [len(big) // ss + j + 1 for j in range(nmini_sec - 1)] + ([ENDOFCHAIN] if mini else [])
+    mini += b"\0" * (nmini_sec * ss - len(mini))
+    mf_bytes = b"".join(struct.pack("<I", v) for v in minifat)
+    n_mf = -(-len(mf_bytes) // ss)
+    mf0 = len(big) // ss + nmini_sec
+    fat += [mf0 + j + 1 for j in range(n_mf - 1)] + ([ENDOFCHAIN] if n_mf else [])
+    mf_bytes += b"\xff" * (n_mf * ss - len(mf_bytes))
+    per = ss // 128
+    n_dir = -(-len(ents) // per)
+    dir0 = mf0 + n_mf
+    fat += [dir0 + j + 1 for j in range(n_dir - 1)] + [ENDOFCHAIN]
+    dirb = b""
+    for e in ents:
+        nm = cfb_name(e["name"])
+        dirb += (nm + b"\0" * (64 - len(nm)) + struct.pack("<HBB", len(nm), e["type"], 1)
+                 + struct.pack("<III", e.get("left", 0xFFFFFFFF), e.get("right", 0xFFFFFFFF),
+                               e.get("child", 0xFFFFFFFF))
+                 + e["clsid"] + b"\0" * 4 + b"\0" * 16
+                 + struct.pack("<IQ", e["start"], e["size"]))
+    unused = b"\0" * 64 + struct.pack("<HBB", 0, 0, 0) + struct.pack("<III", *[0xFFFFFFFF] * 3) + b"\0" * 48
+    dirb += unused * (n_dir * per - len(ents))
+    fat0 = dir0 + n_dir
+    n_fat = 1
+    while (fat0 + n_fat) > n_fat * (ss // 4):
+        n_fat += 1
+    fat += [FATSECT] * n_fat
+    fat += [FREESECT] * (n_fat * (ss // 4) - len(fat))
+    fatb = b"".join(struct.pack("<I", v) for v in fat)
+    hdr = (bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 16
+           + struct.pack("<HHHHH", 0x3E, 3 if ss == 512 else 4, 0xFFFE, 9 if ss == 512 else 12, 6)
+           + b"\0" * 6
+           + struct.pack("<IIIIIIIII", 0 if ss == 512 else n_dir, n_fat, dir0, 0, 4096,
+                         mf0 if n_mf else ENDOFCHAIN, n_mf, ENDOFCHAIN, 0)
+           + b"".join(struct.pack("<I", fat0 + j if j < n_fat else FREESECT) for j in range(109)))
+    hdr += b"\0" * (ss - len(hdr))
+    out = hdr + big + mini + mf_bytes + dirb + fatb
+    where = {"entry": lambda i: ss * (dir0 + 1) + 128 * i,
+             "fat": lambda s: ss * (fat0 + 1) + 4 * s,
+             "minifat": ss * (mf0 + 1), "start": start, "ss": ss}
+    return bytearray(out), where
+
+
+def msi_streams():
+    # MSI packs table names into code units of 0x3800..0x4840; a few of
+    # those, the summary, a cabinet of whole sectors, and a storage
+    tables = "\u4840\u3f3f\u4577\u446c\u3b6a\u45e4\u4824"
+    strings = "\u4840\u3f3f\u4577\u446c\u3e6a\u44b2\u482f"
+    return [("stream", tables, b"\x01\x00" * 40),
+            ("stream", strings, b"\x00" * 8),
+            ("stream", "\x05SummaryInformation", b"\xfe\xff" + bytes(range(200))),
+            ("stream", "\u3a63\u4335", b"MSCF" + bytes((i * 31) & 0xFF for i in range(6000))),
+            ("stream", "empty", b""),
+            ("storage", "\u4840\u4132\u4467", bytes.fromhex("82100c0000000000c000000000000046"),
+             [("stream", "inner", b"in" * 100), ("stream", "\x05SummaryInformation", b"x" * 5000)])]
+
+
+def put32(b, off, v):
+    b[off:off + 4] = struct.pack("<I", v)
+
+
+def msi():
+    ok, w = cfb(msi_streams())
+    put("msi", "valid_v3", bytes(ok))
+    put("msi", "valid_v4", bytes(cfb(msi_streams(), ss=4096)[0]))
+    put("msi", "minimal", bytes(cfb([("stream", "a", b"x")])[0]))
+    put("msi", "root_only", bytes(cfb([])[0]))
+    put("msi", "office_clsid", bytes(cfb(msi_streams(), clsid=b"\0" * 16)[0]))
+    signed = msi_streams() + [("stream", "\x05DigitalSignature", b"\x30\x03\x02\x01\x01"),
+                              ("stream", "\x05MsiDigitalSignatureEx", b"\x11" * 32)]
+    put("msi", "signed_garbage", bytes(cfb(signed)[0]))
+    # broken by hand, each in one structure
+    cab = w["start"]["\u3a63\u4335"]
+    b = bytearray(ok); put32(b, w["fat"](cab), cab); put("msi", "chain_loop", bytes(b))
+    b = bytearray(ok); put32(b, w["fat"](cab), 0x00100000); put("msi", "chain_out_of_range", bytes(b))
+    b = bytearray(ok); put32(b, w["fat"](cab + 3), ENDOFCHAIN); put("msi", "chain_short", bytes(b))
+    b = bytearray(ok); put32(b, w["minifat"], 0); put("msi", "mini_chain_loop", bytes(b))
+    top = struct.unpack("<I", ok[w["entry"](0) + 76:w["entry"](0) + 80])[0]
+    b = bytearray(ok); put32(b, w["entry"](top) + 68, top); put("msi", "directory_loop", bytes(b))
+    b = bytearray(ok); put32(b, w["entry"](top) + 72, 0); put("msi", "directory_to_root", bytes(b))
+    b = bytearray(ok); put32(b, w["entry"](top) + 76, 99999); put("msi", "child_out_of_range", bytes(b))
+    b = bytearray(ok); b[w["entry"](top) + 64] = 63; put("msi", "name_odd", bytes(b))
+    b = bytearray(ok); put32(b, w["entry"](top) + 120, 1 << 20); put("msi", "size_past_chain", bytes(b))
+    b = bytearray(ok); put32(b, 44, 100000); put("msi", "fat_count", bytes(b))
+    b = bytearray(ok); b[0] = 0x4D; put("msi", "bad_magic", bytes(b))
+    put("msi", "truncated_header", bytes(ok[:300]))
+    put("msi", "truncated", bytes(ok[:len(ok) // 2]))
+    put("msi", "empty", b"")
+    # storages nested SIGNET_MAX_CFB_DEPTH (16) deep, and one more
+    for depth, tag in ((16, "deep_16"), (17, "deep_17")):
+        kids = [("stream", "leaf", b"deep")]
+        for i in range(depth):
+            kids = [("storage", f"s{i}", b"\0" * 16, kids)]
+        put("msi", tag, bytes(cfb(kids)[0]))
+
+
 # --- cabinets ([MS-CAB]; the Authenticode reserve of ac_cab.c) --------
 
 def le16(v):
@@ -776,7 +936,7 @@ def cab():
 
 
 TARGETS = {"khproto": khproto, "consproto": consproto, "form": form, "origin": origin_all,
-           "audit": audit, "pki": pki, "catalog": catalog, "cab": cab}
+           "audit": audit, "pki": pki, "catalog": catalog, "cab": cab, "msi": msi}
 
 
 def main():
