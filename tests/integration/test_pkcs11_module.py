@@ -735,3 +735,60 @@ def test_wait_limit_cancels(instance, hs):
     assert len(new) == 1, new
     assert new[0]["workflowStatus"] == "Canceled"
     assert "after 2 s (wait); canceled" in module_log(hs)
+
+
+def test_module_calls_directly(instance, hs):
+    """C_Sign's size convention with a buffer too small makes one
+    request, not two; any PIN is taken; PSS parameters other than the
+    appliance's are refused; the private exponent is sensitive; an
+    appliance that went away is CKR_DEVICE_ERROR."""
+    script = os.path.join(os.path.dirname(__file__), "p11_ctypes.py")
+    p = subprocess.Popen(["/usr/bin/python3", script, str(MODULE)],
+                         env=module_env(instance, hs, policy=HASH_POLICY),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    steps = {}
+
+    def read():
+        line = p.stdout.readline()
+        assert line, p.stderr.read()
+        s = json.loads(line)
+        steps[s["step"]] = s
+        return s
+
+    try:
+        for _ in range(4):
+            read()
+        assert steps["initialize"]["rv"] == 0
+        assert steps["login"]["rv"] == 0
+        assert steps["sensitive"]["rv"] == 0x11        # CKR_ATTRIBUTE_SENSITIVE
+        assert steps["pss-params"]["rv"] == 0x71       # CKR_MECHANISM_PARAM_INVALID
+        before = len(hash_requests(instance))
+        data = "signed through ctypes"
+        p.stdin.write(data + "\n")
+        p.stdin.flush()
+        s = read()
+        assert s["init"] == 0 and s["size_rv"] == 0 and s["size"] == 384
+        assert s["small_rv"] == 0x150 and s["small_len"] == 384  # BUFFER_TOO_SMALL
+        assert s["rv"] == 0, s
+        assert len(hash_requests(instance)) == before + 1
+        (hs["tmp"] / "ctypes.txt").write_text(data)
+        (hs["tmp"] / "ctypes.sig").write_bytes(bytes.fromhex(s["sig"]))
+        v = run(["openssl", "dgst", "-sha256", "-verify", str(hs["pub"]),
+                 "-signature", str(hs["tmp"] / "ctypes.sig"),
+                 str(hs["tmp"] / "ctypes.txt")], check=False)
+        assert v.returncode == 0, v.stdout + v.stderr
+        instance.stop()
+        try:
+            p.stdin.write("after the appliance went away\n")
+            p.stdin.flush()
+            s = read()
+            assert s["rv"] == 0x30, s                   # CKR_DEVICE_ERROR
+        finally:
+            instance.start()
+        assert read()["rv"] == 0
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, p.stderr.read()
