@@ -160,6 +160,22 @@
 #define SIGNET_DEFAULT_CONN_PER_ADDRESS	16
 #define SIGNET_CONN_PER_ADDRESS_SHARE	4
 
+/* Authenticode for PE/COFF images (appliance/sign/formats/ac_pe.c). */
+/* the DOS header and stub, the PE headers and the section table, which
+ * the parser holds: linkers put them in the first 4 KiB (SizeOfHeaders
+ * 0x400 to 0x1000), so this leaves room for any stub */
+#define SIGNET_MAX_PE_HEADERS		(64 * 1024)
+/* the Windows loader's own limit ("PE Format", "COFF File Header") */
+#define SIGNET_MAX_PE_SECTIONS		96
+/* the 16 data directories "PE Format" defines ("Optional Header Data
+ * Directories") */
+#define SIGNET_MAX_PE_DATA_DIRS		16
+/* the attribute certificate table, read whole for existing signatures: a
+ * signature with its chain and timestamp is a few KiB, shim's two
+ * Microsoft ones are 19 KiB */
+#define SIGNET_MAX_PE_CERT_TABLE	(1024 * 1024)
+#define SIGNET_MAX_PE_SIGNATURES	16
+
 /* Audit log (appliance/core/audit.c). */
 #define SIGNET_MAX_AUDIT_ENTRY		(64 * 1024)
 #define SIGNET_MAX_AUDIT_LINE		(1024 * 1024)
