@@ -21,6 +21,7 @@ HASH_POLICY = "test-signing"        # provision.sh: allowHashSigning
 APPROVAL_POLICY = "hash-approval"    # added below: one approval
 NO_HASH_POLICY = "no-hash"           # added below: hash signing off
 EC_POLICY = "hash-ec"                # added below: a P-256 key
+VERIFIED_POLICY = "hash-verified"    # added below: verified origin only
 
 
 def tool(name):
@@ -61,6 +62,11 @@ def hs(instance, tmp_path_factory):
             {"slug": NO_HASH_POLICY, "name": "No hash signing",
              "certificate": "test-signing", "requiredApprovals": 0,
              "submitters": ["ci-runner", "dev"], "approvers": []},
+            {"slug": VERIFIED_POLICY, "name": "Hash signing, verified",
+             "certificate": "test-signing", "requiredApprovals": 0,
+             "submitters": ["ci-runner"], "approvers": [],
+             "requireVerifiedOrigin": True, "allowedBranches": ["main"],
+             "allowHashSigning": True},
             {"slug": EC_POLICY, "name": "Hash signing, ECDSA",
              "certificate": "hash-ec", "requiredApprovals": 0,
              "submitters": ["ci-runner"], "approvers": [],
@@ -792,3 +798,49 @@ def test_module_calls_directly(instance, hs):
         if p.poll() is None:
             p.kill()
     assert p.returncode == 0, p.stderr.read()
+
+
+def test_origin_rules_judge_hash_requests(instance, hs):
+    """The policy's origin rules hold for a hash request as for an
+    upload: through the API, and through the module in a GitLab-like job
+    whose ID token (SIGNET_ID_TOKEN) vouches for the origin."""
+    body = {"hashAlgorithm": "sha256", "digest": "33" * 32,
+            "signatureAlgorithm": "rsa-pkcs1"}
+    r = post_hash(instance, body, policy=VERIFIED_POLICY, expect=403)
+    assert r.json()["error"] == "origin_rule", r.text
+    r = post_hash(instance, dict(body, **instance.origin(branch="feature")),
+                  policy=VERIFIED_POLICY, expect=403)
+    assert r.json()["error"] == "origin_rule", r.text
+    rec = post_hash(instance, dict(body, **instance.origin()),
+                    policy=VERIFIED_POLICY).json()
+    assert rec["origin"]["verification"]["verified"] is True
+    assert "idToken" not in rec["origin"]
+    assert instance.wait_final(rec["id"])["status"] == "Completed"
+
+    commit = os.urandom(20).hex()
+    data = hs["tmp"] / "gitlab.txt"
+    data.write_bytes(b"built in a pipeline\n")
+    sig = hs["tmp"] / "gitlab.sig"
+    job = dict(GITLAB_CI="true",
+               CI_PROJECT_URL="https://github.com/signet-dev/demo-app",
+               CI_COMMIT_SHA=commit, CI_COMMIT_REF_NAME="main",
+               CI_COMMIT_BRANCH="main", CI_PIPELINE_ID="1",
+               SIGNET_ID_TOKEN=instance.id_token(sha=commit, run_id="1"))
+    run([tool("pkcs11-tool"), "--module", str(MODULE), "--sign", "-m",
+         "SHA256-RSA-PKCS", "--input-file", str(data), "--output-file",
+         str(sig)], env=module_env(instance, hs, policy=VERIFIED_POLICY,
+                                   **job), timeout=120)
+    v = run(["openssl", "dgst", "-sha256", "-verify", str(hs["pub"]),
+             "-signature", str(sig), str(data)], check=False)
+    assert v.returncode == 0, v.stdout + v.stderr
+    rec = hash_requests(instance)[0]
+    assert rec["origin"]["commitId"] == commit
+    assert rec["origin"]["verification"]["verified"] is True
+    # the same job without its token is refused by the rule
+    job.pop("SIGNET_ID_TOKEN")
+    p = run([tool("pkcs11-tool"), "--module", str(MODULE), "--sign", "-m",
+             "SHA256-RSA-PKCS", "--input-file", str(data), "--output-file",
+             str(sig)], env=module_env(instance, hs, policy=VERIFIED_POLICY,
+                                       **job), check=False, timeout=120)
+    assert p.returncode != 0 and "(0x200)" in p.stderr, p.stderr
+    assert "requireVerifiedOrigin" in module_log(hs)
