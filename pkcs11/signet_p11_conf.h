@@ -21,12 +21,13 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "signet_limits.h"
 
 #define SP11_CONF_DEFAULT	"/etc/signet/pkcs11.conf"
-#define SP11_CONF_MAX_FILE	(16 * 1024)	/* a handful of lines */
-#define SP11_CONF_MAX_VALUE	4096		/* paths, URLs, a token */
+#define SP11_CONF_MAX_FILE	SIGNET_P11_MAX_CONF_FILE
+#define SP11_CONF_MAX_VALUE	SIGNET_P11_MAX_CONF_VALUE
 #define SP11_WAIT_DEFAULT	3600L		/* an officer's hour */
-#define SP11_WAIT_MAX		(7L * 24 * 3600)
+#define SP11_WAIT_MAX		SIGNET_P11_MAX_WAIT_S
 
 enum sp11_conf_key {
 	SP11_URL, SP11_CACERT, SP11_CLIENT_CERT, SP11_CLIENT_KEY, SP11_TOKEN,

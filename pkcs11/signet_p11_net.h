@@ -18,9 +18,9 @@
 #include "signet_p11_conf.h"
 #include "signet_p11_di.h"
 
-#define SP11_MAX_TOKENS		64	/* policies shown as tokens */
-#define SP11_MAX_CHAIN_PEM	(64 * 1024)
-#define SP11_MAX_CHAIN		8	/* certificates of one chain */
+#define SP11_MAX_TOKENS		SIGNET_P11_MAX_TOKENS
+#define SP11_MAX_CHAIN_PEM	SIGNET_P11_MAX_CHAIN_PEM
+#define SP11_MAX_CHAIN		SIGNET_P11_MAX_CHAIN
 #define SP11_MAX_SIG		1024	/* RSA-8192, as the keyholder */
 #define SP11_MSG		1024
 

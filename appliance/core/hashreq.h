@@ -13,10 +13,9 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "signet_limits.h"
 
 #define HASHREQ_MAX_DIGEST	64	/* SHA-512 */
-#define HASHREQ_MAX_FILE_NAME	255	/* SIGNET_MAX_ARTIFACT_NAME */
-#define HASHREQ_MAX_TOOL	64	/* /proc/self/comm is 16 */
 
 /* Parses the body of POST .../hash-signing-requests (an object of
  * strings: hashAlgorithm, digest (hex), signatureAlgorithm, fileName,
