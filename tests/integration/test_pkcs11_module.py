@@ -844,3 +844,19 @@ def test_origin_rules_judge_hash_requests(instance, hs):
                                        **job), check=False, timeout=120)
     assert p.returncode != 0 and "(0x200)" in p.stderr, p.stderr
     assert "requireVerifiedOrigin" in module_log(hs)
+
+
+def test_audit_reconcile_accounts_for_hash_signatures(instance, hs):
+    """Every hash signature is in the keyholder's journal under its
+    request, and `signet audit reconcile` finds each one accounted for."""
+    p = run([str(BUILD / "signet"), "-c", str(instance.conf), "audit",
+             "reconcile"], check=False, timeout=120)
+    findings = [l for l in p.stdout.splitlines() if l.startswith("finding: ")]
+    assert p.returncode == 0 and findings == [], p.stdout + p.stderr
+    assert "every signature is accounted for" in p.stdout
+    journal = (instance.state / "keyholder" / "journal" /
+               "journal.jsonl").read_text()
+    done = [r for r in hash_requests(instance) if r["status"] == "Completed"]
+    assert len(done) > 100
+    for r in done[:20]:
+        assert r["id"] in journal
