@@ -608,9 +608,10 @@ console_details_lines(const json_t *rep, struct console_lines *ls)
 		    "the file");
 		console_line(ls, "File         %s (stated), tool %s",
 		    console_str(hs, "fileName"), console_str(hs, "tool"));
-		console_line(ls, "Digest       %s %s, %s", console_str(hs,
-		    "algorithm"), console_str(hs, "digest"), console_str(hs,
+		console_line(ls, "Hash         %s, signed with %s",
+		    console_str(hs, "algorithm"), console_str(hs,
 		    "mechanism"));
+		console_line(ls, "Digest       %s", console_str(hs, "digest"));
 	} else {
 		console_line(ls, "Artifact     %s, %lld bytes, %s",
 		    console_str(art, "name"), (long long)json_integer_value(
@@ -1130,8 +1131,10 @@ console_list_screen(struct console *c)
 			if (it == NULL)
 				continue;
 			snprintf(id, sizeof(id), "%s", console_str(it, "id"));
-			snprintf(name, sizeof(name), "%s", console_str(it,
-			    "artifactName"));
+			snprintf(name, sizeof(name), "%s%s", console_str(it,
+			    "artifactName"), json_is_true(json_object_get(it,
+			    "hashSigning")) ? " (hash signing: the appliance "
+			    "has not seen the file)" : "");
 			snprintf(sha, sizeof(sha), "%s", console_str(it,
 			    "sha256"));
 			if (ch == 'a' || ch == 'd')

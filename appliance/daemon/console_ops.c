@@ -140,9 +140,9 @@ console_srv_summary(const json_t *r)
 	char hname[320];
 
 	if (json_is_object(hs)) {
-		/* hash signing: the stated name, marked, and the digest */
-		snprintf(hname, sizeof(hname), "%s (hash signing: the appliance "
-		    "has not seen the file)", json_string_value(
+		/* hash signing: the stated name, marked first so that a
+		 * narrow column keeps the mark, and the digest */
+		snprintf(hname, sizeof(hname), "hash: %s", json_string_value(
 		    json_object_get(hs, "fileName")) ? json_string_value(
 		    json_object_get(hs, "fileName")) : "unknown");
 		return json_pack("{s:O?, s:O?, s:O?, s:O?, s:s, s:O?, s:b, "

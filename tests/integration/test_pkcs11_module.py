@@ -860,3 +860,41 @@ def test_audit_reconcile_accounts_for_hash_signatures(instance, hs):
     assert len(done) > 100
     for r in done[:20]:
         assert r["id"] in journal
+
+
+def test_console_marks_hash_requests(instance, hs):
+    """The officer's console lists and shows a hash request as one:
+    "hash signing: the appliance has not seen the file", with its
+    digest, and the officer approves it there."""
+    from test_console import CONSOLE, Tmux
+
+    tool("tmux")
+    digest = hashlib.sha256(b"judged on the console").hexdigest()
+    rec = post_hash(instance, {"hashAlgorithm": "sha256", "digest": digest,
+                               "signatureAlgorithm": "rsa-pkcs1",
+                               "fileName": "big.iso", "tool": "jarsigner"},
+                    policy=APPROVAL_POLICY).json()
+    tm = Tmux("hash", f"{CONSOLE} --socket {instance.state / 'console.sock'}"
+              " --idle 300")
+    try:
+        tm.wait("User:", "Password:")
+        tm.type("officer")
+        tm.keys("Enter")
+        tm.type(instance.password("officer"))
+        tm.keys("Enter")
+        tm.wait("hash: big.iso")
+        tm.keys("Enter")
+        scr = tm.wait(rec["id"], "Hash signing: the appliance has not seen")
+        assert "big.iso (stated), tool jarsigner" in scr, scr
+        assert f"Digest       {digest}" in scr, scr
+        tm.keys("a")
+        scr = tm.wait("Comment (optional):", "APPROVE request " + rec["id"])
+        assert "hash signing: the appliance has not seen the file" in scr
+        tm.keys("Enter")
+        tm.wait("Really approve this request? (y/n)")
+        tm.keys("y")
+        done = instance.wait_final(rec["id"])
+        assert done["status"] == "Completed", done
+        assert done["approvals"][0]["hashDigest"] == digest
+    finally:
+        tm.kill()
