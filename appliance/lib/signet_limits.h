@@ -182,6 +182,22 @@
 #define SIGNET_MAX_AUDIT_PAGE		1000
 #define SIGNET_MAX_AUDIT_ACTION		64
 
+/* The time-stamping authority (appliance/sign/tsa.c, RFC 3161). */
+/* a TimeStampReq is a hash, a policy OID, a nonce and a flag: about 100
+ * bytes with SHA-512; the room left is for extensions, which are refused */
+#define SIGNET_MAX_TSQ			2048
+/* serials reserved per durable write of the high-water mark: a restart
+ * skips at most this many */
+#define SIGNET_TSA_SERIAL_BLOCK		1000
+#define SIGNET_TSA_SERIAL_MAX_BLOCK	1000000
+/* issuance is written to the audit log in batches: at most this many
+ * tokens or this many seconds per entry (never one entry per token) */
+#define SIGNET_TSA_AUDIT_BATCH		1000
+#define SIGNET_TSA_AUDIT_INTERVAL_S	60
+/* [tsa] accuracy_ms and rate (tokens per second on the [tsa] listener) */
+#define SIGNET_TSA_MAX_ACCURACY_MS	60000
+#define SIGNET_TSA_MAX_RATE		100000
+
 /* Compound files, the container of MSI packages
  * (appliance/sign/formats/cfb.c). A Windows Installer package with its
  * cabinets embedded is rarely beyond a few hundred MiB (larger products

@@ -648,6 +648,88 @@ def origin_all():
     origin_refs()
 
 
+# --- time-stamp queries (appliance/sign/tsa_query.c, RFC 3161) -------------
+
+def asn1(tag, body):
+    n = len(body)
+    if n < 0x80:
+        hdr = bytes([n])
+    elif n < 0x100:
+        hdr = b"\x81" + bytes([n])
+    else:
+        hdr = b"\x82" + struct.pack(">H", n)
+    return bytes([tag]) + hdr + body
+
+
+def asn1_oid(dotted):
+    parts = [int(x) for x in dotted.split(".")]
+    out = bytes([40 * parts[0] + parts[1]])
+    for v in parts[2:]:
+        enc = [v & 0x7F]
+        v >>= 7
+        while v:
+            enc.append(0x80 | (v & 0x7F))
+            v >>= 7
+        out += bytes(reversed(enc))
+    return asn1(0x06, out)
+
+
+def asn1_int(v):
+    b = v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big")
+    return asn1(0x02, b)
+
+
+HASH_OIDS = {"sha256": ("2.16.840.1.101.3.4.2.1", 32),
+             "sha384": ("2.16.840.1.101.3.4.2.2", 48),
+             "sha512": ("2.16.840.1.101.3.4.2.3", 64),
+             "sha1": ("1.3.14.3.2.26", 20),
+             "md5": ("1.2.840.113549.2.5", 16)}
+TSQ_POLICY = "1.3.6.1.4.1.99999.3161.1"  # fuzz_tsq.c's
+
+
+def tsreq(h="sha256", mdlen=None, version=1, policy=None, nonce=None,
+          cert=False, params=b"\x05\x00", ext=None):
+    oid, n = HASH_OIDS[h]
+    alg = asn1(0x30, asn1_oid(oid) + params)
+    mi = asn1(0x30, alg + asn1(0x04, b"\xab" * (n if mdlen is None else mdlen)))
+    body = asn1_int(version) + mi
+    if policy:
+        body += asn1_oid(policy)
+    if nonce is not None:
+        body += asn1_int(nonce)
+    if cert:
+        body += b"\x01\x01\xff"
+    if ext is not None:
+        body += asn1(0xA0, ext)
+    return asn1(0x30, body)
+
+
+def tsq():
+    for h in ("sha256", "sha384", "sha512"):
+        put("tsq", h, tsreq(h))
+        put("tsq", h + "_cert_nonce", tsreq(h, nonce=0x1122334455667788, cert=True))
+    put("tsq", "policy_ours", tsreq(policy=TSQ_POLICY, nonce=7, cert=True))
+    put("tsq", "policy_other", tsreq(policy="1.2.3.4"))
+    put("tsq", "sha1", tsreq("sha1"))
+    put("tsq", "md5", tsreq("md5"))
+    put("tsq", "short_imprint", tsreq(mdlen=20))
+    put("tsq", "long_imprint", tsreq("sha512", mdlen=65))
+    put("tsq", "version2", tsreq(version=2))
+    put("tsq", "no_params", tsreq(params=b""))
+    put("tsq", "params_octets", tsreq(params=b"\x04\x01\x00"))
+    put("tsq", "big_nonce", tsreq(nonce=1 << 512))
+    ext = asn1(0x30, asn1_oid("2.5.29.19") + asn1(0x04, b"\x30\x00"))
+    put("tsq", "extension", tsreq(ext=ext))
+    good = tsreq(nonce=1, cert=True)
+    put("tsq", "trailing_byte", good + b"\x00")
+    put("tsq", "truncated", good[:-1])
+    put("tsq", "long_form_length", b"\x30\x81" + good[1:2] + good[2:])
+    put("tsq", "indefinite", b"\x30\x80" + good[2:] + b"\x00\x00")
+    put("tsq", "empty", b"")
+    put("tsq", "garbage", b"not a time-stamp query\n")
+    put("tsq", "too_large", asn1(0x30, b"\x00" * 4096))
+
+
 # --- compound files, MSI packages (appliance/sign/formats/cfb.c, ac_msi.c)
 
 MSI_CLSID = bytes.fromhex("84100c0000000000c000000000000046")
@@ -1039,7 +1121,7 @@ def pe():
 
 TARGETS = {"khproto": khproto, "consproto": consproto, "form": form, "origin": origin_all,
            "audit": audit, "pki": pki, "catalog": catalog, "cab": cab, "msi": msi,
-           "pe": pe}
+           "pe": pe, "tsq": tsq}
 
 
 def main():
