@@ -603,26 +603,45 @@ console_details_lines(const json_t *rep, struct console_lines *ls)
 	if (json_is_string(json_object_get(rq, "description")))
 		console_line(ls, "Description  %s", console_str(rq,
 		    "description"));
-	console_line(ls, "Artifact     %s, %lld bytes, %s", console_str(art,
-	    "name"), (long long)json_integer_value(json_object_get(art,
-	    "size")), console_str(rq, "artifactConfigurationSlug"));
-	console_line(ls, "SHA-256      %s", console_str(art, "sha256"));
-	/* an embedded signature covers its own digest of the file: the
-	 * officer sees both, and what the signature will say it is */
-	if (json_is_object(ac)) {
-		console_line(ls, "Format       %s (signature mode %s)",
-		    console_str(ac, "format"), console_str(ac,
-		    "signatureMode"));
-		if (json_is_string(json_object_get(ac, "programName")))
-			console_line(ls, "Program      %s", console_str(ac,
-			    "programName"));
-		/* 64 hex digits a line: 80 columns hold no SHA-512 */
-		console_line(ls, "Authenticode %s digest (what the signature "
-		    "covers)", console_str(ac, "digestAlgorithm"));
-		dg = console_str(ac, "digest");
-		for (dn = strlen(dg); dn > 0; dn -= dn < 64 ? dn : 64) {
-			console_line(ls, "             %.64s", dg);
-			dg += dn < 64 ? dn : 64;
+	if (json_is_object(json_object_get(rq, "hash"))) {
+		/* the officer judges what the build machine states */
+		const json_t *hs = json_object_get(rq, "hash");
+
+		console_line(ls, "Hash signing: the appliance has not seen "
+		    "the file");
+		console_line(ls, "File         %s (stated), tool %s",
+		    console_str(hs, "fileName"), console_str(hs, "tool"));
+		console_line(ls, "Hash         %s, signed with %s",
+		    console_str(hs, "algorithm"), console_str(hs,
+		    "mechanism"));
+		console_line(ls, "Digest       %s", console_str(hs, "digest"));
+	} else {
+		console_line(ls, "Artifact     %s, %lld bytes, %s",
+		    console_str(art, "name"), (long long)json_integer_value(
+		    json_object_get(art, "size")), console_str(rq,
+		    "artifactConfigurationSlug"));
+		console_line(ls, "SHA-256      %s", console_str(art,
+		    "sha256"));
+		/* an embedded signature covers its own digest of the
+		 * file: the officer sees both, and what the signature will
+		 * say it is */
+		if (json_is_object(ac)) {
+			console_line(ls, "Format       %s (signature mode %s)",
+			    console_str(ac, "format"), console_str(ac,
+			    "signatureMode"));
+			if (json_is_string(json_object_get(ac, "programName")))
+				console_line(ls, "Program      %s",
+				    console_str(ac, "programName"));
+			/* 64 hex digits a line: 80 columns hold no SHA-512 */
+			console_line(ls, "Authenticode %s digest (what the "
+			    "signature covers)", console_str(ac,
+			    "digestAlgorithm"));
+			dg = console_str(ac, "digest");
+			for (dn = strlen(dg); dn > 0;
+			    dn -= dn < 64 ? dn : 64) {
+				console_line(ls, "             %.64s", dg);
+				dg += dn < 64 ? dn : 64;
+			}
 		}
 	}
 	console_line(ls, "%s", "");
@@ -741,7 +760,7 @@ console_details(struct console *c, const char *id)
 	struct console_lines ls = { { NULL }, 0 };
 	json_t *rep = NULL, *req;
 	const json_t *art;
-	char name[CONSOLE_LINE], sha[80];
+	char name[CONSOLE_LINE], sha[160];
 	int top = 0, i, ch, rows, r = 0, reload = 1;
 
 	for (;;) {
@@ -807,6 +826,15 @@ console_details(struct console *c, const char *id)
 			    "name"));
 			snprintf(sha, sizeof(sha), "%s", console_str(art,
 			    "sha256"));
+			art = json_object_get(json_object_get(rep, "request"),
+			    "hash");
+			if (art != NULL) {
+				snprintf(name, sizeof(name), "%s (hash signing: "
+				    "the appliance has not seen the file)",
+				    console_str(art, "fileName"));
+				snprintf(sha, sizeof(sha), "%s", console_str(art,
+				    "digest"));
+			}
 			r = console_decide(c, id, name, sha, ch == 'a');
 			if (r == 1) {
 				r = 0;
@@ -1121,7 +1149,7 @@ static enum console_scr
 console_list_screen(struct console *c)
 {
 	const json_t *it;
-	char id[64], name[CONSOLE_LINE], sha[80];
+	char id[64], name[CONSOLE_LINE], sha[160];
 	int ch, r = 0;
 
 	for (;;) {
@@ -1154,8 +1182,10 @@ console_list_screen(struct console *c)
 			if (it == NULL)
 				continue;
 			snprintf(id, sizeof(id), "%s", console_str(it, "id"));
-			snprintf(name, sizeof(name), "%s", console_str(it,
-			    "artifactName"));
+			snprintf(name, sizeof(name), "%s%s", console_str(it,
+			    "artifactName"), json_is_true(json_object_get(it,
+			    "hashSigning")) ? " (hash signing: the appliance "
+			    "has not seen the file)" : "");
 			snprintf(sha, sizeof(sha), "%s", console_str(it,
 			    "sha256"));
 			if (ch == 'a' || ch == 'd')

@@ -75,6 +75,9 @@ struct workflow_submission {
 	const char *ac_format;
 	const char *ac_digest_algorithm;
 	const char *ac_digest;
+	/* hash signing (hashreq.h): the parsed "hash" object, and then
+	 * no artifact; NULL for an uploaded artifact */
+	const json_t *hash;
 };
 
 /* What the checks before the artifact learnt of its policy. */

@@ -22,6 +22,9 @@ static int format_ac_sign(const struct format_job *job,
 static const struct format formats[] = {
 	{ "detached-cms", ".p7s", "application/pkcs7-signature",
 	    "detached CMS signature (RFC 5652)", cms_format_sign, NULL, 0 },
+	{ FORMAT_HASH_SLUG, ".sig", "application/octet-stream",
+	    "hash signing: the build machine hashes, the appliance signs the "
+	    "digest", NULL, NULL, 0 },
 	{ "authenticode", "", "application/octet-stream",
 	    "Authenticode, embedded; the container (PE/EFI, MSI, CAB, "
 	    "PowerShell script) is recognised from the content",
