@@ -10,8 +10,11 @@
 
 #include <civetweb.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
+#include "ac_pe.h"
 #include "api.h"
+#include "authenticode.h"
 #include "app.h"
 #include "audit.h"
 #include "catalog.h"
@@ -61,7 +64,16 @@ api_field_get(const char *key, const char *value, size_t len, void *user)
 struct api_submit_check {
 	struct api *a;
 	time_t now;
+	struct workflow_policy_facts facts;
+	/* a PE image's Authenticode digest, computed while it streams in */
+	struct ac_pe_stream *pe;
 };
+
+static int
+api_pe_tap(void *arg, const void *p, size_t n)
+{
+	return ac_pe_stream_update(arg, p, n);
+}
 
 /* The artifact part begins: the fields before it name the project and
  * the policy, and the caller's right to submit there (and the origin)
@@ -78,29 +90,88 @@ api_submit_check(struct form *f, void *arg)
 		conf = format_default()->slug;
 	r = workflow_submit_check(sc->a->app->store, &sc->a->who,
 	    form_get(f, "projectSlug"), form_get(f, "signingPolicySlug"), conf,
-	    f->origin, sc->now, &code, msg, sizeof(msg));
-	if (r != 0)
+	    f->origin, sc->now, &sc->facts, &code, msg, sizeof(msg));
+	if (r != 0) {
 		api_workflow_error(sc->a, r, code, msg);
-	return r != 0 ? -1 : 0;
+		return -1;
+	}
+	/* a PE image (or what may be one) is digested in the same pass as
+	 * its SHA-256: the file is read once at submission */
+	if ((strcmp(conf, ac_pe_format.slug) == 0 ||
+	    (format_find(conf) != NULL && format_find(conf)->pick)) &&
+	    ac_md_by_name(sc->facts.digest_algorithm) != NULL) {
+		if (ac_pe_stream_new(ac_md_by_name(sc->facts.digest_algorithm),
+		    &sc->pe) != 0) {
+			http_error(sc->a->c, 503, "internal", "out of memory");
+			return -1;
+		}
+		form_set_tap(f, api_pe_tap, sc->pe);
+	}
+	return 0;
+}
+
+/* The structure of an Authenticode file checked while it is still an
+ * unfinished upload, its Authenticode digest computed (format_check);
+ * for other formats nothing is read. 0, or the client has its answer:
+ * 422 naming what is wrong with the file. */
+static int
+api_submit_file(struct api *a, struct form *f, const char *conf,
+    const char *alg, const struct format_streamed *st,
+    const struct format **resolved, char dhex[2 * EVP_MAX_MD_SIZE + 1])
+{
+	const struct format *fmt = format_find(conf);
+	unsigned char dg[EVP_MAX_MD_SIZE];
+	char msg[320];
+	size_t dlen = 0, i;
+	int fd = -1, r;
+
+	*resolved = fmt;
+	dhex[0] = '\0';
+	if (fmt == NULL || (fmt->ac == NULL && !fmt->pick) || f->upload == NULL)
+		return 0;
+	if (cas_upload_open_read(f->upload, &fd) != 0) {
+		http_error(a->c, 503, "storage_unavailable", "the artifact "
+		    "cannot be read back right now; try again");
+		return -1;
+	}
+	r = format_check(conf, fd, cas_upload_size(f->upload),
+	    alg[0] ? alg : NULL, st, resolved, dg, &dlen, msg, sizeof(msg));
+	close(fd);
+	if (r == SIGNET_ERR_TOO_LARGE) {
+		http_error(a->c, 413, "artifact_too_large", "%s", msg);
+		return -1;
+	}
+	if (r != 0) {
+		http_error(a->c, r == SIGNET_ERR_IO || r == SIGNET_ERR_NOMEM ?
+		    503 : 422, "invalid_artifact", "%s", msg);
+		return -1;
+	}
+	for (i = 0; i < dlen; i++)
+		snprintf(dhex + 2 * i, 3, "%02x", dg[i]);
+	return 0;
 }
 
 static void
 api_submit(struct api *a)
 {
 	struct api_submit_check sc;
+	struct format_streamed st;
 	int body_read = 0;
 	struct form f;
 	struct mg_form_data_handler fdh;
 	struct workflow_submission sub;
 	json_t *rec = NULL;
 	const char *ctype, *project, *slug, *conf, *code;
+	const struct format *resolved = NULL;
 	char loc[128], msg[512];	/* origin rules say what they saw */
+	char dhex[2 * EVP_MAX_MD_SIZE + 1] = "";
 	int r;
 	uint64_t max = a->app->cfg.max_artifact_size;
 	/* one moment for both checks: the token is judged once */
 	time_t now = time(NULL);
 
 	form_init(&f, a->app->cas, max);
+	memset(&sc, 0, sizeof(sc));
 	sc.a = a;
 	sc.now = now;
 	form_set_check(&f, api_submit_check, &sc);
@@ -156,6 +227,21 @@ api_submit(struct api *a)
 		    "file as form field 'artifact'");
 		goto out;
 	}
+	/* an embedded signature's file is checked before it is kept: a
+	 * malformed one is answered here and leaves nothing behind */
+	if (sc.pe != NULL) {
+		struct ac_msg pm = { "" };
+
+		memset(&st, 0, sizeof(st));
+		st.ac = &ac_pe_format;
+		st.r = ac_pe_stream_final(sc.pe, st.digest, &pm);
+		snprintf(st.msg, sizeof(st.msg), "%s", pm.text);
+	}
+	if (api_submit_file(a, &f, conf, sc.facts.digest_algorithm,
+	    sc.pe != NULL ? &st : NULL, &resolved, dhex) != 0) {
+		form_discard_upload(&f);
+		goto out;
+	}
 	/* api_submit_check passed when the artifact began; it is checked
 	 * again below, in the transaction that records the request */
 	if (form_finish(&f) != 0) {
@@ -174,6 +260,11 @@ api_submit(struct api *a)
 	sub.artifact_sha256 = f.sha256;
 	sub.artifact_size = f.size;
 	sub.now = now;
+	if (resolved != NULL && resolved->ac != NULL) {
+		sub.ac_format = resolved->slug;
+		sub.ac_digest_algorithm = sc.facts.digest_algorithm;
+		sub.ac_digest = dhex;
+	}
 	if ((r = workflow_submit(a->app->store, &a->who, &sub, &rec, &code,
 	    msg, sizeof(msg))) != 0) {
 		api_workflow_error(a, r, code, msg);
@@ -194,6 +285,7 @@ out:
 	/* a submission refused early still holds its token */
 	origin_forget_token(f.origin);
 	form_free(&f);
+	ac_pe_stream_free(sc.pe);
 }
 
 /* --- hash signing ---------------------------------------------------- */

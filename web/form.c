@@ -24,6 +24,14 @@ form_set_check(struct form *f, form_check_fn fn, void *arg)
 	f->check_arg = arg;
 }
 
+void
+form_set_tap(struct form *f, int (*fn)(void *arg, const void *p, size_t n),
+    void *arg)
+{
+	f->tap = fn;
+	f->tap_arg = arg;
+}
+
 static int form_fail(struct form *f, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -253,6 +261,9 @@ form_data(struct form *f, const char *data, size_t len)
 		if (r != 0)
 			return form_fail(f, 503, "storage_unavailable", "the "
 			    "artifact cannot be stored right now; try again");
+		if (f->tap != NULL && f->tap(f->tap_arg, data, len) != 0)
+			return form_fail(f, 503, "internal", "the artifact "
+			    "could not be read as it arrived; try again");
 		return 0;
 	}
 	return form_fail(f, 400, "invalid_form", "data outside of a field");

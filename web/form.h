@@ -28,6 +28,10 @@ struct form {
 	form_check_fn check;
 	void *check_arg;
 	int answered;		/* check refused and answered the client */
+	/* sees every artifact byte as it is stored (a digest computed in
+	 * the same pass); nonzero refuses the upload */
+	int (*tap)(void *arg, const void *p, size_t n);
+	void *tap_arg;
 	uint64_t max_artifact;
 	struct cas_upload *upload;
 	int artifact_done;
@@ -50,6 +54,10 @@ struct form {
 void form_init(struct form *f, struct cas *cas, uint64_t max_artifact);
 /* Sets the check that runs before the artifact is stored. */
 void form_set_check(struct form *f, form_check_fn fn, void *arg);
+/* Sets the tap that sees the artifact's bytes in order (the check may
+ * set it, once it knows what the artifact is to be). */
+void form_set_tap(struct form *f, int (*fn)(void *arg, const void *p,
+    size_t n), void *arg);
 /* 0: read this field; <0: stop (f->status says why). filename is set for
  * file fields. */
 int form_field(struct form *f, const char *name, const char *filename) SIGNET_WUR;

@@ -14,6 +14,7 @@
 #include "cas.h"
 #include "catalog.h"
 #include "cms.h"
+#include "format.h"
 #include "err.h"
 #include "khjournal.h"
 #include "num.h"
@@ -184,6 +185,77 @@ out:
 	return r;
 }
 
+/* An Authenticode request's signed file: one of its signatures (side
+ * by side or nested) must have signed attributes a journaled signature
+ * of the request covered, and name the Authenticode digest recorded at
+ * submission (the approved file's). */
+struct rc_ac {
+	const json_t *sigs;
+	const char *want;	/* recorded Authenticode digest, hex */
+	int journaled;		/* a signature's attributes are journaled */
+	int covers;		/* ... and it names the recorded digest */
+	char content[2 * EVP_MAX_MD_SIZE + 1];
+};
+
+static int
+rc_ac_one(const unsigned char *attrs, size_t alen,
+    const unsigned char *content, size_t clen, void *arg)
+{
+	struct rc_ac *x = arg;
+	char a[2 * EVP_MAX_MD_SIZE + 1], c[2 * EVP_MAX_MD_SIZE + 1];
+	const json_t *e;
+	size_t i;
+
+	if (alen > EVP_MAX_MD_SIZE || clen > EVP_MAX_MD_SIZE)
+		return 0;
+	rc_hex(attrs, alen, a);
+	rc_hex(content, clen, c);
+	json_array_foreach(x->sigs, i, e) {
+		const char *d = rc_str(e, "digest");
+
+		if (d == NULL || strcasecmp(d, a) != 0)
+			continue;
+		x->journaled = 1;
+		snprintf(x->content, sizeof(x->content), "%s", c);
+		if (x->want != NULL && strcasecmp(c, x->want) == 0)
+			x->covers = 1;
+	}
+	return 0;
+}
+
+static void
+rc_ac_check(struct rc *rc, struct cas *cas, const json_t *rec,
+    const char *id, const char *sa, const json_t *sigs)
+{
+	const json_t *ac = json_object_get(rec, "authenticode");
+	struct rc_ac x;
+	char msg[256];
+	uint64_t size = 0;
+	int fd = -1, r;
+
+	memset(&x, 0, sizeof(x));
+	x.sigs = sigs;
+	x.want = rc_str(ac, "digest");
+	if ((r = cas_open_read(cas, sa, &fd, &size)) != 0 ||
+	    (r = format_ac_signed_digests(rc_str(ac, "format"), fd, size,
+	    rc_ac_one, &x, msg, sizeof(msg))) < 0) {
+		rc_finding(rc, "request %s: its signed file %s cannot be "
+		    "checked: %s", id, sa, r == 0 ? "" : fd < 0 ?
+		    signet_strerror(r) : msg);
+		goto out;
+	}
+	if (!x.journaled)
+		rc_finding(rc, "request %s: no journaled signature covers a "
+		    "signature in its signed file %s", id, sa);
+	else if (!x.covers)
+		rc_finding(rc, "request %s: its signature covers Authenticode "
+		    "digest %s, not the one recorded for the approved file %s",
+		    id, x.content, x.want ? x.want : "(none)");
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Was the request in Processing at time t (the journal's seconds)? */
 static bool
 rc_processing_at(const json_t *rec, const char *t)
@@ -289,7 +361,12 @@ rc_request(struct rc *rc, struct store_txn *t, struct cas *cas,
 	 * of the journaled signatures covered. */
 	sa = rc_str(json_object_get(rec, "signedArtifact"), "sha256");
 	want = rc_str(json_object_get(rec, "unsignedArtifact"), "sha256");
-	if (state != NULL && strcmp(state, RQ_COMPLETED) == 0 && sa != NULL) {
+	if (state != NULL && strcmp(state, RQ_COMPLETED) == 0 && sa != NULL &&
+	    json_is_object(json_object_get(rec, "authenticode"))) {
+		/* embedded: the signature is inside the signed file */
+		rc_ac_check(rc, cas, rec, id, sa, sigs);
+	} else if (state != NULL && strcmp(state, RQ_COMPLETED) == 0 &&
+	    sa != NULL) {
 		if ((r = rc_artifact_digests(cas, sa, attrs, content)) != 0) {
 			rc_finding(rc, "request %s: its signed artifact %s "
 			    "cannot be checked: %s", id, sa,

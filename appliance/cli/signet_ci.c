@@ -140,10 +140,14 @@ static const struct ci_command ci_commands[] = {
 	    "submit --project P --policy S --artifact FILE [options]",
 	    "Submits FILE for signing under project P's signing policy S and "
 	    "prints the\nrequest's id on stdout (its URL on stderr).\n\n"
-	    "  --artifact-configuration C   a signature format the policy "
-	    "allows\n"
-	    "                               (default: the appliance's "
-	    "default format)\n"
+	    "  --configuration C            a signature format the policy "
+	    "allows: detached-cms,\n"
+	    "                               authenticode (chosen from the "
+	    "file), authenticode-pe,\n"
+	    "                               -msi, -cab, -script (default: "
+	    "the appliance's default\n"
+	    "                               format; also "
+	    "--artifact-configuration)\n"
 	    "  --description D\n"
 	    "  --param NAME=VALUE           a parameter; repeat for more\n"
 	    "  --wait                       wait until the request is final "
@@ -625,6 +629,7 @@ ci_table(json_t *rec)
 	const json_t *u = json_object_get(rec, "unsignedArtifact");
 	const json_t *s = json_object_get(rec, "signedArtifact");
 	const json_t *o = json_object_get(rec, "origin");
+	const json_t *ac = json_object_get(rec, "authenticode");
 	json_t *a, *p;
 	const char *k;
 	char line[512];
@@ -640,6 +645,14 @@ ci_table(json_t *rec)
 	ci_row("artifact configuration", ci_str(rec,
 	    "artifactConfigurationSlug"));
 	ci_row("description", ci_str(rec, "description"));
+	if (json_is_object(ac)) {
+		ci_row("authenticode format", ci_str(ac, "format"));
+		ci_row("program name", ci_str(ac, "programName"));
+		ci_row("signature mode", ci_str(ac, "signatureMode"));
+		snprintf(line, sizeof(line), "authenticode %s",
+		    ci_str(ac, "digestAlgorithm"));
+		ci_row(line, ci_str(ac, "digest"));
+	}
 	snprintf(line, sizeof(line), "%s (%s)", ci_str(json_object_get(rec,
 	    "submitter"), "name"), ci_str(json_object_get(rec, "submitter"),
 	    "type"));
@@ -890,6 +903,8 @@ ci_parse(struct ci *ci, const struct ci_command *cmd, int argc, char **argv)
 		{ { "policy", required_argument, NULL, OPT_POLICY }, O_POLICY },
 		{ { "artifact-configuration", required_argument, NULL,
 		    OPT_CONF }, O_CONF },
+		{ { "configuration", required_argument, NULL, OPT_CONF },
+		    O_CONF },
 		{ { "artifact", required_argument, NULL, OPT_ARTIFACT },
 		    O_ARTIFACT },
 		{ { "description", required_argument, NULL, OPT_DESCRIPTION },

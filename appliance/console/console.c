@@ -577,6 +577,9 @@ console_details_lines(const json_t *rep, struct console_lines *ls)
 	const json_t *sub = json_object_get(rq, "submitter");
 	const json_t *orig = json_object_get(rep, "original"), *a, *e;
 	const json_t *ev = json_object_get(rq, "originVerification");
+	const json_t *ac = json_object_get(rq, "authenticode");
+	const char *dg;
+	size_t dn;
 	char age[24], approvers[CONSOLE_LINE] = "";
 	size_t i, ok = 0;
 
@@ -619,6 +622,27 @@ console_details_lines(const json_t *rep, struct console_lines *ls)
 		    "artifactConfigurationSlug"));
 		console_line(ls, "SHA-256      %s", console_str(art,
 		    "sha256"));
+		/* an embedded signature covers its own digest of the
+		 * file: the officer sees both, and what the signature will
+		 * say it is */
+		if (json_is_object(ac)) {
+			console_line(ls, "Format       %s (signature mode %s)",
+			    console_str(ac, "format"), console_str(ac,
+			    "signatureMode"));
+			if (json_is_string(json_object_get(ac, "programName")))
+				console_line(ls, "Program      %s",
+				    console_str(ac, "programName"));
+			/* 64 hex digits a line: 80 columns hold no SHA-512 */
+			console_line(ls, "Authenticode %s digest (what the "
+			    "signature covers)", console_str(ac,
+			    "digestAlgorithm"));
+			dg = console_str(ac, "digest");
+			for (dn = strlen(dg); dn > 0;
+			    dn -= dn < 64 ? dn : 64) {
+				console_line(ls, "             %.64s", dg);
+				dg += dn < 64 ? dn : 64;
+			}
+		}
 	}
 	console_line(ls, "%s", "");
 	console_line(ls, "Origin       %s", json_is_true(json_object_get(rep,

@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 
+#include "authenticode.h"
 #include "catalog.h"
 #include "format.h"
 #include "catalog_int.h"
@@ -738,7 +739,7 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
     json_t *p)
 {
 	const char *slug, *name, *cert, *purpose = NULL, *cpurpose = NULL;
-	const char *tstamp = NULL;
+	const char *digest = NULL, *mode = NULL, *tstamp = NULL;
 	json_int_t approvals = 0;
 	json_t *subs = NULL, *apprs = NULL, *confs = NULL, *rec = NULL,
 	    *crec = NULL, *e, *branches = NULL;
@@ -749,13 +750,14 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 
 	if (json_unpack_ex(p, &jerr, JSON_STRICT,
 	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o, s?:b, s?:o, s?:s,"
-	    " s?:b}",
+	    " s?:s, s?:s, s?:b}",
 	    "slug", &slug, "name", &name, "certificate", &cert,
 	    "purpose", &purpose, "requiredApprovals", &approvals,
 	    "submitters", &subs, "approvers", &apprs,
 	    "artifactConfigurations", &confs,
 	    "requireVerifiedOrigin", &verified,
-	    "allowedBranches", &branches, "timestamp", &tstamp,
+	    "allowedBranches", &branches, "digestAlgorithm", &digest,
+	    "signatureMode", &mode, "timestamp", &tstamp,
 	    "allowHashSigning", &hash) != 0)
 		return apply_fail(a, "project '%s': signingPolicies: %s",
 		    project, jerr.text);
@@ -776,6 +778,17 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 		return r;
 	if (origin_check_branch_patterns(branches, err, sizeof(err)) != 0)
 		return apply_fail(a, "%s: %s", what, err);
+	/* Authenticode: the digest its signatures use, and whether a new
+	 * signature replaces the file's or is nested beside it; a policy
+	 * that names no mode lets each request choose (replace unless it
+	 * asks for append) */
+	if (digest != NULL && ac_md_by_name(digest) == NULL)
+		return apply_fail(a, "%s: digestAlgorithm must be \"sha256\", "
+		    "\"sha384\" or \"sha512\"", what);
+	if (mode != NULL && strcmp(mode, "replace") != 0 &&
+	    strcmp(mode, "append") != 0)
+		return apply_fail(a, "%s: signatureMode must be \"replace\" or "
+		    "\"append\"", what);
 	if (confs != NULL) {
 		if (!json_is_array(confs) || json_array_size(confs) == 0)
 			return apply_fail(a, "%s: artifactConfigurations must "
@@ -854,6 +867,10 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 		json_object_set_new(rec, "requireVerifiedOrigin", json_true());
 	if (json_array_size(branches) > 0)
 		json_object_set(rec, "allowedBranches", branches);
+	if (digest != NULL)
+		json_object_set_new(rec, "digestAlgorithm", json_string(digest));
+	if (mode != NULL)
+		json_object_set_new(rec, "signatureMode", json_string(mode));
 	/* the same for time-stamping (README "Time stamping") */
 	if (tstamp != NULL && strcmp(tstamp, "builtin") == 0)
 		json_object_set_new(rec, "timestamp", json_string("builtin"));
@@ -866,11 +883,21 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 	return r;
 }
 
+static int
+apply_ascii_url(const char *u)
+{
+	for (; *u != '\0'; u++)
+		if ((unsigned char)*u <= 0x20 || (unsigned char)*u >= 0x7f ||
+		    *u == '"' || *u == '<' || *u == '>')
+			return 0;
+	return 1;
+}
+
 int
 catalog_apply_project(struct catalog_apply *a, const char *project,
     json_t *p)
 {
-	const char *slug, *name;
+	const char *slug, *name, *url = NULL;
 	json_t *urls = NULL, *pols = NULL, *rec, *e, *hooks = NULL, *hk = NULL;
 	json_error_t jerr;
 	char err[300];
@@ -878,9 +905,9 @@ catalog_apply_project(struct catalog_apply *a, const char *project,
 	int r;
 
 	(void)project;
-	if (json_unpack_ex(p, &jerr, JSON_STRICT, "{s:s, s:s, s?:o, s?:o, s?:o}",
-	    "slug", &slug, "name", &name, "repositoryUrls", &urls,
-	    "signingPolicies", &pols, "webhooks", &hooks) != 0)
+	if (json_unpack_ex(p, &jerr, JSON_STRICT, "{s:s, s:s, s?:o, s?:o, s?:o,"
+	    " s?:s}", "slug", &slug, "name", &name, "repositoryUrls", &urls,
+	    "signingPolicies", &pols, "webhooks", &hooks, "url", &url) != 0)
 		return apply_fail(a, "projects: %s", jerr.text);
 	if (!catalog_valid_slug(slug))
 		return apply_fail(a, "project slug '%s' must be lowercase "
@@ -899,6 +926,14 @@ catalog_apply_project(struct catalog_apply *a, const char *project,
 			return apply_fail(a, "project '%s': repositoryUrls: %s",
 			    slug, err);
 	}
+	/* the project's home page: an Authenticode signature's moreInfo
+	 * (SpcSpOpusInfo), shown by Windows; an IA5String, so ASCII */
+	if (url != NULL && (strlen(url) > SIGNET_MAX_PROJECT_URL ||
+	    (strncmp(url, "https://", 8) != 0 &&
+	    strncmp(url, "http://", 7) != 0) || !apply_ascii_url(url)))
+		return apply_fail(a, "project '%s': url must be an http(s) URL "
+		    "of at most %d printable ASCII characters", slug,
+		    SIGNET_MAX_PROJECT_URL);
 	if (pols != NULL && !json_is_array(pols))
 		return apply_fail(a, "project '%s': signingPolicies must be a "
 		    "list", slug);
@@ -911,6 +946,8 @@ catalog_apply_project(struct catalog_apply *a, const char *project,
 	    "webhooks", hk);
 	if (rec == NULL)
 		return SIGNET_ERR_NOMEM;
+	if (url != NULL)
+		json_object_set_new(rec, "url", json_string(url));
 	r = apply_put(a, STORE_PROJECTS, "project", slug, rec);
 	json_decref(rec);
 	if (r != 0)

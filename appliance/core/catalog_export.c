@@ -119,6 +119,8 @@ catalog_export_project(struct store_txn *t, json_t *p, json_t *out)
 		r = SIGNET_ERR_NOMEM;
 		goto fail;
 	}
+	if (json_object_get(p, "url") != NULL)
+		json_object_set(o, "url", json_object_get(p, "url"));
 	json_array_foreach(json_object_get(p, wk->in_parent), i, h)
 		json_array_append_new(hooks, json_pack("{s:O}", wk->key,
 		    json_object_get(h, wk->key)));

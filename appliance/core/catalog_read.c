@@ -202,7 +202,8 @@ catalog_read_mine_cb(const void *k, size_t klen, const void *v, size_t vlen,
 	sub = catalog_policy_lists(p, "submitters", m->name);
 	appr = catalog_policy_lists(p, "approvers", m->name);
 	if (sub || appr) {
-		e = json_pack("{s:s%, s:s%, s:O?, s:O?, s:O?, s:O?, s:b}",
+		e = json_pack("{s:s%, s:s%, s:O?, s:O?, s:O?, s:O?, s:O*, "
+		    "s:O*, s:b}",
 		    "project", (const char *)k, (size_t)(slash - (const char *)k),
 		    "policy", slash + 1, klen - (size_t)(slash - (const char *)k)
 		    - 1,
@@ -211,6 +212,8 @@ catalog_read_mine_cb(const void *k, size_t klen, const void *v, size_t vlen,
 		    "requiredApprovals", json_object_get(p, "requiredApprovals"),
 		    "artifactConfigurations", json_object_get(p,
 		    "artifactConfigurations"),
+		    "digestAlgorithm", json_object_get(p, "digestAlgorithm"),
+		    "signatureMode", json_object_get(p, "signatureMode"),
 		    /* the PKCS#11 module shows one token per such policy */
 		    "allowHashSigning", json_is_true(json_object_get(p,
 		    "allowHashSigning")));

@@ -212,6 +212,14 @@ request_create(struct store_txn *t, const struct request_new *n,
 	    "approvals");
 	if (rec == NULL)
 		return SIGNET_ERR_NOMEM;
+	/* Authenticode: the container, the digest the signature covers
+	 * and how it is signed (workflow.h) */
+	if (n->authenticode != NULL &&
+	    json_object_set_new(rec, "authenticode",
+	    json_deep_copy(n->authenticode)) != 0) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
 	if (n->hash != NULL && json_object_set_new(rec, "hash",
 	    json_deep_copy(n->hash)) != 0) {
 		r = SIGNET_ERR_NOMEM;

@@ -37,6 +37,7 @@ struct request_new {
 	uint64_t artifact_size;
 	int required_approvals;
 	const char *original_id;	/* resubmit; may be NULL */
+	json_t *authenticode;		/* object, borrowed; may be NULL */
 	/* hash signing (hashreq.h): the stated digest instead of an
 	 * artifact, whose fields are then unused; NULL otherwise */
 	const json_t *hash;

@@ -659,10 +659,100 @@ fail:
 	return r;
 }
 
+static const char *
+workflow_ac_digest_name(const json_t *policy)
+{
+	const char *d = json_string_value(json_object_get(policy,
+	    "digestAlgorithm"));
+
+	return d != NULL ? d : "sha256";
+}
+
+/* The program name an Authenticode signature shows (SpcSpOpusInfo):
+ * parameters.programName, or the description's first line; text in the
+ * Basic Multilingual Plane (a BMPString holds nothing else). */
+static int
+workflow_ac_program(const json_t *params, const char *description,
+    char *out, size_t cap, char *msg, size_t len)
+{
+	const char *pn = json_string_value(json_object_get(params,
+	    "programName"));
+	const char *src = pn != NULL ? pn : description;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	if (src == NULL)
+		return 0;
+	for (i = 0; src[i] != '\0' && src[i] != '\n' && src[i] != '\r'; i++) {
+		if ((unsigned char)src[i] >= 0xf0) {
+			if (pn != NULL)
+				return signet_errf(msg, len, SIGNET_ERR_INVALID,
+				    "parameters.programName holds a character "
+				    "beyond U+FFFF, which an Authenticode "
+				    "program name cannot hold");
+			break;
+		}
+		n = i + 1;
+	}
+	if (n >= cap) {
+		if (pn != NULL)
+			return signet_errf(msg, len, SIGNET_ERR_INVALID,
+			    "parameters.programName is longer than %zu bytes",
+			    cap - 1);
+		/* a long description is cut at a character boundary */
+		for (n = cap - 1; n > 0 &&
+		    ((unsigned char)src[n] & 0xc0) == 0x80; n--)
+			;
+	}
+	memcpy(out, src, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* The Authenticode record of a request under policy: the mode the
+ * policy fixes, or the one the request asks for, or replace. */
+static int
+workflow_ac_record(const json_t *policy, const json_t *params,
+    const char *description, const char *format, const char *alg,
+    const char *digest, json_t **out, char *msg, size_t len)
+{
+	const char *fixed = json_string_value(json_object_get(policy,
+	    "signatureMode"));
+	const char *asked = json_string_value(json_object_get(params,
+	    "signatureMode"));
+	char program[SIGNET_MAX_AC_PROGRAM_NAME + 1];
+	int r;
+
+	*out = NULL;
+	if (strcmp(alg, workflow_ac_digest_name(policy)) != 0)
+		return signet_errf(msg, len, SIGNET_ERR_CONFLICT, "the signing "
+		    "policy now signs with %s, not %s: submit the file again",
+		    workflow_ac_digest_name(policy), alg);
+	if (asked != NULL && strcmp(asked, "replace") != 0 &&
+	    strcmp(asked, "append") != 0)
+		return signet_errf(msg, len, SIGNET_ERR_INVALID,
+		    "parameters.signatureMode must be \"replace\" or "
+		    "\"append\"");
+	if (fixed != NULL && asked != NULL && strcmp(fixed, asked) != 0)
+		return signet_errf(msg, len, SIGNET_ERR_INVALID, "the signing "
+		    "policy fixes signatureMode \"%s\"; leave "
+		    "parameters.signatureMode out or ask for \"%s\"", fixed,
+		    fixed);
+	if ((r = workflow_ac_program(params, description, program,
+	    sizeof(program), msg, len)) != 0)
+		return r;
+	*out = json_pack("{s:s, s:s, s:s, s:s, s:s*}", "format", format,
+	    "digestAlgorithm", alg, "digest", digest, "signatureMode",
+	    fixed != NULL ? fixed : asked != NULL ? asked : "replace",
+	    "programName", program[0] ? program : NULL);
+	return *out != NULL ? 0 : SIGNET_ERR_NOMEM;
+}
+
 int
 workflow_submit_check(struct store *s, const struct principal *p,
     const char *project, const char *slug, const char *conf,
-    json_t *origin, time_t now, const char **code, char *msg, size_t len)
+    json_t *origin, time_t now, struct workflow_policy_facts *facts,
+    const char **code, char *msg, size_t len)
 {
 	struct store_txn *t = NULL;
 	json_t *policy = NULL, *ev = NULL;
@@ -678,6 +768,10 @@ workflow_submit_check(struct store *s, const struct principal *p,
 	r = workflow_submit_judge(t, p, project, slug, conf, origin, now,
 	    &policy, &ev, code, msg, len);
 	store_txn_abort(&t);
+	if (r == 0 && facts != NULL)
+		snprintf(facts->digest_algorithm,
+		    sizeof(facts->digest_algorithm), "%s",
+		    workflow_ac_digest_name(policy));
 	json_decref(policy);
 	json_decref(ev);
 	return r;
@@ -690,7 +784,8 @@ workflow_submit(struct store *s, const struct principal *p,
 {
 	struct store_txn *t = NULL;
 	struct request_new n;
-	json_t *policy = NULL, *ev = NULL, *rec = NULL;
+	json_t *policy = NULL, *ev = NULL, *rec = NULL, *ac = NULL;
+	const struct format *fmt;
 	int r;
 
 	*out = NULL;
@@ -707,12 +802,26 @@ workflow_submit(struct store *s, const struct principal *p,
 	    sub->artifact_configuration, sub->origin, sub->now, &policy, &ev,
 	    code, msg, len)) != 0)
 		goto out;
+	/* an embedded signature is signed only over a file whose structure
+	 * was checked and whose Authenticode digest was recorded */
+	if (sub->ac_format == NULL && (fmt = format_find(
+	    sub->artifact_configuration)) != NULL && (fmt->ac != NULL ||
+	    fmt->pick)) {
+		r = signet_errf(msg, len, SIGNET_ERR_INTERNAL, "the file was "
+		    "not checked for %s", fmt->slug);
+		goto out;
+	}
+	if (sub->ac_format != NULL && (r = workflow_ac_record(policy,
+	    sub->parameters, sub->description, sub->ac_format,
+	    sub->ac_digest_algorithm, sub->ac_digest, &ac, msg, len)) != 0)
+		goto out;
 	if (sub->hash != NULL &&
 	    (r = workflow_hash_fits(t, policy, sub->hash, msg, len)) != 0)
 		goto out;
 	/* verified (or not): the evidence is kept, the credential is not */
 	origin_forget_token(sub->origin);
 	memset(&n, 0, sizeof(n));
+	n.authenticode = ac;
 	n.project = sub->project;
 	n.policy = sub->policy;
 	n.artifact_configuration = sub->artifact_configuration;
@@ -744,6 +853,7 @@ out:
 	json_decref(rec);
 	json_decref(policy);
 	json_decref(ev);
+	json_decref(ac);
 	return r;
 }
 
@@ -754,7 +864,7 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 {
 	struct store_txn *t = NULL;
 	json_t *orig = NULL, *policy = NULL, *rec = NULL, *d = NULL, *art,
-	    *prj = NULL, *origin = NULL, *hash = NULL;
+	    *prj = NULL, *origin = NULL, *ac = NULL, *old_ac, *hash = NULL;
 	struct request_new n;
 	const char *project, *conf, *code;
 	int r;
@@ -831,6 +941,31 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 	n.required_approvals = (int)json_integer_value(json_object_get(policy,
 	    "requiredApprovals"));
 	n.original_id = id;
+	/* an Authenticode digest is the new policy's to sign only when it
+	 * uses the same algorithm; the mode is judged anew */
+	if (json_is_object(old_ac = json_object_get(orig, "authenticode"))) {
+		json_t *params = json_deep_copy(n.parameters);
+
+		if (params == NULL) {
+			r = SIGNET_ERR_NOMEM;
+			goto out;
+		}
+		if (json_object_get(policy, "signatureMode") != NULL &&
+		    json_object_get(params, "signatureMode") == NULL)
+			;	/* the new policy's mode applies */
+		else if (json_object_get(params, "signatureMode") == NULL)
+			json_object_set(params, "signatureMode",
+			    json_object_get(old_ac, "signatureMode"));
+		r = workflow_ac_record(policy, params, n.description,
+		    json_string_value(json_object_get(old_ac, "format")),
+		    json_string_value(json_object_get(old_ac,
+		    "digestAlgorithm")), json_string_value(json_object_get(
+		    old_ac, "digest")), &ac, msg, len);
+		json_decref(params);
+		if (r != 0)
+			goto out;
+		n.authenticode = ac;
+	}
 	if ((r = request_create(t, &n, &rec)) != 0)
 		goto out;
 	d = json_pack("{s:s}", "originalSigningRequestId", id);
@@ -844,6 +979,7 @@ out:
 	json_decref(policy);
 	json_decref(prj);
 	json_decref(origin);
+	json_decref(ac);
 	json_decref(hash);
 	return r;
 }

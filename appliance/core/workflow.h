@@ -69,9 +69,22 @@ struct workflow_submission {
 	const char *artifact_sha256;
 	uint64_t artifact_size;
 	time_t now;			/* the moment the token is judged at */
+	/* Authenticode, from format_check (all NULL for other formats):
+	 * the container the configuration resolved to, and the file's
+	 * Authenticode digest (hex) with its algorithm */
+	const char *ac_format;
+	const char *ac_digest_algorithm;
+	const char *ac_digest;
 	/* hash signing (hashreq.h): the parsed "hash" object, and then
 	 * no artifact; NULL for an uploaded artifact */
 	const json_t *hash;
+};
+
+/* What the checks before the artifact learnt of its policy. */
+struct workflow_policy_facts {
+	/* Authenticode's digest: the policy's digestAlgorithm, "sha256"
+	 * when it names none */
+	char digest_algorithm[8];
 };
 
 /* Whether p may submit to project/policy with artifact configuration
@@ -81,10 +94,16 @@ struct workflow_submission {
  * *code (the API's word for it, or NULL: the error table's) and msg. */
 int workflow_submit_check(struct store *s, const struct principal *p,
     const char *project, const char *policy, const char *conf,
-    json_t *origin, time_t now, const char **code, char *msg,
-    size_t len) SIGNET_WUR;
+    json_t *origin, time_t now, struct workflow_policy_facts *facts,
+    const char **code, char *msg, size_t len) SIGNET_WUR;
 /* The same checks again and the request recorded with its audit entry
- * and events, in one write transaction; 0 and the request. */
+ * and events, in one write transaction; 0 and the request. For
+ * Authenticode also the signature mode (the policy's signatureMode, or
+ * when it names none the request's parameters.signatureMode, "replace"
+ * by default; a request may not ask for another mode than its policy
+ * fixes) and the program name (parameters.programName, else the
+ * description's first line) are recorded in the request's
+ * "authenticode" object. */
 int workflow_submit(struct store *s, const struct principal *p,
     const struct workflow_submission *sub, json_t **rec, const char **code,
     char *msg, size_t len) SIGNET_WUR;

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "app.h"
+#include "authenticode.h"
 #include "catalog.h"
 #include "format.h"
 #include "events.h"
@@ -185,6 +186,62 @@ out:
 	return r;
 }
 
+/* hex → bytes; 0 or SIGNET_ERR_INVALID */
+static int
+signer_unhex(const char *hex, unsigned char *out, size_t cap, size_t *n)
+{
+	size_t i, len = hex != NULL ? strlen(hex) : 0;
+	int hi, lo;
+
+	if (len == 0 || len % 2 != 0 || len / 2 > cap)
+		return SIGNET_ERR_INVALID;
+	for (i = 0; i < len / 2; i++) {
+		hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+		lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return SIGNET_ERR_INVALID;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	*n = len / 2;
+	return 0;
+}
+
+/* An Authenticode request's job: the container and digest recorded at
+ * submission (workflow.h), the project's url for moreInfo. */
+static int
+signer_ac_job(struct store_txn *t, const json_t *rec, const char *project,
+    struct format_job *job, const struct format **rfmt, unsigned char *dg,
+    json_t **prj, char *reason, size_t rlen)
+{
+	const json_t *ac = json_object_get(rec, "authenticode");
+	const char *mode;
+
+	*rfmt = format_find(json_string_value(json_object_get(ac, "format")));
+	if (*rfmt == NULL || (*rfmt)->ac == NULL) {
+		snprintf(reason, rlen, "the request records no Authenticode "
+		    "container format");
+		return SIGNET_ERR_INVALID;
+	}
+	job->ac = (*rfmt)->ac;
+	job->md = ac_md_by_name(json_string_value(json_object_get(ac,
+	    "digestAlgorithm")));
+	if (job->md == NULL || signer_unhex(json_string_value(
+	    json_object_get(ac, "digest")), dg, EVP_MAX_MD_SIZE,
+	    &job->ac_digest_len) != 0) {
+		snprintf(reason, rlen, "the request's Authenticode digest is "
+		    "not recorded");
+		return SIGNET_ERR_INVALID;
+	}
+	job->ac_digest = dg;
+	mode = json_string_value(json_object_get(ac, "signatureMode"));
+	job->append = mode != NULL && strcmp(mode, "append") == 0;
+	job->program_name = json_string_value(json_object_get(ac,
+	    "programName"));
+	if (catalog_get_project(t, project, prj) == 0)
+		job->url = json_string_value(json_object_get(*prj, "url"));
+	return 0;
+}
+
 /* A hash request (hashreq.h): the stated digest signed by the policy's
  * key in one SIGN round trip, journaled under the request's id like
  * every other signature. The keyholder builds the DigestInfo (PKCS#1
@@ -274,10 +331,12 @@ signer_timestamp(struct signer *s, const json_t *policy,
 
 static int
 signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
-    json_t **certinfo, char *reason, size_t rlen)
+    json_t **certinfo, char *note, size_t nlen, char *reason, size_t rlen)
 {
 	struct store_txn *t = NULL;
-	json_t *policy = NULL, *cert = NULL;
+	json_t *policy = NULL, *cert = NULL, *prj = NULL;
+	const struct format *rfmt;
+	unsigned char dg[EVP_MAX_MD_SIZE];
 	struct signer_key *k = NULL;
 	const struct format *fmt;
 	struct format_job job;
@@ -320,13 +379,17 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 		snprintf(reason, rlen, "the policy's certificate is missing");
 		goto out;
 	}
+	memset(&job, 0, sizeof(job));
+	rfmt = fmt;
+	if ((fmt->ac != NULL || fmt->pick) && (r = signer_ac_job(t, rec,
+	    project, &job, &rfmt, dg, &prj, reason, rlen)) != 0)
+		goto out;
 	store_txn_abort(&t);
 	if ((r = signer_key(s, cert, &k)) != 0) {
 		snprintf(reason, rlen, "cannot load the policy's key: %s",
 		    signet_strerror(r));
 		goto out;
 	}
-	memset(&job, 0, sizeof(job));
 	job.cas = s->app->cas;
 	job.request_id = json_string_value(json_object_get(rec, "id"));
 	job.artifact_sha256 = sha;
@@ -340,11 +403,23 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	memset(&fo, 0, sizeof(fo));
 	if ((r = fmt->sign(&job, &fk, &fo, reason, rlen)) != 0)
 		goto out;
+	/* an embedded signature keeps the file's name */
 	snprintf(name, sizeof(name), "%s%s", aname ? aname : "artifact",
-	    fmt->extension);
+	    rfmt->extension);
 	*signed_artifact = json_pack("{s:s, s:I, s:s, s:s}", "name", name,
 	    "size", (json_int_t)fo.size, "sha256", fo.sha256, "mediaType",
-	    fmt->media_type);
+	    rfmt->media_type);
+	if (fo.unchanged)
+		snprintf(note, nlen, "not signed again: certificate %s has "
+		    "signed this file already; the signed artifact is the "
+		    "file as submitted", k->name);
+	else if (fo.beside)
+		snprintf(note, nlen, "signature appended as a further "
+		    "certificate table entry; the file's earlier signatures "
+		    "are kept");
+	else if (fo.nested)
+		snprintf(note, nlen, "signature appended as a nested "
+		    "signature; the file's earlier signature is kept");
 	*certinfo = json_pack("{s:s, s:s}", "name", k->name, "sha256",
 	    k->sha256);
 	if (*signed_artifact == NULL || *certinfo == NULL)
@@ -353,6 +428,7 @@ out:
 	store_txn_abort(&t);
 	json_decref(policy);
 	json_decref(cert);
+	json_decref(prj);
 	return r;
 }
 
@@ -424,7 +500,7 @@ static void
 signer_run(struct signer *s, struct signer_job *j)
 {
 	json_t *rec = NULL, *sa = NULL, *ci = NULL;
-	char reason[256] = "";
+	char reason[256] = "", note[256] = "";
 	int r;
 
 	if (j->waiting != 0 && signer_token_ready(s) != 0) {
@@ -441,7 +517,8 @@ signer_run(struct signer *s, struct signer_job *j)
 		free(j);
 		return;
 	}
-	r = signer_sign(s, rec, &sa, &ci, reason, sizeof(reason));
+	r = signer_sign(s, rec, &sa, &ci, note, sizeof(note), reason,
+	    sizeof(reason));
 	json_decref(rec);
 	if (r == SIGNET_ERR_TOKEN_LOCKED || r == SIGNET_ERR_KEYHOLDER) {
 		/* not the request's fault: back in line until the token is
@@ -461,7 +538,8 @@ signer_run(struct signer *s, struct signer_job *j)
 		r = signer_finish(s, j->id, RQ_FAILED, reason, NULL, NULL,
 		    NULL);
 	} else {
-		r = signer_finish(s, j->id, RQ_COMPLETED, NULL, NULL, sa, ci);
+		r = signer_finish(s, j->id, RQ_COMPLETED, NULL,
+		    note[0] ? note : NULL, sa, ci);
 		if (r == 0)
 			log_info("signer: %s completed", j->id);
 	}

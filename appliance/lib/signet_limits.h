@@ -182,6 +182,21 @@
 #define SIGNET_MAX_AUDIT_PAGE		1000
 #define SIGNET_MAX_AUDIT_ACTION		64
 
+/* Authenticode (appliance/sign/formats/authenticode.c). A SignedData with
+ * a chain of SIGNET_MAX_CHAIN certificates and a few nested signatures
+ * stays far below 1 MiB; a PE certificate table entry is bounded alike. */
+#define SIGNET_MAX_AC_DER		(1024 * 1024)
+/* Nested signatures followed when looking for our own certificate: real
+ * files carry two or three (SHA-1 and SHA-256 by the vendor). */
+#define SIGNET_MAX_AC_NESTED		8
+/* A PowerShell script (ac_script.c) is read whole into memory to find its
+ * signature block; scripts are kilobytes, a 16 MiB one is not a script. */
+#define SIGNET_MAX_SCRIPT		(16 * 1024 * 1024)
+/* programName (SpcSpOpusInfo) from a request's parameter or description:
+ * what Windows shows in its consent dialog, one line. */
+#define SIGNET_MAX_AC_PROGRAM_NAME	256
+/* A project's url (the signature's moreInfo link). */
+#define SIGNET_MAX_PROJECT_URL		1024
 /* The time-stamping authority (appliance/sign/tsa.c, RFC 3161). */
 /* a TimeStampReq is a hash, a policy OID, a nonce and a flag: about 100
  * bytes with SHA-512; the room left is for extensions, which are refused */

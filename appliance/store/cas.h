@@ -29,6 +29,14 @@ int cas_upload_finish(struct cas_upload *u, char hex[CAS_HEX_LEN + 1],
 /* Removes the temporary file; accepts NULL. */
 void cas_upload_abort(struct cas_upload *u);
 uint64_t cas_upload_size(const struct cas_upload *u);
+/* Appends len bytes of fd from off: read in bounded blocks and hashed as
+ * they are copied (SIGNET_ERR_TRUNCATED when fd ends first). */
+int cas_upload_copy(struct cas_upload *u, int fd, uint64_t off,
+    uint64_t len) SIGNET_WUR;
+/* What has been written so far, opened for reading (O_CLOEXEC): the
+ * submission's checks read an upload before it is made durable, so that
+ * a refused one leaves nothing in the store. Close *fd. */
+int cas_upload_open_read(struct cas_upload *u, int *fd) SIGNET_WUR;
 
 int cas_put(struct cas *c, const void *p, size_t n,
     char hex[CAS_HEX_LEN + 1]) SIGNET_WUR;

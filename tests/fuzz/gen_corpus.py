@@ -571,6 +571,16 @@ def catalog():
                                                        "requireVerifiedOrigin": True,
                                                        "allowedBranches": ["main", "refs/tags/v*"],
                                                        "artifactConfigurations": [{"slug": "exe", "name": "EXE"}]}]}]},
+        "project_authenticode": {"projects": [{"slug": "ac-app", "name": "AC", "url": "https://e.test/ac",
+                                               "signingPolicies": [{"slug": "ac", "name": "AC",
+                                                                    "certificate": "test-cert",
+                                                                    "digestAlgorithm": "sha384",
+                                                                    "signatureMode": "append",
+                                                                    "artifactConfigurations": ["authenticode"]}]}]},
+        "project_bad_url": {"projects": [{"slug": "u", "name": "U", "url": "ftp://e.test/\u00e9"}]},
+        "policy_bad_digest": {"projects": [{"slug": "d", "name": "D", "signingPolicies": [
+            {"slug": "s", "name": "S", "certificate": "test-cert", "digestAlgorithm": "md5",
+             "signatureMode": "sideways"}]}]},
         "project_update": {"projects": [{"slug": "app", "name": "App 2", "signingPolicies": [
             {"slug": "test", "name": "Test", "certificate": "test-cert", "purpose": "release"}]}]},
         "policy_missing_cert": {"projects": [{"slug": "p", "name": "P", "signingPolicies": [
@@ -646,6 +656,45 @@ def origin_refs():
 def origin_all():
     origin()
     origin_refs()
+
+
+# --- PowerShell scripts (appliance/sign/formats/ac_script.c) ---------------
+
+def script():
+    b64 = base64.b64encode(bytes(range(200))).decode()
+    block = ["# SIG # Begin signature block"] + \
+        ["# " + b64[i:i + 64] for i in range(0, len(b64), 64)] + \
+        ["# SIG # End signature block"]
+    text = "param($x)\r\nWrite-Output $x\r\n"
+    put("script", "plain_crlf", text)
+    put("script", "plain_lf", text.replace("\r\n", "\n"))
+    put("script", "one_line", "Write-Output 1")
+    put("script", "bom_utf8", "\ufeff# caf\u00e9\r\n")
+    put("script", "utf16", ("\ufeff" + text).encode("utf-16-le"))
+    put("script", "utf16_astral", "\ufeff# \U0001F600\r\n".encode("utf-16-le"))
+    put("script", "block_comment", "<# .SYNOPSIS #>\r\nWrite-Output 1\r\n")
+    put("script", "xml", '<?xml version="1.0"?>\r\n<Types/>\r\n')
+    signed = text + "\r\n".join(block) + "\r\n"
+    put("script", "signed_crlf", signed)
+    put("script", "signed_lf", signed.replace("\r\n", "\n"))
+    put("script", "signed_utf16", ("\ufeff" + signed).encode("utf-16-le"))
+    put("script", "signed_xml", '<Types/>\r\n' + "\r\n".join(
+        "<!-- " + l[2:] + " -->" for l in block) + "\r\n")
+    put("script", "signed_no_final_break", signed[:-2])
+    put("script", "mixed_breaks", text + "\n".join(block) + "\r\n")
+    put("script", "block_only", "\r\n".join(block) + "\r\n")
+    put("script", "no_end", text + "\r\n".join(block[:-1]) + "\r\n")
+    put("script", "text_after", signed + "Write-Output 2\r\n")
+    put("script", "end_only", text + block[-1] + "\r\n")
+    put("script", "bad_base64", text + block[0] + "\r\n# ***\r\n" + block[-1])
+    put("script", "nul", "Write-Output 1\x00\r\n")
+    put("script", "bad_utf8", b"Write-Output '\xc3\x28'\r\n")
+    put("script", "overlong", b"# \xc0\xaf\r\n")
+    put("script", "utf16_odd", b"\xff\xfe#\x00 ")
+    put("script", "utf16_lone", b"\xff\xfe\x00\xd8#\x00")
+    put("script", "utf16be", b"\xfe\xff\x00#")
+    put("script", "long_line", "#" + "x" * 300 + "\r\n" + "\r\n".join(block) + "\r\n")
+    put("script", "empty", b"")
 
 
 # --- time-stamp queries (appliance/sign/tsa_query.c, RFC 3161) -------------
@@ -1119,7 +1168,7 @@ def pe():
     put("pe", "wincert_header_cut", bytes(bad) + bytes(4))
 
 
-TARGETS = {"khproto": khproto, "consproto": consproto, "form": form, "origin": origin_all,
+TARGETS = {"script": script, "khproto": khproto, "consproto": consproto, "form": form, "origin": origin_all,
            "audit": audit, "pki": pki, "catalog": catalog, "cab": cab, "msi": msi,
            "pe": pe, "tsq": tsq}
 

@@ -361,6 +361,40 @@ def test_details_of_a_resubmit(locked, console):
     console.wait("Pending approvals")
 
 
+def test_details_of_an_authenticode_request(locked, console, tmp_path):
+    """The officer sees what an embedded signature will cover: the
+    container, the program name and both digests."""
+    doc = json.loads((locked.dir / "appliance.json").read_text())
+    # the certificates are the appliance's already (applying them again
+    # would need the token, which this instance keeps locked)
+    del doc["certificates"]
+    for p in doc["projects"]:
+        if p["slug"] == "demo-app":
+            p["signingPolicies"].append({
+                "slug": "ac-release", "name": "AC release",
+                "certificate": "release-signing", "requiredApprovals": 1,
+                "submitters": ["ci-runner"], "approvers": ["officer"],
+                "artifactConfigurations": ["authenticode"]})
+    path = tmp_path / "ac.json"
+    path.write_text(json.dumps(doc))
+    locked.signet("apply", str(path))
+    rid = locked.submit(b"Write-Output 'console'\r\n", policy="ac-release",
+                        filename="console.ps1",
+                        fields={"artifactConfigurationSlug": "authenticode",
+                                "parameters.programName": "Console Tool"}
+                        ).json()["id"]
+    req = locked.get_request(rid)
+    console.wait("console.ps1")
+    console.keys("Enter")
+    scr = console.wait(rid, "Format       authenticode-script (signature "
+                       "mode replace)", "Program      Console Tool")
+    assert req["unsignedArtifact"]["sha256"] in scr, scr
+    assert "Authenticode sha256 digest" in scr, scr
+    assert " " * 13 + req["authenticode"]["digest"] in scr, scr
+    console.keys("Escape")
+    console.wait("Pending approvals")
+
+
 def test_logout_and_idle_logout(locked, console):
     console.keys("q")
     console.wait("User:", "Logged out.")

@@ -368,6 +368,9 @@ def test_multipart_faults(instance):
                                       part("artifact", b"ok", filename="a.bin")))
     assert r.status_code == 201, r.text
     assert len(ids(instance)) == len(before) + 1
+    # the signer writes the signature through tmp/ too: once it is done,
+    # nothing of any upload is left there
+    instance.wait_final(r.json()["id"])
     assert instance.tmp_entries() == []
 
 

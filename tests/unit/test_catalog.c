@@ -319,6 +319,35 @@ test_policy_formats_default(void **state)
 	json_decref(p);
 }
 
+/* Authenticode's policy fields and the project's url are recorded when
+ * set, and the policy lists the Authenticode configurations. */
+static void
+test_authenticode_fields(void **state)
+{
+	struct tc *c = *state;
+	struct store_txn *t = NULL;
+	json_t *p = NULL, *prj = NULL;
+
+	assert_int_equal(tc_apply(c, "{\"projects\": [{\"slug\": \"acp\", "
+	    "\"name\": \"A\", \"url\": \"https://e.test/acp\", "
+	    "\"signingPolicies\": [{\"slug\": \"s\", \"name\": \"S\", "
+	    "\"certificate\": \"tc-cert\", \"digestAlgorithm\": \"sha512\", "
+	    "\"signatureMode\": \"append\", \"artifactConfigurations\": "
+	    "[\"authenticode\", \"authenticode-script\"]}]}]}", 0), 0);
+	assert_int_equal(store_txn_begin(c->fx->s, 0, &t), 0);
+	assert_int_equal(catalog_get_policy(t, "acp", "s", &p), 0);
+	assert_int_equal(catalog_get_project(t, "acp", &prj), 0);
+	store_txn_abort(&t);
+	assert_string_equal(json_string_value(json_object_get(p,
+	    "digestAlgorithm")), "sha512");
+	assert_string_equal(json_string_value(json_object_get(p,
+	    "signatureMode")), "append");
+	assert_string_equal(json_string_value(json_object_get(prj, "url")),
+	    "https://e.test/acp");
+	json_decref(p);
+	json_decref(prj);
+}
+
 static void
 test_apply_refusals(void **state)
 {
@@ -372,6 +401,21 @@ test_apply_refusals(void **state)
 		    "\"certificate\": \"tc-cert\", \"artifactConfigurations\": "
 		    "[\"detached-cms\", \"no-such-format\"]}]}]}",
 		    "unknown artifact configuration (supported: detached-cms" },
+		/* Authenticode's policy fields and the project's url */
+		{ "{\"projects\": [{\"slug\": \"app\", \"name\": \"App\", "
+		    "\"signingPolicies\": [{\"slug\": \"rel\", \"name\": \"R\", "
+		    "\"certificate\": \"tc-cert\", \"digestAlgorithm\": "
+		    "\"sha1\"}]}]}", "digestAlgorithm must be \"sha256\"" },
+		{ "{\"projects\": [{\"slug\": \"app\", \"name\": \"App\", "
+		    "\"signingPolicies\": [{\"slug\": \"rel\", \"name\": \"R\", "
+		    "\"certificate\": \"tc-cert\", \"signatureMode\": "
+		    "\"both\"}]}]}", "signatureMode must be \"replace\"" },
+		{ "{\"projects\": [{\"slug\": \"p3\", \"name\": \"P\", "
+		    "\"url\": \"javascript:alert(1)\"}]}",
+		    "url must be an http(s) URL" },
+		{ "{\"projects\": [{\"slug\": \"p3\", \"name\": \"P\", "
+		    "\"url\": \"https://e.test/caf\u00e9\"}]}",
+		    "printable ASCII" },
 	};
 	struct tc *c = *state;
 	char want[512];
@@ -594,6 +638,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_list_refuses_inner_kinds,
 		    tc_setup, tc_teardown),
 		cmocka_unit_test_setup_teardown(test_policy_formats_default,
+		    tc_setup, tc_teardown),
+		cmocka_unit_test_setup_teardown(test_authenticode_fields,
 		    tc_setup, tc_teardown),
 		cmocka_unit_test_setup_teardown(test_apply_refusals, tc_setup,
 		    tc_teardown),

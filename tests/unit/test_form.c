@@ -92,6 +92,45 @@ test_complete_form(void **state)
 	    "commitId")), "abc123");
 }
 
+/* The tap sees the artifact's bytes in order, in the same pass; its
+ * refusal refuses the upload. */
+struct tap {
+	char seen[16];
+	size_t n;
+	int refuse;
+};
+
+static int
+tap_fn(void *arg, const void *p, size_t n)
+{
+	struct tap *t = arg;
+
+	if (t->refuse)
+		return -1;
+	assert_true(t->n + n <= sizeof(t->seen));
+	memcpy(t->seen + t->n, p, n);
+	t->n += n;
+	return 0;
+}
+
+static void
+test_tap(void **state)
+{
+	struct fx *x = *state;
+	struct tap t = { "", 0, 0 };
+
+	slugs(&x->f);
+	form_set_tap(&x->f, tap_fn, &t);
+	assert_int_equal(form_field(&x->f, "artifact", "a.bin"), 0);
+	assert_int_equal(form_data(&x->f, "MZ", 2), 0);
+	assert_int_equal(form_data(&x->f, "\x90\x00", 2), 0);
+	assert_int_equal(t.n, 4);
+	assert_memory_equal(t.seen, "MZ\x90\x00", 4);
+	t.refuse = 1;
+	assert_int_equal(form_data(&x->f, "x", 1), -1);
+	assert_int_equal(x->f.status, 503);
+}
+
 static void
 test_artifact_too_large(void **state)
 {
@@ -424,6 +463,7 @@ main(void)
 #define T(n) cmocka_unit_test_setup_teardown(n, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_complete_form),
+		T(test_tap),
 		T(test_artifact_too_large),
 		T(test_field_limits),
 		T(test_unknown_field),

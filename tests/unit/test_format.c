@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "authenticode.h"
 #include "format.h"
 
 static void
@@ -25,7 +26,14 @@ test_entries_complete(void **state)
 		assert_non_null(f->slug);
 		assert_true(strlen(f->slug) > 0 && strlen(f->slug) <= 64);
 		assert_non_null(f->extension);
-		assert_int_equal(f->extension[0], '.');
+		/* an embedded signature keeps the file's name; a detached
+		 * one is a file of its own */
+		if (f->ac != NULL || f->pick)
+			assert_string_equal(f->extension, "");
+		else
+			assert_int_equal(f->extension[0], '.');
+		if (f->ac != NULL)
+			assert_string_equal(f->ac->slug, f->slug);
 		assert_non_null(strchr(f->media_type, '/'));
 		assert_non_null(f->title);
 		/* a digest-only row signs in the signer, never a file */
@@ -50,11 +58,14 @@ test_lookup(void **state)
 	assert_null(format_find("detached-cms "));
 	assert_null(format_find(""));
 	assert_null(format_find(NULL));
+	assert_true(format_find("authenticode")->pick);
+	assert_non_null(format_find("authenticode-script")->ac);
 	assert_non_null(format_find(FORMAT_HASH_SLUG));
 	assert_true(format_digest_only(format_find(FORMAT_HASH_SLUG)));
 	assert_false(format_digest_only(format_default()));
 	format_slugs(slugs, sizeof(slugs));
 	assert_non_null(strstr(slugs, "detached-cms"));
+	assert_non_null(strstr(slugs, "authenticode-script"));
 	/* a buffer too small is cut, never overrun */
 	format_slugs(slugs, 4);
 	assert_true(strlen(slugs) < 4);

@@ -107,7 +107,7 @@ check(struct fx *f, const struct principal *p, const char *project,
 	int r;
 
 	r = workflow_submit_check(f->s, p, project, policy, conf, origin,
-	    time(NULL), code, msg, sizeof(msg));
+	    time(NULL), NULL, code, msg, sizeof(msg));
 	if (r != 0)
 		assert_true(msg[0] != '\0');
 	json_decref(origin);
@@ -138,6 +138,100 @@ submit(struct fx *f, const struct principal *p, const char *policy,
 	assert_null(json_object_get(origin, "idToken"));
 	json_decref(origin);
 	return r;
+}
+
+/* An Authenticode submission records what format_check found and how it
+ * is signed: the policy's mode, else the request's, else replace; a mode
+ * the policy does not allow, a policy that changed its digest meanwhile
+ * and a file nobody checked are refused. */
+static int
+ac_submit(struct fx *f, const char *policy, const char *alg,
+    const char *mode, const char *format, json_t **rec, char *msg,
+    size_t len)
+{
+	struct workflow_submission sub;
+	json_t *params = json_object();
+	const char *code;
+	int r;
+
+	if (mode != NULL)
+		json_object_set_new(params, "signatureMode", json_string(mode));
+	json_object_set_new(params, "programName", json_string("Tool"));
+	memset(&sub, 0, sizeof(sub));
+	sub.project = "demo";
+	sub.policy = policy;
+	sub.artifact_configuration = "authenticode";
+	sub.parameters = params;
+	sub.artifact_name = "a.ps1";
+	sub.artifact_sha256 = SHA;
+	sub.artifact_size = 1;
+	sub.now = time(NULL);
+	sub.ac_format = format;
+	sub.ac_digest_algorithm = alg;
+	sub.ac_digest = SHA;
+	r = workflow_submit(f->s, &ci, &sub, rec, &code, msg, len);
+	json_decref(params);
+	return r;
+}
+
+static void
+test_submit_authenticode(void **state)
+{
+	struct fx *f = *state;
+	json_t *rec = NULL, *ac;
+	char msg[512] = "";
+	size_t n;
+
+	put(f, STORE_POLICIES, "demo/ac", "{\"slug\": \"ac\", "
+	    "\"submitters\": [\"bob\"], \"approvers\": [], "
+	    "\"artifactConfigurations\": [\"authenticode\"], "
+	    "\"requiredApprovals\": 0}");
+	put(f, STORE_POLICIES, "demo/ac-fixed", "{\"slug\": \"ac-fixed\", "
+	    "\"submitters\": [\"bob\"], \"approvers\": [], "
+	    "\"artifactConfigurations\": [\"authenticode\"], "
+	    "\"requiredApprovals\": 0, \"signatureMode\": \"append\", "
+	    "\"digestAlgorithm\": \"sha384\"}");
+	n = count_requests(f);
+	assert_int_equal(ac_submit(f, "ac", "sha256", NULL,
+	    "authenticode-script", &rec, msg, sizeof(msg)), 0);
+	ac = json_object_get(rec, "authenticode");
+	assert_string_equal(json_string_value(json_object_get(ac, "format")),
+	    "authenticode-script");
+	assert_string_equal(json_string_value(json_object_get(ac,
+	    "signatureMode")), "replace");
+	assert_string_equal(json_string_value(json_object_get(ac,
+	    "programName")), "Tool");
+	assert_string_equal(json_string_value(json_object_get(ac, "digest")),
+	    SHA);
+	json_decref(rec);
+	rec = NULL;
+	assert_int_equal(ac_submit(f, "ac", "sha256", "append",
+	    "authenticode-script", &rec, msg, sizeof(msg)), 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    rec, "authenticode"), "signatureMode")), "append");
+	json_decref(rec);
+	rec = NULL;
+	assert_int_equal(ac_submit(f, "ac", "sha256", "sideways",
+	    "authenticode-script", &rec, msg, sizeof(msg)), SIGNET_ERR_INVALID);
+	assert_non_null(strstr(msg, "parameters.signatureMode"));
+	/* the policy fixes append and sha384 */
+	assert_int_equal(ac_submit(f, "ac-fixed", "sha384", "replace",
+	    "authenticode-script", &rec, msg, sizeof(msg)), SIGNET_ERR_INVALID);
+	assert_non_null(strstr(msg, "fixes signatureMode"));
+	assert_int_equal(ac_submit(f, "ac-fixed", "sha256", NULL,
+	    "authenticode-script", &rec, msg, sizeof(msg)), SIGNET_ERR_CONFLICT);
+	assert_non_null(strstr(msg, "submit the file again"));
+	assert_int_equal(ac_submit(f, "ac-fixed", "sha384", NULL,
+	    "authenticode-script", &rec, msg, sizeof(msg)), 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    rec, "authenticode"), "signatureMode")), "append");
+	json_decref(rec);
+	rec = NULL;
+	/* a file format_check never saw */
+	assert_int_not_equal(ac_submit(f, "ac", "sha256", NULL, NULL, &rec,
+	    msg, sizeof(msg)), 0);
+	assert_null(rec);
+	assert_int_equal(count_requests(f), n + 3);
 }
 
 static void
@@ -291,6 +385,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_submit_authenticode, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_submit_check, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_submit_records, setup,

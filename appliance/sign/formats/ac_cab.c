@@ -23,7 +23,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/asn1t.h>
 #include <openssl/objects.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
@@ -553,112 +552,21 @@ out:
  * with type SPC_CAB_DATA_OBJID and, as signtool and osslsigncode write
  * it, an SpcLink whose file is the Unicode string "<<<Obsolete>>>". */
 #define CAB_SPC_CAB_DATA_OBJID	"1.3.6.1.4.1.311.2.1.25"
-#define CAB_OBSOLETE		"<<<Obsolete>>>"
-
-/* SpcString ::= CHOICE { unicode [0] IMPLICIT BMPSTRING,
- *                        ascii [1] IMPLICIT IA5STRING } */
-typedef struct {
-	int type;
-	union {
-		ASN1_BMPSTRING *unicode;
-		ASN1_IA5STRING *ascii;
-	} value;
-} CAB_SPC_STRING;
-
-ASN1_CHOICE(CAB_SPC_STRING) = {
-	ASN1_IMP(CAB_SPC_STRING, value.unicode, ASN1_BMPSTRING, 0),
-	ASN1_IMP(CAB_SPC_STRING, value.ascii, ASN1_IA5STRING, 1),
-} static_ASN1_CHOICE_END(CAB_SPC_STRING)
-
-/* SpcLink ::= CHOICE { url [0], moniker [1], file [2] EXPLICIT
- * SpcString }: only the file a cabinet's data carries */
-typedef struct {
-	int type;
-	union {
-		CAB_SPC_STRING *file;
-	} value;
-} CAB_SPC_LINK;
-
-ASN1_CHOICE(CAB_SPC_LINK) = {
-	ASN1_EXP(CAB_SPC_LINK, value.file, CAB_SPC_STRING, 2),
-} static_ASN1_CHOICE_END(CAB_SPC_LINK)
-
-/* SpcAttributeTypeAndOptionalValue with a cabinet's value */
-typedef struct {
-	ASN1_OBJECT *type;
-	CAB_SPC_LINK *value;
-} CAB_SPC_DATA;
-
-ASN1_SEQUENCE(CAB_SPC_DATA) = {
-	ASN1_SIMPLE(CAB_SPC_DATA, type, ASN1_OBJECT),
-	ASN1_SIMPLE(CAB_SPC_DATA, value, CAB_SPC_LINK),
-} static_ASN1_SEQUENCE_END(CAB_SPC_DATA)
-
-/* SpcIndirectDataContent ::= SEQUENCE { data, messageDigest DigestInfo }
- * (DigestInfo is X509_SIG's structure, RFC 8017 9.2) */
-typedef struct {
-	CAB_SPC_DATA *data;
-	X509_SIG *digest;
-} CAB_SPC_INDIRECT;
-
-ASN1_SEQUENCE(CAB_SPC_INDIRECT) = {
-	ASN1_SIMPLE(CAB_SPC_INDIRECT, data, CAB_SPC_DATA),
-	ASN1_SIMPLE(CAB_SPC_INDIRECT, digest, X509_SIG),
-} static_ASN1_SEQUENCE_END(CAB_SPC_INDIRECT)
 
 static int
 cab_indirect(const EVP_MD *md, const unsigned char *digest,
     unsigned char **der, size_t *len)
 {
-	unsigned char bmp[2 * (sizeof(CAB_OBSOLETE) - 1)];
-	CAB_SPC_INDIRECT *ind = NULL;
-	CAB_SPC_STRING *file = NULL;
-	X509_ALGOR *alg;
-	ASN1_OCTET_STRING *oct;
-	ASN1_OBJECT *obj = NULL;
-	unsigned char *p = NULL;
-	size_t i;
-	int n, mdlen, rc = SIGNET_ERR_CRYPTO;
+	unsigned char *link = NULL;
+	size_t llen = 0;
+	int rc;
 
 	*der = NULL;
 	*len = 0;
-	if ((mdlen = EVP_MD_get_size(md)) <= 0)
-		goto out;
-	/* UTF-16BE, as a BMPString is */
-	for (i = 0; i < sizeof(CAB_OBSOLETE) - 1; i++) {
-		bmp[2 * i] = 0;
-		bmp[2 * i + 1] = (unsigned char)CAB_OBSOLETE[i];
-	}
-	if ((ind = (CAB_SPC_INDIRECT *)ASN1_item_new(
-	    ASN1_ITEM_rptr(CAB_SPC_INDIRECT))) == NULL ||
-	    (file = (CAB_SPC_STRING *)ASN1_item_new(
-	    ASN1_ITEM_rptr(CAB_SPC_STRING))) == NULL ||
-	    (file->value.unicode = ASN1_BMPSTRING_new()) == NULL ||
-	    ASN1_STRING_set(file->value.unicode, bmp, (int)sizeof(bmp)) != 1 ||
-	    (obj = OBJ_txt2obj(CAB_SPC_CAB_DATA_OBJID, 1)) == NULL)
-		goto out;
-	file->type = 0;
-	ind->data->value->type = 0;
-	ind->data->value->value.file = file;
-	file = NULL;
-	ASN1_OBJECT_free(ind->data->type);
-	ind->data->type = obj;
-	obj = NULL;
-	/* AlgorithmIdentifier with NULL parameters, as both tools write */
-	X509_SIG_getm(ind->digest, &alg, &oct);
-	if (X509_ALGOR_set0(alg, OBJ_nid2obj(EVP_MD_get_type(md)), V_ASN1_NULL,
-	    NULL) != 1 || ASN1_OCTET_STRING_set(oct, digest, mdlen) != 1)
-		goto out;
-	if ((n = ASN1_item_i2d((ASN1_VALUE *)ind, &p,
-	    ASN1_ITEM_rptr(CAB_SPC_INDIRECT))) <= 0)
-		goto out;
-	*der = p;
-	*len = (size_t)n;
-	rc = 0;
-out:
-	ASN1_OBJECT_free(obj);
-	ASN1_item_free((ASN1_VALUE *)file, ASN1_ITEM_rptr(CAB_SPC_STRING));
-	ASN1_item_free((ASN1_VALUE *)ind, ASN1_ITEM_rptr(CAB_SPC_INDIRECT));
+	if ((rc = ac_spc_link_obsolete(&link, &llen)) == 0)
+		rc = ac_indirect_der(CAB_SPC_CAB_DATA_OBJID, link, llen, md,
+		    digest, der, len);
+	OPENSSL_free(link);
 	return rc;
 }
 

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/asn1t.h>
 #include <openssl/objects.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
@@ -55,48 +54,6 @@ static const unsigned char msi_sip_guid[16] = {
 };
 
 #define SPC_SIPINFO_OID	"1.3.6.1.4.1.311.2.1.30"
-
-/* SpcSipInfo ::= SEQUENCE { version INTEGER (1), guid OCTET STRING,
- * five INTEGERs (0) }, as signtool writes it for MSIs. */
-typedef struct {
-	ASN1_INTEGER *version;
-	ASN1_OCTET_STRING *guid;
-	ASN1_INTEGER *r1, *r2, *r3, *r4, *r5;
-} MSI_SIP_INFO;
-
-ASN1_SEQUENCE(MSI_SIP_INFO) = {
-	ASN1_SIMPLE(MSI_SIP_INFO, version, ASN1_INTEGER),
-	ASN1_SIMPLE(MSI_SIP_INFO, guid, ASN1_OCTET_STRING),
-	ASN1_SIMPLE(MSI_SIP_INFO, r1, ASN1_INTEGER),
-	ASN1_SIMPLE(MSI_SIP_INFO, r2, ASN1_INTEGER),
-	ASN1_SIMPLE(MSI_SIP_INFO, r3, ASN1_INTEGER),
-	ASN1_SIMPLE(MSI_SIP_INFO, r4, ASN1_INTEGER),
-	ASN1_SIMPLE(MSI_SIP_INFO, r5, ASN1_INTEGER),
-} static_ASN1_SEQUENCE_END(MSI_SIP_INFO)
-
-/* SpcAttributeTypeAndOptionalValue with an SpcSipInfo value */
-typedef struct {
-	ASN1_OBJECT *type;
-	MSI_SIP_INFO *value;
-} MSI_SIP_ATTR;
-
-ASN1_SEQUENCE(MSI_SIP_ATTR) = {
-	ASN1_SIMPLE(MSI_SIP_ATTR, type, ASN1_OBJECT),
-	ASN1_SIMPLE(MSI_SIP_ATTR, value, MSI_SIP_INFO),
-} static_ASN1_SEQUENCE_END(MSI_SIP_ATTR)
-
-/* SpcIndirectDataContent ::= SEQUENCE { data, messageDigest DigestInfo }
- * (Authenticode PE specification, "Authenticode-Specific Structures");
- * X509_SIG is OpenSSL's DigestInfo. */
-typedef struct {
-	MSI_SIP_ATTR *data;
-	X509_SIG *digest;
-} MSI_INDIRECT;
-
-ASN1_SEQUENCE(MSI_INDIRECT) = {
-	ASN1_SIMPLE(MSI_INDIRECT, data, MSI_SIP_ATTR),
-	ASN1_SIMPLE(MSI_INDIRECT, digest, X509_SIG),
-} static_ASN1_SEQUENCE_END(MSI_INDIRECT)
 
 static int
 msi_detect(const unsigned char *head, size_t n)
@@ -241,48 +198,22 @@ out:
 	return r;
 }
 
+/* SpcIndirectDataContent: SpcSipInfo { 1, the MSI SIP } as signtool
+ * writes it for MSIs, and the digest (authenticode.c builds both) */
 static int
 msi_indirect(const EVP_MD *md, const unsigned char *digest,
     unsigned char **der, size_t *len)
 {
-	MSI_INDIRECT *idc = NULL;
-	MSI_SIP_INFO *sip;
-	X509_ALGOR *alg;
-	ASN1_OCTET_STRING *dig;
-	ASN1_OBJECT *oid;
-	int n, r = SIGNET_ERR_CRYPTO;
+	unsigned char *sip = NULL;
+	size_t slen = 0;
+	int r;
 
 	*der = NULL;
 	*len = 0;
-	if ((idc = (MSI_INDIRECT *)ASN1_item_new(ASN1_ITEM_rptr(MSI_INDIRECT))) == NULL)
-		goto out;
-	sip = idc->data->value;
-	if ((oid = OBJ_txt2obj(SPC_SIPINFO_OID, 1)) == NULL)
-		goto out;
-	ASN1_OBJECT_free(idc->data->type);
-	idc->data->type = oid;
-	if (ASN1_INTEGER_set(sip->version, 1) != 1 ||
-	    ASN1_OCTET_STRING_set(sip->guid, msi_sip_guid,
-	    sizeof msi_sip_guid) != 1 ||
-	    ASN1_INTEGER_set(sip->r1, 0) != 1 ||
-	    ASN1_INTEGER_set(sip->r2, 0) != 1 ||
-	    ASN1_INTEGER_set(sip->r3, 0) != 1 ||
-	    ASN1_INTEGER_set(sip->r4, 0) != 1 ||
-	    ASN1_INTEGER_set(sip->r5, 0) != 1)
-		goto out;
-	/* DigestInfo's algorithm with NULL parameters, as signtool */
-	X509_SIG_getm(idc->digest, &alg, &dig);
-	if (X509_ALGOR_set0(alg, OBJ_nid2obj(EVP_MD_get_type(md)), V_ASN1_NULL,
-	    NULL) != 1 ||
-	    ASN1_OCTET_STRING_set(dig, digest, EVP_MD_get_size(md)) != 1)
-		goto out;
-	if ((n = ASN1_item_i2d((ASN1_VALUE *)idc, der,
-	    ASN1_ITEM_rptr(MSI_INDIRECT))) <= 0)
-		goto out;
-	*len = (size_t)n;
-	r = 0;
-out:
-	ASN1_item_free((ASN1_VALUE *)idc, ASN1_ITEM_rptr(MSI_INDIRECT));
+	if ((r = ac_sip_info_der(1, msi_sip_guid, &sip, &slen)) == 0)
+		r = ac_indirect_der(SPC_SIPINFO_OID, sip, slen, md, digest,
+		    der, len);
+	OPENSSL_free(sip);
 	return r;
 }
 

@@ -27,7 +27,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/asn1t.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -878,138 +877,44 @@ out:
  * The file link is the fixed "<<<Obsolete>>>" the specification says
  * to write; only what is written is modelled.
  */
-typedef struct {
-	int type;
-	union {
-		ASN1_BMPSTRING *unicode;
-	} value;
-} AC_PE_SPC_STRING;
-
-ASN1_CHOICE(AC_PE_SPC_STRING) = {
-	ASN1_IMP(AC_PE_SPC_STRING, value.unicode, ASN1_BMPSTRING, 0)
-} static_ASN1_CHOICE_END(AC_PE_SPC_STRING)
-
-typedef struct {
-	int type;
-	union {
-		AC_PE_SPC_STRING *file;
-	} value;
-} AC_PE_SPC_LINK;
-
-ASN1_CHOICE(AC_PE_SPC_LINK) = {
-	ASN1_EXP(AC_PE_SPC_LINK, value.file, AC_PE_SPC_STRING, 2)
-} static_ASN1_CHOICE_END(AC_PE_SPC_LINK)
-
-typedef struct {
-	ASN1_BIT_STRING *flags;
-	AC_PE_SPC_LINK *file;
-} AC_PE_IMAGE_DATA;
-
-ASN1_SEQUENCE(AC_PE_IMAGE_DATA) = {
-	ASN1_SIMPLE(AC_PE_IMAGE_DATA, flags, ASN1_BIT_STRING),
-	ASN1_EXP_OPT(AC_PE_IMAGE_DATA, file, AC_PE_SPC_LINK, 0)
-} static_ASN1_SEQUENCE_END(AC_PE_IMAGE_DATA)
-
-typedef struct {
-	ASN1_OBJECT *type;
-	AC_PE_IMAGE_DATA *value;
-} AC_PE_ATTR;
-
-ASN1_SEQUENCE(AC_PE_ATTR) = {
-	ASN1_SIMPLE(AC_PE_ATTR, type, ASN1_OBJECT),
-	ASN1_SIMPLE(AC_PE_ATTR, value, AC_PE_IMAGE_DATA)
-} static_ASN1_SEQUENCE_END(AC_PE_ATTR)
-
-typedef struct {
-	X509_ALGOR *alg;
-	ASN1_OCTET_STRING *digest;
-} AC_PE_DIGEST_INFO;
-
-ASN1_SEQUENCE(AC_PE_DIGEST_INFO) = {
-	ASN1_SIMPLE(AC_PE_DIGEST_INFO, alg, X509_ALGOR),
-	ASN1_SIMPLE(AC_PE_DIGEST_INFO, digest, ASN1_OCTET_STRING)
-} static_ASN1_SEQUENCE_END(AC_PE_DIGEST_INFO)
-
-typedef struct {
-	AC_PE_ATTR *data;
-	AC_PE_DIGEST_INFO *md;
-} AC_PE_INDIRECT;
-
-ASN1_SEQUENCE(AC_PE_INDIRECT) = {
-	ASN1_SIMPLE(AC_PE_INDIRECT, data, AC_PE_ATTR),
-	ASN1_SIMPLE(AC_PE_INDIRECT, md, AC_PE_DIGEST_INFO)
-} static_ASN1_SEQUENCE_END(AC_PE_INDIRECT)
-
 #define AC_PE_SPC_PE_IMAGE_DATAOBJ	"1.3.6.1.4.1.311.2.1.15"
-#define AC_PE_OBSOLETE			"<<<Obsolete>>>"
 
 static int
 pe_indirect(const EVP_MD *md, const unsigned char *digest,
     unsigned char **der, size_t *len)
 {
-	AC_PE_INDIRECT *idc = NULL;
-	AC_PE_SPC_LINK *link;
-	AC_PE_SPC_STRING *str;
-	ASN1_OBJECT *obj;
-	unsigned char bmp[2 * (sizeof(AC_PE_OBSOLETE) - 1)];
-	unsigned char *p = NULL;
-	size_t i;
-	int n, r = SIGNET_ERR_INVALID;
+	/* SpcPeImageData { flags includeResources (bit 0, as osslsigncode
+	 * sets it: 03 02 07 80), file [0] EXPLICIT SpcLink } */
+	static const unsigned char flags[] = { 0x03, 0x02, 0x07, 0x80 };
+	unsigned char *link = NULL, *data = NULL;
+	size_t llen = 0, n;
+	int r = SIGNET_ERR_INVALID;
 
 	*der = NULL;
 	*len = 0;
 	if (!pe_md_ok(md) || digest == NULL)
+		return r;
+	if ((r = ac_spc_link_obsolete(&link, &llen)) != 0)
 		goto out;
 	r = SIGNET_ERR_NOMEM;
-	idc = (AC_PE_INDIRECT *)ASN1_item_new(ASN1_ITEM_rptr(AC_PE_INDIRECT));
-	if (idc == NULL)
+	/* both short: one-octet lengths (X.690 8.1.3.4) */
+	if (llen > 0x7f - 2 - sizeof(flags) ||
+	    (data = OPENSSL_malloc(2 + sizeof(flags) + 2 + llen)) == NULL)
 		goto out;
-	if ((obj = OBJ_txt2obj(AC_PE_SPC_PE_IMAGE_DATAOBJ, 1)) == NULL)
-		goto out;
-	ASN1_OBJECT_free(idc->data->type);
-	idc->data->type = obj;
-	/* includeResources, bit 0, as osslsigncode sets it */
-	if (!ASN1_BIT_STRING_set_bit(idc->data->value->flags, 0, 1))
-		goto out;
-	link = (AC_PE_SPC_LINK *)ASN1_item_new(ASN1_ITEM_rptr(AC_PE_SPC_LINK));
-	if (link == NULL)
-		goto out;
-	idc->data->value->file = link;
-	str = (AC_PE_SPC_STRING *)ASN1_item_new(
-	    ASN1_ITEM_rptr(AC_PE_SPC_STRING));
-	if (str == NULL)
-		goto out;
-	link->type = 0;
-	link->value.file = str;
-	if ((str->value.unicode = ASN1_BMPSTRING_new()) == NULL)
-		goto out;
-	str->type = 0;
-	/* BMPString: UCS-2, big endian */
-	for (i = 0; i < sizeof(AC_PE_OBSOLETE) - 1; i++) {
-		bmp[2 * i] = 0;
-		bmp[2 * i + 1] = (unsigned char)AC_PE_OBSOLETE[i];
-	}
-	if (!ASN1_STRING_set(str->value.unicode, bmp, (int)sizeof(bmp)))
-		goto out;
-	/* parameters NULL, as signtool writes them */
-	if (!X509_ALGOR_set0(idc->md->alg, OBJ_nid2obj(EVP_MD_get_type(md)),
-	    V_ASN1_NULL, NULL) ||
-	    !ASN1_OCTET_STRING_set(idc->md->digest, digest,
-	    EVP_MD_get_size(md)))
-		goto out;
-	r = SIGNET_ERR_CRYPTO;
-	if ((n = ASN1_item_i2d((ASN1_VALUE *)idc, &p,
-	    ASN1_ITEM_rptr(AC_PE_INDIRECT))) <= 0)
-		goto out;
-	*der = p;
-	*len = (size_t)n;
-	p = NULL;
-	r = 0;
+	n = 0;
+	data[n++] = 0x30;
+	data[n++] = (unsigned char)(sizeof(flags) + 2 + llen);
+	memcpy(data + n, flags, sizeof(flags));
+	n += sizeof(flags);
+	data[n++] = 0xa0;
+	data[n++] = (unsigned char)llen;
+	memcpy(data + n, link, llen);
+	n += llen;
+	r = ac_indirect_der(AC_PE_SPC_PE_IMAGE_DATAOBJ, data, n, md, digest,
+	    der, len);
 out:
-	if (r != 0)
-		ERR_clear_error();
-	OPENSSL_free(p);
-	ASN1_item_free((ASN1_VALUE *)idc, ASN1_ITEM_rptr(AC_PE_INDIRECT));
+	OPENSSL_free(link);
+	OPENSSL_free(data);
 	return r;
 }
 

@@ -31,6 +31,16 @@ struct format_job {
 	const char *request_id;		/* journaled by the keyholder */
 	const char *artifact_sha256;	/* hex, CAS_HEX_LEN */
 	uint64_t artifact_size;
+	/* Authenticode (unused by the other formats): the container the
+	 * request resolved to, its digest algorithm and the Authenticode
+	 * digest recorded at submission, the signature mode, SpcSpOpusInfo */
+	const struct ac_format *ac;
+	const EVP_MD *md;
+	const unsigned char *ac_digest;	/* NULL: none recorded */
+	size_t ac_digest_len;
+	int append;
+	const char *program_name;	/* may be NULL */
+	const char *url;		/* may be NULL */
 	/* The policy's time-stamping (`timestamp: builtin`): a DER
 	 * TimeStampToken (RFC 3161) over len bytes of data into *token
 	 * (OPENSSL_free), for formats that carry one; NULL: none. */
@@ -43,6 +53,9 @@ struct format_job {
 struct format_output {
 	char sha256[CAS_HEX_LEN + 1];
 	uint64_t size;
+	int unchanged;	/* signed by this certificate already: as it was */
+	int nested;	/* appended as a nested signature */
+	int beside;	/* appended beside the file's (UEFI certificate table) */
 };
 
 /* Signs job with key and stores the result. On failure returns the error
@@ -51,12 +64,19 @@ typedef int (*format_sign_fn)(const struct format_job *job,
     const struct format_key *key, struct format_output *out, char *reason,
     size_t rlen);
 
+struct ac_format;
+
 struct format {
 	const char *slug;	/* "detached-cms" */
 	const char *extension;	/* appended to the artifact's name: ".p7s" */
 	const char *media_type;	/* of the signed output */
 	const char *title;	/* for people */
 	format_sign_fn sign;	/* NULL: digest only (format_digest_only) */
+	/* Authenticode: the container format (embedded signatures; the
+	 * signed file keeps its name), or NULL */
+	const struct ac_format *ac;
+	/* 1 for "authenticode": the container is chosen from the content */
+	int pick;
 };
 
 /* A row without a sign function is hash signing: the build machine
@@ -81,6 +101,36 @@ const struct format *format_at(size_t i);
 /* The format a submission without artifactConfigurationSlug gets, when
  * its policy allows it. */
 const struct format *format_default(void);
+/* Checks a submitted file (fd[size], not yet durable) for configuration
+ * conf before its request is recorded: for Authenticode its structure,
+ * and its Authenticode digest with the named algorithm ("sha256",
+ * "sha384", "sha512"; NULL: SHA-256) into digest (EVP_MAX_MD_SIZE bytes,
+ * *dlen set; 0 for formats without one). *resolved is the format that
+ * signs it: conf's, or for "authenticode" the container its content
+ * matched. SIGNET_ERR_INVALID (or TOO_LARGE, TRUNCATED) with msg saying
+ * what is wrong with the file. */
+struct format_streamed;
+int format_check(const char *conf, int fd, uint64_t size,
+    const char *digest_alg, const struct format_streamed *st,
+    const struct format **resolved, unsigned char *digest, size_t *dlen,
+    char *msg, size_t mlen) SIGNET_WUR;
+
+/* A container's check and digest done while the upload streamed in (PE:
+ * ac_pe_stream_*), so that format_check need not read the file again
+ * when the configuration resolves to that container. */
+struct format_streamed {
+	const struct ac_format *ac;
+	int r;				/* the stream's verdict */
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	char msg[256];			/* why, when r != 0 */
+};
+/* For the audit: every signature in a file signed with Authenticode
+ * container `slug` (a UEFI image's every certificate table entry, and
+ * the signatures nested in each) through ac_signed_digests(). */
+int format_ac_signed_digests(const char *slug, int fd, uint64_t size,
+    int (*fn)(const unsigned char *attrs, size_t alen,
+    const unsigned char *content, size_t clen, void *arg), void *arg,
+    char *msg, size_t mlen) SIGNET_WUR;
 /* The slugs, joined by ", " into out[len] (for messages and help). */
 void format_slugs(char *out, size_t len);
 

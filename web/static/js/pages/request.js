@@ -107,6 +107,21 @@ function approvalsBlock(rec) {
       : null);
 }
 
+/** Authenticode: the container the file was recognised as, the program
+ * name the signature shows, how it is signed, and the digest the signature
+ * covers (the file's SHA-256, what approvers decide over, is the
+ * artifact's). */
+function authenticodeRows(ac) {
+  if (!ac) return [];
+  const alg = (ac.digestAlgorithm || "").toUpperCase().replace("SHA", "SHA-");
+  return [
+    ["Authenticode format", h("span", { id: "ac-format" }, ac.format || "")],
+    ["Program name", ac.programName || ""],
+    ["Signature mode", ac.signatureMode || ""],
+    [`Authenticode digest (${alg})`, h("span", { class: "mono", id: "ac-digest" }, ac.digest || "")],
+  ];
+}
+
 function summaryBlock(rec) {
   const signed = rec.signedArtifact || null;
   return h("section", { class: "card", id: "summary" },
@@ -116,6 +131,7 @@ function summaryBlock(rec) {
       ["Project", rec.projectSlug],
       ["Signing policy", rec.signingPolicySlug],
       ["Artifact configuration", rec.artifactConfigurationSlug],
+      ...authenticodeRows(rec.authenticode),
       ["Description", rec.description || ""],
       ["Submitter", submitterText(rec)],
       ["Created", fmtTime(rec.createdAt)],

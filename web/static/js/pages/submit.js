@@ -2,7 +2,7 @@
 // configuration, description, parameters, optional origin data, and the
 // artifact itself, uploaded with a progress bar.
 
-import { upload } from "../api.js";
+import { api, upload } from "../api.js";
 import { h, field, select, errorBox, replace, fmtSize } from "../dom.js";
 
 function paramRow(list) {
@@ -30,6 +30,20 @@ export async function render(ctx) {
   const projectSel = select("projectSlug", projects.map((p) => [p, p]), preProject);
   const policySel = h("select", { name: "signingPolicySlug" });
   const confSel = h("select", { name: "artifactConfigurationSlug" });
+  // titles of the formats, from the registry; the slugs alone still work
+  let titles = {};
+  try {
+    const f = await api("GET", "/signature-formats");
+    for (const i of f.items || []) titles[i.slug] = i.title;
+  } catch (e) {
+    titles = {};
+  }
+  // Authenticode: replace the file's signature or nest beside it, when
+  // the policy leaves it to the request
+  const modeSel = select("signatureMode", [["replace", "replace the file's signature"], ["append", "append (nested signature)"]], "replace");
+  const modeField = field("Signature mode", modeSel, "Embedded signatures only.");
+  const programName = h("input", { type: "text", name: "programName", maxlength: "256" });
+  const programField = field("Program name", programName, "Shown by Windows for Authenticode signatures; the description's first line when empty.");
 
   function fillPolicies() {
     const current = ctx.query.get("policy");
@@ -45,11 +59,19 @@ export async function render(ctx) {
     const p = policies.find((x) => x.project === projectSel.value && x.policy === policySel.value);
     confSel.replaceChildren();
     for (const c of (p && p.artifactConfigurations) || []) {
-      confSel.append(h("option", { value: c }, c));
+      confSel.append(h("option", { value: c }, titles[c] ? `${c}: ${titles[c]}` : c));
     }
+    fillMode();
+  }
+  function fillMode() {
+    const p = policies.find((x) => x.project === projectSel.value && x.policy === policySel.value);
+    const ac = confSel.value.startsWith("authenticode");
+    modeField.wrap.hidden = !ac || !!(p && p.signatureMode);
+    programField.wrap.hidden = !ac;
   }
   projectSel.addEventListener("change", fillPolicies);
   policySel.addEventListener("change", fillConfs);
+  confSel.addEventListener("change", fillMode);
   fillPolicies();
 
   const description = h("textarea", { name: "description", maxlength: "4096", rows: "3" });
@@ -89,7 +111,8 @@ export async function render(ctx) {
     h("div", { class: "grid2" },
       field("Project", projectSel).wrap,
       field("Signing policy", policySel, "Only the policies that name you as a submitter.").wrap,
-      field("Artifact configuration", confSel).wrap),
+      field("Artifact configuration", confSel).wrap,
+      modeField.wrap, programField.wrap),
     field("Description", description, "Optional: what this is and why it needs signing.").wrap,
     h("fieldset", {}, h("legend", {}, "Parameters"), params, h("p", {}, addParam)),
     h("details", {}, h("summary", {}, "Origin (optional)"),
@@ -119,6 +142,8 @@ export async function render(ctx) {
     fd.append("signingPolicySlug", policySel.value);
     fd.append("artifactConfigurationSlug", confSel.value);
     if (description.value.trim()) fd.append("description", description.value.trim());
+    if (!modeField.wrap.hidden && modeSel.value !== "replace") fd.append("parameters.signatureMode", modeSel.value);
+    if (!programField.wrap.hidden && programName.value.trim()) fd.append("parameters.programName", programName.value.trim());
     for (const row of params.querySelectorAll(".param-row")) {
       const [n, v] = row.querySelectorAll("input");
       if (n.value.trim()) fd.append(`parameters.${n.value.trim()}`, v.value);
