@@ -13,6 +13,10 @@ struct signer;
 int signer_start(struct app *app, int workers, struct signer **out) SIGNET_WUR;
 /* Wakes a worker for a request just committed as QueuedForProcessing. */
 int signer_enqueue(struct signer *s, const char *id) SIGNET_WUR;
+/* Takes no more requests from now on (those signing finish); the queue
+ * stays in LMDB for the next start. For when something the signer
+ * needs is gone for good (the keyholder). Accepts NULL. */
+void signer_halt(struct signer *s);
 /* Lets running signatures finish, then joins the workers; accepts NULL. */
 void signer_stop(struct signer *s);
 

@@ -229,7 +229,11 @@ main(int argc, char **argv)
 		if (sig == SIGCHLD) {
 			if (waitpid(kh_pid(app.kh), &status, WNOHANG) ==
 			    kh_pid(app.kh)) {
-				/* fail closed: the token is gone */
+				/* fail closed: the token is gone. The signer
+				 * stops taking requests first, so that none
+				 * fails against the dead channel while the
+				 * rest shuts down: they wait in the queue. */
+				signer_halt(app.signer);
 				log_err("the keyholder exited (status %d); "
 				    "stopping", status);
 				goto out;
@@ -243,6 +247,8 @@ main(int argc, char **argv)
 	}
 	rc = 0;
 out:
+	/* no new signatures while the rest stops; the queue is kept */
+	signer_halt(app.signer);
 	server_stop(srv);
 	console_srv_stop(cons);
 	signer_stop(app.signer);
