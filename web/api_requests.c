@@ -175,6 +175,10 @@ api_submit(struct api *a)
 	sub.now = now;
 	if ((r = workflow_submit(a->app->store, &a->who, &sub, &rec, &code,
 	    msg, sizeof(msg))) != 0) {
+		/* stored but not recorded: nothing refers to it */
+		if (workflow_discard_artifact(a->app->store, a->app->cas,
+		    f.sha256) != 0)
+			log_warn("api: %s stays until the next start", f.sha256);
 		api_workflow_error(a, r, code, msg);
 		goto out;
 	}

@@ -171,6 +171,23 @@ config_parse_uids(const char *value, struct config *c)
 	return NULL;
 }
 
+/* "127.0.0.1:9464", "[::1]:9464", "localhost:9464": the metrics
+ * listener is plain HTTP, so it is reachable from this host only. */
+static int
+config_loopback(const char *v)
+{
+	static const char *const ok[] = { "127.0.0.1:", "[::1]:", "localhost:" };
+	size_t i, n;
+	unsigned port;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		n = strlen(ok[i]);
+		if (strncmp(v, ok[i], n) == 0)
+			return config_parse_uint(v + n, 1, 65535, &port) == 0;
+	}
+	return 0;
+}
+
 static int
 config_handler(void *user, const char *section, const char *name,
     const char *value)
@@ -217,6 +234,22 @@ config_handler(void *user, const char *section, const char *name,
 		if (config_parse_size(value, &c->map_size) != 0 ||
 		    c->map_size < (1ULL << 20))
 			what = "map_size must be a size of at least 1M";
+	} else if (IS("store", "max_map_size")) {
+		if (config_parse_size(value, &c->max_map_size) != 0 ||
+		    c->max_map_size < (1ULL << 20))
+			what = "max_map_size must be a size of at least 1M";
+	} else if (IS("signer", "max_queue")) {
+		if (config_parse_uint(value, 0, SIGNET_MAX_QUEUE_LIMIT,
+		    &c->max_queue) != 0)
+			what = "max_queue must be 0 (no limit) to 1000000";
+	} else if (IS("metrics", "listen")) {
+		if (*value != '\0' &&
+		    !config_set_str(&c->metrics_listen, strdup(value)))
+			what = "out of memory";
+		else if (*value != '\0' && !config_loopback(value))
+			what = "listen must be a loopback address and port "
+			    "(127.0.0.1:9464 or [::1]:9464): the metrics "
+			    "listener has no TLS and no login";
 	} else if (IS("token", "module")) {
 		if (!config_set_str(&c->module, config_path(p, value)))
 			what = "out of memory";
@@ -332,6 +365,7 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 	c->max_connections_per_address = SIGNET_DEFAULT_CONN_PER_ADDRESS;
 	c->max_artifact_size = SIGNET_DEFAULT_MAX_ARTIFACT;
 	c->map_size = 4ULL << 30;
+	c->max_map_size = 0;	/* below: at least map_size */
 	c->workers = SIGNET_DEFAULT_WORKERS;
 	c->retry_base_ms = 1000;
 	c->retry_max_ms = 300000;
@@ -378,6 +412,14 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 		    "least %d times max_connections_per_address (%u)", path,
 		    c->threads, SIGNET_CONN_PER_ADDRESS_SHARE,
 		    c->max_connections_per_address);
+		goto fail;
+	}
+	if (c->max_map_size == 0)
+		c->max_map_size = c->map_size > SIGNET_DEFAULT_MAX_MAP ?
+		    c->map_size : SIGNET_DEFAULT_MAX_MAP;
+	if (c->max_map_size < c->map_size) {
+		snprintf(errbuf, errlen, "%s: [store] max_map_size must be at "
+		    "least map_size", path);
 		goto fail;
 	}
 	if (c->module == NULL &&
@@ -430,5 +472,6 @@ config_free(struct config *c)
 	free(c->origin_ca_file);
 	free(c->console_socket);
 	free(c->kh_journal);
+	free(c->metrics_listen);
 	memset(c, 0, sizeof(*c));
 }

@@ -31,7 +31,8 @@ struct config {
 	/* [store] */
 	char *state_dir;
 	uint64_t max_artifact_size;
-	uint64_t map_size;
+	uint64_t map_size;	/* the database map at start */
+	uint64_t max_map_size;	/* it grows up to this while running */
 	/* [token] */
 	char *module;
 	char *token_label;
@@ -42,6 +43,8 @@ struct config {
 	char *token_user;
 	/* [signing] */
 	int workers;
+	unsigned max_queue;	/* [signer] max_queue: submissions answer 503
+				 * above this many queued requests; 0: none */
 	/* [notify] */
 	char *smtp_url;		/* smtp://relay:25, smtps://… ; NULL = no mail */
 	char *mail_from;
@@ -55,6 +58,8 @@ struct config {
 	 * (loopback, link-local and unspecified ones are refused otherwise) */
 	struct config_net allow_internal[CONFIG_MAX_ALLOW_INTERNAL];
 	size_t n_allow_internal;
+	/* [metrics] */
+	char *metrics_listen;	/* plain HTTP on loopback; NULL: none */
 	/* [auth] */
 	unsigned session_ttl;	/* seconds a bearer token lives */
 	unsigned lockout_failures;	/* failed logins before lockout */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cas.h"
 #include "catalog.h"
 #include "events.h"
 #include "log.h"
@@ -612,6 +613,25 @@ workflow_submit_check(struct store *s, const struct principal *p,
 }
 
 int
+workflow_discard_artifact(struct store *s, struct cas *c, const char *sha256)
+{
+	struct store_txn *t = NULL;
+	int r;
+
+	if (sha256 == NULL || !cas_valid_hex(sha256))
+		return SIGNET_ERR_INVALID;
+	/* in a write transaction: no request naming it commits between the
+	 * look and the removal (writers take turns). A submission of the
+	 * same bytes still streaming is not seen; its file is renamed into
+	 * place again when it finishes. */
+	if ((r = store_txn_begin(s, 1, &t)) != 0)
+		return r;
+	r = request_artifact_known(t, sha256) ? 0 : cas_remove(c, sha256);
+	store_txn_abort(&t);
+	return r;
+}
+
+int
 workflow_submit(struct store *s, const struct principal *p,
     const struct workflow_submission *sub, json_t **out, const char **code,
     char *msg, size_t len)
@@ -623,6 +643,10 @@ workflow_submit(struct store *s, const struct principal *p,
 
 	*out = NULL;
 	*code = NULL;
+	/* a new record stops before the reserve kept for approvals and
+	 * results of what is already stored */
+	if ((r = store_admit(s, msg, len)) != 0)
+		goto out;
 	if ((r = store_txn_begin(s, 1, &t)) != 0) {
 		r = signet_errf(msg, len, r, "the database is not "
 		    "available: %s", signet_strerror(r));
@@ -660,6 +684,10 @@ workflow_submit(struct store *s, const struct principal *p,
 		    "recorded: %s", signet_strerror(r));
 out:
 	store_txn_abort(&t);
+	if (r == SIGNET_ERR_STORAGE_FULL && msg != NULL && len > 0 &&
+	    strstr(msg, "max_map_size") == NULL &&
+	    strstr(msg, "disk") == NULL)
+		store_describe_full(s, msg, len);
 	/* refused or recorded, the credential is not kept */
 	origin_forget_token(sub->origin);
 	json_decref(rec);

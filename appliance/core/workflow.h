@@ -85,6 +85,11 @@ int workflow_submit_check(struct store *s, const struct principal *p,
 int workflow_submit(struct store *s, const struct principal *p,
     const struct workflow_submission *sub, json_t **rec, const char **code,
     char *msg, size_t len) SIGNET_WUR;
+/* After a submission whose artifact was stored but whose request was not
+ * recorded: removes the artifact unless a request refers to it. */
+struct cas;
+int workflow_discard_artifact(struct store *s, struct cas *c,
+    const char *sha256) SIGNET_WUR;
 
 /* Each returns 0 and the updated request (new reference), or an error
  * with msg telling the caller what to do. The change, its audit entry

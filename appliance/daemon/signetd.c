@@ -178,7 +178,8 @@ main(int argc, char **argv)
 
 	if (store_open_state(app.cfg.state_dir, app.cfg.map_size,
 	    &app.store) != 0 ||
-	    cas_open(app.cfg.state_dir, &app.cas) != 0)
+	    cas_open(app.cfg.state_dir, &app.cas) != 0 ||
+	    store_set_max_map(app.store, app.cfg.max_map_size) != 0)
 		goto out;
 	gc_artifacts(&app);
 	if (users_init() != 0 || users_expire_sessions(app.store) != 0) {

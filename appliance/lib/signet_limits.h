@@ -166,4 +166,23 @@
 #define SIGNET_MAX_AUDIT_PAGE		1000
 #define SIGNET_MAX_AUDIT_ACTION		64
 
+/* Storage under pressure (appliance/store/store.c, the signer). A grower
+ * waits at most this long for the transactions open to end; the next
+ * write tries again. */
+#define SIGNET_STORE_GROW_WAIT_MS	250
+/* An eighth of the map's ceiling is kept for changes of what is stored
+ * (approvals, signatures, sessions): submissions stop before it. */
+#define SIGNET_STORE_RESERVE_DIV	8
+/* Submissions stop when the state directory's disk has less than this:
+ * a record, its audit entry and LMDB's pages of a commit fit in it. */
+#define SIGNET_STORE_MIN_DISK_FREE	(2 * 1024 * 1024)
+/* Default ceiling of the database map ([store] max_map_size): the map is
+ * address space until used; 16 GiB is four times the default start. */
+#define SIGNET_DEFAULT_MAX_MAP		(16ULL << 30)
+/* [signer] max_queue: the highest limit a configuration may set. */
+#define SIGNET_MAX_QUEUE_LIMIT		1000000
+/* Retry-After of a submission refused for a full queue (RFC 9110 10.2.3):
+ * the signer works through a few hundred a second. */
+#define SIGNET_QUEUE_RETRY_AFTER_S	5
+
 #endif
