@@ -33,6 +33,8 @@
 
 struct signer_job {
 	struct signer_job *next;
+	struct signer_job *all_prev, *all_next;	/* every job the signer has */
+	time_t queued_at;
 	char id[REQUEST_ID_LEN + 1];
 	int waiting;	/* why it waits (SIGNET_ERR_*), 0: it does not */
 	unsigned tries;	/* storage retries since it last made progress */
@@ -56,6 +58,8 @@ struct signer {
 	pthread_cond_t cv;
 	pthread_cond_t wake;	/* waiting workers: stop or halt (monotonic) */
 	struct signer_job *head, *tail;
+	struct signer_job *all;	/* queued, waiting or signing */
+	unsigned depth;		/* how many */
 	int stop;
 	int halted;	/* takes no more jobs: the keyholder is gone */
 	pthread_mutex_t keys_mu;
@@ -277,6 +281,73 @@ signer_push(struct signer *s, struct signer_job *j)
 	s->tail = j;
 }
 
+/* The signer is done with j (signed, failed, gone, or left to the queue
+ * in LMDB). */
+static void
+signer_job_free(struct signer *s, struct signer_job *j)
+{
+	pthread_mutex_lock(&s->mu);
+	if (j->all_prev != NULL)
+		j->all_prev->all_next = j->all_next;
+	else if (s->all == j)
+		s->all = j->all_next;
+	if (j->all_next != NULL)
+		j->all_next->all_prev = j->all_prev;
+	s->depth--;
+	pthread_mutex_unlock(&s->mu);
+	free(j);
+}
+
+void
+signer_stats(struct signer *s, unsigned *depth, char *oldest,
+    size_t oldest_len, time_t *oldest_at)
+{
+	struct signer_job *j, *o = NULL;
+
+	*depth = 0;
+	*oldest_at = 0;
+	if (oldest_len > 0)
+		oldest[0] = '\0';
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	*depth = s->depth;
+	for (j = s->all; j != NULL; j = j->all_next)
+		if (o == NULL || j->queued_at < o->queued_at)
+			o = j;
+	if (o != NULL) {
+		snprintf(oldest, oldest_len, "%s", o->id);
+		*oldest_at = o->queued_at;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+unsigned
+signer_depth(struct signer *s)
+{
+	unsigned n;
+
+	if (s == NULL)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	n = s->depth;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+int
+signer_halted(struct signer *s)
+{
+	int h;
+
+	if (s == NULL)
+		return 1;
+	pthread_mutex_lock(&s->mu);
+	h = s->halted;
+	pthread_mutex_unlock(&s->mu);
+	return h;
+}
+
 /* Why a request waits, as its history says. */
 static const struct {
 	int err;
@@ -410,7 +481,7 @@ signer_wait(struct signer *s, struct signer_job *j)
 	pthread_mutex_lock(&s->mu);
 	if (quit && s->halted) {
 		pthread_mutex_unlock(&s->mu);
-		free(j);
+		signer_job_free(s, j);
 		return;
 	}
 	signer_push(s, j);
@@ -487,7 +558,7 @@ signer_run(struct signer *s, struct signer_job *j)
 
 	if (j->waiting != 0 && signer_ready(s, j->waiting) != 0) {
 		if (!signer_still_queued(s, j->id)) {
-			free(j);
+			signer_job_free(s, j);
 			return;
 		}
 		signer_wait(s, j);
@@ -500,7 +571,7 @@ signer_run(struct signer *s, struct signer_job *j)
 		}
 		if (r < 0)
 			log_err("signer: %s: %s", j->id, signet_strerror(r));
-		free(j);
+		signer_job_free(s, j);
 		return;
 	}
 	r = signer_sign(s, rec, &sa, &ci, reason, sizeof(reason));
@@ -525,7 +596,7 @@ signer_run(struct signer *s, struct signer_job *j)
 		    signet_strerror(r));
 	json_decref(sa);
 	json_decref(ci);
-	free(j);
+	signer_job_free(s, j);
 }
 
 static void *
@@ -559,7 +630,13 @@ signer_enqueue(struct signer *s, const char *id)
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return SIGNET_ERR_NOMEM;
 	snprintf(j->id, sizeof(j->id), "%s", id);
+	j->queued_at = time(NULL);
 	pthread_mutex_lock(&s->mu);
+	j->all_next = s->all;
+	if (s->all != NULL)
+		s->all->all_prev = j;
+	s->all = j;
+	s->depth++;
 	signer_push(s, j);
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);

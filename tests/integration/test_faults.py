@@ -95,3 +95,133 @@ def test_keyholder_killed_under_load(instance):
     print(f"acknowledged {len(acked)}, not completed {len(failed)}")
     assert acked
     assert not failed
+
+
+# ---------------------------------------------------------------- storage
+
+def _approve_all(inst, rid):
+    officer = inst.login("officer")
+    r = officer.post(inst.api(f"/signing-requests/{rid}/approve"),
+                     json={"comment": "fault test"}, timeout=30)
+    assert r.status_code == 200, r.text
+
+def _set_conf(inst, **store):
+    """Rewrites keys of the [store] section of inst's configuration."""
+    import re
+    conf = inst.conf.read_text()
+    for k, v in store.items():
+        conf, n = re.subn(rf"(?m)^{k} = .*$", f"{k} = {v}", conf)
+        if n == 0:
+            conf = conf.replace("[store]\n", f"[store]\n{k} = {v}\n", 1)
+    inst.conf.write_text(conf)
+
+
+@pytest.fixture(scope="module")
+def small_disk(tmp_path_factory):
+    """An instance whose state directory is on a 40 MiB tmpfs."""
+    inst = Instance(tmp_path_factory.mktemp("smalldisk"))
+    inst.provision()
+    mnt = inst.dir / "disk"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m,mode=0700",
+                    "tmpfs", str(mnt)], check=True)
+    try:
+        subprocess.run(["cp", "-a", "--sparse=always", str(inst.state),
+                        str(mnt / "state")], check=True)
+        inst.state = mnt / "state"
+        inst.tmp_dir = inst.state / "artifacts" / "tmp"
+        _set_conf(inst, state_dir=str(inst.state))
+        inst.start()
+        yield inst
+        inst.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill_disk(path, leave):
+    """Fills the file system of path up to `leave` bytes free."""
+    st = os.statvfs(path)
+    free = st.f_bavail * st.f_frsize
+    filler = path / "filler"
+    with open(filler, "wb") as f:
+        left = free - leave
+        chunk = b"\0" * (1 << 20)
+        while left > 0:
+            n = min(left, len(chunk))
+            try:
+                f.write(chunk[:n])
+                f.flush()
+            except OSError:
+                break
+            left -= n
+    return filler
+
+
+def test_disk_full_is_507_and_resumes(small_disk):
+    inst = small_disk
+    health = inst.session().get(inst.api("/health"), timeout=30).json()
+    assert health["status"] == "ok", health
+    filler = _fill_disk(inst.state.parent, 256 * 1024)
+    try:
+        acked, other = _submit_many(inst, 30, size=64 * 1024, workers=6)
+        statuses = [o[0] for o in other if isinstance(o, tuple)]
+        # refused, and saying why: no 500 or "try again"
+        assert statuses, (acked, other)
+        assert set(statuses) == {507}, other
+        for o in other:
+            assert "full" in o[1], o
+        assert not [o for o in other if not isinstance(o, tuple)], other
+        # nothing half-stored stays behind
+        assert inst.tmp_entries() == []
+        h = inst.session().get(inst.api("/health"), timeout=30)
+        assert h.status_code == 503, h.text
+        body = h.json()
+        assert body["store"]["writable"] is False, body
+        assert "disk" in body["store"]["reason"], body
+        # reads and the console's view still work
+        assert inst.list_all() is not None
+    finally:
+        filler.unlink()
+    # space is back: new work is taken, the acknowledged completes
+    deadline = time.monotonic() + 30
+    while True:
+        r = inst.submit(b"after the disk was freed\n", expect=None)
+        if r.status_code == 201 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert r.status_code == 201, r.text
+    for rid in acked + [r.json()["id"]]:
+        req = inst.wait_final(rid)
+        assert req["status"] == "Completed", req
+    h = inst.session().get(inst.api("/health"), timeout=30)
+    assert h.status_code == 200, h.text
+
+
+def test_disk_full_while_signing_waits(small_disk):
+    """The signature cannot be stored: the request waits, its history says
+    why, and it completes once there is space, without a restart."""
+    inst = small_disk
+    rid = inst.submit(b"x" * (600 * 1024), policy="release-signing",
+                      fields=inst.origin()).json()["id"]
+    # the database's next pages are on the disk already (an LMDB file
+    # keeps its blocks), so the approval is recorded and the signature,
+    # a new file, is what finds the disk full
+    subprocess.run(["fallocate", "-n", "-l", "8M",
+                    str(inst.state / "db" / "data.mdb")], check=True)
+    filler = _fill_disk(inst.state.parent, 0)
+    try:
+        _approve_all(inst, rid)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            req = inst.get_request(rid)
+            notes = [h.get("note", "") for h in req["history"]]
+            if any(n.startswith("waiting: storage") for n in notes):
+                break
+            time.sleep(0.3)
+        assert req["workflowStatus"] in ("QueuedForProcessing", "Processing"), req
+        assert any(n.startswith("waiting: storage") for n in notes), req
+        assert "failureReason" not in req
+    finally:
+        filler.unlink()
+    req = inst.wait_final(rid)
+    assert req["status"] == "Completed", req
