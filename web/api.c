@@ -224,7 +224,9 @@ api_health_store(struct api *a, int *writable)
 	char why[256] = "";
 	json_t *o;
 
-	*writable = store_admit(a->app->store, why, sizeof(why)) == 0;
+	*writable = store_admit(a->app->store,
+	    (uint64_t)signer_depth(a->app->signer) * SIGNET_STORE_RESULT_BYTES,
+	    why, sizeof(why)) == 0;
 	if (store_usage(a->app->store, &u) != 0)
 		memset(&u, 0, sizeof(u));
 	o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "writable", *writable,

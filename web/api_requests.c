@@ -173,6 +173,8 @@ api_submit(struct api *a)
 	sub.artifact_sha256 = f.sha256;
 	sub.artifact_size = f.size;
 	sub.now = now;
+	sub.owed_bytes = (uint64_t)signer_depth(a->app->signer) *
+	    SIGNET_STORE_RESULT_BYTES;
 	if ((r = workflow_submit(a->app->store, &a->who, &sub, &rec, &code,
 	    msg, sizeof(msg))) != 0) {
 		/* stored but not recorded: nothing refers to it */

@@ -645,7 +645,7 @@ workflow_submit(struct store *s, const struct principal *p,
 	*code = NULL;
 	/* a new record stops before the reserve kept for approvals and
 	 * results of what is already stored */
-	if ((r = store_admit(s, msg, len)) != 0)
+	if ((r = store_admit(s, sub->owed_bytes, msg, len)) != 0)
 		goto out;
 	if ((r = store_txn_begin(s, 1, &t)) != 0) {
 		r = signet_errf(msg, len, r, "the database is not "

@@ -69,6 +69,8 @@ struct workflow_submission {
 	const char *artifact_sha256;
 	uint64_t artifact_size;
 	time_t now;			/* the moment the token is judged at */
+	uint64_t owed_bytes;		/* what accepted work will still write
+					 * (store_admit) */
 };
 
 /* Whether p may submit to project/policy with artifact configuration

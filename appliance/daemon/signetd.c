@@ -101,6 +101,29 @@ gc_artifacts(struct app *app)
 		    g.removed);
 }
 
+/* SIGHUP: the limits that can change while running are read again (the
+ * database's ceiling, the queue's limit); everything else needs a
+ * restart. A configuration that does not load changes nothing. */
+static void
+reload_limits(struct app *app, const char *conf)
+{
+	struct config c;
+	char err[512];
+
+	if (config_load(conf, &c, err, sizeof(err)) != 0) {
+		log_err("reload: %s; nothing changed", err);
+		return;
+	}
+	if (store_set_max_map(app->store, c.max_map_size) != 0)
+		log_err("reload: max_map_size not applied");
+	else
+		app->cfg.max_map_size = c.max_map_size;
+	__atomic_store_n(&app->cfg.max_queue, c.max_queue, __ATOMIC_RELAXED);
+	log_info("reload: [store] max_map_size = %llu MiB, [signer] max_queue "
+	    "= %u", (unsigned long long)(c.max_map_size >> 20), c.max_queue);
+	config_free(&c);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -241,8 +264,10 @@ main(int argc, char **argv)
 			}
 			continue;
 		}
-		if (sig == SIGHUP)
+		if (sig == SIGHUP) {
+			reload_limits(&app, conf);
 			continue;
+		}
 		log_info("stopping (signal %d)", sig);
 		break;
 	}

@@ -173,6 +173,10 @@
 /* An eighth of the map's ceiling is kept for changes of what is stored
  * (approvals, signatures, sessions): submissions stop before it. */
 #define SIGNET_STORE_RESERVE_DIV	8
+/* What a queued request will still write when it is signed (its result,
+ * history, audit entry and notification; about 2.5 KiB measured): a
+ * submission is refused unless the queue's results fit as well. */
+#define SIGNET_STORE_RESULT_BYTES	(4 * 1024)
 /* Submissions stop when the state directory's disk has less than this:
  * a record, its audit entry and LMDB's pages of a commit fit in it. */
 #define SIGNET_STORE_MIN_DISK_FREE	(2 * 1024 * 1024)

@@ -319,14 +319,14 @@ store_usage(struct store *s, struct store_usage *u)
  * is stored: approvals, the signer's results, sessions of the officers
  * who come to free space. */
 int
-store_admit(struct store *s, char *msg, size_t len)
+store_admit(struct store *s, uint64_t owed, char *msg, size_t len)
 {
 	struct store_usage u;
 	uint64_t reserve;
 
 	if (store_usage(s, &u) != 0)
 		return 0;	/* the write itself will tell */
-	reserve = u.max_map / SIGNET_STORE_RESERVE_DIV;
+	reserve = u.max_map / SIGNET_STORE_RESERVE_DIV + owed;
 	if (u.map_size >= u.max_map && u.map_used + reserve > u.max_map)
 		return signet_errf(msg, len, SIGNET_ERR_STORAGE_FULL, "the "
 		    "database has reached its limit ([store] max_map_size = "

@@ -60,9 +60,11 @@ struct store_usage {
 int store_usage(struct store *s, struct store_usage *u) SIGNET_WUR;
 /* Before a write that adds a record (a submission): SIGNET_ERR_STORAGE_FULL
  * and msg naming the limit when the map is at its ceiling but for the
- * reserve kept for changes of what is stored (approvals, results), or
- * the disk is full; 0 otherwise. */
-int store_admit(struct store *s, char *msg, size_t len) SIGNET_WUR;
+ * reserve kept for changes of what is stored (approvals, results) and
+ * the bytes `owed` to work already accepted (the signer's results of
+ * the queue), or the disk is full; 0 otherwise. */
+int store_admit(struct store *s, uint64_t owed, char *msg,
+    size_t len) SIGNET_WUR;
 /* After SIGNET_ERR_STORAGE_FULL: which limit, for the caller's message. */
 void store_describe_full(struct store *s, char *msg, size_t len);
 /* Compacting copy of the environment into dir (for backups and tests). */

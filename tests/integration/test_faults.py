@@ -225,3 +225,57 @@ def test_disk_full_while_signing_waits(small_disk):
         filler.unlink()
     req = inst.wait_final(rid)
     assert req["status"] == "Completed", req
+
+
+@pytest.fixture(scope="module")
+def small_map(tmp_path_factory):
+    """An instance whose database starts at 1 MiB and may grow to 3 MiB."""
+    inst = Instance(tmp_path_factory.mktemp("smallmap"))
+    inst.provision()
+    _set_conf(inst, map_size="1M", max_map_size="3M")
+    inst.start()
+    yield inst
+    inst.stop()
+
+
+def test_map_full_is_507_and_the_ceiling_can_be_raised(small_map):
+    inst = small_map
+    waiting = inst.submit(b"to approve when full\n", policy="release-signing",
+                          fields=inst.origin()).json()["id"]
+    acked, other = [], []
+    for _ in range(60):
+        a, o = _submit_many(inst, 24, size=512, workers=6)
+        acked += a
+        other += o
+        if o:
+            # refused while the queue's results are owed; full for good
+            # once they are written and it still refuses
+            for rid in acked:
+                inst.wait_final(rid)
+            h = inst.session().get(inst.api("/health"), timeout=30)
+            if h.status_code == 503:
+                break
+    assert "grown to" in inst.log_text(), "the map never grew"
+    statuses = {o[0] for o in other if isinstance(o, tuple)}
+    assert statuses == {507}, other[:5]
+    assert all("max_map_size = 3 MiB" in o[1] for o in other), other[:3]
+    assert h.status_code == 503, h.text
+    assert "max_map_size" in h.json()["store"]["reason"]
+    assert h.json()["store"]["maxMapSizeBytes"] == 3 << 20
+    # what is stored goes on: reads, an approval, the signer's results
+    _approve_all(inst, waiting)
+    assert inst.wait_final(waiting)["workflowStatus"] == "Completed"
+    for rid in acked:
+        assert inst.wait_final(rid)["workflowStatus"] == "Completed", rid
+    # a raised ceiling, read on SIGHUP: submissions are taken again
+    _set_conf(inst, max_map_size="8M")
+    inst.proc.send_signal(1)
+    deadline = time.monotonic() + 10
+    while True:
+        r = inst.submit(b"after the ceiling was raised\n", expect=None)
+        if r.status_code == 201 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert r.status_code == 201, r.text
+    assert inst.wait_final(r.json()["id"])["workflowStatus"] == "Completed"
+    assert inst.session().get(inst.api("/health"), timeout=30).status_code == 200

@@ -195,7 +195,7 @@ test_map_grows_to_ceiling(void **state)
 	snprintf(dir, sizeof(dir), "%s/grow", f->dir);
 	assert_int_equal(store_open(dir, 1 << 20, &s), 0);
 	assert_int_equal(store_set_max_map(s, 4 << 20), 0);
-	assert_int_equal(store_admit(s, msg, sizeof(msg)), 0);
+	assert_int_equal(store_admit(s, 0, msg, sizeof(msg)), 0);
 	n = fill(s, 0, 1000, &err);
 	assert_int_equal(err, SIGNET_ERR_STORAGE_FULL);
 	/* far more than the first 1 MiB held */
@@ -205,7 +205,7 @@ test_map_grows_to_ceiling(void **state)
 	assert_int_equal(u.max_map, 4 << 20);
 	assert_int_equal(u.full, 1);
 	assert_true(u.map_used > (3 << 20));
-	assert_int_equal(store_admit(s, msg, sizeof(msg)),
+	assert_int_equal(store_admit(s, 0, msg, sizeof(msg)),
 	    SIGNET_ERR_STORAGE_FULL);
 	assert_non_null(strstr(msg, "max_map_size = 4 MiB"));
 	/* reads go on */
