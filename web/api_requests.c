@@ -92,7 +92,8 @@ api_submit(struct api *a)
 	struct mg_form_data_handler fdh;
 	struct workflow_submission sub;
 	json_t *rec = NULL;
-	const char *ctype, *project, *slug, *conf, *code;
+	const char *ctype, *project, *slug, *conf, *code, *idem, *fkey;
+	int repeated = 0;
 	char loc[128], msg[512];	/* origin rules say what they saw */
 	int r;
 	uint64_t max = a->app->cfg.max_artifact_size;
@@ -175,6 +176,22 @@ api_submit(struct api *a)
 	sub.now = now;
 	sub.owed_bytes = (uint64_t)signer_depth(a->app->signer) *
 	    SIGNET_STORE_RESULT_BYTES;
+	/* a client's retry names its first try (header or field) */
+	idem = mg_get_header(a->c, "Idempotency-Key");
+	fkey = form_get(&f, "idempotencyKey");
+	if (idem != NULL && fkey != NULL && *fkey != '\0' &&
+	    strcmp(idem, fkey) != 0) {
+		if (workflow_discard_artifact(a->app->store, a->app->cas,
+		    f.sha256) != 0)
+			log_warn("api: %s stays until the next start", f.sha256);
+		http_error(a->c, 400, "invalid_idempotency_key", "the "
+		    "Idempotency-Key header and the idempotencyKey field "
+		    "differ; send one");
+		goto out;
+	}
+	sub.idempotency_key = idem != NULL ? idem :
+	    fkey != NULL && *fkey != '\0' ? fkey : NULL;
+	sub.repeated = &repeated;
 	if ((r = workflow_submit(a->app->store, &a->who, &sub, &rec, &code,
 	    msg, sizeof(msg))) != 0) {
 		/* stored but not recorded: nothing refers to it */
@@ -185,6 +202,14 @@ api_submit(struct api *a)
 		goto out;
 	}
 	const char *id = json_string_value(json_object_get(rec, "id"));
+	if (repeated) {
+		log_info("api: %s repeated %s (idempotency key)", a->identity,
+		    id);
+		snprintf(loc, sizeof(loc), "Location: /api/v1/signing-requests/"
+		    "%s", id);
+		http_json(a->c, 200, request_api(rec), loc);
+		goto out;
+	}
 	log_info("api: %s submitted %s (%s/%s, %s, %llu bytes)", a->identity,
 	    id, project, slug, f.sha256, (unsigned long long)f.size);
 	api_after_commit(a, rec);

@@ -64,6 +64,7 @@ static const struct {
 	{ "signingPolicySlug", SIGNET_MAX_SLUG },
 	{ "artifactConfigurationSlug", SIGNET_MAX_SLUG },
 	{ "description", SIGNET_MAX_DESCRIPTION },
+	{ "idempotencyKey", SIGNET_MAX_IDEMPOTENCY_KEY },
 };
 
 static const struct {
@@ -228,8 +229,8 @@ form_field(struct form *f, const char *name, const char *filename)
 	} else if (max == 0) {
 		return form_fail(f, 400, "unknown_field", "unknown field '%.64s' "
 		    "(known: projectSlug, signingPolicySlug, "
-		    "artifactConfigurationSlug, description, parameters.NAME, "
-		    "origin.FIELD, artifact)", name);
+		    "artifactConfigurationSlug, description, idempotencyKey, "
+		    "parameters.NAME, origin.FIELD, artifact)", name);
 	} else if (json_object_get(f->fields, name) != NULL) {
 		return form_fail(f, 400, "duplicate_field", "field '%s' is "
 		    "given twice", name);

@@ -613,6 +613,68 @@ workflow_submit_check(struct store *s, const struct principal *p,
 }
 
 int
+workflow_valid_idempotency_key(const char *key)
+{
+	size_t i, n;
+
+	if (key == NULL || (n = strlen(key)) == 0 ||
+	    n > SIGNET_MAX_IDEMPOTENCY_KEY)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)key[i] < 0x21 || (unsigned char)key[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* The record of an idempotency key: per submitter, so one client's key
+ * never finds another's request. */
+static int
+workflow_idem_key(const struct principal *p, const char *key, char *out,
+    size_t len)
+{
+	int n = snprintf(out, len, "%s:%s\n%s", p->type, p->name, key);
+
+	return n < 0 || (size_t)n >= len ? SIGNET_ERR_TOO_LARGE : 0;
+}
+
+/* A repeat of a submission (RFC draft "The Idempotency-Key HTTP Header
+ * Field", section 2.6): the same key and artifact give the first
+ * request back; the same key with another artifact is a conflict. 1 and
+ * *rec for a repeat, 0 for a new key, or an error with msg. */
+static int
+workflow_idem_find(struct store_txn *t, const char *ik,
+    const struct workflow_submission *sub, json_t **rec, char *msg,
+    size_t len)
+{
+	json_t *m = NULL;
+	const char *id, *sha;
+	int r;
+
+	*rec = NULL;
+	if ((r = store_get_json(t, STORE_IDEMPOTENCY, ik, &m)) != 0)
+		return r == SIGNET_ERR_NOT_FOUND ? 0 : r;
+	id = json_string_value(json_object_get(m, "id"));
+	sha = json_string_value(json_object_get(m, "sha256"));
+	if (id == NULL || sha == NULL) {
+		r = SIGNET_ERR_STORE;
+		goto out;
+	}
+	if (strcmp(sha, sub->artifact_sha256) != 0) {
+		r = signet_errf(msg, len, SIGNET_ERR_CONFLICT, "idempotency key "
+		    "'%.64s' was used for request %s with another artifact "
+		    "(sha256 %s); a retry must send the same artifact, other "
+		    "work needs a new key", sub->idempotency_key, id, sha);
+		goto out;
+	}
+	if ((r = request_get(t, id, rec)) != 0)
+		goto out;
+	r = 1;
+out:
+	json_decref(m);
+	return r;
+}
+
+int
 workflow_discard_artifact(struct store *s, struct cas *c, const char *sha256)
 {
 	struct store_txn *t = NULL;
@@ -639,19 +701,47 @@ workflow_submit(struct store *s, const struct principal *p,
 	struct store_txn *t = NULL;
 	struct request_new n;
 	json_t *policy = NULL, *ev = NULL, *rec = NULL;
+	char ik[2 * CATALOG_MAX_NAME + SIGNET_MAX_IDEMPOTENCY_KEY + 8];
 	int r;
 
 	*out = NULL;
 	*code = NULL;
-	/* a new record stops before the reserve kept for approvals and
-	 * results of what is already stored */
-	if ((r = store_admit(s, sub->owed_bytes, msg, len)) != 0)
-		goto out;
 	if ((r = store_txn_begin(s, 1, &t)) != 0) {
 		r = signet_errf(msg, len, r, "the database is not "
 		    "available: %s", signet_strerror(r));
 		goto out;
 	}
+	if (sub->idempotency_key != NULL) {
+		if (!workflow_valid_idempotency_key(sub->idempotency_key)) {
+			r = signet_errf(msg, len, SIGNET_ERR_INVALID, "the "
+			    "idempotency key must be 1-%d printable ASCII "
+			    "characters without spaces",
+			    SIGNET_MAX_IDEMPOTENCY_KEY);
+			*code = "invalid_idempotency_key";
+			goto out;
+		}
+		if ((r = workflow_idem_key(p, sub->idempotency_key, ik,
+		    sizeof(ik))) != 0)
+			goto out;
+		if ((r = workflow_idem_find(t, ik, sub, &rec, msg, len)) < 0) {
+			if (r == SIGNET_ERR_CONFLICT)
+				*code = "idempotency_key_reused";
+			goto out;
+		}
+		if (r == 1) {
+			/* the first request, as it is now; nothing recorded */
+			if (sub->repeated != NULL)
+				*sub->repeated = 1;
+			*out = rec;
+			rec = NULL;
+			r = 0;
+			goto out;
+		}
+	}
+	/* a new record stops before the reserve kept for approvals and
+	 * results of what is already stored (a repeat, above, adds none) */
+	if ((r = store_admit(s, sub->owed_bytes, msg, len)) != 0)
+		goto out;
 	if ((r = workflow_submit_judge(t, p, sub->project, sub->policy,
 	    sub->artifact_configuration, sub->origin, sub->now, &policy, &ev,
 	    code, msg, len)) != 0)
@@ -677,6 +767,19 @@ workflow_submit(struct store *s, const struct principal *p,
 		r = signet_errf(msg, len, r, "the request could not be "
 		    "recorded: %s", signet_strerror(r));
 		goto out;
+	}
+	if (sub->idempotency_key != NULL) {
+		json_t *m = json_pack("{s:O, s:s}", "id",
+		    json_object_get(rec, "id"), "sha256", sub->artifact_sha256);
+
+		r = m == NULL ? SIGNET_ERR_NOMEM :
+		    store_put_json(t, STORE_IDEMPOTENCY, ik, m);
+		json_decref(m);
+		if (r != 0) {
+			r = signet_errf(msg, len, r, "the request could not be "
+			    "recorded: %s", signet_strerror(r));
+			goto out;
+		}
 	}
 	if ((r = workflow_commit(&t, &rec, p, "signing-request.submitted",
 	    NULL, out)) != 0)

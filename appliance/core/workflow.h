@@ -71,6 +71,10 @@ struct workflow_submission {
 	time_t now;			/* the moment the token is judged at */
 	uint64_t owed_bytes;		/* what accepted work will still write
 					 * (store_admit) */
+	const char *idempotency_key;	/* may be NULL; a repeat of the same
+					 * key, submitter and artifact digest
+					 * returns the first request */
+	int *repeated;			/* may be NULL; set to 1 for a repeat */
 };
 
 /* Whether p may submit to project/policy with artifact configuration
@@ -87,6 +91,9 @@ int workflow_submit_check(struct store *s, const struct principal *p,
 int workflow_submit(struct store *s, const struct principal *p,
     const struct workflow_submission *sub, json_t **rec, const char **code,
     char *msg, size_t len) SIGNET_WUR;
+/* 1 when key can be an idempotency key: 1 to SIGNET_MAX_IDEMPOTENCY_KEY
+ * printable ASCII characters, no spaces. */
+int workflow_valid_idempotency_key(const char *key);
 /* After a submission whose artifact was stored but whose request was not
  * recorded: removes the artifact unless a request refers to it. */
 struct cas;

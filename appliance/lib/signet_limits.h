@@ -183,6 +183,9 @@
 /* Default ceiling of the database map ([store] max_map_size): the map is
  * address space until used; 16 GiB is four times the default start. */
 #define SIGNET_DEFAULT_MAX_MAP		(16ULL << 30)
+/* A submission's idempotency key (Idempotency-Key, idempotencyKey): room
+ * for a CI run id, a job and an artifact digest. */
+#define SIGNET_MAX_IDEMPOTENCY_KEY	200
 /* [signer] max_queue: the highest limit a configuration may set. */
 #define SIGNET_MAX_QUEUE_LIMIT		1000000
 /* Retry-After of a submission refused for a full queue (RFC 9110 10.2.3):

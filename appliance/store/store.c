@@ -29,6 +29,7 @@ static const char *const store_db_names[STORE_DB_COUNT] = {
 	[STORE_AUDIT] = "audit",
 	[STORE_OUTBOX] = "outbox",
 	[STORE_BUILD_SYSTEMS] = "build_systems",
+	[STORE_IDEMPOTENCY] = "idempotency",
 };
 
 /* The map grows while signetd runs. mdb_env_set_mapsize may only be

@@ -29,6 +29,7 @@ enum store_db {
 	STORE_AUDIT,		/* be64 sequence → audit entry */
 	STORE_OUTBOX,		/* be64 sequence → notification to deliver */
 	STORE_BUILD_SYSTEMS,	/* name → trusted build system (origin.c) */
+	STORE_IDEMPOTENCY,	/* "type:submitter\nkey" → {"id", "sha256"} */
 	STORE_DB_COUNT
 };
 

@@ -279,3 +279,86 @@ def test_map_full_is_507_and_the_ceiling_can_be_raised(small_map):
     assert r.status_code == 201, r.text
     assert inst.wait_final(r.json()["id"])["workflowStatus"] == "Completed"
     assert inst.session().get(inst.api("/health"), timeout=30).status_code == 200
+
+
+# ------------------------------------------------------------ idempotency
+
+def _artifact_files(inst):
+    root = inst.state / "artifacts" / "sha256"
+    return {p.name for p in root.glob("*/*")}
+
+
+def test_idempotent_retry_returns_the_first_request(instance):
+    s = instance.session()
+    key = "run-42-" + os.urandom(6).hex()
+    data = b"one artifact, sent twice " + os.urandom(8)
+    first = instance.submit(data, session=s, fields={"idempotencyKey": key})
+    rid = first.json()["id"]
+    # the same key as a header, the same bytes: the first request
+    s2 = instance.session()
+    s2.headers["Idempotency-Key"] = key
+    again = instance.submit(data, session=s2, expect=200)
+    assert again.json()["id"] == rid
+    assert again.headers["Location"].endswith(rid)
+    assert len(instance.list_all(submitter="ci-runner")) == len(
+        {i["id"] for i in instance.list_all(submitter="ci-runner")})
+    assert sum(1 for i in instance.list_all() if i["id"] == rid) == 1
+    # the same key with other bytes: refused, and nothing of it kept
+    other = b"another artifact " + os.urandom(8)
+    import hashlib
+    r = instance.submit(other, session=s2, expect=409)
+    assert r.json()["error"] == "idempotency_key_reused", r.text
+    assert rid in r.json()["message"]
+    assert hashlib.sha256(other).hexdigest() not in _artifact_files(instance)
+    # another submitter's key space is its own
+    dev = instance.login("dev")
+    dev.headers["Idempotency-Key"] = key
+    r = instance.submit(data, session=dev, expect=None)
+    if r.status_code == 201:
+        assert r.json()["id"] != rid
+    else:
+        assert r.status_code == 403, r.text  # not a submitter of the policy
+    # header and field must agree; a key must be text
+    r = instance.submit(data, session=s2, fields={"idempotencyKey": key + "x"},
+                        expect=400)
+    assert r.json()["error"] == "invalid_idempotency_key"
+    s3 = instance.session()
+    s3.headers["Idempotency-Key"] = "has space"
+    r = instance.submit(data, session=s3, expect=400)
+    assert r.json()["error"] == "invalid_idempotency_key"
+    assert instance.wait_final(rid)["workflowStatus"] == "Completed"
+
+
+def test_cli_submit_sends_an_idempotency_key(instance, tmp_path):
+    """Every submission of `signet submit` carries a key (so its own retries
+    return the first request); SIGNET_IDEMPOTENCY_KEY makes one span
+    invocations."""
+    from conftest import BUILD
+    art = tmp_path / "app.bin"
+    art.write_bytes(b"cli idempotency " + os.urandom(8))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GITHUB_", "GITLAB", "CI_", "SIGNET_",
+                                "JENKINS", "BUILD_"))}
+    env.update(SIGNET_URL=instance.url, SIGNET_CACERT=instance.ca,
+               SIGNET_CLIENT_CERT=instance.client_cert,
+               SIGNET_CLIENT_KEY=instance.client_key)
+    args = [str(BUILD / "signet"), "submit", "--project", "demo-app",
+            "--policy", "test-signing", "--artifact", str(art),
+            "--origin", "buildId=run-77"]
+
+    def submit(**extra):
+        p = subprocess.run(args, env={**env, **extra}, capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    # two invocations are two submissions
+    assert submit() != submit()
+    key = "pipeline-step-" + os.urandom(4).hex()
+    first = submit(SIGNET_IDEMPOTENCY_KEY=key)
+    assert submit(SIGNET_IDEMPOTENCY_KEY=key) == first
+    assert "repeated " + first in instance.log_text()
+    # what the CLI sent without the variable: a key of its own, in the log
+    # of the first submission it is not repeated
+    log = instance.log_text()
+    assert log.count("repeated ") >= 1
