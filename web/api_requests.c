@@ -94,6 +94,7 @@ api_submit(struct api *a)
 	json_t *rec = NULL;
 	const char *ctype, *project, *slug, *conf, *code, *idem, *fkey;
 	int repeated = 0;
+	unsigned queue_max, depth;
 	char loc[128], msg[512];	/* origin rules say what they saw */
 	int r;
 	uint64_t max = a->app->cfg.max_artifact_size;
@@ -110,6 +111,23 @@ api_submit(struct api *a)
 		http_error(a->c, 413, "artifact_too_large", "the upload is "
 		    "larger than this appliance accepts (%llu bytes, [store] "
 		    "max_artifact_size)", (unsigned long long)max);
+		goto out;
+	}
+	/* back-pressure: above [signer] max_queue a submission is refused
+	 * before its body is read; approvals and the console go on */
+	queue_max = __atomic_load_n(&a->app->cfg.max_queue, __ATOMIC_RELAXED);
+	if (queue_max > 0 && (depth = signer_depth(a->app->signer)) >=
+	    queue_max) {
+		char ra[48];
+
+		snprintf(ra, sizeof(ra), "Retry-After: %d",
+		    SIGNET_QUEUE_RETRY_AFTER_S);
+		http_json(a->c, 503, json_pack("{s:s, s:s}", "error",
+		    "queue_full", "message", "the signing queue is full "
+		    "([signer] max_queue); submit again after Retry-After "
+		    "seconds"), ra);
+		log_warn("api: %s refused: %u requests queued, max_queue %u",
+		    a->identity, depth, queue_max);
 		goto out;
 	}
 	ctype = mg_get_header(a->c, "Content-Type");

@@ -362,3 +362,50 @@ def test_cli_submit_sends_an_idempotency_key(instance, tmp_path):
     # of the first submission it is not repeated
     log = instance.log_text()
     assert log.count("repeated ") >= 1
+
+
+# ---------------------------------------------------------- back-pressure
+
+@pytest.fixture(scope="module")
+def queue_limited(tmp_path_factory):
+    """The token locked (nothing is signed, the queue only grows) and at
+    most 4 requests queued."""
+    import re
+    inst = Instance(tmp_path_factory.mktemp("queuelimit"))
+    inst.provision()
+    conf, n = re.subn(r"(?m)^pin_file = .*\n", "", inst.conf.read_text())
+    assert n == 1
+    inst.conf.write_text(conf + "\n[signer]\nmax_queue = 4\n")
+    inst.start()
+    yield inst
+    inst.stop()
+
+
+def test_queue_limit_answers_503_with_retry_after(queue_limited):
+    inst = queue_limited
+    waiting = inst.submit(b"for approval\n", policy="release-signing",
+                          fields=inst.origin()).json()["id"]
+    for i in range(4):
+        inst.submit(b"queued %d\n" % i)
+    r = inst.submit(b"one too many\n", expect=503)
+    assert r.json()["error"] == "queue_full", r.text
+    assert "max_queue" in r.json()["message"]
+    assert int(r.headers["Retry-After"]) > 0
+    h = inst.session().get(inst.api("/health"), timeout=30).json()
+    assert h["queue"]["depth"] == 4, h
+    assert h["queue"]["oldestId"], h
+    # approvals go on (the approved request joins the queue beyond the limit)
+    _approve_all(inst, waiting)
+    assert inst.get_request(waiting)["workflowStatus"] == "QueuedForProcessing"
+    assert inst.list_all()
+    # a raised limit, read on SIGHUP
+    conf = inst.conf.read_text().replace("max_queue = 4", "max_queue = 100")
+    inst.conf.write_text(conf)
+    inst.proc.send_signal(1)
+    deadline = time.monotonic() + 10
+    while True:
+        r = inst.submit(b"after the limit was raised\n", expect=None)
+        if r.status_code == 201 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 201, r.text
