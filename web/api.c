@@ -631,7 +631,7 @@ static const struct api_route api_base_routes[] = {
 
 static const struct api_route *const api_tables[] = {
 	api_base_routes, api_session_routes, api_request_routes,
-	api_audit_routes, api_admin_routes,
+	api_audit_routes, api_admin_routes, api_metrics_routes,
 };
 
 static int

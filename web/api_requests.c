@@ -20,6 +20,7 @@
 #include "format.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "num.h"
 #include "origin.h"
@@ -128,6 +129,7 @@ api_submit(struct api *a)
 		    "seconds"), ra);
 		log_warn("api: %s refused: %u requests queued, max_queue %u",
 		    a->identity, depth, queue_max);
+		metrics_count(METRICS_SUBMISSIONS_REFUSED_QUEUE);
 		goto out;
 	}
 	ctype = mg_get_header(a->c, "Content-Type");
@@ -147,6 +149,8 @@ api_submit(struct api *a)
 		form_fail_parse(&f);
 	if (f.status != 0 || form_end(&f) != 0) {
 		form_discard_upload(&f);
+		if (f.status == 507)
+			metrics_count(METRICS_SUBMISSIONS_REFUSED_STORAGE);
 		if (!f.answered)
 			http_error(a->c, f.status, f.code, "%s", f.message);
 		goto out;
@@ -212,6 +216,8 @@ api_submit(struct api *a)
 	sub.repeated = &repeated;
 	if ((r = workflow_submit(a->app->store, &a->who, &sub, &rec, &code,
 	    msg, sizeof(msg))) != 0) {
+		if (r == SIGNET_ERR_STORAGE_FULL)
+			metrics_count(METRICS_SUBMISSIONS_REFUSED_STORAGE);
 		/* stored but not recorded: nothing refers to it */
 		if (workflow_discard_artifact(a->app->store, a->app->cas,
 		    f.sha256) != 0)

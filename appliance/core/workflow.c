@@ -885,3 +885,63 @@ out:
 	json_decref(origin);
 	return r;
 }
+
+struct workflow_tally {
+	json_t *out;
+};
+
+static int
+workflow_tally_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct workflow_tally *w = arg;
+	json_t *rec, *by;
+	char key[2 * SIGNET_MAX_SLUG + 2];
+	const char *proj, *pol, *st;
+	json_int_t n;
+
+	(void)k;
+	(void)klen;
+	if ((rec = json_loadb(v, vlen, 0, NULL)) == NULL)
+		return 0;	/* an unreadable record is not counted */
+	proj = json_string_value(json_object_get(rec, "projectSlug"));
+	pol = json_string_value(json_object_get(rec, "signingPolicySlug"));
+	st = json_string_value(json_object_get(rec, "workflowStatus"));
+	if (proj != NULL && pol != NULL && st != NULL &&
+	    request_valid_status(st)) {
+		snprintf(key, sizeof(key), "%s/%s", proj, pol);
+		if ((by = json_object_get(w->out, key)) == NULL) {
+			by = json_object();
+			if (by == NULL || json_object_set_new(w->out, key, by)) {
+				json_decref(rec);
+				return SIGNET_ERR_NOMEM;
+			}
+		}
+		n = json_integer_value(json_object_get(by, st));
+		json_object_set_new(by, st, json_integer(n + 1));
+	}
+	json_decref(rec);
+	return 0;
+}
+
+int
+workflow_tally(struct store *s, json_t **out)
+{
+	struct workflow_tally w;
+	struct store_txn *t = NULL;
+	int r;
+
+	*out = NULL;
+	if ((w.out = json_object()) == NULL)
+		return SIGNET_ERR_NOMEM;
+	if ((r = store_txn_begin(s, 0, &t)) != 0 ||
+	    (r = store_walk(t, STORE_REQUESTS, NULL, 0, NULL, 0, 0,
+	    workflow_tally_cb, &w)) != 0) {
+		store_txn_abort(&t);
+		json_decref(w.out);
+		return r;
+	}
+	store_txn_abort(&t);
+	*out = w.out;
+	return 0;
+}

@@ -116,4 +116,8 @@ int workflow_resubmit(struct store *s, const struct principal *p,
     const char *id, const char *policy, const char *description,
     json_t **rec, char *msg, size_t len) SIGNET_WUR;
 
+/* Requests by "project/policy" and workflow status, {"p/q": {"Completed":
+ * 3, ...}}, for the metrics: one read of every request. */
+int workflow_tally(struct store *s, json_t **out) SIGNET_WUR;
+
 #endif

@@ -12,6 +12,7 @@
 #include "events.h"
 #include "khclient.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "pki.h"
 #include "request.h"
@@ -553,6 +554,7 @@ static void
 signer_run(struct signer *s, struct signer_job *j)
 {
 	json_t *rec = NULL, *sa = NULL, *ci = NULL;
+	struct timespec t0, t1;
 	char reason[256] = "";
 	int r;
 
@@ -574,6 +576,7 @@ signer_run(struct signer *s, struct signer_job *j)
 		signer_job_free(s, j);
 		return;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = signer_sign(s, rec, &sa, &ci, reason, sizeof(reason));
 	json_decref(rec);
 	if (r != 0 && signet_err_transient(r)) {
@@ -588,8 +591,12 @@ signer_run(struct signer *s, struct signer_job *j)
 		log_err("signer: %s failed: %s", j->id, reason);
 	j->tries = 0;
 	r = signer_record(s, j, r != 0, reason, sa, ci);
-	if (r == 0 && sa != NULL)
+	if (r == 0 && sa != NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		metrics_signing_seconds((double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		log_info("signer: %s completed", j->id);
+	}
 	if (r != 0)
 		log_err("signer: %s: recording the result failed: %s; it is "
 		    "signed again at the next start", j->id,

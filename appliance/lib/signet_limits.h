@@ -186,6 +186,9 @@
 /* A submission's idempotency key (Idempotency-Key, idempotencyKey): room
  * for a CI run id, a job and an artifact digest. */
 #define SIGNET_MAX_IDEMPOTENCY_KEY	200
+/* The metrics text: a few hundred series of requests by project, policy
+ * and status, and the fixed rest. */
+#define SIGNET_MAX_METRICS_TEXT		(1024 * 1024)
 /* [signer] max_queue: the highest limit a configuration may set. */
 #define SIGNET_MAX_QUEUE_LIMIT		1000000
 /* Retry-After of a submission refused for a full queue (RFC 9110 10.2.3):

@@ -409,3 +409,88 @@ def test_queue_limit_answers_503_with_retry_after(queue_limited):
             break
         time.sleep(0.2)
     assert r.status_code == 201, r.text
+
+
+# ---------------------------------------------------------------- metrics
+
+def _families(text):
+    from prometheus_client.parser import text_string_to_metric_families
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def _value(fams, name, **labels):
+    for fam in fams.values():
+        for s in fam.samples:
+            if s.name == name and all(s.labels.get(k) == v
+                                      for k, v in labels.items()):
+                return s.value
+    raise AssertionError(f"no sample {name} {labels}")
+
+
+def test_metrics_parse_and_count(instance):
+    rid = instance.submit(b"counted\n").json()["id"]
+    instance.wait_final(rid)
+    bad = instance.session(cert=False).post(
+        instance.api("/sessions"), json={"username": "admin",
+                                         "password": "wrong"}, timeout=30)
+    assert bad.status_code == 401
+    # the CI identity has no metrics role; the auditor is no administrator
+    assert instance.session().get(instance.api("/metrics"),
+                                  timeout=30).status_code == 403
+    r = instance.login("admin").get(instance.api("/metrics"), timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    fams = _families(r.text)
+    assert _value(fams, "signet_requests", project="demo-app",
+                  policy="test-signing", status="Completed") >= 1
+    assert _value(fams, "signet_queue_depth") >= 0
+    assert _value(fams, "signet_signing_seconds_count") >= 1
+    assert _value(fams, "signet_signing_seconds_bucket", le="+Inf") >= 1
+    assert _value(fams, "signet_token_operations_total") >= 1
+    assert _value(fams, "signet_login_failures_total") >= 1
+    assert _value(fams, "signet_store_map_used_bytes") > 0
+    assert _value(fams, "signet_store_map_max_bytes") >= \
+        _value(fams, "signet_store_map_size_bytes")
+    assert _value(fams, "signet_token_logged_in") == 1
+    assert _value(fams, "signet_keyholder_up") == 1
+    assert fams["signet_signing_seconds"].type == "histogram"
+
+
+def test_metrics_role_and_plain_listener(tmp_path_factory):
+    """An identity given the metrics role reads them; [metrics] listen
+    serves them on loopback without TLS; only loopback is accepted."""
+    import json
+    from conftest import free_port, run, BUILD
+    inst = Instance(tmp_path_factory.mktemp("metrics"))
+    inst.provision()
+    port = free_port()
+    base = inst.conf.read_text()
+    inst.conf.write_text(base + f"\n[metrics]\nlisten = 0.0.0.0:{port}\n")
+    p = subprocess.run([str(BUILD / "signetd"), "-c", str(inst.conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "loopback" in p.stderr, p.stderr
+    inst.conf.write_text(base + f"\n[metrics]\nlisten = 127.0.0.1:{port}\n")
+    inst.start()
+    try:
+        r = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
+        assert r.status_code == 200, r.text
+        assert "signet_queue_depth" in _families(r.text)
+        assert requests.get(f"http://127.0.0.1:{port}/api/v1/health",
+                            timeout=30).status_code == 404
+        # the CI identity, given the metrics role by an applied document
+        doc = inst.login("admin").get(inst.api("/admin/export"), timeout=30)
+        assert doc.status_code == 200, doc.text
+        body = doc.json()
+        ids = body.get("identities")
+        assert ids, body.keys()
+        for i in ids:
+            if i["name"] == "ci-runner":
+                i["roles"] = ["metrics"]
+        r = inst.login("admin").post(inst.api("/admin/apply"), json=body,
+                                     timeout=30)
+        assert r.status_code in (200, 201), r.text
+        r = inst.session().get(inst.api("/metrics"), timeout=30)
+        assert r.status_code == 200, r.text
+        _families(r.text)
+    finally:
+        inst.stop()
