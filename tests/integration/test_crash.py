@@ -142,3 +142,64 @@ def test_sigterm_is_a_clean_exit(instance):
     assert rc == 0, f"signetd exited {rc} on SIGTERM:\n{instance.log_text()[-4000:]}"
     instance.start()
     assert instance.list_all()
+
+
+KILL_ROUNDS = 20
+
+
+def test_sigkill_loop_under_load(instance):
+    """SIGKILL signetd again and again while submissions stream in from
+    several peers: every acknowledged request (201 with an id) is there
+    after each restart, and in the end every one of them is Completed."""
+    import concurrent.futures
+    import threading
+
+    from conftest import peer
+
+    acked = []
+    lock = threading.Lock()
+
+    def submitter(i, stop):
+        s = instance.session(source=peer(i))
+        n = 0
+        while not stop.is_set():
+            n += 1
+            data = b"kill loop %d %d " % (i, n) + os.urandom(512)
+            try:
+                r = s.post(instance.api("/signing-requests"),
+                           data={"projectSlug": "demo-app",
+                                 "signingPolicySlug": "test-signing"},
+                           files={"artifact": ("k.bin", data)}, timeout=10)
+            except Exception:
+                time.sleep(0.05)
+                continue
+            if r.status_code == 201:
+                with lock:
+                    acked.append(r.json()["id"])
+
+    lost = []
+    for rnd in range(KILL_ROUNDS):
+        stop = threading.Event()
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            futs = [ex.submit(submitter, i, stop) for i in range(4)]
+            time.sleep(0.4 + (rnd % 4) * 0.15)
+            instance.kill()
+            stop.set()
+            for f in futs:
+                f.result()
+        instance.start()
+        with lock:
+            seen = list(acked)
+        s = instance.session()
+        for rid in seen:
+            if s.get(instance.api(f"/signing-requests/{rid}"),
+                     timeout=30).status_code != 200:
+                lost.append(rid)
+    print(f"\n{KILL_ROUNDS} kills, {len(acked)} acknowledged, "
+          f"{len(set(lost))} lost")
+    assert acked, "nothing was acknowledged: the loop tested nothing"
+    assert not lost, lost[:5]
+    not_completed = [r for r in set(acked)
+                     if instance.wait_final(r)["workflowStatus"] != "Completed"]
+    assert not not_completed, not_completed[:5]
+    assert instance.tmp_entries() == []
