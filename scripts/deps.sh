@@ -10,7 +10,7 @@ PKGS="meson ninja-build gcc pkg-config dpkg-dev libssl-dev openssl libp11-dev
 libp11-kit-dev softhsm2 opensc liblmdb-dev lmdb-utils libjansson-dev
 libinih-dev libcmocka-dev libargon2-dev libcurl4-openssl-dev libncurses-dev
 libjose-dev python3 python3-pytest python3-requests python3-cryptography curl
-tmux chromium python3-prometheus-client util-linux"
+tmux chromium"
 
 # Only for the appliance image: debootstrap, erofs and dm-verity, the UEFI
 # boot loader and its FAT file system, qemu with OVMF, and dnsmasq's DHCP
