@@ -11,6 +11,14 @@ libp11-kit-dev softhsm2 opensc liblmdb-dev lmdb-utils libjansson-dev
 libinih-dev libcmocka-dev libargon2-dev libcurl4-openssl-dev libncurses-dev
 libjose-dev python3 python3-pytest python3-requests python3-cryptography curl
 tmux chromium"
+# What the signature tests build their inputs with and verify with: PE
+# files (MinGW-w64), vendor-signed EFI binaries, MSI, cabinets; the
+# PKCS#11 module's clients; leak checks and the metrics parser.
+# osslsigncode itself is handled below (it must be 2.9).
+PKGS="$PKGS gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 sbsigntool shim-signed
+grub-efi-amd64-signed wixl msitools gcab python3-pefile
+libengine-pkcs11-openssl p11-kit openjdk-17-jdk-headless valgrind
+python3-prometheus-client"
 
 # Only for the appliance image: debootstrap, erofs and dm-verity, the UEFI
 # boot loader and its FAT file system, qemu with OVMF, and dnsmasq's DHCP
@@ -34,13 +42,23 @@ if ! command -v node > /dev/null 2>&1 || ! command -v npm > /dev/null 2>&1; then
 	missing="$missing nodejs npm"
 fi
 
+# The Authenticode tests verify with osslsigncode 2.9, which Debian 12 has
+# only in bookworm-backports (bookworm's 2.5 cannot verify every format).
+need_bpo=0
+ossl_version=$(dpkg-query -W -f='${db:Status-Abbrev}${Version}' osslsigncode \
+	2>/dev/null | sed -n 's/^ii *//p')
+if [ -z "$ossl_version" ] ||
+	! dpkg --compare-versions "$ossl_version" ge 2.9; then
+	need_bpo=1
+fi
+
 # CivetWeb is built from Debian's source package: apt needs deb-src entries.
 need_src=0
 if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
 	need_src=1
 fi
 
-if [ -z "$missing" ] && [ "$need_src" = 0 ]; then
+if [ -z "$missing" ] && [ "$need_src" = 0 ] && [ "$need_bpo" = 0 ]; then
 	exit 0
 fi
 
@@ -60,7 +78,17 @@ if [ "$need_src" = 1 ]; then
 	fi
 fi
 
+if [ "$need_bpo" = 1 ] && ! grep -rqs "bookworm-backports" \
+	/etc/apt/sources.list /etc/apt/sources.list.d/; then
+	echo "deb http://deb.debian.org/debian bookworm-backports main" \
+		> /etc/apt/sources.list.d/signet-backports.list
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086
 [ -z "$missing" ] || apt-get install -y -q --no-install-recommends $missing
+if [ "$need_bpo" = 1 ]; then
+	apt-get install -y -q --no-install-recommends \
+		osslsigncode/bookworm-backports
+fi

@@ -195,4 +195,33 @@
  * the signer works through a few hundred a second. */
 #define SIGNET_QUEUE_RETRY_AFTER_S	5
 
+/* Compound files, the container of MSI packages
+ * (appliance/sign/formats/cfb.c). A Windows Installer package with its
+ * cabinets embedded is rarely beyond a few hundred MiB (larger products
+ * ship their cabinets beside it); at 1 GiB the reader holds a FAT of
+ * 8 MiB (4 bytes per 512-byte sector) and a map of 2 MiB. */
+#define SIGNET_MAX_CFB_SIZE		(1ULL << 30)
+/* directory entries: an MSI has one per table, binary and cabinet, a few
+ * hundred in large packages; 65536 is 8 MiB of directory */
+#define SIGNET_MAX_CFB_ENTRIES		65536
+/* storages in storages: MSIs nest one level (embedded transforms) */
+#define SIGNET_MAX_CFB_DEPTH		16
+/* the \005DigitalSignature stream read into memory: a PKCS#7 with a
+ * chain, nested signatures and timestamps is tens of KiB */
+#define SIGNET_MAX_CFB_SIGNATURE	(1024 * 1024)
+
+/* Cabinets signed with Authenticode (appliance/sign/formats/ac_cab.c,
+ * [MS-CAB] 2.2). check() reads every folder and file entry, so their
+ * counts are bounded below the format's 16-bit fields (FCI itself keeps a
+ * cabinet below about 65,500 files); a name is the spec's CB_MAX_FILENAME
+ * with its NUL; the size is the cabinet SDK's CB_MAX_DISK, the largest
+ * cabinet FCI writes (cbCabinet and the offsets are 32 bits); a signature
+ * with its chain, timestamps and nested signatures stays far below the
+ * signature bound. */
+#define SIGNET_MAX_CAB_FOLDERS		4096
+#define SIGNET_MAX_CAB_FILES		32768
+#define SIGNET_MAX_CAB_NAME		256
+#define SIGNET_MAX_CAB_SIZE		0x7FFFFFFFULL
+#define SIGNET_MAX_CAB_SIGNATURE	(1024 * 1024)
+
 #endif

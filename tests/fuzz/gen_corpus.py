@@ -648,8 +648,295 @@ def origin_all():
     origin_refs()
 
 
+# --- compound files, MSI packages (appliance/sign/formats/cfb.c, ac_msi.c)
+
+MSI_CLSID = bytes.fromhex("84100c0000000000c000000000000046")
+ENDOFCHAIN, FREESECT, FATSECT = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD
+
+
+def cfb_name(name):
+    return name.encode("utf-16-le") + b"\0\0"
+
+
+def cfb_key(name):
+    # [MS-CFB] 2.6.4: shorter first, then upper-cased code units
+    return (len(name), name.upper())
+
+
+def cfb(children, ss=512, clsid=MSI_CLSID):
+    """A compound file of version 3 (ss 512) or 4 (ss 4096). children:
+    a list of ("stream", name, bytes) and ("storage", name, clsid, children).
+    Returns the bytes and where things are, for breaking them by hand:
+    {"entry": id -> offset, "fat": sector -> offset of its FAT entry,
+     "minifat": offset of the mini FAT, "start": name -> first sector}."""
+    ents = [{"name": "Root Entry", "type": 5, "clsid": clsid, "kids": children}]
+    i = 0
+    while i < len(ents):  # breadth first: each storage's children in a row
+        e = ents[i]
+        if e["type"] != 2:
+            kids = sorted(e["kids"], key=lambda k: cfb_key(k[1]))
+            first = len(ents)
+            for k in kids:
+                if k[0] == "stream":
+                    ents.append({"name": k[1], "type": 2, "data": k[2], "clsid": b"\0" * 16})
+                else:
+                    ents.append({"name": k[1], "type": 1, "clsid": k[2], "kids": k[3]})
+
+            def tree(lo, hi):
+                if lo >= hi:
+                    return 0xFFFFFFFF
+                mid = (lo + hi) // 2
+                ents[mid]["left"] = tree(lo, mid)
+                ents[mid]["right"] = tree(mid + 1, hi)
+                return mid
+            e["child"] = tree(first, len(ents))
+        i += 1
+    big, mini, start = b"", b"", {}
+    fat, minifat = [], []
+    for e in ents:
+        d = e.get("data")
+        if d is None or len(d) == 0:
+            e["start"], e["size"] = (ENDOFCHAIN if e["type"] == 2 else 0), 0
+            continue
+        e["size"] = len(d)
+        if len(d) >= 4096:
+            n = -(-len(d) // ss)
+            e["start"] = len(big) // ss
+            fat += [e["start"] + j + 1 for j in range(n - 1)] + [ENDOFCHAIN]
+            big += d + b"\0" * (n * ss - len(d))
+        else:
+            n = -(-len(d) // 64)
+            e["start"] = len(mini) // 64
+            minifat += [e["start"] + j + 1 for j in range(n - 1)] + [ENDOFCHAIN]
+            mini += d + b"\0" * (n * 64 - len(d))
+        start[e["name"]] = e["start"]
+    nmini_sec = -(-len(mini) // ss)
+    ents[0]["start"] = len(big) // ss if mini else ENDOFCHAIN
+    ents[0]["size"] = len(mini)
+    fat += [len(big) // ss + j + 1 for j in range(nmini_sec - 1)] + ([ENDOFCHAIN] if mini else [])
+    mini += b"\0" * (nmini_sec * ss - len(mini))
+    mf_bytes = b"".join(struct.pack("<I", v) for v in minifat)
+    n_mf = -(-len(mf_bytes) // ss)
+    mf0 = len(big) // ss + nmini_sec
+    fat += [mf0 + j + 1 for j in range(n_mf - 1)] + ([ENDOFCHAIN] if n_mf else [])
+    mf_bytes += b"\xff" * (n_mf * ss - len(mf_bytes))
+    per = ss // 128
+    n_dir = -(-len(ents) // per)
+    dir0 = mf0 + n_mf
+    fat += [dir0 + j + 1 for j in range(n_dir - 1)] + [ENDOFCHAIN]
+    dirb = b""
+    for e in ents:
+        nm = cfb_name(e["name"])
+        dirb += (nm + b"\0" * (64 - len(nm)) + struct.pack("<HBB", len(nm), e["type"], 1)
+                 + struct.pack("<III", e.get("left", 0xFFFFFFFF), e.get("right", 0xFFFFFFFF),
+                               e.get("child", 0xFFFFFFFF))
+                 + e["clsid"] + b"\0" * 4 + b"\0" * 16
+                 + struct.pack("<IQ", e["start"], e["size"]))
+    unused = b"\0" * 64 + struct.pack("<HBB", 0, 0, 0) + struct.pack("<III", *[0xFFFFFFFF] * 3) + b"\0" * 48
+    dirb += unused * (n_dir * per - len(ents))
+    fat0 = dir0 + n_dir
+    n_fat = 1
+    while (fat0 + n_fat) > n_fat * (ss // 4):
+        n_fat += 1
+    fat += [FATSECT] * n_fat
+    fat += [FREESECT] * (n_fat * (ss // 4) - len(fat))
+    fatb = b"".join(struct.pack("<I", v) for v in fat)
+    hdr = (bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 16
+           + struct.pack("<HHHHH", 0x3E, 3 if ss == 512 else 4, 0xFFFE, 9 if ss == 512 else 12, 6)
+           + b"\0" * 6
+           + struct.pack("<IIIIIIIII", 0 if ss == 512 else n_dir, n_fat, dir0, 0, 4096,
+                         mf0 if n_mf else ENDOFCHAIN, n_mf, ENDOFCHAIN, 0)
+           + b"".join(struct.pack("<I", fat0 + j if j < n_fat else FREESECT) for j in range(109)))
+    hdr += b"\0" * (ss - len(hdr))
+    out = hdr + big + mini + mf_bytes + dirb + fatb
+    where = {"entry": lambda i: ss * (dir0 + 1) + 128 * i,
+             "fat": lambda s: ss * (fat0 + 1) + 4 * s,
+             "minifat": ss * (mf0 + 1), "start": start, "ss": ss}
+    return bytearray(out), where
+
+
+def msi_streams():
+    # MSI packs table names into code units of 0x3800..0x4840; a few of
+    # those, the summary, a cabinet of whole sectors, and a storage
+    tables = "\u4840\u3f3f\u4577\u446c\u3b6a\u45e4\u4824"
+    strings = "\u4840\u3f3f\u4577\u446c\u3e6a\u44b2\u482f"
+    return [("stream", tables, b"\x01\x00" * 40),
+            ("stream", strings, b"\x00" * 8),
+            ("stream", "\x05SummaryInformation", b"\xfe\xff" + bytes(range(200))),
+            ("stream", "\u3a63\u4335", b"MSCF" + bytes((i * 31) & 0xFF for i in range(6000))),
+            ("stream", "empty", b""),
+            ("storage", "\u4840\u4132\u4467", bytes.fromhex("82100c0000000000c000000000000046"),
+             [("stream", "inner", b"in" * 100), ("stream", "\x05SummaryInformation", b"x" * 5000)])]
+
+
+def put32(b, off, v):
+    b[off:off + 4] = struct.pack("<I", v)
+
+
+def msi():
+    ok, w = cfb(msi_streams())
+    put("msi", "valid_v3", bytes(ok))
+    put("msi", "valid_v4", bytes(cfb(msi_streams(), ss=4096)[0]))
+    put("msi", "minimal", bytes(cfb([("stream", "a", b"x")])[0]))
+    put("msi", "root_only", bytes(cfb([])[0]))
+    put("msi", "office_clsid", bytes(cfb(msi_streams(), clsid=b"\0" * 16)[0]))
+    signed = msi_streams() + [("stream", "\x05DigitalSignature", b"\x30\x03\x02\x01\x01"),
+                              ("stream", "\x05MsiDigitalSignatureEx", b"\x11" * 32)]
+    put("msi", "signed_garbage", bytes(cfb(signed)[0]))
+    # broken by hand, each in one structure
+    cab = w["start"]["\u3a63\u4335"]
+    b = bytearray(ok); put32(b, w["fat"](cab), cab); put("msi", "chain_loop", bytes(b))
+    b = bytearray(ok); put32(b, w["fat"](cab), 0x00100000); put("msi", "chain_out_of_range", bytes(b))
+    b = bytearray(ok); put32(b, w["fat"](cab + 3), ENDOFCHAIN); put("msi", "chain_short", bytes(b))
+    b = bytearray(ok); put32(b, w["minifat"], 0); put("msi", "mini_chain_loop", bytes(b))
+    top = struct.unpack("<I", ok[w["entry"](0) + 76:w["entry"](0) + 80])[0]
+    b = bytearray(ok); put32(b, w["entry"](top) + 68, top); put("msi", "directory_loop", bytes(b))
+    b = bytearray(ok); put32(b, w["entry"](top) + 72, 0); put("msi", "directory_to_root", bytes(b))
+    b = bytearray(ok); put32(b, w["entry"](top) + 76, 99999); put("msi", "child_out_of_range", bytes(b))
+    b = bytearray(ok); b[w["entry"](top) + 64] = 63; put("msi", "name_odd", bytes(b))
+    b = bytearray(ok); put32(b, w["entry"](top) + 120, 1 << 20); put("msi", "size_past_chain", bytes(b))
+    b = bytearray(ok); put32(b, 44, 100000); put("msi", "fat_count", bytes(b))
+    b = bytearray(ok); b[0] = 0x4D; put("msi", "bad_magic", bytes(b))
+    put("msi", "truncated_header", bytes(ok[:300]))
+    put("msi", "truncated", bytes(ok[:len(ok) // 2]))
+    put("msi", "empty", b"")
+    # storages nested SIGNET_MAX_CFB_DEPTH (16) deep, and one more
+    for depth, tag in ((16, "deep_16"), (17, "deep_17")):
+        kids = [("stream", "leaf", b"deep")]
+        for i in range(depth):
+            kids = [("storage", f"s{i}", b"\0" * 16, kids)]
+        put("msi", tag, bytes(cfb(kids)[0]))
+
+
+# --- cabinets ([MS-CAB]; the Authenticode reserve of ac_cab.c) --------
+
+def le16(v):
+    return struct.pack("<H", v & 0xFFFF)
+
+
+def le32(v):
+    return struct.pack("<I", v & 0xFFFFFFFF)
+
+
+def der(tag, content):
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(ln)]) + ln + content
+
+
+def empty_signed_data():
+    """ContentInfo { signedData, [0] SignedData { 1, {}, { data }, {} } }"""
+    oid_data = der(0x06, bytes.fromhex("2a864886f70d010701"))
+    oid_signed = der(0x06, bytes.fromhex("2a864886f70d010702"))
+    sd = der(0x30, der(0x02, b"\x01") + der(0x31, b"") + der(0x30, oid_data) + der(0x31, b""))
+    return der(0x30, oid_signed + der(0xA0, sd))
+
+
+def make_cab(folders, block=64, set_id=0x1234):
+    """folders: a list of (typeCompress, [(name, data), ...]); stored
+    CFDATA blocks of at most `block` bytes, checksum 0."""
+    nfiles = sum(len(f) for _, f in folders)
+    coff_files = 36 + 8 * len(folders)
+    entries = b""
+    for i, (_, files) in enumerate(folders):
+        off = 0
+        for name, data in files:
+            entries += le32(len(data)) + le32(off) + le16(i) + le16(0x5A21) + le16(0) + le16(0x20) + name + b"\0"
+            off += len(data)
+    start = coff_files + len(entries)
+    folder_entries = b""
+    blocks = b""
+    for typ, files in folders:
+        data = b"".join(d for _, d in files)
+        chunks = [data[i:i + block] for i in range(0, len(data), block)]
+        folder_entries += le32(start + len(blocks)) + le16(len(chunks)) + le16(typ)
+        for c in chunks:
+            blocks += le32(0) + le16(len(c)) + le16(len(c)) + c
+    total = start + len(blocks)
+    hdr = (b"MSCF" + le32(0) + le32(total) + le32(0) + le32(coff_files) + le32(0) + bytes([3, 1])
+           + le16(len(folders)) + le16(nfiles) + le16(0) + le16(set_id) + le16(0))
+    return hdr + folder_entries + entries + blocks
+
+
+def sign_cab(cab, sig):
+    """The cabinet with the signature reserve inserted and sig after it,
+    as ac_cab.c and osslsigncode write it."""
+    nfolders = struct.unpack("<H", cab[26:28])[0]
+    total = struct.unpack("<I", cab[8:12])[0] + 24
+    pad = (8 - len(sig) % 8) % 8
+    hdr = (cab[0:8] + le32(total) + cab[12:16] + le32(struct.unpack("<I", cab[16:20])[0] + 24) + cab[20:30]
+           + le16(struct.unpack("<H", cab[30:32])[0] | 4) + cab[32:36]
+           + le16(20) + b"\0\0" + le32(0x00100000) + le32(total) + le32(len(sig) + pad) + bytes(8))
+    folders = b""
+    for i in range(nfolders):
+        f = cab[36 + 8 * i:44 + 8 * i]
+        folders += le32(struct.unpack("<I", f[0:4])[0] + 24) + f[4:8]
+    return hdr + folders + cab[36 + 8 * nfolders:] + sig + bytes(pad)
+
+
+def patch(b, off, v):
+    return b[:off] + v + b[off + len(v):]
+
+
+def cab():
+    text = b"a cabinet's first file\n"
+    data = bytes((i * 7 + 3) & 0xFF for i in range(300))
+    one = make_cab([(0, [(b"a.txt", text), (b"b.bin", data)])])
+    sig = empty_signed_data()
+    signed = sign_cab(one, sig)
+    put("cab", "unsigned", one)
+    put("cab", "unsigned_empty", make_cab([]))
+    put("cab", "unsigned_two_folders", make_cab([(0, [(b"a.txt", text)]), (1, [(b"dir\\b.bin", data)])]))
+    put("cab", "unsigned_mszip_typed", make_cab([(1, [(b"z.txt", text * 4)])], block=32))
+    put("cab", "unsigned_lzx_typed", make_cab([(0x1503, [(b"l.txt", text)])]))
+    put("cab", "unsigned_long_name", make_cab([(0, [(b"n" * 255, text)])]))
+    put("cab", "signed", signed)
+    put("cab", "signed_two_folders", sign_cab(make_cab([(0, [(b"a", text)]), (0, [(b"b", data)])]), sig))
+    put("cab", "signed_sig_aligned", sign_cab(one, sig + bytes(3)))
+    put("cab", "signed_other_sig", sign_cab(one, der(0x30, der(0x06, bytes.fromhex("2a864886f70d010701")))))
+    # broken ones
+    put("cab", "truncated_header", one[:20])
+    put("cab", "magic_only", b"MSCF")
+    put("cab", "bad_magic", patch(one, 0, b"MSCE"))
+    put("cab", "reserved1", patch(one, 4, le32(1)))
+    put("cab", "cbcabinet_short", patch(one, 8, le32(len(one) - 1)))
+    put("cab", "cbcabinet_long", patch(one, 8, le32(len(one) + 1)))
+    put("cab", "version", patch(one, 24, bytes([4, 1])))
+    put("cab", "folders_over_limit", patch(one, 26, le16(4097)))
+    put("cab", "files_over_limit", patch(one, 28, le16(32769)))
+    put("cab", "files_max", patch(one, 28, le16(0xFFFF)))
+    put("cab", "multi_cabinet", patch(one, 30, le16(3)))
+    put("cab", "unknown_flags", patch(one, 30, le16(0x8000)))
+    put("cab", "icabinet", patch(one, 34, le16(2)))
+    put("cab", "reserve_other", patch(one, 30, le16(4)))
+    put("cab", "coff_files_wrong", patch(one, 16, le32(45)))
+    put("cab", "folder_past_end", patch(one, 36, le32(len(one) + 100)))
+    put("cab", "folder_in_entries", patch(one, 36, le32(50)))
+    put("cab", "folder_compress_bad", patch(one, 42, le16(9)))
+    put("cab", "folder_blocks_many", patch(one, 40, le16(0xFFFF)))
+    put("cab", "file_folder_continued", patch(one, 44 + 8, le16(0xFFFE)))
+    put("cab", "file_name_empty", patch(one, 44 + 16, b"\0"))
+    put("cab", "file_name_unterminated", patch(one[:44 + 16 + 3], 8, le32(44 + 16 + 3)))
+    put("cab", "file_entry_cut", patch(one[:44 + 10], 8, le32(44 + 10)))
+    put("cab", "file_name_too_long", make_cab([(0, [(b"n" * 300, text)])]))
+    put("cab", "sig_outside", patch(signed, 48, le32(len(signed))))
+    put("cab", "sig_pos_huge", patch(signed, 44, le32(0x7FFF0000)))
+    put("cab", "sig_not_at_end", signed + bytes(8))
+    put("cab", "sig_short", patch(signed, 48, le32(8)))
+    put("cab", "sig_empty", patch(patch(signed, 44, le32(0)), 48, le32(0)))
+    put("cab", "sig_in_header", patch(patch(signed, 44, le32(8)), 48, le32(len(signed) - 8)))
+    put("cab", "sig_cbcabinet", patch(signed, 8, le32(len(one))))
+    put("cab", "sig_magic", patch(signed, 40, le32(0x00200000)))
+    put("cab", "sig_pad_field", patch(signed, 52, b"\1"))
+    put("cab", "sig_not_pkcs7", patch(signed, len(signed) - 40, b"\xff"))
+    put("cab", "sig_junk_padding", signed[:-1] + b"\x55")
+    put("cab", "sig_truncated", signed[:-16])
+
+
 TARGETS = {"khproto": khproto, "consproto": consproto, "form": form, "origin": origin_all,
-           "audit": audit, "pki": pki, "catalog": catalog}
+           "audit": audit, "pki": pki, "catalog": catalog, "cab": cab, "msi": msi}
 
 
 def main():

@@ -15,7 +15,8 @@ secs=${2:-150}
 out=${3:-/tmp/signet-fuzz}
 shift $(($# < 3 ? $# : 3))
 here=$(cd "$(dirname "$0")" && pwd)
-names=${*:-khproto consproto form origin audit pki catalog}
+# every target has a seed corpus: the corpus folders name them all
+names=${*:-$(cd "$here/corpus" && ls)}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -31,6 +32,8 @@ for name in $names; do
 	# a frame of the keyholder protocol is up to 16388 bytes
 	max_len=8192
 	[ "$name" = khproto ] && max_len=17000
+	# the compound file seeds are up to 36 KiB (4096-byte sectors)
+	[ "$name" = msi ] && max_len=40000
 	echo "== $name: $secs s, log $out/$name/log"
 	if ! (cd "$out/$name" && "$bin" -max_total_time="$secs" \
 	    -rss_limit_mb=2048 -timeout=10 -max_len="$max_len" -fork=2 \
