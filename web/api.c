@@ -261,7 +261,8 @@ api_health(struct api *a)
 	signer_stats(a->app->signer, &depth, oldest, sizeof(oldest),
 	    &oldest_at);
 	halted = signer_halted(a->app->signer);
-	signing = r == 0 && st.present && st.logged_in && writable && !halted;
+	signing = r == 0 && st.present && st.logged_in && writable && !halted &&
+	    !__atomic_load_n(&a->app->draining, __ATOMIC_RELAXED);
 	body = json_pack("{s:s, s:s, s:{s:b, s:b, s:s, s:i, s:i, s:i}, "
 	    "s:{s:b}, s:o, s:{s:i}, s:o}",
 	    "status", signing ? "ok" : "degraded",
@@ -279,6 +280,8 @@ api_health(struct api *a)
 		api_fail(a, SIGNET_ERR_NOMEM, "health");
 		return;
 	}
+	if (__atomic_load_n(&a->app->draining, __ATOMIC_RELAXED))
+		json_object_set_new(body, "stopping", json_true());
 	if (oldest[0] != '\0') {
 		json_object_set_new(json_object_get(body, "queue"), "oldestId",
 		    json_string(oldest));

@@ -114,6 +114,16 @@ api_submit(struct api *a)
 		    "max_artifact_size)", (unsigned long long)max);
 		goto out;
 	}
+	if (__atomic_load_n(&a->app->draining, __ATOMIC_RELAXED)) {
+		char ra[48];
+
+		snprintf(ra, sizeof(ra), "Retry-After: %d",
+		    SIGNET_QUEUE_RETRY_AFTER_S);
+		http_json(a->c, 503, json_pack("{s:s, s:s}", "error",
+		    "stopping", "message", "the appliance is stopping; submit "
+		    "again after Retry-After seconds"), ra);
+		goto out;
+	}
 	/* back-pressure: above [signer] max_queue a submission is refused
 	 * before its body is read; approvals and the console go on */
 	queue_max = __atomic_load_n(&a->app->cfg.max_queue, __ATOMIC_RELAXED);

@@ -216,6 +216,10 @@ config_handler(void *user, const char *section, const char *name,
 		    &c->max_connections_per_address) != 0)
 			what = "max_connections_per_address must be a number "
 			    "from 1 to 128";
+	} else if (IS("server", "drain_timeout")) {
+		if (config_parse_uint(value, 0, SIGNET_MAX_DRAIN_TIMEOUT_S,
+		    &c->drain_timeout) != 0)
+			what = "drain_timeout must be 0 to 3600 seconds";
 	} else if (IS("server", "user")) {
 		if (*value != '\0' && !config_set_str(&c->user, strdup(value)))
 			what = "out of memory";
@@ -363,10 +367,12 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 	memset(&p, 0, sizeof(p));
 	c->threads = SIGNET_DEFAULT_HTTP_THREADS;
 	c->max_connections_per_address = SIGNET_DEFAULT_CONN_PER_ADDRESS;
+	c->drain_timeout = SIGNET_DEFAULT_DRAIN_TIMEOUT_S;
 	c->max_artifact_size = SIGNET_DEFAULT_MAX_ARTIFACT;
 	c->map_size = 4ULL << 30;
 	c->max_map_size = 0;	/* below: at least map_size */
 	c->workers = SIGNET_DEFAULT_WORKERS;
+	c->max_queue = SIGNET_DEFAULT_MAX_QUEUE;
 	c->retry_base_ms = 1000;
 	c->retry_max_ms = 300000;
 	c->jwks_refresh_interval = SIGNET_DEFAULT_JWKS_REFRESH_S;

@@ -28,6 +28,7 @@ struct config {
 	unsigned max_connections_per_address;	/* IPv6: per /64 */
 	char *user;
 	char *web_root;		/* the web interface's files; NULL: found */
+	unsigned drain_timeout;	/* seconds SIGTERM lets the queue drain */
 	/* [store] */
 	char *state_dir;
 	uint64_t max_artifact_size;

@@ -22,6 +22,7 @@ struct app {
 	struct signer *signer;
 	struct notify *notify;
 	struct jwks_refresh *jwks_refresh;
+	int draining;	/* stopping: submissions are refused (atomic) */
 };
 
 /* After a commit that changed rec (the API, the officer console): a

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -99,6 +100,51 @@ gc_artifacts(struct app *app)
 	if (g.removed > 0)
 		log_info("removed %d artifact(s) no request refers to",
 		    g.removed);
+}
+
+/* After SIGTERM: submissions are refused, and the signer works through
+ * what is queued for up to [server] drain_timeout seconds; another
+ * SIGTERM or SIGINT, or the keyholder's exit, ends the wait. What is
+ * left stays queued for the next start. */
+static void
+drain(struct app *app, const sigset_t *set)
+{
+	struct timespec tick = { 0, 100 * 1000 * 1000 }, t0, now;
+	struct kh_status st;
+	unsigned left;
+	int sig, status;
+
+	__atomic_store_n(&app->draining, 1, __ATOMIC_RELAXED);
+	if (app->cfg.drain_timeout == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((left = signer_depth(app->signer)) > 0) {
+		/* a locked token signs nothing: there is nothing to wait for */
+		if (kh_status(app->kh, &st) != 0 || !st.logged_in) {
+			log_info("drain: the token cannot sign; %u request(s) "
+			    "left queued for the next start", left);
+			return;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= (time_t)app->cfg.drain_timeout) {
+			log_warn("drain: %u request(s) left queued for the next "
+			    "start ([server] drain_timeout)", left);
+			return;
+		}
+		sig = sigtimedwait(set, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("drain: stopped at once (signal %d)", sig);
+			return;
+		}
+		if (sig == SIGCHLD && waitpid(kh_pid(app->kh), &status,
+		    WNOHANG) == kh_pid(app->kh)) {
+			signer_halt(app->signer);
+			log_err("the keyholder exited (status %d) while "
+			    "draining", status);
+			return;
+		}
+	}
+	log_info("drain: the queue is empty");
 }
 
 /* SIGHUP: the limits that can change while running are read again (the
@@ -269,6 +315,7 @@ main(int argc, char **argv)
 			continue;
 		}
 		log_info("stopping (signal %d)", sig);
+		drain(&app, &set);
 		break;
 	}
 	rc = 0;

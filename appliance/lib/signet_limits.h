@@ -189,8 +189,14 @@
 /* The metrics text: a few hundred series of requests by project, policy
  * and status, and the fixed rest. */
 #define SIGNET_MAX_METRICS_TEXT		(1024 * 1024)
-/* [signer] max_queue: the highest limit a configuration may set. */
+/* [signer] max_queue: the highest limit a configuration may set, and the
+ * default (a day of a busy site's builds, a few MiB of records). */
 #define SIGNET_MAX_QUEUE_LIMIT		1000000
+#define SIGNET_DEFAULT_MAX_QUEUE	10000
+/* [server] drain_timeout: how long SIGTERM lets the signer work through
+ * the queue before signetd stops (systemd's TimeoutStopSec is 90 s). */
+#define SIGNET_DEFAULT_DRAIN_TIMEOUT_S	10
+#define SIGNET_MAX_DRAIN_TIMEOUT_S	3600
 /* Retry-After of a submission refused for a full queue (RFC 9110 10.2.3):
  * the signer works through a few hundred a second. */
 #define SIGNET_QUEUE_RETRY_AFTER_S	5

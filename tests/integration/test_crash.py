@@ -203,3 +203,52 @@ def test_sigkill_loop_under_load(instance):
                      if instance.wait_final(r)["workflowStatus"] != "Completed"]
     assert not not_completed, not_completed[:5]
     assert instance.tmp_entries() == []
+
+
+def test_sigterm_drains_the_queue(instance):
+    """SIGTERM: submissions are refused (503, Retry-After) while the signer
+    works through what is queued; signetd exits 0 with nothing left."""
+    import concurrent.futures
+    import datetime
+
+    from conftest import peer
+
+    def one(i):
+        s = instance.session(source=peer(i))
+        r = s.post(instance.api("/signing-requests"),
+                   data={"projectSlug": "demo-app",
+                         "signingPolicySlug": "test-signing"},
+                   files={"artifact": ("d.bin", os.urandom(2048))}, timeout=60)
+        return r.json()["id"] if r.status_code == 201 else None
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        rids = [r for r in ex.map(one, range(120)) if r]
+    assert len(rids) == 120
+    instance.proc.send_signal(15)
+    refused = None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and instance.proc.poll() is None:
+        try:
+            r = instance.submit(b"while stopping\n", expect=None)
+        except Exception:
+            break
+        if r.status_code == 503:
+            refused = r
+            break
+    # a second SIGTERM would end the drain at once: wait for the exit
+    instance.proc.wait(timeout=30)
+    rc = instance.stop()
+    assert rc == 0, instance.log_text()[-2000:]
+    stopped = datetime.datetime.now(datetime.timezone.utc)
+    log = instance.log_text()
+    assert "drain: the queue is empty" in log, log[-2000:]
+    if refused is not None:
+        assert refused.json()["error"] == "stopping"
+        assert "Retry-After" in refused.headers
+    instance.start()
+    for rid in rids:
+        req = instance.get_request(rid)
+        assert req["workflowStatus"] == "Completed", req
+        done = datetime.datetime.fromisoformat(
+            req["history"][-1]["at"].replace("Z", "+00:00"))
+        assert done <= stopped, (rid, done, stopped)
