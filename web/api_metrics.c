@@ -1,10 +1,11 @@
-/* GET /api/v1/metrics: the appliance's state in the Prometheus text
+/* GET /api/v1/metrics and GET /api/v1/admin/storage: the appliance's state in the Prometheus text
  * exposition format (version 0.0.4), for administrators and identities
  * or users given the metrics role; the same text on the plain loopback
  * listener of [metrics] listen (server.c). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 
@@ -172,7 +173,66 @@ api_metrics(struct api *a)
 	api_metrics_send(a->c, a->app);
 }
 
+struct api_storage_walk {
+	struct cas *cas;
+	uint64_t count, bytes;
+};
+
+static int
+api_storage_one(const char *hex, void *arg)
+{
+	struct api_storage_walk *w = arg;
+	uint64_t size;
+	int fd;
+
+	if (cas_open_read(w->cas, hex, &fd, &size) == 0) {
+		w->count++;
+		w->bytes += size;
+		close(fd);
+	}
+	return 0;
+}
+
+/* GET /admin/storage: what the store and the artifacts hold against
+ * their limits (signet admin storage status). */
+static void
+api_admin_storage(struct api *a)
+{
+	struct store_usage u;
+	struct api_storage_walk w = { a->app->cas, 0, 0 };
+	uint64_t avail = 0, total = 0;
+	char why[256] = "";
+	int writable;
+
+	if (!workflow_is_admin(&a->who)) {
+		http_error(a->c, 403, "forbidden", "for administrators");
+		return;
+	}
+	writable = store_admit(a->app->store, (uint64_t)signer_depth(
+	    a->app->signer) * SIGNET_STORE_RESULT_BYTES, why, sizeof(why)) == 0;
+	if (store_usage(a->app->store, &u) != 0)
+		memset(&u, 0, sizeof(u));
+	if (cas_space(a->app->cas, &avail, &total) != 0)
+		avail = total = 0;
+	if (cas_walk(a->app->cas, api_storage_one, &w) != 0)
+		log_warn("api: the artifact count is incomplete");
+	http_json(a->c, 200, json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, "
+	    "s:{s:I, s:I, s:I, s:I}, s:b, s:s?, s:i}",
+	    "database", "usedBytes", (json_int_t)u.map_used,
+	    "mapSizeBytes", (json_int_t)u.map_size,
+	    "maxMapSizeBytes", (json_int_t)u.max_map,
+	    "diskFreeBytes", (json_int_t)u.disk_avail,
+	    "diskTotalBytes", (json_int_t)u.disk_total,
+	    "artifacts", "count", (json_int_t)w.count,
+	    "bytes", (json_int_t)w.bytes,
+	    "diskFreeBytes", (json_int_t)avail,
+	    "diskTotalBytes", (json_int_t)total,
+	    "writable", writable, "reason", writable ? NULL : why,
+	    "queueDepth", (int)signer_depth(a->app->signer)), NULL);
+}
+
 const struct api_route api_metrics_routes[] = {
 	{ "GET", 1, { "metrics" }, 0, api_metrics },
+	{ "GET", 2, { "admin", "storage" }, 0, api_admin_storage },
 	{ NULL, 0, { NULL }, 0, NULL },
 };

@@ -227,6 +227,30 @@ def test_disk_full_while_signing_waits(small_disk):
     assert req["status"] == "Completed", req
 
 
+def test_admin_storage_status(small_disk):
+    """`signet admin storage status` shows the limits and says why the
+    store takes no submissions."""
+    import json
+    from test_admin import admin_token, cli
+    inst = small_disk
+    inst.wait_final(inst.submit(b"one artifact at least\n").json()["id"])
+    tok = admin_token(inst)
+    out = json.loads(cli(inst, tok, "--json", "storage", "status").stdout)
+    assert out["writable"] is True
+    assert out["artifacts"]["count"] >= 1
+    assert out["database"]["maxMapSizeBytes"] >= out["database"]["mapSizeBytes"]
+    filler = _fill_disk(inst.state.parent, 0)
+    try:
+        p = cli(inst, tok, "storage", "status")
+        assert "disk holding the state directory is full" in p.stdout, p.stdout
+        assert "artifacts" in p.stdout and "MiB" in p.stdout
+    finally:
+        filler.unlink()
+    # administrators only
+    r = inst.session().get(inst.api("/admin/storage"), timeout=30)
+    assert r.status_code == 403
+
+
 @pytest.fixture(scope="module")
 def small_map(tmp_path_factory):
     """An instance whose database starts at 1 MiB and may grow to 3 MiB."""
