@@ -1416,7 +1416,8 @@ signet_admin_main(int argc, char **argv)
 		res = "config";
 		argc -= optind;
 		argv += optind;
-	} else if (strcmp(res, "token") == 0 && (argc - optind == 1 ||
+	} else if ((strcmp(res, "token") == 0 ||
+	    strcmp(res, "storage") == 0) && (argc - optind == 1 ||
 	    argv[optind + 1][0] == '-')) {
 		verb = "status";
 		argc -= optind;

@@ -235,7 +235,7 @@ def test_admin_storage_status(small_disk):
     inst = small_disk
     inst.wait_final(inst.submit(b"one artifact at least\n").json()["id"])
     tok = admin_token(inst)
-    out = json.loads(cli(inst, tok, "--json", "storage", "status").stdout)
+    out = json.loads(cli(inst, tok, "--json", "storage").stdout)
     assert out["writable"] is True
     assert out["artifacts"]["count"] >= 1
     assert out["database"]["maxMapSizeBytes"] >= out["database"]["mapSizeBytes"]
