@@ -425,7 +425,12 @@ api_download(struct api *a)
 		return;
 	art = json_object_get(rec, signed_artifact ? "signedArtifact" :
 	    "unsignedArtifact");
-	if (!json_is_object(art)) {
+	if (json_object_get(rec, "artifactsRemovedAt") != NULL) {
+		http_error(a->c, 410, "artifact_removed", "the artifacts of "
+		    "request %s were removed at %s ([store] retention); its "
+		    "record and digests are kept", id, json_string_value(
+		    json_object_get(rec, "artifactsRemovedAt")));
+	} else if (!json_is_object(art)) {
 		http_error(a->c, 409, "not_signed", "request %s is %s; the "
 		    "signed artifact exists once it is Completed", id,
 		    json_string_value(json_object_get(rec, "workflowStatus")));

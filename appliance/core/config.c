@@ -171,6 +171,35 @@ config_parse_uids(const char *value, struct config *c)
 	return NULL;
 }
 
+/* "90d", "12h", "30m", "3600s", "3600", "0" → seconds (at most ten
+ * years) */
+static int
+config_parse_duration(const char *s, uint64_t *out)
+{
+	static const struct {
+		char unit;
+		uint64_t mul;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	char num[16];
+	size_t n = strlen(s), i;
+	uint64_t mul = 1;
+	long v;
+
+	if (n == 0 || n >= sizeof(num))
+		return SIGNET_ERR_INVALID;
+	memcpy(num, s, n + 1);
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (num[n - 1] == units[i].unit) {
+			mul = units[i].mul;
+			num[--n] = '\0';
+		}
+	if (n == 0 || num_parse_long(num, 0, 3650L * 86400, &v) != 0 ||
+	    (uint64_t)v * mul > 3650ULL * 86400)
+		return SIGNET_ERR_INVALID;
+	*out = (uint64_t)v * mul;
+	return 0;
+}
+
 /* "127.0.0.1:9464", "[::1]:9464", "localhost:9464": the metrics
  * listener is plain HTTP, so it is reachable from this host only. */
 static int
@@ -242,6 +271,10 @@ config_handler(void *user, const char *section, const char *name,
 		if (config_parse_size(value, &c->max_map_size) != 0 ||
 		    c->max_map_size < (1ULL << 20))
 			what = "max_map_size must be a size of at least 1M";
+	} else if (IS("store", "retention")) {
+		if (config_parse_duration(value, &c->retention_s) != 0)
+			what = "retention must be 0 (keep) or a duration such as "
+			    "90d, 12h, 30m or 3600s";
 	} else if (IS("signer", "max_queue")) {
 		if (config_parse_uint(value, 0, SIGNET_MAX_QUEUE_LIMIT,
 		    &c->max_queue) != 0)

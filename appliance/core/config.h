@@ -34,6 +34,8 @@ struct config {
 	uint64_t max_artifact_size;
 	uint64_t map_size;	/* the database map at start */
 	uint64_t max_map_size;	/* it grows up to this while running */
+	uint64_t retention_s;	/* artifacts of final requests older than
+				 * this are removed; 0: kept */
 	/* [token] */
 	char *module;
 	char *token_label;

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "audit.h"
 #include "cas.h"
 #include "catalog.h"
 #include "events.h"
@@ -826,6 +828,12 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 		return r;
 	if ((r = workflow_load(t, p, id, &orig, msg, len)) != 0)
 		goto out;
+	if (json_object_get(orig, "artifactsRemovedAt") != NULL) {
+		r = signet_errf(msg, len, SIGNET_ERR_CONFLICT, "the artifacts "
+		    "of request %s were removed ([store] retention); submit "
+		    "the artifact again", id);
+		goto out;
+	}
 	project = json_string_value(json_object_get(orig, "projectSlug"));
 	conf = json_string_value(json_object_get(orig,
 	    "artifactConfigurationSlug"));
@@ -944,4 +952,142 @@ workflow_tally(struct store *s, json_t **out)
 	store_txn_abort(&t);
 	*out = w.out;
 	return 0;
+}
+
+/* One request whose artifacts are past retention: its references go, and
+ * a file no other request refers to is named in gone[] for removal once
+ * the change is recorded. */
+static int
+workflow_expire_one(struct store_txn *t, const char *id, const char *cutoff,
+    char gone[2][CAS_HEX_LEN + 1], int *ngone)
+{
+	static const char *const which[] = { "unsignedArtifact",
+	    "signedArtifact" };
+	json_t *rec = NULL, *a = NULL;
+	const char *w, *up, *sha;
+	json_int_t refs;
+	char now[32];
+	size_t i;
+	int r;
+
+	*ngone = 0;
+	if ((r = request_get(t, id, &rec)) != 0)
+		return r;
+	w = json_string_value(json_object_get(rec, "workflowStatus"));
+	up = json_string_value(json_object_get(rec, "updatedAt"));
+	if (w == NULL || !request_is_final(w) || up == NULL ||
+	    strcmp(up, cutoff) >= 0 ||
+	    json_object_get(rec, "artifactsRemovedAt") != NULL) {
+		r = 1;	/* changed meanwhile: nothing to do */
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		sha = json_string_value(json_object_get(json_object_get(rec,
+		    which[i]), "sha256"));
+		if (sha == NULL || !cas_valid_hex(sha))
+			continue;
+		if ((r = store_get_json(t, STORE_ARTIFACTS, sha, &a)) != 0) {
+			if (r == SIGNET_ERR_NOT_FOUND)
+				continue;
+			goto out;
+		}
+		refs = json_integer_value(json_object_get(a, "refs")) - 1;
+		if (refs <= 0) {
+			r = store_del(t, STORE_ARTIFACTS, sha, strlen(sha));
+			snprintf(gone[(*ngone)++], CAS_HEX_LEN + 1, "%s", sha);
+		} else {
+			json_object_set_new(a, "refs", json_integer(refs));
+			r = store_put_json(t, STORE_ARTIFACTS, sha, a);
+		}
+		json_decref(a);
+		a = NULL;
+		if (r != 0)
+			goto out;
+	}
+	request_now(now, NULL);
+	json_object_set_new(rec, "artifactsRemovedAt", json_string(now));
+	r = request_put(t, rec);
+out:
+	json_decref(a);
+	json_decref(rec);
+	return r;
+}
+
+struct workflow_expire_walk {
+	const char *cutoff;
+	json_t *ids;
+};
+
+static int
+workflow_expire_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct workflow_expire_walk *w = arg;
+	json_t *rec;
+	const char *st, *up, *id;
+
+	(void)k;
+	(void)klen;
+	if ((rec = json_loadb(v, vlen, 0, NULL)) == NULL)
+		return 0;
+	st = json_string_value(json_object_get(rec, "workflowStatus"));
+	up = json_string_value(json_object_get(rec, "updatedAt"));
+	id = json_string_value(json_object_get(rec, "id"));
+	if (st != NULL && request_is_final(st) && up != NULL && id != NULL &&
+	    strcmp(up, w->cutoff) < 0 &&
+	    json_object_get(rec, "artifactsRemovedAt") == NULL &&
+	    json_array_size(w->ids) < SIGNET_RETENTION_BATCH)
+		json_array_append_new(w->ids, json_string(id));
+	json_decref(rec);
+	return json_array_size(w->ids) >= SIGNET_RETENTION_BATCH ? 1 : 0;
+}
+
+int
+workflow_expire_artifacts(struct store *s, struct cas *c, uint64_t seconds,
+    time_t now, unsigned *removed)
+{
+	struct workflow_expire_walk w;
+	struct store_txn *t = NULL;
+	char cutoff[32], gone[2][CAS_HEX_LEN + 1];
+	time_t when = now - (time_t)seconds;
+	struct tm tm;
+	size_t i;
+	int r, ng, j;
+
+	*removed = 0;
+	gmtime_r(&when, &tm);
+	strftime(cutoff, sizeof(cutoff), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	w.cutoff = cutoff;
+	if ((w.ids = json_array()) == NULL)
+		return SIGNET_ERR_NOMEM;
+	if ((r = store_txn_begin(s, 0, &t)) != 0 ||
+	    (r = store_walk(t, STORE_REQUESTS, NULL, 0, NULL, 0, 0,
+	    workflow_expire_cb, &w)) != 0)
+		goto out;
+	store_txn_abort(&t);
+	/* one transaction per request: the writer lock is held briefly */
+	for (i = 0; i < json_array_size(w.ids); i++) {
+		const char *id = json_string_value(json_array_get(w.ids, i));
+
+		if ((r = store_txn_begin(s, 1, &t)) != 0)
+			goto out;
+		r = workflow_expire_one(t, id, cutoff, gone, &ng);
+		if (r == 1) {
+			store_txn_abort(&t);
+			continue;
+		}
+		if (r != 0 || (r = audit_append(t, "system", "retention",
+		    "signing-request.artifacts-removed", id, NULL)) != 0 ||
+		    (r = store_txn_commit(&t)) != 0)
+			goto out;
+		for (j = 0; j < ng; j++)
+			if (cas_remove(c, gone[j]) != 0)
+				log_warn("retention: %s stays on disk", gone[j]);
+		(*removed)++;
+	}
+	r = 0;
+out:
+	store_txn_abort(&t);
+	json_decref(w.ids);
+	return r;
 }

@@ -120,4 +120,11 @@ int workflow_resubmit(struct store *s, const struct principal *p,
  * 3, ...}}, for the metrics: one read of every request. */
 int workflow_tally(struct store *s, json_t **out) SIGNET_WUR;
 
+/* Retention ([store] retention): the artifacts of requests final for
+ * more than seconds are removed (a file goes once no request refers to
+ * it); the records stay, marked "artifactsRemovedAt", and each removal is
+ * audited. At most SIGNET_RETENTION_BATCH requests a call. */
+int workflow_expire_artifacts(struct store *s, struct cas *c,
+    uint64_t seconds, time_t now, unsigned *removed) SIGNET_WUR;
+
 #endif

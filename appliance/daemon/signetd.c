@@ -26,8 +26,10 @@
 #include "request.h"
 #include "server.h"
 #include "signer.h"
+#include "signet_limits.h"
 #include "signetd_common.h"
 #include "users.h"
+#include "workflow.h"
 
 static void
 usage(void)
@@ -100,6 +102,35 @@ gc_artifacts(struct app *app)
 	if (g.removed > 0)
 		log_info("removed %d artifact(s) no request refers to",
 		    g.removed);
+}
+
+/* How often the retention sweep runs: hourly, or twice per retention
+ * period when that is shorter; without retention, an hour of nothing. */
+static time_t
+retention_interval(const struct app *app)
+{
+	uint64_t r = app->cfg.retention_s;
+
+	if (r == 0 || r / 2 >= SIGNET_RETENTION_SWEEP_S)
+		return SIGNET_RETENTION_SWEEP_S;
+	return r / 2 > 0 ? (time_t)(r / 2) : 1;
+}
+
+static void
+retention_sweep(struct app *app)
+{
+	unsigned n = 0;
+	int r;
+
+	if (app->cfg.retention_s == 0)
+		return;
+	if ((r = workflow_expire_artifacts(app->store, app->cas,
+	    app->cfg.retention_s, time(NULL), &n)) != 0)
+		log_warn("retention: %s; tried again later", signet_strerror(r));
+	if (n > 0)
+		log_info("retention: removed the artifacts of %u request(s) "
+		    "final for more than %llu s ([store] retention)", n,
+		    (unsigned long long)app->cfg.retention_s);
 }
 
 /* After SIGTERM: submissions are refused, and the signer works through
@@ -293,9 +324,15 @@ main(int argc, char **argv)
 		goto out;
 	if (console_srv_start(&app, &cons) != 0)
 		goto out;
+	retention_sweep(&app);
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		struct timespec wait = { retention_interval(&app), 0 };
+
+		if ((sig = sigtimedwait(&set, NULL, &wait)) < 0) {
+			if (errno == EAGAIN)
+				retention_sweep(&app);
 			continue;
+		}
 		if (sig == SIGCHLD) {
 			if (waitpid(kh_pid(app.kh), &status, WNOHANG) ==
 			    kh_pid(app.kh)) {

@@ -193,6 +193,10 @@
  * default (a day of a busy site's builds, a few MiB of records). */
 #define SIGNET_MAX_QUEUE_LIMIT		1000000
 #define SIGNET_DEFAULT_MAX_QUEUE	10000
+/* Retention: requests whose artifacts one sweep removes (the next sweep
+ * takes the rest), and the longest pause between sweeps. */
+#define SIGNET_RETENTION_BATCH		1000
+#define SIGNET_RETENTION_SWEEP_S	3600
 /* [server] drain_timeout: how long SIGTERM lets the signer work through
  * the queue before signetd stops (systemd's TimeoutStopSec is 90 s). */
 #define SIGNET_DEFAULT_DRAIN_TIMEOUT_S	10

@@ -518,3 +518,56 @@ def test_metrics_role_and_plain_listener(tmp_path_factory):
         _families(r.text)
     finally:
         inst.stop()
+
+
+# -------------------------------------------------------------- retention
+
+def test_retention_removes_artifacts_of_final_requests(tmp_path_factory):
+    """[store] retention: the artifacts of requests final for longer are
+    removed (the record stays, downloads say 410), a file another request
+    still needs stays, and each removal is audited."""
+    import hashlib
+    inst = Instance(tmp_path_factory.mktemp("retention"))
+    inst.provision()
+    _set_conf(inst, retention="3s")
+    inst.start()
+    try:
+        shared = b"shared bytes " + os.urandom(8)
+        waiting = inst.submit(shared, policy="release-signing",
+                              fields=inst.origin()).json()["id"]
+        done = inst.submit(shared).json()["id"]
+        alone = inst.submit(b"alone " + os.urandom(8)).json()["id"]
+        for rid in (done, alone):
+            assert inst.wait_final(rid)["workflowStatus"] == "Completed"
+        signed = inst.get_request(alone)["signedArtifact"]["sha256"]
+        unsigned = inst.get_request(alone)["unsignedArtifact"]["sha256"]
+        assert {signed, unsigned} <= _artifact_files(inst)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if "artifactsRemovedAt" in inst.get_request(alone) and \
+                    "artifactsRemovedAt" in inst.get_request(done):
+                break
+            time.sleep(0.5)
+        req = inst.get_request(alone)
+        assert "artifactsRemovedAt" in req, req
+        assert req["workflowStatus"] == "Completed"
+        files = _artifact_files(inst)
+        assert signed not in files and unsigned not in files
+        r = inst.session().get(inst.api(f"/signing-requests/{alone}/signed-artifact"),
+                               timeout=30)
+        assert r.status_code == 410 and r.json()["error"] == "artifact_removed"
+        # the waiting request still refers to the shared bytes
+        assert hashlib.sha256(shared).hexdigest() in files
+        assert "artifactsRemovedAt" not in inst.get_request(waiting)
+        _approve_all(inst, waiting)
+        assert inst.wait_final(waiting)["workflowStatus"] == "Completed"
+        audit = inst.login("admin").get(inst.api("/audit?limit=1000"), timeout=30)
+        assert audit.status_code == 200, audit.text
+        assert "signing-request.artifacts-removed" in audit.text
+        # what has no artifact any more cannot be resubmitted
+        r = inst.session().post(inst.api(f"/signing-requests/{alone}/resubmit"),
+                                json={"signingPolicySlug": "test-signing"},
+                                timeout=30)
+        assert r.status_code == 409, r.text
+    finally:
+        inst.stop()
