@@ -192,6 +192,7 @@ config_parse_duration(const char *s, uint64_t *out)
 		if (num[n - 1] == units[i].unit) {
 			mul = units[i].mul;
 			num[--n] = '\0';
+			break;
 		}
 	if (n == 0 || num_parse_long(num, 0, 3650L * 86400, &v) != 0 ||
 	    (uint64_t)v * mul > 3650ULL * 86400)
