@@ -60,6 +60,7 @@ struct wbuf;
 /* The metrics text (api_metrics.c), for the API and the plain listener. */
 int api_metrics_text(struct app *app, struct wbuf *b);
 void api_metrics_send(struct mg_connection *c, struct app *app);
+extern const struct api_route api_tsa_routes[];
 
 /* A query parameter; 0, or -1 with an error sent. */
 int api_query(const struct api *a, const char *name, char *buf, size_t len,

@@ -913,6 +913,32 @@ console_activate(struct console *c, const json_t *st)
 	return 0;
 }
 
+/* The system clock as adjtimex sees it, which time-stamp tokens take
+ * their genTime from, and whether the TSA issues. */
+static void
+console_clock_lines(const json_t *st, struct console_lines *ls)
+{
+	const json_t *clk = json_object_get(st, "clock");
+	const json_t *tsa = json_object_get(st, "timestamping");
+	int synced = json_is_true(json_object_get(clk, "synchronized"));
+
+	if (!json_is_object(clk))
+		return;
+	console_line(ls, "Clock        %s, estimated error %lld ms",
+	    synced ? "synchronised" : "NOT synchronised",
+	    (long long)json_integer_value(json_object_get(clk,
+	    "estimatedErrorUs")) / 1000);
+	if (!json_is_true(json_object_get(tsa, "enabled")))
+		console_line(ls, "Time-stamps  off ([tsa] certificate not set)");
+	else
+		console_line(ls, "Time-stamps  %s, %lld issued since start",
+		    synced ? "issued" : json_is_true(json_object_get(tsa,
+		    "allowUnsynchronized")) ? "issued (allow_unsynchronized)" :
+		    "REFUSED until the clock is synchronised",
+		    (long long)json_integer_value(json_object_get(tsa,
+		    "tokensIssued")));
+}
+
 static void
 console_token_lines(const json_t *st, struct console_lines *ls)
 {
@@ -931,6 +957,7 @@ console_token_lines(const json_t *st, struct console_lines *ls)
 	    "manufacturer"), console_str(st, "model"), console_str(st,
 	    "serial"));
 	console_line(ls, "User PIN     %s", console_pin_state(flags));
+	console_clock_lines(st, ls);
 	console_line(ls, "%s", "");
 	console_line(ls, "Keys (%zu)", json_array_size(json_object_get(st,
 	    "keys")));

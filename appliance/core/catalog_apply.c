@@ -145,7 +145,8 @@ catalog_apply_certificate(struct catalog_apply *a, const char *project,
     json_t *c)
 {
 	const char *name, *key, *purpose, *file = NULL, *inline_pem = NULL;
-	char *pem = NULL, *norm = NULL, *subject = NULL, fp[65], na[32];
+	char *pem = NULL, *norm = NULL, *subject = NULL, fp[65], na[32],
+	    err[256];
 	size_t len = 0;
 	json_error_t jerr;
 	STACK_OF(X509) *chain = NULL;
@@ -163,9 +164,10 @@ catalog_apply_certificate(struct catalog_apply *a, const char *project,
 	if (!catalog_valid_name(name))
 		return apply_fail(a, "certificate '%s': name must be 1-64 "
 		    "letters, digits, '-', '_', '.'", name);
-	if (strcmp(purpose, "test") != 0 && strcmp(purpose, "release") != 0)
+	if (strcmp(purpose, "test") != 0 && strcmp(purpose, "release") != 0 &&
+	    strcmp(purpose, "timestamping") != 0)
 		return apply_fail(a, "certificate '%s': purpose must be "
-		    "\"test\" or \"release\"", name);
+		    "\"test\", \"release\" or \"timestamping\"", name);
 	if ((file == NULL) == (inline_pem == NULL))
 		return apply_fail(a, "certificate '%s': give exactly one of "
 		    "chainFile or chainPem", name);
@@ -184,6 +186,12 @@ catalog_apply_certificate(struct catalog_apply *a, const char *project,
 		goto out;
 	}
 	leaf = sk_X509_value(chain, 0);
+	if (strcmp(purpose, "timestamping") == 0 &&
+	    pki_check_timestamping(leaf, err, sizeof(err)) != 0) {
+		r = apply_fail(a, "certificate '%s' cannot be a timestamping "
+		    "certificate: %s", name, err);
+		goto out;
+	}
 	if (a->kh == NULL) {
 		r = apply_fail(a, "certificate '%s': the token is needed to "
 		    "match it to its key", name);
@@ -742,6 +750,7 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
     json_t *p)
 {
 	const char *slug, *name, *cert, *purpose = NULL, *cpurpose = NULL;
+	const char *tstamp = NULL;
 	json_int_t approvals = 0;
 	json_t *subs = NULL, *apprs = NULL, *confs = NULL, *rec = NULL,
 	    *crec = NULL, *e, *branches = NULL;
@@ -751,13 +760,13 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 	int r, verified = 0;
 
 	if (json_unpack_ex(p, &jerr, JSON_STRICT,
-	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o, s?:b, s?:o}",
+	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o, s?:b, s?:o, s?:s}",
 	    "slug", &slug, "name", &name, "certificate", &cert,
 	    "purpose", &purpose, "requiredApprovals", &approvals,
 	    "submitters", &subs, "approvers", &apprs,
 	    "artifactConfigurations", &confs,
 	    "requireVerifiedOrigin", &verified,
-	    "allowedBranches", &branches) != 0)
+	    "allowedBranches", &branches, "timestamp", &tstamp) != 0)
 		return apply_fail(a, "project '%s': signingPolicies: %s",
 		    project, jerr.text);
 	if (!catalog_valid_slug(slug))
@@ -767,6 +776,10 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 	if (approvals < 0 || approvals > 16)
 		return apply_fail(a, "%s: requiredApprovals must be 0 to 16",
 		    what);
+	if (tstamp != NULL && strcmp(tstamp, "builtin") != 0 &&
+	    strcmp(tstamp, "none") != 0)
+		return apply_fail(a, "%s: timestamp must be \"builtin\" (the "
+		    "appliance's TSA, [tsa]) or \"none\"", what);
 	if ((r = apply_string_list(a, what, subs)) != 0 ||
 	    (r = apply_string_list(a, what, apprs)) != 0 ||
 	    (r = apply_approvers(a, what, apprs)) != 0)
@@ -844,6 +857,9 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 		json_object_set_new(rec, "requireVerifiedOrigin", json_true());
 	if (json_array_size(branches) > 0)
 		json_object_set(rec, "allowedBranches", branches);
+	/* the same for time-stamping (README "Time stamping") */
+	if (tstamp != NULL && strcmp(tstamp, "builtin") == 0)
+		json_object_set_new(rec, "timestamp", json_string("builtin"));
 	r = apply_put(a, STORE_POLICIES, "policy", key, rec);
 	json_decref(rec);
 	return r;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_tsa.h"
 #include "err.h"
 
 #define CONFIG_MAX_ENV	16
@@ -77,6 +78,8 @@ struct config {
 	char *kh_journal;	/* signing journal directory; default
 				 * <state_dir>/keyholder/journal */
 	int kh_no_generate;	/* generate = no: no keys made by the keyholder */
+	/* [tsa] (config_tsa.h) */
+	struct config_tsa tsa;
 };
 
 /* Reads path; relative paths inside are taken relative to its directory.

@@ -13,6 +13,7 @@ struct kh;
 struct signer;
 struct notify;
 struct jwks_refresh;
+struct tsa;
 
 struct app {
 	struct config cfg;
@@ -23,6 +24,7 @@ struct app {
 	struct notify *notify;
 	struct jwks_refresh *jwks_refresh;
 	int draining;	/* stopping: submissions are refused (atomic) */
+	struct tsa *tsa;	/* NULL: [tsa] is off */
 };
 
 /* After a commit that changed rec (the API, the officer console): a

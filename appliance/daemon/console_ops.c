@@ -20,6 +20,7 @@
 #include "khclient.h"
 #include "log.h"
 #include "request.h"
+#include "tsa.h"
 #include "users.h"
 #include "workflow.h"
 
@@ -504,6 +505,11 @@ console_srv_token_status(struct console_srv_ctx *x)
 	    "keyCount", (int)st.key_count,
 	    "keys", jkeys, "certificates", cc.out);
 	r = x->rep == NULL ? SIGNET_ERR_NOMEM : 0;
+	/* the clock time-stamps take their time from, and the TSA */
+	if (r == 0 && (json_object_set_new(x->rep, "clock",
+	    tsa_clock_json()) != 0 || json_object_set_new(x->rep,
+	    "timestamping", tsa_status_json(app->tsa)) != 0))
+		r = SIGNET_ERR_NOMEM;
 out:
 	store_txn_abort(&cc.t);
 	free(keys);

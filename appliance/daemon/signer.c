@@ -19,6 +19,7 @@
 #include "rkey.h"
 #include "signer.h"
 #include "signet_limits.h"
+#include "tsa.h"
 
 /* How long a request waits before another try while the token is locked
  * or the keyholder is busy restarting. */
@@ -192,6 +193,27 @@ out:
 	return r;
 }
 
+/* A policy with `timestamp: builtin` has its signatures time-stamped by
+ * this appliance's TSA ([tsa]); without one they cannot be. */
+static int
+signer_timestamp(struct signer *s, const json_t *policy,
+    struct format_job *job, char *reason, size_t rlen)
+{
+	const char *ts = json_string_value(json_object_get(policy,
+	    "timestamp"));
+
+	if (ts == NULL || strcmp(ts, "builtin") != 0)
+		return 0;
+	if (s->app->tsa == NULL) {
+		snprintf(reason, rlen, "the policy asks for a time-stamp from "
+		    "the built-in TSA, and [tsa] is off");
+		return SIGNET_ERR_CONFIG;
+	}
+	job->timestamp = tsa_stamp;
+	job->timestamp_arg = s->app->tsa;
+	return 0;
+}
+
 static int
 signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
     json_t **certinfo, char *reason, size_t rlen)
@@ -249,6 +271,8 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	job.artifact_sha256 = sha;
 	job.artifact_size = (uint64_t)json_integer_value(json_object_get(
 	    json_object_get(rec, "unsignedArtifact"), "size"));
+	if ((r = signer_timestamp(s, policy, &job, reason, rlen)) != 0)
+		goto out;
 	fk.key = k->key;
 	fk.leaf = k->leaf;
 	fk.chain = k->chain;

@@ -25,9 +25,11 @@
 #include "outbound.h"
 #include "request.h"
 #include "server.h"
+#include "server_tsa.h"
 #include "signer.h"
 #include "signet_limits.h"
 #include "signetd_common.h"
+#include "tsa.h"
 #include "users.h"
 #include "workflow.h"
 
@@ -201,11 +203,34 @@ reload_limits(struct app *app, const char *conf)
 	config_free(&c);
 }
 
+/* The time-stamping authority of [tsa]; its key is loaded at the first
+ * query, when the token may have been activated. */
+static int
+start_tsa(struct app *app)
+{
+	struct tsa_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.certificate = app->cfg.tsa.certificate;
+	o.policy = app->cfg.tsa.policy;
+	o.accuracy_ms = app->cfg.tsa.accuracy_ms;
+	o.allow_unsynchronized = app->cfg.tsa.allow_unsynchronized;
+	if (tsa_open(app->store, app->kh, &o, &app->tsa) != 0) {
+		log_err("cannot start the time-stamping authority ([tsa])");
+		return -1;
+	}
+	log_info("tsa: time-stamping authority on, certificate '%s', policy "
+	    "%s%s", o.certificate, o.policy, o.allow_unsynchronized ?
+	    " (issuing even while the clock is not synchronised)" : "");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct app app;
 	struct server *srv = NULL;
+	struct server_tsa *tsrv = NULL;
 	struct console_srv *cons = NULL;
 	struct kh_spawn_opts ko;
 	struct notify_opts no;
@@ -316,6 +341,8 @@ main(int argc, char **argv)
 		log_err("cannot start the JWKS refresh");
 		goto out;
 	}
+	if (app.cfg.tsa.certificate != NULL && start_tsa(&app) != 0)
+		goto out;
 	if (signer_start(&app, app.cfg.workers, &app.signer) != 0) {
 		log_err("cannot start the signer");
 		goto out;
@@ -323,6 +350,8 @@ main(int argc, char **argv)
 	if (server_start(&app, &srv) != 0)
 		goto out;
 	if (console_srv_start(&app, &cons) != 0)
+		goto out;
+	if (server_tsa_start(&app, &tsrv) != 0)
 		goto out;
 	retention_sweep(&app);
 	for (;;) {
@@ -359,9 +388,12 @@ main(int argc, char **argv)
 out:
 	/* no new signatures while the rest stops; the queue is kept */
 	signer_halt(app.signer);
+	server_tsa_stop(tsrv);
 	server_stop(srv);
 	console_srv_stop(cons);
 	signer_stop(app.signer);
+	/* after both listeners: writes the issuance not yet audited */
+	tsa_close(app.tsa);
 	/* after the server: its handlers refresh through it */
 	jwks_refresh_stop(app.jwks_refresh);
 	notify_stop(app.notify);

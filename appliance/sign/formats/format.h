@@ -31,6 +31,12 @@ struct format_job {
 	const char *request_id;		/* journaled by the keyholder */
 	const char *artifact_sha256;	/* hex, CAS_HEX_LEN */
 	uint64_t artifact_size;
+	/* The policy's time-stamping (`timestamp: builtin`): a DER
+	 * TimeStampToken (RFC 3161) over len bytes of data into *token
+	 * (OPENSSL_free), for formats that carry one; NULL: none. */
+	int (*timestamp)(void *arg, const unsigned char *data, size_t len,
+	    unsigned char **token, size_t *toklen);
+	void *timestamp_arg;
 };
 
 /* The signed output, written into the artifact store by the format. */
