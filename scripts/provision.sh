@@ -392,7 +392,9 @@ doc = {
              {"slug": "test-signing", "name": "Test signing",
               "certificate": "test-signing", "requiredApprovals": 0,
               "submitters": ["ci-runner", "dev"], "approvers": [],
-              "artifactConfigurations": ["detached-cms"]},
+              "artifactConfigurations": ["detached-cms"],
+              # build machines may sign through the PKCS#11 module
+              "allowHashSigning": True},
              {"slug": "release-signing", "name": "Release signing",
               "certificate": "release-signing", "requiredApprovals": 1,
               "submitters": ["ci-runner"], "approvers": ["officer"],

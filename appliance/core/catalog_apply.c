@@ -737,7 +737,7 @@ apply_all_formats(void)
 	size_t i;
 
 	for (i = 0; all != NULL && i < format_count(); i++)
-		if (json_array_append_new(all,
+		if (!format_digest_only(format_at(i)) && json_array_append_new(all,
 		    json_string(format_at(i)->slug)) != 0) {
 			json_decref(all);
 			return NULL;
@@ -757,16 +757,18 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 	json_error_t jerr;
 	char key[2 * SIGNET_MAX_SLUG + 2], what[160], pbuf[16], err[300];
 	size_t i;
-	int r, verified = 0;
+	int r, verified = 0, hash = 0;
 
 	if (json_unpack_ex(p, &jerr, JSON_STRICT,
-	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o, s?:b, s?:o, s?:s}",
+	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o, s?:b, s?:o, s?:s,"
+	    " s?:b}",
 	    "slug", &slug, "name", &name, "certificate", &cert,
 	    "purpose", &purpose, "requiredApprovals", &approvals,
 	    "submitters", &subs, "approvers", &apprs,
 	    "artifactConfigurations", &confs,
 	    "requireVerifiedOrigin", &verified,
-	    "allowedBranches", &branches, "timestamp", &tstamp) != 0)
+	    "allowedBranches", &branches, "timestamp", &tstamp,
+	    "allowHashSigning", &hash) != 0)
 		return apply_fail(a, "project '%s': signingPolicies: %s",
 		    project, jerr.text);
 	if (!catalog_valid_slug(slug))
@@ -793,8 +795,15 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 		json_array_foreach(confs, i, e) {
 			char known[256];
 
-			if (json_is_string(e) &&
-			    format_find(json_string_value(e)) != NULL)
+			const struct format *f = json_is_string(e) ?
+			    format_find(json_string_value(e)) : NULL;
+
+			if (format_digest_only(f))
+				return apply_fail(a, "%s: '%s' is not listed in "
+				    "artifactConfigurations; a policy signs "
+				    "digests only with allowHashSigning: true",
+				    what, f->slug);
+			if (f != NULL)
 				continue;
 			format_slugs(known, sizeof(known));
 			return apply_fail(a, "%s: unknown artifact "
@@ -860,6 +869,10 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 	/* the same for time-stamping (README "Time stamping") */
 	if (tstamp != NULL && strcmp(tstamp, "builtin") == 0)
 		json_object_set_new(rec, "timestamp", json_string("builtin"));
+	/* off unless asked for: the appliance then signs digests of files
+	 * it never sees (docs/architecture.md, hash signing) */
+	if (hash)
+		json_object_set_new(rec, "allowHashSigning", json_true());
 	r = apply_put(a, STORE_POLICIES, "policy", key, rec);
 	json_decref(rec);
 	return r;

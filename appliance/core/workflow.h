@@ -75,6 +75,9 @@ struct workflow_submission {
 					 * key, submitter and artifact digest
 					 * returns the first request */
 	int *repeated;			/* may be NULL; set to 1 for a repeat */
+	/* hash signing (hashreq.h): the parsed "hash" object, and then
+	 * no artifact; NULL for an uploaded artifact */
+	const json_t *hash;
 };
 
 /* Whether p may submit to project/policy with artifact configuration

@@ -266,4 +266,20 @@
 #define SIGNET_MAX_CAB_SIZE		0x7FFFFFFFULL
 #define SIGNET_MAX_CAB_SIGNATURE	(1024 * 1024)
 
+/* Hash signing (appliance/core/hashreq.c) and the PKCS#11 module build
+ * machines load (pkcs11/signet_p11*.c). The tool a request names is a
+ * process name (16 bytes in /proc/self/comm) with room for a longer
+ * one; its file name is an artifact name. The module bounds what it
+ * reads from the appliance: a policy chain of a handful of PEM
+ * certificates, as many tokens as a build machine could pick from, and
+ * a configuration file of a few lines whose longest value is a path, a
+ * URL or a bearer token; C_Sign waits at most a week for approvals. */
+#define SIGNET_MAX_HASH_TOOL		64
+#define SIGNET_P11_MAX_TOKENS		64
+#define SIGNET_P11_MAX_CHAIN_PEM	(64 * 1024)
+#define SIGNET_P11_MAX_CHAIN		8
+#define SIGNET_P11_MAX_CONF_FILE	(16 * 1024)
+#define SIGNET_P11_MAX_CONF_VALUE	4096
+#define SIGNET_P11_MAX_WAIT_S		(7L * 24 * 3600)
+
 #endif
