@@ -67,6 +67,7 @@ finish() {
 ns=signet-img-$$
 tap=sgtap$$
 qpid=""
+tpm_pid=""
 mnt=""
 dnsmasq_pid=""
 cleanup() {
@@ -86,6 +87,15 @@ detach_loops() {
 		losetup -d "$l" 2> /dev/null
 	done
 }
+stop_tpm() {
+	if [ -n "$tpm_pid" ] && kill -0 "$tpm_pid" 2> /dev/null; then
+		kill "$tpm_pid" 2> /dev/null
+		for _ in $(seq 30); do kill -0 "$tpm_pid" 2> /dev/null || break; sleep 0.1; done
+		kill -9 "$tpm_pid" 2> /dev/null
+	fi
+	[ -z "$tpm_pid" ] || wait "$tpm_pid" 2> /dev/null
+	tpm_pid=""
+}
 stop_vm() {
 	if [ -n "$qpid" ] && kill -0 "$qpid" 2> /dev/null; then
 		kill "$qpid" 2> /dev/null
@@ -94,6 +104,7 @@ stop_vm() {
 	fi
 	[ -z "$qpid" ] || wait "$qpid" 2> /dev/null
 	qpid=""
+	stop_tpm
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -257,9 +268,28 @@ port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); prin
 url=https://127.0.0.1:$port
 mon=$out/monitor.sock
 
+# The machine's TPM2: swtpm, its state kept in tpm/ across the reboot
+# (the state partition is sealed to it). One swtpm per boot: it ends when
+# qemu closes its control channel.
+tpm_dir=$out/tpm
+tpm_sock=$out/swtpm.sock
+mkdir -p "$tpm_dir"
+start_tpm() {
+	stop_tpm
+	rm -f "$tpm_sock"
+	command -v swtpm > /dev/null || { echo "swtpm is missing (scripts/deps.sh --image)" >> "$out/qemu-$1.log"; return 1; }
+	swtpm socket --tpm2 --tpmstate "dir=$tpm_dir" --ctrl "type=unixio,path=$tpm_sock" \
+		--terminate --log "file=$out/swtpm-$1.log,level=2" > /dev/null 2>&1 &
+	tpm_pid=$!
+	for _ in $(seq 50); do [ -S "$tpm_sock" ] && return 0; sleep 0.1; done
+	echo "swtpm did not make its socket" >> "$out/qemu-$1.log"
+	return 1
+}
+
 # boot N: starts the VM (serial log serial-N.txt)
 boot() {
 	local n=$1 net2=()
+	start_tpm "$n"
 	# fixed PCI addresses: the firmware's boot entry for the disk stays
 	# valid when the second NIC is not there (the second boot)
 	[ $have_tap = 0 ] || [ "$n" != 1 ] ||
@@ -274,6 +304,8 @@ boot() {
 		-netdev "user,id=n1,restrict=off,hostfwd=tcp:127.0.0.1:$port-:443" \
 		-device "virtio-net-pci,netdev=n1,mac=52:54:00:5a:16:01,addr=0x5,romfile=" "${net2[@]}" \
 		-device virtio-rng-pci,addr=0x7 "${smbios[@]}" \
+		-chardev "socket,id=chrtpm,path=$tpm_sock" -tpmdev emulator,id=tpm0,chardev=chrtpm \
+		-device tpm-tis,tpmdev=tpm0 \
 		-vga std -display none -serial "file:$out/serial-$n.txt" \
 		-monitor "unix:$mon,server=on,wait=off" -no-reboot \
 		> "$out/qemu-$n.log" 2>&1 &
@@ -403,12 +435,55 @@ after_reboot() {
 		"$py" "$remote" health "$url" "$ca" &&
 		! serial 2 | grep -a "signet-firstboot: provisioned" > /dev/null
 }
+state_unlocked() {
+	serial 2 | grep -a -E "(Finished|Started) systemd-cryptsetup@state.service" ||
+		{ echo "systemd-cryptsetup@state did not open the state partition"; return 1; }
+	serial 2 | grep -a "signet-state:" || true
+	! serial 2 | grep -a "NO TPM2 FOUND" > /dev/null
+}
 if [ "$vm_up" = 1 ]; then
 	powercycle
 fi
 vcheck reboot after_reboot || vm_up=0
+vcheck state-unlocked-tpm2 state_unlocked
 vcheck requests-kept-after-reboot "$py" "$remote" again "$url" "$ca" "$pki/ci.pem" "$pki/ci.key" "$(cat "$out/request-id" 2> /dev/null)" "$out/artifact.bin" "$out"
 stop_vm
+
+# The state partition on the disk the VM used, offline: LUKS2 whose only
+# key slot is the one the systemd-tpm2 token (sealed to the TPM2) refers
+# to: no key file, no passphrase slot.
+state_luks() {
+	local l
+	l=$(sfdisk -J "$disk" | "$py" -c 'import json,sys
+for p in json.load(sys.stdin)["partitiontable"]["partitions"]:
+    if p.get("name") == "signet-state": print(p["start"] * 512, p["size"] * 512)') || return 1
+	[ -n "$l" ] || { echo "no signet-state partition on the disk"; return 1; }
+	l=$(losetup -r -f --show -o "${l% *}" --sizelimit "${l#* }" "$disk") || return 1
+	cryptsetup isLuks --type luks2 "$l" || { echo "signet-state is not LUKS2: $(blkid -p "$l")"; losetup -d "$l"; return 1; }
+	cryptsetup luksDump "$l" || true
+	cryptsetup luksDump --dump-json-metadata "$l" > "$out/state-luks2.json"
+	losetup -d "$l"
+	"$py" - "$out/state-luks2.json" <<-'PY'
+	import json, sys
+	m = json.load(open(sys.argv[1]))
+	slots = sorted(m["keyslots"])
+	tpm = [t for t in m["tokens"].values() if t["type"] == "systemd-tpm2"]
+	named = sorted({k for t in m["tokens"].values() for k in t["keyslots"]})
+	print(f"key slots {slots}; systemd-tpm2 tokens {len(tpm)}, naming slots {named}")
+	assert tpm, "no systemd-tpm2 token"
+	# every key slot belongs to a TPM2 token: no key file, no passphrase
+	assert slots and all(k in {s for t in tpm for s in t["keyslots"]} for k in slots), \
+	    "a key slot that is not sealed to the TPM2"
+	pcrs = sorted({p for t in tpm for p in t.get("tpm2-pcrs", [])})
+	print(f"sealed to PCRs {pcrs}")
+	assert pcrs == [7], "not sealed to PCR 7 alone"
+	PY
+}
+if [ -s "$disk" ]; then
+	check state-luks2-tpm2 state_luks
+else
+	fail state-luks2-tpm2 "no disk"
+fi
 log "build ${build_s}s, first boot to provisioned ${boot_s}s ($accel)"
 printf 'build %ds, first boot to provisioned %ds (%s)\n' "$build_s" "$boot_s" "$accel" >> "$out/timings.txt"
 rm -f "$disk" "$out/vars.fd" "$out/signet-a.efi" "$out/tty1.ppm"
