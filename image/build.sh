@@ -126,7 +126,7 @@ fi
 chmod 0755 "$root/usr/libexec/signet/signet-state"
 
 # Units: the appliance's, and no way to a shell on any console.
-chroot "$root" systemctl enable signetd.service signet-console@tty1.service \
+chroot "$root" systemctl enable signetd.service signet-keyholder.socket signet-console@tty1.service \
 	signet-firstboot.service signet-runtime.service systemd-networkd.service \
 	nftables.service systemd-timesyncd.service > /dev/null 2>&1 ||
 	die "systemctl enable failed"

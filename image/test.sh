@@ -197,17 +197,43 @@ root_contents() {
 if [ -n "$mnt" ]; then
 	check root-contents root_contents
 	security() {
-		local u e lim
-		for u in signetd.service:2.0 signet-console@tty1.service:2.0; do
+		local u e lim sd="" kh=""
+		for u in signetd.service:2.0 signet-console@tty1.service:2.0 signet-keyholder.service:2.0; do
 			lim=${u#*:}
 			u=${u%%:*}
 			systemd-analyze security --offline=true --root="$mnt" --no-pager "$u" > "$out/security-$u.txt" 2>&1
 			e=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$out/security-$u.txt")
 			echo "$u: exposure $e (limit $lim)"
 			[ -n "$e" ] && awk -v e="$e" -v l="$lim" 'BEGIN {exit !(e <= l)}' || return 1
+			case $u in signetd.service) sd=$e ;; signet-keyholder.service) kh=$e ;; esac
 		done
+		# the keyholder, a unit of its own, rates below the network daemon
+		awk -v k="$kh" -v s="$sd" 'BEGIN {exit !(k < s)}' ||
+			{ echo "signet-keyholder.service ($kh) is not below signetd.service ($sd)"; return 1; }
+	}
+	# The PIN is readable by the keyholder alone: its unit runs as its
+	# user and reads token/pin, signetd's cannot see token/ at all, the
+	# first boot makes token/ 0700 and the PIN 0400 for that user; the
+	# appliance's signetd connects instead of starting the keyholder.
+	keyholder_unit() {
+		local u=$mnt/usr/lib/systemd/system/signet-keyholder.service
+		local d=$mnt/usr/lib/systemd/system/signetd.service.d/keyholder.conf
+		local fb=$mnt/usr/libexec/signet/signet-firstboot
+		grep -x 'User=signet-keyholder' "$u" && grep -x 'PrivateNetwork=yes' "$u" &&
+			grep -x 'RestrictAddressFamilies=AF_UNIX' "$u" && grep -x 'CapabilityBoundingSet=' "$u" ||
+			{ echo "signet-keyholder.service: not its user / network / families / capabilities"; return 1; }
+		grep -e '--listen-fd 3 --peer-user signet' "$u" && grep -e '--pin-file /var/lib/signet/token/pin' "$u" ||
+			{ echo "signet-keyholder.service: not the peer check or the PIN file"; return 1; }
+		grep -x 'InaccessiblePaths=/var/lib/signet/token' "$d" ||
+			{ echo "signetd.service can reach the token directory"; return 1; }
+		[ -L "$mnt/etc/systemd/system/sockets.target.wants/signet-keyholder.socket" ] ||
+			{ echo "signet-keyholder.socket is not enabled"; return 1; }
+		grep -x 'install -d -m 0700 -o "$kh_user" -g "$kh_user" "$base/token" "$base/token/tokens"' "$fb" &&
+			grep -x '	chmod 0400 "$base/token/$f"' "$fb" && grep -x 'socket = /run/signet/keyholder.sock' "$fb" ||
+			{ echo "the first boot does not make the PIN the keyholder's alone, or signetd does not connect"; return 1; }
 	}
 	check unit-exposure security
+	check keyholder-unit keyholder_unit
 	umount "$mnt" && rmdir "$mnt" && mnt=""
 fi
 detach_loops
@@ -375,6 +401,14 @@ head -c 100000 /dev/urandom > "$out/artifact.bin"
 submit() { "$py" "$remote" submit "$url" "$ca" "$pki/ci.pem" "$pki/ci.key" "$out/artifact.bin" "$out" > "$out/request-id"; }
 vcheck ci-submit-verify submit
 vcheck no-client-cert-refused "$py" "$remote" nocert "$url" "$ca"
+# the signature above came from the keyholder's own unit, started by its
+# socket when signetd connected
+keyholder_started() {
+	serial 1 | grep -a "Started signet-keyholder.service" ||
+		{ echo "signet-keyholder.service did not start"; return 1; }
+	serial 1 | grep -a "Listening on signet-keyholder.socket"
+}
+vcheck keyholder-socket-activated keyholder_started
 portscan() {
 	[ $have_tap = 1 ] || { echo "no tap device / dnsmasq: cannot reach every port"; return 1; }
 	local end=$(($(date +%s) + 120))
