@@ -120,6 +120,10 @@ build_s=$(($(date +%s) - b0))
 cp "$img_out/timings.txt" "$img_out/packages.txt" "$out/"
 log "built in ${build_s}s"
 roothash=$(cat "$img_out/signet.roothash")
+# an update image from this build (a hash tree and root hash of its own);
+# the appliance signs its manifest below, update.sh writes it at the end
+update_hash=$(nice "$repo/image/mkupdate.sh" "$img_out" "$out/update" update-test 2> "$out/mkupdate.log") ||
+	update_hash=""
 
 
 # ------------------------------------------------------------ offline
@@ -159,6 +163,26 @@ uki_cmdline() {
 		MTOOLS_SKIP_CHECK=1 mtype -i "$esp" ::/loader/loader.conf | grep '^editor no' > /dev/null
 }
 check uki-roothash uki_cmdline
+
+# Slot B: the same root with a hash tree of its own, its partitions named
+# by that root hash, and its own kernel image (beside the image: it goes
+# to the ESP with an update) whose roothash= is slot B's.
+slot_b() {
+	local d h rb
+	rb=$(cat "$img_out/signet-b.roothash")
+	[ "${#rb}" = 64 ] && [ "$rb" != "$roothash" ] || { echo "slot B's root hash '$rb' is not its own"; return 1; }
+	read -r _ _ name_d uuid_d <<< "$(part 4)"
+	read -r _ _ name_h uuid_h <<< "$(part 5)"
+	[ "$name_d" = root-b ] && [ "$name_h" = root-b-verity ] || { echo "partitions 4/5 are $name_d/$name_h"; return 1; }
+	[ "${uuid_d//-/}" = "${rb:0:32}" ] && [ "${uuid_h//-/}" = "${rb:32:32}" ] ||
+		{ echo "slot B's UUIDs $uuid_d $uuid_h are not from $rb"; return 1; }
+	d=$(loop 4) && h=$(loop 5) || return 1
+	veritysetup verify "$d" "$h" "$rb" || return 1
+	! veritysetup verify "$d" "$h" "$roothash" 2> /dev/null || { echo "slot B verifies with slot A's hash"; return 1; }
+	objcopy -O binary --only-section=.cmdline "$img_out/signet-b.efi" "$out/uki-b-cmdline.txt" || return 1
+	grep "roothash=$rb " "$out/uki-b-cmdline.txt"
+}
+check slot-b-offline slot_b
 
 mnt=$(mktemp -d)
 if ! mount -t erofs -o ro "$(loop 2)" "$mnt"; then
@@ -480,6 +504,16 @@ if [ "$vm_up" = 1 ]; then
 fi
 vcheck reboot after_reboot || vm_up=0
 vcheck state-unlocked-tpm2 state_unlocked
+# the release: the update's manifest signed through the appliance's own
+# policy (CI submission, openssl cms -verify against the policy's root)
+sign_update() {
+	[ -s "$out/update/manifest" ] || { echo "no update image (mkupdate.log)"; cat "$out/mkupdate.log"; return 1; }
+	mkdir -p "$out/release"
+	"$py" "$remote" submit "$url" "$ca" "$pki/ci.pem" "$pki/ci.key" "$out/update/manifest" "$out/release" > "$out/release/id" &&
+		cp "$out/release/$(cat "$out/release/id").p7s" "$out/release/manifest.p7s" &&
+		cp "$out/release/chain.pem" "$out/release/policy-root.pem"
+}
+vcheck update-signed sign_update
 vcheck requests-kept-after-reboot "$py" "$remote" again "$url" "$ca" "$pki/ci.pem" "$pki/ci.key" "$(cat "$out/request-id" 2> /dev/null)" "$out/artifact.bin" "$out"
 stop_vm
 
@@ -517,6 +551,90 @@ if [ -s "$disk" ]; then
 	check state-luks2-tpm2 state_luks
 else
 	fail state-luks2-tpm2 "no disk"
+fi
+# Updates, offline on the disk the VM used (slot A ran): refused without a
+# good signature, slot B untouched; with it, slot B holds the update.
+slot_state() { # the bytes, UUIDs and labels of slot B and the ESP's signet-b.efi
+	local n off size
+	for n in 4 5; do
+		read -r off size name uuid <<< "$(sfdisk -J "$disk" | "$py" -c 'import json,sys
+p = json.load(sys.stdin)["partitiontable"]["partitions"][int(sys.argv[1]) - 1]
+print(p["start"] * 512, p["size"] * 512, p.get("name", ""), p.get("uuid", "").lower())' "$n")"
+		echo "$n $name $uuid $(dd if="$disk" bs=1M iflag=skip_bytes,count_bytes skip="$off" count="$size" status=none | sha256sum | cut -c1-64)"
+	done
+	off=$(sfdisk -J "$disk" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][0]["start"] * 512)')
+	echo "ESP: $(MTOOLS_SKIP_CHECK=1 mdir -b -i "$disk@@$off" ::/EFI/Linux | sort | tr '\n' ' ')"
+}
+update_refused() {
+	local before after rc=0
+	[ -s "$out/release/manifest.p7s" ] || { echo "no signed manifest (update-signed)"; return 1; }
+	before=$(slot_state)
+	# a manifest changed after signing
+	cp -a "$out/update" "$out/update-bad"
+	echo "file extra 0 0" >> "$out/update-bad/manifest"
+	if "$repo/image/update.sh" --disk "$disk" --ca "$out/release/policy-root.pem" --active a \
+		"$out/update-bad" "$out/release/manifest.p7s"; then echo "a changed manifest was taken"; rc=1; fi
+	# a signature by a key that is not the policy's
+	openssl cms -sign -binary -in "$out/update/manifest" -signer "$pki/ci.pem" -inkey "$pki/ci.key" \
+		-outform DER -out "$out/update-bad/other.p7s" || rc=1
+	if "$repo/image/update.sh" --disk "$disk" --ca "$out/release/policy-root.pem" --active a \
+		"$out/update" "$out/update-bad/other.p7s"; then echo "another key's signature was taken"; rc=1; fi
+	# the policy's signature, but a file that is not the manifest's
+	cp "$out/update/manifest" "$out/update-bad/manifest"
+	printf 'x' >> "$out/update-bad/root.verity"
+	if "$repo/image/update.sh" --disk "$disk" --ca "$out/release/policy-root.pem" --active a \
+		"$out/update-bad" "$out/release/manifest.p7s"; then echo "a changed hash tree was taken"; rc=1; fi
+	rm -rf "$out/update-bad"
+	after=$(slot_state)
+	echo "slot B before: $before"
+	[ "$before" = "$after" ] || { echo "slot B changed: $after"; rc=1; }
+	return $rc
+}
+update_written() {
+	local d h off size esp
+	[ -n "$update_hash" ] || { echo "no update image"; return 1; }
+	"$repo/image/update.sh" --disk "$disk" --ca "$out/release/policy-root.pem" \
+		--active a "$out/update" "$out/release/manifest.p7s" || return 1
+	slot_state
+	read -r _ name_d uuid_d _ <<< "$(slot_state | sed -n 1p)"
+	read -r _ name_h uuid_h _ <<< "$(slot_state | sed -n 2p)"
+	[ "$name_d" = root-b ] && [ "$name_h" = root-b-verity ] || { echo "slot B is labelled $name_d/$name_h"; return 1; }
+	[ "${uuid_d//-/}" = "${update_hash:0:32}" ] && [ "${uuid_h//-/}" = "${update_hash:32:32}" ] ||
+		{ echo "slot B's UUIDs are not the update's root hash"; return 1; }
+	# its verity, checked here, not by the tool
+	read -r off size <<< "$(sfdisk -J "$disk" | "$py" -c 'import json,sys
+t = json.load(sys.stdin)["partitiontable"]["partitions"]
+print(t[3]["start"] * 512, t[3]["size"] * 512, t[4]["start"] * 512, t[4]["size"] * 512)' | cut -d' ' -f1,2)"
+	d=$(losetup -r -f --show -o "$off" --sizelimit "$size" "$disk") || return 1
+	read -r off size <<< "$(sfdisk -J "$disk" | "$py" -c 'import json,sys
+t = json.load(sys.stdin)["partitiontable"]["partitions"]
+print(t[4]["start"] * 512, t[4]["size"] * 512)')"
+	h=$(losetup -r -f --show -o "$off" --sizelimit "$size" "$disk") || { losetup -d "$d"; return 1; }
+	veritysetup verify "$d" "$h" "$update_hash" || { losetup -d "$d" "$h"; echo "slot B does not verify"; return 1; }
+	losetup -d "$d" "$h"
+	esp=$(sfdisk -J "$disk" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][0]["start"] * 512)')
+	MTOOLS_SKIP_CHECK=1 mcopy -n -i "$disk@@$esp" ::/EFI/Linux/signet-b.efi "$out/esp-signet-b.efi" || return 1
+	objcopy -O binary --only-section=.cmdline "$out/esp-signet-b.efi" "$out/esp-b-cmdline.txt" || return 1
+	grep "roothash=$update_hash " "$out/esp-b-cmdline.txt" || { echo "the ESP's signet-b.efi is not the update's"; return 1; }
+	rm -f "$out/esp-signet-b.efi"
+	# slot A, the running one, is as it was
+	read -r off size <<< "$(sfdisk -J "$disk" | "$py" -c 'import json,sys
+t = json.load(sys.stdin)["partitiontable"]["partitions"]
+print(t[1]["start"] * 512, t[1]["size"] * 512)')"
+	d=$(losetup -r -f --show -o "$off" --sizelimit "$size" "$disk") || return 1
+	read -r off size <<< "$(sfdisk -J "$disk" | "$py" -c 'import json,sys
+t = json.load(sys.stdin)["partitiontable"]["partitions"]
+print(t[2]["start"] * 512, t[2]["size"] * 512)')"
+	h=$(losetup -r -f --show -o "$off" --sizelimit "$size" "$disk") || { losetup -d "$d"; return 1; }
+	veritysetup verify "$d" "$h" "$roothash" || { losetup -d "$d" "$h"; echo "slot A changed"; return 1; }
+	losetup -d "$d" "$h"
+}
+if [ -s "$disk" ]; then
+	check update-bad-signature-refused update_refused
+	check update-written update_written
+else
+	fail update-bad-signature-refused "no disk"
+	fail update-written "no disk"
 fi
 log "build ${build_s}s, first boot to provisioned ${boot_s}s ($accel)"
 printf 'build %ds, first boot to provisioned %ds (%s)\n' "$build_s" "$boot_s" "$accel" >> "$out/timings.txt"
