@@ -3,8 +3,9 @@
 #   a SoftHSM2 token "signet-dev" with random PINs, a small PKI (TLS CA,
 #   server certificate, client CA and the ci-runner client certificate, a
 #   development release CA, a development OIDC issuer key for build system
-#   "dev-ci"), the two signing keys (generated inside the
-#   token by the signet CLI, never by openssl), their certificates, the
+#   "dev-ci"), the two signing keys and the time-stamping authority's key
+#   (generated inside the token by the signet CLI, never by openssl),
+#   their certificates, the
 #   signetd configuration and the declarative appliance document, applied.
 #
 # Idempotent: data (token, PINs, PKI, keys, state) is only created when it
@@ -12,8 +13,8 @@
 # are written again on every run so they follow SIGNET_PORT & co.
 #
 # Usage: scripts/provision.sh DIR
-# Env:   SIGNET_PORT (8443), SIGNET_BUILD (<repo>/build),
-#        SIGNET_MAX_ARTIFACT_SIZE (4G)
+# Env:   SIGNET_PORT (8443), SIGNET_TSA_PORT (the [tsa] listener, 8318),
+#        SIGNET_BUILD (<repo>/build), SIGNET_MAX_ARTIFACT_SIZE (4G)
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -23,6 +24,7 @@ fi
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 port=${SIGNET_PORT:-8443}
+tsa_port=${SIGNET_TSA_PORT:-8318}
 build=${SIGNET_BUILD:-$repo/build}
 max_artifact=${SIGNET_MAX_ARTIFACT_SIZE:-4G}
 module=/usr/lib/softhsm/libsofthsm2.so
@@ -31,6 +33,9 @@ org="Signet Dev"
 
 case $port in
 '' | *[!0-9]*) echo "provision: SIGNET_PORT must be a number" >&2; exit 2 ;;
+esac
+case $tsa_port in
+'' | *[!0-9]*) echo "provision: SIGNET_TSA_PORT must be a number" >&2; exit 2 ;;
 esac
 
 mkdir -p "$1"
@@ -193,6 +198,8 @@ sanitizer_env() {
 	done
 }
 
+# The development TSA's policy (README "Time stamping").
+tsa_policy_uuid=175525608424281754545896918286696805157
 cat > "$conf.new" <<EOF
 ; signetd configuration of a development instance, written by
 ; scripts/provision.sh (regenerated on every run; data is kept).
@@ -223,6 +230,18 @@ workers = 2
 ; the test suite's webhook receivers and JWKS servers listen on this
 ; machine; a production appliance lists no internal address here
 allow_internal = 127.0.0.1, ::1
+
+[tsa]
+certificate = tsa
+; a development policy OID under 2.25 (UUID-based, X.667: no registration)
+policy = 2.25.$tsa_policy_uuid
+accuracy_ms = 1000
+listen = 127.0.0.1:$tsa_port
+rate = 20
+; a development machine or container may run without NTP: the TSA issues
+; anyway here; a production appliance keeps the default (false) and
+; refuses while the kernel says the clock is not synchronised
+allow_unsynchronized = true
 EOF
 chmod 0600 "$conf.new"
 mv "$conf.new" "$conf"
@@ -301,6 +320,33 @@ if [ ! -s "$pki/release-chain.pem" ]; then
 	log "created release-signing certificate (issued by release-ca)"
 fi
 
+# The time-stamping authority's key and its certificate from the
+# development release CA: extended key usage timeStamping, critical (RFC
+# 3161 section 2.3; OpenSSL's verifier and signet apply refuse others).
+if ! has_key tsa; then
+	signet key generate --label tsa --type p256 > /dev/null
+	rm -f "$pki/tsa-chain.pem"
+	log "generated token key tsa (p256)"
+fi
+if [ ! -s "$pki/tsa-chain.pem" ]; then
+	signet key csr --key tsa --subject "CN=Signet Dev TSA,O=$org" \
+		--out "$pki/tsa.csr" > /dev/null
+	openssl req -in "$pki/tsa.csr" -noout -verify 2>/dev/null
+	printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+		"keyUsage=critical,digitalSignature" \
+		"extendedKeyUsage=critical,timeStamping" \
+		"subjectKeyIdentifier=hash" \
+		"authorityKeyIdentifier=keyid" > "$pki/tsa.ext"
+	openssl x509 -req -in "$pki/tsa.csr" -CA "$pki/release-ca.pem" \
+		-CAkey "$pki/release-ca.key" -set_serial "$(serial)" -days 825 \
+		-sha256 -extfile "$pki/tsa.ext" -out "$pki/tsa.pem" 2>/dev/null
+	cat "$pki/tsa.pem" "$pki/release-ca.pem" > "$pki/tsa-chain.pem.new"
+	chmod 0644 "$pki/tsa.pem" "$pki/tsa-chain.pem.new"
+	mv "$pki/tsa-chain.pem.new" "$pki/tsa-chain.pem"
+	rm -f "$pki/tsa.csr" "$pki/tsa.ext"
+	log "created the TSA certificate (issued by release-ca)"
+fi
+
 # ---------------------------------------------------------------- apply
 rfc2253() {
 	openssl x509 -in "$1" -noout "-$2" -nameopt RFC2253 | sed "s/^$2=//"
@@ -319,6 +365,8 @@ doc = {
          "chainFile": "pki/test-signing.pem"},
         {"name": "release-signing", "key": "release-signing", "purpose": "release",
          "chainFile": "pki/release-chain.pem"},
+        {"name": "tsa", "key": "tsa", "purpose": "timestamping",
+         "chainFile": "pki/tsa-chain.pem"},
     ],
     "identities": [
         {"name": "ci-runner", "type": "client-certificate",
@@ -344,7 +392,9 @@ doc = {
              {"slug": "test-signing", "name": "Test signing",
               "certificate": "test-signing", "requiredApprovals": 0,
               "submitters": ["ci-runner", "dev"], "approvers": [],
-              "artifactConfigurations": ["detached-cms"]},
+              "artifactConfigurations": ["detached-cms"],
+              # build machines may sign through the PKCS#11 module
+              "allowHashSigning": True},
              {"slug": "release-signing", "name": "Release signing",
               "certificate": "release-signing", "requiredApprovals": 1,
               "submitters": ["ci-runner"], "approvers": ["officer"],
@@ -381,6 +431,7 @@ cat > "$dir/env.partial" <<EOF
 export SIGNET_DIR=$dir
 export SIGNET_CONFIG=$conf
 export SIGNET_URL=https://127.0.0.1:$port
+export SIGNET_TSA_URL=https://127.0.0.1:$tsa_port/api/v1/timestamp
 export SIGNET_CACERT=$pki/tls-ca.pem
 export SIGNET_CLIENT_CERT=$pki/ci-runner.pem
 export SIGNET_CLIENT_KEY=$pki/ci-runner.key

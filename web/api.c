@@ -25,6 +25,7 @@
 #include "request.h"
 #include "signer.h"
 #include "signet_limits.h"
+#include "tsa.h"
 #include "urlform.h"
 #include "users.h"
 #include "wbuf.h"
@@ -238,6 +239,9 @@ api_health(struct api *a)
 	if (r != 0)
 		json_object_set_new(json_object_get(body, "token"), "error",
 		    json_string(signet_strerror(r)));
+	/* the clock a time-stamp's genTime comes from */
+	json_object_set_new(body, "clock", tsa_clock_json());
+	json_object_set_new(body, "timestamping", tsa_status_json(a->app->tsa));
 	http_json(a->c, 200, body, NULL);
 }
 /* After a commit: a request ready for signing goes to a worker, and the
@@ -580,7 +584,7 @@ static const struct api_route api_base_routes[] = {
 
 static const struct api_route *const api_tables[] = {
 	api_base_routes, api_session_routes, api_request_routes,
-	api_audit_routes, api_admin_routes,
+	api_audit_routes, api_admin_routes, api_tsa_routes,
 };
 
 static int

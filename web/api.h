@@ -55,6 +55,7 @@ extern const struct api_route api_request_routes[];
 extern const struct api_route api_session_routes[];
 extern const struct api_route api_audit_routes[];
 extern const struct api_route api_admin_routes[];
+extern const struct api_route api_tsa_routes[];
 
 /* A query parameter; 0, or -1 with an error sent. */
 int api_query(const struct api *a, const char *name, char *buf, size_t len,

@@ -593,7 +593,7 @@ admin_certificate_import(struct api *a)
 	want = api_str(body, "key");
 	if (name == NULL || purpose == NULL || (pem_in == NULL) == (b64 == NULL)) {
 		http_error(a->c, 400, "invalid", "send {\"name\", \"purpose\": "
-		    "\"test\" | \"release\", and \"chainPem\" (PEM) or "
+		    "\"test\" | \"release\" | \"timestamping\", and \"chainPem\" (PEM) or "
 		    "\"chainBase64\" (DER or PKCS#7), optionally \"key\"}");
 		goto out;
 	}

@@ -18,6 +18,7 @@
 #include "events.h"
 #include "form.h"
 #include "format.h"
+#include "hashreq.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
@@ -195,6 +196,57 @@ out:
 	form_free(&f);
 }
 
+/* --- hash signing ---------------------------------------------------- */
+
+/* POST /api/v1/projects/P/signing-policies/S/hash-signing-requests: a
+ * digest the build machine computed (the PKCS#11 module's C_Sign), with
+ * what it says about the file and its origin. The request goes through
+ * the same rules, approvals, audit and notifications as an upload; no
+ * artifact is stored, and the signer signs the digest. */
+static void
+api_submit_hash(struct api *a)
+{
+	struct workflow_submission sub;
+	json_t *body = NULL, *hash = NULL, *origin = NULL, *rec = NULL;
+	const char *code = NULL, *id;
+	char loc[128], msg[512];
+	int r;
+
+	if (api_small_body(a, &body) != 0)
+		return;
+	if ((r = hashreq_parse(body, &hash, &origin, msg, sizeof(msg))) != 0) {
+		api_workflow_error(a, r, NULL, msg);
+		goto out;
+	}
+	memset(&sub, 0, sizeof(sub));
+	sub.project = a->seg[1];
+	sub.policy = a->seg[3];
+	sub.artifact_configuration = FORMAT_HASH_SLUG;
+	sub.description = api_str(body, "description");
+	sub.origin = origin;
+	sub.hash = hash;
+	sub.now = time(NULL);
+	if ((r = workflow_submit(a->app->store, &a->who, &sub, &rec, &code,
+	    msg, sizeof(msg))) != 0) {
+		api_workflow_error(a, r, code, msg);
+		goto out;
+	}
+	id = json_string_value(json_object_get(rec, "id"));
+	log_info("api: %s submitted hash request %s (%s/%s, %s %s)",
+	    a->identity, id, sub.project, sub.policy, api_str(hash,
+	    "algorithm"), api_str(hash, "digest"));
+	api_after_commit(a, rec);
+	snprintf(loc, sizeof(loc), "Location: /api/v1/signing-requests/%s", id);
+	http_json(a->c, 201, request_api(rec), loc);
+out:
+	/* shared with body: one wipe covers both */
+	origin_forget_token(origin);
+	json_decref(rec);
+	json_decref(hash);
+	json_decref(origin);
+	json_decref(body);
+}
+
 /* --- read ------------------------------------------------------------ */
 
 /* Loads a request the caller may see; 404 for one it may not (its
@@ -360,7 +412,12 @@ api_download(struct api *a)
 		return;
 	art = json_object_get(rec, signed_artifact ? "signedArtifact" :
 	    "unsignedArtifact");
-	if (!json_is_object(art)) {
+	if (request_is_hash(rec)) {
+		http_error(a->c, 409, "hash_request", "request %s is a hash "
+		    "signing request: the appliance never had the file, and "
+		    "its signature is hash.signature in the request (GET "
+		    "/api/v1/signing-requests/%s)", id, id);
+	} else if (!json_is_object(art)) {
 		http_error(a->c, 409, "not_signed", "request %s is %s; the "
 		    "signed artifact exists once it is Completed", id,
 		    json_string_value(json_object_get(rec, "workflowStatus")));
@@ -492,5 +549,7 @@ const struct api_route api_request_routes[] = {
 	{ "POST", 3, { "signing-requests", "*", "resubmit" }, 0, api_resubmit },
 	{ "GET", 5, { "projects", "*", "signing-policies", "*", "certificate" },
 	    0, api_certificate },
+	{ "POST", 5, { "projects", "*", "signing-policies", "*",
+	    "hash-signing-requests" }, 0, api_submit_hash },
 	{ NULL, 0, { NULL }, 0, NULL },
 };

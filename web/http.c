@@ -33,6 +33,7 @@ http_reason(int status)
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
 	case 503: return "Service Unavailable";
 	default: return status < 500 ? "Error" : "Internal Server Error";
 	}

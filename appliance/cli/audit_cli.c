@@ -16,6 +16,7 @@
 #include "cms.h"
 #include "err.h"
 #include "khjournal.h"
+#include "num.h"
 #include "request.h"
 #include "signet_limits.h"
 
@@ -346,6 +347,72 @@ rc_generated(struct store_txn *t, json_t *keys)
 	return 0;
 }
 
+/* The serial blocks the time-stamping authority reserved, as the audit
+ * log records them ("tsa.serials-reserved", appliance/sign/tsa_serial.h):
+ * [{first, last, keyId}]. */
+static int
+rc_tsa_blocks(struct store_txn *t, json_t *blocks)
+{
+	json_t *items = NULL, *e, *d;
+	uint64_t after = 0, next;
+	size_t i;
+	int r;
+
+	do {
+		if ((r = audit_list(t, after, SIGNET_MAX_AUDIT_PAGE, &items,
+		    &next)) != 0)
+			return r;
+		json_array_foreach(items, i, e) {
+			const char *a = rc_str(e, "action");
+
+			d = json_object_get(e, "details");
+			if (a != NULL && strcmp(a, "tsa.serials-reserved") == 0 &&
+			    json_is_integer(json_object_get(d, "first")) &&
+			    json_is_integer(json_object_get(d, "last")) &&
+			    rc_str(d, "keyId") != NULL)
+				json_array_append(blocks, d);
+		}
+		json_decref(items);
+		items = NULL;
+		after = next;
+	} while (next != 0);
+	return 0;
+}
+
+/* A time-stamp token's signature, journaled as "tsa-<serial>": the serial
+ * must lie in a block reserved for that key, and be used once. */
+static void
+rc_tsa(struct rc *rc, const json_t *e, const char *ref, const json_t *blocks,
+    json_t *seen)
+{
+	const char *key = rc_str(e, "keyId");
+	const json_t *b;
+	long serial;
+	size_t i;
+
+	if (num_parse_long(ref + 4, 1, LONG_MAX, &serial) != 0 || key == NULL) {
+		rc_finding(rc, "journal line %lld: a time-stamp signature with "
+		    "an unreadable serial (%s)", rc_lineno(e), ref);
+		return;
+	}
+	if (json_object_get(seen, ref) != NULL) {
+		rc_finding(rc, "journal line %lld: TSA serial %ld signed again "
+		    "(first on journal line %lld)", rc_lineno(e), serial,
+		    (long long)json_integer_value(json_object_get(seen, ref)));
+		return;
+	}
+	json_object_set_new(seen, ref, json_integer(rc_lineno(e)));
+	json_array_foreach(blocks, i, b) {
+		if (serial >= json_integer_value(json_object_get(b, "first")) &&
+		    serial <= json_integer_value(json_object_get(b, "last")) &&
+		    strcmp(rc_str(b, "keyId"), key) == 0)
+			return;
+	}
+	rc_finding(rc, "journal line %lld: a time-stamp signature by key %s "
+	    "with serial %ld, outside every serial block the audit log "
+	    "records as reserved for that key", rc_lineno(e), key, serial);
+}
+
 int
 audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
     FILE *out)
@@ -353,10 +420,11 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 	struct rc rc = { out, json_array(), json_array(), 0, 0 };
 	struct khj_walk_cb cb = { rc_line, rc_broken, &rc };
 	json_t *byreq = json_object(), *gen = json_object(), *e, *v;
+	json_t *blocks = json_array(), *seen = json_object();
 	struct store_txn *t = NULL;
 	char path[PATH_MAX], head[KHJ_HASH_HEX + 1];
 	uint64_t lines = 0, breaks = 0;
-	unsigned long sigs = 0, certs = 0, gens = 0;
+	unsigned long sigs = 0, certs = 0, gens = 0, tsas = 0;
 	json_int_t runs = 0;
 	const char *id;
 	FILE *f = NULL;
@@ -364,7 +432,7 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 	int r, rc_exit = 2;
 
 	if (rc.entries == NULL || rc.starts == NULL || byreq == NULL ||
-	    gen == NULL)
+	    gen == NULL || blocks == NULL || seen == NULL)
 		goto out;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", journal, KHJ_FILE) >=
 	    sizeof(path)) {
@@ -384,7 +452,8 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 	}
 	/* read-only: the database is looked at, never changed */
 	if ((r = store_txn_begin(s, 0, &t)) != 0 ||
-	    (r = rc_generated(t, gen)) != 0) {
+	    (r = rc_generated(t, gen)) != 0 ||
+	    (r = rc_tsa_blocks(t, blocks)) != 0) {
 		fprintf(stderr, "signet: audit reconcile: the database: %s\n",
 		    signet_strerror(r));
 		goto out;
@@ -433,6 +502,14 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 			    rc_str(e, "time") ? rc_str(e, "time") : "?");
 			continue;
 		}
+		if (purpose != NULL && id != NULL &&
+		    strcmp(purpose, "request") == 0 &&
+		    strncmp(id, "tsa-", 4) == 0) {
+			/* a time-stamp token: accounted by its serial */
+			tsas++;
+			rc_tsa(&rc, e, id, blocks, seen);
+			continue;
+		}
 		if (purpose == NULL || id == NULL ||
 		    strcmp(purpose, "request") != 0 ||
 		    rc_str(e, "keyId") == NULL || rc_str(e, "digest") == NULL) {
@@ -449,9 +526,10 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 	json_object_foreach(byreq, id, v)
 		rc_request(&rc, t, cas, id, v);
 	fprintf(out, "%" PRIu64 " journal lines, %lu signatures (%lu for "
-	    "%zu requests, %lu certificate work), %lu keys generated; "
-	    "%lu finding(s)%s\n", lines, sigs, sigs - certs,
-	    json_object_size(byreq), certs, gens, rc.findings,
+	    "%zu requests, %lu certificate work, %lu time-stamp tokens), %lu "
+	    "keys generated; %lu finding(s)%s\n", lines, sigs,
+	    sigs - certs - tsas, json_object_size(byreq), certs, tsas, gens,
+	    rc.findings,
 	    rc.findings == 0 ? ": every signature is accounted for" : "");
 	rc_exit = fflush(out) != 0 ? 2 : rc.findings != 0 ? 1 : 0;
 out:
@@ -462,5 +540,7 @@ out:
 	json_decref(rc.starts);
 	json_decref(byreq);
 	json_decref(gen);
+	json_decref(blocks);
+	json_decref(seen);
 	return rc_exit;
 }

@@ -69,6 +69,7 @@ struct client_call {
 	int to_file;		/* this answer's body goes to out_fd (2xx) */
 	struct wbuf resp;	/* JSON answer or error body */
 	long timeout_ms;	/* 0: none, the stall limit applies */
+	size_t max_resp;	/* 0: CLIENT_MAX_RESPONSE */
 };
 
 /* --- global state ------------------------------------------------------ */
@@ -756,7 +757,8 @@ client_perform(struct client *c, struct client_call *call)
 	for (attempt = 0; ; attempt++) {
 		call->to_file = 0;
 		client_resp_reset(call, call->out_fd >= 0 ?
-		    CLIENT_MAX_ERROR_BODY : CLIENT_MAX_RESPONSE);
+		    CLIENT_MAX_ERROR_BODY : call->max_resp > 0 ?
+		    call->max_resp : CLIENT_MAX_RESPONSE);
 		if ((r = client_reset_download(call)) != 0) {
 			client_msg(c, "preparing the download: %s",
 			    strerror(call->out_error));
@@ -834,6 +836,33 @@ client_get_json(struct client *c, const char *path, json_t **out)
 	call.idempotent = 1;
 	if ((r = client_perform(c, &call)) == 0)
 		r = client_parse(c, &call, out);
+	wbuf_free(&call.resp);
+	return r;
+}
+
+int
+client_get_text(struct client *c, const char *path, size_t max, char **out,
+    size_t *len)
+{
+	struct client_call call;
+	int r;
+
+	*out = NULL;
+	*len = 0;
+	client_call_init(&call, path);
+	/* the answer is held to the caller's bound, not the JSON one */
+	call.max_resp = max > 0 ? max : 1;
+	call.idempotent = 1;
+	if ((r = client_perform(c, &call)) == 0) {
+		if ((*out = malloc(call.resp.len + 1)) == NULL) {
+			r = SIGNET_ERR_NOMEM;
+		} else {
+			if (call.resp.len > 0)
+				memcpy(*out, call.resp.buf, call.resp.len);
+			(*out)[call.resp.len] = '\0';
+			*len = call.resp.len;
+		}
+	}
 	wbuf_free(&call.resp);
 	return r;
 }

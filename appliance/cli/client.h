@@ -82,6 +82,11 @@ void client_free(struct client *c);
  */
 int client_get_json(struct client *c, const char *path, json_t **out)
     SIGNET_WUR;
+/* A GET whose answer (a PEM chain) is kept as text: *out is a new
+ * NUL-terminated string of *len bytes, at most max; a longer answer is
+ * SIGNET_ERR_UNAVAILABLE, as from a server that misbehaves. */
+int client_get_text(struct client *c, const char *path, size_t max,
+    char **out, size_t *len) SIGNET_WUR;
 /* body NULL sends "{}"; out may be NULL. Not retried on a connection
  * failure after the request may have reached the server. */
 int client_post_json(struct client *c, const char *path, const json_t *body,

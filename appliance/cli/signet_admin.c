@@ -1301,7 +1301,7 @@ static const struct adm_cmd adm_cmds[] = {
 	    adm_res_list },
 	{ "certificates", "show", "NAME", "one certificate chain",
 	    adm_res_show },
-	{ "certificates", "import", "--name N --purpose test|release "
+	{ "certificates", "import", "--name N --purpose test|release|timestamping "
 	    "[--key K] FILE", "a CA's chain (PEM, DER or PKCS#7) for a token "
 	    "key", adm_certificates_import },
 	{ "certificates", "delete", "NAME", "a certificate no policy uses",

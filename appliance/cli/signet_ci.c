@@ -646,11 +646,27 @@ ci_table(json_t *rec)
 	ci_row("submitter", line);
 	ci_row("created", ci_str(rec, "createdAt"));
 	ci_row("updated", ci_str(rec, "updatedAt"));
-	snprintf(line, sizeof(line), "%s, %" JSON_INTEGER_FORMAT " bytes",
-	    ci_str(u, "name"), json_integer_value(json_object_get(u, "size")));
-	ci_row("artifact", line);
-	ci_row("artifact sha256", ci_str(u, "sha256"));
-	ci_row("signed sha256", ci_str(s, "sha256"));
+	if (json_is_object(json_object_get(rec, "hash"))) {
+		/* the file stayed on the build machine (the PKCS#11 module) */
+		const json_t *h = json_object_get(rec, "hash");
+
+		ci_row("hash signing", "the appliance has not seen the file");
+		snprintf(line, sizeof(line), "%s (stated), tool %s",
+		    ci_str(h, "fileName"), ci_str(h, "tool"));
+		ci_row("file", line);
+		snprintf(line, sizeof(line), "%s %s", ci_str(h, "algorithm"),
+		    ci_str(h, "mechanism"));
+		ci_row("hash, signature", line);
+		ci_row("digest", ci_str(h, "digest"));
+		ci_row("signature (base64)", ci_str(h, "signature"));
+	} else {
+		snprintf(line, sizeof(line), "%s, %" JSON_INTEGER_FORMAT
+		    " bytes", ci_str(u, "name"), json_integer_value(
+		    json_object_get(u, "size")));
+		ci_row("artifact", line);
+		ci_row("artifact sha256", ci_str(u, "sha256"));
+		ci_row("signed sha256", ci_str(s, "sha256"));
+	}
 	json_object_foreach(json_object_get(rec, "parameters"), k, p) {
 		snprintf(line, sizeof(line), "%s=%s", k, json_string_value(p) ?
 		    json_string_value(p) : "");

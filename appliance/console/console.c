@@ -600,10 +600,26 @@ console_details_lines(const json_t *rep, struct console_lines *ls)
 	if (json_is_string(json_object_get(rq, "description")))
 		console_line(ls, "Description  %s", console_str(rq,
 		    "description"));
-	console_line(ls, "Artifact     %s, %lld bytes, %s", console_str(art,
-	    "name"), (long long)json_integer_value(json_object_get(art,
-	    "size")), console_str(rq, "artifactConfigurationSlug"));
-	console_line(ls, "SHA-256      %s", console_str(art, "sha256"));
+	if (json_is_object(json_object_get(rq, "hash"))) {
+		/* the officer judges what the build machine states */
+		const json_t *hs = json_object_get(rq, "hash");
+
+		console_line(ls, "Hash signing: the appliance has not seen "
+		    "the file");
+		console_line(ls, "File         %s (stated), tool %s",
+		    console_str(hs, "fileName"), console_str(hs, "tool"));
+		console_line(ls, "Hash         %s, signed with %s",
+		    console_str(hs, "algorithm"), console_str(hs,
+		    "mechanism"));
+		console_line(ls, "Digest       %s", console_str(hs, "digest"));
+	} else {
+		console_line(ls, "Artifact     %s, %lld bytes, %s",
+		    console_str(art, "name"), (long long)json_integer_value(
+		    json_object_get(art, "size")), console_str(rq,
+		    "artifactConfigurationSlug"));
+		console_line(ls, "SHA-256      %s", console_str(art,
+		    "sha256"));
+	}
 	console_line(ls, "%s", "");
 	console_line(ls, "Origin       %s", json_is_true(json_object_get(rep,
 	    "originVerified")) ? "verified" : "NOT verified");
@@ -720,7 +736,7 @@ console_details(struct console *c, const char *id)
 	struct console_lines ls = { { NULL }, 0 };
 	json_t *rep = NULL, *req;
 	const json_t *art;
-	char name[CONSOLE_LINE], sha[80];
+	char name[CONSOLE_LINE], sha[160];
 	int top = 0, i, ch, rows, r = 0, reload = 1;
 
 	for (;;) {
@@ -786,6 +802,15 @@ console_details(struct console *c, const char *id)
 			    "name"));
 			snprintf(sha, sizeof(sha), "%s", console_str(art,
 			    "sha256"));
+			art = json_object_get(json_object_get(rep, "request"),
+			    "hash");
+			if (art != NULL) {
+				snprintf(name, sizeof(name), "%s (hash signing: "
+				    "the appliance has not seen the file)",
+				    console_str(art, "fileName"));
+				snprintf(sha, sizeof(sha), "%s", console_str(art,
+				    "digest"));
+			}
 			r = console_decide(c, id, name, sha, ch == 'a');
 			if (r == 1) {
 				r = 0;
@@ -913,6 +938,32 @@ console_activate(struct console *c, const json_t *st)
 	return 0;
 }
 
+/* The system clock as adjtimex sees it, which time-stamp tokens take
+ * their genTime from, and whether the TSA issues. */
+static void
+console_clock_lines(const json_t *st, struct console_lines *ls)
+{
+	const json_t *clk = json_object_get(st, "clock");
+	const json_t *tsa = json_object_get(st, "timestamping");
+	int synced = json_is_true(json_object_get(clk, "synchronized"));
+
+	if (!json_is_object(clk))
+		return;
+	console_line(ls, "Clock        %s, estimated error %lld ms",
+	    synced ? "synchronised" : "NOT synchronised",
+	    (long long)json_integer_value(json_object_get(clk,
+	    "estimatedErrorUs")) / 1000);
+	if (!json_is_true(json_object_get(tsa, "enabled")))
+		console_line(ls, "Time-stamps  off ([tsa] certificate not set)");
+	else
+		console_line(ls, "Time-stamps  %s, %lld issued since start",
+		    synced ? "issued" : json_is_true(json_object_get(tsa,
+		    "allowUnsynchronized")) ? "issued (allow_unsynchronized)" :
+		    "REFUSED until the clock is synchronised",
+		    (long long)json_integer_value(json_object_get(tsa,
+		    "tokensIssued")));
+}
+
 static void
 console_token_lines(const json_t *st, struct console_lines *ls)
 {
@@ -931,6 +982,7 @@ console_token_lines(const json_t *st, struct console_lines *ls)
 	    "manufacturer"), console_str(st, "model"), console_str(st,
 	    "serial"));
 	console_line(ls, "User PIN     %s", console_pin_state(flags));
+	console_clock_lines(st, ls);
 	console_line(ls, "%s", "");
 	console_line(ls, "Keys (%zu)", json_array_size(json_object_get(st,
 	    "keys")));
@@ -1073,7 +1125,7 @@ static enum console_scr
 console_list_screen(struct console *c)
 {
 	const json_t *it;
-	char id[64], name[CONSOLE_LINE], sha[80];
+	char id[64], name[CONSOLE_LINE], sha[160];
 	int ch, r = 0;
 
 	for (;;) {
@@ -1106,8 +1158,10 @@ console_list_screen(struct console *c)
 			if (it == NULL)
 				continue;
 			snprintf(id, sizeof(id), "%s", console_str(it, "id"));
-			snprintf(name, sizeof(name), "%s", console_str(it,
-			    "artifactName"));
+			snprintf(name, sizeof(name), "%s%s", console_str(it,
+			    "artifactName"), json_is_true(json_object_get(it,
+			    "hashSigning")) ? " (hash signing: the appliance "
+			    "has not seen the file)" : "");
 			snprintf(sha, sizeof(sha), "%s", console_str(it,
 			    "sha256"));
 			if (ch == 'a' || ch == 'd')

@@ -145,7 +145,8 @@ catalog_apply_certificate(struct catalog_apply *a, const char *project,
     json_t *c)
 {
 	const char *name, *key, *purpose, *file = NULL, *inline_pem = NULL;
-	char *pem = NULL, *norm = NULL, *subject = NULL, fp[65], na[32];
+	char *pem = NULL, *norm = NULL, *subject = NULL, fp[65], na[32],
+	    err[256];
 	size_t len = 0;
 	json_error_t jerr;
 	STACK_OF(X509) *chain = NULL;
@@ -163,9 +164,10 @@ catalog_apply_certificate(struct catalog_apply *a, const char *project,
 	if (!catalog_valid_name(name))
 		return apply_fail(a, "certificate '%s': name must be 1-64 "
 		    "letters, digits, '-', '_', '.'", name);
-	if (strcmp(purpose, "test") != 0 && strcmp(purpose, "release") != 0)
+	if (strcmp(purpose, "test") != 0 && strcmp(purpose, "release") != 0 &&
+	    strcmp(purpose, "timestamping") != 0)
 		return apply_fail(a, "certificate '%s': purpose must be "
-		    "\"test\" or \"release\"", name);
+		    "\"test\", \"release\" or \"timestamping\"", name);
 	if ((file == NULL) == (inline_pem == NULL))
 		return apply_fail(a, "certificate '%s': give exactly one of "
 		    "chainFile or chainPem", name);
@@ -184,6 +186,12 @@ catalog_apply_certificate(struct catalog_apply *a, const char *project,
 		goto out;
 	}
 	leaf = sk_X509_value(chain, 0);
+	if (strcmp(purpose, "timestamping") == 0 &&
+	    pki_check_timestamping(leaf, err, sizeof(err)) != 0) {
+		r = apply_fail(a, "certificate '%s' cannot be a timestamping "
+		    "certificate: %s", name, err);
+		goto out;
+	}
 	if (a->kh == NULL) {
 		r = apply_fail(a, "certificate '%s': the token is needed to "
 		    "match it to its key", name);
@@ -717,7 +725,7 @@ apply_all_formats(void)
 	size_t i;
 
 	for (i = 0; all != NULL && i < format_count(); i++)
-		if (json_array_append_new(all,
+		if (!format_digest_only(format_at(i)) && json_array_append_new(all,
 		    json_string(format_at(i)->slug)) != 0) {
 			json_decref(all);
 			return NULL;
@@ -730,22 +738,25 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
     json_t *p)
 {
 	const char *slug, *name, *cert, *purpose = NULL, *cpurpose = NULL;
+	const char *tstamp = NULL;
 	json_int_t approvals = 0;
 	json_t *subs = NULL, *apprs = NULL, *confs = NULL, *rec = NULL,
 	    *crec = NULL, *e, *branches = NULL;
 	json_error_t jerr;
 	char key[2 * SIGNET_MAX_SLUG + 2], what[160], pbuf[16], err[300];
 	size_t i;
-	int r, verified = 0;
+	int r, verified = 0, hash = 0;
 
 	if (json_unpack_ex(p, &jerr, JSON_STRICT,
-	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o, s?:b, s?:o}",
+	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o, s?:b, s?:o, s?:s,"
+	    " s?:b}",
 	    "slug", &slug, "name", &name, "certificate", &cert,
 	    "purpose", &purpose, "requiredApprovals", &approvals,
 	    "submitters", &subs, "approvers", &apprs,
 	    "artifactConfigurations", &confs,
 	    "requireVerifiedOrigin", &verified,
-	    "allowedBranches", &branches) != 0)
+	    "allowedBranches", &branches, "timestamp", &tstamp,
+	    "allowHashSigning", &hash) != 0)
 		return apply_fail(a, "project '%s': signingPolicies: %s",
 		    project, jerr.text);
 	if (!catalog_valid_slug(slug))
@@ -755,6 +766,10 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 	if (approvals < 0 || approvals > 16)
 		return apply_fail(a, "%s: requiredApprovals must be 0 to 16",
 		    what);
+	if (tstamp != NULL && strcmp(tstamp, "builtin") != 0 &&
+	    strcmp(tstamp, "none") != 0)
+		return apply_fail(a, "%s: timestamp must be \"builtin\" (the "
+		    "appliance's TSA, [tsa]) or \"none\"", what);
 	if ((r = apply_string_list(a, what, subs)) != 0 ||
 	    (r = apply_string_list(a, what, apprs)) != 0 ||
 	    (r = apply_approvers(a, what, apprs)) != 0)
@@ -768,8 +783,15 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 		json_array_foreach(confs, i, e) {
 			char known[256];
 
-			if (json_is_string(e) &&
-			    format_find(json_string_value(e)) != NULL)
+			const struct format *f = json_is_string(e) ?
+			    format_find(json_string_value(e)) : NULL;
+
+			if (format_digest_only(f))
+				return apply_fail(a, "%s: '%s' is not listed in "
+				    "artifactConfigurations; a policy signs "
+				    "digests only with allowHashSigning: true",
+				    what, f->slug);
+			if (f != NULL)
 				continue;
 			format_slugs(known, sizeof(known));
 			return apply_fail(a, "%s: unknown artifact "
@@ -832,6 +854,13 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 		json_object_set_new(rec, "requireVerifiedOrigin", json_true());
 	if (json_array_size(branches) > 0)
 		json_object_set(rec, "allowedBranches", branches);
+	/* the same for time-stamping (README "Time stamping") */
+	if (tstamp != NULL && strcmp(tstamp, "builtin") == 0)
+		json_object_set_new(rec, "timestamp", json_string("builtin"));
+	/* off unless asked for: the appliance then signs digests of files
+	 * it never sees (docs/architecture.md, hash signing) */
+	if (hash)
+		json_object_set_new(rec, "allowHashSigning", json_true());
 	r = apply_put(a, STORE_POLICIES, "policy", key, rec);
 	json_decref(rec);
 	return r;

@@ -202,7 +202,7 @@ catalog_read_mine_cb(const void *k, size_t klen, const void *v, size_t vlen,
 	sub = catalog_policy_lists(p, "submitters", m->name);
 	appr = catalog_policy_lists(p, "approvers", m->name);
 	if (sub || appr) {
-		e = json_pack("{s:s%, s:s%, s:O?, s:O?, s:O?, s:O?}",
+		e = json_pack("{s:s%, s:s%, s:O?, s:O?, s:O?, s:O?, s:b}",
 		    "project", (const char *)k, (size_t)(slash - (const char *)k),
 		    "policy", slash + 1, klen - (size_t)(slash - (const char *)k)
 		    - 1,
@@ -210,7 +210,10 @@ catalog_read_mine_cb(const void *k, size_t klen, const void *v, size_t vlen,
 		    "purpose", json_object_get(p, "purpose"),
 		    "requiredApprovals", json_object_get(p, "requiredApprovals"),
 		    "artifactConfigurations", json_object_get(p,
-		    "artifactConfigurations"));
+		    "artifactConfigurations"),
+		    /* the PKCS#11 module shows one token per such policy */
+		    "allowHashSigning", json_is_true(json_object_get(p,
+		    "allowHashSigning")));
 		if (e == NULL ||
 		    (sub && json_array_append(m->submit, e) != 0) ||
 		    (appr && json_array_append(m->approve, e) != 0))

@@ -36,7 +36,7 @@ int catalog_read_identity(struct store *s, X509 *cert,
 int catalog_read_certificates(struct store *s, const char *key_id,
     json_t **out) SIGNET_WUR;
 /* The signing policies name may submit to and approve on:
- * [{project, policy, name, purpose, requiredApprovals,
+ * [{project, policy, name, purpose, requiredApprovals, allowHashSigning,
  * artifactConfigurations}] each. */
 int catalog_read_policies_of(struct store *s, const char *name,
     json_t **submit, json_t **approve) SIGNET_WUR;

@@ -315,6 +315,8 @@ config_handler(void *user, const char *section, const char *name,
 			c->kh_no_generate = 1;
 		else
 			what = "generate must be yes or no";
+	} else if (strcmp(section, "tsa") == 0) {
+		what = config_tsa_set(&c->tsa, name, value);
 	} else {
 		what = "unknown setting";
 	}
@@ -332,6 +334,7 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 {
 	struct config_parse p;
 	char tmp[PATH_MAX];
+	const char *what;
 	int r;
 
 	memset(c, 0, sizeof(*c));
@@ -349,6 +352,7 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 	c->lockout_seconds = 900;
 	c->idle_timeout = 1800;
 	c->console_idle = 300;
+	config_tsa_defaults(&c->tsa);
 	p.c = c;
 	p.errbuf = errbuf;
 	p.errlen = errlen;
@@ -386,6 +390,10 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 		    "least %d times max_connections_per_address (%u)", path,
 		    c->threads, SIGNET_CONN_PER_ADDRESS_SHARE,
 		    c->max_connections_per_address);
+		goto fail;
+	}
+	if ((what = config_tsa_check(&c->tsa)) != NULL) {
+		snprintf(errbuf, errlen, "%s: [tsa] %s", path, what);
 		goto fail;
 	}
 	if (c->module == NULL &&
@@ -439,5 +447,6 @@ config_free(struct config *c)
 	free(c->console_socket);
 	free(c->kh_journal);
 	free(c->kh_socket);
+	config_tsa_free(&c->tsa);
 	memset(c, 0, sizeof(*c));
 }

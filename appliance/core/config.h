@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_tsa.h"
 #include "err.h"
 
 #define CONFIG_MAX_ENV	16
@@ -71,6 +72,8 @@ struct config {
 	int kh_no_generate;	/* generate = no: no keys made by the keyholder */
 	char *kh_socket;	/* socket = PATH: connect to a keyholder that
 				 * runs on its own; NULL: start one */
+	/* [tsa] (config_tsa.h) */
+	struct config_tsa tsa;
 };
 
 /* Reads path; relative paths inside are taken relative to its directory.

@@ -92,7 +92,11 @@ events_notify(struct store_txn *t, const json_t *rec)
 		    "interface, or with 'signet approve %s'.\n",
 		    id, project, policy,
 		    json_string_value(json_object_get(sub, "name")),
+		    request_is_hash(rec) ? "(hash signing: the appliance has "
+		    "not seen the file)" :
 		    json_string_value(json_object_get(art, "name")),
+		    request_is_hash(rec) ? json_string_value(json_object_get(
+		    json_object_get(rec, "hash"), "digest")) :
 		    json_string_value(json_object_get(art, "sha256")), id);
 		if ((r = catalog_get_policy(t, project, policy, &pol)) != 0)
 			return r == SIGNET_ERR_NOT_FOUND ? 0 : r;
@@ -147,8 +151,11 @@ events_request(struct store_txn *t, const json_t *rec, const char *actor_type,
 	json_object_set(d, "projectSlug", json_object_get(rec, "projectSlug"));
 	json_object_set(d, "signingPolicySlug", json_object_get(rec,
 	    "signingPolicySlug"));
-	json_object_set(d, "artifactSha256", json_object_get(json_object_get(
-	    rec, "unsignedArtifact"), "sha256"));
+	if (request_is_hash(rec))
+		json_object_set(d, "hash", json_object_get(rec, "hash"));
+	else
+		json_object_set(d, "artifactSha256", json_object_get(
+		    json_object_get(rec, "unsignedArtifact"), "sha256"));
 	r = audit_append(t, actor_type, actor, action,
 	    json_string_value(json_object_get(rec, "id")), d);
 	json_decref(d);

@@ -173,7 +173,7 @@ request_create(struct store_txn *t, const struct request_new *n,
 	char id[REQUEST_ID_LEN + 1], now[32];
 	unsigned char k[8 + REQUEST_ID_LEN];
 	uint64_t ns;
-	json_t *rec = NULL;
+	json_t *rec = NULL, *art;
 	const char *state = n->required_approvals > 0 ? RQ_WAITING : RQ_QUEUED;
 	int r;
 
@@ -181,8 +181,15 @@ request_create(struct store_txn *t, const struct request_new *n,
 	if ((r = request_uuid(id)) != 0)
 		return r;
 	request_now(now, &ns);
+	/* a hash signing request names no artifact: the file stayed on
+	 * the build machine */
+	art = n->hash != NULL ? json_null() : json_pack("{s:s, s:I, s:s}",
+	    "name", n->artifact_name, "size", (json_int_t)n->artifact_size,
+	    "sha256", n->artifact_sha256);
+	if (art == NULL)
+		return SIGNET_ERR_NOMEM;
 	rec = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:I,"
-	    " s:{s:s, s:s}, s:{s:s, s:I, s:s}, s:n, s:o, s:o, s:s?, s:i,"
+	    " s:{s:s, s:s}, s:o, s:n, s:o, s:o, s:s?, s:i,"
 	    " s:[{s:s, s:s}], s:[]}",
 	    "id", id,
 	    "projectSlug", n->project,
@@ -194,9 +201,7 @@ request_create(struct store_txn *t, const struct request_new *n,
 	    "updatedAt", now,
 	    "createdNs", (json_int_t)ns,
 	    "submitter", "type", n->submitter_type, "name", n->submitter,
-	    "unsignedArtifact", "name", n->artifact_name,
-	    "size", (json_int_t)n->artifact_size,
-	    "sha256", n->artifact_sha256,
+	    "unsignedArtifact", art,
 	    "signedArtifact",
 	    "parameters", n->parameters ? json_deep_copy(n->parameters) :
 	    json_object(),
@@ -207,6 +212,11 @@ request_create(struct store_txn *t, const struct request_new *n,
 	    "approvals");
 	if (rec == NULL)
 		return SIGNET_ERR_NOMEM;
+	if (n->hash != NULL && json_object_set_new(rec, "hash",
+	    json_deep_copy(n->hash)) != 0) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
 	/* the evidence of the origin, recorded with it (docs/origin.md) */
 	if (n->origin_verification != NULL &&
 	    json_object_set_new(rec, "originVerification",
@@ -218,8 +228,8 @@ request_create(struct store_txn *t, const struct request_new *n,
 	if ((r = request_put(t, rec)) != 0 ||
 	    (r = store_put(t, STORE_REQ_BY_TIME, k, sizeof(k), id,
 	    REQUEST_ID_LEN)) != 0 ||
-	    (r = request_artifact_ref(t, n->artifact_sha256,
-	    n->artifact_size)) != 0)
+	    (n->hash == NULL && (r = request_artifact_ref(t,
+	    n->artifact_sha256, n->artifact_size)) != 0))
 		goto out;
 	if (strcmp(state, RQ_QUEUED) == 0 &&
 	    (r = request_pending_set(t, rec, 1)) != 0)
@@ -285,6 +295,12 @@ request_transition_note(struct store_txn *t, json_t *rec, const char *to,
 	return request_move(t, rec, to, NULL, note);
 }
 
+int
+request_is_hash(const json_t *rec)
+{
+	return json_is_object(json_object_get(rec, "hash"));
+}
+
 json_t *
 request_api(const json_t *rec)
 {
@@ -315,7 +331,8 @@ request_api(const json_t *rec)
 	    json_boolean(request_is_final(w)));
 	snprintf(link, sizeof(link), "/api/v1/signing-requests/%s/unsigned-artifact",
 	    id);
-	json_object_set_new(o, "unsignedArtifactLink", json_string(link));
+	json_object_set_new(o, "unsignedArtifactLink", request_is_hash(rec) ?
+	    json_null() : json_string(link));
 	if (json_is_object(json_object_get(o, "signedArtifact"))) {
 		snprintf(link, sizeof(link),
 		    "/api/v1/signing-requests/%s/signed-artifact", id);

@@ -37,6 +37,9 @@ struct request_new {
 	uint64_t artifact_size;
 	int required_approvals;
 	const char *original_id;	/* resubmit; may be NULL */
+	/* hash signing (hashreq.h): the stated digest instead of an
+	 * artifact, whose fields are then unused; NULL otherwise */
+	const json_t *hash;
 };
 
 struct request_filter {
@@ -64,6 +67,8 @@ int request_put(struct store_txn *t, json_t *rec) SIGNET_WUR;
 /* Adds one reference to an artifact (creating its entry). */
 int request_artifact_ref(struct store_txn *t, const char *sha256,
     uint64_t size) SIGNET_WUR;
+/* Is rec a hash signing request (no artifact, a "hash" object)? */
+int request_is_hash(const json_t *rec);
 /* The API representation (a new object). */
 json_t *request_api(const json_t *rec);
 int request_is_final(const char *workflow);

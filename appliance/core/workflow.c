@@ -4,10 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/x509.h>
+
 #include "catalog.h"
 #include "events.h"
+#include "format.h"
+#include "hashreq.h"
 #include "log.h"
 #include "origin.h"
+#include "pki.h"
 #include "request.h"
 #include "signet_limits.h"
 #include "users.h"
@@ -350,12 +355,16 @@ workflow_decide(struct store *s, const struct principal *p, const char *id,
 	approvals = json_object_get(rec, "approvals");
 	request_now(now, NULL);
 	/* the decision is bound to the artifact it was made over */
-	a = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s?, s:O}",
+	a = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s?, s:O?}",
 	    "decision", approve ? "approved" : "denied",
 	    "by", "type", p->type, "name", p->name,
 	    "at", now, "comment", comment,
 	    "artifactSha256", json_object_get(json_object_get(rec,
 	    "unsignedArtifact"), "sha256"));
+	/* a hash request's decision is bound to the digest it states */
+	if (a != NULL && request_is_hash(rec))
+		json_object_set(a, "hashDigest", json_object_get(
+		    json_object_get(rec, "hash"), "digest"));
 	if (a == NULL || json_array_append_new(approvals, a) != 0) {
 		r = SIGNET_ERR_NOMEM;
 		goto out;
@@ -539,6 +548,18 @@ workflow_submit_rules(struct store_txn *t, const struct principal *p,
 		return signet_errf(msg, len, SIGNET_ERR_FORBIDDEN, "'%s' may "
 		    "not submit to signing policy '%s/%s'", p->name, project,
 		    slug);
+	/* hash signing is allowed by its own switch, never by a list */
+	if (conf != NULL && format_find(conf) != NULL &&
+	    format_digest_only(format_find(conf))) {
+		if (json_is_true(json_object_get(*policy, "allowHashSigning")))
+			return 0;
+		*code = "hash_signing_not_allowed";
+		return signet_errf(msg, len, SIGNET_ERR_FORBIDDEN, "signing "
+		    "policy '%s/%s' does not allow hash signing (the "
+		    "appliance would sign a digest of a file it never sees); "
+		    "an administrator enables it with allowHashSigning: true",
+		    project, slug);
+	}
 	json_array_foreach(json_object_get(*policy, "artifactConfigurations"),
 	    i, e)
 		if (json_is_string(e) && conf != NULL &&
@@ -551,6 +572,54 @@ workflow_submit_rules(struct store_txn *t, const struct principal *p,
 		    "'%.64s'", project, slug, conf ? conf : "");
 	}
 	return 0;
+}
+
+/* Whether a hash request's mechanism fits the key of policy's
+ * certificate (RSA mechanisms for RSA keys, ECDSA for EC keys), so that
+ * a request the keyholder would refuse is refused when it is made. */
+static int
+workflow_hash_fits(struct store_txn *t, const json_t *policy,
+    const json_t *hash, char *msg, size_t len)
+{
+	const char *cname = json_string_value(json_object_get(policy,
+	    "certificate")), *pem;
+	STACK_OF(X509) *chain = NULL;
+	json_t *cert = NULL;
+	int r;
+
+	if (cname == NULL || catalog_get_certificate(t, cname, &cert) != 0 ||
+	    (pem = json_string_value(json_object_get(cert, "chainPem"))) ==
+	    NULL || pki_chain_from_pem(pem, strlen(pem), &chain) != 0) {
+		r = signet_errf(msg, len, SIGNET_ERR_CONFLICT, "the signing "
+		    "policy's certificate cannot be read");
+		goto out;
+	}
+	r = hashreq_fits_key(hash, EVP_PKEY_get_base_id(X509_get0_pubkey(
+	    sk_X509_value(chain, 0))), msg, len);
+out:
+	sk_X509_pop_free(chain, X509_free);
+	json_decref(cert);
+	return r;
+}
+
+/* A hash request comes only with a digest, an artifact only without:
+ * the artifact upload cannot name hash signing (no file would be
+ * signed) and the hash endpoint cannot name a file format. */
+static int
+workflow_path_fits(const char *conf, int is_hash, const char **code,
+    char *msg, size_t len)
+{
+	const struct format *f = conf != NULL ? format_find(conf) : NULL;
+
+	if (f == NULL || (format_digest_only(f) != 0) == (is_hash != 0))
+		return 0;
+	*code = "invalid_artifact_configuration";
+	return signet_errf(msg, len, SIGNET_ERR_INVALID, is_hash ?
+	    "a hash signing request is signed as '%s' only" :
+	    "artifact configuration '%s' is for hash signing: send the "
+	    "digest to POST /api/v1/projects/PROJECT/signing-policies/"
+	    "POLICY/hash-signing-requests (or use the PKCS#11 module)",
+	    is_hash ? FORMAT_HASH_SLUG : conf);
 }
 
 /* The rules of a new submission (docs/origin.md): workflow_submit_rules,
@@ -600,6 +669,9 @@ workflow_submit_check(struct store *s, const struct principal *p,
 	int r;
 
 	*code = NULL;
+	/* only the artifact upload asks before its body is read */
+	if ((r = workflow_path_fits(conf, 0, code, msg, len)) != 0)
+		return r;
 	if ((r = store_txn_begin(s, 0, &t)) != 0)
 		return signet_errf(msg, len, r, "the database is not "
 		    "available: %s", signet_strerror(r));
@@ -623,6 +695,9 @@ workflow_submit(struct store *s, const struct principal *p,
 
 	*out = NULL;
 	*code = NULL;
+	if ((r = workflow_path_fits(sub->artifact_configuration,
+	    sub->hash != NULL, code, msg, len)) != 0)
+		goto out;
 	if ((r = store_txn_begin(s, 1, &t)) != 0) {
 		r = signet_errf(msg, len, r, "the database is not "
 		    "available: %s", signet_strerror(r));
@@ -631,6 +706,9 @@ workflow_submit(struct store *s, const struct principal *p,
 	if ((r = workflow_submit_judge(t, p, sub->project, sub->policy,
 	    sub->artifact_configuration, sub->origin, sub->now, &policy, &ev,
 	    code, msg, len)) != 0)
+		goto out;
+	if (sub->hash != NULL &&
+	    (r = workflow_hash_fits(t, policy, sub->hash, msg, len)) != 0)
 		goto out;
 	/* verified (or not): the evidence is kept, the credential is not */
 	origin_forget_token(sub->origin);
@@ -647,6 +725,7 @@ workflow_submit(struct store *s, const struct principal *p,
 	n.artifact_name = sub->artifact_name;
 	n.artifact_sha256 = sub->artifact_sha256;
 	n.artifact_size = sub->artifact_size;
+	n.hash = sub->hash;
 	n.required_approvals = (int)json_integer_value(json_object_get(policy,
 	    "requiredApprovals"));
 	if ((r = request_create(t, &n, &rec)) != 0) {
@@ -675,7 +754,7 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 {
 	struct store_txn *t = NULL;
 	json_t *orig = NULL, *policy = NULL, *rec = NULL, *d = NULL, *art,
-	    *prj = NULL, *origin = NULL;
+	    *prj = NULL, *origin = NULL, *hash = NULL;
 	struct request_new n;
 	const char *project, *conf, *code;
 	int r;
@@ -711,8 +790,21 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 	if ((r = origin_rules(prj, policy, json_object_get(orig, "origin"),
 	    json_object_get(orig, "originVerification"), msg, len)) != 0)
 		goto out;
+	/* a hash request goes on as one: the same stated digest, under a
+	 * policy that allows hash signing with a key its mechanism fits */
+	if (request_is_hash(orig)) {
+		if ((hash = json_deep_copy(json_object_get(orig, "hash"))) ==
+		    NULL) {
+			r = SIGNET_ERR_NOMEM;
+			goto out;
+		}
+		json_object_del(hash, "signature");
+		if ((r = workflow_hash_fits(t, policy, hash, msg, len)) != 0)
+			goto out;
+	}
 	art = json_object_get(orig, "unsignedArtifact");
 	memset(&n, 0, sizeof(n));
+	n.hash = hash;
 	n.project = project;
 	n.policy = slug;
 	n.artifact_configuration = conf;
@@ -752,5 +844,6 @@ out:
 	json_decref(policy);
 	json_decref(prj);
 	json_decref(origin);
+	json_decref(hash);
 	return r;
 }

@@ -69,6 +69,9 @@ struct workflow_submission {
 	const char *artifact_sha256;
 	uint64_t artifact_size;
 	time_t now;			/* the moment the token is judged at */
+	/* hash signing (hashreq.h): the parsed "hash" object, and then
+	 * no artifact; NULL for an uploaded artifact */
+	const json_t *hash;
 };
 
 /* Whether p may submit to project/policy with artifact configuration

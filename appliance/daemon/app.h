@@ -13,6 +13,7 @@ struct kh;
 struct signer;
 struct notify;
 struct jwks_refresh;
+struct tsa;
 
 struct app {
 	struct config cfg;
@@ -22,6 +23,7 @@ struct app {
 	struct signer *signer;
 	struct notify *notify;
 	struct jwks_refresh *jwks_refresh;
+	struct tsa *tsa;	/* NULL: [tsa] is off */
 };
 
 /* After a commit that changed rec (the API, the officer console): a

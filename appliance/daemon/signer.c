@@ -10,7 +10,9 @@
 #include "catalog.h"
 #include "format.h"
 #include "events.h"
+#include "hashreq.h"
 #include "khclient.h"
+#include "khproto.h"
 #include "log.h"
 #include "notify.h"
 #include "pki.h"
@@ -18,6 +20,7 @@
 #include "rkey.h"
 #include "signer.h"
 #include "signet_limits.h"
+#include "tsa.h"
 
 /* How long a request waits before another try while the token is locked
  * or the keyholder is busy restarting. */
@@ -150,7 +153,13 @@ signer_finish(struct signer *s, const char *id, const char *to,
 		return r;
 	if ((r = request_get(t, id, &rec)) != 0)
 		goto out;
-	if (signed_artifact != NULL) {
+	if (signed_artifact != NULL && request_is_hash(rec)) {
+		/* a hash request's signature is kept in the record: there is
+		 * no file to store it beside */
+		json_object_set(json_object_get(rec, "hash"), "signature",
+		    json_object_get(signed_artifact, "signature"));
+		json_object_set(rec, "certificate", cert);
+	} else if (signed_artifact != NULL) {
 		json_object_set(rec, "signedArtifact", signed_artifact);
 		json_object_set(rec, "certificate", cert);
 		if ((r = request_artifact_ref(t, json_string_value(
@@ -176,6 +185,93 @@ out:
 	return r;
 }
 
+/* A hash request (hashreq.h): the stated digest signed by the policy's
+ * key in one SIGN round trip, journaled under the request's id like
+ * every other signature. The keyholder builds the DigestInfo (PKCS#1
+ * v1.5) or the PSS encoding; ECDSA comes back DER (ECDSA-Sig-Value), as
+ * it is recorded. The result is {"signature": base64}. */
+static int
+signer_sign_hash(struct signer *s, json_t *rec, json_t **result,
+    json_t **certinfo, char *reason, size_t rlen)
+{
+	struct store_txn *t = NULL;
+	json_t *policy = NULL, *cert = NULL;
+	uint8_t digest[HASHREQ_MAX_DIGEST], sig[KH_MAX_SIG];
+	char b64[4 * ((KH_MAX_SIG + 2) / 3) + 1];
+	const char *project, *slug, *cname, *kid;
+	size_t dlen, slen = sizeof(sig);
+	int r, mech, hash;
+
+	project = json_string_value(json_object_get(rec, "projectSlug"));
+	slug = json_string_value(json_object_get(rec, "signingPolicySlug"));
+	if (hashreq_kh(json_object_get(rec, "hash"), &mech, &hash, digest,
+	    &dlen) != 0) {
+		snprintf(reason, rlen, "the request's digest cannot be read");
+		return SIGNET_ERR_STORE;
+	}
+	if ((r = store_txn_begin(s->app->store, 0, &t)) != 0)
+		return r;
+	if ((r = catalog_get_policy(t, project, slug, &policy)) != 0) {
+		snprintf(reason, rlen, "signing policy %s/%s no longer exists",
+		    project, slug);
+		goto out;
+	}
+	cname = json_string_value(json_object_get(policy, "certificate"));
+	if (cname == NULL ||
+	    (r = catalog_get_certificate(t, cname, &cert)) != 0 ||
+	    (kid = json_string_value(json_object_get(cert, "keyId"))) ==
+	    NULL) {
+		snprintf(reason, rlen, "the policy's certificate is missing");
+		r = r != 0 ? r : SIGNET_ERR_STORE;
+		goto out;
+	}
+	store_txn_abort(&t);
+	r = kh_sign(s->app->kh, kid, mech, hash, digest, dlen,
+	    KH_PURPOSE_REQUEST, json_string_value(json_object_get(rec, "id")),
+	    sig, &slen);
+	if (r != 0) {
+		snprintf(reason, rlen, "the token did not sign the digest: %s",
+		    signet_strerror(r));
+		goto out;
+	}
+	if (EVP_EncodeBlock((unsigned char *)b64, sig, (int)slen) <= 0) {
+		r = SIGNET_ERR_CRYPTO;
+		goto out;
+	}
+	*result = json_pack("{s:s}", "signature", b64);
+	*certinfo = json_pack("{s:O, s:O}", "name", json_object_get(cert,
+	    "name"), "sha256", json_object_get(cert, "sha256"));
+	if (*result == NULL || *certinfo == NULL)
+		r = SIGNET_ERR_NOMEM;
+out:
+	store_txn_abort(&t);
+	OPENSSL_cleanse(sig, sizeof(sig));
+	json_decref(policy);
+	json_decref(cert);
+	return r;
+}
+
+/* A policy with `timestamp: builtin` has its signatures time-stamped by
+ * this appliance's TSA ([tsa]); without one they cannot be. */
+static int
+signer_timestamp(struct signer *s, const json_t *policy,
+    struct format_job *job, char *reason, size_t rlen)
+{
+	const char *ts = json_string_value(json_object_get(policy,
+	    "timestamp"));
+
+	if (ts == NULL || strcmp(ts, "builtin") != 0)
+		return 0;
+	if (s->app->tsa == NULL) {
+		snprintf(reason, rlen, "the policy asks for a time-stamp from "
+		    "the built-in TSA, and [tsa] is off");
+		return SIGNET_ERR_CONFIG;
+	}
+	job->timestamp = tsa_stamp;
+	job->timestamp_arg = s->app->tsa;
+	return 0;
+}
+
 static int
 signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
     json_t **certinfo, char *reason, size_t rlen)
@@ -191,6 +287,9 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	const char *project, *slug, *cname, *aname, *conf, *sha;
 	int r;
 
+	if (request_is_hash(rec))
+		return signer_sign_hash(s, rec, signed_artifact, certinfo,
+		    reason, rlen);
 	project = json_string_value(json_object_get(rec, "projectSlug"));
 	slug = json_string_value(json_object_get(rec, "signingPolicySlug"));
 	aname = json_string_value(json_object_get(json_object_get(rec,
@@ -233,6 +332,8 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	job.artifact_sha256 = sha;
 	job.artifact_size = (uint64_t)json_integer_value(json_object_get(
 	    json_object_get(rec, "unsignedArtifact"), "size"));
+	if ((r = signer_timestamp(s, policy, &job, reason, rlen)) != 0)
+		goto out;
 	fk.key = k->key;
 	fk.leaf = k->leaf;
 	fk.chain = k->chain;

@@ -26,7 +26,9 @@
 #include "request.h"
 #include "server.h"
 #include "signer.h"
+#include "server_tsa.h"
 #include "signetd_common.h"
+#include "tsa.h"
 #include "users.h"
 
 static void
@@ -102,11 +104,34 @@ gc_artifacts(struct app *app)
 		    g.removed);
 }
 
+/* The time-stamping authority of [tsa]; its key is loaded at the first
+ * query, when the token may have been activated. */
+static int
+start_tsa(struct app *app)
+{
+	struct tsa_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.certificate = app->cfg.tsa.certificate;
+	o.policy = app->cfg.tsa.policy;
+	o.accuracy_ms = app->cfg.tsa.accuracy_ms;
+	o.allow_unsynchronized = app->cfg.tsa.allow_unsynchronized;
+	if (tsa_open(app->store, app->kh, &o, &app->tsa) != 0) {
+		log_err("cannot start the time-stamping authority ([tsa])");
+		return -1;
+	}
+	log_info("tsa: time-stamping authority on, certificate '%s', policy "
+	    "%s%s", o.certificate, o.policy, o.allow_unsynchronized ?
+	    " (issuing even while the clock is not synchronised)" : "");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct app app;
 	struct server *srv = NULL;
+	struct server_tsa *tsrv = NULL;
 	struct console_srv *cons = NULL;
 	struct kh_spawn_opts ko;
 	struct notify_opts no;
@@ -228,6 +253,8 @@ main(int argc, char **argv)
 		log_err("cannot start the JWKS refresh");
 		goto out;
 	}
+	if (app.cfg.tsa.certificate != NULL && start_tsa(&app) != 0)
+		goto out;
 	if (signer_start(&app, app.cfg.workers, &app.signer) != 0) {
 		log_err("cannot start the signer");
 		goto out;
@@ -235,6 +262,8 @@ main(int argc, char **argv)
 	if (server_start(&app, &srv) != 0)
 		goto out;
 	if (console_srv_start(&app, &cons) != 0)
+		goto out;
+	if (server_tsa_start(&app, &tsrv) != 0)
 		goto out;
 	for (;;) {
 		/* a keyholder of its own is no child: its connection says
@@ -265,9 +294,12 @@ main(int argc, char **argv)
 	}
 	rc = 0;
 out:
+	server_tsa_stop(tsrv);
 	server_stop(srv);
 	console_srv_stop(cons);
 	signer_stop(app.signer);
+	/* after both listeners: writes the issuance not yet audited */
+	tsa_close(app.tsa);
 	/* after the server: its handlers refresh through it */
 	jwks_refresh_stop(app.jwks_refresh);
 	notify_stop(app.notify);

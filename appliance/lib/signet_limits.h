@@ -166,11 +166,43 @@
 #define SIGNET_DEFAULT_CONN_PER_ADDRESS	16
 #define SIGNET_CONN_PER_ADDRESS_SHARE	4
 
+/* Authenticode for PE/COFF images (appliance/sign/formats/ac_pe.c). */
+/* the DOS header and stub, the PE headers and the section table, which
+ * the parser holds: linkers put them in the first 4 KiB (SizeOfHeaders
+ * 0x400 to 0x1000), so this leaves room for any stub */
+#define SIGNET_MAX_PE_HEADERS		(64 * 1024)
+/* the Windows loader's own limit ("PE Format", "COFF File Header") */
+#define SIGNET_MAX_PE_SECTIONS		96
+/* the 16 data directories "PE Format" defines ("Optional Header Data
+ * Directories") */
+#define SIGNET_MAX_PE_DATA_DIRS		16
+/* the attribute certificate table, read whole for existing signatures: a
+ * signature with its chain and timestamp is a few KiB, shim's two
+ * Microsoft ones are 19 KiB */
+#define SIGNET_MAX_PE_CERT_TABLE	(1024 * 1024)
+#define SIGNET_MAX_PE_SIGNATURES	16
+
 /* Audit log (appliance/core/audit.c). */
 #define SIGNET_MAX_AUDIT_ENTRY		(64 * 1024)
 #define SIGNET_MAX_AUDIT_LINE		(1024 * 1024)
 #define SIGNET_MAX_AUDIT_PAGE		1000
 #define SIGNET_MAX_AUDIT_ACTION		64
+
+/* The time-stamping authority (appliance/sign/tsa.c, RFC 3161). */
+/* a TimeStampReq is a hash, a policy OID, a nonce and a flag: about 100
+ * bytes with SHA-512; the room left is for extensions, which are refused */
+#define SIGNET_MAX_TSQ			2048
+/* serials reserved per durable write of the high-water mark: a restart
+ * skips at most this many */
+#define SIGNET_TSA_SERIAL_BLOCK		1000
+#define SIGNET_TSA_SERIAL_MAX_BLOCK	1000000
+/* issuance is written to the audit log in batches: at most this many
+ * tokens or this many seconds per entry (never one entry per token) */
+#define SIGNET_TSA_AUDIT_BATCH		1000
+#define SIGNET_TSA_AUDIT_INTERVAL_S	60
+/* [tsa] accuracy_ms and rate (tokens per second on the [tsa] listener) */
+#define SIGNET_TSA_MAX_ACCURACY_MS	60000
+#define SIGNET_TSA_MAX_RATE		100000
 
 /* Compound files, the container of MSI packages
  * (appliance/sign/formats/cfb.c). A Windows Installer package with its
@@ -200,5 +232,21 @@
 #define SIGNET_MAX_CAB_NAME		256
 #define SIGNET_MAX_CAB_SIZE		0x7FFFFFFFULL
 #define SIGNET_MAX_CAB_SIGNATURE	(1024 * 1024)
+
+/* Hash signing (appliance/core/hashreq.c) and the PKCS#11 module build
+ * machines load (pkcs11/signet_p11*.c). The tool a request names is a
+ * process name (16 bytes in /proc/self/comm) with room for a longer
+ * one; its file name is an artifact name. The module bounds what it
+ * reads from the appliance: a policy chain of a handful of PEM
+ * certificates, as many tokens as a build machine could pick from, and
+ * a configuration file of a few lines whose longest value is a path, a
+ * URL or a bearer token; C_Sign waits at most a week for approvals. */
+#define SIGNET_MAX_HASH_TOOL		64
+#define SIGNET_P11_MAX_TOKENS		64
+#define SIGNET_P11_MAX_CHAIN_PEM	(64 * 1024)
+#define SIGNET_P11_MAX_CHAIN		8
+#define SIGNET_P11_MAX_CONF_FILE	(16 * 1024)
+#define SIGNET_P11_MAX_CONF_VALUE	4096
+#define SIGNET_P11_MAX_WAIT_S		(7L * 24 * 3600)
 
 #endif

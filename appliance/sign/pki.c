@@ -445,3 +445,40 @@ pki_days_left(const char *t, long *days)
 		(*days)--;
 	return 0;
 }
+
+int
+pki_check_timestamping(X509 *x, char *msg, size_t len)
+{
+	X509_EXTENSION *ext;
+	int i;
+
+	i = X509_get_ext_by_NID(x, NID_ext_key_usage, -1);
+	ext = i >= 0 ? X509_get_ext(x, i) : NULL;
+	if (ext == NULL || !(X509_get_extension_flags(x) & EXFLAG_XKUSAGE)) {
+		snprintf(msg, len, "it has no extended key usage; a TSA "
+		    "certificate needs extendedKeyUsage = critical,timeStamping");
+		return SIGNET_ERR_INVALID;
+	}
+	if (X509_get_extended_key_usage(x) != XKU_TIMESTAMP) {
+		snprintf(msg, len, "its extended key usage is not timeStamping "
+		    "alone; a TSA certificate needs extendedKeyUsage = "
+		    "critical,timeStamping");
+		return SIGNET_ERR_INVALID;
+	}
+	if (!X509_EXTENSION_get_critical(ext)) {
+		snprintf(msg, len, "its extended key usage timeStamping is not "
+		    "critical (RFC 3161 section 2.3); reissue it with "
+		    "extendedKeyUsage = critical,timeStamping");
+		return SIGNET_ERR_INVALID;
+	}
+	/* and the rest of OpenSSL's rule (key usage, if present, allows
+	 * signatures) */
+	if (X509_check_purpose(x, X509_PURPOSE_TIMESTAMP_SIGN, 0) != 1) {
+		ERR_clear_error();
+		snprintf(msg, len, "OpenSSL does not take it for a "
+		    "time-stamping certificate (key usage must allow "
+		    "digitalSignature)");
+		return SIGNET_ERR_INVALID;
+	}
+	return 0;
+}

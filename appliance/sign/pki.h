@@ -40,6 +40,11 @@ int pki_order_chain(STACK_OF(X509) *sk, EVP_PKEY *pub,
     STACK_OF(X509) **out) SIGNET_WUR;
 /* Whole days from now until an RFC 3339 UTC time (negative: past). */
 int pki_days_left(const char *rfc3339, long *days) SIGNET_WUR;
+/* Is x a time-stamping authority's certificate as RFC 3161 section 2.3
+ * asks: extended key usage timeStamping alone, critical (OpenSSL's
+ * verifier refuses anything else, X509_PURPOSE_TIMESTAMP_SIGN)? 0, or
+ * SIGNET_ERR_INVALID with what is wrong in msg. */
+int pki_check_timestamping(X509 *x, char *msg, size_t len) SIGNET_WUR;
 /* Self-signed code-signing certificate for test-signing policies */
 int pki_self_signed(EVP_PKEY *key, const char *subject, int days,
     char **pem) SIGNET_WUR;

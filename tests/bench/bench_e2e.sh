@@ -86,9 +86,10 @@ calc() { python3 -c "print($1)"; }
 
 # ---------------------------------------------------------------- instance
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+tsa_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url=https://127.0.0.1:$port
 log "provisioning a fresh instance in $dir (port $port, build $build)"
-SIGNET_BUILD=$build SIGNET_PORT=$port SIGNET_MAX_ARTIFACT_SIZE=2G \
+SIGNET_BUILD=$build SIGNET_PORT=$port SIGNET_TSA_PORT=$tsa_port SIGNET_MAX_ARTIFACT_SIZE=2G \
 	"$repo/scripts/provision.sh" "$dir" > "$work/provision.log" 2>&1 ||
 	{ tail -n 20 "$work/provision.log" >&2; die "provisioning failed"; }
 pki=$dir/pki

@@ -648,6 +648,88 @@ def origin_all():
     origin_refs()
 
 
+# --- time-stamp queries (appliance/sign/tsa_query.c, RFC 3161) -------------
+
+def asn1(tag, body):
+    n = len(body)
+    if n < 0x80:
+        hdr = bytes([n])
+    elif n < 0x100:
+        hdr = b"\x81" + bytes([n])
+    else:
+        hdr = b"\x82" + struct.pack(">H", n)
+    return bytes([tag]) + hdr + body
+
+
+def asn1_oid(dotted):
+    parts = [int(x) for x in dotted.split(".")]
+    out = bytes([40 * parts[0] + parts[1]])
+    for v in parts[2:]:
+        enc = [v & 0x7F]
+        v >>= 7
+        while v:
+            enc.append(0x80 | (v & 0x7F))
+            v >>= 7
+        out += bytes(reversed(enc))
+    return asn1(0x06, out)
+
+
+def asn1_int(v):
+    b = v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big")
+    return asn1(0x02, b)
+
+
+HASH_OIDS = {"sha256": ("2.16.840.1.101.3.4.2.1", 32),
+             "sha384": ("2.16.840.1.101.3.4.2.2", 48),
+             "sha512": ("2.16.840.1.101.3.4.2.3", 64),
+             "sha1": ("1.3.14.3.2.26", 20),
+             "md5": ("1.2.840.113549.2.5", 16)}
+TSQ_POLICY = "1.3.6.1.4.1.99999.3161.1"  # fuzz_tsq.c's
+
+
+def tsreq(h="sha256", mdlen=None, version=1, policy=None, nonce=None,
+          cert=False, params=b"\x05\x00", ext=None):
+    oid, n = HASH_OIDS[h]
+    alg = asn1(0x30, asn1_oid(oid) + params)
+    mi = asn1(0x30, alg + asn1(0x04, b"\xab" * (n if mdlen is None else mdlen)))
+    body = asn1_int(version) + mi
+    if policy:
+        body += asn1_oid(policy)
+    if nonce is not None:
+        body += asn1_int(nonce)
+    if cert:
+        body += b"\x01\x01\xff"
+    if ext is not None:
+        body += asn1(0xA0, ext)
+    return asn1(0x30, body)
+
+
+def tsq():
+    for h in ("sha256", "sha384", "sha512"):
+        put("tsq", h, tsreq(h))
+        put("tsq", h + "_cert_nonce", tsreq(h, nonce=0x1122334455667788, cert=True))
+    put("tsq", "policy_ours", tsreq(policy=TSQ_POLICY, nonce=7, cert=True))
+    put("tsq", "policy_other", tsreq(policy="1.2.3.4"))
+    put("tsq", "sha1", tsreq("sha1"))
+    put("tsq", "md5", tsreq("md5"))
+    put("tsq", "short_imprint", tsreq(mdlen=20))
+    put("tsq", "long_imprint", tsreq("sha512", mdlen=65))
+    put("tsq", "version2", tsreq(version=2))
+    put("tsq", "no_params", tsreq(params=b""))
+    put("tsq", "params_octets", tsreq(params=b"\x04\x01\x00"))
+    put("tsq", "big_nonce", tsreq(nonce=1 << 512))
+    ext = asn1(0x30, asn1_oid("2.5.29.19") + asn1(0x04, b"\x30\x00"))
+    put("tsq", "extension", tsreq(ext=ext))
+    good = tsreq(nonce=1, cert=True)
+    put("tsq", "trailing_byte", good + b"\x00")
+    put("tsq", "truncated", good[:-1])
+    put("tsq", "long_form_length", b"\x30\x81" + good[1:2] + good[2:])
+    put("tsq", "indefinite", b"\x30\x80" + good[2:] + b"\x00\x00")
+    put("tsq", "empty", b"")
+    put("tsq", "garbage", b"not a time-stamp query\n")
+    put("tsq", "too_large", asn1(0x30, b"\x00" * 4096))
+
+
 # --- compound files, MSI packages (appliance/sign/formats/cfb.c, ac_msi.c)
 
 MSI_CLSID = bytes.fromhex("84100c0000000000c000000000000046")
@@ -935,8 +1017,111 @@ def cab():
     put("cab", "sig_truncated", signed[:-16])
 
 
+# --- PE/COFF images for Authenticode (appliance/sign/formats/ac_pe.c) --
+
+def pe_image(plus=True, machine=0x8664, subsystem=3, nsect=2, nrva=16,
+             lfanew=0x40, overlay=b"", certs=None, opt_size=None):
+    """A small PE image laid out as the PE/COFF specification says: the
+    DOS header, the PE headers, raw data of 0x200 bytes a section, any
+    overlay, then (certs: a list of (dwLength, revision, type, bytes)) the
+    certificate table on an 8-byte boundary."""
+    dirs = 112 if plus else 96
+    if opt_size is None:
+        opt_size = dirs + 8 * nrva
+    hdr_end = lfanew + 24 + opt_size + 40 * nsect
+    soh = (hdr_end + 0x1FF) // 0x200 * 0x200
+    dos = bytearray(lfanew)
+    dos[0:2] = b"MZ"
+    struct.pack_into("<I", dos, 0x3C, lfanew)
+    coff = b"PE\0\0" + struct.pack("<HHIIIHH", machine, nsect, 0, 0, 0, opt_size, 0x0022)
+    opt = bytearray(opt_size)
+    if opt_size >= 2:
+        struct.pack_into("<H", opt, 0, 0x20B if plus else 0x10B)
+    if opt_size >= dirs:
+        struct.pack_into("<II", opt, 32, 0x1000, 0x200)    # alignments
+        struct.pack_into("<II", opt, 56, 0x1000 * (nsect + 1), soh)
+        struct.pack_into("<H", opt, 68, subsystem)
+        struct.pack_into("<I", opt, dirs - 4, nrva)
+    sects = b""
+    for i in range(nsect):
+        sects += struct.pack("<8sIIIIIIHHI", b".s%d" % i, 0x200, 0x1000 * (i + 1),
+                             0x200, soh + 0x200 * i, 0, 0, 0, 0, 0x60000020)
+    img = bytearray(bytes(dos) + coff + bytes(opt) + sects)
+    img += bytes(soh - len(img))
+    for i in range(nsect):
+        img += bytes([(0xC3 + i) % 256]) * 0x200
+    img += overlay
+    if certs is not None:
+        img += bytes(-len(img) % 8)
+        table = b""
+        for dwlen, rev, typ, blob in certs:
+            entry = struct.pack("<IHH", dwlen, rev, typ) + blob
+            table += entry + bytes(-len(entry) % 8)
+        if opt_size >= dirs + 8 * 5:
+            struct.pack_into("<II", img, lfanew + 24 + dirs + 32, len(img), len(table))
+        img += table
+    return bytes(img)
+
+
+def pe():
+    p7 = bytes.fromhex("3003020105")        # a DER SEQUENCE
+    p7b = bytes.fromhex("30060201070201ff")
+    one = [(8 + len(p7), 0x200, 2, p7)]
+    put("pe", "pe32plus", pe_image())
+    put("pe", "pe32", pe_image(plus=False, machine=0x14C))
+    put("pe", "arm64", pe_image(machine=0xAA64))
+    put("pe", "arm", pe_image(plus=False, machine=0x1C4))
+    put("pe", "efi_app", pe_image(subsystem=10))
+    put("pe", "no_sections", pe_image(nsect=0))
+    put("pe", "overlay_odd", pe_image(overlay=b"overlay" * 11))
+    put("pe", "signed", pe_image(certs=one))
+    put("pe", "signed_pe32", pe_image(plus=False, machine=0x14C, certs=one))
+    put("pe", "signed_overlay", pe_image(overlay=b"\x01\x02\x03", certs=one))
+    # dwLength with its padding (signtool) and without (sbsign)
+    put("pe", "signed_two", pe_image(certs=[(16, 0x200, 2, p7), (8 + len(p7b), 0x200, 2, p7b)]))
+    put("pe", "signed_not_der", pe_image(certs=[(12, 0x200, 2, b"\xff\xff\xff\xff")]))
+    # existing() reads the first, the walk also the second (a find)
+    put("pe", "signed_second_not_der", pe_image(certs=[(16, 0x200, 2, p7),
+                                                       (16, 0x200, 2, bytes.fromhex("3046020107020101"))]))
+    # what check() refuses
+    put("pe", "empty", b"")
+    put("pe", "not_pe", b"#!/bin/sh\necho signet\n")
+    put("pe", "dos_truncated", pe_image()[:40])
+    put("pe", "lfanew_past_end", pe_image(lfanew=0x40)[:0x3C] + struct.pack("<I", 0x10000) + bytes(64))
+    put("pe", "lfanew_unaligned", bytearray(pe_image()[:0x3C]) + struct.pack("<I", 0x42) + bytes(600))
+    bad = bytearray(pe_image())
+    bad[0x41] = ord("X")
+    put("pe", "bad_signature", bytes(bad))
+    put("pe", "machine_unknown", pe_image(machine=0x0200))
+    put("pe", "sections_over_limit", pe_image(nsect=97))
+    put("pe", "opt_too_small", pe_image(opt_size=64))
+    put("pe", "opt_too_small_for_dirs", pe_image(opt_size=112 + 8 * 5, nrva=16))
+    put("pe", "no_security_dir", pe_image(nrva=4))
+    put("pe", "too_many_dirs", pe_image(nrva=17))
+    put("pe", "truncated_sections", pe_image()[:0x200 + 0x100])
+    bad = bytearray(pe_image())
+    struct.pack_into("<I", bad, 0x40 + 24 + 240 + 20, 0x10000)  # PointerToRawData
+    put("pe", "section_past_end", bytes(bad))
+    put("pe", "cert_not_at_end", pe_image(certs=one) + bytes(8))
+    put("pe", "cert_past_end", pe_image(certs=one)[:-8])
+    bad = bytearray(pe_image(certs=one))
+    dd = 0x40 + 24 + 112 + 32
+    off = struct.unpack_from("<I", bad, dd)[0]
+    struct.pack_into("<II", bad, dd, off + 4, len(bad) - off - 4)
+    put("pe", "cert_unaligned", bytes(bad))
+    put("pe", "wincert_short", pe_image(certs=[(4, 0x200, 2, p7)]))
+    put("pe", "wincert_long", pe_image(certs=[(0x1000, 0x200, 2, p7)]))
+    put("pe", "wincert_empty", pe_image(certs=[(8, 0x200, 2, b"")]))
+    put("pe", "wincert_revision", pe_image(certs=[(8 + len(p7), 0x100, 2, p7)]))
+    put("pe", "wincert_type", pe_image(certs=[(8 + len(p7), 0x200, 1, p7)]))
+    bad = bytearray(pe_image(certs=one))
+    struct.pack_into("<I", bad, dd + 4, struct.unpack_from("<I", bad, dd + 4)[0] + 4)
+    put("pe", "wincert_header_cut", bytes(bad) + bytes(4))
+
+
 TARGETS = {"khproto": khproto, "consproto": consproto, "form": form, "origin": origin_all,
-           "audit": audit, "pki": pki, "catalog": catalog, "cab": cab, "msi": msi}
+           "audit": audit, "pki": pki, "catalog": catalog, "cab": cab, "msi": msi,
+           "pe": pe, "tsq": tsq}
 
 
 def main():

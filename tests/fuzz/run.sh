@@ -15,7 +15,8 @@ secs=${2:-150}
 out=${3:-/tmp/signet-fuzz}
 shift $(($# < 3 ? $# : 3))
 here=$(cd "$(dirname "$0")" && pwd)
-names=${*:-khproto consproto form origin audit pki catalog msi}
+# every target has a seed corpus: the corpus folders name them all
+names=${*:-$(cd "$here/corpus" && ls)}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}

@@ -106,6 +106,7 @@ class Instance:
     def __init__(self, root: Path):
         self.dir = root
         self.port = free_port()
+        self.tsa_port = free_port()  # the [tsa] listener (test_tsa.py)
         self.pki = root / "pki"
         self.conf = root / "signetd.conf"
         self.state = root / "state"
@@ -126,6 +127,7 @@ class Instance:
         env = dict(os.environ)
         env.update(
             SIGNET_PORT=str(self.port),
+            SIGNET_TSA_PORT=str(self.tsa_port),
             SIGNET_BUILD=str(BUILD),
             SIGNET_MAX_ARTIFACT_SIZE=MAX_ARTIFACT_CONF,
         )

@@ -118,11 +118,26 @@ def login(tm, user, pw):
     tm.keys("Enter")
 
 
-def test_signetd_starts_locked_and_signing_waits(locked):
+def tsa_query(inst, tmp):
+    """A time-stamp query posted to the instance's TSA (test_tsa.py)."""
+    f = tmp / "stamp.bin"
+    f.write_bytes(b"stamp me\n")
+    q = tmp / "stamp.tsq"
+    subprocess.run(["openssl", "ts", "-query", "-data", str(f), "-sha256",
+                    "-cert", "-out", str(q)], check=True, capture_output=True)
+    return inst.session().post(
+        inst.api("/timestamp"), data=q.read_bytes(),
+        headers={"Content-Type": "application/timestamp-query"}, timeout=30)
+
+
+def test_signetd_starts_locked_and_signing_waits(locked, tmp_path):
     h = health(locked)
     assert h["token"]["present"] is True
     assert h["token"]["loggedIn"] is False
     assert h["status"] == "degraded"
+    # nor does the time-stamping authority issue
+    r = tsa_query(locked, tmp_path)
+    assert r.status_code == 503 and r.json()["error"] == "token_locked", r.text
     # a request that needs no approval is queued, and waits for the token
     rid = locked.submit(b"submitted while locked\n").json()["id"]
     locked.waiting_id = rid
@@ -216,7 +231,7 @@ def test_wrong_pin_reported_and_token_still_usable(locked, console):
     assert len(keyholder_pids(locked.proc.pid)) == 1
 
 
-def test_officer_activates_the_token(locked, console):
+def test_officer_activates_the_token(locked, console, tmp_path):
     console.keys("l")
     console.wait("Token PIN (not shown, tried once)")
     console.type(locked.pin)
@@ -224,7 +239,15 @@ def test_officer_activates_the_token(locked, console):
     scr = console.wait("Token activated", "Logged in    yes")
     assert locked.pin not in scr
     assert "release-signing" in scr and "expires" in scr
-    assert health(locked)["token"]["loggedIn"] is True
+    # the clock time-stamps come from, as health reports it
+    h = health(locked)
+    assert ("Clock        synchronised" if h["clock"]["synchronized"]
+            else "Clock        NOT synchronised") in scr, scr
+    assert "Time-stamps  issued" in scr, scr  # allow_unsynchronized in dev
+    assert h["token"]["loggedIn"] is True
+    r = tsa_query(locked, tmp_path)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"] == "application/timestamp-reply"
     # what was submitted while the token was locked is signed now
     done = locked.wait_final(locked.waiting_id)
     assert done["status"] == "Completed", done

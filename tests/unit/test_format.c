@@ -28,7 +28,8 @@ test_entries_complete(void **state)
 		assert_int_equal(f->extension[0], '.');
 		assert_non_null(strchr(f->media_type, '/'));
 		assert_non_null(f->title);
-		assert_non_null(f->sign);
+		/* a digest-only row signs in the signer, never a file */
+		assert_true((f->sign != NULL) != (format_digest_only(f) != 0));
 		assert_ptr_equal(format_find(f->slug), f);
 		for (j = 0; j < i; j++)
 			assert_string_not_equal(f->slug, format_at(j)->slug);
@@ -49,6 +50,9 @@ test_lookup(void **state)
 	assert_null(format_find("detached-cms "));
 	assert_null(format_find(""));
 	assert_null(format_find(NULL));
+	assert_non_null(format_find(FORMAT_HASH_SLUG));
+	assert_true(format_digest_only(format_find(FORMAT_HASH_SLUG)));
+	assert_false(format_digest_only(format_default()));
 	format_slugs(slugs, sizeof(slugs));
 	assert_non_null(strstr(slugs, "detached-cms"));
 	/* a buffer too small is cut, never overrun */

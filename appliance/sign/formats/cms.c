@@ -20,10 +20,38 @@
  * twice: the messageDigest attribute is set here and CMS_SignerInfo_sign()
  * signs the DER of the signed attributes.
  */
-int
-cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
+/*
+ * A time-stamp token over the signature value, as the unsigned attribute
+ * id-aa-timeStampToken (1.2.840.113549.1.9.16.2.14; RFC 3161 appendix A):
+ * it proves the signature existed at genTime, so it stays good after the
+ * signing certificate expires. The token is a ContentInfo, carried whole
+ * as the attribute's one value.
+ */
+static int
+cms_add_timestamp(CMS_SignerInfo *si, const struct format_job *job)
+{
+	ASN1_OCTET_STRING *sig = CMS_SignerInfo_get0_signature(si);
+	unsigned char *tok = NULL;
+	size_t len = 0;
+	int r;
+
+	if (sig == NULL)
+		return SIGNET_ERR_CRYPTO;
+	if ((r = job->timestamp(job->timestamp_arg, ASN1_STRING_get0_data(sig),
+	    (size_t)ASN1_STRING_length(sig), &tok, &len)) != 0)
+		return r;
+	r = len > INT_MAX || !CMS_unsigned_add1_attr_by_NID(si,
+	    NID_id_smime_aa_timeStampToken, V_ASN1_SEQUENCE, tok, (int)len) ?
+	    SIGNET_ERR_CRYPTO : 0;
+	OPENSSL_free(tok);
+	return r;
+}
+
+static int
+cms_sign(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
     const unsigned char sha256[32], const char *request_id,
-    unsigned char **der, size_t *derlen)
+    const struct format_job *ts, unsigned char **der, size_t *derlen,
+    char *reason, size_t rlen)
 {
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
@@ -66,6 +94,14 @@ cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
 		r = SIGNET_ERR_TOKEN;
 		goto out;
 	}
+	if (ts != NULL && ts->timestamp != NULL &&
+	    (r = cms_add_timestamp(si, ts)) != 0) {
+		snprintf(reason, rlen, "the built-in time-stamping authority "
+		    "gave no token: %s%s", signet_strerror(r),
+		    r == SIGNET_ERR_UNAVAILABLE ? " (the system clock is not "
+		    "synchronised)" : "");
+		goto out;
+	}
 	if ((len = i2d_CMS_ContentInfo(cms, &p)) <= 0)
 		goto out;
 	*der = p;
@@ -78,6 +114,17 @@ out:
 	OPENSSL_free(p);
 	CMS_ContentInfo_free(cms);
 	return r;
+}
+
+int
+cms_sign_detached(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
+    const unsigned char sha256[32], const char *request_id,
+    unsigned char **der, size_t *derlen)
+{
+	char reason[8];
+
+	return cms_sign(key, signer, chain, sha256, request_id, NULL, der,
+	    derlen, reason, sizeof(reason));
 }
 
 /*
@@ -203,9 +250,12 @@ cms_format_sign(const struct format_job *job, const struct format_key *key,
 		    "a SHA-256");
 		return r;
 	}
-	if ((r = cms_sign_detached(key->key, key->leaf, key->chain, md,
-	    job->request_id, &der, &derlen)) != 0) {
-		snprintf(reason, rlen, "signing failed: %s", signet_strerror(r));
+	reason[0] = '\0';
+	if ((r = cms_sign(key->key, key->leaf, key->chain, md,
+	    job->request_id, job, &der, &derlen, reason, rlen)) != 0) {
+		if (reason[0] == '\0')
+			snprintf(reason, rlen, "signing failed: %s",
+			    signet_strerror(r));
 		goto out;
 	}
 	if ((r = cas_put(job->cas, der, derlen, out->sha256)) != 0) {

@@ -7,6 +7,9 @@
 static const struct format formats[] = {
 	{ "detached-cms", ".p7s", "application/pkcs7-signature",
 	    "detached CMS signature (RFC 5652)", cms_format_sign },
+	{ FORMAT_HASH_SLUG, ".sig", "application/octet-stream",
+	    "hash signing: the build machine hashes, the appliance signs the "
+	    "digest", NULL },
 };
 
 const struct format *

@@ -31,6 +31,12 @@ struct format_job {
 	const char *request_id;		/* journaled by the keyholder */
 	const char *artifact_sha256;	/* hex, CAS_HEX_LEN */
 	uint64_t artifact_size;
+	/* The policy's time-stamping (`timestamp: builtin`): a DER
+	 * TimeStampToken (RFC 3161) over len bytes of data into *token
+	 * (OPENSSL_free), for formats that carry one; NULL: none. */
+	int (*timestamp)(void *arg, const unsigned char *data, size_t len,
+	    unsigned char **token, size_t *toklen);
+	void *timestamp_arg;
 };
 
 /* The signed output, written into the artifact store by the format. */
@@ -50,14 +56,28 @@ struct format {
 	const char *extension;	/* appended to the artifact's name: ".p7s" */
 	const char *media_type;	/* of the signed output */
 	const char *title;	/* for people */
-	format_sign_fn sign;
+	format_sign_fn sign;	/* NULL: digest only (format_digest_only) */
 };
+
+/* A row without a sign function is hash signing: the build machine
+ * hashes (the PKCS#11 module, pkcs11/signet_p11.c) and the appliance
+ * signs only the digest. No artifact is stored, the signer signs through
+ * the keyholder directly, and a policy takes it only with
+ * allowHashSigning: true, never by listing it or by default. */
+static inline int
+format_digest_only(const struct format *f)
+{
+	return f != NULL && f->sign == NULL;
+}
 
 /* The format named slug, or NULL. */
 const struct format *format_find(const char *slug);
 /* The i-th format (i < format_count()), in a stable order. */
 size_t format_count(void);
 const struct format *format_at(size_t i);
+/* The slug of hash signing (the one digest-only row). */
+#define FORMAT_HASH_SLUG "hash"
+
 /* The format a submission without artifactConfigurationSlug gets, when
  * its policy allows it. */
 const struct format *format_default(void);

@@ -234,6 +234,35 @@ describe("developer", () => {
     await shot(page, "request-narrow");
     await page.setViewportSize({ width: 1280, height: 800 });
   });
+
+  test("a hash signing request says the appliance has not seen the file", async () => {
+    const { page } = users.dev;
+    const digest = crypto.createHash("sha256").update("built elsewhere").digest("hex");
+    const body = Buffer.from(JSON.stringify({
+      hashAlgorithm: "sha256", digest, signatureAlgorithm: "rsa-pkcs1",
+      fileName: "huge.iso", tool: "pkcs11-tool",
+    }));
+    const r = await inst.request("POST",
+      "/api/v1/projects/demo-app/signing-policies/test-signing/hash-signing-requests", {
+        clientCert: true, body,
+        headers: { "Content-Type": "application/json", "Content-Length": String(body.length) },
+      });
+    assert.equal(r.status, 201, r.body.toString());
+    await waitFinalCI(r.json.id);
+    await page.goto(`${inst.url}/#/requests/${r.json.id}`);
+    await waitStatus(page, "Completed");
+    await page.locator("#hash-note", { hasText: "hash signing: the appliance has not seen the file" }).waitFor();
+    const block = page.locator("#hash-signing");
+    await block.getByText(digest).waitFor();
+    await block.getByText("huge.iso").waitFor();
+    await block.getByText("pkcs11-tool").waitFor();
+    // no download of a file that was never here
+    assert.equal(await page.getByRole("link", { name: /^Download/ }).count(), 0);
+    await shot(page, "request-hash", { fullPage: true });
+    await page.goto(`${inst.url}/#/requests?submitter=ci-runner`);
+    await page.locator(`tr[data-id="${r.json.id}"]`, { hasText: "huge.iso (hash signing: not seen)" }).waitFor();
+    await noPageErrors(users.dev);
+  });
 });
 
 describe("security", () => {

@@ -45,7 +45,7 @@ export function requestsTable(items, opts = {}) {
         requestLink(r),
         badge(r.status, r.workflowStatus),
         `${r.projectSlug} / ${r.signingPolicySlug}`,
-        (r.unsignedArtifact && r.unsignedArtifact.name) || "",
+        r.hash ? `${r.hash.fileName || "unknown"} (hash signing: not seen)` : (r.unsignedArtifact && r.unsignedArtifact.name) || "",
         submitterText(r),
         fmtTime(r.createdAt),
         r.description || "",

@@ -29,6 +29,22 @@ function artifactBlock(title, art, href, missing) {
   ]), href ? h("p", {}, h("a", { class: "button", href, download: art.name || "" }, `Download ${art.name || "artifact"}`)) : null);
 }
 
+/** A hash signing request: the build machine hashed a file the
+ * appliance never received; what it states is all there is to judge. */
+function hashBlock(rec) {
+  const x = rec.hash;
+  return h("div", { id: "hash-signing" }, h("h3", {}, "Hash signing"),
+    h("p", { class: "warning", id: "hash-note" }, "hash signing: the appliance has not seen the file"),
+    dl([
+      ["File name (stated)", x.fileName || ""],
+      ["Tool (stated)", x.tool || ""],
+      ["Hash algorithm", x.algorithm],
+      ["Digest", mono(x.digest)],
+      ["Signature algorithm", x.mechanism],
+      ["Signature", x.signature ? mono(x.signature) : (rec.isFinalStatus ? "none: the request did not complete" : "not signed yet")],
+    ]));
+}
+
 function jsonBlock(v) {
   return h("pre", { class: "json" }, JSON.stringify(v, null, 2));
 }
@@ -111,7 +127,7 @@ function summaryBlock(rec) {
     Object.keys(rec.parameters || {}).length
       ? h("div", {}, h("h3", {}, "Parameters"), dl(Object.entries(rec.parameters).map(([k, v]) => [k, mono(String(v))])))
       : null,
-    h("div", { class: "cols" },
+    rec.hash ? hashBlock(rec) : h("div", { class: "cols" },
       artifactBlock("Unsigned artifact", rec.unsignedArtifact, rec.unsignedArtifactLink ? downloadUrl(rec.unsignedArtifactLink.replace(/^\/api\/v1/, "")) : null, "none"),
       artifactBlock("Signed artifact", signed, signed && rec.signedArtifactLink ? downloadUrl(rec.signedArtifactLink.replace(/^\/api\/v1/, "")) : null,
         rec.isFinalStatus ? "No signed artifact: the request did not complete." : "Not signed yet.")));
