@@ -397,6 +397,8 @@ doc = {
               "allowHashSigning": True},
              {"slug": "release-signing", "name": "Release signing",
               "certificate": "release-signing", "requiredApprovals": 1,
+              # release signatures must outlive their certificate
+              "timestamp": "builtin",
               "submitters": ["ci-runner"], "approvers": ["officer"],
               "artifactConfigurations": ["detached-cms"],
               "requireVerifiedOrigin": True,

@@ -143,6 +143,18 @@ def test_query_main_listener_verifies(instance, tmp_path):
     assert nonce and f"Nonce: {nonce.group(1)}" in text
     v = verify(instance, tmp_path, r, q)
     assert v.returncode == 0 and "Verification: OK" in v.stdout, v.stdout + v.stderr
+    # the reply vouches for this file's imprint and for no other file
+    f = tmp_path / "q.bin"
+    other = tmp_path / "other.bin"
+    other.write_bytes(f.read_bytes() + b"!")
+    for data in (f, other):
+        v = run(["openssl", "ts", "-verify", "-data", str(data), "-in", str(r),
+                 "-CAfile", str(instance.pki / "release-ca.pem"),
+                 "-untrusted", str(chain_file(instance, tmp_path))], check=False)
+        if data == f:
+            assert v.returncode == 0, v.stdout + v.stderr
+        else:
+            assert v.returncode != 0 and "Verification: OK" not in v.stdout
     # the chain was asked for: leaf and CA in the token
     subjects = token_certs(tmp_path, r)
     assert any("Signet Dev TSA" in s for s in subjects), subjects
@@ -268,7 +280,21 @@ def test_dev_instance_issues_whatever_the_clock(instance, tmp_path):
 
 
 def test_serials_increase_across_requests_and_restarts(instance, tmp_path):
-    a = [stamp(instance, tmp_path, f"s{i}", main=(i % 2 == 0)) for i in range(4)]
+    # 200 queries, every tenth on the [tsa] listener (its rate limit is
+    # tested below): 200 distinct serials, each above the one before
+    _, q = query(tmp_path, "many")
+    body = q.read_bytes()
+    main, plain = instance.session(), instance.session(cert=False)
+    a = []
+    for i in range(200):
+        s, url = (main, instance.api("/timestamp")) if i % 10 else \
+            (plain, tsa_url(instance))
+        r = s.post(url, data=body, headers={"Content-Type": TSQ}, timeout=30)
+        assert r.status_code == 200, r.text
+        out = tmp_path / "many.tsr"
+        out.write_bytes(r.content)
+        a.append(serial_of(reply_text(out)))
+    assert len(set(a)) == 200
     assert all(x < y for x, y in zip(a, a[1:])), a
     instance.stop()
     instance.start()
@@ -509,6 +535,36 @@ def test_cms_with_builtin_timestamp(instance, tmp_path):
     assert done["status"] == "Completed", done
     sig = instance.session().get(
         instance.api(f"/signing-requests/{rid}/signed-artifact"), timeout=30).content
+    check_cms_timestamp(instance, tmp_path, sig, data)
+    # a policy without the field signs without a time-stamp
+    rid = instance.submit(data).json()["id"]
+    assert instance.wait_final(rid)["status"] == "Completed"
+    plain = instance.session().get(
+        instance.api(f"/signing-requests/{rid}/signed-artifact"), timeout=30).content
+    assert signer_info(plain)[-1][0] == 0x04  # ends with the signature
+
+
+def test_release_signing_is_time_stamped(instance, tmp_path):
+    """The development instance's release-signing policy says timestamp:
+    builtin: an approved release signature carries the TSA's token."""
+    data = b"a release\n"
+    rid = instance.submit(data, policy="release-signing",
+                          fields=instance.origin()).json()["id"]
+    officer = instance.login("officer")
+    r = officer.post(instance.api(f"/signing-requests/{rid}/approve"), json={},
+                     timeout=30)
+    assert r.status_code == 200, r.text
+    done = instance.wait_final(rid)
+    assert done["status"] == "Completed", done
+    sig = instance.session().get(
+        instance.api(f"/signing-requests/{rid}/signed-artifact"), timeout=30).content
+    check_cms_timestamp(instance, tmp_path, sig, data)
+
+
+def check_cms_timestamp(instance, tmp_path, sig, data):
+    """sig, a detached CMS over data, verifies and carries an RFC 3161
+    token over its signature value (RFC 3161 appendix A) that openssl ts
+    verifies against the development root, and over nothing else."""
     sig_path, content = tmp_path / "a.p7s", tmp_path / "a.bin"
     sig_path.write_bytes(sig)
     content.write_bytes(data)
@@ -541,12 +597,6 @@ def test_cms_with_builtin_timestamp(instance, tmp_path):
              "-data", str(sigfile), "-CAfile", str(instance.pki / "release-ca.pem"),
              "-untrusted", str(chain_file(instance, tmp_path))], check=False)
     assert v.returncode != 0
-    # a policy without the field signs without a time-stamp
-    rid = instance.submit(data).json()["id"]
-    assert instance.wait_final(rid)["status"] == "Completed"
-    plain = instance.session().get(
-        instance.api(f"/signing-requests/{rid}/signed-artifact"), timeout=30).content
-    assert signer_info(plain)[-1][0] == 0x04  # ends with the signature
 
 
 def test_osslsigncode_timestamps_with_the_tsa_listener(instance, tmp_path):
