@@ -18,6 +18,7 @@
 #include "log.h"
 #include "khclient.h"
 #include "khproto.h"
+#include "metrics.h"
 
 /* The keyholder's end of the socketpair, by convention (PROTOCOL.md). */
 #define KH_CHILD_FD	3
@@ -655,9 +656,12 @@ kh_sign(struct kh *kh, const char *key_id, int mech, int hash,
 		r = SIGNET_ERR_NOMEM;
 		goto out;
 	}
+	metrics_count(METRICS_TOKEN_OPERATIONS);
 	if ((r = khproto_enc_sign_req(&req, &q)) != 0 ||
-	    (r = call_in_state(kh, true, &req, -1, rep, &body)) != 0)
+	    (r = call_in_state(kh, true, &req, -1, rep, &body)) != 0) {
+		metrics_token_error(r);
 		goto out;
+	}
 	if (khproto_dec_sign_rep(&body, &s, &len) != 0) {
 		r = SIGNET_ERR_PROTOCOL;
 		goto out;

@@ -216,33 +216,87 @@ api_query(const struct api *a, const char *name, char *buf, size_t len,
 	return r;
 }
 
+/* What the store holds against its limits, and whether a submission
+ * would be taken; NULL on failure. */
+static json_t *
+api_health_store(struct api *a, int *writable)
+{
+	struct store_usage u;
+	char why[256] = "";
+	json_t *o;
+
+	*writable = store_admit(a->app->store,
+	    (uint64_t)signer_depth(a->app->signer) * SIGNET_STORE_RESULT_BYTES,
+	    why, sizeof(why)) == 0;
+	if (store_usage(a->app->store, &u) != 0)
+		memset(&u, 0, sizeof(u));
+	o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "writable", *writable,
+	    "mapUsedBytes", (json_int_t)u.map_used,
+	    "mapSizeBytes", (json_int_t)u.map_size,
+	    "maxMapSizeBytes", (json_int_t)u.max_map,
+	    "diskFreeBytes", (json_int_t)u.disk_avail,
+	    "diskTotalBytes", (json_int_t)u.disk_total);
+	if (o != NULL && !*writable)
+		json_object_set_new(o, "reason", json_string(why));
+	return o;
+}
+
+/* The truth about signing: 503 when it cannot proceed (token locked or
+ * gone, keyholder gone, store full), with what is wrong named. */
 static void
 api_health(struct api *a)
 {
 	struct kh_status st;
-	json_t *body, *expiring = NULL;
-	int r;
+	json_t *body, *expiring = NULL, *store;
+	char oldest[64];
+	time_t oldest_at;
+	unsigned depth;
+	int r, writable, signing, halted;
 
 	memset(&st, 0, sizeof(st));
 	r = keys_status(a->app->kh, &st);
 	if (catalog_read_expiring(a->app->store, SIGNET_EXPIRY_WARN_DAYS,
 	    &expiring) != 0)
 		expiring = NULL;
-	body = json_pack("{s:s, s:s, s:{s:b, s:b, s:s, s:i, s:i, s:i}, s:o}",
-	    "status", r == 0 && st.present && st.logged_in ? "ok" : "degraded",
+	store = api_health_store(a, &writable);
+	signer_stats(a->app->signer, &depth, oldest, sizeof(oldest),
+	    &oldest_at);
+	halted = signer_halted(a->app->signer);
+	signing = r == 0 && st.present && st.logged_in && writable && !halted &&
+	    !__atomic_load_n(&a->app->draining, __ATOMIC_RELAXED);
+	body = json_pack("{s:s, s:s, s:{s:b, s:b, s:s, s:i, s:i, s:i}, "
+	    "s:{s:b}, s:o, s:{s:i}, s:o}",
+	    "status", signing ? "ok" : "degraded",
 	    "version", "0.1.0",
 	    "token", "present", r == 0 && st.present,
 	    "loggedIn", r == 0 && st.logged_in,
 	    "label", st.label, "keys", (int)st.key_count,
 	    "slots", (int)st.slots, "freeSlots", (int)st.free_slots,
+	    "keyholder", "available", r != SIGNET_ERR_KEYHOLDER &&
+	    r != SIGNET_ERR_PROTOCOL && !halted,
+	    "store", store ? store : json_object(),
+	    "queue", "depth", (int)depth,
 	    "expiringCertificates", expiring ? expiring : json_array());
+	if (body == NULL) {
+		api_fail(a, SIGNET_ERR_NOMEM, "health");
+		return;
+	}
+	if (__atomic_load_n(&a->app->draining, __ATOMIC_RELAXED))
+		json_object_set_new(body, "stopping", json_true());
+	if (oldest[0] != '\0') {
+		json_object_set_new(json_object_get(body, "queue"), "oldestId",
+		    json_string(oldest));
+		json_object_set_new(json_object_get(body, "queue"),
+		    "oldestWaitSeconds", json_integer((json_int_t)(time(NULL) -
+		    oldest_at)));
+	}
 	if (r != 0)
 		json_object_set_new(json_object_get(body, "token"), "error",
 		    json_string(signet_strerror(r)));
 	/* the clock a time-stamp's genTime comes from */
 	json_object_set_new(body, "clock", tsa_clock_json());
 	json_object_set_new(body, "timestamping", tsa_status_json(a->app->tsa));
-	http_json(a->c, 200, body, NULL);
+	http_json(a->c, signing ? 200 : 503, body, NULL);
 }
 /* After a commit: a request ready for signing goes to a worker, and the
  * notifications recorded with the change go out. */
@@ -584,7 +638,7 @@ static const struct api_route api_base_routes[] = {
 
 static const struct api_route *const api_tables[] = {
 	api_base_routes, api_session_routes, api_request_routes,
-	api_audit_routes, api_admin_routes, api_tsa_routes,
+	api_audit_routes, api_admin_routes, api_metrics_routes, api_tsa_routes,
 };
 
 static int

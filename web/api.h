@@ -55,6 +55,11 @@ extern const struct api_route api_request_routes[];
 extern const struct api_route api_session_routes[];
 extern const struct api_route api_audit_routes[];
 extern const struct api_route api_admin_routes[];
+extern const struct api_route api_metrics_routes[];
+struct wbuf;
+/* The metrics text (api_metrics.c), for the API and the plain listener. */
+int api_metrics_text(struct app *app, struct wbuf *b);
+void api_metrics_send(struct mg_connection *c, struct app *app);
 extern const struct api_route api_tsa_routes[];
 
 /* A query parameter; 0, or -1 with an error sent. */

@@ -24,6 +24,7 @@
 #include "hashreq.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "num.h"
 #include "origin.h"
@@ -161,8 +162,10 @@ api_submit(struct api *a)
 	struct mg_form_data_handler fdh;
 	struct workflow_submission sub;
 	json_t *rec = NULL;
-	const char *ctype, *project, *slug, *conf, *code;
+	const char *ctype, *project, *slug, *conf, *code, *idem, *fkey;
 	const struct format *resolved = NULL;
+	int repeated = 0;
+	unsigned queue_max, depth;
 	char loc[128], msg[512];	/* origin rules say what they saw */
 	char dhex[2 * EVP_MAX_MD_SIZE + 1] = "";
 	int r;
@@ -183,6 +186,34 @@ api_submit(struct api *a)
 		    "max_artifact_size)", (unsigned long long)max);
 		goto out;
 	}
+	if (__atomic_load_n(&a->app->draining, __ATOMIC_RELAXED)) {
+		char ra[48];
+
+		snprintf(ra, sizeof(ra), "Retry-After: %d",
+		    SIGNET_QUEUE_RETRY_AFTER_S);
+		http_json(a->c, 503, json_pack("{s:s, s:s}", "error",
+		    "stopping", "message", "the appliance is stopping; submit "
+		    "again after Retry-After seconds"), ra);
+		goto out;
+	}
+	/* back-pressure: above [signer] max_queue a submission is refused
+	 * before its body is read; approvals and the console go on */
+	queue_max = __atomic_load_n(&a->app->cfg.max_queue, __ATOMIC_RELAXED);
+	if (queue_max > 0 && (depth = signer_depth(a->app->signer)) >=
+	    queue_max) {
+		char ra[48];
+
+		snprintf(ra, sizeof(ra), "Retry-After: %d",
+		    SIGNET_QUEUE_RETRY_AFTER_S);
+		http_json(a->c, 503, json_pack("{s:s, s:s}", "error",
+		    "queue_full", "message", "the signing queue is full "
+		    "([signer] max_queue); submit again after Retry-After "
+		    "seconds"), ra);
+		log_warn("api: %s refused: %u requests queued, max_queue %u",
+		    a->identity, depth, queue_max);
+		metrics_count(METRICS_SUBMISSIONS_REFUSED_QUEUE);
+		goto out;
+	}
 	ctype = mg_get_header(a->c, "Content-Type");
 	if (ctype == NULL || strncasecmp(ctype, "multipart/form-data", 19) != 0) {
 		http_error(a->c, 415, "unsupported_media_type", "send a "
@@ -200,6 +231,8 @@ api_submit(struct api *a)
 		form_fail_parse(&f);
 	if (f.status != 0 || form_end(&f) != 0) {
 		form_discard_upload(&f);
+		if (f.status == 507)
+			metrics_count(METRICS_SUBMISSIONS_REFUSED_STORAGE);
 		if (!f.answered)
 			http_error(a->c, f.status, f.code, "%s", f.message);
 		goto out;
@@ -265,12 +298,44 @@ api_submit(struct api *a)
 		sub.ac_digest_algorithm = sc.facts.digest_algorithm;
 		sub.ac_digest = dhex;
 	}
+	sub.owed_bytes = (uint64_t)signer_depth(a->app->signer) *
+	    SIGNET_STORE_RESULT_BYTES;
+	/* a client's retry names its first try (header or field) */
+	idem = mg_get_header(a->c, "Idempotency-Key");
+	fkey = form_get(&f, "idempotencyKey");
+	if (idem != NULL && fkey != NULL && *fkey != '\0' &&
+	    strcmp(idem, fkey) != 0) {
+		if (workflow_discard_artifact(a->app->store, a->app->cas,
+		    f.sha256) != 0)
+			log_warn("api: %s stays until the next start", f.sha256);
+		http_error(a->c, 400, "invalid_idempotency_key", "the "
+		    "Idempotency-Key header and the idempotencyKey field "
+		    "differ; send one");
+		goto out;
+	}
+	sub.idempotency_key = idem != NULL ? idem :
+	    fkey != NULL && *fkey != '\0' ? fkey : NULL;
+	sub.repeated = &repeated;
 	if ((r = workflow_submit(a->app->store, &a->who, &sub, &rec, &code,
 	    msg, sizeof(msg))) != 0) {
+		if (r == SIGNET_ERR_STORAGE_FULL)
+			metrics_count(METRICS_SUBMISSIONS_REFUSED_STORAGE);
+		/* stored but not recorded: nothing refers to it */
+		if (workflow_discard_artifact(a->app->store, a->app->cas,
+		    f.sha256) != 0)
+			log_warn("api: %s stays until the next start", f.sha256);
 		api_workflow_error(a, r, code, msg);
 		goto out;
 	}
 	const char *id = json_string_value(json_object_get(rec, "id"));
+	if (repeated) {
+		log_info("api: %s repeated %s (idempotency key)", a->identity,
+		    id);
+		snprintf(loc, sizeof(loc), "Location: /api/v1/signing-requests/"
+		    "%s", id);
+		http_json(a->c, 200, request_api(rec), loc);
+		goto out;
+	}
 	log_info("api: %s submitted %s (%s/%s, %s, %llu bytes)", a->identity,
 	    id, project, slug, f.sha256, (unsigned long long)f.size);
 	api_after_commit(a, rec);
@@ -509,6 +574,11 @@ api_download(struct api *a)
 		    "signing request: the appliance never had the file, and "
 		    "its signature is hash.signature in the request (GET "
 		    "/api/v1/signing-requests/%s)", id, id);
+	} else if (json_object_get(rec, "artifactsRemovedAt") != NULL) {
+		http_error(a->c, 410, "artifact_removed", "the artifacts of "
+		    "request %s were removed at %s ([store] retention); its "
+		    "record and digests are kept", id, json_string_value(
+		    json_object_get(rec, "artifactsRemovedAt")));
 	} else if (!json_is_object(art)) {
 		http_error(a->c, 409, "not_signed", "request %s is %s; the "
 		    "signed artifact exists once it is Completed", id,

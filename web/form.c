@@ -50,6 +50,20 @@ form_fail(struct form *f, int status, const char *code, const char *fmt, ...)
 	return -1;
 }
 
+/* The artifact could not be stored: a full disk is 507 (RFC 4918 11.5)
+ * and says so; anything else may pass with a retry. */
+static int
+form_fail_storage(struct form *f, int r)
+{
+	if (r == SIGNET_ERR_STORAGE_FULL)
+		return form_fail(f, 507, "storage_full", "the disk holding the "
+		    "artifacts is full; nothing was stored. Free space on "
+		    "the appliance (or wait for an administrator to) and "
+		    "submit again");
+	return form_fail(f, 503, "storage_unavailable", "the artifact "
+	    "cannot be stored right now; try again");
+}
+
 static const struct {
 	const char *name;
 	size_t max;
@@ -58,6 +72,7 @@ static const struct {
 	{ "signingPolicySlug", SIGNET_MAX_SLUG },
 	{ "artifactConfigurationSlug", SIGNET_MAX_SLUG },
 	{ "description", SIGNET_MAX_DESCRIPTION },
+	{ "idempotencyKey", SIGNET_MAX_IDEMPOTENCY_KEY },
 };
 
 static const struct {
@@ -132,6 +147,7 @@ int
 form_field(struct form *f, const char *name, const char *filename)
 {
 	size_t i, max = 0;
+	int r;
 
 	if (f->status != 0)
 		return -1;
@@ -182,9 +198,9 @@ form_field(struct form *f, const char *name, const char *filename)
 			return form_fail(f, 403, "refused", "the submission was "
 			    "refused before its artifact was read");
 		}
-		if (cas_upload_begin(f->cas, f->max_artifact, &f->upload) != 0)
-			return form_fail(f, 503, "storage_unavailable", "the "
-			    "artifact cannot be stored right now; try again");
+		if ((r = cas_upload_begin(f->cas, f->max_artifact,
+		    &f->upload)) != 0)
+			return form_fail_storage(f, r);
 		return 0;
 	}
 	if (strlen(name) >= sizeof(f->cur))
@@ -221,8 +237,8 @@ form_field(struct form *f, const char *name, const char *filename)
 	} else if (max == 0) {
 		return form_fail(f, 400, "unknown_field", "unknown field '%.64s' "
 		    "(known: projectSlug, signingPolicySlug, "
-		    "artifactConfigurationSlug, description, parameters.NAME, "
-		    "origin.FIELD, artifact)", name);
+		    "artifactConfigurationSlug, description, idempotencyKey, "
+		    "parameters.NAME, origin.FIELD, artifact)", name);
 	} else if (json_object_get(f->fields, name) != NULL) {
 		return form_fail(f, 400, "duplicate_field", "field '%s' is "
 		    "given twice", name);
@@ -259,8 +275,7 @@ form_data(struct form *f, const char *data, size_t len)
 			    "(%llu bytes, [store] max_artifact_size)",
 			    (unsigned long long)f->max_artifact);
 		if (r != 0)
-			return form_fail(f, 503, "storage_unavailable", "the "
-			    "artifact cannot be stored right now; try again");
+			return form_fail_storage(f, r);
 		if (f->tap != NULL && f->tap(f->tap_arg, data, len) != 0)
 			return form_fail(f, 503, "internal", "the artifact "
 			    "could not be read as it arrived; try again");
@@ -280,15 +295,16 @@ form_end(struct form *f)
 int
 form_finish(struct form *f)
 {
+	int r;
+
 	if (form_end(f) != 0)
 		return -1;
 	if (f->upload == NULL)
 		return form_fail(f, 400, "missing_field", "no artifact: send "
 		    "the file as form field 'artifact'");
-	if (cas_upload_finish(f->upload, f->sha256, &f->size) != 0) {
+	if ((r = cas_upload_finish(f->upload, f->sha256, &f->size)) != 0) {
 		f->upload = NULL;
-		return form_fail(f, 503, "storage_unavailable", "the artifact "
-		    "could not be stored; try again");
+		return form_fail_storage(f, r);
 	}
 	f->upload = NULL;
 	f->artifact_done = 1;

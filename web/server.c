@@ -11,8 +11,10 @@
 #include <civetweb.h>
 #include <openssl/ssl.h>
 
+#include "api.h"
 #include "app.h"
 #include "files.h"
+#include "http.h"
 #include "log.h"
 #include "server.h"
 #include "signet_limits.h"
@@ -31,6 +33,7 @@ struct server_peer {
 
 struct server {
 	struct mg_context *ctx;
+	struct mg_context *metrics;	/* [metrics] listen, or NULL */
 	struct app *app;
 	struct files *files;	/* NULL: API only */
 	pthread_mutex_t mu;
@@ -214,6 +217,8 @@ server_free(struct server *s)
 	free(s);
 }
 
+static int server_metrics_start(struct server *s);
+
 int
 server_start(struct app *app, struct server **out)
 {
@@ -325,7 +330,63 @@ server_start(struct app *app, struct server **out)
 		pp = &port;
 	log_info("listening on https://%s%s", app->cfg.listen,
 	    pp ? "" : " (port unknown)");
+	if (app->cfg.metrics_listen != NULL && server_metrics_start(s) != 0) {
+		server_stop(s);
+		return SIGNET_ERR_CONFIG;
+	}
 	*out = s;
+	return 0;
+}
+
+/* The plain metrics listener answers GET /metrics and nothing else. */
+static int
+server_metrics_handler(struct mg_connection *c, void *arg)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+
+	if (strcmp(ri->request_method, "GET") != 0) {
+		http_error(c, 405, "method_not_allowed", "GET only");
+		return 1;
+	}
+	api_metrics_send(c, arg);
+	return 1;
+}
+
+static int
+server_metrics_404(struct mg_connection *c, void *arg)
+{
+	(void)arg;
+	http_error(c, 404, "not_found", "this listener serves /metrics only");
+	return 1;
+}
+
+/* Plain HTTP on loopback (config.c allows nothing else): no TLS and no
+ * login, so that a local Prometheus (or an agent that forwards) scrapes
+ * without credentials; two threads, it is one scraper. */
+static int
+server_metrics_start(struct server *s)
+{
+	struct mg_callbacks cb;
+	const char *opts[] = {
+		"listening_ports", s->app->cfg.metrics_listen,
+		"num_threads", "2",
+		"request_timeout_ms", "10000",
+		"enable_directory_listing", "no",
+		"decode_url", "no",
+		NULL,
+	};
+
+	memset(&cb, 0, sizeof(cb));
+	cb.log_message = server_log;
+	if ((s->metrics = mg_start(&cb, s, opts)) == NULL) {
+		log_err("server: cannot listen on %s ([metrics] listen)",
+		    s->app->cfg.metrics_listen);
+		return SIGNET_ERR_CONFIG;
+	}
+	mg_set_request_handler(s->metrics, "/metrics$", server_metrics_handler,
+	    s->app);
+	mg_set_request_handler(s->metrics, "/**", server_metrics_404, NULL);
+	log_info("metrics on http://%s/metrics", s->app->cfg.metrics_listen);
 	return 0;
 }
 
@@ -334,6 +395,8 @@ server_stop(struct server *s)
 {
 	if (s == NULL)
 		return;
+	if (s->metrics != NULL)
+		mg_stop(s->metrics);
 	/* joins every request thread: no connection is counted after it */
 	mg_stop(s->ctx);
 	mg_exit_library();

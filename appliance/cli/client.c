@@ -648,6 +648,11 @@ client_judge(struct client *c, struct client_call *call, CURLcode cc,
 		 * asking again only repeats; a proxy's 502 names none */
 		if (c->status == 502 && c->code[0] != '\0')
 			return CLIENT_FAIL;
+		/* a submission with an idempotency key may be sent again
+		 * after any server error: a repeat returns the first one */
+		if (call->idempotent && c->status >= 500 && c->status != 501 &&
+		    c->status != 505)
+			return CLIENT_RETRY;
 		return c->status == 429 || c->status == 502 ||
 		    c->status == 503 || c->status == 504 ? CLIENT_RETRY :
 		    CLIENT_FAIL;
@@ -983,6 +988,11 @@ client_post_file(struct client *c, const char *path,
 	call.file_name = basename(namebuf);
 	call.up = &up;
 	call.timeout_ms = 0;
+	/* a form with an idempotency key is safe to send again (the server
+	 * answers a repeat with the first request) */
+	for (size_t i = 0; i < nfields; i++)
+		if (strcmp(fields[i].name, "idempotencyKey") == 0)
+			call.idempotent = 1;
 	if ((r = client_perform(c, &call)) != 0)
 		goto out;
 	if ((r = client_final_hex(up.md, sha256)) != 0 ||

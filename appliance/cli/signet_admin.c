@@ -1023,6 +1023,55 @@ adm_certificates_import(struct adm *a, int argc, char **argv)
 	return rc;
 }
 
+static void
+adm_bytes_row(const char *what, const json_t *o, const char *used,
+    const char *limit)
+{
+	printf("%-10s %8.1f MiB of %8.1f MiB\n", what,
+	    (double)json_integer_value(json_object_get(o, used)) / 1048576.0,
+	    (double)json_integer_value(json_object_get(o, limit)) / 1048576.0);
+}
+
+static int
+adm_storage(struct adm *a, int argc, char **argv)
+{
+	json_t *out = NULL, *db, *art;
+	const char *why;
+	int r;
+
+	ADM_PARSE("storage", "status", 0);
+	if ((r = client_get_json(a->c, "/api/v1/admin/storage", &out)) != 0)
+		return adm_fail(a, r);
+	if (a->json) {
+		adm_print_json(out);
+	} else {
+		db = json_object_get(out, "database");
+		art = json_object_get(out, "artifacts");
+		adm_bytes_row("database", db, "usedBytes", "maxMapSizeBytes");
+		printf("%-10s %8.1f MiB now (grows to the ceiling, [store] "
+		    "max_map_size)\n", "map",
+		    (double)json_integer_value(json_object_get(db,
+		    "mapSizeBytes")) / 1048576.0);
+		printf("%-10s %8.1f MiB free of %8.1f MiB\n", "disk",
+		    (double)json_integer_value(json_object_get(db,
+		    "diskFreeBytes")) / 1048576.0,
+		    (double)json_integer_value(json_object_get(db,
+		    "diskTotalBytes")) / 1048576.0);
+		printf("%-10s %lld file(s), %.1f MiB (%.1f MiB free)\n",
+		    "artifacts",
+		    (long long)json_integer_value(json_object_get(art, "count")),
+		    (double)json_integer_value(json_object_get(art, "bytes")) /
+		    1048576.0, (double)json_integer_value(json_object_get(art,
+		    "diskFreeBytes")) / 1048576.0);
+		printf("%-10s %lld request(s)\n", "queue", (long long)
+		    json_integer_value(json_object_get(out, "queueDepth")));
+		why = json_string_value(json_object_get(out, "reason"));
+		printf("%-10s %s\n", "writable", why != NULL ? why : "yes");
+	}
+	json_decref(out);
+	return 0;
+}
+
 static int
 adm_token(struct adm *a, int argc, char **argv)
 {
@@ -1308,6 +1357,8 @@ static const struct adm_cmd adm_cmds[] = {
 	    adm_res_delete },
 	{ "token", "status", "", "the token: present, logged in, keys",
 	    adm_token },
+	{ "storage", "status", "", "the database and the artifacts against "
+	    "their limits, the queue", adm_storage },
 	{ "config", "export", "", "the whole configuration as one document "
 	    "(no secrets)", adm_export },
 	{ "config", "apply", "FILE [--dry-run]", "make the configuration be "
@@ -1365,7 +1416,8 @@ signet_admin_main(int argc, char **argv)
 		res = "config";
 		argc -= optind;
 		argv += optind;
-	} else if (strcmp(res, "token") == 0 && (argc - optind == 1 ||
+	} else if ((strcmp(res, "token") == 0 ||
+	    strcmp(res, "storage") == 0) && (argc - optind == 1 ||
 	    argv[optind + 1][0] == '-')) {
 		verb = "status";
 		argc -= optind;

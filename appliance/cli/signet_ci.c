@@ -13,8 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "ci_origin.h"
 #include "client.h"
@@ -34,6 +38,8 @@
 #define CI_EXIT_LOCAL		6	/* local I/O (or memory) */
 
 /* Approvals by people take time: a working day is not unusual. */
+/* "signet-cli-" and a SHA-256 in hex */
+#define CI_IDEM_KEY_LEN		(11 + 64)
 #define CI_DEFAULT_WAIT_S	(6L * 3600)
 #define CI_MAX_WAIT_S		(7L * 24 * 3600)
 /* Polling while waiting: 1 s, doubling, at most 15 s between reads. */
@@ -500,10 +506,70 @@ ci_collect_origin(struct ci *ci, struct ci_origin *o)
 	return CI_EXIT_OK;
 }
 
+/* The submission's idempotency key: the same for every try of this
+ * invocation, so a retry after a lost answer (a connection error, a 5xx)
+ * returns the first request instead of making a second. Derived from the
+ * CI run (its build id), the project, policy, the artifact file as it is
+ * (path, size, modification time) and a random value of this invocation:
+ * a second `signet submit` in the same job is a submission of its own.
+ * SIGNET_IDEMPOTENCY_KEY gives a key that spans invocations (a pipeline
+ * step that is retried as a whole). */
+static int
+ci_idempotency_key(struct ci *ci, const struct ci_origin *o,
+    char out[CI_IDEM_KEY_LEN + 1])
+{
+	unsigned char md[32], rnd[16];
+	char run[64], real[PATH_MAX];
+	const char *id;
+	struct stat st;
+	EVP_MD_CTX *mc = NULL;
+	unsigned int dl = 0;
+	int i, r = SIGNET_ERR_CRYPTO;
+
+	if ((id = ci_env("SIGNET_IDEMPOTENCY_KEY")) != NULL) {
+		if (strlen(id) > CI_IDEM_KEY_LEN)
+			return SIGNET_ERR_TOO_LARGE;
+		snprintf(out, CI_IDEM_KEY_LEN + 1, "%s", id);
+		return 0;
+	}
+	id = o->value[CI_ORIGIN_BUILD_ID] ? o->value[CI_ORIGIN_BUILD_ID] : "";
+	/* a file that cannot be read is reported by the upload */
+	memset(&st, 0, sizeof(st));
+	if (stat(ci->artifact, &st) != 0 || realpath(ci->artifact, real) == NULL)
+		snprintf(real, sizeof(real), "%s", ci->artifact);
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return SIGNET_ERR_CRYPTO;
+	for (i = 0; i < 16; i++)
+		snprintf(run + 2 * i, 3, "%02x", rnd[i]);
+	if ((mc = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(mc, EVP_sha256(), NULL) != 1)
+		goto out;
+#define CI_HASH(p, n) if (EVP_DigestUpdate(mc, p, n) != 1 || \
+	    EVP_DigestUpdate(mc, "", 1) != 1) goto out
+	CI_HASH(id, strlen(id));
+	CI_HASH(run, strlen(run));
+	CI_HASH(ci->project, strlen(ci->project));
+	CI_HASH(ci->policy, strlen(ci->policy));
+	CI_HASH(real, strlen(real));
+	CI_HASH(&st.st_size, sizeof(st.st_size));
+	CI_HASH(&st.st_mtim, sizeof(st.st_mtim));
+#undef CI_HASH
+	if (EVP_DigestFinal_ex(mc, md, &dl) != 1 || dl != 32)
+		goto out;
+	memcpy(out, "signet-cli-", 11);
+	for (i = 0; i < 32; i++)
+		snprintf(out + 11 + 2 * i, 3, "%02x", md[i]);
+	r = 0;
+out:
+	EVP_MD_CTX_free(mc);
+	return r;
+}
+
 static int
 ci_submit(struct ci *ci)
 {
-	struct client_field f[4 + SIGNET_MAX_PARAMETERS + CI_ORIGIN_NFIELDS + 1];
+	struct client_field f[5 + SIGNET_MAX_PARAMETERS + CI_ORIGIN_NFIELDS + 1];
+	char idem[CI_IDEM_KEY_LEN + 1];
 	char *pnames[SIGNET_MAX_PARAMETERS];
 	char onames[CI_ORIGIN_NFIELDS][32], sha[CLIENT_SHA256_HEX];
 	struct ci_origin o;
@@ -529,6 +595,14 @@ ci_submit(struct ci *ci)
 		f[n].name = "description";
 		f[n++].value = ci->description;
 	}
+	if (ci_idempotency_key(ci, &o, idem) != 0) {
+		fprintf(stderr, "signet: SIGNET_IDEMPOTENCY_KEY is longer than "
+		    "%d characters\n", CI_IDEM_KEY_LEN);
+		rc = CI_EXIT_USAGE;
+		goto out;
+	}
+	f[n].name = "idempotencyKey";
+	f[n++].value = idem;
 	for (i = 0; i < ci->nparams; i++) {
 		eq = strchr(ci->params[i], '=');
 		len = (size_t)(eq - ci->params[i]) + sizeof("parameters.");

@@ -275,16 +275,25 @@ catalog_apply_identity(struct catalog_apply *a, const char *project,
 	const char *name, *type, *subject = NULL, *issuer = NULL, *fp = NULL;
 	char key[80], fpl[65], *dn = NULL, owner[CATALOG_MAX_NAME + 1];
 	json_error_t jerr;
-	json_t *rec = NULL, *old = NULL;
+	json_t *rec = NULL, *old = NULL, *roles = NULL, *e;
 	size_t i;
 	int r;
 
 	(void)project;
 	if (json_unpack_ex(id, &jerr, JSON_STRICT,
-	    "{s:s, s:s, s?:s, s?:s, s?:s}", "name", &name, "type", &type,
+	    "{s:s, s:s, s?:s, s?:s, s?:s, s?:o}", "name", &name, "type", &type,
 	    "subject", &subject, "issuer", &issuer,
-	    "sha256Fingerprint", &fp) != 0)
+	    "sha256Fingerprint", &fp, "roles", &roles) != 0)
 		return apply_fail(a, "identities: %s", jerr.text);
+	/* a client certificate may read the metrics (a scraper) and nothing
+	 * more than an identity can otherwise */
+	if (roles != NULL && !json_is_array(roles))
+		return apply_fail(a, "identity '%s': roles must be a list", name);
+	json_array_foreach(roles, i, e)
+		if (!json_is_string(e) || strcmp(json_string_value(e),
+		    ROLE_METRICS) != 0)
+			return apply_fail(a, "identity '%s': unknown role (an "
+			    "identity's only role is metrics)", name);
 	if (!catalog_valid_name(name))
 		return apply_fail(a, "identity '%s': name must be 1-64 letters, "
 		    "digits, '-', '_', '.', '@'", name);
@@ -324,6 +333,8 @@ catalog_apply_identity(struct catalog_apply *a, const char *project,
 		json_object_set_new(rec, "subject", json_string(subject));
 		json_object_set_new(rec, "issuer", json_string(issuer));
 	}
+	if (roles != NULL && json_array_size(roles) > 0)
+		json_object_set_new(rec, "roles", json_deep_copy(roles));
 	r = store_get_json(a->t, STORE_IDENTITIES, name, &old);
 	if (r == 0)
 		r = catalog_unmap(a->t, old);
@@ -394,7 +405,8 @@ catalog_apply_user(struct catalog_apply *a, const char *project,
 	json_array_foreach(roles, i, e)
 		if (!json_is_string(e) || !users_valid_role(json_string_value(e)))
 			return apply_fail(a, "user '%s': unknown role (roles: "
-			    "administrator, security-officer, auditor)", name);
+			    "administrator, security-officer, auditor, metrics)",
+			    name);
 	r = store_get_json(a->t, STORE_USERS, name, &old);
 	if (r != 0 && r != SIGNET_ERR_NOT_FOUND)
 		return r;

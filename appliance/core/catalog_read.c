@@ -123,6 +123,27 @@ catalog_read_identity(struct store *s, X509 *cert,
 	return r;
 }
 
+int
+catalog_read_identity_role(struct store *s, const char *name,
+    const char *role)
+{
+	struct store_txn *t = NULL;
+	json_t *rec = NULL, *e;
+	size_t i;
+	int yes = 0;
+
+	if (store_txn_begin(s, 0, &t) != 0)
+		return 0;
+	if (store_get_json(t, STORE_IDENTITIES, name, &rec) == 0)
+		json_array_foreach(json_object_get(rec, "roles"), i, e)
+			if (json_is_string(e) &&
+			    strcmp(json_string_value(e), role) == 0)
+				yes = 1;
+	store_txn_abort(&t);
+	json_decref(rec);
+	return yes;
+}
+
 /* One certificate record with its expiry, or NULL when its chain cannot
  * be read. */
 static json_t *

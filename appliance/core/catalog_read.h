@@ -41,4 +41,8 @@ int catalog_read_certificates(struct store *s, const char *key_id,
 int catalog_read_policies_of(struct store *s, const char *name,
     json_t **submit, json_t **approve) SIGNET_WUR;
 
+/* 1 when identity name has role ("roles" of its record), else 0. */
+int catalog_read_identity_role(struct store *s, const char *name,
+    const char *role);
+
 #endif

@@ -171,6 +171,53 @@ config_parse_uids(const char *value, struct config *c)
 	return NULL;
 }
 
+/* "90d", "12h", "30m", "3600s", "3600", "0" → seconds (at most ten
+ * years) */
+static int
+config_parse_duration(const char *s, uint64_t *out)
+{
+	static const struct {
+		char unit;
+		uint64_t mul;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	char num[16];
+	size_t n = strlen(s), i;
+	uint64_t mul = 1;
+	long v;
+
+	if (n == 0 || n >= sizeof(num))
+		return SIGNET_ERR_INVALID;
+	memcpy(num, s, n + 1);
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (num[n - 1] == units[i].unit) {
+			mul = units[i].mul;
+			num[--n] = '\0';
+			break;
+		}
+	if (n == 0 || num_parse_long(num, 0, 3650L * 86400, &v) != 0 ||
+	    (uint64_t)v * mul > 3650ULL * 86400)
+		return SIGNET_ERR_INVALID;
+	*out = (uint64_t)v * mul;
+	return 0;
+}
+
+/* "127.0.0.1:9464", "[::1]:9464", "localhost:9464": the metrics
+ * listener is plain HTTP, so it is reachable from this host only. */
+static int
+config_loopback(const char *v)
+{
+	static const char *const ok[] = { "127.0.0.1:", "[::1]:", "localhost:" };
+	size_t i, n;
+	unsigned port;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		n = strlen(ok[i]);
+		if (strncmp(v, ok[i], n) == 0)
+			return config_parse_uint(v + n, 1, 65535, &port) == 0;
+	}
+	return 0;
+}
+
 static int
 config_handler(void *user, const char *section, const char *name,
     const char *value)
@@ -199,6 +246,10 @@ config_handler(void *user, const char *section, const char *name,
 		    &c->max_connections_per_address) != 0)
 			what = "max_connections_per_address must be a number "
 			    "from 1 to 128";
+	} else if (IS("server", "drain_timeout")) {
+		if (config_parse_uint(value, 0, SIGNET_MAX_DRAIN_TIMEOUT_S,
+		    &c->drain_timeout) != 0)
+			what = "drain_timeout must be 0 to 3600 seconds";
 	} else if (IS("server", "user")) {
 		if (*value != '\0' && !config_set_str(&c->user, strdup(value)))
 			what = "out of memory";
@@ -217,6 +268,26 @@ config_handler(void *user, const char *section, const char *name,
 		if (config_parse_size(value, &c->map_size) != 0 ||
 		    c->map_size < (1ULL << 20))
 			what = "map_size must be a size of at least 1M";
+	} else if (IS("store", "max_map_size")) {
+		if (config_parse_size(value, &c->max_map_size) != 0 ||
+		    c->max_map_size < (1ULL << 20))
+			what = "max_map_size must be a size of at least 1M";
+	} else if (IS("store", "retention")) {
+		if (config_parse_duration(value, &c->retention_s) != 0)
+			what = "retention must be 0 (keep) or a duration such as "
+			    "90d, 12h, 30m or 3600s";
+	} else if (IS("signer", "max_queue")) {
+		if (config_parse_uint(value, 0, SIGNET_MAX_QUEUE_LIMIT,
+		    &c->max_queue) != 0)
+			what = "max_queue must be 0 (no limit) to 1000000";
+	} else if (IS("metrics", "listen")) {
+		if (*value != '\0' &&
+		    !config_set_str(&c->metrics_listen, strdup(value)))
+			what = "out of memory";
+		else if (*value != '\0' && !config_loopback(value))
+			what = "listen must be a loopback address and port "
+			    "(127.0.0.1:9464 or [::1]:9464): the metrics "
+			    "listener has no TLS and no login";
 	} else if (IS("token", "module")) {
 		if (!config_set_str(&c->module, config_path(p, value)))
 			what = "out of memory";
@@ -333,9 +404,12 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 	memset(&p, 0, sizeof(p));
 	c->threads = SIGNET_DEFAULT_HTTP_THREADS;
 	c->max_connections_per_address = SIGNET_DEFAULT_CONN_PER_ADDRESS;
+	c->drain_timeout = SIGNET_DEFAULT_DRAIN_TIMEOUT_S;
 	c->max_artifact_size = SIGNET_DEFAULT_MAX_ARTIFACT;
 	c->map_size = 4ULL << 30;
+	c->max_map_size = 0;	/* below: at least map_size */
 	c->workers = SIGNET_DEFAULT_WORKERS;
+	c->max_queue = SIGNET_DEFAULT_MAX_QUEUE;
 	c->retry_base_ms = 1000;
 	c->retry_max_ms = 300000;
 	c->jwks_refresh_interval = SIGNET_DEFAULT_JWKS_REFRESH_S;
@@ -382,6 +456,14 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 		    "least %d times max_connections_per_address (%u)", path,
 		    c->threads, SIGNET_CONN_PER_ADDRESS_SHARE,
 		    c->max_connections_per_address);
+		goto fail;
+	}
+	if (c->max_map_size == 0)
+		c->max_map_size = c->map_size > SIGNET_DEFAULT_MAX_MAP ?
+		    c->map_size : SIGNET_DEFAULT_MAX_MAP;
+	if (c->max_map_size < c->map_size) {
+		snprintf(errbuf, errlen, "%s: [store] max_map_size must be at "
+		    "least map_size", path);
 		goto fail;
 	}
 	if ((what = config_tsa_check(&c->tsa)) != NULL) {
@@ -438,6 +520,7 @@ config_free(struct config *c)
 	free(c->origin_ca_file);
 	free(c->console_socket);
 	free(c->kh_journal);
+	free(c->metrics_listen);
 	config_tsa_free(&c->tsa);
 	memset(c, 0, sizeof(*c));
 }

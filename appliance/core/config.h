@@ -29,10 +29,14 @@ struct config {
 	unsigned max_connections_per_address;	/* IPv6: per /64 */
 	char *user;
 	char *web_root;		/* the web interface's files; NULL: found */
+	unsigned drain_timeout;	/* seconds SIGTERM lets the queue drain */
 	/* [store] */
 	char *state_dir;
 	uint64_t max_artifact_size;
-	uint64_t map_size;
+	uint64_t map_size;	/* the database map at start */
+	uint64_t max_map_size;	/* it grows up to this while running */
+	uint64_t retention_s;	/* artifacts of final requests older than
+				 * this are removed; 0: kept */
 	/* [token] */
 	char *module;
 	char *token_label;
@@ -43,6 +47,8 @@ struct config {
 	char *token_user;
 	/* [signing] */
 	int workers;
+	unsigned max_queue;	/* [signer] max_queue: submissions answer 503
+				 * above this many queued requests; 0: none */
 	/* [notify] */
 	char *smtp_url;		/* smtp://relay:25, smtps://… ; NULL = no mail */
 	char *mail_from;
@@ -56,6 +62,8 @@ struct config {
 	 * (loopback, link-local and unspecified ones are refused otherwise) */
 	struct config_net allow_internal[CONFIG_MAX_ALLOW_INTERNAL];
 	size_t n_allow_internal;
+	/* [metrics] */
+	char *metrics_listen;	/* plain HTTP on loopback; NULL: none */
 	/* [auth] */
 	unsigned session_ttl;	/* seconds a bearer token lives */
 	unsigned lockout_failures;	/* failed logins before lockout */

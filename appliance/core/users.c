@@ -17,6 +17,7 @@
 #include "log.h"
 #include "request.h"
 #include "signet_limits.h"
+#include "metrics.h"
 #include "users.h"
 
 /* RFC 9106 / OWASP: Argon2id, 19 MiB, 2 passes, 1 lane. */
@@ -32,7 +33,7 @@
 #define USERS_FAIL_DELAY_MS 1000
 
 static const char *const users_roles[] = {
-	ROLE_ADMIN, ROLE_OFFICER, ROLE_AUDITOR, NULL
+	ROLE_ADMIN, ROLE_OFFICER, ROLE_AUDITOR, ROLE_METRICS, NULL
 };
 
 /* session kinds (the record's "kind"; none is a bearer session) */
@@ -290,6 +291,7 @@ users_fail_delay(uint64_t started)
 	uint64_t want = (uint64_t)USERS_FAIL_DELAY_MS * 1000000ULL;
 	struct timespec ts;
 
+	metrics_count(METRICS_LOGIN_FAILURES);
 	if (spent >= want)
 		return;
 	ts.tv_sec = (time_t)((want - spent) / 1000000000ULL);

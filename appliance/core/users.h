@@ -25,6 +25,8 @@
 #define ROLE_ADMIN "administrator"
 #define ROLE_OFFICER "security-officer"
 #define ROLE_AUDITOR "auditor"
+/* reads GET /api/v1/metrics and nothing else */
+#define ROLE_METRICS "metrics"
 
 struct users_policy {
 	unsigned session_ttl;		/* seconds */

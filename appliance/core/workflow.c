@@ -3,9 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/x509.h>
 
+#include "audit.h"
+#include "cas.h"
 #include "catalog.h"
 #include "events.h"
 #include "format.h"
@@ -778,6 +781,87 @@ workflow_submit_check(struct store *s, const struct principal *p,
 }
 
 int
+workflow_valid_idempotency_key(const char *key)
+{
+	size_t i, n;
+
+	if (key == NULL || (n = strlen(key)) == 0 ||
+	    n > SIGNET_MAX_IDEMPOTENCY_KEY)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)key[i] < 0x21 || (unsigned char)key[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* The record of an idempotency key: per submitter, so one client's key
+ * never finds another's request. */
+static int
+workflow_idem_key(const struct principal *p, const char *key, char *out,
+    size_t len)
+{
+	int n = snprintf(out, len, "%s:%s\n%s", p->type, p->name, key);
+
+	return n < 0 || (size_t)n >= len ? SIGNET_ERR_TOO_LARGE : 0;
+}
+
+/* A repeat of a submission (RFC draft "The Idempotency-Key HTTP Header
+ * Field", section 2.6): the same key and artifact give the first
+ * request back; the same key with another artifact is a conflict. 1 and
+ * *rec for a repeat, 0 for a new key, or an error with msg. */
+static int
+workflow_idem_find(struct store_txn *t, const char *ik,
+    const struct workflow_submission *sub, json_t **rec, char *msg,
+    size_t len)
+{
+	json_t *m = NULL;
+	const char *id, *sha;
+	int r;
+
+	*rec = NULL;
+	if ((r = store_get_json(t, STORE_IDEMPOTENCY, ik, &m)) != 0)
+		return r == SIGNET_ERR_NOT_FOUND ? 0 : r;
+	id = json_string_value(json_object_get(m, "id"));
+	sha = json_string_value(json_object_get(m, "sha256"));
+	if (id == NULL || sha == NULL) {
+		r = SIGNET_ERR_STORE;
+		goto out;
+	}
+	if (strcmp(sha, sub->artifact_sha256) != 0) {
+		r = signet_errf(msg, len, SIGNET_ERR_CONFLICT, "idempotency key "
+		    "'%.64s' was used for request %s with another artifact "
+		    "(sha256 %s); a retry must send the same artifact, other "
+		    "work needs a new key", sub->idempotency_key, id, sha);
+		goto out;
+	}
+	if ((r = request_get(t, id, rec)) != 0)
+		goto out;
+	r = 1;
+out:
+	json_decref(m);
+	return r;
+}
+
+int
+workflow_discard_artifact(struct store *s, struct cas *c, const char *sha256)
+{
+	struct store_txn *t = NULL;
+	int r;
+
+	if (sha256 == NULL || !cas_valid_hex(sha256))
+		return SIGNET_ERR_INVALID;
+	/* in a write transaction: no request naming it commits between the
+	 * look and the removal (writers take turns). A submission of the
+	 * same bytes still streaming is not seen; its file is renamed into
+	 * place again when it finishes. */
+	if ((r = store_txn_begin(s, 1, &t)) != 0)
+		return r;
+	r = request_artifact_known(t, sha256) ? 0 : cas_remove(c, sha256);
+	store_txn_abort(&t);
+	return r;
+}
+
+int
 workflow_submit(struct store *s, const struct principal *p,
     const struct workflow_submission *sub, json_t **out, const char **code,
     char *msg, size_t len)
@@ -786,6 +870,7 @@ workflow_submit(struct store *s, const struct principal *p,
 	struct request_new n;
 	json_t *policy = NULL, *ev = NULL, *rec = NULL, *ac = NULL;
 	const struct format *fmt;
+	char ik[2 * CATALOG_MAX_NAME + SIGNET_MAX_IDEMPOTENCY_KEY + 8];
 	int r;
 
 	*out = NULL;
@@ -798,6 +883,38 @@ workflow_submit(struct store *s, const struct principal *p,
 		    "available: %s", signet_strerror(r));
 		goto out;
 	}
+	/* hash requests carry no key (their API takes none) */
+	if (sub->idempotency_key != NULL && sub->artifact_sha256 != NULL) {
+		if (!workflow_valid_idempotency_key(sub->idempotency_key)) {
+			r = signet_errf(msg, len, SIGNET_ERR_INVALID, "the "
+			    "idempotency key must be 1-%d printable ASCII "
+			    "characters without spaces",
+			    SIGNET_MAX_IDEMPOTENCY_KEY);
+			*code = "invalid_idempotency_key";
+			goto out;
+		}
+		if ((r = workflow_idem_key(p, sub->idempotency_key, ik,
+		    sizeof(ik))) != 0)
+			goto out;
+		if ((r = workflow_idem_find(t, ik, sub, &rec, msg, len)) < 0) {
+			if (r == SIGNET_ERR_CONFLICT)
+				*code = "idempotency_key_reused";
+			goto out;
+		}
+		if (r == 1) {
+			/* the first request, as it is now; nothing recorded */
+			if (sub->repeated != NULL)
+				*sub->repeated = 1;
+			*out = rec;
+			rec = NULL;
+			r = 0;
+			goto out;
+		}
+	}
+	/* a new record stops before the reserve kept for approvals and
+	 * results of what is already stored (a repeat, above, adds none) */
+	if ((r = store_admit(s, sub->owed_bytes, msg, len)) != 0)
+		goto out;
 	if ((r = workflow_submit_judge(t, p, sub->project, sub->policy,
 	    sub->artifact_configuration, sub->origin, sub->now, &policy, &ev,
 	    code, msg, len)) != 0)
@@ -842,12 +959,29 @@ workflow_submit(struct store *s, const struct principal *p,
 		    "recorded: %s", signet_strerror(r));
 		goto out;
 	}
+	if (sub->idempotency_key != NULL && sub->artifact_sha256 != NULL) {
+		json_t *m = json_pack("{s:O, s:s}", "id",
+		    json_object_get(rec, "id"), "sha256", sub->artifact_sha256);
+
+		r = m == NULL ? SIGNET_ERR_NOMEM :
+		    store_put_json(t, STORE_IDEMPOTENCY, ik, m);
+		json_decref(m);
+		if (r != 0) {
+			r = signet_errf(msg, len, r, "the request could not be "
+			    "recorded: %s", signet_strerror(r));
+			goto out;
+		}
+	}
 	if ((r = workflow_commit(&t, &rec, p, "signing-request.submitted",
 	    NULL, out)) != 0)
 		r = signet_errf(msg, len, r, "the request could not be "
 		    "recorded: %s", signet_strerror(r));
 out:
 	store_txn_abort(&t);
+	if (r == SIGNET_ERR_STORAGE_FULL && msg != NULL && len > 0 &&
+	    strstr(msg, "max_map_size") == NULL &&
+	    strstr(msg, "disk") == NULL)
+		store_describe_full(s, msg, len);
 	/* refused or recorded, the credential is not kept */
 	origin_forget_token(sub->origin);
 	json_decref(rec);
@@ -884,6 +1018,12 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 		return r;
 	if ((r = workflow_load(t, p, id, &orig, msg, len)) != 0)
 		goto out;
+	if (json_object_get(orig, "artifactsRemovedAt") != NULL) {
+		r = signet_errf(msg, len, SIGNET_ERR_CONFLICT, "the artifacts "
+		    "of request %s were removed ([store] retention); submit "
+		    "the artifact again", id);
+		goto out;
+	}
 	project = json_string_value(json_object_get(orig, "projectSlug"));
 	conf = json_string_value(json_object_get(orig,
 	    "artifactConfigurationSlug"));
@@ -981,5 +1121,203 @@ out:
 	json_decref(origin);
 	json_decref(ac);
 	json_decref(hash);
+	return r;
+}
+
+struct workflow_tally {
+	json_t *out;
+};
+
+static int
+workflow_tally_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct workflow_tally *w = arg;
+	json_t *rec, *by;
+	char key[2 * SIGNET_MAX_SLUG + 2];
+	const char *proj, *pol, *st;
+	json_int_t n;
+
+	(void)k;
+	(void)klen;
+	if ((rec = json_loadb(v, vlen, 0, NULL)) == NULL)
+		return 0;	/* an unreadable record is not counted */
+	proj = json_string_value(json_object_get(rec, "projectSlug"));
+	pol = json_string_value(json_object_get(rec, "signingPolicySlug"));
+	st = json_string_value(json_object_get(rec, "workflowStatus"));
+	if (proj != NULL && pol != NULL && st != NULL &&
+	    request_valid_status(st)) {
+		snprintf(key, sizeof(key), "%s/%s", proj, pol);
+		if ((by = json_object_get(w->out, key)) == NULL) {
+			by = json_object();
+			if (by == NULL || json_object_set_new(w->out, key, by)) {
+				json_decref(rec);
+				return SIGNET_ERR_NOMEM;
+			}
+		}
+		n = json_integer_value(json_object_get(by, st));
+		json_object_set_new(by, st, json_integer(n + 1));
+	}
+	json_decref(rec);
+	return 0;
+}
+
+int
+workflow_tally(struct store *s, json_t **out)
+{
+	struct workflow_tally w;
+	struct store_txn *t = NULL;
+	int r;
+
+	*out = NULL;
+	if ((w.out = json_object()) == NULL)
+		return SIGNET_ERR_NOMEM;
+	if ((r = store_txn_begin(s, 0, &t)) != 0 ||
+	    (r = store_walk(t, STORE_REQUESTS, NULL, 0, NULL, 0, 0,
+	    workflow_tally_cb, &w)) != 0) {
+		store_txn_abort(&t);
+		json_decref(w.out);
+		return r;
+	}
+	store_txn_abort(&t);
+	*out = w.out;
+	return 0;
+}
+
+/* One request whose artifacts are past retention: its references go, and
+ * a file no other request refers to is named in gone[] for removal once
+ * the change is recorded. */
+static int
+workflow_expire_one(struct store_txn *t, const char *id, const char *cutoff,
+    char gone[2][CAS_HEX_LEN + 1], int *ngone)
+{
+	static const char *const which[] = { "unsignedArtifact",
+	    "signedArtifact" };
+	json_t *rec = NULL, *a = NULL;
+	const char *w, *up, *sha;
+	json_int_t refs;
+	char now[32];
+	size_t i;
+	int r;
+
+	*ngone = 0;
+	if ((r = request_get(t, id, &rec)) != 0)
+		return r;
+	w = json_string_value(json_object_get(rec, "workflowStatus"));
+	up = json_string_value(json_object_get(rec, "updatedAt"));
+	if (w == NULL || !request_is_final(w) || up == NULL ||
+	    strcmp(up, cutoff) >= 0 ||
+	    json_object_get(rec, "artifactsRemovedAt") != NULL) {
+		r = 1;	/* changed meanwhile: nothing to do */
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		sha = json_string_value(json_object_get(json_object_get(rec,
+		    which[i]), "sha256"));
+		if (sha == NULL || !cas_valid_hex(sha))
+			continue;
+		if ((r = store_get_json(t, STORE_ARTIFACTS, sha, &a)) != 0) {
+			if (r == SIGNET_ERR_NOT_FOUND)
+				continue;
+			goto out;
+		}
+		refs = json_integer_value(json_object_get(a, "refs")) - 1;
+		if (refs <= 0) {
+			r = store_del(t, STORE_ARTIFACTS, sha, strlen(sha));
+			snprintf(gone[(*ngone)++], CAS_HEX_LEN + 1, "%s", sha);
+		} else {
+			json_object_set_new(a, "refs", json_integer(refs));
+			r = store_put_json(t, STORE_ARTIFACTS, sha, a);
+		}
+		json_decref(a);
+		a = NULL;
+		if (r != 0)
+			goto out;
+	}
+	request_now(now, NULL);
+	json_object_set_new(rec, "artifactsRemovedAt", json_string(now));
+	r = request_put(t, rec);
+out:
+	json_decref(a);
+	json_decref(rec);
+	return r;
+}
+
+struct workflow_expire_walk {
+	const char *cutoff;
+	json_t *ids;
+};
+
+static int
+workflow_expire_cb(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct workflow_expire_walk *w = arg;
+	json_t *rec;
+	const char *st, *up, *id;
+
+	(void)k;
+	(void)klen;
+	if ((rec = json_loadb(v, vlen, 0, NULL)) == NULL)
+		return 0;
+	st = json_string_value(json_object_get(rec, "workflowStatus"));
+	up = json_string_value(json_object_get(rec, "updatedAt"));
+	id = json_string_value(json_object_get(rec, "id"));
+	if (st != NULL && request_is_final(st) && up != NULL && id != NULL &&
+	    strcmp(up, w->cutoff) < 0 &&
+	    json_object_get(rec, "artifactsRemovedAt") == NULL &&
+	    json_array_size(w->ids) < SIGNET_RETENTION_BATCH)
+		json_array_append_new(w->ids, json_string(id));
+	json_decref(rec);
+	return json_array_size(w->ids) >= SIGNET_RETENTION_BATCH ? 1 : 0;
+}
+
+int
+workflow_expire_artifacts(struct store *s, struct cas *c, uint64_t seconds,
+    time_t now, unsigned *removed)
+{
+	struct workflow_expire_walk w;
+	struct store_txn *t = NULL;
+	char cutoff[32], gone[2][CAS_HEX_LEN + 1];
+	time_t when = now - (time_t)seconds;
+	struct tm tm;
+	size_t i;
+	int r, ng, j;
+
+	*removed = 0;
+	gmtime_r(&when, &tm);
+	strftime(cutoff, sizeof(cutoff), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	w.cutoff = cutoff;
+	if ((w.ids = json_array()) == NULL)
+		return SIGNET_ERR_NOMEM;
+	if ((r = store_txn_begin(s, 0, &t)) != 0 ||
+	    (r = store_walk(t, STORE_REQUESTS, NULL, 0, NULL, 0, 0,
+	    workflow_expire_cb, &w)) != 0)
+		goto out;
+	store_txn_abort(&t);
+	/* one transaction per request: the writer lock is held briefly */
+	for (i = 0; i < json_array_size(w.ids); i++) {
+		const char *id = json_string_value(json_array_get(w.ids, i));
+
+		if ((r = store_txn_begin(s, 1, &t)) != 0)
+			goto out;
+		r = workflow_expire_one(t, id, cutoff, gone, &ng);
+		if (r == 1) {
+			store_txn_abort(&t);
+			continue;
+		}
+		if (r != 0 || (r = audit_append(t, "system", "retention",
+		    "signing-request.artifacts-removed", id, NULL)) != 0 ||
+		    (r = store_txn_commit(&t)) != 0)
+			goto out;
+		for (j = 0; j < ng; j++)
+			if (cas_remove(c, gone[j]) != 0)
+				log_warn("retention: %s stays on disk", gone[j]);
+		(*removed)++;
+	}
+	r = 0;
+out:
+	store_txn_abort(&t);
+	json_decref(w.ids);
 	return r;
 }

@@ -75,6 +75,12 @@ struct workflow_submission {
 	const char *ac_format;
 	const char *ac_digest_algorithm;
 	const char *ac_digest;
+	uint64_t owed_bytes;		/* what accepted work will still write
+					 * (store_admit) */
+	const char *idempotency_key;	/* may be NULL; a repeat of the same
+					 * key, submitter and artifact digest
+					 * returns the first request */
+	int *repeated;			/* may be NULL; set to 1 for a repeat */
 	/* hash signing (hashreq.h): the parsed "hash" object, and then
 	 * no artifact; NULL for an uploaded artifact */
 	const json_t *hash;
@@ -107,6 +113,14 @@ int workflow_submit_check(struct store *s, const struct principal *p,
 int workflow_submit(struct store *s, const struct principal *p,
     const struct workflow_submission *sub, json_t **rec, const char **code,
     char *msg, size_t len) SIGNET_WUR;
+/* 1 when key can be an idempotency key: 1 to SIGNET_MAX_IDEMPOTENCY_KEY
+ * printable ASCII characters, no spaces. */
+int workflow_valid_idempotency_key(const char *key);
+/* After a submission whose artifact was stored but whose request was not
+ * recorded: removes the artifact unless a request refers to it. */
+struct cas;
+int workflow_discard_artifact(struct store *s, struct cas *c,
+    const char *sha256) SIGNET_WUR;
 
 /* Each returns 0 and the updated request (new reference), or an error
  * with msg telling the caller what to do. The change, its audit entry
@@ -123,5 +137,16 @@ int workflow_cancel(struct store *s, const struct principal *p,
 int workflow_resubmit(struct store *s, const struct principal *p,
     const char *id, const char *policy, const char *description,
     json_t **rec, char *msg, size_t len) SIGNET_WUR;
+
+/* Requests by "project/policy" and workflow status, {"p/q": {"Completed":
+ * 3, ...}}, for the metrics: one read of every request. */
+int workflow_tally(struct store *s, json_t **out) SIGNET_WUR;
+
+/* Retention ([store] retention): the artifacts of requests final for
+ * more than seconds are removed (a file goes once no request refers to
+ * it); the records stay, marked "artifactsRemovedAt", and each removal is
+ * audited. At most SIGNET_RETENTION_BATCH requests a call. */
+int workflow_expire_artifacts(struct store *s, struct cas *c,
+    uint64_t seconds, time_t now, unsigned *removed) SIGNET_WUR;
 
 #endif

@@ -23,6 +23,7 @@ struct app {
 	struct signer *signer;
 	struct notify *notify;
 	struct jwks_refresh *jwks_refresh;
+	int draining;	/* stopping: submissions are refused (atomic) */
 	struct tsa *tsa;	/* NULL: [tsa] is off */
 };
 

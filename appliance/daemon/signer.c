@@ -15,6 +15,7 @@
 #include "khclient.h"
 #include "khproto.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "pki.h"
 #include "request.h"
@@ -27,11 +28,22 @@
 /* How long a request waits before another try while the token is locked
  * or the keyholder is busy restarting. */
 #define SIGNER_RETRY_SECONDS 2
+/* Storage that failed (a full disk or map, an I/O error) is tried again
+ * after 1 s, doubling up to 16 s: soon after space comes back, without
+ * spinning while it does not. */
+#define SIGNER_BACKOFF_MIN_MS 1000
+#define SIGNER_BACKOFF_MAX_MS 16000
+/* What a request needs of the disk before it is taken up again: the
+ * signature and the record with room to spare. */
+#define SIGNER_MIN_FREE (1024 * 1024)
 
 struct signer_job {
 	struct signer_job *next;
+	struct signer_job *all_prev, *all_next;	/* every job the signer has */
+	time_t queued_at;
 	char id[REQUEST_ID_LEN + 1];
 	int waiting;	/* why it waits (SIGNET_ERR_*), 0: it does not */
+	unsigned tries;	/* storage retries since it last made progress */
 };
 
 /* A policy certificate with its token key, loaded once. */
@@ -50,8 +62,12 @@ struct signer {
 	int n;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_cond_t wake;	/* waiting workers: stop or halt (monotonic) */
 	struct signer_job *head, *tail;
+	struct signer_job *all;	/* queued, waiting or signing */
+	unsigned depth;		/* how many */
 	int stop;
+	int halted;	/* takes no more jobs: the keyholder is gone */
 	pthread_mutex_t keys_mu;
 	struct signer_key *keys;
 };
@@ -467,12 +483,101 @@ signer_push(struct signer *s, struct signer_job *j)
 	s->tail = j;
 }
 
-/* Why a request waits, as its history says once. */
+/* The signer is done with j (signed, failed, gone, or left to the queue
+ * in LMDB). */
+static void
+signer_job_free(struct signer *s, struct signer_job *j)
+{
+	pthread_mutex_lock(&s->mu);
+	if (j->all_prev != NULL)
+		j->all_prev->all_next = j->all_next;
+	else if (s->all == j)
+		s->all = j->all_next;
+	if (j->all_next != NULL)
+		j->all_next->all_prev = j->all_prev;
+	s->depth--;
+	pthread_mutex_unlock(&s->mu);
+	free(j);
+}
+
+void
+signer_stats(struct signer *s, unsigned *depth, char *oldest,
+    size_t oldest_len, time_t *oldest_at)
+{
+	struct signer_job *j, *o = NULL;
+
+	*depth = 0;
+	*oldest_at = 0;
+	if (oldest_len > 0)
+		oldest[0] = '\0';
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	*depth = s->depth;
+	for (j = s->all; j != NULL; j = j->all_next)
+		if (o == NULL || j->queued_at < o->queued_at)
+			o = j;
+	if (o != NULL) {
+		snprintf(oldest, oldest_len, "%s", o->id);
+		*oldest_at = o->queued_at;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+unsigned
+signer_depth(struct signer *s)
+{
+	unsigned n;
+
+	if (s == NULL)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	n = s->depth;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+int
+signer_halted(struct signer *s)
+{
+	int h;
+
+	if (s == NULL)
+		return 1;
+	pthread_mutex_lock(&s->mu);
+	h = s->halted;
+	pthread_mutex_unlock(&s->mu);
+	return h;
+}
+
+/* Why a request waits, as its history says. */
+static const struct {
+	int err;
+	const char *note;
+} signer_notes[] = {
+	{ SIGNET_ERR_TOKEN_LOCKED, "waiting: token not activated" },
+	{ SIGNET_ERR_KEYHOLDER, "waiting: keyholder unavailable" },
+	{ SIGNET_ERR_PROTOCOL, "waiting: keyholder unavailable" },
+	{ SIGNET_ERR_STORAGE_FULL, "waiting: storage full" },
+};
+
 static const char *
 signer_wait_note(int r)
 {
-	return r == SIGNET_ERR_TOKEN_LOCKED ? "waiting: token not activated" :
-	    "waiting: keyholder unavailable";
+	size_t i;
+
+	for (i = 0; i < sizeof(signer_notes) / sizeof(signer_notes[0]); i++)
+		if (signer_notes[i].err == r)
+			return signer_notes[i].note;
+	return "waiting: storage unavailable";
+}
+
+/* Needs the keyholder (and the token) rather than the storage. */
+static int
+signer_is_token_wait(int r)
+{
+	return r == SIGNET_ERR_TOKEN_LOCKED || r == SIGNET_ERR_KEYHOLDER ||
+	    r == SIGNET_ERR_PROTOCOL;
 }
 
 /* A waiting request is tried again only once the token can sign: claiming
@@ -489,6 +594,25 @@ signer_token_ready(struct signer *s)
 	return st.present && st.logged_in ? 0 : SIGNET_ERR_TOKEN_LOCKED;
 }
 
+/* The same for storage: the disk has room again (the map grows by
+ * itself up to its ceiling, and a write that still fails waits again). */
+static int
+signer_storage_ready(struct signer *s)
+{
+	uint64_t avail, total;
+
+	if (cas_space(s->app->cas, &avail, &total) != 0)
+		return SIGNET_ERR_IO;
+	return avail >= SIGNER_MIN_FREE ? 0 : SIGNET_ERR_STORAGE_FULL;
+}
+
+static int
+signer_ready(struct signer *s, int why)
+{
+	return signer_is_token_wait(why) ? signer_token_ready(s) :
+	    signer_storage_ready(s);
+}
+
 /* Is the request still waiting for the signer (not canceled meanwhile)? */
 static int
 signer_still_queued(struct signer *s, const char *id)
@@ -502,7 +626,8 @@ signer_still_queued(struct signer *s, const char *id)
 		return 1;
 	if ((r = request_get(t, id, &rec)) == 0) {
 		w = json_string_value(json_object_get(rec, "workflowStatus"));
-		queued = w != NULL && strcmp(w, RQ_QUEUED) == 0;
+		queued = w != NULL && (strcmp(w, RQ_QUEUED) == 0 ||
+		    strcmp(w, RQ_PROCESSING) == 0);
 	} else if (r == SIGNET_ERR_NOT_FOUND) {
 		queued = 0;
 	}
@@ -511,68 +636,177 @@ signer_still_queued(struct signer *s, const char *id)
 	return queued;
 }
 
+/* How long j waits before its next try. */
+static unsigned
+signer_delay_ms(struct signer_job *j)
+{
+	unsigned ms = SIGNER_BACKOFF_MIN_MS;
+
+	if (signer_is_token_wait(j->waiting))
+		return SIGNER_RETRY_SECONDS * 1000;
+	for (unsigned i = 0; i < j->tries && ms < SIGNER_BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	if (j->tries < 32)
+		j->tries++;
+	return ms < SIGNER_BACKOFF_MAX_MS ? ms : SIGNER_BACKOFF_MAX_MS;
+}
+
+/* Sleeps ms unless the signer stops or halts first; 1 when it does. */
+static int
+signer_sleep(struct signer *s, unsigned ms)
+{
+	struct timespec until;
+	int rc = 0, quit;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop && !s->halted && rc == 0)
+		rc = pthread_cond_timedwait(&s->wake, &s->mu, &until);
+	quit = s->stop || s->halted;
+	pthread_mutex_unlock(&s->mu);
+	return quit;
+}
+
+/* Back in line after a while. A halted signer drops it: the queue in
+ * LMDB still holds it for the next start. */
 static void
 signer_wait(struct signer *s, struct signer_job *j)
 {
-	sleep(SIGNER_RETRY_SECONDS);
+	int quit = signer_sleep(s, signer_delay_ms(j));
+
 	pthread_mutex_lock(&s->mu);
+	if (quit && s->halted) {
+		pthread_mutex_unlock(&s->mu);
+		signer_job_free(s, j);
+		return;
+	}
 	signer_push(s, j);
 	pthread_mutex_unlock(&s->mu);
+}
+
+void
+signer_halt(struct signer *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (!s->halted)
+		log_warn("signer: taking no more requests; the queue is kept "
+		    "for the next start");
+	s->halted = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* A try met a fault that is not the request's (r is transient): it stays
+ * queued and waits, its history saying why; claimed says whether it was
+ * taken into Processing and must be put back. */
+static void
+signer_defer(struct signer *s, struct signer_job *j, int r, int claimed)
+{
+	/* the channel to the keyholder does not come back (signetd stops
+	 * when the keyholder exits): no other request is worth a try */
+	if (r == SIGNET_ERR_KEYHOLDER || r == SIGNET_ERR_PROTOCOL)
+		signer_halt(s);
+	if (j->waiting != r)
+		log_warn("signer: %s waits: %s", j->id, signet_strerror(r));
+	/* a put-back that fails leaves it in Processing, which the next
+	 * claim (or start) takes up just the same */
+	if (claimed && signer_finish(s, j->id, RQ_QUEUED, NULL,
+	    signer_wait_note(r), NULL, NULL) != 0)
+		log_err("signer: %s: cannot put it back in the queue yet",
+		    j->id);
+	j->waiting = r;
+	signer_wait(s, j);
+}
+
+/* Records the result; storage that fails is tried again (the signature is
+ * made and journaled: it is not thrown away for a full disk). Stopping
+ * meanwhile leaves the request in Processing, signed again at the next
+ * start. */
+static int
+signer_record(struct signer *s, struct signer_job *j, int failed,
+    const char *reason, const char *note, json_t *sa, json_t *ci)
+{
+	int r;
+
+	for (;;) {
+		r = failed ? signer_finish(s, j->id, RQ_FAILED, reason, NULL,
+		    NULL, NULL) : signer_finish(s, j->id, RQ_COMPLETED, NULL,
+		    note, sa, ci);
+		if (r == 0 || !signet_err_transient(r))
+			return r;
+		if (j->tries == 0)
+			log_warn("signer: %s: recording the result waits: %s",
+			    j->id, signet_strerror(r));
+		if (signer_sleep(s, signer_delay_ms(j)) != 0)
+			return r;
+	}
 }
 
 static void
 signer_run(struct signer *s, struct signer_job *j)
 {
 	json_t *rec = NULL, *sa = NULL, *ci = NULL;
+	struct timespec t0, t1;
 	char reason[256] = "", note[256] = "";
 	int r;
 
-	if (j->waiting != 0 && signer_token_ready(s) != 0) {
+	if (j->waiting != 0 && signer_ready(s, j->waiting) != 0) {
 		if (!signer_still_queued(s, j->id)) {
-			free(j);
+			signer_job_free(s, j);
 			return;
 		}
 		signer_wait(s, j);
 		return;
 	}
 	if ((r = signer_claim(s, j->id, &rec)) != 0) {
+		if (r < 0 && signet_err_transient(r)) {
+			signer_defer(s, j, r, 0);
+			return;
+		}
 		if (r < 0)
 			log_err("signer: %s: %s", j->id, signet_strerror(r));
-		free(j);
+		signer_job_free(s, j);
 		return;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = signer_sign(s, rec, &sa, &ci, note, sizeof(note), reason,
 	    sizeof(reason));
 	json_decref(rec);
-	if (r == SIGNET_ERR_TOKEN_LOCKED || r == SIGNET_ERR_KEYHOLDER) {
-		/* not the request's fault: back in line until the token is
-		 * there again */
-		log_warn("signer: %s waits: %s", j->id, signet_strerror(r));
-		if (signer_finish(s, j->id, RQ_QUEUED, NULL, signer_wait_note(r),
-		    NULL, NULL) != 0)
-			log_err("signer: %s: cannot requeue", j->id);
-		j->waiting = r;
-		signer_wait(s, j);
+	if (r != 0 && signet_err_transient(r)) {
+		/* not the request's fault: back in line until what it needs
+		 * is there again */
 		json_decref(sa);
 		json_decref(ci);
+		signer_defer(s, j, r, 1);
 		return;
 	}
-	if (r != 0) {
+	if (r != 0)
 		log_err("signer: %s failed: %s", j->id, reason);
-		r = signer_finish(s, j->id, RQ_FAILED, reason, NULL, NULL,
-		    NULL);
-	} else {
-		r = signer_finish(s, j->id, RQ_COMPLETED, NULL,
-		    note[0] ? note : NULL, sa, ci);
-		if (r == 0)
-			log_info("signer: %s completed", j->id);
+	j->tries = 0;
+	r = signer_record(s, j, r != 0, reason, note[0] ? note : NULL, sa,
+	    ci);
+	if (r == 0 && sa != NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		metrics_signing_seconds((double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		log_info("signer: %s completed", j->id);
 	}
 	if (r != 0)
-		log_err("signer: %s: recording the result failed: %s", j->id,
+		log_err("signer: %s: recording the result failed: %s; it is "
+		    "signed again at the next start", j->id,
 		    signet_strerror(r));
 	json_decref(sa);
 	json_decref(ci);
-	free(j);
+	signer_job_free(s, j);
 }
 
 static void *
@@ -583,7 +817,7 @@ signer_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (s->head == NULL && !s->stop)
+		while ((s->head == NULL || s->halted) && !s->stop)
 			pthread_cond_wait(&s->cv, &s->mu);
 		if (s->stop) {
 			pthread_mutex_unlock(&s->mu);
@@ -606,7 +840,13 @@ signer_enqueue(struct signer *s, const char *id)
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return SIGNET_ERR_NOMEM;
 	snprintf(j->id, sizeof(j->id), "%s", id);
+	j->queued_at = time(NULL);
 	pthread_mutex_lock(&s->mu);
+	j->all_next = s->all;
+	if (s->all != NULL)
+		s->all->all_prev = j;
+	s->all = j;
+	s->depth++;
 	signer_push(s, j);
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
@@ -625,6 +865,7 @@ signer_start(struct app *app, int workers, struct signer **out)
 {
 	struct signer *s;
 	struct store_txn *t = NULL;
+	pthread_condattr_t ca;
 	int i, r;
 
 	*out = NULL;
@@ -636,6 +877,12 @@ signer_start(struct app *app, int workers, struct signer **out)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->keys_mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	/* waits are measured on the monotonic clock: a clock step does not
+	 * lengthen or cut them */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	if ((r = store_txn_begin(app->store, 0, &t)) != 0 ||
 	    (r = request_pending(t, signer_load_one, s)) != 0) {
 		store_txn_abort(&t);
@@ -666,6 +913,7 @@ signer_stop(struct signer *s)
 	pthread_mutex_lock(&s->mu);
 	s->stop = 1;
 	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->mu);
 	for (i = 0; i < s->n; i++)
 		pthread_join(s->th[i], NULL);
@@ -680,5 +928,6 @@ signer_stop(struct signer *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->keys_mu);
 	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->wake);
 	free(s);
 }

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -24,11 +25,13 @@
 #include "outbound.h"
 #include "request.h"
 #include "server.h"
-#include "signer.h"
 #include "server_tsa.h"
+#include "signer.h"
+#include "signet_limits.h"
 #include "signetd_common.h"
 #include "tsa.h"
 #include "users.h"
+#include "workflow.h"
 
 static void
 usage(void)
@@ -101,6 +104,103 @@ gc_artifacts(struct app *app)
 	if (g.removed > 0)
 		log_info("removed %d artifact(s) no request refers to",
 		    g.removed);
+}
+
+/* How often the retention sweep runs: hourly, or twice per retention
+ * period when that is shorter; without retention, an hour of nothing. */
+static time_t
+retention_interval(const struct app *app)
+{
+	uint64_t r = app->cfg.retention_s;
+
+	if (r == 0 || r / 2 >= SIGNET_RETENTION_SWEEP_S)
+		return SIGNET_RETENTION_SWEEP_S;
+	return r / 2 > 0 ? (time_t)(r / 2) : 1;
+}
+
+static void
+retention_sweep(struct app *app)
+{
+	unsigned n = 0;
+	int r;
+
+	if (app->cfg.retention_s == 0)
+		return;
+	if ((r = workflow_expire_artifacts(app->store, app->cas,
+	    app->cfg.retention_s, time(NULL), &n)) != 0)
+		log_warn("retention: %s; tried again later", signet_strerror(r));
+	if (n > 0)
+		log_info("retention: removed the artifacts of %u request(s) "
+		    "final for more than %llu s ([store] retention)", n,
+		    (unsigned long long)app->cfg.retention_s);
+}
+
+/* After SIGTERM: submissions are refused, and the signer works through
+ * what is queued for up to [server] drain_timeout seconds; another
+ * SIGTERM or SIGINT, or the keyholder's exit, ends the wait. What is
+ * left stays queued for the next start. */
+static void
+drain(struct app *app, const sigset_t *set)
+{
+	struct timespec tick = { 0, 100 * 1000 * 1000 }, t0, now;
+	struct kh_status st;
+	unsigned left;
+	int sig, status;
+
+	__atomic_store_n(&app->draining, 1, __ATOMIC_RELAXED);
+	if (app->cfg.drain_timeout == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((left = signer_depth(app->signer)) > 0) {
+		/* a locked token signs nothing: there is nothing to wait for */
+		if (kh_status(app->kh, &st) != 0 || !st.logged_in) {
+			log_info("drain: the token cannot sign; %u request(s) "
+			    "left queued for the next start", left);
+			return;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= (time_t)app->cfg.drain_timeout) {
+			log_warn("drain: %u request(s) left queued for the next "
+			    "start ([server] drain_timeout)", left);
+			return;
+		}
+		sig = sigtimedwait(set, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("drain: stopped at once (signal %d)", sig);
+			return;
+		}
+		if (sig == SIGCHLD && waitpid(kh_pid(app->kh), &status,
+		    WNOHANG) == kh_pid(app->kh)) {
+			signer_halt(app->signer);
+			log_err("the keyholder exited (status %d) while "
+			    "draining", status);
+			return;
+		}
+	}
+	log_info("drain: the queue is empty");
+}
+
+/* SIGHUP: the limits that can change while running are read again (the
+ * database's ceiling, the queue's limit); everything else needs a
+ * restart. A configuration that does not load changes nothing. */
+static void
+reload_limits(struct app *app, const char *conf)
+{
+	struct config c;
+	char err[512];
+
+	if (config_load(conf, &c, err, sizeof(err)) != 0) {
+		log_err("reload: %s; nothing changed", err);
+		return;
+	}
+	if (store_set_max_map(app->store, c.max_map_size) != 0)
+		log_err("reload: max_map_size not applied");
+	else
+		app->cfg.max_map_size = c.max_map_size;
+	__atomic_store_n(&app->cfg.max_queue, c.max_queue, __ATOMIC_RELAXED);
+	log_info("reload: [store] max_map_size = %llu MiB, [signer] max_queue "
+	    "= %u", (unsigned long long)(c.max_map_size >> 20), c.max_queue);
+	config_free(&c);
 }
 
 /* The time-stamping authority of [tsa]; its key is loaded at the first
@@ -203,7 +303,8 @@ main(int argc, char **argv)
 
 	if (store_open_state(app.cfg.state_dir, app.cfg.map_size,
 	    &app.store) != 0 ||
-	    cas_open(app.cfg.state_dir, &app.cas) != 0)
+	    cas_open(app.cfg.state_dir, &app.cas) != 0 ||
+	    store_set_max_map(app.store, app.cfg.max_map_size) != 0)
 		goto out;
 	gc_artifacts(&app);
 	if (users_init() != 0 || users_expire_sessions(app.store) != 0) {
@@ -252,26 +353,41 @@ main(int argc, char **argv)
 		goto out;
 	if (server_tsa_start(&app, &tsrv) != 0)
 		goto out;
+	retention_sweep(&app);
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		struct timespec wait = { retention_interval(&app), 0 };
+
+		if ((sig = sigtimedwait(&set, NULL, &wait)) < 0) {
+			if (errno == EAGAIN)
+				retention_sweep(&app);
 			continue;
+		}
 		if (sig == SIGCHLD) {
 			if (waitpid(kh_pid(app.kh), &status, WNOHANG) ==
 			    kh_pid(app.kh)) {
-				/* fail closed: the token is gone */
+				/* fail closed: the token is gone. The signer
+				 * stops taking requests first, so that none
+				 * fails against the dead channel while the
+				 * rest shuts down: they wait in the queue. */
+				signer_halt(app.signer);
 				log_err("the keyholder exited (status %d); "
 				    "stopping", status);
 				goto out;
 			}
 			continue;
 		}
-		if (sig == SIGHUP)
+		if (sig == SIGHUP) {
+			reload_limits(&app, conf);
 			continue;
+		}
 		log_info("stopping (signal %d)", sig);
+		drain(&app, &set);
 		break;
 	}
 	rc = 0;
 out:
+	/* no new signatures while the rest stops; the queue is kept */
+	signer_halt(app.signer);
 	server_tsa_stop(tsrv);
 	server_stop(srv);
 	console_srv_stop(cons);

@@ -65,3 +65,28 @@ signet_errf(char *msg, size_t len, int err, const char *fmt, ...)
 	va_end(ap);
 	return err;
 }
+
+/* The errors that do not belong to the work that met them. INTERNAL is
+ * not one: a bug does not go away by waiting. TOKEN is the token or its
+ * module refusing the operation (PROTOCOL.md), which is the work's. */
+static const int err_transient[] = {
+	SIGNET_ERR_NOMEM,
+	SIGNET_ERR_IO,
+	SIGNET_ERR_STORE,
+	SIGNET_ERR_TOKEN_LOCKED,
+	SIGNET_ERR_PROTOCOL,
+	SIGNET_ERR_KEYHOLDER,
+	SIGNET_ERR_UNAVAILABLE,
+	SIGNET_ERR_STORAGE_FULL,
+};
+
+int
+signet_err_transient(int err)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(err_transient) / sizeof(err_transient[0]); i++)
+		if (err_transient[i] == err)
+			return 1;
+	return 0;
+}

@@ -40,7 +40,8 @@
 	X(UNAVAILABLE,	 -19, "temporarily unavailable",	503, "unavailable",	"unavailable")		\
 	X(PIN_INCORRECT, -20, "PIN incorrect",			500, "pin-incorrect",	"pin_incorrect")	\
 	X(PIN_LOCKED,	 -21, "PIN locked",			500, "pin-locked",	"pin_locked")		\
-	X(ORIGIN_RULE,	 -22, "origin rule not met",		403, "origin-rule",	"origin_rule")
+	X(ORIGIN_RULE,	 -22, "origin rule not met",		403, "origin-rule",	"origin_rule")	\
+	X(STORAGE_FULL,	 -23, "storage full",			507, "storage-full",	"storage_full")
 
 enum signet_err {
 	SIGNET_OK = 0,
@@ -48,7 +49,7 @@ enum signet_err {
 	SIGNET_ERR_##name = value,
 	SIGNET_ERRORS(SIGNET_ERR_ENUM)
 #undef SIGNET_ERR_ENUM
-	SIGNET_ERR_MAX = -23	/* one past the last */
+	SIGNET_ERR_MAX = -24	/* one past the last */
 };
 
 #define SIGNET_WUR __attribute__((warn_unused_result))
@@ -65,5 +66,10 @@ int signet_err_http(int err);
 const char *signet_err_wire(int err);
 /* The API's default "error" code for err ("internal" outside). */
 const char *signet_err_api(int err);
+/* 1 when err says nothing about the work it failed: a dependency (the
+ * keyholder, the store, the disk, memory) was not there, and the same
+ * work may succeed later. 0 for errors that belong to the work itself
+ * (its input, the key refusing it) and for 0. */
+int signet_err_transient(int err);
 
 #endif

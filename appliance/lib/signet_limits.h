@@ -197,6 +197,46 @@
 #define SIGNET_MAX_AC_PROGRAM_NAME	256
 /* A project's url (the signature's moreInfo link). */
 #define SIGNET_MAX_PROJECT_URL		1024
+
+/* Storage under pressure (appliance/store/store.c, the signer). A grower
+ * waits at most this long for the transactions open to end; the next
+ * write tries again. */
+#define SIGNET_STORE_GROW_WAIT_MS	250
+/* An eighth of the map's ceiling is kept for changes of what is stored
+ * (approvals, signatures, sessions): submissions stop before it. */
+#define SIGNET_STORE_RESERVE_DIV	8
+/* What a queued request will still write when it is signed (its result,
+ * history, audit entry and notification; about 2.5 KiB measured): a
+ * submission is refused unless the queue's results fit as well. */
+#define SIGNET_STORE_RESULT_BYTES	(4 * 1024)
+/* Submissions stop when the state directory's disk has less than this:
+ * a record, its audit entry and LMDB's pages of a commit fit in it. */
+#define SIGNET_STORE_MIN_DISK_FREE	(2 * 1024 * 1024)
+/* Default ceiling of the database map ([store] max_map_size): the map is
+ * address space until used; 16 GiB is four times the default start. */
+#define SIGNET_DEFAULT_MAX_MAP		(16ULL << 30)
+/* A submission's idempotency key (Idempotency-Key, idempotencyKey): room
+ * for a CI run id, a job and an artifact digest. */
+#define SIGNET_MAX_IDEMPOTENCY_KEY	200
+/* The metrics text: a few hundred series of requests by project, policy
+ * and status, and the fixed rest. */
+#define SIGNET_MAX_METRICS_TEXT		(1024 * 1024)
+/* [signer] max_queue: the highest limit a configuration may set, and the
+ * default (a day of a busy site's builds, a few MiB of records). */
+#define SIGNET_MAX_QUEUE_LIMIT		1000000
+#define SIGNET_DEFAULT_MAX_QUEUE	10000
+/* Retention: requests whose artifacts one sweep removes (the next sweep
+ * takes the rest), and the longest pause between sweeps. */
+#define SIGNET_RETENTION_BATCH		1000
+#define SIGNET_RETENTION_SWEEP_S	3600
+/* [server] drain_timeout: how long SIGTERM lets the signer work through
+ * the queue before signetd stops (systemd's TimeoutStopSec is 90 s). */
+#define SIGNET_DEFAULT_DRAIN_TIMEOUT_S	10
+#define SIGNET_MAX_DRAIN_TIMEOUT_S	3600
+/* Retry-After of a submission refused for a full queue (RFC 9110 10.2.3):
+ * the signer works through a few hundred a second. */
+#define SIGNET_QUEUE_RETRY_AFTER_S	5
+
 /* The time-stamping authority (appliance/sign/tsa.c, RFC 3161). */
 /* a TimeStampReq is a hash, a policy OID, a nonce and a flag: about 100
  * bytes with SHA-512; the room left is for extensions, which are refused */

@@ -33,6 +33,17 @@ struct rkey {
  * the signer are shared by its workers, so the request travels with the
  * thread, not with the key. */
 static _Thread_local char rkey_request[KH_MAX_REF + 1];
+/* The code of this thread's last failed private operation. */
+static _Thread_local int rkey_error;
+
+int
+rkey_take_error(void)
+{
+	int r = rkey_error;
+
+	rkey_error = 0;
+	return r;
+}
 
 void
 rkey_bind_request(const char *request_id)
@@ -129,16 +140,21 @@ rkey_rsa_sign(int type, const unsigned char *m, unsigned int m_length,
 		    "bytes)", type, m_length);
 		return 0;
 	}
-	if ((ref = rkey_ref(k, &purpose)) == NULL)
+	if ((ref = rkey_ref(k, &purpose)) == NULL) {
+		rkey_error = SIGNET_ERR_INVALID;
 		return 0;
+	}
 	r = kh_sign(k->kh, k->id, KH_MECH_RSA_PKCS1, hash, m, m_length,
 	    purpose, ref, sigret, &len);
 	if (r != 0) {
 		log_err("remote RSA key %s: %s", k->id, signet_strerror(r));
+		rkey_error = r;
 		return 0;
 	}
-	if (len != (size_t)RSA_size(rsa))
+	if (len != (size_t)RSA_size(rsa)) {
+		rkey_error = SIGNET_ERR_PROTOCOL;
 		return 0;
+	}
 	*siglen = (unsigned int)len;
 	return 1;
 }
@@ -177,13 +193,16 @@ rkey_ec_sign(int type, const unsigned char *dgst, int dlen,
 		    dlen);
 		return 0;
 	}
-	if ((ref = rkey_ref(k, &purpose)) == NULL)
+	if ((ref = rkey_ref(k, &purpose)) == NULL) {
+		rkey_error = SIGNET_ERR_INVALID;
 		return 0;
+	}
 	len = (size_t)cap;
 	r = kh_sign(k->kh, k->id, KH_MECH_ECDSA, hash, dgst, (size_t)dlen,
 	    purpose, ref, sig, &len);
 	if (r != 0) {
 		log_err("remote EC key %s: %s", k->id, signet_strerror(r));
+		rkey_error = r;
 		return 0;
 	}
 	*siglen = (unsigned int)len;

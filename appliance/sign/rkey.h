@@ -23,5 +23,12 @@ int rkey_load_admin(struct kh *kh, const char *key_id, const char *admin,
 /* Binds the calling thread's signatures to a signing request until the
  * next call; NULL unbinds. */
 void rkey_bind_request(const char *request_id);
+/* Why the calling thread's last private operation failed, as the
+ * keyholder client said (SIGNET_ERR_KEYHOLDER: the channel is gone,
+ * SIGNET_ERR_TOKEN: the token refused, ...), and forgets it; 0 when none
+ * failed since the last call. OpenSSL's callbacks can only say "failed",
+ * so the code travels beside them: a caller tells a dead keyholder from
+ * a key that refuses. */
+int rkey_take_error(void);
 
 #endif

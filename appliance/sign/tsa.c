@@ -454,6 +454,7 @@ tsa_issue(struct tsa *t, const unsigned char *q, size_t len,
 		goto out;
 	snprintf(ref, sizeof(ref), "tsa-%" PRIu64, cb.serial);
 	rkey_bind_request(ref);
+	(void)rkey_take_error();
 	resp = TS_RESP_create_response(ctx, b);
 	rkey_bind_request(NULL);
 	if (resp == NULL) {
@@ -466,7 +467,10 @@ tsa_issue(struct tsa *t, const unsigned char *q, size_t len,
 		/* the query was checked: a refusal now is the token's or
 		 * OpenSSL's failure, not the client's */
 		log_ssl("tsa: serial %" PRIu64 " not granted", cb.serial);
-		r = SIGNET_ERR_TOKEN;
+		/* the keyholder's code (gone, locked) when it was the
+		 * signature that failed */
+		if ((r = rkey_take_error()) == 0)
+			r = SIGNET_ERR_TOKEN;
 		goto out;
 	}
 	if ((l = i2d_TS_RESP(resp, &der)) <= 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -45,6 +46,15 @@ cas_valid_hex(const char *hex)
 		    (hex[i] >= 'a' && hex[i] <= 'f')))
 			return 0;
 	return hex[CAS_HEX_LEN] == '\0';
+}
+
+/* A full disk (or quota) is its own error: the API answers it with 507
+ * and the signer waits for space instead of failing the request. */
+static int
+cas_errno(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? SIGNET_ERR_STORAGE_FULL :
+	    SIGNET_ERR_IO;
 }
 
 static int
@@ -154,11 +164,13 @@ cas_upload_begin(struct cas *c, uint64_t max_size, struct cas_upload **out)
 	u->fd = openat(c->tmpfd, u->name,
 	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (u->fd < 0) {
+		int e = errno;
+
 		log_err("cas: create %s/tmp/%s: %s", c->root, u->name,
-		    strerror(errno));
+		    strerror(e));
 		u->name[0] = '\0';
 		cas_upload_abort(u);
-		return SIGNET_ERR_IO;
+		return cas_errno(e);
 	}
 	*out = u;
 	return 0;
@@ -172,10 +184,12 @@ cas_write_all(int fd, const unsigned char *p, size_t n)
 	while (n > 0) {
 		w = write(fd, p, n);
 		if (w < 0) {
-			if (errno == EINTR)
+			int e = errno;
+
+			if (e == EINTR)
 				continue;
-			log_err("cas: write: %s", strerror(errno));
-			return SIGNET_ERR_IO;
+			log_err("cas: write: %s", strerror(e));
+			return cas_errno(e);
 		}
 		p += w;
 		n -= (size_t)w;
@@ -294,6 +308,7 @@ cas_upload_finish(struct cas_upload *u, char hex[CAS_HEX_LEN + 1],
 	u->buffered = 0;
 	r = SIGNET_ERR_IO;
 	if (fdatasync(u->fd) != 0) {
+		r = cas_errno(errno);
 		log_err("cas: fsync: %s", strerror(errno));
 		goto out;
 	}
@@ -305,6 +320,7 @@ cas_upload_finish(struct cas_upload *u, char hex[CAS_HEX_LEN + 1],
 	memcpy(sub, hex, 2);
 	sub[2] = '\0';
 	if ((subfd = cas_mkdirat(u->c->shafd, sub)) < 0) {
+		r = cas_errno(errno);
 		log_err("cas: mkdir sha256/%s: %s", sub, strerror(errno));
 		goto out;
 	}
@@ -457,4 +473,17 @@ cas_tmp_count(struct cas *c)
 			n++;
 	closedir(d);
 	return n;
+}
+
+int
+cas_space(struct cas *c, uint64_t *avail, uint64_t *total)
+{
+	struct statvfs st;
+
+	*avail = *total = 0;
+	if (fstatvfs(c->dirfd, &st) != 0)
+		return SIGNET_ERR_IO;
+	*avail = (uint64_t)st.f_bavail * st.f_frsize;
+	*total = (uint64_t)st.f_blocks * st.f_frsize;
+	return 0;
 }

@@ -49,6 +49,9 @@ int cas_walk(struct cas *c, int (*fn)(const char *hex, void *arg),
     void *arg) SIGNET_WUR;
 /* Files currently in tmp/ (tests, health). */
 int cas_tmp_count(struct cas *c);
+/* The file system holding the artifacts: bytes an unprivileged writer
+ * may still use, and its size (statvfs). */
+int cas_space(struct cas *c, uint64_t *avail, uint64_t *total) SIGNET_WUR;
 /* A valid lowercase SHA-256 hex string? */
 int cas_valid_hex(const char *hex);
 

@@ -1,8 +1,11 @@
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 
 #include <lmdb.h>
 
@@ -26,16 +29,36 @@ static const char *const store_db_names[STORE_DB_COUNT] = {
 	[STORE_AUDIT] = "audit",
 	[STORE_OUTBOX] = "outbox",
 	[STORE_BUILD_SYSTEMS] = "build_systems",
+	[STORE_IDEMPOTENCY] = "idempotency",
 };
 
+/* The map grows while signetd runs. mdb_env_set_mapsize may only be
+ * called while this process has no transaction open (lmdb.h), so every
+ * transaction holds `grow` shared and the grower takes it exclusively,
+ * and only from a thread that holds no transaction itself. */
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi[STORE_DB_COUNT];
+	pthread_rwlock_t grow;
+	pthread_mutex_t mu;	/* the fields below */
+	uint64_t map_size;	/* now */
+	uint64_t max_map;	/* ceiling; map_size when it does not grow */
+	int want_grow;		/* a write met MDB_MAP_FULL */
+	int full;		/* the last write found the map or disk full:
+				 * SIGNET_ERR_STORAGE_FULL's cause, 0 none */
+	char dir[PATH_MAX];
 };
+
+enum { STORE_FULL_MAP = 1, STORE_FULL_DISK = 2 };
+
+/* Transactions this thread has open in any store: a thread that holds
+ * one must not wait for the exclusive lock. */
+static _Thread_local int store_depth;
 
 struct store_txn {
 	struct store *s;
 	MDB_txn *txn;
+	int write;
 };
 
 static int
@@ -44,12 +67,30 @@ store_mdb_err(int rc, const char *what)
 	if (rc == MDB_NOTFOUND)
 		return SIGNET_ERR_NOT_FOUND;
 	if (rc == MDB_MAP_FULL) {
-		log_err("store: %s: database full; raise [store] map_size",
-		    what);
-		return SIGNET_ERR_STORE;
+		log_err("store: %s: database map full", what);
+		return SIGNET_ERR_STORAGE_FULL;
 	}
 	log_err("store: %s: %s", what, mdb_strerror(rc));
+	if (rc == ENOSPC || rc == EDQUOT)
+		return SIGNET_ERR_STORAGE_FULL;
 	return SIGNET_ERR_STORE;
+}
+
+/* The same for a write of s: remembers why it was full, and that the
+ * map should grow before the next write. */
+static int
+store_write_err(struct store *s, int rc, const char *what)
+{
+	int r = store_mdb_err(rc, what);
+
+	if (r == SIGNET_ERR_STORAGE_FULL) {
+		pthread_mutex_lock(&s->mu);
+		s->full = rc == MDB_MAP_FULL ? STORE_FULL_MAP : STORE_FULL_DISK;
+		if (rc == MDB_MAP_FULL)
+			s->want_grow = 1;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return r;
 }
 
 int
@@ -60,6 +101,7 @@ store_open(const char *dir, uint64_t map_size, struct store **out)
 	int rc, r = SIGNET_ERR_STORE, i;
 	char ver[16];
 	MDB_val k, v;
+	MDB_envinfo info;
 
 	*out = NULL;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -68,6 +110,12 @@ store_open(const char *dir, uint64_t map_size, struct store **out)
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return SIGNET_ERR_NOMEM;
+	/* readers first: a thread that holds a read transaction may open
+	 * another while a grower waits (glibc's default preference) */
+	pthread_rwlock_init(&s->grow, NULL);
+	pthread_mutex_init(&s->mu, NULL);
+	s->map_size = s->max_map = map_size;
+	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	if ((rc = mdb_env_create(&s->env)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(s->env, STORE_DB_COUNT + 4)) != 0 ||
 	    (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) != 0 ||
@@ -81,6 +129,9 @@ store_open(const char *dir, uint64_t map_size, struct store **out)
 		r = store_mdb_err(rc, dir);
 		goto out;
 	}
+	/* a database that grew before is opened at its size */
+	if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
+		s->map_size = s->max_map = info.me_mapsize;
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
 		r = store_mdb_err(rc, "begin");
 		goto out;
@@ -153,6 +204,8 @@ store_close(struct store *s)
 		return;
 	if (s->env != NULL)
 		mdb_env_close(s->env);
+	pthread_rwlock_destroy(&s->grow);
+	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
 
@@ -163,9 +216,145 @@ store_copy(struct store *s, const char *dir)
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return SIGNET_ERR_IO;
-	if ((rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT)) != 0)
+	/* the copy reads in a transaction of its own */
+	pthread_rwlock_rdlock(&s->grow);
+	rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+	pthread_rwlock_unlock(&s->grow);
+	if (rc != 0)
 		return store_mdb_err(rc, "copy");
 	return 0;
+}
+
+int
+store_set_max_map(struct store *s, uint64_t max_map)
+{
+	pthread_mutex_lock(&s->mu);
+	s->max_map = max_map > s->map_size ? max_map : s->map_size;
+	/* a raised ceiling may let a full map grow again */
+	if (s->full == STORE_FULL_MAP)
+		s->want_grow = 1;
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+/* Bytes of the map in use: the pages up to the last one written. Pages
+ * on LMDB's free list count as used, so this errs on the full side. */
+static uint64_t
+store_used(struct store *s)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+		return 0;
+	return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+}
+
+/* Before a write: a map with less than a quarter free (or one that was
+ * found full) doubles, up to the ceiling. Only when this thread holds no
+ * transaction, and only if the others end soon: a grower that waited
+ * for a thread that waits for it would stop the daemon. */
+static void
+store_maybe_grow(struct store *s)
+{
+	struct timespec until;
+	uint64_t used, want, next;
+	int rc;
+
+	if (store_depth != 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	want = s->map_size < s->max_map && (s->want_grow ||
+	    (used = store_used(s)) > s->map_size - s->map_size / 4);
+	next = s->map_size * 2 < s->max_map ? s->map_size * 2 : s->max_map;
+	pthread_mutex_unlock(&s->mu);
+	if (!want)
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += SIGNET_STORE_GROW_WAIT_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_rwlock_timedwrlock(&s->grow, &until) != 0)
+		return;	/* busy: the next write tries again */
+	pthread_mutex_lock(&s->mu);
+	if (s->map_size < next) {
+		if ((rc = mdb_env_set_mapsize(s->env, (size_t)next)) == 0) {
+			log_info("store: database map grown to %llu MiB (at "
+			    "most %llu MiB, [store] max_map_size)",
+			    (unsigned long long)(next >> 20),
+			    (unsigned long long)(s->max_map >> 20));
+			s->map_size = next;
+			s->want_grow = 0;
+			if (s->full == STORE_FULL_MAP)
+				s->full = 0;
+		} else {
+			log_err("store: growing the map: %s", mdb_strerror(rc));
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_rwlock_unlock(&s->grow);
+}
+
+int
+store_usage(struct store *s, struct store_usage *u)
+{
+	struct statvfs st;
+
+	memset(u, 0, sizeof(*u));
+	pthread_mutex_lock(&s->mu);
+	u->map_used = store_used(s);
+	u->map_size = s->map_size;
+	u->max_map = s->max_map;
+	u->full = s->full;
+	pthread_mutex_unlock(&s->mu);
+	if (statvfs(s->dir, &st) != 0)
+		return SIGNET_ERR_IO;
+	u->disk_avail = (uint64_t)st.f_bavail * st.f_frsize;
+	u->disk_total = (uint64_t)st.f_blocks * st.f_frsize;
+	return 0;
+}
+
+/* New records leave a reserve of the map and the disk to changes of what
+ * is stored: approvals, the signer's results, sessions of the officers
+ * who come to free space. */
+int
+store_admit(struct store *s, uint64_t owed, char *msg, size_t len)
+{
+	struct store_usage u;
+	uint64_t reserve;
+
+	if (store_usage(s, &u) != 0)
+		return 0;	/* the write itself will tell */
+	reserve = u.max_map / SIGNET_STORE_RESERVE_DIV + owed;
+	if (u.map_size >= u.max_map && u.map_used + reserve > u.max_map)
+		return signet_errf(msg, len, SIGNET_ERR_STORAGE_FULL, "the "
+		    "database has reached its limit ([store] max_map_size = "
+		    "%llu MiB, %llu MiB in use); raise max_map_size or remove "
+		    "old requests", (unsigned long long)(u.max_map >> 20),
+		    (unsigned long long)(u.map_used >> 20));
+	if (u.disk_avail < SIGNET_STORE_MIN_DISK_FREE || u.full == STORE_FULL_DISK)
+		return signet_errf(msg, len, SIGNET_ERR_STORAGE_FULL, "the "
+		    "disk holding the state directory is full (%llu KiB free "
+		    "of %llu MiB); free space on it", (unsigned long long)(
+		    u.disk_avail >> 10), (unsigned long long)(u.disk_total >> 20));
+	return 0;
+}
+
+void
+store_describe_full(struct store *s, char *msg, size_t len)
+{
+	struct store_usage u;
+
+	if (store_usage(s, &u) == 0 && u.full == STORE_FULL_DISK)
+		snprintf(msg, len, "the disk holding the state directory is "
+		    "full (%llu KiB free); free space on it",
+		    (unsigned long long)(u.disk_avail >> 10));
+	else
+		snprintf(msg, len, "the database is full ([store] "
+		    "max_map_size = %llu MiB); raise max_map_size or remove "
+		    "old requests", (unsigned long long)(u.max_map >> 20));
 }
 
 int
@@ -178,11 +367,17 @@ store_txn_begin(struct store *s, int write, struct store_txn **out)
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return SIGNET_ERR_NOMEM;
 	t->s = s;
+	if (write)
+		store_maybe_grow(s);
+	pthread_rwlock_rdlock(&s->grow);
 	if ((rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY,
 	    &t->txn)) != 0) {
+		pthread_rwlock_unlock(&s->grow);
 		free(t);
 		return store_mdb_err(rc, "begin");
 	}
+	t->write = write;
+	store_depth++;
 	*out = t;
 	return 0;
 }
@@ -193,13 +388,24 @@ store_txn_commit(struct store_txn **tp)
 	struct store_txn *t = *tp;
 	int rc;
 
+	struct store *s;
+
 	*tp = NULL;
 	if (t == NULL)
 		return SIGNET_ERR_INTERNAL;
+	s = t->s;
 	rc = mdb_txn_commit(t->txn);
+	store_depth--;
+	pthread_rwlock_unlock(&s->grow);
+	if (rc == 0 && t->write) {
+		pthread_mutex_lock(&s->mu);
+		if (s->full == STORE_FULL_DISK)
+			s->full = 0;	/* the disk took a write again */
+		pthread_mutex_unlock(&s->mu);
+	}
 	free(t);
 	if (rc != 0)
-		return store_mdb_err(rc, "commit");
+		return store_write_err(s, rc, "commit");
 	return 0;
 }
 
@@ -212,6 +418,8 @@ store_txn_abort(struct store_txn **tp)
 		return;
 	*tp = NULL;
 	mdb_txn_abort(t->txn);
+	store_depth--;
+	pthread_rwlock_unlock(&t->s->grow);
 	free(t);
 }
 
@@ -238,7 +446,7 @@ store_put(struct store_txn *t, enum store_db db, const void *k, size_t klen,
 	int rc;
 
 	if ((rc = mdb_put(t->txn, t->s->dbi[db], &mk, &mv, 0)) != 0)
-		return store_mdb_err(rc, store_db_names[db]);
+		return store_write_err(t->s, rc, store_db_names[db]);
 	return 0;
 }
 

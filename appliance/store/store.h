@@ -29,6 +29,7 @@ enum store_db {
 	STORE_AUDIT,		/* be64 sequence → audit entry */
 	STORE_OUTBOX,		/* be64 sequence → notification to deliver */
 	STORE_BUILD_SYSTEMS,	/* name → trusted build system (origin.c) */
+	STORE_IDEMPOTENCY,	/* "type:submitter\nkey" → {"id", "sha256"} */
 	STORE_DB_COUNT
 };
 
@@ -41,6 +42,32 @@ int store_open(const char *dir, uint64_t map_size, struct store **out) SIGNET_WU
 int store_open_state(const char *state_dir, uint64_t map_size,
     struct store **out) SIGNET_WUR;
 void store_close(struct store *s);
+/* Lets the map grow while running, doubling whenever less than a quarter
+ * is free (or a write found it full), up to max_map bytes ([store]
+ * max_map_size); max_map below the present size means it does not grow.
+ * May be called again to raise the ceiling. */
+int store_set_max_map(struct store *s, uint64_t max_map) SIGNET_WUR;
+
+/* What the store holds against its limits (health, metrics). */
+struct store_usage {
+	uint64_t map_used;	/* bytes of the map in use */
+	uint64_t map_size;	/* the map now */
+	uint64_t max_map;	/* its ceiling */
+	uint64_t disk_avail;	/* the file system of the database */
+	uint64_t disk_total;
+	int full;		/* the last write found it full: 1 the map,
+				 * 2 the disk, 0 no */
+};
+int store_usage(struct store *s, struct store_usage *u) SIGNET_WUR;
+/* Before a write that adds a record (a submission): SIGNET_ERR_STORAGE_FULL
+ * and msg naming the limit when the map is at its ceiling but for the
+ * reserve kept for changes of what is stored (approvals, results) and
+ * the bytes `owed` to work already accepted (the signer's results of
+ * the queue), or the disk is full; 0 otherwise. */
+int store_admit(struct store *s, uint64_t owed, char *msg,
+    size_t len) SIGNET_WUR;
+/* After SIGNET_ERR_STORAGE_FULL: which limit, for the caller's message. */
+void store_describe_full(struct store *s, char *msg, size_t len);
 /* Compacting copy of the environment into dir (for backups and tests). */
 int store_copy(struct store *s, const char *dir) SIGNET_WUR;
 

@@ -165,7 +165,8 @@ class Instance:
             try:
                 r = requests.get(self.url + "/api/v1/health", verify=self.ca,
                                  timeout=2)
-                if r.status_code == 200:
+                # 503: up, but cannot sign (token locked, store full)
+                if r.status_code in (200, 503) and "token" in r.json():
                     return
             except requests.RequestException:
                 pass

@@ -142,3 +142,120 @@ def test_sigterm_is_a_clean_exit(instance):
     assert rc == 0, f"signetd exited {rc} on SIGTERM:\n{instance.log_text()[-4000:]}"
     instance.start()
     assert instance.list_all()
+
+
+KILL_ROUNDS = 20
+
+
+def test_sigkill_loop_under_load(instance):
+    """SIGKILL signetd again and again while submissions stream in from
+    several peers: every acknowledged request (201 with an id) is there
+    after each restart, and in the end every one of them is Completed."""
+    import concurrent.futures
+    import threading
+
+    from conftest import peer
+
+    acked = []
+    lock = threading.Lock()
+
+    def submitter(i, stop):
+        s = instance.session(source=peer(i))
+        n = 0
+        while not stop.is_set():
+            n += 1
+            data = b"kill loop %d %d " % (i, n) + os.urandom(512)
+            try:
+                r = s.post(instance.api("/signing-requests"),
+                           data={"projectSlug": "demo-app",
+                                 "signingPolicySlug": "test-signing"},
+                           files={"artifact": ("k.bin", data)}, timeout=10)
+            except Exception:
+                time.sleep(0.05)
+                continue
+            if r.status_code != 201:
+                continue
+            try:
+                rid = r.json()["id"]
+            except ValueError:
+                # the kill cut the answer after its status line: the
+                # client never learned an id, nothing was acknowledged
+                continue
+            with lock:
+                acked.append(rid)
+
+    lost = []
+    for rnd in range(KILL_ROUNDS):
+        stop = threading.Event()
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            futs = [ex.submit(submitter, i, stop) for i in range(4)]
+            time.sleep(0.4 + (rnd % 4) * 0.15)
+            instance.kill()
+            stop.set()
+            for f in futs:
+                f.result()
+        instance.start()
+        with lock:
+            seen = list(acked)
+        s = instance.session()
+        for rid in seen:
+            if s.get(instance.api(f"/signing-requests/{rid}"),
+                     timeout=30).status_code != 200:
+                lost.append(rid)
+    print(f"\n{KILL_ROUNDS} kills, {len(acked)} acknowledged, "
+          f"{len(set(lost))} lost")
+    assert acked, "nothing was acknowledged: the loop tested nothing"
+    assert not lost, lost[:5]
+    not_completed = [r for r in set(acked)
+                     if instance.wait_final(r)["workflowStatus"] != "Completed"]
+    assert not not_completed, not_completed[:5]
+    assert instance.tmp_entries() == []
+
+
+def test_sigterm_drains_the_queue(instance):
+    """SIGTERM: submissions are refused (503, Retry-After) while the signer
+    works through what is queued; signetd exits 0 with nothing left."""
+    import concurrent.futures
+    import datetime
+
+    from conftest import peer
+
+    def one(i):
+        s = instance.session(source=peer(i))
+        r = s.post(instance.api("/signing-requests"),
+                   data={"projectSlug": "demo-app",
+                         "signingPolicySlug": "test-signing"},
+                   files={"artifact": ("d.bin", os.urandom(2048))}, timeout=60)
+        return r.json()["id"] if r.status_code == 201 else None
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        rids = [r for r in ex.map(one, range(120)) if r]
+    assert len(rids) == 120
+    instance.proc.send_signal(15)
+    refused = None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and instance.proc.poll() is None:
+        try:
+            r = instance.submit(b"while stopping\n", expect=None)
+        except Exception:
+            break
+        if r.status_code == 503:
+            refused = r
+            break
+    # a second SIGTERM would end the drain at once: wait for the exit
+    instance.proc.wait(timeout=30)
+    rc = instance.stop()
+    assert rc == 0, instance.log_text()[-2000:]
+    stopped = datetime.datetime.now(datetime.timezone.utc)
+    log = instance.log_text()
+    assert "drain: the queue is empty" in log, log[-2000:]
+    if refused is not None:
+        assert refused.json()["error"] == "stopping"
+        assert "Retry-After" in refused.headers
+    instance.start()
+    for rid in rids:
+        req = instance.get_request(rid)
+        assert req["workflowStatus"] == "Completed", req
+        done = datetime.datetime.fromisoformat(
+            req["history"][-1]["at"].replace("Z", "+00:00"))
+        assert done <= stopped, (rid, done, stopped)

@@ -29,11 +29,71 @@ test_config_sizes(void **state)
 	assert_int_not_equal(config_parse_size("99999999999999999999G", &v), 0);
 }
 
+/* Loads text as a configuration; 0 or the error, with err. */
+static int
+load(const char *text, struct config *c, char *err, size_t len)
+{
+	char path[] = "/tmp/signet-test-config-XXXXXX";
+	FILE *f;
+	int fd, r;
+
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_non_null(f = fdopen(fd, "w"));
+	fprintf(f, "[store]\nstate_dir = /tmp/x\n%s", text);
+	fclose(f);
+	r = config_load(path, c, err, len);
+	unlink(path);
+	return r;
+}
+
+/* The fault and storage settings: defaults, validation, messages. */
+static void
+test_config_fault_settings(void **state)
+{
+	struct config c;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load("", &c, err, sizeof(err)), 0);
+	assert_true(c.max_map_size >= c.map_size);
+	assert_int_equal(c.max_queue, 10000);
+	assert_int_equal(c.drain_timeout, 10);
+	assert_true(c.retention_s == 0);
+	assert_null(c.metrics_listen);
+	config_free(&c);
+
+	assert_int_equal(load("map_size = 1M\nmax_map_size = 8M\n"
+	    "retention = 90d\n[signer]\nmax_queue = 0\n[server]\n"
+	    "drain_timeout = 0\n[metrics]\nlisten = 127.0.0.1:9464\n", &c,
+	    err, sizeof(err)), 0);
+	assert_true(c.max_map_size == 8ULL << 20);
+	assert_true(c.retention_s == 90ULL * 86400);
+	assert_int_equal(c.max_queue, 0);
+	assert_int_equal(c.drain_timeout, 0);
+	assert_string_equal(c.metrics_listen, "127.0.0.1:9464");
+	config_free(&c);
+
+	assert_int_not_equal(load("map_size = 8M\nmax_map_size = 4M\n", &c,
+	    err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "max_map_size must be at least map_size"));
+	assert_int_not_equal(load("[metrics]\nlisten = 0.0.0.0:9464\n", &c,
+	    err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "loopback"));
+	assert_int_not_equal(load("retention = 5y\n", &c, err, sizeof(err)),
+	    0);
+	assert_non_null(strstr(err, "retention"));
+	assert_int_not_equal(load("[signer]\nmax_queue = -1\n", &c, err,
+	    sizeof(err)), 0);
+	assert_int_not_equal(load("[server]\ndrain_timeout = 99999\n", &c,
+	    err, sizeof(err)), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_sizes),
+		cmocka_unit_test(test_config_fault_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

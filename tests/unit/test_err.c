@@ -135,6 +135,35 @@ test_protocol_md_frozen(void **state)
 	free(doc);
 }
 
+/* The signer leaves work that met one of these queued (it belongs to no
+ * request); the rest fail the request with its reason. */
+static void
+test_transient(void **state)
+{
+	static const int transient[] = {
+		SIGNET_ERR_KEYHOLDER, SIGNET_ERR_PROTOCOL, SIGNET_ERR_TOKEN_LOCKED,
+		SIGNET_ERR_STORE, SIGNET_ERR_IO, SIGNET_ERR_STORAGE_FULL,
+		SIGNET_ERR_NOMEM, SIGNET_ERR_UNAVAILABLE,
+	};
+	static const int final[] = {
+		0, SIGNET_ERR_TOKEN, SIGNET_ERR_INVALID, SIGNET_ERR_CRYPTO,
+		SIGNET_ERR_TOO_LARGE, SIGNET_ERR_NOT_FOUND, SIGNET_ERR_FORBIDDEN,
+		SIGNET_ERR_INTERNAL, SIGNET_ERR_CONFIG, SIGNET_ERR_MAX, -1000, 5,
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+		if (!signet_err_transient(transient[i]))
+			fail_msg("%s should be transient",
+			    signet_strerror(transient[i]));
+	for (i = 0; i < sizeof(final) / sizeof(final[0]); i++)
+		if (signet_err_transient(final[i]))
+			fail_msg("%d (%s) should not be transient", final[i],
+			    signet_strerror(final[i]));
+	assert_int_equal(signet_err_http(SIGNET_ERR_STORAGE_FULL), 507);
+}
+
 int
 main(void)
 {
@@ -142,6 +171,7 @@ main(void)
 		cmocka_unit_test(test_every_code_described),
 		cmocka_unit_test(test_http_statuses),
 		cmocka_unit_test(test_protocol_md_frozen),
+		cmocka_unit_test(test_transient),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -445,11 +445,16 @@ ac_signed_data(const unsigned char *indirect, size_t ilen,
 	    BIO_write(bio, p, (int)plen) != (int)plen || BIO_flush(bio) != 1)
 		goto out;
 	rkey_bind_request(o->request_id);
+	(void)rkey_take_error();
 	signed_ok = PKCS7_dataFinal(p7, bio);
 	rkey_bind_request(NULL);
 	if (signed_ok != 1) {
+		/* the keyholder's own code when the private operation failed
+		 * (a dead channel is not the request's fault: the signer
+		 * keeps it queued), else OpenSSL's */
 		log_ssl("authenticode: signing failed");
-		r = SIGNET_ERR_TOKEN;
+		if ((r = rkey_take_error()) == 0)
+			r = SIGNET_ERR_CRYPTO;
 		goto out;
 	}
 	/* a time-stamp over the signature value, as Authenticode carries

@@ -87,11 +87,15 @@ cms_sign(EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
 	/* adds signingTime, then signs through the key (the keyholder),
 	 * which journals the signature under the request's id */
 	rkey_bind_request(request_id);
+	(void)rkey_take_error();
 	i = CMS_SignerInfo_sign(si);
 	rkey_bind_request(NULL);
 	if (i != 1) {
+		/* the keyholder's own code when it was the private operation
+		 * (a dead channel is not the request's fault), else OpenSSL's */
 		log_ssl("cms: signing failed");
-		r = SIGNET_ERR_TOKEN;
+		if ((r = rkey_take_error()) == 0)
+			r = SIGNET_ERR_CRYPTO;
 		goto out;
 	}
 	if (ts != NULL && ts->timestamp != NULL &&
@@ -259,7 +263,8 @@ cms_format_sign(const struct format_job *job, const struct format_key *key,
 		goto out;
 	}
 	if ((r = cas_put(job->cas, der, derlen, out->sha256)) != 0) {
-		snprintf(reason, rlen, "storing the signature failed");
+		snprintf(reason, rlen, "storing the signature failed: %s",
+		    signet_strerror(r));
 		goto out;
 	}
 	out->size = derlen;
