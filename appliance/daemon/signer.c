@@ -325,6 +325,25 @@ out:
 	return r;
 }
 
+/* The policy's time-stamping hook, watched: a token that fails comes
+ * after the signature was made and journaled, so the request fails
+ * rather than wait and be signed again (the hook has retried already). */
+struct signer_stamp {
+	int (*fn)(void *arg, const unsigned char *data, size_t len,
+	    unsigned char **token, size_t *toklen);
+	void *arg;
+	int err;
+};
+
+static int
+signer_stamp(void *arg, const unsigned char *data, size_t len,
+    unsigned char **token, size_t *toklen)
+{
+	struct signer_stamp *st = arg;
+
+	return st->err = st->fn(st->arg, data, len, token, toklen);
+}
+
 /* A policy with `timestamp: builtin` has its signatures time-stamped by
  * this appliance's TSA ([tsa]); without one they cannot be. With
  * `timestamp: url` an RFC 3161 server in the network is asked
@@ -378,6 +397,7 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	struct format_key fk;
 	struct format_output fo;
 	struct tsa_client tc = { NULL, NULL, NULL, "" };
+	struct signer_stamp stamp = { NULL, NULL, 0 };
 	char name[SIGNET_MAX_ARTIFACT_NAME + 32];
 	const char *project, *slug, *cname, *aname, *conf, *sha;
 	int r;
@@ -433,6 +453,12 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	    json_object_get(rec, "unsignedArtifact"), "size"));
 	if ((r = signer_timestamp(s, policy, &job, &tc, reason, rlen)) != 0)
 		goto out;
+	if (job.timestamp != NULL) {
+		stamp.fn = job.timestamp;
+		stamp.arg = job.timestamp_arg;
+		job.timestamp = signer_stamp;
+		job.timestamp_arg = &stamp;
+	}
 	fk.key = k->key;
 	fk.leaf = k->leaf;
 	fk.chain = k->chain;
@@ -441,6 +467,8 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 		/* the external TSA's own account of what went wrong */
 		if (tc.err[0] != '\0')
 			snprintf(reason, rlen, "%s", tc.err);
+		if (stamp.err != 0)
+			r = SIGNET_ERR_NO_TIMESTAMP;
 		goto out;
 	}
 	/* an embedded signature keeps the file's name */

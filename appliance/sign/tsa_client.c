@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/ts.h>
 
+#include "metrics.h"
 #include "outbound.h"
 #include "signet_limits.h"
 #include "tsa_client.h"
@@ -169,6 +170,7 @@ tsa_client_stamp(void *arg, const unsigned char *data, size_t len,
 			goto out;
 	}
 out:
+	metrics_count(r == 0 ? METRICS_TSA_URL_TOKENS : METRICS_TSA_URL_FAILURES);
 	if (r != 0)
 		snprintf(c->err, sizeof(c->err), "the time-stamping authority "
 		    "%.120s gave no token after %d attempt%s: %s", c->url,

@@ -16,6 +16,7 @@ import http.server
 import json
 import re
 import threading
+import time
 
 import pytest
 
@@ -219,6 +220,23 @@ def test_failures_fail_the_request(instance, pol, policy, words):
         assert Garbage.hits - before == 3
 
 
+def metric(instance, name):
+    r = instance.login("admin").get(instance.api("/metrics"), timeout=30)
+    assert r.status_code == 200, r.text
+    m = re.search(rf"^{name} (\d+)$", r.text, re.M)
+    assert m, (name, r.text)
+    return int(m.group(1))
+
+
+def test_signed_once_however_often_the_tsa_is_asked(instance, pol):
+    """The keyholder is asked for one signature: the retries are of the
+    token fetch, and the failed request is not queued again."""
+    before = metric(instance, "signet_token_operations_total")
+    failed(instance, "refused")
+    time.sleep(2)  # a request put back in line would be signed again
+    assert metric(instance, "signet_token_operations_total") - before == 1
+
+
 def test_authenticode_failure_fails_the_request(instance, pol):
     text = failed(instance, "garbage", conf="authenticode-script",
                   data=SCRIPT.encode())
@@ -245,6 +263,16 @@ def test_policy_fields_checked(instance, pol):
                                     "signing-policies"), json=body,
                        timeout=30)
         assert r.status_code == 400 and words in r.text, (fields, r.text)
+
+
+def test_metrics_count_tokens_and_failures(instance, pol):
+    def value(name):
+        return metric(instance, name)
+    # the tests above: CMS, a script and a PE stamped; six failed
+    assert value("signet_tsa_url_tokens_total") >= 3
+    assert value("signet_tsa_url_failures_total") >= 6
+    # the URL was this instance's own TSA
+    assert value("signet_tsa_tokens_issued_total") >= 3
 
 
 def test_reconcile_clean(instance, pol):
