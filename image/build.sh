@@ -7,7 +7,8 @@
 #
 #   ESP (systemd-boot, EFI/Linux/signet-a.efi)
 #   root-a (erofs) + root-a-verity      slot A, this build
-#   root-b + root-b-verity              slot B, empty ("_empty"), for updates
+#   root-b + root-b-verity              slot B: the same root, a hash tree
+#                                       of its own (image/mkupdate.sh)
 #   (free space: the state partition, made at first boot)
 #
 # Usage: image/build.sh [OUTDIR]      (default: build-image/image)
@@ -15,7 +16,9 @@
 #        SIGNET_IMAGE_MIRROR Debian mirror (http://deb.debian.org/debian)
 #        SIGNET_IMAGE_SIZE   raw disk size (3G; the rest after the slots is state)
 # Writes OUTDIR/signet.img, signet.roothash, signet-a.efi (the UKI), vmlinuz,
-# initrd.img, cmdline, root.erofs, root.verity, packages.txt, timings.txt.
+# initrd.img, cmdline, root.erofs, root.verity, packages.txt, timings.txt,
+# and slot-b/ (slot B's update image: root.verity, signet.efi, manifest;
+# signet-b.efi and signet-b.roothash beside the others).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -126,7 +129,7 @@ fi
 chmod 0755 "$root/usr/libexec/signet/signet-state"
 
 # Units: the appliance's, and no way to a shell on any console.
-chroot "$root" systemctl enable signetd.service signet-console@tty1.service \
+chroot "$root" systemctl enable signetd.service signet-keyholder.socket signet-console@tty1.service \
 	signet-firstboot.service signet-runtime.service systemd-networkd.service \
 	nftables.service systemd-timesyncd.service > /dev/null 2>&1 ||
 	die "systemctl enable failed"
@@ -192,6 +195,13 @@ objcopy \
 	"$stub" "$out/signet-a.efi" || die "objcopy (UKI) failed"
 [ "$(stat -c %s "$out/vmlinuz")" -lt $((0x1000000)) ] || die "the kernel is too big for the UKI layout"
 
+step "slot B (hash tree, UKI)"
+"$repo/image/mkupdate.sh" "$out" "$out/slot-b" slot-b > "$out/signet-b.roothash" ||
+	die "slot B did not build"
+roothash_b=$(cat "$out/signet-b.roothash")
+[ "${#roothash_b}" = 64 ] && [ "$roothash_b" != "$roothash" ] || die "slot B's root hash is not its own"
+cp "$out/slot-b/signet.efi" "$out/signet-b.efi"
+
 step "disk image"
 esp=$work/esp.img
 rm -f "$esp"
@@ -216,8 +226,8 @@ first-lba: 2048
 start=1MiB, size=$((esp_size / mib))MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=5A16E7E0-0000-4000-8000-0000000000E5, name="esp"
 size=$((slot_size / mib))MiB, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, uuid=$(uuid "${roothash:0:32}"), name="root-a"
 size=$((vslot_size / mib))MiB, type=2C7357ED-EBD2-46D9-AEC9-0D37AC9A3B07, uuid=$(uuid "${roothash:32:32}"), name="root-a-verity"
-size=$((slot_size / mib))MiB, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, uuid=5A16E7E0-0000-4000-8000-0000000000B1, name="_empty"
-size=$((vslot_size / mib))MiB, type=2C7357ED-EBD2-46D9-AEC9-0D37AC9A3B07, uuid=5A16E7E0-0000-4000-8000-0000000000B2, name="_empty"
+size=$((slot_size / mib))MiB, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, uuid=$(uuid "${roothash_b:0:32}"), name="root-b"
+size=$((vslot_size / mib))MiB, type=2C7357ED-EBD2-46D9-AEC9-0D37AC9A3B07, uuid=$(uuid "${roothash_b:32:32}"), name="root-b-verity"
 TABLE
 put() { # put FILE START_MIB
 	dd if="$1" of="$img" bs=1M seek="$2" conv=notrunc,sparse status=none || die "dd $1 failed"
@@ -225,6 +235,9 @@ put() { # put FILE START_MIB
 s=1
 put "$esp" $s; s=$((s + esp_size / mib))
 put "$out/root.erofs" $s; s=$((s + slot_size / mib))
-put "$out/root.verity" $s
+put "$out/root.verity" $s; s=$((s + vslot_size / mib))
+put "$out/slot-b/root.erofs" $s; s=$((s + slot_size / mib))
+put "$out/slot-b/root.verity" $s
+[ "$(stat -c %s "$out/slot-b/root.verity")" -le "$vslot_size" ] || die "slot B's hash tree is bigger than its slot"
 step "done"
 log "image $img ($(du -h "$img" | cut -f1) used of $size); root hash $roothash"

@@ -41,6 +41,10 @@ install -D -m 0644 "$repo/config/systemd/signet-console@.service" \
 	"$stage/usr/lib/systemd/system/signet-console@.service"
 install -D -m 0644 "$repo/config/systemd/signet-firstboot.service" \
 	"$stage/usr/lib/systemd/system/signet-firstboot.service"
+install -D -m 0644 "$repo/config/systemd/signet-keyholder.socket" \
+	"$stage/usr/lib/systemd/system/signet-keyholder.socket"
+install -D -m 0644 "$repo/config/systemd/signet-keyholder.service" \
+	"$stage/usr/lib/systemd/system/signet-keyholder.service"
 install -D -m 0644 "$repo/config/signet.sysusers" "$stage/usr/lib/sysusers.d/signet.conf"
 install -D -m 0644 "$repo/config/signet.tmpfiles" "$stage/usr/lib/tmpfiles.d/signet.conf"
 install -D -m 0755 "$repo/image/signet-firstboot" "$stage/usr/libexec/signet/signet-firstboot"

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,9 +62,9 @@ static int kh_console_fd = -1;
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: signet-keyholder --fd N --module PATH "
-	    "--journal DIR [--token LABEL] [--pin-file PATH] [--no-generate] "
-	    "[--debug]\n");
+	fprintf(stderr, "usage: signet-keyholder {--fd N | --listen-fd N "
+	    "--peer-user USER} --module PATH --journal DIR [--token LABEL] "
+	    "[--pin-file PATH] [--no-generate] [--debug]\n");
 	exit(2);
 }
 
@@ -745,6 +746,50 @@ serve(int fd, uint8_t *frame)
 	}
 }
 
+/* A keyholder of its own unit (signet-keyholder.socket hands it the
+ * listening socket): takes the first connection whose peer is user, by
+ * the kernel's word (SO_PEERCRED, unix(7)); anyone else's is closed
+ * unanswered. The listening socket is closed then: one connection, one
+ * keyholder, as when signetd starts it. Returns the connection or a
+ * negative SIGNET_ERR_*. */
+static int
+accept_peer(int lfd, const char *user)
+{
+	struct passwd *pw;
+	struct ucred uc;
+	socklen_t len;
+	uid_t want;
+	int c, r = SIGNET_ERR_CONFIG;
+
+	if ((pw = getpwnam(user)) == NULL) {
+		log_err("--peer-user %s does not exist", user);
+		goto out;
+	}
+	want = pw->pw_uid;
+	for (;;) {
+		if ((c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			log_err("accept: %s", strerror(errno));
+			r = SIGNET_ERR_IO;
+			goto out;
+		}
+		len = sizeof(uc);
+		if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 &&
+		    len == sizeof(uc) && uc.uid == want) {
+			r = c;
+			goto out;
+		}
+		log_err("refused a connection from uid %ld (pid %ld): only "
+		    "%s may connect", len == sizeof(uc) ? (long)uc.uid : -1L,
+		    len == sizeof(uc) ? (long)uc.pid : -1L, user);
+		close(c);
+	}
+ out:
+	close(lfd);
+	return r;
+}
+
 static int
 parse_fd(const char *s, int *fd)
 {
@@ -760,12 +805,12 @@ int
 main(int argc, char **argv)
 {
 	const char *module = NULL, *label = NULL, *pin_file = NULL;
-	const char *journal = NULL;
+	const char *journal = NULL, *peer_user = NULL;
 	char jerr[512], fields[128];
 	struct secmem sm = { 0 };
 	struct stat sb;
 	size_t pinlen = 0;
-	int i, fd = -1, debug = 0, r = SIGNET_ERR_INTERNAL;
+	int i, fd = -1, lfd = -1, debug = 0, r = SIGNET_ERR_INTERNAL;
 
 	log_init("signet-keyholder", 0);
 	for (i = 1; i < argc; i++) {
@@ -778,7 +823,12 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--fd") == 0) {
 			if (parse_fd(argv[++i], &fd) != 0)
 				usage();
-		} else if (strcmp(argv[i], "--module") == 0)
+		} else if (strcmp(argv[i], "--listen-fd") == 0) {
+			if (parse_fd(argv[++i], &lfd) != 0)
+				usage();
+		} else if (strcmp(argv[i], "--peer-user") == 0)
+			peer_user = argv[++i];
+		else if (strcmp(argv[i], "--module") == 0)
 			module = argv[++i];
 		else if (strcmp(argv[i], "--token") == 0)
 			label = argv[++i];
@@ -789,11 +839,26 @@ main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (fd < 0 || module == NULL || journal == NULL)
+	/* exactly one of a connection and a listening socket; who may
+	 * connect to a listening one is not left open */
+	if ((fd < 0) == (lfd < 0) || (lfd >= 0) != (peer_user != NULL) ||
+	    module == NULL || journal == NULL)
 		usage();
 	log_init("signet-keyholder", debug);
 	if ((r = harden()) != 0)
 		goto out;
+	if (lfd >= 0) {
+		if (fstat(lfd, &sb) != 0 || !S_ISSOCK(sb.st_mode)) {
+			log_err("--listen-fd %d is not a socket", lfd);
+			r = SIGNET_ERR_CONFIG;
+			goto out;
+		}
+		if ((fd = accept_peer(lfd, peer_user)) < 0) {
+			r = fd;
+			fd = -1;
+			goto out;
+		}
+	}
 	if (fstat(fd, &sb) != 0 || !S_ISSOCK(sb.st_mode)) {
 		log_err("--fd %d is not a socket", fd);
 		r = SIGNET_ERR_CONFIG;

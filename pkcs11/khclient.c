@@ -3,11 +3,13 @@
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -286,6 +288,59 @@ kh_free(struct kh *kh)
 		reap(kh->pid);
 	pthread_mutex_destroy(&kh->lock);
 	free(kh);
+}
+
+int
+kh_connect(const char *path, struct kh **out)
+{
+	struct sockaddr_un sa;
+	struct kh *kh = NULL;
+	int fd = -1, r = SIGNET_ERR_INVALID;
+
+	*out = NULL;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (path == NULL || strlen(path) >= sizeof(sa.sun_path))
+		goto out;
+	memcpy(sa.sun_path, path, strlen(path));
+	r = SIGNET_ERR_KEYHOLDER;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		log_err("cannot connect to the keyholder at %s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if ((kh = calloc(1, sizeof(*kh))) == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	if (pthread_mutex_init(&kh->lock, NULL) != 0) {
+		free(kh);
+		kh = NULL;
+		r = SIGNET_ERR_INTERNAL;
+		goto out;
+	}
+	kh->fd = fd;
+	kh->pid = -1;
+	fd = -1;
+	log_info("connected to the keyholder at %s", path);
+	*out = kh;
+	r = 0;
+ out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+bool
+kh_gone(const struct kh *kh)
+{
+	/* events 0: only hang-up and error are reported, nothing is read */
+	struct pollfd p = { .fd = kh == NULL ? -1 : kh->fd, .events = 0 };
+
+	if (kh == NULL || kh->fd < 0)
+		return true;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
 /* A reply buffer per call: 16 KiB is too much for some threads' stacks. */

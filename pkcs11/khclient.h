@@ -78,7 +78,14 @@ struct kh_login_result {
 /* fork+exec the keyholder with only the socket open (closefrom) and the
  * given environment. Returns 0 and *out, or a negative SIGNET_ERR_*. */
 int kh_spawn(const struct kh_spawn_opts *o, struct kh **out) SIGNET_WUR;
-/* Closes the socket and reaps the process; accepts NULL. */
+/* Connects to a keyholder that runs on its own (its own unit,
+ * signet-keyholder.socket: [keyholder] socket) at the Unix socket path
+ * instead of starting one; it accepts only signetd's uid (SO_PEERCRED),
+ * so call this as the user signetd serves as. kh_pid is -1 then. */
+int kh_connect(const char *path, struct kh **out) SIGNET_WUR;
+/* The keyholder closed its end (exited): signetd fails closed then. */
+bool kh_gone(const struct kh *kh);
+/* Closes the socket and reaps the process (if started); accepts NULL. */
 void kh_free(struct kh *kh);
 /* pid of the keyholder process (for tests and logging) */
 int kh_pid(const struct kh *kh);

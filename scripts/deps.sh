@@ -22,9 +22,10 @@ python3-prometheus-client"
 
 # Only for the appliance image: debootstrap, erofs and dm-verity, the UEFI
 # boot loader and its FAT file system, qemu with OVMF, and dnsmasq's DHCP
-# for the test's second network interface.
+# for the test's second network interface, swtpm for the emulated TPM2 the
+# state partition is sealed to.
 IMAGE_PKGS="debootstrap erofs-utils cryptsetup-bin systemd-boot-efi fdisk
-dosfstools mtools qemu-system-x86 ovmf dnsmasq-base"
+dosfstools mtools qemu-system-x86 ovmf dnsmasq-base swtpm swtpm-tools"
 if [ "${1:-}" = --image ]; then
 	PKGS="$PKGS $IMAGE_PKGS"
 fi

@@ -371,6 +371,14 @@ config_handler(void *user, const char *section, const char *name,
 		/* the keyholder's own signing journal (pkcs11/PROTOCOL.md) */
 		if (!config_set_str(&c->kh_journal, config_path(p, value)))
 			what = "out of memory";
+	} else if (IS("keyholder", "socket")) {
+		/* a keyholder of its own unit (signet-keyholder.socket) */
+		if (value[0] != '/')
+			what = "socket must be an absolute path";
+		else if (strlen(value) >= SIGNET_MAX_UNIX_PATH)
+			what = "socket path is too long for a Unix socket";
+		else if (!config_set_str(&c->kh_socket, strdup(value)))
+			what = "out of memory";
 	} else if (IS("keyholder", "generate")) {
 		if (strcmp(value, "yes") == 0)
 			c->kh_no_generate = 0;
@@ -521,6 +529,7 @@ config_free(struct config *c)
 	free(c->console_socket);
 	free(c->kh_journal);
 	free(c->metrics_listen);
+	free(c->kh_socket);
 	config_tsa_free(&c->tsa);
 	memset(c, 0, sizeof(*c));
 }

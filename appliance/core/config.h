@@ -78,6 +78,8 @@ struct config {
 	char *kh_journal;	/* signing journal directory; default
 				 * <state_dir>/keyholder/journal */
 	int kh_no_generate;	/* generate = no: no keys made by the keyholder */
+	char *kh_socket;	/* socket = PATH: connect to a keyholder that
+				 * runs on its own; NULL: start one */
 	/* [tsa] (config_tsa.h) */
 	struct config_tsa tsa;
 };

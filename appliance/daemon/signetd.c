@@ -238,6 +238,9 @@ main(int argc, char **argv)
 	const char *conf = NULL;
 	char err[512], kpath[PATH_MAX];
 	struct rlimit rl = { 0, 0 };
+	const struct timespec kh_watch = { SIGNET_KH_WATCH_SECONDS, 0 };
+	struct timespec start_ts;
+	time_t next_sweep;
 	sigset_t set;
 	int ch, sig, debug = 0, rc = 1, status, lockfd = -1;
 
@@ -278,28 +281,39 @@ main(int argc, char **argv)
 		    app.cfg.state_dir);
 		goto out;
 	}
-	if (signet_keyholder_path(app.cfg.keyholder, kpath,
-	    sizeof(kpath)) != 0) {
-		log_err("signet-keyholder not found; set [token] keyholder");
-		goto out;
+	if (app.cfg.kh_socket != NULL) {
+		/* A keyholder of its own unit: it takes the connection of
+		 * signetd's user alone (SO_PEERCRED), so connect as that
+		 * user, after the switch. */
+		if (drop_privileges(app.cfg.user, app.cfg.state_dir) != 0)
+			goto out;
+		if (kh_connect(app.cfg.kh_socket, &app.kh) != 0)
+			goto out;
+	} else {
+		if (signet_keyholder_path(app.cfg.keyholder, kpath,
+		    sizeof(kpath)) != 0) {
+			log_err("signet-keyholder not found; set [token] "
+			    "keyholder");
+			goto out;
+		}
+		memset(&ko, 0, sizeof(ko));
+		ko.path = kpath;
+		ko.module = app.cfg.module;
+		ko.token_label = app.cfg.token_label;
+		ko.pin_file = app.cfg.pin_file;
+		ko.env = (const char *const *)app.cfg.env;
+		ko.user = app.cfg.token_user;
+		ko.journal = app.cfg.kh_journal;
+		ko.no_generate = app.cfg.kh_no_generate != 0;
+		/* before anything else runs: the keyholder starts from a
+		 * process that has no network sockets and no threads yet */
+		if (kh_spawn(&ko, &app.kh) != 0) {
+			log_err("cannot start the keyholder");
+			goto out;
+		}
+		if (drop_privileges(app.cfg.user, app.cfg.state_dir) != 0)
+			goto out;
 	}
-	memset(&ko, 0, sizeof(ko));
-	ko.path = kpath;
-	ko.module = app.cfg.module;
-	ko.token_label = app.cfg.token_label;
-	ko.pin_file = app.cfg.pin_file;
-	ko.env = (const char *const *)app.cfg.env;
-	ko.user = app.cfg.token_user;
-	ko.journal = app.cfg.kh_journal;
-	ko.no_generate = app.cfg.kh_no_generate != 0;
-	/* before anything else runs: the keyholder starts from a process
-	 * that has no network sockets and no threads yet */
-	if (kh_spawn(&ko, &app.kh) != 0) {
-		log_err("cannot start the keyholder");
-		goto out;
-	}
-	if (drop_privileges(app.cfg.user, app.cfg.state_dir) != 0)
-		goto out;
 
 	if (store_open_state(app.cfg.state_dir, app.cfg.map_size,
 	    &app.store) != 0 ||
@@ -354,16 +368,34 @@ main(int argc, char **argv)
 	if (server_tsa_start(&app, &tsrv) != 0)
 		goto out;
 	retention_sweep(&app);
+	clock_gettime(CLOCK_MONOTONIC, &start_ts);
+	next_sweep = start_ts.tv_sec + retention_interval(&app);
 	for (;;) {
+		/* wakes for signals, for the retention sweep, and (a
+		 * keyholder of its own is no child) to see whether the
+		 * keyholder's connection has gone: fail closed, as below */
 		struct timespec wait = { retention_interval(&app), 0 };
+		struct timespec now_ts;
 
+		if (kh_watch.tv_sec < wait.tv_sec)
+			wait = kh_watch;
 		if ((sig = sigtimedwait(&set, NULL, &wait)) < 0) {
-			if (errno == EAGAIN)
+			if (errno == EAGAIN && kh_gone(app.kh)) {
+				log_err("the keyholder closed its connection; "
+				    "stopping");
+				goto out;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &now_ts);
+			if (errno == EAGAIN && now_ts.tv_sec >= next_sweep) {
 				retention_sweep(&app);
+				next_sweep = now_ts.tv_sec +
+				    retention_interval(&app);
+			}
 			continue;
 		}
 		if (sig == SIGCHLD) {
-			if (waitpid(kh_pid(app.kh), &status, WNOHANG) ==
+			if (kh_pid(app.kh) > 0 &&
+			    waitpid(kh_pid(app.kh), &status, WNOHANG) ==
 			    kh_pid(app.kh)) {
 				/* fail closed: the token is gone. The signer
 				 * stops taking requests first, so that none

@@ -81,6 +81,12 @@
 /* API paths: segments after /api/v1, and the whole path. */
 #define SIGNET_MAX_PATH_SEGMENTS	8
 #define SIGNET_MAX_PATH			512
+/* How often signetd looks whether a keyholder of its own unit
+ * ([keyholder] socket) is still connected. */
+#define SIGNET_KH_WATCH_SECONDS		2
+/* A Unix socket's path with its NUL: sockaddr_un.sun_path on Linux
+ * (unix(7)). */
+#define SIGNET_MAX_UNIX_PATH		108
 
 /* Certificates this close to their end are reported (health, lists). */
 #define SIGNET_EXPIRY_WARN_DAYS		30

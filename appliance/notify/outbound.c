@@ -45,7 +45,8 @@ outbound_allow_internal(const struct config_net *nets, size_t n)
 {
 	if (n > CONFIG_MAX_ALLOW_INTERNAL)
 		n = CONFIG_MAX_ALLOW_INTERNAL;
-	memcpy(outbound_allowed, nets, n * sizeof(*nets));
+	if (n > 0)	/* nets may be NULL for none */
+		memcpy(outbound_allowed, nets, n * sizeof(*nets));
 	outbound_n_allowed = n;
 }
 

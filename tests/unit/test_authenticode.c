@@ -187,7 +187,8 @@ test_nested(void **state)
 {
 	unsigned char *a = NULL, *b = NULL, *c = NULL, *ab = NULL, *abc = NULL,
 	    *i1 = NULL, *i2 = NULL, *i3 = NULL;
-	size_t al, bl, cl, abl, abcl, l1, l2, l3;
+	size_t al, bl, cl, abl, abcl, l1, l2, l3, badl;
+	unsigned char *bad = NULL;
 	const unsigned char *q;
 	PKCS7 *p7;
 	PKCS7_SIGNER_INFO *si;
@@ -224,7 +225,8 @@ test_nested(void **state)
 	assert_int_equal(ac_signed_by((const unsigned char *)"\x30\x00", 2,
 	    A.cert), SIGNET_ERR_INVALID);
 	assert_int_not_equal(ac_nest((const unsigned char *)"\x30\x00", 2, b,
-	    bl, &ab, &abl), 0);
+	    bl, &bad, &badl), 0);
+	assert_null(bad);
 	ASN1_OBJECT_free(nested);
 	OPENSSL_free(a);
 	OPENSSL_free(b);

@@ -979,8 +979,10 @@ ac_pe_signatures(int fd, uint64_t size,
 	struct pe_hdr h;
 	struct pe_certs c;
 	uint8_t *table = NULL;
-	const uint8_t *p;
-	size_t n;
+	/* set by pe_entry_der on success; the release build (-O3) cannot
+	 * see that and fails on -Werror=maybe-uninitialized */
+	const uint8_t *p = NULL;
+	size_t n = 0;
 	unsigned i;
 	int r;
 
