@@ -144,7 +144,7 @@ tsa_client_stamp(void *arg, const unsigned char *data, size_t len,
 	unsigned char *q = NULL;
 	char why[200] = "out of memory";
 	unsigned backoff = SIGNET_TSA_URL_BACKOFF_MS;
-	int l, i = 0, r = SIGNET_ERR_NOMEM;
+	int l, i, tries = 0, r = SIGNET_ERR_NOMEM;
 
 	*token = NULL;
 	*toklen = 0;
@@ -158,6 +158,7 @@ tsa_client_stamp(void *arg, const unsigned char *data, size_t len,
 			tsa_client_sleep(backoff);
 			backoff *= 2;
 		}
+		tries++;
 		r = tsa_client_post(c, q, (size_t)l, &body, why, sizeof(why));
 		if (r == SIGNET_ERR_NOMEM)
 			goto out;
@@ -174,7 +175,7 @@ out:
 	if (r != 0)
 		snprintf(c->err, sizeof(c->err), "the time-stamping authority "
 		    "%.120s gave no token after %d attempt%s: %s", c->url,
-		    i, i == 1 ? "" : "s", why);
+		    tries, tries == 1 ? "" : "s", why);
 	ERR_clear_error();
 	wbuf_free(&body);
 	OPENSSL_free(q);
