@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "signer.h"
+#include "tsa.h"
 #include "users.h"
 #include "wbuf.h"
 #include "workflow.h"
@@ -125,7 +126,12 @@ api_metrics_text(struct app *app, struct wbuf *b)
 	    st.logged_in)) != 0 ||
 	    (r = api_metrics_gauge(b, "signet_keyholder_up", "1 while the "
 	    "keyholder answers.", kr != SIGNET_ERR_KEYHOLDER &&
-	    kr != SIGNET_ERR_PROTOCOL && !signer_halted(app->signer))) != 0)
+	    kr != SIGNET_ERR_PROTOCOL && !signer_halted(app->signer))) != 0 ||
+	    (r = wbuf_addf(b, "# HELP signet_tsa_tokens_issued_total "
+	    "Time-stamp tokens the built-in TSA issued.\n# TYPE "
+	    "signet_tsa_tokens_issued_total counter\n"
+	    "signet_tsa_tokens_issued_total %llu\n",
+	    (unsigned long long)tsa_tokens_issued())) != 0)
 		return r;
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -746,12 +747,65 @@ apply_all_formats(void)
 	return all;
 }
 
+/* `timestamp: url`: the RFC 3161 server's address and the CA its tokens
+ * must chain to, given inline (a document names no files on the
+ * appliance, like chainPem), and for https the CA of its TLS certificate
+ * when the system's store does not hold it. The CA is not a catalog certificate: those
+ * are chains of this token's keys, and an external TSA's key is not. */
+static int
+apply_tsa_url(struct catalog_apply *a, const char *what, const char *tstamp,
+    const char *url, const char *ca, const char *tls)
+{
+	STACK_OF(X509) *chain = NULL;
+	size_t i, n;
+
+	if (tstamp == NULL || strcmp(tstamp, "url") != 0) {
+		if (url != NULL || ca != NULL || tls != NULL)
+			return apply_fail(a, "%s: timestampUrl, timestampCaPem "
+			    "and timestampTlsCaPem go with timestamp \"url\"",
+			    what);
+		return 0;
+	}
+	if (url == NULL || ca == NULL)
+		return apply_fail(a, "%s: timestamp \"url\" needs timestampUrl "
+		    "and timestampCaPem (the PEM certificates of the TSA's "
+		    "CA, inline)", what);
+	n = strlen(url);
+	if (n == 0 || n > SIGNET_MAX_TSA_URL ||
+	    (strncasecmp(url, "https://", 8) != 0 &&
+	    strncasecmp(url, "http://", 7) != 0))
+		return apply_fail(a, "%s: timestampUrl must be an http:// or "
+		    "https:// URL of at most %d characters", what,
+		    SIGNET_MAX_TSA_URL);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f)
+			return apply_fail(a, "%s: timestampUrl must not "
+			    "contain spaces or control characters", what);
+	if (strlen(ca) > SIGNET_MAX_TSA_CA_PEM ||
+	    pki_chain_from_pem(ca, strlen(ca), &chain) != 0)
+		return apply_fail(a, "%s: timestampCaPem is not a list of PEM "
+		    "certificates (at most %d, %d KiB)", what, SIGNET_MAX_CHAIN,
+		    SIGNET_MAX_TSA_CA_PEM / 1024);
+	sk_X509_pop_free(chain, X509_free);
+	chain = NULL;
+	/* https: the server's own CA, when it is not in the system's store */
+	if (tls != NULL && (strlen(tls) > SIGNET_MAX_TSA_CA_PEM ||
+	    strncasecmp(url, "https://", 8) != 0 ||
+	    pki_chain_from_pem(tls, strlen(tls), &chain) != 0))
+		return apply_fail(a, "%s: timestampTlsCaPem goes with an "
+		    "https:// timestampUrl and is a list of PEM certificates",
+		    what);
+	sk_X509_pop_free(chain, X509_free);
+	return 0;
+}
+
 int
 catalog_apply_policy(struct catalog_apply *a, const char *project,
     json_t *p)
 {
 	const char *slug, *name, *cert, *purpose = NULL, *cpurpose = NULL;
 	const char *digest = NULL, *mode = NULL, *tstamp = NULL;
+	const char *tsurl = NULL, *tsca = NULL, *tstls = NULL;
 	json_int_t approvals = 0;
 	json_t *subs = NULL, *apprs = NULL, *confs = NULL, *rec = NULL,
 	    *crec = NULL, *e, *branches = NULL;
@@ -762,7 +816,7 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 
 	if (json_unpack_ex(p, &jerr, JSON_STRICT,
 	    "{s:s, s:s, s:s, s?:s, s?:I, s?:o, s?:o, s?:o, s?:b, s?:o, s?:s,"
-	    " s?:s, s?:s, s?:b}",
+	    " s?:s, s?:s, s?:b, s?:s, s?:s, s?:s}",
 	    "slug", &slug, "name", &name, "certificate", &cert,
 	    "purpose", &purpose, "requiredApprovals", &approvals,
 	    "submitters", &subs, "approvers", &apprs,
@@ -770,7 +824,8 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 	    "requireVerifiedOrigin", &verified,
 	    "allowedBranches", &branches, "digestAlgorithm", &digest,
 	    "signatureMode", &mode, "timestamp", &tstamp,
-	    "allowHashSigning", &hash) != 0)
+	    "allowHashSigning", &hash, "timestampUrl", &tsurl,
+	    "timestampCaPem", &tsca, "timestampTlsCaPem", &tstls) != 0)
 		return apply_fail(a, "project '%s': signingPolicies: %s",
 		    project, jerr.text);
 	if (!catalog_valid_slug(slug))
@@ -781,9 +836,12 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 		return apply_fail(a, "%s: requiredApprovals must be 0 to 16",
 		    what);
 	if (tstamp != NULL && strcmp(tstamp, "builtin") != 0 &&
-	    strcmp(tstamp, "none") != 0)
+	    strcmp(tstamp, "none") != 0 && strcmp(tstamp, "url") != 0)
 		return apply_fail(a, "%s: timestamp must be \"builtin\" (the "
-		    "appliance's TSA, [tsa]) or \"none\"", what);
+		    "appliance's TSA, [tsa]), \"url\" (an RFC 3161 server: "
+		    "timestampUrl, timestampCaPem) or \"none\"", what);
+	if ((r = apply_tsa_url(a, what, tstamp, tsurl, tsca, tstls)) != 0)
+		return r;
 	if ((r = apply_string_list(a, what, subs)) != 0 ||
 	    (r = apply_string_list(a, what, apprs)) != 0 ||
 	    (r = apply_approvers(a, what, apprs)) != 0)
@@ -886,6 +944,14 @@ catalog_apply_policy(struct catalog_apply *a, const char *project,
 	/* the same for time-stamping (README "Time stamping") */
 	if (tstamp != NULL && strcmp(tstamp, "builtin") == 0)
 		json_object_set_new(rec, "timestamp", json_string("builtin"));
+	if (tstamp != NULL && strcmp(tstamp, "url") == 0) {
+		json_object_set_new(rec, "timestamp", json_string("url"));
+		json_object_set_new(rec, "timestampUrl", json_string(tsurl));
+		json_object_set_new(rec, "timestampCaPem", json_string(tsca));
+		if (tstls != NULL)
+			json_object_set_new(rec, "timestampTlsCaPem",
+			    json_string(tstls));
+	}
 	/* off unless asked for: the appliance then signs digests of files
 	 * it never sees (docs/architecture.md, hash signing) */
 	if (hash)

@@ -23,6 +23,7 @@
 #include "signer.h"
 #include "signet_limits.h"
 #include "tsa.h"
+#include "tsa_client.h"
 
 /* How long a request waits before another try while the token is locked
  * or the keyholder is busy restarting. */
@@ -324,15 +325,52 @@ out:
 	return r;
 }
 
+/* The policy's time-stamping hook, watched: a token that fails comes
+ * after the signature was made and journaled, so the request fails
+ * rather than wait and be signed again (the hook has retried already). */
+struct signer_stamp {
+	int (*fn)(void *arg, const unsigned char *data, size_t len,
+	    unsigned char **token, size_t *toklen);
+	void *arg;
+	int err;
+};
+
+static int
+signer_stamp(void *arg, const unsigned char *data, size_t len,
+    unsigned char **token, size_t *toklen)
+{
+	struct signer_stamp *st = arg;
+
+	return st->err = st->fn(st->arg, data, len, token, toklen);
+}
+
 /* A policy with `timestamp: builtin` has its signatures time-stamped by
- * this appliance's TSA ([tsa]); without one they cannot be. */
+ * this appliance's TSA ([tsa]); without one they cannot be. With
+ * `timestamp: url` an RFC 3161 server in the network is asked
+ * (tsa_client; tc lives as long as the job). */
 static int
 signer_timestamp(struct signer *s, const json_t *policy,
-    struct format_job *job, char *reason, size_t rlen)
+    struct format_job *job, struct tsa_client *tc, char *reason, size_t rlen)
 {
 	const char *ts = json_string_value(json_object_get(policy,
 	    "timestamp"));
 
+	if (ts != NULL && strcmp(ts, "url") == 0) {
+		tc->url = json_string_value(json_object_get(policy,
+		    "timestampUrl"));
+		tc->ca_pem = json_string_value(json_object_get(policy,
+		    "timestampCaPem"));
+		tc->tls_ca_pem = json_string_value(json_object_get(policy,
+		    "timestampTlsCaPem"));
+		if (tc->url == NULL || tc->ca_pem == NULL) {
+			snprintf(reason, rlen, "the policy asks for a "
+			    "time-stamp and names no TSA");
+			return SIGNET_ERR_CONFIG;
+		}
+		job->timestamp = tsa_client_stamp;
+		job->timestamp_arg = tc;
+		return 0;
+	}
 	if (ts == NULL || strcmp(ts, "builtin") != 0)
 		return 0;
 	if (s->app->tsa == NULL) {
@@ -358,6 +396,8 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	struct format_job job;
 	struct format_key fk;
 	struct format_output fo;
+	struct tsa_client tc = { NULL, NULL, NULL, "" };
+	struct signer_stamp stamp = { NULL, NULL, 0 };
 	char name[SIGNET_MAX_ARTIFACT_NAME + 32];
 	const char *project, *slug, *cname, *aname, *conf, *sha;
 	int r;
@@ -411,14 +451,26 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	job.artifact_sha256 = sha;
 	job.artifact_size = (uint64_t)json_integer_value(json_object_get(
 	    json_object_get(rec, "unsignedArtifact"), "size"));
-	if ((r = signer_timestamp(s, policy, &job, reason, rlen)) != 0)
+	if ((r = signer_timestamp(s, policy, &job, &tc, reason, rlen)) != 0)
 		goto out;
+	if (job.timestamp != NULL) {
+		stamp.fn = job.timestamp;
+		stamp.arg = job.timestamp_arg;
+		job.timestamp = signer_stamp;
+		job.timestamp_arg = &stamp;
+	}
 	fk.key = k->key;
 	fk.leaf = k->leaf;
 	fk.chain = k->chain;
 	memset(&fo, 0, sizeof(fo));
-	if ((r = fmt->sign(&job, &fk, &fo, reason, rlen)) != 0)
+	if ((r = fmt->sign(&job, &fk, &fo, reason, rlen)) != 0) {
+		/* the external TSA's own account of what went wrong */
+		if (tc.err[0] != '\0')
+			snprintf(reason, rlen, "%s", tc.err);
+		if (stamp.err != 0)
+			r = SIGNET_ERR_NO_TIMESTAMP;
 		goto out;
+	}
 	/* an embedded signature keeps the file's name */
 	snprintf(name, sizeof(name), "%s%s", aname ? aname : "artifact",
 	    rfmt->extension);

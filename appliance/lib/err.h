@@ -41,7 +41,8 @@
 	X(PIN_INCORRECT, -20, "PIN incorrect",			500, "pin-incorrect",	"pin_incorrect")	\
 	X(PIN_LOCKED,	 -21, "PIN locked",			500, "pin-locked",	"pin_locked")		\
 	X(ORIGIN_RULE,	 -22, "origin rule not met",		403, "origin-rule",	"origin_rule")	\
-	X(STORAGE_FULL,	 -23, "storage full",			507, "storage-full",	"storage_full")
+	X(STORAGE_FULL,	 -23, "storage full",			507, "storage-full",	"storage_full")	\
+	X(NO_TIMESTAMP,	 -24, "no time-stamp token",		502, "no-timestamp",	"no_timestamp")
 
 enum signet_err {
 	SIGNET_OK = 0,
@@ -49,7 +50,7 @@ enum signet_err {
 	SIGNET_ERR_##name = value,
 	SIGNET_ERRORS(SIGNET_ERR_ENUM)
 #undef SIGNET_ERR_ENUM
-	SIGNET_ERR_MAX = -24	/* one past the last */
+	SIGNET_ERR_MAX = -25	/* one past the last */
 };
 
 #define SIGNET_WUR __attribute__((warn_unused_result))

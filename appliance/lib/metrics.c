@@ -17,6 +17,11 @@ static const struct {
 	[METRICS_SUBMISSIONS_REFUSED_STORAGE] = {
 	    "signet_submissions_refused_storage_full_total",
 	    "Submissions answered 507 because storage was full." },
+	[METRICS_TSA_URL_TOKENS] = { "signet_tsa_url_tokens_total",
+	    "Time-stamp tokens fetched from policies' TSA URLs." },
+	[METRICS_TSA_URL_FAILURES] = { "signet_tsa_url_failures_total",
+	    "Signatures left without a token after every attempt at a "
+	    "policy's TSA URL (the request failed)." },
 };
 
 /* Upper bounds of the latency buckets, seconds: a signature is a round

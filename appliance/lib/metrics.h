@@ -14,6 +14,8 @@ enum metrics_counter {
 	METRICS_LOGIN_FAILURES,		/* failed password logins */
 	METRICS_SUBMISSIONS_REFUSED_QUEUE,	/* 503: the queue was full */
 	METRICS_SUBMISSIONS_REFUSED_STORAGE,	/* 507: storage was full */
+	METRICS_TSA_URL_TOKENS,		/* tokens from a policy's TSA URL */
+	METRICS_TSA_URL_FAILURES,	/* requests failed for want of one */
 	METRICS_COUNTER_COUNT
 };
 

@@ -258,6 +258,18 @@
 /* [tsa] accuracy_ms and rate (tokens per second on the [tsa] listener) */
 #define SIGNET_TSA_MAX_ACCURACY_MS	60000
 #define SIGNET_TSA_MAX_RATE		100000
+/* A policy's external TSA (`timestamp: url`, appliance/sign/tsa_client.c):
+ * a TimeStampResp with its token and the TSA's chain is a few KiB; a
+ * bounded answer, a bounded wait per attempt, and a bounded number of
+ * attempts with doubling backoff before the request fails (the signature
+ * is made once; only the token is fetched again) */
+#define SIGNET_MAX_TSR			(64 * 1024)
+#define SIGNET_TSA_URL_TIMEOUT_MS	10000
+#define SIGNET_TSA_URL_ATTEMPTS		3
+#define SIGNET_TSA_URL_BACKOFF_MS	250
+/* timestampUrl and timestampCaPem in a policy */
+#define SIGNET_MAX_TSA_URL		512
+#define SIGNET_MAX_TSA_CA_PEM		(32 * 1024)
 
 /* Compound files, the container of MSI packages
  * (appliance/sign/formats/cfb.c). A Windows Installer package with its

@@ -1168,9 +1168,69 @@ def pe():
     put("pe", "wincert_header_cut", bytes(bad) + bytes(4))
 
 
+
+# --- time-stamp replies (appliance/sign/tsa_reply.c, RFC 3161) -------------
+
+def tsr_token(status=0, token=None, text=None, fail=None):
+    si = asn1_int(status)
+    if text is not None:
+        si += asn1(0x30, asn1(0x0C, text.encode()))
+    if fail is not None:
+        si += asn1(0x03, bytes([7, fail]))
+    body = asn1(0x30, si)
+    if token is not None:
+        body += token
+    return asn1(0x30, body)
+
+
+def tsr_granted_by_openssl():
+    """A real granted reply to fuzz_tsr.c's query (SHA-256 of "fuzz",
+    nonce 1, certReq) from a throwaway TSA of openssl's own: it must be
+    refused, since it does not chain to the target's CA."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        def sh(*a):
+            subprocess.run(a, cwd=d, check=True, capture_output=True)
+        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+           "ec_paramgen_curve:P-256", "-nodes", "-keyout", "tsa.key",
+           "-out", "tsa.pem", "-days", "36500", "-subj", "/CN=Other TSA",
+           "-addext", "extendedKeyUsage=critical,timeStamping")
+        with open(os.path.join(d, "q.tsq"), "wb") as f:
+            oid, n = HASH_OIDS["sha256"]
+            alg = asn1(0x30, asn1_oid(oid) + b"\x05\x00")
+            mi = asn1(0x30, alg + asn1(0x04, hashlib.sha256(b"fuzz").digest()))
+            f.write(asn1(0x30, asn1_int(1) + mi + asn1_int(1) + b"\x01\x01\xff"))
+        with open(os.path.join(d, "ts.cnf"), "w") as f:
+            f.write("[tsa]\ndefault_tsa = t\n[t]\nserial = serial\n"
+                    "default_policy = 1.2.3.4\ndigests = sha256\n"
+                    "signer_digest = sha256\ness_cert_id_alg = sha256\n")
+        with open(os.path.join(d, "serial"), "w") as f:
+            f.write("01\n")
+        sh("openssl", "ts", "-reply", "-config", "ts.cnf", "-queryfile",
+           "q.tsq", "-signer", "tsa.pem", "-inkey", "tsa.key", "-out",
+           "r.tsr")
+        with open(os.path.join(d, "r.tsr"), "rb") as f:
+            return f.read()
+
+
+def tsr():
+    put("tsr", "empty", b"")
+    put("tsr", "garbage", b"\x30\x03\x02\x01\x00 this is not a reply")
+    put("tsr", "rejection", tsr_token(2, text="badAlg", fail=0x80))
+    put("tsr", "waiting", tsr_token(3))
+    put("tsr", "granted_no_token", tsr_token(0))
+    put("tsr", "granted_junk_token", tsr_token(0, token=asn1(0x30,
+        asn1_oid("1.2.840.113549.1.7.2") + asn1(0xA0, asn1(0x30, b"")))))
+    real = tsr_granted_by_openssl()
+    put("tsr", "granted_other_ca", real)
+    put("tsr", "granted_trailing", real + b"\x00")
+    put("tsr", "granted_truncated", real[:-7])
+
+
 TARGETS = {"script": script, "khproto": khproto, "consproto": consproto, "form": form, "origin": origin_all,
            "audit": audit, "pki": pki, "catalog": catalog, "cab": cab, "msi": msi,
-           "pe": pe, "tsq": tsq}
+           "pe": pe, "tsq": tsq, "tsr": tsr}
 
 
 def main():
