@@ -142,7 +142,7 @@ for b in "${builds[@]}"; do
 			env+=("LSAN_OPTIONS=suppressions=$repo/tests/lsan.supp:print_suppressions=0")
 		fi
 	fi
-	env "${env[@]}" timeout -k 10 900 "$py" -m pytest tests/integration \
+	env "${env[@]}" timeout -k 10 2400 "$py" -m pytest tests/integration \
 		-p no:cacheprovider -q -rfE --junitxml="$xml"
 	rc=$?
 	counts=$(count_junit "$xml")
