@@ -359,6 +359,11 @@ import json, os, sys
 path, subject, issuer, jwks_path = sys.argv[1:5]
 with open(jwks_path) as f:
     jwks = json.load(f)
+# the development policies sign every format the appliance has (the
+# registry's slugs; "hash" is allowHashSigning's, not a configuration)
+ALL_CONFIGURATIONS = ["detached-cms", "authenticode", "authenticode-pe",
+                      "authenticode-msi", "authenticode-cab",
+                      "authenticode-script"]
 doc = {
     "certificates": [
         {"name": "test-signing", "key": "test-signing", "purpose": "test",
@@ -392,7 +397,7 @@ doc = {
              {"slug": "test-signing", "name": "Test signing",
               "certificate": "test-signing", "requiredApprovals": 0,
               "submitters": ["ci-runner", "dev"], "approvers": [],
-              "artifactConfigurations": ["detached-cms"],
+              "artifactConfigurations": ALL_CONFIGURATIONS,
               # build machines may sign through the PKCS#11 module
               "allowHashSigning": True},
              {"slug": "release-signing", "name": "Release signing",
@@ -400,7 +405,7 @@ doc = {
               # release signatures must outlive their certificate
               "timestamp": "builtin",
               "submitters": ["ci-runner"], "approvers": ["officer"],
-              "artifactConfigurations": ["detached-cms"],
+              "artifactConfigurations": ALL_CONFIGURATIONS,
               "requireVerifiedOrigin": True,
               "allowedBranches": ["main", "refs/tags/v*"]},
          ]},

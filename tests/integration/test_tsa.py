@@ -561,6 +561,31 @@ def test_release_signing_is_time_stamped(instance, tmp_path):
     check_cms_timestamp(instance, tmp_path, sig, data)
 
 
+def test_release_signing_time_stamps_authenticode(instance, tmp_path):
+    """An Authenticode signature of the development release-signing policy
+    carries the built-in TSA's token, which osslsigncode verifies."""
+    script = b"Write-Output 'release'\r\n"
+    rid = instance.submit(script, policy="release-signing", filename="r.ps1",
+                          fields={**instance.origin(),
+                                  "artifactConfigurationSlug": "authenticode"}
+                          ).json()["id"]
+    r = instance.login("officer").post(
+        instance.api(f"/signing-requests/{rid}/approve"), json={}, timeout=30)
+    assert r.status_code == 200, r.text
+    done = instance.wait_final(rid)
+    assert done["status"] == "Completed", done
+    p = tmp_path / "r.ps1"
+    p.write_bytes(instance.session().get(
+        instance.api(f"/signing-requests/{rid}/signed-artifact"), timeout=30).content)
+    ca = str(instance.pki / "release-ca.pem")
+    v = run(["osslsigncode", "verify", "-CAfile", ca, "-TSA-CAfile", ca,
+             "-in", str(p)], check=False)
+    out = v.stdout + v.stderr
+    assert v.returncode == 0, out
+    assert "Timestamp Server Signature verification: ok" in out, out
+    assert "Signet Dev TSA" in out, out
+
+
 def check_cms_timestamp(instance, tmp_path, sig, data):
     """sig, a detached CMS over data, verifies and carries an RFC 3161
     token over its signature value (RFC 3161 appendix A) that openssl ts

@@ -56,6 +56,11 @@ export class Instance {
     }
     const inst = new Instance(dir, port);
     inst.ca = fs.readFileSync(path.join(inst.pki, "tls-ca.pem"));
+    // Every user of this suite is a browser context on 127.0.0.1, each
+    // with a pool of up to six connections that the pages keep busy: the
+    // appliance's 16 per address (one person's browser) would refuse some
+    // of them. The limit itself is tested in tests/integration.
+    inst.configure("server", ["threads = 256", "max_connections_per_address = 64"]);
     return inst;
   }
 
