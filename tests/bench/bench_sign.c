@@ -1,8 +1,9 @@
-/* Sign rate of one RSA-3072 key in a fresh SoftHSM2 token: through libp11
- * in this process (the floor: what the token costs), then through the
- * keyholder (what signetd sees: the token plus one IPC round trip).
+/* Sign rate of one RSA-3072 (or P-256) key in a fresh SoftHSM2 token:
+ * through libp11 in this process (the floor: what the token costs), then
+ * through the keyholder (what signetd sees: the token plus one IPC round
+ * trip).
  *
- *   bench_sign [seconds per run, default 5] [keyholder path]
+ *   bench_sign [seconds per run, default 5] [keyholder path] [rsa3072|p256]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,9 +84,10 @@ report(const char *what, unsigned long n, double secs)
 	    what, n, secs, (double)n / secs, secs * 1e6 / (double)n);
 }
 
-/* RSA-3072 PKCS#1 v1.5 over SHA-256 with libp11 in this process. */
+/* RSA-3072 PKCS#1 v1.5 (or ECDSA when ec) over SHA-256 with libp11 in
+ * this process. */
 static int
-bench_libp11(const char *pin, const char *key_id, double secs)
+bench_libp11(const char *pin, const char *key_id, int ec, double secs)
 {
 	PKCS11_CTX *ctx = NULL;
 	PKCS11_SLOT *slots = NULL, *slot = NULL;
@@ -124,7 +126,8 @@ bench_libp11(const char *pin, const char *key_id, double secs)
 		goto out;
 	if ((pc = EVP_PKEY_CTX_new(pk, NULL)) == NULL ||
 	    EVP_PKEY_sign_init(pc) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) <= 0 ||
+	    (ec == 0 &&
+	    EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) <= 0) ||
 	    EVP_PKEY_CTX_set_signature_md(pc, EVP_sha256()) <= 0)
 		goto out;
 	t0 = now();
@@ -134,7 +137,8 @@ bench_libp11(const char *pin, const char *key_id, double secs)
 			goto out;
 		n++;
 	} while ((t = now()) - t0 < secs);
-	report("libp11 in-process (RSA-3072)", n, t - t0);
+	report(ec ? "libp11 in-process (P-256)" : "libp11 in-process (RSA-3072)",
+	    n, t - t0);
 	r = 0;
  out:
 	if (r != 0)
@@ -196,12 +200,16 @@ main(int argc, char **argv)
 	struct kh *kh = NULL;
 	double secs = 5;
 	pid_t pid;
-	int st, e, r = 1;
+	int st, e, ec, r = 1;
 
-	if (argc > 1 && ((secs = strtod(argv[1], NULL)) <= 0 || secs > 3600)) {
-		fprintf(stderr, "usage: bench_sign [seconds] [keyholder]\n");
+	if ((argc > 1 && ((secs = strtod(argv[1], NULL)) <= 0 ||
+	    secs > 3600)) || (argc > 3 && strcmp(argv[3], "rsa3072") != 0 &&
+	    strcmp(argv[3], "p256") != 0)) {
+		fprintf(stderr, "usage: bench_sign [seconds] [keyholder] "
+		    "[rsa3072|p256]\n");
 		return 2;
 	}
+	ec = argc > 3 && strcmp(argv[3], "p256") == 0;
 	if (mkdtemp(dir) == NULL || RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return 1;
 	hex(pin, rnd, 8);
@@ -233,20 +241,22 @@ main(int argc, char **argv)
 	o.env = env;
 	o.journal = journal;
 	if ((e = kh_spawn(&o, &kh)) != 0 ||
-	    (e = kh_generate(kh, "bench-rsa", KH_KEY_RSA, 3072, "bench",
-	    &k)) != 0) {
+	    (e = (ec ? kh_generate(kh, "bench-ec", KH_KEY_EC, 256, "bench",
+	    &k) : kh_generate(kh, "bench-rsa", KH_KEY_RSA, 3072, "bench",
+	    &k))) != 0) {
 		fprintf(stderr, "bench_sign: keyholder: %s\n",
 		    signet_strerror(e));
 		goto out;
 	}
-	printf("RSA-3072 key %s in SoftHSM2, SHA-256 digests, %.0f s each\n",
-	    k.id, secs);
-	if (bench_libp11(pin, k.id, secs) != 0)
+	printf("%s key %s in SoftHSM2, SHA-256 digests, %.0f s each\n",
+	    ec ? "P-256" : "RSA-3072", k.id, secs);
+	if (bench_libp11(pin, k.id, ec, secs) != 0)
 		goto out;
-	if (bench_kh(kh, k.id, KH_MECH_RSA_PKCS1,
+	if (ec ? bench_kh(kh, k.id, KH_MECH_ECDSA, "keyholder kh_sign ECDSA",
+	    secs) != 0 : (bench_kh(kh, k.id, KH_MECH_RSA_PKCS1,
 	    "keyholder kh_sign PKCS#1 v1.5", secs) != 0 ||
 	    bench_kh(kh, k.id, KH_MECH_RSA_PSS,
-	    "keyholder kh_sign PSS", secs) != 0)
+	    "keyholder kh_sign PSS", secs) != 0))
 		goto out;
 	r = 0;
  out:
