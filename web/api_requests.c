@@ -157,7 +157,7 @@ api_submit(struct api *a)
 {
 	struct api_submit_check sc;
 	struct format_streamed st;
-	int body_read = 0;
+	int body_read = 0, counted = 0;
 	struct form f;
 	struct mg_form_data_handler fdh;
 	struct workflow_submission sub;
@@ -186,7 +186,12 @@ api_submit(struct api *a)
 		    "max_artifact_size)", (unsigned long long)max);
 		goto out;
 	}
-	if (__atomic_load_n(&a->app->draining, __ATOMIC_RELAXED)) {
+	/* counted before the look at draining, which drain() sets before
+	 * it looks at the count (both sequentially consistent): either this
+	 * upload is refused or the drain waits for it */
+	__atomic_add_fetch(&a->app->uploads, 1, __ATOMIC_SEQ_CST);
+	counted = 1;
+	if (__atomic_load_n(&a->app->draining, __ATOMIC_SEQ_CST)) {
 		char ra[48];
 
 		snprintf(ra, sizeof(ra), "Retry-After: %d",
@@ -351,6 +356,8 @@ out:
 	origin_forget_token(f.origin);
 	form_free(&f);
 	ac_pe_stream_free(sc.pe);
+	if (counted)
+		__atomic_sub_fetch(&a->app->uploads, 1, __ATOMIC_SEQ_CST);
 }
 
 /* --- hash signing ---------------------------------------------------- */

@@ -24,6 +24,8 @@ struct app {
 	struct notify *notify;
 	struct jwks_refresh *jwks_refresh;
 	int draining;	/* stopping: submissions are refused (atomic) */
+	unsigned uploads;	/* submissions being received (atomic): a
+				 * drain lets them finish */
 	struct tsa *tsa;	/* NULL: [tsa] is off */
 };
 

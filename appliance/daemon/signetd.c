@@ -144,24 +144,33 @@ drain(struct app *app, const sigset_t *set)
 {
 	struct timespec tick = { 0, 100 * 1000 * 1000 }, t0, now;
 	struct kh_status st;
-	unsigned left;
+	unsigned left, uploads;
 	int sig, status;
 
-	__atomic_store_n(&app->draining, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&app->draining, 1, __ATOMIC_SEQ_CST);
 	if (app->cfg.drain_timeout == 0)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while ((left = signer_depth(app->signer)) > 0) {
-		/* a locked token signs nothing: there is nothing to wait for */
-		if (kh_status(app->kh, &st) != 0 || !st.logged_in) {
+	for (;;) {
+		/* uploads already being received are answered (and their
+		 * requests queued) before the listener stops */
+		uploads = __atomic_load_n(&app->uploads, __ATOMIC_SEQ_CST);
+		left = signer_depth(app->signer);
+		if (uploads == 0 && left == 0)
+			break;
+		/* a locked token signs nothing: there is nothing to wait for
+		 * but the uploads */
+		if (uploads == 0 &&
+		    (kh_status(app->kh, &st) != 0 || !st.logged_in)) {
 			log_info("drain: the token cannot sign; %u request(s) "
 			    "left queued for the next start", left);
 			return;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - t0.tv_sec >= (time_t)app->cfg.drain_timeout) {
-			log_warn("drain: %u request(s) left queued for the next "
-			    "start ([server] drain_timeout)", left);
+			log_warn("drain: %u upload(s) cut off, %u request(s) "
+			    "left queued for the next start ([server] "
+			    "drain_timeout)", uploads, left);
 			return;
 		}
 		sig = sigtimedwait(set, NULL, &tick);
@@ -177,7 +186,7 @@ drain(struct app *app, const sigset_t *set)
 			return;
 		}
 	}
-	log_info("drain: the queue is empty");
+	log_info("drain: the queue is empty, no upload in flight");
 }
 
 /* SIGHUP: the limits that can change while running are read again (the

@@ -1,6 +1,8 @@
 """Crash safety: SIGKILL in the middle of work loses nothing that was
 recorded, records nothing half-done, and leaves no temporary files."""
 
+import hashlib
+import json
 import os
 import socket
 import ssl
@@ -259,3 +261,58 @@ def test_sigterm_drains_the_queue(instance):
         done = datetime.datetime.fromisoformat(
             req["history"][-1]["at"].replace("Z", "+00:00"))
         assert done <= stopped, (rid, done, stopped)
+
+
+def test_sigterm_lets_an_upload_in_flight_finish(instance):
+    """SIGTERM while an artifact is being uploaded: the upload goes on to
+    its 201 ([server] drain_timeout), a new one is refused with 503, then
+    signetd exits 0 and the acknowledged request is there and signed."""
+    ctx = ssl.create_default_context(cafile=instance.ca)
+    ctx.load_cert_chain(instance.client_cert, instance.client_key)
+    raw = socket.create_connection(("127.0.0.1", instance.port), timeout=30)
+    sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    b = "signetdrain" + os.urandom(8).hex()
+    data = os.urandom(1536 * 1024)
+    head = (
+        f"--{b}\r\nContent-Disposition: form-data; name=\"projectSlug\"\r\n\r\n"
+        f"demo-app\r\n"
+        f"--{b}\r\nContent-Disposition: form-data; name=\"signingPolicySlug\"\r\n\r\n"
+        f"test-signing\r\n"
+        f"--{b}\r\nContent-Disposition: form-data; name=\"artifact\"; "
+        f"filename=\"drain.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    body = head + data + f"\r\n--{b}--\r\n".encode()
+    sock.sendall((
+        f"POST /api/v1/signing-requests HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{instance.port}\r\n"
+        f"Content-Type: multipart/form-data; boundary={b}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n").encode())
+    half = len(body) // 2
+    sock.sendall(body[:half])
+    time.sleep(1)  # the handler has begun reading the artifact
+    instance.proc.send_signal(15)
+    time.sleep(1)
+    assert instance.proc.poll() is None, "signetd stopped under the upload"
+    # a submission that begins now is refused
+    r = instance.submit(b"after SIGTERM\n", expect=None)
+    assert r.status_code == 503 and r.json()["error"] == "stopping", r.text
+    for i in range(half, len(body), 64 * 1024):
+        sock.sendall(body[i:i + 64 * 1024])
+        time.sleep(0.01)
+    reply = b""
+    while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    sock.close()
+    status = reply.split(b"\r\n", 1)[0]
+    assert b" 201 " in status, reply[:500]
+    rid = json.loads(reply.split(b"\r\n\r\n", 1)[1])["id"]
+    instance.proc.wait(timeout=30)
+    assert instance.stop() == 0, instance.log_text()[-2000:]
+    assert "no upload in flight" in instance.log_text()
+    instance.start()
+    req = instance.wait_final(rid)
+    assert req["workflowStatus"] == "Completed", req
+    assert req["unsignedArtifact"]["sha256"] == hashlib.sha256(data).hexdigest()
