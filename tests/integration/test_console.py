@@ -1,4 +1,4 @@
-"""The officer console on tty1 (issue 7), driven in tmux at 80x24.
+"""The officer console on tty1, driven in tmux at 80x24.
 
 signetd starts with the token locked (no pin_file): health says so and
 signing waits. An officer logs in on signet-console, activates the token
