@@ -195,7 +195,7 @@ ac_script_parse(const uint8_t *buf, size_t len, struct ac_script_info *si,
 	struct sc_line l, prev;
 	struct rd r;
 	size_t lineno = 0, k, a, c;
-	uint32_t cp;
+	uint32_t cp = 0;
 	int phase = 0, first_break = 1, rv, lead = 1;
 
 	memset(si, 0, sizeof(*si));
