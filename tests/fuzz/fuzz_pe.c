@@ -159,7 +159,7 @@ fz_embedded(int fd, size_t n, int append, const unsigned char *digest,
     const struct ac_pe_info *before)
 {
 	struct fz_buf out = { 0 };
-	struct ac_sink sink = { fz_write, fz_copy, &out };
+	struct ac_sink sink = { .write = fz_write, .copy = fz_copy, .arg = &out };
 	struct ac_pe_info info;
 	struct ac_msg m;
 	unsigned char d[32], *der = NULL;

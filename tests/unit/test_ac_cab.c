@@ -143,7 +143,7 @@ embed_file(const char *in, const unsigned char *sig, size_t siglen,
     const char *out, struct ac_msg *m, uint64_t *written)
 {
 	struct fsink s = { NULL, 0 };
-	struct ac_sink sink = { fs_write, fs_copy, &s };
+	struct ac_sink sink = { .write = fs_write, .copy = fs_copy, .arg = &s };
 	char p[256];
 	uint64_t size;
 	int fd, rc;

@@ -222,7 +222,7 @@ embed(const char *in, const char *p7name, const char *out, struct ac_msg *m,
     size_t *written)
 {
 	struct file_sink s = { NULL, 0 };
-	struct ac_sink sink = { to_file, NULL, &s };
+	struct ac_sink sink = { .write = to_file, .copy = NULL, .arg = &s };
 	unsigned char *p7;
 	uint64_t size;
 	size_t len;

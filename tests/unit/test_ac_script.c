@@ -180,7 +180,7 @@ check_embed(const char *s, size_t n, const char *begin, size_t blen)
 	static const unsigned char p7[] = { 0x30, 0x03, 0x02, 0x01, 0x07 };
 	struct ac_script_info si, so;
 	struct membuf out = { NULL, 0 };
-	struct ac_sink sink = { mb_write, mb_copy, &out };
+	struct ac_sink sink = { .write = mb_write, .copy = mb_copy, .arg = &out };
 	unsigned char d1[32], d2[32], *der = NULL;
 	struct ac_msg m;
 	size_t dlen;
