@@ -130,9 +130,9 @@ api_submit_file(struct api *a, struct form *f, const char *conf,
 	dhex[0] = '\0';
 	if (fmt == NULL || (fmt->ac == NULL && !fmt->pick) || f->upload == NULL)
 		return 0;
-	if (cas_upload_open_read(f->upload, &fd) != 0) {
-		http_error(a->c, 503, "storage_unavailable", "the artifact "
-		    "cannot be read back right now; try again");
+	if ((r = cas_upload_open_read(f->upload, &fd)) != 0) {
+		(void)form_storage_failed(f, r);
+		http_error(a->c, f->status, f->code, "%s", f->message);
 		return -1;
 	}
 	r = format_check(conf, fd, cas_upload_size(f->upload),
@@ -271,9 +271,19 @@ api_submit(struct api *a)
 		struct ac_msg pm = { "" };
 
 		memset(&st, 0, sizeof(st));
+		if ((r = cas_upload_flush(f.upload)) != 0) {
+			(void)form_storage_failed(&f, r);
+			form_discard_upload(&f);
+			http_error(a->c, f.status, f.code, "%s", f.message);
+			goto out;
+		}
 		st.ac = &ac_pe_format;
 		st.r = ac_pe_stream_final(sc.pe, st.digest, &pm);
 		snprintf(st.msg, sizeof(st.msg), "%s", pm.text);
+		st.recorded[0] = '\0';
+		if (st.r == 0 && ac_pe_stream_sums(sc.pe, st.recorded,
+		    sizeof(st.recorded)) != 0)
+			st.recorded[0] = '\0';
 	}
 	if (api_submit_file(a, &f, conf, sc.facts.digest_algorithm,
 	    sc.pe != NULL ? &st : NULL, &resolved, dhex) != 0) {
@@ -302,6 +312,9 @@ api_submit(struct api *a)
 		sub.ac_format = resolved->slug;
 		sub.ac_digest_algorithm = sc.facts.digest_algorithm;
 		sub.ac_digest = dhex;
+		/* the stream's notes are of the PE image it read */
+		if (sc.pe != NULL && st.r == 0 && resolved->ac == st.ac)
+			sub.ac_recorded = st.recorded;
 	}
 	sub.owed_bytes = (uint64_t)signer_depth(a->app->signer) *
 	    SIGNET_STORE_RESULT_BYTES;

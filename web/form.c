@@ -52,8 +52,8 @@ form_fail(struct form *f, int status, const char *code, const char *fmt, ...)
 
 /* The artifact could not be stored: a full disk is 507 (RFC 4918 11.5)
  * and says so; anything else may pass with a retry. */
-static int
-form_fail_storage(struct form *f, int r)
+int
+form_storage_failed(struct form *f, int r)
 {
 	if (r == SIGNET_ERR_STORAGE_FULL)
 		return form_fail(f, 507, "storage_full", "the disk holding the "
@@ -200,7 +200,10 @@ form_field(struct form *f, const char *name, const char *filename)
 		}
 		if ((r = cas_upload_begin(f->cas, f->max_artifact,
 		    &f->upload)) != 0)
-			return form_fail_storage(f, r);
+			return form_storage_failed(f, r);
+		if (f->tap != NULL)
+			cas_upload_tap(f->upload, CAS_TAP_WRITER, f->tap,
+			    f->tap_arg);
 		return 0;
 	}
 	if (strlen(name) >= sizeof(f->cur))
@@ -275,10 +278,7 @@ form_data(struct form *f, const char *data, size_t len)
 			    "(%llu bytes, [store] max_artifact_size)",
 			    (unsigned long long)f->max_artifact);
 		if (r != 0)
-			return form_fail_storage(f, r);
-		if (f->tap != NULL && f->tap(f->tap_arg, data, len) != 0)
-			return form_fail(f, 503, "internal", "the artifact "
-			    "could not be read as it arrived; try again");
+			return form_storage_failed(f, r);
 		return 0;
 	}
 	return form_fail(f, 400, "invalid_form", "data outside of a field");
@@ -304,7 +304,7 @@ form_finish(struct form *f)
 		    "the file as form field 'artifact'");
 	if ((r = cas_upload_finish(f->upload, f->sha256, &f->size)) != 0) {
 		f->upload = NULL;
-		return form_fail_storage(f, r);
+		return form_storage_failed(f, r);
 	}
 	f->upload = NULL;
 	f->artifact_done = 1;

@@ -55,7 +55,9 @@ void form_init(struct form *f, struct cas *cas, uint64_t max_artifact);
 /* Sets the check that runs before the artifact is stored. */
 void form_set_check(struct form *f, form_check_fn fn, void *arg);
 /* Sets the tap that sees the artifact's bytes in order (the check may
- * set it, once it knows what the artifact is to be). */
+ * set it, once it knows what the artifact is to be), on the thread that
+ * takes the artifact's SHA-256 (cas_upload_tap, CAS_TAP_WRITER): it has
+ * seen them all once cas_upload_flush() returned. */
 void form_set_tap(struct form *f, int (*fn)(void *arg, const void *p,
     size_t n), void *arg);
 /* 0: read this field; <0: stop (f->status says why). filename is set for
@@ -72,6 +74,9 @@ void form_fail_parse(struct form *f);
  * answered, so that a client that has its answer finds nothing of its
  * upload left. */
 void form_discard_upload(struct form *f);
+/* The artifact could not be stored (r from the artifact store): f's
+ * status, code and message say so, 507 for a full disk. -1. */
+int form_storage_failed(struct form *f, int r);
 /* Removes an unfinished upload; accepts a form never started. */
 void form_free(struct form *f);
 /* The value of a top-level text field, or NULL. */

@@ -717,7 +717,8 @@ workflow_ac_program(const json_t *params, const char *description,
 static int
 workflow_ac_record(const json_t *policy, const json_t *params,
     const char *description, const char *format, const char *alg,
-    const char *digest, json_t **out, char *msg, size_t len)
+    const char *digest, const char *recorded, json_t **out, char *msg,
+    size_t len)
 {
 	const char *fixed = json_string_value(json_object_get(policy,
 	    "signatureMode"));
@@ -744,10 +745,11 @@ workflow_ac_record(const json_t *policy, const json_t *params,
 	if ((r = workflow_ac_program(params, description, program,
 	    sizeof(program), msg, len)) != 0)
 		return r;
-	*out = json_pack("{s:s, s:s, s:s, s:s, s:s*}", "format", format,
+	*out = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s*}", "format", format,
 	    "digestAlgorithm", alg, "digest", digest, "signatureMode",
 	    fixed != NULL ? fixed : asked != NULL ? asked : "replace",
-	    "programName", program[0] ? program : NULL);
+	    "programName", program[0] ? program : NULL,
+	    "recorded", recorded != NULL && recorded[0] ? recorded : NULL);
 	return *out != NULL ? 0 : SIGNET_ERR_NOMEM;
 }
 
@@ -930,7 +932,8 @@ workflow_submit(struct store *s, const struct principal *p,
 	}
 	if (sub->ac_format != NULL && (r = workflow_ac_record(policy,
 	    sub->parameters, sub->description, sub->ac_format,
-	    sub->ac_digest_algorithm, sub->ac_digest, &ac, msg, len)) != 0)
+	    sub->ac_digest_algorithm, sub->ac_digest, sub->ac_recorded, &ac,
+	    msg, len)) != 0)
 		goto out;
 	if (sub->hash != NULL &&
 	    (r = workflow_hash_fits(t, policy, sub->hash, msg, len)) != 0)
@@ -1100,7 +1103,8 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 		    json_string_value(json_object_get(old_ac, "format")),
 		    json_string_value(json_object_get(old_ac,
 		    "digestAlgorithm")), json_string_value(json_object_get(
-		    old_ac, "digest")), &ac, msg, len);
+		    old_ac, "digest")), json_string_value(json_object_get(
+		    old_ac, "recorded")), &ac, msg, len);
 		json_decref(params);
 		if (r != 0)
 			goto out;

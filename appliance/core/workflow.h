@@ -75,6 +75,9 @@ struct workflow_submission {
 	const char *ac_format;
 	const char *ac_digest_algorithm;
 	const char *ac_digest;
+	/* what the container's reader noted besides (format_streamed);
+	 * may be NULL */
+	const char *ac_recorded;
 	uint64_t owed_bytes;		/* what accepted work will still write
 					 * (store_admit) */
 	const char *idempotency_key;	/* may be NULL; a repeat of the same

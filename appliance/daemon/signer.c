@@ -250,6 +250,7 @@ signer_ac_job(struct store_txn *t, const json_t *rec, const char *project,
 		return SIGNET_ERR_INVALID;
 	}
 	job->ac_digest = dg;
+	job->ac_recorded = json_string_value(json_object_get(ac, "recorded"));
 	mode = json_string_value(json_object_get(ac, "signatureMode"));
 	job->append = mode != NULL && strcmp(mode, "append") == 0;
 	job->program_name = json_string_value(json_object_get(ac,

@@ -12,11 +12,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "bulk.h"
 #include "cas.h"
 #include "log.h"
-
-/* Writes are gathered into large blocks: fewer system calls per GiB. */
-#define CAS_WRITE_BUF (256 * 1024)
 
 struct cas {
 	char *root;	/* .../artifacts */
@@ -29,11 +27,15 @@ struct cas_upload {
 	struct cas *c;
 	int fd;
 	char name[64];	/* in tmp/ */
-	EVP_MD_CTX *md;
+	EVP_MD_CTX *md;		/* fed by the writer, in file order */
 	uint64_t size;
 	uint64_t max;
-	size_t buffered;
-	unsigned char *buf;
+	struct bulk_writer *w;
+	int flushed;		/* everything written: no more bytes */
+	int (*tap)(void *, const void *, size_t);	/* CAS_TAP_CALLER */
+	void *tap_arg;
+	int (*beside)(void *, const void *, size_t);	/* CAS_TAP_WRITER */
+	void *beside_arg;
 };
 
 int
@@ -138,6 +140,19 @@ cas_close(struct cas *c)
 	free(c);
 }
 
+/* The name is the SHA-256 of what reaches the disk: the writer's thread
+ * hashes each block just before it writes it, and hands it to the tap
+ * beside. */
+static int
+cas_hash(void *arg, const void *p, size_t n)
+{
+	struct cas_upload *u = arg;
+
+	if (EVP_DigestUpdate(u->md, p, n) != 1)
+		return SIGNET_ERR_CRYPTO;
+	return u->beside != NULL ? u->beside(u->beside_arg, p, n) : 0;
+}
+
 int
 cas_upload_begin(struct cas *c, uint64_t max_size, struct cas_upload **out)
 {
@@ -151,8 +166,7 @@ cas_upload_begin(struct cas *c, uint64_t max_size, struct cas_upload **out)
 	u->c = c;
 	u->fd = -1;
 	u->max = max_size;
-	if ((u->buf = malloc(CAS_WRITE_BUF)) == NULL ||
-	    (u->md = EVP_MD_CTX_new()) == NULL ||
+	if ((u->md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1 ||
 	    RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		cas_upload_abort(u);
@@ -172,58 +186,49 @@ cas_upload_begin(struct cas *c, uint64_t max_size, struct cas_upload **out)
 		cas_upload_abort(u);
 		return cas_errno(e);
 	}
-	*out = u;
-	return 0;
-}
-
-static int
-cas_write_all(int fd, const unsigned char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w < 0) {
-			int e = errno;
-
-			if (e == EINTR)
-				continue;
-			log_err("cas: write: %s", strerror(e));
-			return cas_errno(e);
-		}
-		p += w;
-		n -= (size_t)w;
+	if (bulk_writer_new(u->fd, cas_hash, u, &u->w) != 0) {
+		cas_upload_abort(u);
+		return SIGNET_ERR_NOMEM;
 	}
+	*out = u;
 	return 0;
 }
 
 int
 cas_upload_write(struct cas_upload *u, const void *p, size_t n)
 {
-	const unsigned char *b = p;
-	size_t take;
 	int r;
 
+	if (u->flushed)
+		return SIGNET_ERR_INTERNAL;
 	if (n > u->max || u->size > u->max - n)
 		return SIGNET_ERR_TOO_LARGE;
-	if (EVP_DigestUpdate(u->md, p, n) != 1)
-		return SIGNET_ERR_CRYPTO;
 	u->size += n;
-	while (n > 0) {
-		take = CAS_WRITE_BUF - u->buffered;
-		if (take > n)
-			take = n;
-		memcpy(u->buf + u->buffered, b, take);
-		u->buffered += take;
-		b += take;
-		n -= take;
-		if (u->buffered == CAS_WRITE_BUF) {
-			if ((r = cas_write_all(u->fd, u->buf, u->buffered)) != 0)
-				return r;
-			u->buffered = 0;
-		}
+	if (u->tap != NULL && (r = u->tap(u->tap_arg, p, n)) != 0)
+		return r;
+	return bulk_write(u->w, p, n);
+}
+
+void
+cas_upload_tap(struct cas_upload *u, enum cas_tap where,
+    int (*fn)(void *arg, const void *p, size_t n), void *arg)
+{
+	if (where == CAS_TAP_WRITER) {
+		u->beside = fn;
+		u->beside_arg = arg;
+		return;
 	}
-	return 0;
+	u->tap = fn;
+	u->tap_arg = fn != NULL ? arg : NULL;
+}
+
+int
+cas_upload_flush(struct cas_upload *u)
+{
+	if (u->flushed)
+		return 0;
+	u->flushed = 1;
+	return bulk_writer_finish(u->w);
 }
 
 uint64_t
@@ -236,36 +241,23 @@ cas_upload_size(const struct cas_upload *u)
  * copy_file_range() would move the bytes inside the kernel, but the
  * artifact store names a file by its SHA-256, so every byte has to pass
  * through user space to be hashed anyway; copying in the kernel and then
- * reading the copy back to hash it reads the data twice. A bounded
- * buffer read once, hashed and written is the cheaper of the two.
+ * reading the copy back to hash it reads the data twice. The bulk reader
+ * reads ahead while the writer hashes and writes behind.
  */
 int
 cas_upload_copy(struct cas_upload *u, int fd, uint64_t off, uint64_t len)
 {
-	unsigned char *buf;
-	size_t want;
-	ssize_t n;
-	int r = 0;
+	struct bulk_reader *rd;
+	const uint8_t *p;
+	size_t n;
+	int r;
 
-	if ((buf = malloc(CAS_WRITE_BUF)) == NULL)
-		return SIGNET_ERR_NOMEM;
-	while (len > 0 && r == 0) {
-		want = len < CAS_WRITE_BUF ? (size_t)len : CAS_WRITE_BUF;
-		n = pread(fd, buf, want, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			log_err("cas: read: %s", strerror(errno));
-			r = SIGNET_ERR_IO;
-		} else if (n == 0) {
-			r = SIGNET_ERR_TRUNCATED;
-		} else {
-			r = cas_upload_write(u, buf, (size_t)n);
-			off += (uint64_t)n;
-			len -= (uint64_t)n;
-		}
-	}
-	free(buf);
+	if ((r = bulk_reader_new(fd, off, len, &rd)) != 0)
+		return r;
+	while ((r = bulk_read(rd, &p, &n)) == 0 && n > 0)
+		if ((r = cas_upload_write(u, p, n)) != 0)
+			break;
+	bulk_reader_free(rd);
 	return r;
 }
 
@@ -275,9 +267,8 @@ cas_upload_open_read(struct cas_upload *u, int *fd)
 	int r;
 
 	*fd = -1;
-	if ((r = cas_write_all(u->fd, u->buf, u->buffered)) != 0)
+	if ((r = cas_upload_flush(u)) != 0)
 		return r;
-	u->buffered = 0;
 	if ((*fd = openat(u->c->tmpfd, u->name, O_RDONLY | O_CLOEXEC)) < 0) {
 		log_err("cas: open tmp/%s: %s", u->name, strerror(errno));
 		return SIGNET_ERR_IO;
@@ -303,9 +294,8 @@ cas_upload_finish(struct cas_upload *u, char hex[CAS_HEX_LEN + 1],
 	char sub[3];
 	int subfd = -1, r = SIGNET_ERR_IO;
 
-	if ((r = cas_write_all(u->fd, u->buf, u->buffered)) != 0)
+	if ((r = cas_upload_flush(u)) != 0)
 		goto out;
-	u->buffered = 0;
 	r = SIGNET_ERR_IO;
 	if (fdatasync(u->fd) != 0) {
 		r = cas_errno(errno);
@@ -349,12 +339,12 @@ cas_upload_abort(struct cas_upload *u)
 {
 	if (u == NULL)
 		return;
+	bulk_writer_free(u->w);
 	if (u->fd >= 0)
 		close(u->fd);
 	if (u->name[0] != '\0')
 		(void)unlinkat(u->c->tmpfd, u->name, 0);
 	EVP_MD_CTX_free(u->md);
-	free(u->buf);
 	free(u);
 }
 

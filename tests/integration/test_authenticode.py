@@ -52,6 +52,7 @@ def ac(instance, tmp_path_factory):
             pol("ac-test", cert="test-signing"),
             pol("cms-only", artifactConfigurations=["detached-cms"]),
             pol("ac-ts", timestamp="builtin"),
+            pol("ac-approve", requiredApprovals=1, approvers=["officer"]),
         ]})
     path = tmp_path_factory.mktemp("ac") / "ac.json"
     path.write_text(json.dumps(doc))
@@ -525,6 +526,55 @@ def test_pe_with_appended_data(instance, ac, tmp_path):
     p.write_bytes(signed.content)
     verify(p, ac["root"])
     assert b"SIGNET-PAYLOAD" * 100 in signed.content
+
+
+def test_pe_stored_file_changed_is_not_signed(instance, ac, tmp_path):
+    """A PE image is signed over the Authenticode digest recorded when it
+    was submitted, and the signed file is checked to carry that digest as
+    it is written: a stored file changed on disk while the request waited
+    for approval fails the request and leaves no signed file. The same
+    image untouched, in the same state, completes."""
+    data = mingw(tmp_path, "x86_64-w64-mingw32-gcc", HELLO_C, "app.exe")
+    data += bytes(range(256)) * 64
+    officer = instance.login("officer")
+    rids = []
+    for _ in range(2):
+        r = instance.submit(data, project=PROJECT, policy="ac-approve",
+                            filename="app.exe",
+                            fields={"artifactConfigurationSlug":
+                                    "authenticode-pe"})
+        assert r.status_code == 201, r.text
+        rids.append(r.json()["id"])
+    req = instance.get_request(rids[0])
+    assert req["workflowStatus"] == "WaitingForApproval", req
+    digest = req["unsignedArtifact"]["sha256"]
+    stored = (instance.state / "artifacts" / "sha256" / digest[:2] / digest)
+    # both requests share the one stored file: approve the control first
+    r = officer.post(instance.api(f"/signing-requests/{rids[1]}/approve"),
+                     json={"comment": "control"}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert instance.wait_final(rids[1])["status"] == "Completed"
+    good = instance.session().get(
+        instance.api(f"/signing-requests/{rids[1]}/signed-artifact"))
+    assert good.status_code == 200, good.text
+    p = tmp_path / "good.exe"
+    p.write_bytes(good.content)
+    verify(p, ac["root"])
+    # a byte of the overlay changed where it is kept
+    raw = bytearray(stored.read_bytes())
+    raw[len(raw) - 100] ^= 0xff
+    stored.chmod(0o600)
+    stored.write_bytes(bytes(raw))
+    r = officer.post(instance.api(f"/signing-requests/{rids[0]}/approve"),
+                     json={"comment": "changed"}, timeout=30)
+    assert r.status_code == 200, r.text
+    final = instance.wait_final(rids[0])
+    assert final["status"] == "Failed", final
+    assert "not the one recorded" in final.get("failureReason", ""), final
+    assert not final.get("signedArtifact"), final
+    r = instance.session().get(
+        instance.api(f"/signing-requests/{rids[0]}/signed-artifact"))
+    assert r.status_code in (404, 409), r.text
 
 
 def test_pe_append_nested(instance, ac, tmp_path):

@@ -194,7 +194,7 @@ embed_file(const char *in, const char *p7path, const char *out, int append,
     struct ac_msg *m, size_t *calls)
 {
 	struct fsink fs;
-	struct ac_sink sink = { fs_write, fs_copy, &fs };
+	struct ac_sink sink = { .write = fs_write, .copy = fs_copy, .arg = &fs };
 	unsigned char *p7;
 	size_t p7len;
 	uint64_t size;
@@ -499,6 +499,122 @@ test_append_unsigned(void **state)
 	assert_memory_equal(a, b, alen);
 	free(a);
 	free(b);
+}
+
+/* The stream's notes of file p (ac_pe_stream_sums); *cs_ok: its
+ * CheckSum is right. */
+static void
+stream_sums(const char *p, char sums[AC_PE_SUMS_LEN], int *cs_ok)
+{
+	unsigned char dg[EVP_MAX_MD_SIZE], *buf;
+	struct ac_pe_stream *s;
+	struct ac_msg m;
+	size_t len;
+
+	buf = slurp(p, &len);
+	assert_int_equal(ac_pe_stream_new(EVP_sha256(), &s), 0);
+	assert_int_equal(ac_pe_stream_update(s, buf, len), 0);
+	assert_int_equal(ac_pe_stream_final(s, dg, &m), 0);
+	assert_int_equal(ac_pe_stream_sums(s, sums, AC_PE_SUMS_LEN), 0);
+	*cs_ok = ac_pe_stream_checksum_ok(s);
+	ac_pe_stream_free(s);
+	free(buf);
+}
+
+/* embed_recorded() of p7path into in with the sums given, to out */
+static int
+embed_recorded_file(const char *in, const char *p7path, const char *out,
+    int keep, const char *sums)
+{
+	struct fsink fs;
+	struct ac_sink sink = { .write = fs_write, .copy = fs_copy, .arg = &fs };
+	struct ac_msg m;
+	unsigned char *p7;
+	size_t p7len;
+	uint64_t size;
+	int fd, r;
+
+	p7 = slurp(p7path, &p7len);
+	fd = open_size(in, &size);
+	fs.fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fs.calls = 0;
+	assert_true(fs.fd >= 0);
+	r = ac_pe_format.embed_recorded(fd, size, keep, p7, p7len, sums,
+	    &sink, &m);
+	close(fs.fd);
+	close(fd);
+	free(p7);
+	return r;
+}
+
+/*
+ * The CheckSum from the sums recorded while a file streamed in gives the
+ * very file the pass over it gives: unsigned, with an overlay, of odd
+ * length, signed (replaced, and kept beside); the signed file's stream
+ * finds its CheckSum right. Sums of another file give a wrong CheckSum,
+ * which the stream over the result sees; text that is no sums is
+ * ignored (the pass is made).
+ */
+static void
+test_embed_recorded(void **state)
+{
+	static const char *const files[] = { "pe64.exe", "overlay.exe",
+	    "odd.exe", "pe64.exe.sha256.signed" };
+	char in[PATH_MAX], p7p[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+	char sums[AC_PE_SUMS_LEN], other[AC_PE_SUMS_LEN];
+	unsigned char *x, *y;
+	size_t xl, yl, i;
+	struct ac_msg m;
+	int keep, ok;
+
+	(void)state;
+	/* an odd length: the overlay one byte longer */
+	path(in, sizeof(in), "overlay.exe");
+	x = slurp(in, &xl);
+	x = realloc(x, xl + 1);
+	x[xl] = 0x5a;
+	path(a, sizeof(a), "odd.exe");
+	spit(a, x, xl + 1);
+	free(x);
+	path(p7p, sizeof(p7p), "pe64.exe.sha512.p7");
+	path(in, sizeof(in), "pe32.exe");
+	stream_sums(in, other, &ok);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		for (keep = 0; keep <= 1; keep++) {
+			path(in, sizeof(in), "%s", files[i]);
+			path(a, sizeof(a), "%s.pass", files[i]);
+			path(b, sizeof(b), "%s.recorded", files[i]);
+			stream_sums(in, sums, &ok);
+			assert_int_equal(embed_file(in, p7p, a, keep, &m,
+			    NULL), 0);
+			assert_int_equal(embed_recorded_file(in, p7p, b, keep,
+			    sums), 0);
+			x = slurp(a, &xl);
+			y = slurp(b, &yl);
+			assert_int_equal(xl, yl);
+			assert_memory_equal(x, y, xl);
+			free(x);
+			free(y);
+			assert_true(checksum_ok(b));
+			stream_sums(b, sums, &ok);
+			assert_true(ok);
+			/* another file's sums: a wrong CheckSum, seen */
+			assert_int_equal(embed_recorded_file(in, p7p, b, keep,
+			    other), 0);
+			assert_false(checksum_ok(b));
+			stream_sums(b, sums, &ok);
+			assert_false(ok);
+			/* no sums: the pass, the same file */
+			assert_int_equal(embed_recorded_file(in, p7p, b, keep,
+			    "not sums"), 0);
+			x = slurp(a, &xl);
+			y = slurp(b, &yl);
+			assert_int_equal(xl, yl);
+			assert_memory_equal(x, y, xl);
+			free(x);
+			free(y);
+		}
+	}
 }
 
 struct collect {
@@ -1010,7 +1126,7 @@ test_embed_refuses_empty(void **state)
 {
 	char p[PATH_MAX], out[PATH_MAX];
 	struct fsink fs = { -1, 0 };
-	struct ac_sink sink = { fs_write, fs_copy, &fs };
+	struct ac_sink sink = { .write = fs_write, .copy = fs_copy, .arg = &fs };
 	struct ac_msg m;
 	uint64_t size;
 	int fd;
@@ -1066,6 +1182,7 @@ main(void)
 		cmocka_unit_test(test_embed_osslsigncode),
 		cmocka_unit_test(test_embed_replace),
 		cmocka_unit_test(test_append_unsigned),
+		cmocka_unit_test(test_embed_recorded),
 		cmocka_unit_test(test_existing),
 		cmocka_unit_test(test_info),
 		cmocka_unit_test(test_detect),

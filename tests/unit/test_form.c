@@ -124,11 +124,27 @@ test_tap(void **state)
 	assert_int_equal(form_field(&x->f, "artifact", "a.bin"), 0);
 	assert_int_equal(form_data(&x->f, "MZ", 2), 0);
 	assert_int_equal(form_data(&x->f, "\x90\x00", 2), 0);
+	/* the tap runs beside the store's digest: all seen once flushed */
+	assert_int_equal(cas_upload_flush(x->f.upload), 0);
 	assert_int_equal(t.n, 4);
 	assert_memory_equal(t.seen, "MZ\x90\x00", 4);
-	t.refuse = 1;
+	/* the upload takes no more bytes after the flush */
 	assert_int_equal(form_data(&x->f, "x", 1), -1);
 	assert_int_equal(x->f.status, 503);
+}
+
+static void
+test_tap_refuses(void **state)
+{
+	struct fx *x = *state;
+	struct tap t = { "", 0, 1 };
+
+	slugs(&x->f);
+	form_set_tap(&x->f, tap_fn, &t);
+	assert_int_equal(form_field(&x->f, "artifact", "a.bin"), 0);
+	assert_int_equal(form_data(&x->f, "MZ", 2), 0);
+	/* a tap's error fails the upload */
+	assert_int_not_equal(cas_upload_flush(x->f.upload), 0);
 }
 
 static void
@@ -464,6 +480,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_complete_form),
 		T(test_tap),
+		T(test_tap_refuses),
 		T(test_artifact_too_large),
 		T(test_field_limits),
 		T(test_unknown_field),

@@ -21,6 +21,7 @@
  * offset or a size; the headers are read through the bounded reader and
  * the rest of the file in bounded chunks, never mapped or held.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #include <openssl/x509.h>
 
 #include "ac_pe.h"
+#include "bulk.h"
 #include "rd.h"
 #include "signet_limits.h"
 
@@ -101,6 +103,83 @@ struct pe_certs {
 	uint32_t clen[SIGNET_MAX_PE_SIGNATURES];
 };
 
+/*
+ * The optional header's CheckSum (the algorithm of imagehlp's
+ * CheckSumMappedFile): the file's 16-bit little-endian words summed with
+ * the carries folded back in, CheckSum itself counted as zero, plus the
+ * file's length.
+ */
+struct pe_sum {
+	uint64_t acc;		/* the words' sum, folded at the end: the
+				 * same as folding after each word */
+	uint64_t n;		/* bytes summed */
+	uint8_t lo;		/* a word's first byte, while n is odd */
+};
+
+static void
+pe_sum_add(struct pe_sum *s, const uint8_t *p, size_t len)
+{
+	uint64_t x, lanes = 0;
+	size_t i = 0, run = 0;
+
+	if (len > 0 && s->n % 2 != 0) {
+		s->acc += (uint32_t)s->lo | (uint32_t)p[0] << 8;
+		i = 1;
+	}
+	/* eight bytes at a time: four little-endian words summed in two
+	 * 32-bit lanes, emptied before a lane could overflow */
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&x, p + i, 8);
+		x = le64toh(x);
+		lanes += (x & 0x0000ffff0000ffffULL) +
+		    (x >> 16 & 0x0000ffff0000ffffULL);
+		if (++run == 32768) {
+			s->acc += (lanes & 0xffffffffULL) + (lanes >> 32);
+			lanes = 0;
+			run = 0;
+		}
+	}
+	s->acc += (lanes & 0xffffffffULL) + (lanes >> 32);
+	for (; i + 1 < len; i += 2)
+		s->acc += (uint32_t)p[i] | (uint32_t)p[i + 1] << 8;
+	if (i < len)
+		s->lo = p[i];
+	s->n += len;
+}
+
+static uint32_t
+pe_sum_end(struct pe_sum *s)
+{
+	uint64_t acc = s->acc;
+
+	if (s->n % 2 != 0)
+		acc += s->lo;
+	while (acc >> 16 != 0)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint32_t)(acc + s->n);
+}
+
+/* The sum as one number: a trailing odd byte counted as a word whose
+ * high byte is zero (what the zeros that pad a file to the table's
+ * boundary make of it). */
+static uint64_t
+pe_sum_value(const struct pe_sum *s)
+{
+	return s->acc + (s->n % 2 != 0 ? s->lo : 0);
+}
+
+/* What p[n] at file offset off adds to a sum, wherever it is. */
+static uint64_t
+pe_sum_at(uint64_t off, const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v += (uint64_t)p[i] << ((off + i) % 2 != 0 ? 8 : 0);
+	return v;
+}
+
 struct ac_pe_stream {
 	EVP_MD_CTX *ctx;
 	uint8_t *buf;		/* the header prefix */
@@ -115,6 +194,10 @@ struct ac_pe_stream {
 	 * pe_fit() finds, in the order check() tells them */
 	int cr;
 	struct ac_msg cmsg;
+	/* the CheckSum's sums, CheckSum and the certificate-table entry
+	 * counted as zeros: up to the table, and of everything fed */
+	struct pe_sum to_table, all;
+	uint8_t cs_was[4], dd_was[8];
 };
 
 static uint32_t
@@ -647,6 +730,8 @@ pe_body(struct ac_pe_stream *s, uint64_t off, const uint8_t *p, size_t n)
 		else if (s->h.cert_off - off < k)
 			k = (size_t)(s->h.cert_off - off);
 	}
+	pe_sum_add(&s->all, p, n);
+	pe_sum_add(&s->to_table, p, k);
 	if (k > 0 && ((q = pe_span(p, n, 0, k)) == NULL ||
 	    (e = pe_hash(s, q, k)) != 0))
 		return q == NULL ? SIGNET_ERR_INTERNAL : e;
@@ -686,6 +771,14 @@ pe_head_done(struct ac_pe_stream *s)
 	    (e = pe_hash(s, b, h->dd_off - h->cs_off - 4)) != 0 ||
 	    (e = pe_hash(s, c, h->prefix - h->dd_off - 8)) != 0)
 		return e;
+	/* summed with the two fields as zeros; what they held is kept */
+	memcpy(s->cs_was, s->buf + h->cs_off, 4);
+	memcpy(s->dd_was, s->buf + h->dd_off, 8);
+	memset(s->buf + h->cs_off, 0, 4);
+	memset(s->buf + h->dd_off, 0, 8);
+	pe_sum_add(&s->all, s->buf, h->prefix);
+	pe_sum_add(&s->to_table, s->buf, h->cert_len != 0 &&
+	    h->cert_off < h->prefix ? h->cert_off : h->prefix);
 	pe_certs_init(&s->certs, h->cert_len);
 	s->state = PS_BODY;
 	return pe_body(s, h->prefix, rest, s->have - h->prefix);
@@ -789,6 +882,32 @@ ac_pe_stream_final(struct ac_pe_stream *s, unsigned char *digest,
 	return 0;
 }
 
+int
+ac_pe_stream_sums(const struct ac_pe_stream *s, char *out, size_t len)
+{
+	int n;
+
+	if (s->state != PS_BODY)
+		return SIGNET_ERR_INVALID;
+	n = snprintf(out, len, "%016llx:%016llx",
+	    (unsigned long long)pe_sum_value(&s->to_table),
+	    (unsigned long long)pe_sum_value(&s->all));
+	return n > 0 && (size_t)n < len ? 0 : SIGNET_ERR_TOO_LARGE;
+}
+
+int
+ac_pe_stream_checksum_ok(const struct ac_pe_stream *s)
+{
+	struct pe_sum all = s->all;
+	uint32_t cs = (uint32_t)s->cs_was[0] | (uint32_t)s->cs_was[1] << 8 |
+	    (uint32_t)s->cs_was[2] << 16 | (uint32_t)s->cs_was[3] << 24;
+
+	if (s->state != PS_BODY)
+		return 0;
+	all.acc += pe_sum_at(s->h.dd_off, s->dd_was, sizeof(s->dd_was));
+	return pe_sum_end(&all) == cs;
+}
+
 /* ---- the format ---- */
 
 static int
@@ -833,8 +952,8 @@ pe_digest(int fd, uint64_t size, const EVP_MD *md, unsigned char *out,
     struct ac_msg *m)
 {
 	struct ac_pe_stream *s = NULL;
-	uint8_t *buf = NULL;
-	uint64_t off;
+	struct bulk_reader *rd = NULL;
+	const uint8_t *p;
 	size_t k;
 	int r;
 
@@ -842,18 +961,22 @@ pe_digest(int fd, uint64_t size, const EVP_MD *md, unsigned char *out,
 		PE_ERR(m, r, "the digest could not be set up");
 		goto out;
 	}
-	r = SIGNET_ERR_NOMEM;
-	if ((buf = malloc(PE_CHUNK)) == NULL)
+	if ((r = bulk_reader_new(fd, 0, size, &rd)) != 0) {
+		PE_ERR(m, r, "the file could not be read (%s)",
+		    signet_strerror(r));
 		goto out;
-	for (off = 0; off < size; off += k) {
-		k = size - off < PE_CHUNK ? (size_t)(size - off) : PE_CHUNK;
-		if ((r = pe_pread(fd, buf, k, off, m)) != 0 ||
-		    (r = ac_pe_stream_update(s, buf, k)) != 0)
+	}
+	while ((r = bulk_read(rd, &p, &k)) == 0 && k > 0)
+		if ((r = ac_pe_stream_update(s, p, k)) != 0)
 			goto out;
+	if (r != 0) {
+		PE_ERR(m, r, "the file could not be read (%s)",
+		    signet_strerror(r));
+		goto out;
 	}
 	r = ac_pe_stream_final(s, out, m);
 out:
-	free(buf);
+	bulk_reader_free(rd);
 	ac_pe_stream_free(s);
 	return r;
 }
@@ -1017,47 +1140,6 @@ ac_pe_info(int fd, uint64_t size, struct ac_pe_info *info, struct ac_msg *m)
 	return 0;
 }
 
-/*
- * The optional header's CheckSum (the algorithm of imagehlp's
- * CheckSumMappedFile): the file's 16-bit little-endian words summed with
- * the carries folded back in, CheckSum itself counted as zero, plus the
- * file's length.
- */
-struct pe_sum {
-	uint64_t acc;		/* the words' sum, folded at the end: the
-				 * same as folding after each word */
-	uint64_t n;		/* bytes summed */
-	uint8_t lo;		/* a word's first byte, while n is odd */
-};
-
-static void
-pe_sum_add(struct pe_sum *s, const uint8_t *p, size_t len)
-{
-	size_t i = 0;
-
-	if (len > 0 && s->n % 2 != 0) {
-		s->acc += (uint32_t)s->lo | (uint32_t)p[0] << 8;
-		i = 1;
-	}
-	for (; i + 1 < len; i += 2)
-		s->acc += (uint32_t)p[i] | (uint32_t)p[i + 1] << 8;
-	if (i < len)
-		s->lo = p[i];
-	s->n += len;
-}
-
-static uint32_t
-pe_sum_end(struct pe_sum *s)
-{
-	uint64_t acc = s->acc;
-
-	if (s->n % 2 != 0)
-		acc += s->lo;
-	while (acc >> 16 != 0)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint32_t)(acc + s->n);
-}
-
 /* Puts val[vn] over buf[n] where file offset at lands in the chunk that
  * starts at file offset off. */
 static void
@@ -1079,15 +1161,34 @@ pe_patch(uint8_t *buf, size_t n, uint64_t off, uint64_t at,
  * changed fields put in) and the new tail; the second pass writes them
  * through the sink, the unchanged ranges as copies.
  */
+/* Recorded sums ("<hex>:<hex>", ac_pe_stream_sums()); 0 or -1. */
+static int
+pe_parse_sums(const char *t, uint64_t *to_table, uint64_t *all)
+{
+	char *end;
+
+	if (t == NULL || strlen(t) != AC_PE_SUMS_LEN - 1 || t[16] != ':')
+		return -1;
+	errno = 0;
+	*to_table = strtoull(t, &end, 16);
+	if (errno != 0 || end != t + 16)
+		return -1;
+	*all = strtoull(t + 17, &end, 16);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
 static int
 pe_write(int fd, uint64_t size, int keep, const unsigned char *p7,
-    size_t len, const struct ac_sink *out, struct ac_msg *m)
+    size_t len, const char *sums, const struct ac_sink *out,
+    struct ac_msg *m)
 {
 	static const uint8_t zero[8];
 	struct pe_hdr h;
 	struct pe_sum sum = { 0 };
+	struct bulk_reader *rd = NULL;
 	uint8_t *buf = NULL, cs[4], dd[8], win[PE_WIN_CERT];
-	uint64_t base, off, outlen;
+	const uint8_t *p;
+	uint64_t base, head, outlen, rec_to, rec_all;
 	uint32_t pad, epad, elen, toff, tlen;
 	size_t k;
 	int r;
@@ -1141,17 +1242,35 @@ pe_write(int fd, uint64_t size, int keep, const unsigned char *p7,
 	pe_le32(dd, toff);
 	pe_le32(dd + 4, tlen);
 
-	/* first pass: the checksum */
-	if ((buf = malloc(PE_CHUNK)) == NULL)
-		return SIGNET_ERR_NOMEM;
-	for (off = 0; off < base; off += k) {
-		k = base - off < PE_CHUNK ? (size_t)(base - off) : PE_CHUNK;
-		if ((r = pe_pread(fd, buf, k, off, m)) != 0)
-			goto out;
-		pe_patch(buf, k, off, h.cs_off, zero, 4);
-		pe_patch(buf, k, off, h.dd_off, dd, sizeof(dd));
-		pe_sum_add(&sum, buf, k);
+	/* the checksum: from the sums recorded when the file streamed in,
+	 * or a first pass over the headers with the changed fields put in,
+	 * then the rest of the input as it is */
+	if (pe_parse_sums(sums, &rec_to, &rec_all) == 0 &&
+	    (base == size || (h.cert_len != 0 && base == h.cert_off))) {
+		sum.acc = (base == size ? rec_all : rec_to) +
+		    pe_sum_at(h.dd_off, dd, sizeof(dd));
+		sum.n = base;
+		goto tail;
 	}
+	head = base < h.dd_off + sizeof(dd) ? base : h.dd_off + sizeof(dd);
+	if ((buf = malloc((size_t)head)) == NULL)
+		return SIGNET_ERR_NOMEM;
+	if ((r = pe_pread(fd, buf, (size_t)head, 0, m)) != 0)
+		goto out;
+	pe_patch(buf, (size_t)head, 0, h.cs_off, zero, 4);
+	pe_patch(buf, (size_t)head, 0, h.dd_off, dd, sizeof(dd));
+	pe_sum_add(&sum, buf, (size_t)head);
+	if ((r = bulk_reader_new(fd, head, base - head, &rd)) != 0)
+		goto out;
+	while ((r = bulk_read(rd, &p, &k)) == 0 && k > 0)
+		pe_sum_add(&sum, p, k);
+	bulk_reader_free(rd);
+	if (r != 0) {
+		PE_ERR(m, r, "the file could not be read (%s)",
+		    signet_strerror(r));
+		goto out;
+	}
+tail:
 	pe_sum_add(&sum, zero, pad);
 	pe_sum_add(&sum, win, sizeof(win));
 	pe_sum_add(&sum, p7, len);
@@ -1189,15 +1308,70 @@ static int
 pe_embed(int fd, uint64_t size, const unsigned char *p7, size_t len,
     const struct ac_sink *out, struct ac_msg *m)
 {
-	return pe_write(fd, size, 0, p7, len, out, m);
+	return pe_write(fd, size, 0, p7, len, NULL, out, m);
+}
+
+static int
+pe_embed_recorded(int fd, uint64_t size, int keep, const unsigned char *p7,
+    size_t len, const char *recorded, const struct ac_sink *out,
+    struct ac_msg *m)
+{
+	return pe_write(fd, size, keep, p7, len, recorded, out, m);
 }
 
 int
 ac_pe_embed_append(int fd, uint64_t size, const unsigned char *p7,
     size_t len, const struct ac_sink *out, struct ac_msg *m)
 {
-	return pe_write(fd, size, 1, p7, len, out, m);
+	return pe_write(fd, size, 1, p7, len, NULL, out, m);
 }
+
+/* The signed image's digest as it is written: the stream reads the new
+ * certificate-table entry from the headers and leaves the table out. */
+static int
+pe_written_begin(const EVP_MD *md, void **state)
+{
+	struct ac_pe_stream *s;
+	int r = ac_pe_stream_new(md, &s);
+
+	*state = r == 0 ? s : NULL;
+	return r;
+}
+
+static int
+pe_written_feed(void *state, const void *p, size_t n)
+{
+	return ac_pe_stream_update(state, p, n);
+}
+
+static int
+pe_written_end(void *state, unsigned char *digest, struct ac_msg *m)
+{
+	return ac_pe_stream_final(state, digest, m);
+}
+
+static int
+pe_written_check(void *state, struct ac_msg *m)
+{
+	if (!ac_pe_stream_checksum_ok(state))
+		return PE_ERR(m, SIGNET_ERR_INTERNAL, "the signed file's "
+		    "CheckSum is not the file's checksum; it was not kept");
+	return 0;
+}
+
+static void
+pe_written_free(void *state)
+{
+	ac_pe_stream_free(state);
+}
+
+static const struct ac_written pe_written = {
+	.begin = pe_written_begin,
+	.feed = pe_written_feed,
+	.end = pe_written_end,
+	.check = pe_written_check,
+	.free = pe_written_free,
+};
 
 const struct ac_format ac_pe_format = {
 	.slug = "authenticode-pe",
@@ -1208,4 +1382,6 @@ const struct ac_format ac_pe_format = {
 	.indirect = pe_indirect,
 	.existing = pe_existing,
 	.embed = pe_embed,
+	.embed_recorded = pe_embed_recorded,
+	.written = &pe_written,
 };

@@ -39,6 +39,19 @@ int ac_pe_stream_update(struct ac_pe_stream *s, const void *p,
 int ac_pe_stream_final(struct ac_pe_stream *s, unsigned char *digest,
     struct ac_msg *m) SIGNET_WUR;
 void ac_pe_stream_free(struct ac_pe_stream *s);	/* accepts NULL */
+/* After final() returned 0: the partial sums of the optional header's
+ * CheckSum over the file (CheckSum and the certificate-table entry
+ * counted as zeros), up to the certificate table and of the whole file,
+ * as text for the request's record ("<hex>:<hex>", AC_PE_SUMS_LEN
+ * bytes with the NUL). Recorded at submission, they spare the signer
+ * the pass over the file that the new CheckSum would otherwise need
+ * (ac_pe_format.embed_recorded). */
+#define AC_PE_SUMS_LEN 34
+int ac_pe_stream_sums(const struct ac_pe_stream *s, char *out,
+    size_t len) SIGNET_WUR;
+/* After final() returned 0: 1 when the CheckSum field holds the file's
+ * checksum (a signed file as embed() wrote it does), else 0. */
+int ac_pe_stream_checksum_ok(const struct ac_pe_stream *s);
 
 /* Facts about a checked image, for the request's details and the
  * builder. efi: the subsystem is one of UEFI's (application, boot

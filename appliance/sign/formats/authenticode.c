@@ -791,19 +791,40 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 	unsigned char dg[EVP_MAX_MD_SIZE], *old = NULL, *ind = NULL,
 	    *sig = NULL, *both = NULL;
 	size_t oldlen = 0, ilen = 0, siglen = 0, bothlen = 0;
-	int mdlen = EVP_MD_get_size(o->md), r;
+	int mdlen = EVP_MD_get_size(o->md), r, rec;
+	void *tap = NULL;
 
 	memset(res, 0, sizeof(*res));
-	if ((r = ac_check_digest(f, fd, size, o->md, dg, m)) != 0)
-		goto out;
-	/* what approvers decided over is what is signed: the file was read
-	 * again, and its digest must be the one recorded at submission */
-	if (o->expect != NULL && (o->expect_len != (size_t)mdlen ||
-	    CRYPTO_memcmp(o->expect, dg, (size_t)mdlen) != 0)) {
-		ac_say(m, "the file's Authenticode digest is not the one "
-		    "recorded when it was submitted");
+	if (o->expect != NULL && o->expect_len != (size_t)mdlen) {
+		ac_say(m, "the recorded Authenticode digest is not one of the "
+		    "policy's digest algorithm");
 		r = SIGNET_ERR_CONFLICT;
 		goto out;
+	}
+	if (o->expect != NULL && f->written != NULL && out->tap != NULL) {
+		/* what approvers decided over is what is signed: the digest
+		 * recorded at submission, and the signed file is checked to
+		 * carry it as it is written (below) */
+		if ((r = f->check(fd, size, m)) != 0)
+			goto out;
+		memcpy(dg, o->expect, (size_t)mdlen);
+		if ((r = f->written->begin(o->md, &tap)) != 0) {
+			ac_say(m, "the digest could not be set up");
+			goto out;
+		}
+		out->tap(out->arg, f->written->feed, tap);
+	} else {
+		if ((r = ac_check_digest(f, fd, size, o->md, dg, m)) != 0)
+			goto out;
+		/* the file was read again, and its digest must be the one
+		 * recorded at submission */
+		if (o->expect != NULL &&
+		    CRYPTO_memcmp(o->expect, dg, (size_t)mdlen) != 0) {
+			ac_say(m, "the file's Authenticode digest is not the "
+			    "one recorded when it was submitted");
+			r = SIGNET_ERR_CONFLICT;
+			goto out;
+		}
 	}
 	if ((r = f->existing(fd, size, &old, &oldlen, m)) != 0)
 		goto out;
@@ -814,8 +835,9 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 		if ((r = o->signatures(fd, size, ac_by_one, &by, m)) < 0)
 			goto out;
 		if (by.hit) {
+			/* the stored file is the result: nothing to write */
 			res->unchanged = 1;
-			r = out->copy(out->arg, fd, 0, size);
+			r = 0;
 			goto out;
 		}
 		r = 0;
@@ -828,9 +850,10 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 			goto out;
 		}
 		if (r == 1) {
-			/* signed by this certificate already: not twice */
+			/* signed by this certificate already: not twice, and
+			 * the stored file is the result */
 			res->unchanged = 1;
-			r = out->copy(out->arg, fd, 0, size);
+			r = 0;
 			goto out;
 		}
 	}
@@ -844,9 +867,12 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 		    signet_strerror(r));
 		goto out;
 	}
+	rec = o->recorded != NULL && f->embed_recorded != NULL;
 	if (o->append && old != NULL && o->embed_append != NULL) {
 		res->beside = 1;
-		r = o->embed_append(fd, size, sig, siglen, out, m);
+		r = rec ? f->embed_recorded(fd, size, 1, sig, siglen,
+		    o->recorded, out, m) :
+		    o->embed_append(fd, size, sig, siglen, out, m);
 	} else if (o->append && old != NULL) {
 		if ((r = ac_nest(old, oldlen, sig, siglen, &both,
 		    &bothlen)) != 0) {
@@ -855,11 +881,34 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 			goto out;
 		}
 		res->nested = 1;
-		r = f->embed(fd, size, both, bothlen, out, m);
+		r = rec ? f->embed_recorded(fd, size, 0, both, bothlen,
+		    o->recorded, out, m) :
+		    f->embed(fd, size, both, bothlen, out, m);
 	} else {
-		r = f->embed(fd, size, sig, siglen, out, m);
+		r = rec ? f->embed_recorded(fd, size, 0, sig, siglen,
+		    o->recorded, out, m) :
+		    f->embed(fd, size, sig, siglen, out, m);
+	}
+	if (r == 0 && tap != NULL) {
+		unsigned char got[EVP_MAX_MD_SIZE];
+
+		out->tap(out->arg, NULL, NULL);
+		if ((r = f->written->end(tap, got, m)) != 0)
+			goto out;
+		if (CRYPTO_memcmp(got, dg, (size_t)mdlen) != 0) {
+			ac_say(m, "the stored file's Authenticode digest is not "
+			    "the one recorded when it was submitted; the "
+			    "signed file was not kept");
+			r = SIGNET_ERR_CONFLICT;
+		} else if (f->written->check != NULL) {
+			r = f->written->check(tap, m);
+		}
 	}
 out:
+	if (tap != NULL) {
+		out->tap(out->arg, NULL, NULL);
+		f->written->free(tap);
+	}
 	OPENSSL_free(old);
 	OPENSSL_free(ind);
 	OPENSSL_free(sig);
@@ -879,10 +928,17 @@ ac_cas_copy(void *arg, int fd, uint64_t off, uint64_t len)
 	return cas_upload_copy(arg, fd, off, len);
 }
 
+static void
+ac_cas_tap(void *arg, int (*fn)(void *, const void *, size_t), void *fnarg)
+{
+	cas_upload_tap(arg, CAS_TAP_CALLER, fn, fnarg);
+}
+
 void
 ac_sink_cas(struct ac_sink *s, struct cas_upload *u)
 {
 	s->write = ac_cas_write;
 	s->copy = ac_cas_copy;
+	s->tap = ac_cas_tap;
 	s->arg = u;
 }

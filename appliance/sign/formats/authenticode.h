@@ -34,7 +34,24 @@ struct ac_msg {
 struct ac_sink {
 	int (*write)(void *arg, const void *p, size_t n);
 	int (*copy)(void *arg, int fd, uint64_t off, uint64_t len);
+	/* Optional: every byte written from now on is also handed to fn,
+	 * in order (the digest of the signed file as it is written). */
+	void (*tap)(void *arg, int (*fn)(void *, const void *, size_t),
+	    void *fnarg);
 	void *arg;
+};
+
+/* A digest taken from a signed file's bytes as embed() writes them: the
+ * signature it embeds is left out by the format's own rules, so it is
+ * the digest of the file that was submitted. */
+struct ac_written {
+	int (*begin)(const EVP_MD *md, void **state);
+	int (*feed)(void *state, const void *p, size_t n);
+	int (*end)(void *state, unsigned char *digest, struct ac_msg *m);
+	/* Optional: what else the written file must be (after end(), its
+	 * digest found right); 0 or an error with m set. */
+	int (*check)(void *state, struct ac_msg *m);
+	void (*free)(void *state);
 };
 
 struct ac_format {
@@ -64,6 +81,18 @@ struct ac_format {
 	/* Writes the file with p7 as its signature, replacing any it had. */
 	int (*embed)(int fd, uint64_t size, const unsigned char *p7,
 	    size_t len, const struct ac_sink *out, struct ac_msg *m);
+	/* Optional (NULL: not offered): the digest of what embed() writes.
+	 * With it a file whose digest was recorded at submission is signed
+	 * over that digest and checked once, on the signed file as it is
+	 * written, instead of being read once more before signing. */
+	const struct ac_written *written;
+	/* Optional: embed() (keep: beside the signatures the file has, as
+	 * ac_pe_embed_append()) with what the format's reader recorded
+	 * while the file streamed in (ac_sign_opts.recorded), which spares
+	 * it a pass over the file. Text it does not take is ignored. */
+	int (*embed_recorded)(int fd, uint64_t size, int keep,
+	    const unsigned char *p7, size_t len, const char *recorded,
+	    const struct ac_sink *out, struct ac_msg *m);
 };
 
 /* --- the SignedData builder (authenticode.c) ------------------------ */
@@ -92,6 +121,9 @@ struct ac_sign_opts {
 	/* the Authenticode digest recorded at submission; NULL: none */
 	const unsigned char *expect;
 	size_t expect_len;
+	/* what the container's reader recorded at submission besides
+	 * (ac_format.embed_recorded); NULL: nothing */
+	const char *recorded;
 	/* Containers with several signatures side by side (a UEFI image's
 	 * certificate table): every one of them, for the already-signed
 	 * check (NULL: existing() alone); and, for append, one more

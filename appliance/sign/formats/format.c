@@ -226,6 +226,7 @@ format_ac_sign(const struct format_job *job, const struct format_key *key,
 	o.request_id = job->request_id;
 	o.expect = job->ac_digest;
 	o.expect_len = job->ac_digest_len;
+	o.recorded = job->ac_recorded;
 	o.timestamp = job->timestamp;
 	o.timestamp_arg = job->timestamp_arg;
 	/* a PE image may carry several certificate table entries, all of

@@ -38,6 +38,7 @@ struct format_job {
 	const EVP_MD *md;
 	const unsigned char *ac_digest;	/* NULL: none recorded */
 	size_t ac_digest_len;
+	const char *ac_recorded;	/* ac_sign_opts.recorded; may be NULL */
 	int append;
 	const char *program_name;	/* may be NULL */
 	const char *url;		/* may be NULL */
@@ -123,6 +124,9 @@ struct format_streamed {
 	int r;				/* the stream's verdict */
 	unsigned char digest[EVP_MAX_MD_SIZE];
 	char msg[256];			/* why, when r != 0 */
+	/* what the reader noted besides, for the signer
+	 * (ac_sign_opts.recorded); "" when nothing */
+	char recorded[64];
 };
 /* For the audit: every signature in a file signed with Authenticode
  * container `slug` (a UEFI image's every certificate table entry, and
