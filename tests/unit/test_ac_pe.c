@@ -189,9 +189,11 @@ fs_copy(void *arg, int fd, uint64_t off, uint64_t len)
 
 /* embed() (append: ac_pe_embed_append()) of the PKCS#7 in p7path into
  * in, written to out. */
+/* embed() (append: ac_pe_embed_append()), or with sums given
+ * embed_recorded(), of the PKCS#7 in p7path into in, written to out. */
 static int
-embed_file(const char *in, const char *p7path, const char *out, int append,
-    struct ac_msg *m, size_t *calls)
+embed_with(const char *in, const char *p7path, const char *out, int append,
+    const char *sums, struct ac_msg *m, size_t *calls)
 {
 	struct fsink fs;
 	struct ac_sink sink = { .write = fs_write, .copy = fs_copy, .arg = &fs };
@@ -205,7 +207,10 @@ embed_file(const char *in, const char *p7path, const char *out, int append,
 	fs.fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	fs.calls = 0;
 	assert_true(fs.fd >= 0);
-	if (append)
+	if (sums != NULL)
+		r = ac_pe_format.embed_recorded(fd, size, append, p7, p7len,
+		    sums, &sink, m);
+	else if (append)
 		r = ac_pe_embed_append(fd, size, p7, p7len, &sink, m);
 	else
 		r = ac_pe_format.embed(fd, size, p7, p7len, &sink, m);
@@ -215,6 +220,13 @@ embed_file(const char *in, const char *p7path, const char *out, int append,
 	if (calls != NULL)
 		*calls = fs.calls;
 	return r;
+}
+
+static int
+embed_file(const char *in, const char *p7path, const char *out, int append,
+    struct ac_msg *m, size_t *calls)
+{
+	return embed_with(in, p7path, out, append, NULL, m, calls);
 }
 
 static int
@@ -521,32 +533,6 @@ stream_sums(const char *p, char sums[AC_PE_SUMS_LEN], int *cs_ok)
 	free(buf);
 }
 
-/* embed_recorded() of p7path into in with the sums given, to out */
-static int
-embed_recorded_file(const char *in, const char *p7path, const char *out,
-    int keep, const char *sums)
-{
-	struct fsink fs;
-	struct ac_sink sink = { .write = fs_write, .copy = fs_copy, .arg = &fs };
-	struct ac_msg m;
-	unsigned char *p7;
-	size_t p7len;
-	uint64_t size;
-	int fd, r;
-
-	p7 = slurp(p7path, &p7len);
-	fd = open_size(in, &size);
-	fs.fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	fs.calls = 0;
-	assert_true(fs.fd >= 0);
-	r = ac_pe_format.embed_recorded(fd, size, keep, p7, p7len, sums,
-	    &sink, &m);
-	close(fs.fd);
-	close(fd);
-	free(p7);
-	return r;
-}
-
 /*
  * The CheckSum from the sums recorded while a file streamed in gives the
  * very file the pass over it gives: unsigned, with an overlay, of odd
@@ -587,8 +573,8 @@ test_embed_recorded(void **state)
 			stream_sums(in, sums, &ok);
 			assert_int_equal(embed_file(in, p7p, a, keep, &m,
 			    NULL), 0);
-			assert_int_equal(embed_recorded_file(in, p7p, b, keep,
-			    sums), 0);
+			assert_int_equal(embed_with(in, p7p, b, keep,
+			    sums, &m, NULL), 0);
 			x = slurp(a, &xl);
 			y = slurp(b, &yl);
 			assert_int_equal(xl, yl);
@@ -599,14 +585,14 @@ test_embed_recorded(void **state)
 			stream_sums(b, sums, &ok);
 			assert_true(ok);
 			/* another file's sums: a wrong CheckSum, seen */
-			assert_int_equal(embed_recorded_file(in, p7p, b, keep,
-			    other), 0);
+			assert_int_equal(embed_with(in, p7p, b, keep,
+			    other, &m, NULL), 0);
 			assert_false(checksum_ok(b));
 			stream_sums(b, sums, &ok);
 			assert_false(ok);
 			/* no sums: the pass, the same file */
-			assert_int_equal(embed_recorded_file(in, p7p, b, keep,
-			    "not sums"), 0);
+			assert_int_equal(embed_with(in, p7p, b, keep,
+			    "not sums", &m, NULL), 0);
 			x = slurp(a, &xl);
 			y = slurp(b, &yl);
 			assert_int_equal(xl, yl);
