@@ -299,6 +299,9 @@
 #define SIGNET_MAX_CAB_NAME		256
 #define SIGNET_MAX_CAB_SIZE		0x7FFFFFFFULL
 #define SIGNET_MAX_CAB_SIGNATURE	(1024 * 1024)
+/* CFDATA blocks in all folders together: a cabinet's 2 GiB in the 32 KiB
+ * blocks [MS-CAB] 2.5 allows are 65,536 */
+#define SIGNET_MAX_CAB_DATA_BLOCKS	262144
 
 /* Hash signing (appliance/core/hashreq.c) and the PKCS#11 module build
  * machines load (pkcs11/signet_p11*.c). The tool a request names is a

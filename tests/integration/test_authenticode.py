@@ -372,9 +372,19 @@ def test_cab_append(instance, ac, tmp_path):
 
 
 def test_cab_malformed_refused(instance, ac, tmp_path):
+    import struct
     data = make_cab(tmp_path)
     before = len(instance.list_all(projectSlug=PROJECT))
-    for bad in (data[:40], data[:-10], b"MSCF" + b"\0" * 60):
+    # the last data block cut, the header saying so (cbCabinet): what
+    # only a walk of the CFDATA blocks finds; a block that would unpack
+    # to more than 32 KiB
+    cut = bytearray(data[:-10])
+    struct.pack_into("<I", cut, 8, len(cut))
+    start = struct.unpack_from("<I", data, 36)[0]
+    big = bytearray(data)
+    struct.pack_into("<H", big, start + 6, 0x9000)
+    for bad in (data[:40], data[:-10], b"MSCF" + b"\0" * 60, bytes(cut),
+                bytes(big)):
         r = instance.submit(bad, project=PROJECT, policy="ac",
                             filename="bad.cab", expect=None,
                             fields={"artifactConfigurationSlug":

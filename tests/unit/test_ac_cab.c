@@ -233,6 +233,12 @@ put32(unsigned char *p, uint32_t v)
 	put16(p + 2, (uint16_t)(v >> 16));
 }
 
+static uint16_t
+get16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
 static uint32_t
 get32(const unsigned char *p)
 {
@@ -657,7 +663,9 @@ refused_as(const unsigned char *b, size_t len, int rc, const char *words,
 	int fd;
 
 	spit("bad.cab", b, len);
-	assert_int_equal(check_file("bad.cab", &m), rc);
+	if (check_file("bad.cab", &m) != rc)
+		fail_msg("check: \"%s\", not the %s expected (\"%s\")", m.text,
+		    signet_strerror(rc), words);
 	if (strstr(m.text, words) == NULL)
 		fail_msg("message \"%s\" does not say \"%s\"", m.text, words);
 	fd = open_in("bad.cab", &size);
@@ -775,6 +783,26 @@ test_refuses_entries(void **state)
 	b[coff + 16] = 0;
 	refused(b, len, SIGNET_ERR_INVALID, "empty name");
 	b[coff + 16] = 'a';
+	/* the data blocks (CFDATA): one longer than the cabinet, one that
+	 * says it unpacks to more than 32 KiB, more blocks than there are */
+	{
+		put32(b + 8, (uint32_t)len - 10);
+		refused(b, len - 10, SIGNET_ERR_TRUNCATED, "runs past the end "
+		    "of the cabinet");
+		put32(b + 8, (uint32_t)len);
+		put16(b + start + 6, 0x9000);
+		refused(b, len, SIGNET_ERR_INVALID, "(cbUncomp)");
+		put16(b + start + 6, get16(b + start + 4));
+		put16(b + 40, (uint16_t)(get16(b + 40) + 1));
+		refused(b, len, SIGNET_ERR_TRUNCATED, "its header runs past");
+	}
+	free(b);
+	/* two folders whose blocks lie over each other */
+	b = slurp("folders.cab", &len);
+	assert_true(get16(b + 26) >= 2);
+	put32(b + 36 + 8, get32(b + 36));
+	put16(b + 36 + 8 + 4, 1);
+	refused(b, len, SIGNET_ERR_INVALID, "lie over each other");
 	free(b);
 	{
 		unsigned char *big = calloc(1, 4096);

@@ -373,6 +373,132 @@ cab_check_folders(const struct cab *c, const uint8_t *f, uint32_t files_end,
 	return 0;
 }
 
+/* 2.5: a CFDATA block's cbUncomp is at most 32 KiB (0x8000) */
+#define CAB_MAX_UNCOMP		0x8000
+
+struct cab_span {
+	uint32_t from, to;	/* a folder's data blocks: [from, to) */
+	unsigned folder;
+};
+
+static int
+cab_span_cmp(const void *a, const void *b)
+{
+	const struct cab_span *x = a, *y = b;
+
+	return x->from < y->from ? -1 : x->from > y->from;
+}
+
+/*
+ * 2.5: each folder's cCFData blocks, walked from its coffCabStart: every
+ * CFDATA header and its cbData bytes inside the cabinet, cbUncomp within
+ * what a block may hold, and no two folders' blocks over each other.
+ * The headers are read through a window of CAB_CHUNK bytes.
+ */
+static int
+cab_walk_data(int fd, const struct cab *c, const uint8_t *f,
+    struct ac_msg *m)
+{
+	struct cab_span *sp = NULL;
+	uint8_t *win = NULL;
+	uint64_t woff = 0, off;
+	size_t wlen = 0, total = 0;
+	uint32_t start;
+	uint16_t ndata, compress, cbdata, cbuncomp;
+	unsigned int i, j;
+	struct rd r;
+	int rc = SIGNET_ERR_NOMEM;
+
+	if (c->folders == 0)
+		return 0;
+	if ((sp = calloc(c->folders, sizeof(*sp))) == NULL ||
+	    (win = malloc(CAB_CHUNK)) == NULL)
+		goto out;
+	rd_init(&r, f, (size_t)c->folders * CAB_FOLDER);
+	for (i = 0; i < c->folders; i++) {
+		if (rd_u32le(&r, &start) != 0 || rd_u16le(&r, &ndata) != 0 ||
+		    rd_u16le(&r, &compress) != 0) {
+			rc = cab_err(m, SIGNET_ERR_INTERNAL, "CFFOLDER misread");
+			goto out;
+		}
+		total += ndata;
+		if (total > SIGNET_MAX_CAB_DATA_BLOCKS) {
+			rc = cab_err(m, SIGNET_ERR_TOO_LARGE, "the cabinet's "
+			    "folders have more than %d data blocks (cCFData, "
+			    "[MS-CAB] 2.3)", SIGNET_MAX_CAB_DATA_BLOCKS);
+			goto out;
+		}
+		off = start;
+		for (j = 0; j < ndata; j++) {
+			struct rd h;
+
+			if (off + CAB_DATA > c->end) {
+				rc = cab_err(m, SIGNET_ERR_TRUNCATED, "data "
+				    "block %u of folder %u (CFDATA, [MS-CAB] "
+				    "2.5) begins at byte %llu, and its header "
+				    "runs past the end of the cabinet (%u "
+				    "bytes)", j + 1, i + 1,
+				    (unsigned long long)off, c->end);
+				goto out;
+			}
+			if (off < woff || off + CAB_DATA > woff + wlen) {
+				wlen = c->end - off < CAB_CHUNK ?
+				    (size_t)(c->end - off) : CAB_CHUNK;
+				woff = off;
+				if ((rc = cab_pread(fd, off, win, wlen, m)) != 0)
+					goto out;
+			}
+			rd_init(&h, win + (off - woff), CAB_DATA);
+			if (rd_skip(&h, 4) != 0 || rd_u16le(&h, &cbdata) != 0 ||
+			    rd_u16le(&h, &cbuncomp) != 0) {
+				rc = cab_err(m, SIGNET_ERR_INTERNAL, "CFDATA "
+				    "misread");
+				goto out;
+			}
+			if (cbuncomp > CAB_MAX_UNCOMP) {
+				rc = cab_err(m, SIGNET_ERR_INVALID, "data block "
+				    "%u of folder %u says it holds %u bytes "
+				    "(cbUncomp); [MS-CAB] 2.5 allows at most "
+				    "%u", j + 1, i + 1, cbuncomp,
+				    CAB_MAX_UNCOMP);
+				goto out;
+			}
+			off += CAB_DATA + cbdata;
+			if (off > c->end) {
+				rc = cab_err(m, SIGNET_ERR_TRUNCATED, "data "
+				    "block %u of folder %u (%u bytes, cbData) "
+				    "runs past the end of the cabinet (%u "
+				    "bytes)", j + 1, i + 1, cbdata, c->end);
+				goto out;
+			}
+		}
+		sp[i].from = start;
+		sp[i].to = (uint32_t)off;
+		sp[i].folder = i + 1;
+	}
+	/* by start; a folder's blocks must begin where those of every
+	 * folder before have ended (the one reaching furthest is kept) */
+	qsort(sp, c->folders, sizeof(*sp), cab_span_cmp);
+	for (i = 0, j = c->folders; i < c->folders; i++) {
+		if (sp[i].to == sp[i].from)
+			continue;	/* no blocks */
+		if (j < c->folders && sp[i].from < sp[j].to) {
+			rc = cab_err(m, SIGNET_ERR_INVALID, "the data blocks of "
+			    "folders %u and %u lie over each other (bytes "
+			    "%u-%u and %u-%u)", sp[j].folder, sp[i].folder,
+			    sp[j].from, sp[j].to, sp[i].from, sp[i].to);
+			goto out;
+		}
+		if (j == c->folders || sp[i].to > sp[j].to)
+			j = i;
+	}
+	rc = 0;
+out:
+	free(win);
+	free(sp);
+	return rc;
+}
+
 /* The whole structure; *folders (freed with free()) holds the CFFOLDER
  * entries as they are in fd when folders is not NULL. */
 static int
@@ -407,7 +533,8 @@ cab_parse(int fd, uint64_t size, struct cab *c, uint8_t **folders,
 		goto out;
 	if ((rc = cab_folder_entries(fd, c, &f, m)) != 0)
 		goto out;
-	if ((rc = cab_check_folders(c, f, files_end, m)) != 0)
+	if ((rc = cab_check_folders(c, f, files_end, m)) != 0 ||
+	    (rc = cab_walk_data(fd, c, f, m)) != 0)
 		goto out;
 	if (folders != NULL) {
 		*folders = f;
