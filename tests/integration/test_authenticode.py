@@ -146,6 +146,18 @@ def test_authenticode_chooses_script(instance, ac, tmp_path):
     verify(out, ac["root"])
 
 
+def test_authenticode_script_beginning_with_mz(instance, ac, tmp_path):
+    """Text that begins with "MZ" is no PE image (its e_lfanew would be
+    text): authenticode picks the script."""
+    data = (b"MZ = 'Mozambique'\r\nWrite-Output $MZ\r\n" +
+            b"# padding\r\n" * 60)
+    req, signed = sign(instance, data, name="mz.ps1", conf="authenticode")
+    assert req["authenticode"]["format"] == "authenticode-script"
+    out = tmp_path / "mz.ps1"
+    out.write_bytes(signed.content)
+    verify(out, ac["root"])
+
+
 def test_utf16_script(instance, ac, tmp_path):
     data = "\ufeff# utf-16\r\nWrite-Output 'x'\r\n".encode("utf-16-le")
     req, signed = sign(instance, data, name="u16.ps1", conf="authenticode")

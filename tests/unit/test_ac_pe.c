@@ -746,6 +746,16 @@ test_detect(void **state)
 	memcpy(head, b, sizeof(head));
 	put32(head + 0x3c, 0x1000);	/* beyond what it is shown */
 	assert_true(ac_pe_format.detect(head, sizeof(head)));
+	/* e_lfanew no image can have: text beginning with "MZ", or one
+	 * unaligned, or in the DOS header */
+	memset(head, ' ', sizeof(head));
+	memcpy(head, "MZ Write-Output 'text'", 22);
+	assert_false(ac_pe_format.detect(head, sizeof(head)));
+	memcpy(head, b, sizeof(head));
+	put32(head + 0x3c, 0x82);
+	assert_false(ac_pe_format.detect(head, sizeof(head)));
+	put32(head + 0x3c, 0x20);
+	assert_false(ac_pe_format.detect(head, sizeof(head)));
 	assert_false(ac_pe_format.detect((const unsigned char *)
 	    "\177ELF\2\1\1", 7));
 	assert_false(ac_pe_format.detect((const unsigned char *)"MZ", 2));

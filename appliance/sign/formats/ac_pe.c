@@ -922,6 +922,11 @@ pe_detect(const unsigned char *head, size_t n)
 	if (rd_u16le(&r, &mz) != 0 || mz != 0x5a4d ||
 	    rd_skip(&r, PE_LFANEW_AT - 2) != 0 || rd_u32le(&r, &lfanew) != 0)
 		return 0;
+	/* an e_lfanew no image check() takes can have is text that begins
+	 * with "MZ": the other formats may have it */
+	if (lfanew < PE_DOS_HEADER || lfanew % 4 != 0 ||
+	    (uint64_t)lfanew + PE_SIG_COFF > SIGNET_MAX_PE_HEADERS)
+		return 0;
 	rd_init(&r, head, n);
 	if (rd_skip(&r, lfanew) != 0 || rd_copy(&r, sig, 4) != 0)
 		/* beyond what detect() is shown: check() will tell */
