@@ -599,6 +599,40 @@ def test_pe_stored_file_changed_is_not_signed(instance, ac, tmp_path):
     assert r.status_code in (404, 409), r.text
 
 
+def test_pe_already_signed_stored_file_swapped(instance, ac, tmp_path):
+    """A file the certificate signed already is the result as it is
+    stored, so its digest is checked against the recorded one too: a
+    stored file swapped for another file the same certificate signed
+    fails the request instead of being handed out under the approved
+    name."""
+    base = mingw(tmp_path, "x86_64-w64-mingw32-gcc", HELLO_C, "twice.exe")
+    signed = []
+    for tail in (b"first" * 50, b"second" * 50):
+        _, s = sign(instance, base + tail, name="twice.exe",
+                    conf="authenticode-pe")
+        signed.append(s.content)
+    officer = instance.login("officer")
+    r = instance.submit(signed[0], project=PROJECT, policy="ac-approve",
+                        filename="twice.exe",
+                        fields={"artifactConfigurationSlug": "authenticode-pe"})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    digest = instance.get_request(rid)["unsignedArtifact"]["sha256"]
+    stored = instance.state / "artifacts" / "sha256" / digest[:2] / digest
+    stored.chmod(0o600)
+    # the stored file is also the first request's signed file: put back
+    stored.write_bytes(signed[1])
+    try:
+        r = officer.post(instance.api(f"/signing-requests/{rid}/approve"),
+                         json={"comment": "swapped"}, timeout=30)
+        assert r.status_code == 200, r.text
+        final = instance.wait_final(rid)
+    finally:
+        stored.write_bytes(signed[0])
+    assert final["status"] == "Failed", final
+    assert "not the one recorded" in final.get("failureReason", ""), final
+
+
 def test_pe_append_nested(instance, ac, tmp_path):
     data = mingw(tmp_path, "x86_64-w64-mingw32-gcc", HELLO_C, "n.exe")
     _, first = sign(instance, data, name="n.exe", conf="authenticode-pe",

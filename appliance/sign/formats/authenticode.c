@@ -782,6 +782,29 @@ ac_by_one(const unsigned char *p7, size_t len, void *arg)
 	return b->hit;
 }
 
+/* The stored file is to be the result as it is: its digest must be the
+ * recorded one. Signing over the recorded digest checks the file as it is
+ * written (tap); with nothing written it is read here instead. */
+static int
+ac_unchanged(const struct ac_format *f, int fd, uint64_t size,
+    const struct ac_sign_opts *o, const void *tap, const unsigned char *dg,
+    struct ac_msg *m)
+{
+	unsigned char got[EVP_MAX_MD_SIZE];
+	int r;
+
+	if (tap == NULL)
+		return 0;	/* read and held against it before signing */
+	if ((r = f->digest(fd, size, o->md, got, m)) != 0)
+		return r;
+	if (CRYPTO_memcmp(got, dg, (size_t)EVP_MD_get_size(o->md)) != 0) {
+		ac_say(m, "the stored file's Authenticode digest is not the "
+		    "one recorded when it was submitted");
+		return SIGNET_ERR_CONFLICT;
+	}
+	return 0;
+}
+
 int
 ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
     const struct ac_sign_opts *o, EVP_PKEY *key, X509 *leaf,
@@ -837,7 +860,7 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 		if (by.hit) {
 			/* the stored file is the result: nothing to write */
 			res->unchanged = 1;
-			r = 0;
+			r = ac_unchanged(f, fd, size, o, tap, dg, m);
 			goto out;
 		}
 		r = 0;
@@ -853,7 +876,7 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 			/* signed by this certificate already: not twice, and
 			 * the stored file is the result */
 			res->unchanged = 1;
-			r = 0;
+			r = ac_unchanged(f, fd, size, o, tap, dg, m);
 			goto out;
 		}
 	}
