@@ -1,9 +1,11 @@
 /*
- * bulk.h: large sequential reads and writes on a thread of their own.
+ * bulk.h: large sequential reads and writes on threads of their own.
  *
- * Both sides hold two BULK_BLOCK buffers: the caller fills (or drains)
- * one while the thread writes (or reads) the other, so the disk and the
- * caller's hashing overlap. Direct I/O wants the buffer, the file offset
+ * A writer holds three BULK_BLOCK buffers (the caller fills one, a
+ * hashing thread runs each() over the one before, a writing thread
+ * writes the one before that); a reader holds four, two for each of
+ * its two reading threads, while the caller drains one. So the disk and
+ * the hashing overlap. Direct I/O wants the buffer, the file offset
  * and the length aligned; the buffers are page aligned, whole blocks
  * start at aligned offsets, and only a file's last piece can be short,
  * so a writer turns O_DIRECT off for that one and a reader simply gets
@@ -397,7 +399,6 @@ struct bulk_reader {
 	struct bulk_slot slot[BULK_SLOTS];
 	uint64_t next;		/* the block the caller gets next */
 	int out;		/* the slot the caller holds, or -1 */
-	uint64_t done_sync;	/* without threads: the one block was read */
 
 	pthread_t th[BULK_READERS];
 	int nth;
@@ -525,7 +526,9 @@ bulk_reader_new(int fd, uint64_t off, uint64_t len, struct bulk_reader **out)
 	int i;
 
 	*out = NULL;
-	if (len > UINT64_MAX - off - BULK_ALIGN)
+	/* the end, aligned up, must be a file offset */
+	if (off > (uint64_t)INT64_MAX - BULK_ALIGN ||
+	    len > (uint64_t)INT64_MAX - BULK_ALIGN - off)
 		return SIGNET_ERR_INVALID;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return SIGNET_ERR_NOMEM;

@@ -2,12 +2,12 @@
  * Large files read or written from start to end: an artifact arriving,
  * a signed copy being written, a file being hashed. The bytes move in
  * BULK_BLOCK pieces on threads of their own, so the disk works while
- * the caller (and the writer's digest) hashes, and with O_DIRECT where the file system takes it:
- * an artifact is written once, flushed and seldom read again, and
- * copying it through the page cache costs more CPU time than the disk
- * takes (and pushes the store's own pages out). Without O_DIRECT (tmpfs,
- * some network file systems) the same code reads and writes through the
- * cache.
+ * the caller (and the writer's digest) hashes, and with O_DIRECT where
+ * the file system takes it: an artifact is written once, flushed and
+ * seldom read again, and copying it through the page cache costs more
+ * CPU time than the disk takes (and pushes the store's own pages out).
+ * Without O_DIRECT (tmpfs, some network file systems) the same code
+ * reads and writes through the cache.
  *
  * Errors are SIGNET_ERR codes; a full disk is SIGNET_ERR_STORAGE_FULL.
  */
@@ -25,12 +25,11 @@
 struct bulk_writer;
 
 /*
- * Appends to fd, which is open for writing and positioned at offset 0
- * of an empty regular file. each, when not NULL, is called on the
- * writer's thread with every piece in file order just before it is
- * written (a digest of what reaches the disk), on a thread of its own
- * for a file of more than one block; a nonzero return stops the writer
- * with that error.
+ * Writes fd, an empty regular file open for writing, from offset 0.
+ * each, when not NULL, is called with every piece in file order just
+ * before it is written (a digest of what reaches the disk): on a thread
+ * of its own for a file of more than one block, else on the caller's in
+ * finish(). A nonzero return stops the writer with that error.
  */
 int bulk_writer_new(int fd, int (*each)(void *arg, const void *p, size_t n),
     void *arg, struct bulk_writer **out) SIGNET_WUR;
@@ -40,7 +39,8 @@ int bulk_write(struct bulk_writer *w, const void *p, size_t n) SIGNET_WUR;
  * flushing it to stable storage is the caller's. The writer takes no
  * more bytes afterwards. */
 int bulk_writer_finish(struct bulk_writer *w) SIGNET_WUR;
-/* Stops the thread (discarding what it had not written) and frees w. */
+/* Stops the threads (discarding what they had not written) and frees
+ * w; accepts NULL. */
 void bulk_writer_free(struct bulk_writer *w);
 
 struct bulk_reader;

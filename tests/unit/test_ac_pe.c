@@ -187,8 +187,6 @@ fs_copy(void *arg, int fd, uint64_t off, uint64_t len)
 	return 0;
 }
 
-/* embed() (append: ac_pe_embed_append()) of the PKCS#7 in p7path into
- * in, written to out. */
 /* embed() (append: ac_pe_embed_append()), or with sums given
  * embed_recorded(), of the PKCS#7 in p7path into in, written to out. */
 static int
@@ -533,6 +531,21 @@ stream_sums(const char *p, char sums[AC_PE_SUMS_LEN], int *cs_ok)
 	free(buf);
 }
 
+/* Files a and b hold the same bytes. */
+static void
+same_file(const char *a, const char *b)
+{
+	unsigned char *x, *y;
+	size_t xl, yl;
+
+	x = slurp(a, &xl);
+	y = slurp(b, &yl);
+	assert_int_equal(xl, yl);
+	assert_memory_equal(x, y, xl);
+	free(x);
+	free(y);
+}
+
 /*
  * The CheckSum from the sums recorded while a file streamed in gives the
  * very file the pass over it gives: unsigned, with an overlay, of odd
@@ -548,8 +561,8 @@ test_embed_recorded(void **state)
 	    "odd.exe", "pe64.exe.sha256.signed" };
 	char in[PATH_MAX], p7p[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
 	char sums[AC_PE_SUMS_LEN], other[AC_PE_SUMS_LEN];
-	unsigned char *x, *y;
-	size_t xl, yl, i;
+	unsigned char *x;
+	size_t xl, i;
 	struct ac_msg m;
 	int keep, ok;
 
@@ -575,12 +588,7 @@ test_embed_recorded(void **state)
 			    NULL), 0);
 			assert_int_equal(embed_with(in, p7p, b, keep,
 			    sums, &m, NULL), 0);
-			x = slurp(a, &xl);
-			y = slurp(b, &yl);
-			assert_int_equal(xl, yl);
-			assert_memory_equal(x, y, xl);
-			free(x);
-			free(y);
+			same_file(a, b);
 			assert_true(checksum_ok(b));
 			stream_sums(b, sums, &ok);
 			assert_true(ok);
@@ -593,12 +601,7 @@ test_embed_recorded(void **state)
 			/* no sums: the pass, the same file */
 			assert_int_equal(embed_with(in, p7p, b, keep,
 			    "not sums", &m, NULL), 0);
-			x = slurp(a, &xl);
-			y = slurp(b, &yl);
-			assert_int_equal(xl, yl);
-			assert_memory_equal(x, y, xl);
-			free(x);
-			free(y);
+			same_file(a, b);
 		}
 	}
 }

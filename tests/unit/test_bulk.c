@@ -112,24 +112,17 @@ static const uint64_t sizes[] = {
 	3 * (uint64_t)BULK_BLOCK + 4093, 7 * (uint64_t)BULK_BLOCK,
 };
 
+/* every size, written on the disk (O_DIRECT) and on tmpfs (the cache) */
 static void
-test_write_disk(void **state)
+test_write(void **state)
 {
-	size_t i;
+	static const char *const dirs[] = { "/var/tmp", "/dev/shm" };
+	size_t d, i;
 
 	(void)state;
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		write_and_check("/var/tmp", sizes[i]);
-}
-
-static void
-test_write_tmpfs(void **state)
-{
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		write_and_check("/dev/shm", sizes[i]);
+	for (d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++)
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			write_and_check(dirs[d], sizes[i]);
 }
 
 static void
@@ -255,8 +248,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_write_disk),
-		cmocka_unit_test(test_write_tmpfs),
+		cmocka_unit_test(test_write),
 		cmocka_unit_test(test_each_error_fails),
 		cmocka_unit_test(test_read_disk),
 		cmocka_unit_test(test_read_tmpfs),

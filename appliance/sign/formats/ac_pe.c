@@ -49,7 +49,6 @@
 #define PE_CERT_REV_2	0x0200	/* WIN_CERT_REVISION_2_0 */
 #define PE_CERT_PKCS7	0x0002	/* WIN_CERT_TYPE_PKCS_SIGNED_DATA */
 /* how much of the file is read at a time */
-#define PE_CHUNK	(1024 * 1024)
 
 /* Machine types signed ("Machine Types"); the digest does not depend on
  * it, but an image for anything else is not one we mean to sign. */
@@ -1158,14 +1157,41 @@ pe_patch(uint8_t *buf, size_t n, uint64_t off, uint64_t at,
 			buf[at + i - off] = val[i];
 }
 
-/*
- * embed() and ac_pe_embed_append(). The output is the input up to base,
- * with CheckSum and the certificate-table entry changed, zeros to the
- * table's 8-byte boundary, then the new WIN_CERTIFICATE. The checksum
- * is computed by a first pass over those bytes of the input (with the
- * changed fields put in) and the new tail; the second pass writes them
- * through the sink, the unchanged ranges as copies.
- */
+/* The CheckSum's sum over the input up to base, with CheckSum as zeros
+ * and the certificate-table entry as dd: the headers, then the rest. */
+static int
+pe_sum_input(int fd, const struct pe_hdr *h, uint64_t base,
+    const uint8_t dd[8], struct pe_sum *sum, struct ac_msg *m)
+{
+	static const uint8_t zero[4];
+	struct bulk_reader *rd;
+	uint64_t head = base < h->dd_off + 8 ? base : h->dd_off + 8;
+	const uint8_t *p;
+	uint8_t *buf;
+	size_t k;
+	int r;
+
+	if ((buf = malloc((size_t)head)) == NULL)
+		return SIGNET_ERR_NOMEM;
+	if ((r = pe_pread(fd, buf, (size_t)head, 0, m)) == 0) {
+		pe_patch(buf, (size_t)head, 0, h->cs_off, zero, 4);
+		pe_patch(buf, (size_t)head, 0, h->dd_off, dd, 8);
+		pe_sum_add(sum, buf, (size_t)head);
+	}
+	free(buf);
+	if (r != 0)
+		return r;
+	if ((r = bulk_reader_new(fd, head, base - head, &rd)) == 0) {
+		while ((r = bulk_read(rd, &p, &k)) == 0 && k > 0)
+			pe_sum_add(sum, p, k);
+		bulk_reader_free(rd);
+	}
+	if (r != 0)
+		PE_ERR(m, r, "the file could not be read (%s)",
+		    signet_strerror(r));
+	return r;
+}
+
 /* Recorded sums ("<hex>:<hex>", ac_pe_stream_sums()); 0 or -1. */
 static int
 pe_parse_sums(const char *t, uint64_t *to_table, uint64_t *all)
@@ -1182,6 +1208,15 @@ pe_parse_sums(const char *t, uint64_t *to_table, uint64_t *all)
 	return errno != 0 || *end != '\0' ? -1 : 0;
 }
 
+/*
+ * embed(), ac_pe_embed_append() and embed_recorded(). The output is the
+ * input up to base, with CheckSum and the certificate-table entry
+ * changed, zeros to the table's 8-byte boundary, then the new
+ * WIN_CERTIFICATE. The checksum is the sum of those bytes of the input
+ * (with the changed fields put in), from the sums recorded at submission
+ * or a first pass over the input, and of the new tail; then the file is
+ * written through the sink, the unchanged ranges as copies.
+ */
 static int
 pe_write(int fd, uint64_t size, int keep, const unsigned char *p7,
     size_t len, const char *sums, const struct ac_sink *out,
@@ -1190,12 +1225,9 @@ pe_write(int fd, uint64_t size, int keep, const unsigned char *p7,
 	static const uint8_t zero[8];
 	struct pe_hdr h;
 	struct pe_sum sum = { 0 };
-	struct bulk_reader *rd = NULL;
-	uint8_t *buf = NULL, cs[4], dd[8], win[PE_WIN_CERT];
-	const uint8_t *p;
-	uint64_t base, head, outlen, rec_to, rec_all;
+	uint8_t cs[4], dd[8], win[PE_WIN_CERT];
+	uint64_t base, outlen, rec_to, rec_all;
 	uint32_t pad, epad, elen, toff, tlen;
-	size_t k;
 	int r;
 
 	m->text[0] = '\0';
@@ -1248,41 +1280,22 @@ pe_write(int fd, uint64_t size, int keep, const unsigned char *p7,
 	pe_le32(dd + 4, tlen);
 
 	/* the checksum: from the sums recorded when the file streamed in,
-	 * or a first pass over the headers with the changed fields put in,
-	 * then the rest of the input as it is */
+	 * or a pass over the input */
 	if (pe_parse_sums(sums, &rec_to, &rec_all) == 0 &&
 	    (base == size || (h.cert_len != 0 && base == h.cert_off))) {
 		sum.acc = (base == size ? rec_all : rec_to) +
 		    pe_sum_at(h.dd_off, dd, sizeof(dd));
 		sum.n = base;
-		goto tail;
+	} else if ((r = pe_sum_input(fd, &h, base, dd, &sum, m)) != 0) {
+		return r;
 	}
-	head = base < h.dd_off + sizeof(dd) ? base : h.dd_off + sizeof(dd);
-	if ((buf = malloc((size_t)head)) == NULL)
-		return SIGNET_ERR_NOMEM;
-	if ((r = pe_pread(fd, buf, (size_t)head, 0, m)) != 0)
-		goto out;
-	pe_patch(buf, (size_t)head, 0, h.cs_off, zero, 4);
-	pe_patch(buf, (size_t)head, 0, h.dd_off, dd, sizeof(dd));
-	pe_sum_add(&sum, buf, (size_t)head);
-	if ((r = bulk_reader_new(fd, head, base - head, &rd)) != 0)
-		goto out;
-	while ((r = bulk_read(rd, &p, &k)) == 0 && k > 0)
-		pe_sum_add(&sum, p, k);
-	bulk_reader_free(rd);
-	if (r != 0) {
-		PE_ERR(m, r, "the file could not be read (%s)",
-		    signet_strerror(r));
-		goto out;
-	}
-tail:
 	pe_sum_add(&sum, zero, pad);
 	pe_sum_add(&sum, win, sizeof(win));
 	pe_sum_add(&sum, p7, len);
 	pe_sum_add(&sum, zero, epad);
 	pe_le32(cs, pe_sum_end(&sum));
 
-	/* second pass: the file */
+	/* then the file */
 	r = out->copy(out->arg, fd, 0, h.cs_off);
 	if (r == 0)
 		r = out->write(out->arg, cs, sizeof(cs));
@@ -1304,8 +1317,6 @@ tail:
 	if (r != 0 && m->text[0] == '\0')
 		PE_ERR(m, r, "the signed file could not be written (%s)",
 		    signet_strerror(r));
-out:
-	free(buf);
 	return r;
 }
 

@@ -805,6 +805,22 @@ ac_unchanged(const struct ac_format *f, int fd, uint64_t size,
 	return 0;
 }
 
+/* The signed file into out: p7 beside the file's signatures
+ * (o->embed_append) or as its signature, with what the container's
+ * reader recorded when the format takes it. */
+static int
+ac_embed(const struct ac_format *f, const struct ac_sign_opts *o,
+    int beside, int fd, uint64_t size, const unsigned char *p7, size_t len,
+    const struct ac_sink *out, struct ac_msg *m)
+{
+	if (o->recorded != NULL && f->embed_recorded != NULL)
+		return f->embed_recorded(fd, size, beside, p7, len,
+		    o->recorded, out, m);
+	if (beside)
+		return o->embed_append(fd, size, p7, len, out, m);
+	return f->embed(fd, size, p7, len, out, m);
+}
+
 int
 ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
     const struct ac_sign_opts *o, EVP_PKEY *key, X509 *leaf,
@@ -814,7 +830,7 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 	unsigned char dg[EVP_MAX_MD_SIZE], *old = NULL, *ind = NULL,
 	    *sig = NULL, *both = NULL;
 	size_t oldlen = 0, ilen = 0, siglen = 0, bothlen = 0;
-	int mdlen = EVP_MD_get_size(o->md), r, rec;
+	int mdlen = EVP_MD_get_size(o->md), r;
 	void *tap = NULL;
 
 	memset(res, 0, sizeof(*res));
@@ -890,12 +906,9 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 		    signet_strerror(r));
 		goto out;
 	}
-	rec = o->recorded != NULL && f->embed_recorded != NULL;
 	if (o->append && old != NULL && o->embed_append != NULL) {
 		res->beside = 1;
-		r = rec ? f->embed_recorded(fd, size, 1, sig, siglen,
-		    o->recorded, out, m) :
-		    o->embed_append(fd, size, sig, siglen, out, m);
+		r = ac_embed(f, o, 1, fd, size, sig, siglen, out, m);
 	} else if (o->append && old != NULL) {
 		if ((r = ac_nest(old, oldlen, sig, siglen, &both,
 		    &bothlen)) != 0) {
@@ -904,13 +917,9 @@ ac_sign_file(const struct ac_format *f, int fd, uint64_t size,
 			goto out;
 		}
 		res->nested = 1;
-		r = rec ? f->embed_recorded(fd, size, 0, both, bothlen,
-		    o->recorded, out, m) :
-		    f->embed(fd, size, both, bothlen, out, m);
+		r = ac_embed(f, o, 0, fd, size, both, bothlen, out, m);
 	} else {
-		r = rec ? f->embed_recorded(fd, size, 0, sig, siglen,
-		    o->recorded, out, m) :
-		    f->embed(fd, size, sig, siglen, out, m);
+		r = ac_embed(f, o, 0, fd, size, sig, siglen, out, m);
 	}
 	if (r == 0 && tap != NULL) {
 		unsigned char got[EVP_MAX_MD_SIZE];

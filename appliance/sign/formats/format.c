@@ -13,6 +13,9 @@
 #include "log.h"
 #include "signet_limits.h"
 
+_Static_assert(AC_PE_SUMS_LEN <= FORMAT_RECORDED_MAX,
+    "a PE image's recorded sums fit format_streamed.recorded");
+
 static int format_ac_sign(const struct format_job *job,
     const struct format_key *key, struct format_output *out, char *reason,
     size_t rlen);

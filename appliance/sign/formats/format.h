@@ -119,6 +119,9 @@ int format_check(const char *conf, int fd, uint64_t size,
 /* A container's check and digest done while the upload streamed in (PE:
  * ac_pe_stream_*), so that format_check need not read the file again
  * when the configuration resolves to that container. */
+/* The longest note a container's reader records (with its NUL). */
+#define FORMAT_RECORDED_MAX 64
+
 struct format_streamed {
 	const struct ac_format *ac;
 	int r;				/* the stream's verdict */
@@ -126,7 +129,7 @@ struct format_streamed {
 	char msg[256];			/* why, when r != 0 */
 	/* what the reader noted besides, for the signer
 	 * (ac_sign_opts.recorded); "" when nothing */
-	char recorded[64];
+	char recorded[FORMAT_RECORDED_MAX];
 };
 /* For the audit: every signature in a file signed with Authenticode
  * container `slug` (a UEFI image's every certificate table entry, and
