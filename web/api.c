@@ -21,6 +21,7 @@
 #include "http.h"
 #include "keys.h"
 #include "log.h"
+#include "multipart.h"
 #include "notify.h"
 #include "request.h"
 #include "signer.h"
@@ -314,7 +315,7 @@ struct api_small {
 	json_t *obj;
 	char cur[SIGNET_MAX_FIELD_NAME + 1];
 	struct wbuf val;
-	char err[160];
+	char err[384];
 };
 
 static int api_small_fail(struct api_small *s, const char *fmt, ...)
@@ -351,51 +352,39 @@ api_small_close(struct api_small *s)
 	return 0;
 }
 
-/* A refused field is taken as GET so that its first data callback
- * stops the parser (see api_field_found in api_requests.c). */
 static int
-api_small_found(const char *key, const char *filename, char *path,
-    size_t pathlen, void *user)
+api_small_part(void *arg, const char *key, const char *filename)
 {
-	struct api_small *s = user;
+	struct api_small *s = arg;
 
-	(void)path;
-	(void)pathlen;
-	if (s->err[0] != '\0' || api_small_close(s) != 0)
-		return MG_FORM_FIELD_STORAGE_GET;
-	if (filename != NULL && *filename != '\0')
-		(void)api_small_fail(s, "field '%.64s' is a file; this call "
+	if (api_small_close(s) != 0)
+		return -1;
+	if (filename != NULL)
+		return api_small_fail(s, "field '%.64s' is a file; this call "
 		    "takes text fields only", key);
-	else if (*key == '\0' || strlen(key) > SIGNET_MAX_FIELD_NAME ||
+	if (*key == '\0' || strlen(key) > SIGNET_MAX_FIELD_NAME ||
 	    !urlform_text_ok(key, strlen(key), 0))
-		(void)api_small_fail(s, "form field names are 1-%d bytes of "
+		return api_small_fail(s, "form field names are 1-%d bytes of "
 		    "text", SIGNET_MAX_FIELD_NAME);
-	else if (json_object_get(s->obj, key) != NULL)
-		(void)api_small_fail(s, "field '%s' is given twice", key);
-	else if (json_object_size(s->obj) >= SIGNET_MAX_SMALL_FIELDS)
-		(void)api_small_fail(s, "at most %d form fields are accepted",
+	if (json_object_get(s->obj, key) != NULL)
+		return api_small_fail(s, "field '%s' is given twice", key);
+	if (json_object_size(s->obj) >= SIGNET_MAX_SMALL_FIELDS)
+		return api_small_fail(s, "at most %d form fields are accepted",
 		    SIGNET_MAX_SMALL_FIELDS);
-	else {
-		snprintf(s->cur, sizeof(s->cur), "%s", key);
-		wbuf_init_secret(&s->val, SIGNET_MAX_DESCRIPTION);
-	}
-	return MG_FORM_FIELD_STORAGE_GET;
+	snprintf(s->cur, sizeof(s->cur), "%s", key);
+	wbuf_init_secret(&s->val, SIGNET_MAX_DESCRIPTION);
+	return 0;
 }
 
 static int
-api_small_get(const char *key, const char *value, size_t len, void *user)
+api_small_data(void *arg, const void *p, size_t n)
 {
-	struct api_small *s = user;
+	struct api_small *s = arg;
 
-	(void)key;
-	if (s->err[0] != '\0' || s->cur[0] == '\0')
-		return MG_FORM_FIELD_HANDLE_ABORT;
-	if (wbuf_add(&s->val, value, len) != 0) {
-		(void)api_small_fail(s, "field '%s' is longer than %d bytes",
+	if (wbuf_add(&s->val, p, n) != 0)
+		return api_small_fail(s, "field '%s' is longer than %d bytes",
 		    s->cur, SIGNET_MAX_DESCRIPTION);
-		return MG_FORM_FIELD_HANDLE_ABORT;
-	}
-	return MG_FORM_FIELD_HANDLE_GET;
+	return 0;
 }
 
 /* Reads the whole body, at most max bytes, into b (a wiping buffer:
@@ -448,10 +437,11 @@ api_json_body(struct api *a, size_t max, json_t **out)
 }
 
 static int
-api_small_multipart(struct api *a, json_t **out)
+api_small_multipart(struct api *a, const char *ct, json_t **out)
 {
-	struct mg_form_data_handler fdh;
 	struct api_small s;
+	struct multipart_handler mh = { api_small_part, api_small_data, &s };
+	char boundary[MULTIPART_MAX_BOUNDARY + 1];
 	int r;
 
 	memset(&s, 0, sizeof(s));
@@ -460,22 +450,18 @@ api_small_multipart(struct api *a, json_t **out)
 		return -1;
 	}
 	wbuf_init(&s.val, 0);
-	memset(&fdh, 0, sizeof(fdh));
-	fdh.field_found = api_small_found;
-	fdh.field_get = api_small_get;
-	fdh.field_store = api_field_store;
-	fdh.user_data = &s;
-	r = mg_handle_form_request(a->c, &fdh);
-	if (s.err[0] == '\0' && r < 0)
-		(void)api_small_fail(&s, "the multipart/form-data body could "
-		    "not be parsed");
-	if (s.err[0] == '\0')
+	r = multipart_boundary(ct, boundary, s.err, sizeof(s.err));
+	if (r == 0)
+		r = multipart_parse(boundary, http_body_read, a->c, &mh,
+		    s.err, sizeof(s.err));
+	if (r == 0)
 		(void)api_small_close(&s);
 	wbuf_free(&s.val);
-	if (s.err[0] != '\0') {
+	if (s.err[0] != '\0' || r != 0) {
 		json_decref(s.obj);
 		http_error(a->c, 400, "invalid_form", "%s (send JSON or at most "
-		    "%d short text fields)", s.err, SIGNET_MAX_SMALL_FIELDS);
+		    "%d short text fields)", s.err[0] != '\0' ? s.err :
+		    "the form could not be read", SIGNET_MAX_SMALL_FIELDS);
 		http_close(a->c);
 		return -1;
 	}
@@ -530,7 +516,7 @@ api_small_body(struct api *a, json_t **out)
 	if (strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0)
 		return api_small_urlencoded(a, out);
 	if (strncasecmp(ct, "multipart/form-data", 19) == 0)
-		return api_small_multipart(a, out);
+		return api_small_multipart(a, ct, out);
 	if (strncasecmp(ct, "application/json", 16) != 0) {
 		http_error(a->c, 415, "unsupported_media_type", "send "
 		    "application/json (or a form: "
@@ -582,15 +568,6 @@ api_fail(struct api *a, int r, const char *what)
 {
 	http_error(a->c, signet_err_http(r), signet_err_api(r), "%s failed: %s",
 	    what, signet_strerror(r));
-}
-
-int
-api_field_store(const char *path, long long size, void *user)
-{
-	(void)path;
-	(void)size;
-	(void)user;
-	return MG_FORM_FIELD_HANDLE_ABORT;
 }
 
 /* Splits the path after /api/v1 into segments; no empty, dot or encoded

@@ -84,7 +84,5 @@ void api_fail(struct api *a, int r, const char *what);
 /* After a commit that changed rec: queue it for signing if it is ready,
  * and let the notifications go. */
 void api_after_commit(struct api *a, const json_t *rec);
-/* CivetWeb form callback that refuses file storage. */
-int api_field_store(const char *path, long long size, void *user);
 
 #endif

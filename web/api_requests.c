@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "num.h"
+#include "multipart.h"
 #include "origin.h"
 #include "request.h"
 #include "signer.h"
@@ -39,27 +40,16 @@
 
 /* --- submit ---------------------------------------------------------- */
 
-/* A refused field is still taken as GET: CivetWeb reads the whole part
- * of a field it was told to abort or skip (it looks for the next
- * boundary), while the first data callback of a GET field can stop it
- * at once, within one buffer. */
 static int
-api_field_found(const char *key, const char *filename, char *path,
-    size_t pathlen, void *user)
+api_part(void *arg, const char *name, const char *filename)
 {
-	(void)path;
-	(void)pathlen;
-	if (form_field(user, key, filename) != 0)
-		return MG_FORM_FIELD_STORAGE_GET;	/* form_data refuses */
-	return MG_FORM_FIELD_STORAGE_GET;
+	return form_field(arg, name, filename);
 }
 
 static int
-api_field_get(const char *key, const char *value, size_t len, void *user)
+api_part_data(void *arg, const void *p, size_t n)
 {
-	(void)key;
-	return form_data(user, value, len) == 0 ?
-	    MG_FORM_FIELD_HANDLE_GET : MG_FORM_FIELD_HANDLE_ABORT;
+	return form_data(arg, p, n);
 }
 
 struct api_submit_check {
@@ -159,7 +149,8 @@ api_submit(struct api *a)
 	struct format_streamed st;
 	int body_read = 0, counted = 0;
 	struct form f;
-	struct mg_form_data_handler fdh;
+	struct multipart_handler mh = { api_part, api_part_data, &f };
+	char boundary[MULTIPART_MAX_BOUNDARY + 1];
 	struct workflow_submission sub;
 	json_t *rec = NULL;
 	const char *ctype, *project, *slug, *conf, *code, *idem, *fkey;
@@ -226,14 +217,15 @@ api_submit(struct api *a)
 		    "-F artifact=@FILE)");
 		goto out;
 	}
-	memset(&fdh, 0, sizeof(fdh));
-	fdh.field_found = api_field_found;
-	fdh.field_get = api_field_get;
-	fdh.field_store = api_field_store;
-	fdh.user_data = &f;
-	r = mg_handle_form_request(a->c, &fdh);
-	if (f.status == 0 && r < 0)
-		form_fail_parse(&f);
+	if (multipart_boundary(ctype, boundary, msg, sizeof(msg)) != 0) {
+		http_error(a->c, 400, "invalid_form", "%s", msg);
+		goto out;
+	}
+	http_continue(a->c);
+	r = multipart_parse(boundary, http_body_read, a->c, &mh, msg,
+	    sizeof(msg));
+	if (f.status == 0 && r != 0)
+		form_fail_parse(&f, r, msg);
 	if (f.status != 0 || form_end(&f) != 0) {
 		form_discard_upload(&f);
 		if (f.status == 507)

@@ -312,10 +312,11 @@ form_finish(struct form *f)
 }
 
 void
-form_fail_parse(struct form *f)
+form_fail_parse(struct form *f, int r, const char *why)
 {
-	(void)form_fail(f, 400, "invalid_form", "the multipart/form-data body "
-	    "could not be parsed");
+	(void)form_fail(f, r == SIGNET_ERR_TOO_LARGE ? 413 : 400,
+	    "invalid_form", "the multipart/form-data body is malformed: %s",
+	    why != NULL && *why != '\0' ? why : "it could not be parsed");
 }
 
 void

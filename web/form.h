@@ -1,5 +1,5 @@
-/* The multipart form of a submission, field by field as CivetWeb's form
- * parser hands it over: text fields are gathered within their limits, the
+/* The multipart form of a submission, field by field as the multipart
+ * reader (multipart.h) hands it over: text fields are gathered within their limits, the
  * artifact streams into the content-addressed store. The artifact is the
  * last part: when it begins, every other field is known, and the caller's
  * check (may this caller submit to this policy?) runs before a byte of it
@@ -48,7 +48,7 @@ struct form {
 	/* first error: HTTP status, code and a message saying how to fix */
 	int status;
 	char code[40];
-	char message[256];
+	char message[512];
 };
 
 void form_init(struct form *f, struct cas *cas, uint64_t max_artifact);
@@ -68,8 +68,10 @@ int form_data(struct form *f, const char *data, size_t len) SIGNET_WUR;
 int form_end(struct form *f) SIGNET_WUR;
 /* Makes the artifact durable (after form_end). */
 int form_finish(struct form *f) SIGNET_WUR;
-/* Records that the body itself could not be parsed. */
-void form_fail_parse(struct form *f);
+/* Records that the body itself could not be parsed: r is what
+ * multipart_parse returned (SIGNET_ERR_TOO_LARGE answers 413, others
+ * 400), why its message. */
+void form_fail_parse(struct form *f, int r, const char *why);
 /* Removes an unfinished upload at once: called before a refusal is
  * answered, so that a client that has its answer finds nothing of its
  * upload left. */

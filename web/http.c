@@ -1,7 +1,9 @@
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <civetweb.h>
 
@@ -39,13 +41,39 @@ http_reason(int status)
 	}
 }
 
+static const char *const http_common[][2] = {
+	{ "Cache-Control", "no-store" },
+	{ "X-Content-Type-Options", "nosniff" },
+	{ "Strict-Transport-Security", "max-age=31536000" },
+};
+
 void
 http_common_headers(struct mg_connection *c)
 {
-	mg_response_header_add(c, "Cache-Control", "no-store", -1);
-	mg_response_header_add(c, "X-Content-Type-Options", "nosniff", -1);
-	mg_response_header_add(c, "Strict-Transport-Security",
-	    "max-age=31536000", -1);
+	size_t i;
+
+	for (i = 0; i < sizeof(http_common) / sizeof(http_common[0]); i++)
+		mg_response_header_add(c, http_common[i][0], http_common[i][1],
+		    -1);
+}
+
+/* The head of a JSON answer after a "100 Continue" (http_continue):
+ * CivetWeb takes no headers once anything was written, so they are
+ * written here, the same ones http_json gives CivetWeb. */
+static void
+http_json_head(struct mg_connection *c, int status, const char *len,
+    const char *extra)
+{
+	size_t i;
+
+	(void)mg_printf(c, "HTTP/1.1 %d %s\r\nContent-Type: application/json; "
+	    "charset=utf-8\r\nContent-Length: %s\r\n", status,
+	    http_reason(status), len);
+	for (i = 0; i < sizeof(http_common) / sizeof(http_common[0]); i++)
+		(void)mg_printf(c, "%s: %s\r\n", http_common[i][0],
+		    http_common[i][1]);
+	(void)mg_printf(c, "%s%s\r\n", extra != NULL ? extra : "",
+	    extra != NULL ? "\r\n" : "");
 }
 
 void
@@ -76,15 +104,18 @@ http_json(struct mg_connection *c, int status, json_t *body,
 		text = strdup("{\"error\":\"internal\",\"message\":"
 		    "\"the response could not be built\"}");
 	}
-	mg_response_header_start(c, status);
-	mg_response_header_add(c, "Content-Type",
-	    "application/json; charset=utf-8", -1);
 	snprintf(len, sizeof(len), "%zu", text ? strlen(text) + 1 : 0);
-	mg_response_header_add(c, "Content-Length", len, -1);
-	http_common_headers(c);
-	if (extra != NULL)
-		mg_response_header_add_lines(c, extra);
-	mg_response_header_send(c);
+	if (mg_response_header_start(c, status) != 0) {
+		http_json_head(c, status, len, extra);
+	} else {
+		mg_response_header_add(c, "Content-Type",
+		    "application/json; charset=utf-8", -1);
+		mg_response_header_add(c, "Content-Length", len, -1);
+		http_common_headers(c);
+		if (extra != NULL)
+			mg_response_header_add_lines(c, extra);
+		mg_response_header_send(c);
+	}
 	if (text != NULL) {
 		/* one write, one TLS record */
 		size_t n = strlen(text);
@@ -164,4 +195,25 @@ http_close(struct mg_connection *c)
 		    sizeof(buf))) <= 0)
 			break;
 	(void)mg_send_http_error(c, 204, "%s", "");
+}
+
+void
+http_continue(struct mg_connection *c)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	const char *expect = mg_get_header(c, "Expect");
+
+	/* RFC 9110 10.1.1: not to an HTTP/1.0 client; CivetWeb sends it
+	 * only where it reads a body itself (PUT), never for a handler */
+	if (ri == NULL || expect == NULL || ri->http_version == NULL ||
+	    strcmp(ri->http_version, "1.1") != 0 ||
+	    strcasecmp(expect, "100-continue") != 0)
+		return;
+	(void)mg_printf(c, "HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+ssize_t
+http_body_read(void *conn, void *buf, size_t n)
+{
+	return mg_read(conn, buf, n > INT_MAX ? INT_MAX : n);
 }

@@ -3,6 +3,9 @@
 #ifndef SIGNET_HTTP_H
 #define SIGNET_HTTP_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
 #include <jansson.h>
 
 struct mg_connection;
@@ -29,5 +32,14 @@ const char *http_reason(int status);
  * read and drop at most SIGNET_MAX_DRAIN more bytes, then close the
  * connection rather than read the rest. */
 void http_close(struct mg_connection *c);
+/* Once the request may have its body (the checks that need no body have
+ * passed): "100 Continue" to a client that waits for it (RFC 9110
+ * 10.1.1), as curl does a second for a body over 1 MiB. After it, the
+ * answer must be http_json's (or http_error's): CivetWeb's own header
+ * calls refuse once anything was written. */
+void http_continue(struct mg_connection *c);
+/* Reads up to n bytes of the request body (a multipart_read_fn; conn
+ * is the struct mg_connection): the count, 0 at its end, -1. */
+ssize_t http_body_read(void *conn, void *buf, size_t n);
 
 #endif

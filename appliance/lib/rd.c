@@ -168,6 +168,31 @@ rd_until(struct rd *r, uint8_t delim, size_t max, const uint8_t **p,
 }
 
 int
+rd_take(struct rd *r, size_t n, const uint8_t **p)
+{
+	if (rd_left(r) < n)
+		return SIGNET_ERR_TRUNCATED;
+	*p = r->buf + r->off;
+	r->off += n;
+	return 0;
+}
+
+int
+rd_find(const struct rd *r, const void *needle, size_t n, size_t *at)
+{
+	const uint8_t *start = r->buf + r->off, *hit;
+
+	if (n == 0 || rd_left(r) < n)
+		return SIGNET_ERR_TRUNCATED;
+	/* glibc's memmem skips ahead by a shift table: the search runs at
+	 * memory speed, not a compare per byte */
+	if ((hit = memmem(start, rd_left(r), needle, n)) == NULL)
+		return SIGNET_ERR_TRUNCATED;
+	*at = (size_t)(hit - start);
+	return 0;
+}
+
+int
 rd_rest(struct rd *r, size_t max, const uint8_t **p, size_t *n)
 {
 	if (rd_left(r) > max)

@@ -51,6 +51,13 @@ int rd_cstr(struct rd *r, char *out, size_t cap) SIGNET_WUR;
  * SIGNET_ERR_TOO_LARGE when more than max bytes come before it. */
 int rd_until(struct rd *r, uint8_t delim, size_t max, const uint8_t **p,
     size_t *n) SIGNET_WUR;
+/* n bytes, returned in place (not copied). */
+int rd_take(struct rd *r, size_t n, const uint8_t **p) SIGNET_WUR;
+/* Where the next occurrence of needle[0..n) begins, counted from the
+ * cursor, in *at; the cursor does not move. SIGNET_ERR_TRUNCATED when
+ * what is left does not hold it. */
+int rd_find(const struct rd *r, const void *needle, size_t n, size_t *at)
+    SIGNET_WUR;
 /* Everything not yet read (at most max bytes), returned in place. */
 int rd_rest(struct rd *r, size_t max, const uint8_t **p, size_t *n) SIGNET_WUR;
 /* SIGNET_ERR_INVALID unless every byte has been read. */

@@ -18,6 +18,13 @@
 #define SIGNET_MAX_PARAM_VALUE		1024
 #define SIGNET_MAX_ORIGIN_VALUE		2048
 #define SIGNET_MAX_ID_TOKEN		16384
+/* web/multipart.c: the header lines of one part (a Content-Disposition
+ * with a 255-byte file name, escaped, and a Content-Type fit many times
+ * over); what a body may hold before its first boundary and after its
+ * last (clients send none; RFC 2046 5.1.1 allows it), and the spaces
+ * after a boundary */
+#define SIGNET_MAX_PART_HEADERS		8192
+#define SIGNET_MAX_FORM_SLACK		(64 * 1024)
 
 /* Origin verification (appliance/origin/origin.c, docs/origin.md). */
 #define SIGNET_MAX_JWKS			(64 * 1024)	/* serialized JWKS */

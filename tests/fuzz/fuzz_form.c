@@ -1,5 +1,5 @@
-/* The submission form (web/form.c) driven the way CivetWeb's multipart
- * parser drives it from web/api_requests.c: field starts (name and file
+/* The submission form (web/form.c) driven the way the multipart reader
+ * (web/multipart.c) drives it from web/api_requests.c: field starts (name and file
  * name as the client wrote them), data chunks, then form_end and
  * form_finish as api_submit calls them.
  *
@@ -46,7 +46,7 @@ fz_form_init(void)
 }
 
 /* u8 length, then that many bytes as a C string (a NUL cuts it short,
- * as it would CivetWeb's copy). */
+ * as the header would be refused). */
 static int
 fz_str(struct rd *r, char out[256])
 {
@@ -101,13 +101,13 @@ fz_step(struct form *f, struct rd *r)
 		free(fill);
 		break;
 	case 3:
-		form_fail_parse(f);
+		form_fail_parse(f, SIGNET_ERR_TRUNCATED, "cut short");
 		rc = -1;
 		break;
 	default:
 		break;
 	}
-	/* CivetWeb stops calling once a callback says abort */
+	/* the reader stops calling once a callback says stop */
 	return rc != 0 ? -1 : 0;
 }
 
