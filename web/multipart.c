@@ -43,6 +43,7 @@ struct mp {
 	uint8_t delim[4 + MULTIPART_MAX_BOUNDARY];
 	size_t dlen;
 	size_t slack;		/* preamble, padding and epilogue bytes */
+	int padded;		/* spaces followed this boundary: no "--" */
 	char name[MP_MAX_NAME];
 	char filename[MP_MAX_NAME];
 	int has_filename;
@@ -386,6 +387,7 @@ mp_step(struct mp *m)
 		if (keep > 0)
 			return MP_MORE;
 		m->off += m->dlen;
+		m->padded = 0;
 		m->state = MP_DELIM;
 		return 0;
 	case MP_DELIM:
@@ -393,7 +395,7 @@ mp_step(struct mp *m)
 		 * (spaces) and CRLF begin a part */
 		if (rd_left(&r) < 2)
 			return MP_MORE;
-		if (r.buf[0] == '-' && r.buf[1] == '-') {
+		if (!m->padded && r.buf[0] == '-' && r.buf[1] == '-') {
 			m->off += 2;
 			m->state = MP_EPILOGUE;
 			return 0;
@@ -404,6 +406,7 @@ mp_step(struct mp *m)
 		if (at > 0 && (rc = mp_slack(m, at, "of spaces after a "
 		    "boundary")) != 0)
 			return rc;
+		m->padded |= at > 0;
 		m->off += at;
 		if (rd_left(&r) - at < 2)
 			return MP_MORE;
@@ -419,7 +422,9 @@ mp_step(struct mp *m)
 		if (rd_left(&r) >= 2 && r.buf[0] == '\r' && r.buf[1] == '\n')
 			return mp_headers(m, r.buf, 0);	/* none: refused */
 		if (rd_find(&r, "\r\n\r\n", 4, &at) != 0) {
-			if (rd_left(&r) > SIGNET_MAX_PART_HEADERS)
+			/* a block of the limit and its empty line fit in
+			 * two bytes more */
+			if (rd_left(&r) >= SIGNET_MAX_PART_HEADERS + 2)
 				return mp_fail(m, SIGNET_ERR_TOO_LARGE, "a "
 				    "part's headers are longer than %d bytes",
 				    SIGNET_MAX_PART_HEADERS);

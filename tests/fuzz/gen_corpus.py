@@ -1228,7 +1228,72 @@ def tsr():
     put("tsr", "granted_truncated", real[:-7])
 
 
-TARGETS = {"script": script, "khproto": khproto, "consproto": consproto, "form": form, "origin": origin_all,
+# --- multipart/form-data (web/multipart.c) ----------------------------
+
+def mp_seed(reads, ct, body):
+    """Byte 0: read size (low 7 bits, 0 = all at once), bit 7 stops at the
+    third part; then the Content-Type line, then the body."""
+    return u8(reads) + ct.encode() + b"\n" + body
+
+
+def mp_part(b, name, value, filename=None, extra=b""):
+    cd = b'Content-Disposition: form-data; name="' + name + b'"'
+    if filename is not None:
+        cd += b'; filename="' + filename + b'"'
+    return b"--" + b + b"\r\n" + cd + b"\r\n" + extra + b"\r\n" + value + b"\r\n"
+
+
+def multipart():
+    b = b"------------------------d74496d66958873e"
+    ct = "multipart/form-data; boundary=" + b.decode()
+    curl = (mp_part(b, b"projectSlug", b"demo-app") + mp_part(b, b"signingPolicySlug", b"test-signing")
+            + mp_part(b, b"artifact", b"MZ\x90\x00\r\n--" + b[:-1] + b"\x00\xff", b"app.exe",
+                      b"Content-Type: application/octet-stream\r\n")
+            + b"--" + b + b"--\r\n")
+    for reads in (0, 1, 7, 64, 127):
+        put("multipart", "curl_reads_%d" % reads, mp_seed(reads, ct, curl))
+    put("multipart", "curl_stop_third", mp_seed(0x80 | 5, ct, curl))
+    wk = b"----WebKitFormBoundary7MA4YWxkTrZu0gW"
+    browser = (mp_part(wk, b"projectSlug", b"demo-app") + mp_part(wk, b"description", b"line\r\nline")
+               + mp_part(wk, b"artifact", b"\x00" * 300, b"a%22b%0D%0A.bin") + b"--" + wk + b"--\r\n")
+    put("multipart", "browser", mp_seed(16, "multipart/form-data; boundary=" + wk.decode(), browser))
+    put("multipart", "preamble_epilogue", mp_seed(3, 'multipart/form-data; boundary="a b"',
+                                                  b"preamble\r\n--a b  \r\nContent-Disposition: form-data; "
+                                                  b"name=x\r\n\r\nv\r\n--a b--\r\nepilogue"))
+    put("multipart", "cut_short", mp_seed(5, ct, curl[:-20]))
+    put("multipart", "cut_in_headers", mp_seed(5, ct, curl[:60]))
+    put("multipart", "goes_on", mp_seed(9, ct, mp_part(b, b"a", b"x") + b"--" + b + b"X\r\n"))
+    put("multipart", "no_disposition", mp_seed(0, "multipart/form-data; boundary=b",
+                                              b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--"))
+    put("multipart", "no_headers", mp_seed(0, "multipart/form-data; boundary=b", b"--b\r\n\r\nx\r\n--b--"))
+    put("multipart", "two_names", mp_seed(2, "multipart/form-data; boundary=b",
+                                         b"--b\r\nContent-Disposition: form-data; name=a; name=b\r\n\r\nx\r\n--b--"))
+    put("multipart", "escapes", mp_seed(4, "multipart/form-data; boundary=b",
+                                       b'--b\r\nContent-Disposition: form-data; name="a\\"b"; filename="c:\\\\x"\r\n'
+                                       b"\r\nx\r\n--b--"))
+    put("multipart", "unclosed_quote", mp_seed(4, "multipart/form-data; boundary=b",
+                                              b'--b\r\nContent-Disposition: form-data; name="a\r\n\r\nx\r\n--b--'))
+    put("multipart", "folded", mp_seed(1, "multipart/form-data; boundary=b",
+                                      b"--b\r\nContent-Disposition: form-data;\r\n name=a\r\n\r\nx\r\n--b--"))
+    put("multipart", "nul_in_header", mp_seed(1, "multipart/form-data; boundary=b",
+                                             b'--b\r\nContent-Disposition: form-data; name="a\x00"\r\n\r\nx\r\n--b--'))
+    put("multipart", "base64", mp_seed(8, "multipart/form-data; boundary=b",
+                                      b"--b\r\nContent-Disposition: form-data; name=a\r\n"
+                                      b"Content-Transfer-Encoding: base64\r\n\r\neA==\r\n--b--"))
+    put("multipart", "long_header", mp_seed(100, "multipart/form-data; boundary=b",
+                                           b"--b\r\nContent-Disposition: form-data; name=a\r\nX: " + b"v" * 8300
+                                           + b"\r\n\r\nx\r\n--b--"))
+    put("multipart", "long_preamble", mp_seed(127, "multipart/form-data; boundary=b", b"p" * 70000 + b"\r\n--b--"))
+    put("multipart", "empty_body", mp_seed(0, ct, b""))
+    put("multipart", "no_boundary", mp_seed(0, "multipart/form-data; charset=utf-8", curl))
+    put("multipart", "boundary_too_long", mp_seed(0, "multipart/form-data; boundary=" + "b" * 71, curl))
+    put("multipart", "two_boundaries", mp_seed(0, "multipart/form-data; boundary=a; boundary=b", curl))
+    put("multipart", "not_form_data", mp_seed(0, "multipart/mixed; boundary=b", curl))
+    put("multipart", "bare_lf", mp_seed(0, "multipart/form-data; boundary=b",
+                                       b"--b\nContent-Disposition: form-data; name=a\n\nx\n--b--\n"))
+
+
+TARGETS = {"script": script, "multipart": multipart, "khproto": khproto, "consproto": consproto, "form": form, "origin": origin_all,
            "audit": audit, "pki": pki, "catalog": catalog, "cab": cab, "msi": msi,
            "pe": pe, "tsq": tsq, "tsr": tsr}
 
