@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -380,6 +381,79 @@ def test_multipart_faults(instance):
     # nothing of any upload is left there
     instance.wait_final(r.json()["id"])
     assert instance.tmp_entries() == []
+
+
+def test_multipart_messages_say_what_is_wrong(instance):
+    """The multipart reader names the fault: a body without its closing
+    boundary, a boundary that goes on, an encoded part, a Content-Type
+    without a boundary. Nothing is stored."""
+    before = ids(instance)
+    b = BOUNDARY.encode()
+    ctype = "multipart/form-data; boundary=" + BOUNDARY
+    cases = [
+        (slugs() + part("artifact", b"x" * 5000, filename="a.bin"), ctype, "cut short"),
+        (slugs() + b"--" + b + b"x\r\n", ctype, "goes on"),
+        (slugs() + b"--" + b + b'\r\nContent-Disposition: form-data; name="artifact"; '
+         b'filename="a.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\neA==\r\n--' + b + b"--\r\n",
+         ctype, "Content-Transfer-Encoding"),
+        (multipart(slugs(), part("artifact", b"x", filename="a.bin")),
+         "multipart/form-data", "boundary"),
+        (multipart(slugs(), part("artifact", b"x", filename="a.bin")),
+         "multipart/form-data; boundary=" + "b" * 71, "boundary"),
+    ]
+    for body, ct, word in cases:
+        r = instance.session().post(instance.api("/signing-requests"), data=body,
+                                    timeout=30, headers={"Content-Type": ct})
+        msg = error_of(r, 400)["message"]
+        assert word in msg, (word, msg)
+    assert ids(instance) == before
+    assert instance.tmp_entries() == []
+
+
+def test_upload_gets_100_continue_after_the_checks(instance, tmp_path):
+    """A client that waits for 100 Continue (curl, above 1 MiB) gets it,
+    but only once the checks that need no body have passed: a body too
+    large is refused before it is sent."""
+    f = tmp_path / "a.bin"
+    f.write_bytes(os.urandom(1536 * 1024))
+    p = subprocess.run(["curl", "-v", "-sS", "--max-time", "60", "--cacert", instance.ca,
+                        "--cert", instance.client_cert, "--key", instance.client_key,
+                        "-w", "\n%{http_code}", "-F", "projectSlug=demo-app",
+                        "-F", "signingPolicySlug=test-signing", "-F", f"artifact=@{f}",
+                        instance.api("/signing-requests")],
+                       capture_output=True, text=True, check=False)
+    assert "> Expect: 100-continue" in p.stderr, p.stderr
+    assert "< HTTP/1.1 100 Continue" in p.stderr, p.stderr
+    assert p.stdout.rpartition("\n")[2] == "201", (p.stdout, p.stderr)
+    rec = json.loads(p.stdout.rpartition("\n")[0])
+    assert rec["unsignedArtifact"]["size"] == 1536 * 1024
+    # too large by its Content-Length: the final answer, no 100
+    c = Raw(instance)
+    try:
+        c.send(raw_head("POST", "/signing-requests", MAX_ARTIFACT + (2 << 20),
+                        "multipart/form-data; boundary=" + BOUNDARY,
+                        b"Expect: 100-continue\r\n"))
+        status, _, body = c.response()
+    finally:
+        c.close()
+    assert status == 413, (status, body)
+    # a body of the right size: 100 first, then the body, then 201
+    body = multipart(slugs(), part("artifact", os.urandom(4096), filename="c.bin"))
+    c = Raw(instance)
+    try:
+        c.send(raw_head("POST", "/signing-requests", len(body),
+                        "multipart/form-data; boundary=" + BOUNDARY,
+                        b"Expect: 100-continue\r\n"))
+        status, _, _ = c.response()
+        assert status == 100
+        c.send(body)
+        status, headers, rec = c.response()
+    finally:
+        c.close()
+    assert status == 201, rec
+    assert headers["location"] == "/api/v1/signing-requests/" + rec["id"]
+    assert headers["content-type"].startswith("application/json")
+    assert headers["cache-control"] == "no-store"
 
 
 def test_multipart_in_pieces(instance):
