@@ -109,8 +109,10 @@ struct pe_certs {
  * file's length.
  */
 struct pe_sum {
-	uint64_t acc;		/* the words' sum, folded at the end: the
-				 * same as folding after each word */
+	uint64_t acc;		/* congruent to the words' sum modulo 0xffff,
+				 * and 0 only while every word was: folded
+				 * at the end, it is the same as folding
+				 * after each word */
 	uint64_t n;		/* bytes summed */
 	uint8_t lo;		/* a word's first byte, while n is odd */
 };
@@ -118,29 +120,31 @@ struct pe_sum {
 static void
 pe_sum_add(struct pe_sum *s, const uint8_t *p, size_t len)
 {
-	uint64_t x, lanes = 0;
-	size_t i = 0, run = 0;
+	uint64_t x, lo = 0, hi = 0;
+	size_t i = 0;
 
 	if (len > 0 && s->n % 2 != 0) {
 		s->acc += (uint32_t)s->lo | (uint32_t)p[0] << 8;
 		i = 1;
 	}
-	/* eight bytes at a time: four little-endian words summed in two
-	 * 32-bit lanes, emptied before a lane could overflow */
+	/* eight bytes at a time as two 32-bit little-endian words: as
+	 * 0x10000 is 1 modulo 0xffff, a 32-bit word counts as its two
+	 * 16-bit words do; each lane adds less than 2^32 per step, so it
+	 * cannot overflow before 2^32 steps (32 GiB) */
 	for (; i + 8 <= len; i += 8) {
 		memcpy(&x, p + i, 8);
 		x = le64toh(x);
-		lanes += (x & 0x0000ffff0000ffffULL) +
-		    (x >> 16 & 0x0000ffff0000ffffULL);
-		if (++run == 32768) {
-			s->acc += (lanes & 0xffffffffULL) + (lanes >> 32);
-			lanes = 0;
-			run = 0;
-		}
+		lo += (uint32_t)x;
+		hi += x >> 32;
 	}
-	s->acc += (lanes & 0xffffffffULL) + (lanes >> 32);
+	/* the same rule folds the lanes and the sum: 2^32 is 1 too, and
+	 * a sum that is not 0 does not become 0 */
+	lo = (lo & 0xffffffffULL) + (lo >> 32);
+	hi = (hi & 0xffffffffULL) + (hi >> 32);
+	s->acc += lo + hi;
 	for (; i + 1 < len; i += 2)
 		s->acc += (uint32_t)p[i] | (uint32_t)p[i + 1] << 8;
+	s->acc = (s->acc & 0xffffffffULL) + (s->acc >> 32);
 	if (i < len)
 		s->lo = p[i];
 	s->n += len;
@@ -730,7 +734,11 @@ pe_body(struct ac_pe_stream *s, uint64_t off, const uint8_t *p, size_t n)
 			k = (size_t)(s->h.cert_off - off);
 	}
 	pe_sum_add(&s->all, p, n);
-	pe_sum_add(&s->to_table, p, k);
+	/* before the table both sums have seen the same bytes */
+	if (k == n)
+		s->to_table = s->all;
+	else
+		pe_sum_add(&s->to_table, p, k);
 	if (k > 0 && ((q = pe_span(p, n, 0, k)) == NULL ||
 	    (e = pe_hash(s, q, k)) != 0))
 		return q == NULL ? SIGNET_ERR_INTERNAL : e;
