@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <civetweb.h>
 
@@ -12,6 +13,7 @@
 #include "log.h"
 #include "signet_limits.h"
 #include "urlform.h"
+#include "wbuf.h"
 
 /* The status of each error code is in the error table (err.h). */
 int
@@ -57,25 +59,6 @@ http_common_headers(struct mg_connection *c)
 		    -1);
 }
 
-/* The head of a JSON answer after a "100 Continue" (http_continue):
- * CivetWeb takes no headers once anything was written, so they are
- * written here, the same ones http_json gives CivetWeb. */
-static void
-http_json_head(struct mg_connection *c, int status, const char *len,
-    const char *extra)
-{
-	size_t i;
-
-	(void)mg_printf(c, "HTTP/1.1 %d %s\r\nContent-Type: application/json; "
-	    "charset=utf-8\r\nContent-Length: %s\r\n", status,
-	    http_reason(status), len);
-	for (i = 0; i < sizeof(http_common) / sizeof(http_common[0]); i++)
-		(void)mg_printf(c, "%s: %s\r\n", http_common[i][0],
-		    http_common[i][1]);
-	(void)mg_printf(c, "%s%s\r\n", extra != NULL ? extra : "",
-	    extra != NULL ? "\r\n" : "");
-}
-
 void
 http_page_headers(struct mg_connection *c)
 {
@@ -90,46 +73,74 @@ http_page_headers(struct mg_connection *c)
 	    "camera=(), microphone=(), geolocation=(), payment=()", -1);
 }
 
+/* What CivetWeb would say in Connection (its should_keep_alive): the
+ * client's own wish, else HTTP/1.1's default. Where CivetWeb closes
+ * anyway (must_close), the answer is whole by its Content-Length. */
+static const char *
+http_connection(struct mg_connection *c)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	const char *h = mg_get_header(c, "Connection");
+
+	if (h != NULL)
+		return strcasestr(h, "keep-alive") != NULL ? "keep-alive" :
+		    "close";
+	return ri != NULL && ri->http_version != NULL &&
+	    strcmp(ri->http_version, "1.1") == 0 ? "keep-alive" : "close";
+}
+
+/*
+ * A JSON answer is written whole, head and body, in one mg_write: one
+ * TLS record and one system call. CivetWeb's header calls write each
+ * line on its own (a record and a write(2) per header, ten for an
+ * answer); and after a "100 Continue" (http_continue) they refuse.
+ */
 void
 http_json(struct mg_connection *c, int status, json_t *body,
     const char *extra)
 {
-	char *text = NULL, len[32];
+	static const char fallback[] = "{\"error\":\"internal\",\"message\":"
+	    "\"the response could not be built\"}";
+	char *text = NULL, date[64];
+	struct wbuf out;
+	struct tm tm;
+	time_t now = time(NULL);
+	size_t i, n;
+	int r;
 
 	if (body != NULL)
 		text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	if (text == NULL) {
+	if (text == NULL)
 		status = 500;
-		text = strdup("{\"error\":\"internal\",\"message\":"
-		    "\"the response could not be built\"}");
-	}
-	snprintf(len, sizeof(len), "%zu", text ? strlen(text) + 1 : 0);
-	if (mg_response_header_start(c, status) != 0) {
-		http_json_head(c, status, len, extra);
-	} else {
-		mg_response_header_add(c, "Content-Type",
-		    "application/json; charset=utf-8", -1);
-		mg_response_header_add(c, "Content-Length", len, -1);
-		http_common_headers(c);
-		if (extra != NULL)
-			mg_response_header_add_lines(c, extra);
-		mg_response_header_send(c);
-	}
-	if (text != NULL) {
-		/* one write, one TLS record */
-		size_t n = strlen(text);
-		char *nl = realloc(text, n + 2);
-
-		if (nl != NULL) {
-			text = nl;
-			text[n] = '\n';
-			text[n + 1] = '\0';
-			mg_write(c, text, n + 1);
-		} else {
-			mg_write(c, text, n);
-		}
-	}
+	n = strlen(text != NULL ? text : fallback);
+	/* RFC 9110 5.6.7: IMF-fixdate */
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		date[0] = '\0';
+	wbuf_init(&out, n + 1024 + (extra != NULL ? strlen(extra) : 0));
+	r = wbuf_addf(&out, "HTTP/1.1 %d %s\r\nContent-Type: application/json; "
+	    "charset=utf-8\r\nContent-Length: %zu\r\n", status,
+	    http_reason(status), n + 1);
+	for (i = 0; r == 0 && i < sizeof(http_common) / sizeof(http_common[0]);
+	    i++)
+		r = wbuf_addf(&out, "%s: %s\r\n", http_common[i][0],
+		    http_common[i][1]);
+	if (r == 0 && extra != NULL)
+		r = wbuf_addf(&out, "%s\r\n", extra);
+	if (r == 0 && date[0] != '\0')
+		r = wbuf_addf(&out, "Date: %s\r\n", date);
+	if (r == 0)
+		r = wbuf_addf(&out, "Connection: %s\r\n\r\n", http_connection(c));
+	if (r == 0)
+		r = wbuf_add(&out, text != NULL ? text : fallback, n);
+	if (r == 0)
+		r = wbuf_add(&out, "\n", 1);
+	if (r == 0)
+		(void)mg_write(c, out.buf, out.len);
+	else
+		log_err("http: an answer of %zu bytes could not be built", n);
+	wbuf_free(&out);
 	free(text);
 }
 

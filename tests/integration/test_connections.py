@@ -9,6 +9,7 @@ approval). A body that keeps moving is not cut by the timeout.
 Limits: appliance/lib/signet_limits.h."""
 
 import http.client
+import json
 import os
 import subprocess
 import select
@@ -266,3 +267,74 @@ def test_connection_settings_are_checked(instance, tmp_path, settings, words):
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0
     assert words in p.stderr, p.stderr
+
+
+def _answers(instance, requests_bytes):
+    """Sends raw requests on one mTLS connection; returns each answer as
+    (status line, headers, body), read by its Content-Length."""
+    ctx = ssl.create_default_context(cafile=instance.ca)
+    ctx.load_cert_chain(*instance.cert)
+    sock = socket.create_connection(("127.0.0.1", instance.port), timeout=10)
+    s = ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+    out, buf = [], b""
+    try:
+        for req in requests_bytes:
+            s.sendall(req)
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(65536)
+                assert chunk, buf
+                buf += chunk
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            headers = {}
+            for line in lines[1:]:
+                k, v = line.split(":", 1)
+                assert k.lower() not in headers, ("header twice", k)
+                headers[k.lower()] = v.strip()
+            n = int(headers["content-length"])
+            while len(buf) < n:
+                chunk = s.recv(65536)
+                assert chunk
+                buf += chunk
+            out.append((lines[0], headers, buf[:n]))
+            buf = buf[n:]
+    finally:
+        s.close()
+    return out
+
+
+def test_json_answers_carry_their_headers_and_keep_the_connection(instance):
+    """An API answer is written whole by Signet (head and body in one
+    write): its status line, Content-Length, security headers, Date and
+    Connection are right, and the connection serves the next request."""
+    get = (b"GET /api/v1/signing-requests?limit=1 HTTP/1.1\r\n"
+           b"Host: 127.0.0.1\r\n\r\n")
+    missing = (b"GET /api/v1/signing-requests/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\n"
+               b"Host: 127.0.0.1\r\n\r\n")
+    close = (b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             b"Connection: close\r\n\r\n")
+    answers = _answers(instance, [get, missing, close])
+    assert [a[0] for a in answers] == ["HTTP/1.1 200 OK", "HTTP/1.1 404 Not Found",
+                                       "HTTP/1.1 200 OK"]
+    for status, h, body in answers:
+        assert h["content-type"] == "application/json; charset=utf-8"
+        assert json_ok(body), body
+        assert h["cache-control"] == "no-store"
+        assert h["x-content-type-options"] == "nosniff"
+        assert h["strict-transport-security"].startswith("max-age=")
+        # RFC 9110 5.6.7: IMF-fixdate, within a minute of now
+        t = time.mktime(time.strptime(h["date"], "%a, %d %b %Y %H:%M:%S GMT")) - time.timezone
+        assert abs(t - time.time()) < 60, h["date"]
+    assert [a[1]["connection"] for a in answers] == ["keep-alive", "keep-alive", "close"]
+    assert json.loads(answers[1][2])["error"] == "not_found"
+    # HTTP/1.0 without keep-alive: the answer says close
+    (status, h, _), = _answers(instance, [b"GET /api/v1/health HTTP/1.0\r\n\r\n"])
+    assert status.endswith(" 200 OK") and h["connection"] == "close"
+
+
+def json_ok(body):
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return body.endswith(b"\n")
