@@ -201,9 +201,9 @@ form_field(struct form *f, const char *name, const char *filename)
 		if ((r = cas_upload_begin(f->cas, f->max_artifact,
 		    &f->upload)) != 0)
 			return form_storage_failed(f, r);
-		if (f->tap != NULL)
-			cas_upload_tap(f->upload, CAS_TAP_WRITER, f->tap,
-			    f->tap_arg);
+		if (f->tap != NULL && (r = cas_upload_tap(f->upload,
+		    CAS_TAP_WRITER, f->tap, f->tap_arg)) != 0)
+			return form_storage_failed(f, r);
 		return 0;
 	}
 	if (strlen(name) >= sizeof(f->cur))

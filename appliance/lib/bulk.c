@@ -3,7 +3,8 @@
  *
  * A writer holds three BULK_BLOCK buffers (the caller fills one, a
  * hashing thread runs each() over the one before, a writing thread
- * writes the one before that); a reader holds four, two for each of
+ * writes the one before that), four with a second digest (a thread of
+ * its own runs also() between the two); a reader holds four, two for each of
  * its two reading threads, while the caller drains one. So the disk and
  * the hashing overlap. Direct I/O wants the buffer, the file offset
  * and the length aligned; the buffers are page aligned, whole blocks
@@ -70,13 +71,16 @@ bulk_set_direct(int fd, int on)
 /* ------------------------------------------------------------ writer */
 
 /*
- * Three buffers go round: the caller fills one, a hashing thread runs
- * each() over the one before, and a writing thread writes the one
- * before that, so that hashing does not wait for the disk.
+ * The buffers go round: the caller fills one, a hashing thread runs
+ * each() over the one before, a second one the other digest (also())
+ * over the one before that, and a writing thread writes the oldest, so
+ * that neither digest waits for the other or for the disk.
  */
-#define BULK_WSLOTS 3
+#define BULK_EACH_MAX 2
+#define BULK_WSLOTS (2 + BULK_EACH_MAX)
 
-enum { BW_FREE, BW_HASH, BW_WRITE };
+/* a slot's state: free, at digest stage k (BW_EACH + k), being written */
+enum { BW_FREE, BW_WRITE, BW_EACH };
 
 struct bulk_wslot {
 	uint8_t *buf;
@@ -88,20 +92,34 @@ struct bulk_wslot {
 struct bulk_writer {
 	int fd;
 	int direct;		/* O_DIRECT is set on fd (writing thread's) */
-	int (*each)(void *, const void *, size_t);
-	void *arg;
+	struct bulk_each {
+		struct bulk_writer *w;
+		int k;		/* its stage */
+		int (*fn)(void *, const void *, size_t);
+		void *arg;
+		pthread_t th;
+	} each[BULK_EACH_MAX];
+	int neach;
+	int nslots;		/* 3, or 4 with a second digest */
 	struct bulk_wslot slot[BULK_WSLOTS];
 	int cur;		/* the slot the caller fills */
 	uint64_t off;		/* file offset of its first byte */
 	int done;		/* finished: no more bytes */
 
-	pthread_t hasher, io;
+	pthread_t io;
 	int started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop;		/* under mu */
 	int err;		/* under mu: the first error */
 };
+
+/* The state after digest stage k (or, for k == -1, after the caller). */
+static int
+bulk_next(const struct bulk_writer *w, int k)
+{
+	return k + 1 < w->neach ? BW_EACH + k + 1 : BW_WRITE;
+}
 
 static int
 bulk_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
@@ -172,8 +190,9 @@ bulk_stage(struct bulk_writer *w, int from, int to)
 		skip = w->err != 0;
 		pthread_mutex_unlock(&w->mu);
 		r = 0;
-		if (!skip && from == BW_HASH)
-			r = w->each(w->arg, s->buf, s->len);
+		if (!skip && from >= BW_EACH)
+			r = w->each[from - BW_EACH].fn(w->each[from - BW_EACH].arg,
+			    s->buf, s->len);
 		else if (!skip)
 			r = bulk_put(w, s->buf, s->len, s->off);
 		pthread_mutex_lock(&w->mu);
@@ -181,7 +200,7 @@ bulk_stage(struct bulk_writer *w, int from, int to)
 			w->err = r;
 		s->state = to;
 		pthread_cond_broadcast(&w->cv);
-		i = (i + 1) % BULK_WSLOTS;
+		i = (i + 1) % w->nslots;
 	}
 	pthread_mutex_unlock(&w->mu);
 }
@@ -189,7 +208,9 @@ bulk_stage(struct bulk_writer *w, int from, int to)
 static void *
 bulk_hasher_main(void *arg)
 {
-	bulk_stage(arg, BW_HASH, BW_WRITE);
+	struct bulk_each *e = arg;
+
+	bulk_stage(e->w, BW_EACH + e->k, bulk_next(e->w, e->k));
 	return NULL;
 }
 
@@ -210,8 +231,12 @@ bulk_writer_new(int fd, int (*each)(void *, const void *, size_t),
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return SIGNET_ERR_NOMEM;
 	w->fd = fd;
-	w->each = each;
-	w->arg = arg;
+	w->nslots = 3;
+	if (each != NULL) {
+		w->each[0].fn = each;
+		w->each[0].arg = arg;
+		w->neach = 1;
+	}
 	if ((w->slot[0].buf = bulk_alloc()) == NULL) {
 		free(w);
 		return SIGNET_ERR_NOMEM;
@@ -222,28 +247,59 @@ bulk_writer_new(int fd, int (*each)(void *, const void *, size_t),
 	return 0;
 }
 
+int
+bulk_writer_also(struct bulk_writer *w, int (*fn)(void *, const void *,
+    size_t), void *arg)
+{
+	if (w->started || w->off > 0 || w->slot[w->cur].len > 0 || w->done ||
+	    w->neach == BULK_EACH_MAX || fn == NULL)
+		return SIGNET_ERR_INTERNAL;
+	w->each[w->neach].fn = fn;
+	w->each[w->neach].arg = arg;
+	w->neach++;
+	/* a slot more, so that both digests and the disk work at once */
+	w->nslots = 2 + w->neach > 3 ? 2 + w->neach : 3;
+	return 0;
+}
+
+/* Ends the threads started so far (none has a slot yet). */
+static void
+bulk_join(struct bulk_writer *w, int io, int neach)
+{
+	int k;
+
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	if (io)
+		pthread_join(w->io, NULL);
+	for (k = 0; k < neach; k++)
+		pthread_join(w->each[k].th, NULL);
+	w->stop = 0;
+}
+
 /* The threads, with the first full buffer: a file of one block or less
  * is written by finish alone, through the cache. */
 static int
 bulk_start(struct bulk_writer *w)
 {
-	int i;
+	int i, k;
 
-	for (i = 1; i < BULK_WSLOTS; i++)
+	for (i = 1; i < w->nslots; i++)
 		if ((w->slot[i].buf = bulk_alloc()) == NULL)
 			return SIGNET_ERR_NOMEM;
 	w->direct = bulk_set_direct(w->fd, 1) == 0;
 	if (pthread_create(&w->io, NULL, bulk_io_main, w) != 0)
 		goto fail;
-	if (w->each != NULL &&
-	    pthread_create(&w->hasher, NULL, bulk_hasher_main, w) != 0) {
-		pthread_mutex_lock(&w->mu);
-		w->stop = 1;
-		pthread_cond_broadcast(&w->cv);
-		pthread_mutex_unlock(&w->mu);
-		pthread_join(w->io, NULL);
-		w->stop = 0;
-		goto fail;
+	for (k = 0; k < w->neach; k++) {
+		w->each[k].w = w;
+		w->each[k].k = k;
+		if (pthread_create(&w->each[k].th, NULL, bulk_hasher_main,
+		    &w->each[k]) != 0) {
+			bulk_join(w, 1, k);
+			goto fail;
+		}
 	}
 	w->started = 1;
 	return 0;
@@ -267,9 +323,9 @@ bulk_hand(struct bulk_writer *w, size_t len)
 	pthread_mutex_lock(&w->mu);
 	s->len = len;
 	s->off = w->off;
-	s->state = w->each != NULL ? BW_HASH : BW_WRITE;
+	s->state = bulk_next(w, -1);
 	pthread_cond_broadcast(&w->cv);
-	w->cur = (w->cur + 1) % BULK_WSLOTS;
+	w->cur = (w->cur + 1) % w->nslots;
 	s = &w->slot[w->cur];
 	while (s->state != BW_FREE)
 		pthread_cond_wait(&w->cv, &w->mu);
@@ -317,16 +373,12 @@ bulk_writer_stop(struct bulk_writer *w, int discard)
 	pthread_mutex_lock(&w->mu);
 	if (discard && w->err == 0)
 		w->err = SIGNET_ERR_INTERNAL;
-	for (i = 0; i < BULK_WSLOTS; i++)
+	for (i = 0; i < w->nslots; i++)
 		while (w->slot[i].state != BW_FREE)
 			pthread_cond_wait(&w->cv, &w->mu);
-	w->stop = 1;
-	pthread_cond_broadcast(&w->cv);
 	r = w->err;
 	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->io, NULL);
-	if (w->each != NULL)
-		pthread_join(w->hasher, NULL);
+	bulk_join(w, 1, w->neach);
 	w->started = 0;
 	if (w->direct) {
 		(void)bulk_set_direct(w->fd, 0);
@@ -339,7 +391,7 @@ int
 bulk_writer_finish(struct bulk_writer *w)
 {
 	struct bulk_wslot *s = &w->slot[w->cur];
-	int r = 0, e;
+	int r = 0, e, k;
 
 	if (w->done)
 		return SIGNET_ERR_INTERNAL;
@@ -352,8 +404,9 @@ bulk_writer_finish(struct bulk_writer *w)
 	}
 	if (s->len == 0)
 		return 0;
-	if (w->each != NULL && (r = w->each(w->arg, s->buf, s->len)) != 0)
-		return r;
+	for (k = 0; k < w->neach; k++)
+		if ((r = w->each[k].fn(w->each[k].arg, s->buf, s->len)) != 0)
+			return r;
 	return bulk_put(w, s->buf, s->len, w->off);
 }
 

@@ -19,7 +19,8 @@
 
 #include "err.h"
 
-/* The piece moved at once; a writer holds three, a reader four. */
+/* The piece moved at once; a writer holds three (four with a second
+ * digest), a reader four. */
 #define BULK_BLOCK (2u << 20)
 
 struct bulk_writer;
@@ -33,6 +34,12 @@ struct bulk_writer;
  */
 int bulk_writer_new(int fd, int (*each)(void *arg, const void *p, size_t n),
     void *arg, struct bulk_writer **out) SIGNET_WUR;
+/* A second digest beside each(): fn sees the same pieces in the same
+ * order on a thread of its own (for a file of more than one block), so
+ * two digests of one upload take the time of one. Only before the
+ * first byte is written; SIGNET_ERR_INTERNAL otherwise. */
+int bulk_writer_also(struct bulk_writer *w, int (*fn)(void *arg,
+    const void *p, size_t n), void *arg) SIGNET_WUR;
 /* Copies p[n] in; returns an error the writer met earlier, if any. */
 int bulk_write(struct bulk_writer *w, const void *p, size_t n) SIGNET_WUR;
 /* Writes what is left and waits for it. fd then has O_DIRECT off again;

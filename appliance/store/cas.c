@@ -34,8 +34,6 @@ struct cas_upload {
 	int flushed;		/* everything written: no more bytes */
 	int (*tap)(void *, const void *, size_t);	/* CAS_TAP_CALLER */
 	void *tap_arg;
-	int (*beside)(void *, const void *, size_t);	/* CAS_TAP_WRITER */
-	void *beside_arg;
 };
 
 int
@@ -141,8 +139,8 @@ cas_close(struct cas *c)
 }
 
 /* The name is the SHA-256 of what reaches the disk: the writer's thread
- * hashes each block just before it writes it, and hands it to the tap
- * beside. */
+ * hashes each block just before it is written (a tap of the writer runs
+ * beside it, bulk_writer_also). */
 static int
 cas_hash(void *arg, const void *p, size_t n)
 {
@@ -150,7 +148,7 @@ cas_hash(void *arg, const void *p, size_t n)
 
 	if (EVP_DigestUpdate(u->md, p, n) != 1)
 		return SIGNET_ERR_CRYPTO;
-	return u->beside != NULL ? u->beside(u->beside_arg, p, n) : 0;
+	return 0;
 }
 
 int
@@ -209,17 +207,15 @@ cas_upload_write(struct cas_upload *u, const void *p, size_t n)
 	return bulk_write(u->w, p, n);
 }
 
-void
+int
 cas_upload_tap(struct cas_upload *u, enum cas_tap where,
     int (*fn)(void *arg, const void *p, size_t n), void *arg)
 {
-	if (where == CAS_TAP_WRITER) {
-		u->beside = fn;
-		u->beside_arg = arg;
-		return;
-	}
+	if (where == CAS_TAP_WRITER)
+		return bulk_writer_also(u->w, fn, arg);
 	u->tap = fn;
 	u->tap_arg = fn != NULL ? arg : NULL;
+	return 0;
 }
 
 int

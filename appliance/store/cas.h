@@ -35,13 +35,13 @@ int cas_upload_copy(struct cas_upload *u, int fd, uint64_t off,
     uint64_t len) SIGNET_WUR;
 /* Hands every byte written from now on also to fn(arg, ...), in order
  * (a second digest of what is stored): on the caller's thread
- * (CAS_TAP_CALLER; fn NULL ends it), or on the thread that takes the
- * SHA-256 (CAS_TAP_WRITER: set before the first write, and done with
- * only once cas_upload_flush() returned). An error from fn fails the
- * upload. */
+ * (CAS_TAP_CALLER; fn NULL ends it), or on a thread of its own beside
+ * the one that takes the SHA-256 (CAS_TAP_WRITER: set before the first
+ * write, else SIGNET_ERR_INTERNAL, and done with only once
+ * cas_upload_flush() returned). An error from fn fails the upload. */
 enum cas_tap { CAS_TAP_CALLER, CAS_TAP_WRITER };
-void cas_upload_tap(struct cas_upload *u, enum cas_tap where,
-    int (*fn)(void *arg, const void *p, size_t n), void *arg);
+int cas_upload_tap(struct cas_upload *u, enum cas_tap where,
+    int (*fn)(void *arg, const void *p, size_t n), void *arg) SIGNET_WUR;
 /* Everything written so far on the disk's way and every tap done with;
  * the upload takes no more bytes afterwards. */
 int cas_upload_flush(struct cas_upload *u) SIGNET_WUR;

@@ -59,13 +59,14 @@ tmpfile_in(const char *dir, char *path, size_t len)
 	return fd;
 }
 
-/* Writes n pattern bytes in pieces of odd sizes; checks the file. */
+/* Writes n pattern bytes in pieces of odd sizes, with a second digest
+ * beside each() when two is set; checks the file and what both saw. */
 static void
-write_and_check(const char *dir, uint64_t n)
+write_and_check(const char *dir, uint64_t n, int two)
 {
 	static uint8_t piece[300007];
 	struct bulk_writer *w;
-	struct seen s = { 0, 0, 0 };
+	struct seen s = { 0, 0, 0 }, s2 = { 0, 0, 0 };
 	char path[256];
 	uint64_t off = 0, i;
 	size_t k;
@@ -74,6 +75,8 @@ write_and_check(const char *dir, uint64_t n)
 	uint8_t *back;
 
 	assert_int_equal(bulk_writer_new(fd, each, &s, &w), 0);
+	if (two)
+		assert_int_equal(bulk_writer_also(w, each, &s2), 0);
 	while (off < n) {
 		k = (size_t)(n - off < sizeof(piece) ? n - off : sizeof(piece));
 		k = k > 7 ? k - (size_t)(off % 7) : k;
@@ -90,6 +93,8 @@ write_and_check(const char *dir, uint64_t n)
 	assert_false(fcntl(fd, F_GETFL) & O_DIRECT);
 	assert_true(s.n == n);
 	assert_false(s.bad);
+	assert_true(s2.n == (two ? n : 0));
+	assert_false(s2.bad);
 	assert_int_equal(fstat(fd, &st), 0);
 	assert_true((uint64_t)st.st_size == n);
 	rfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -121,8 +126,46 @@ test_write(void **state)
 
 	(void)state;
 	for (d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++)
-		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-			write_and_check(dirs[d], sizes[i]);
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			write_and_check(dirs[d], sizes[i], 0);
+			write_and_check(dirs[d], sizes[i], 1);
+		}
+}
+
+/* A second digest only before the first byte; its error fails the
+ * file as each()'s does. */
+static void
+test_also(void **state)
+{
+	static uint8_t piece[65536];
+	struct bulk_writer *w;
+	struct seen s = { 0, 0, 0 }, s2 = { 0, 0, 0 };
+	char path[256];
+	int fd = tmpfile_in("/var/tmp", path, sizeof(path)), r = 0;
+	uint64_t off;
+
+	(void)state;
+	assert_int_equal(bulk_writer_new(fd, each, &s, &w), 0);
+	assert_int_equal(bulk_write(w, piece, 1), 0);
+	assert_int_equal(bulk_writer_also(w, each, &s2), SIGNET_ERR_INTERNAL);
+	bulk_writer_free(w);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	memset(&s, 0, sizeof(s));
+	s2.fail_at = 3 * BULK_BLOCK;
+	assert_int_equal(bulk_writer_new(fd, each, &s, &w), 0);
+	assert_int_equal(bulk_writer_also(w, each, &s2), 0);
+	assert_int_equal(bulk_writer_also(w, each, &s2), SIGNET_ERR_INTERNAL);
+	for (off = 0; off < 8 * (uint64_t)BULK_BLOCK && r == 0;
+	    off += sizeof(piece)) {
+		memset(piece, 0, sizeof(piece));
+		r = bulk_write(w, piece, sizeof(piece));
+	}
+	if (r == 0)
+		r = bulk_writer_finish(w);
+	assert_int_equal(r, SIGNET_ERR_IO);
+	bulk_writer_free(w);
+	close(fd);
+	unlink(path);
 }
 
 static void
@@ -250,6 +293,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write),
 		cmocka_unit_test(test_each_error_fails),
+		cmocka_unit_test(test_also),
 		cmocka_unit_test(test_read_disk),
 		cmocka_unit_test(test_read_tmpfs),
 	};

@@ -963,7 +963,8 @@ ac_cas_copy(void *arg, int fd, uint64_t off, uint64_t len)
 static void
 ac_cas_tap(void *arg, int (*fn)(void *, const void *, size_t), void *fnarg)
 {
-	cas_upload_tap(arg, CAS_TAP_CALLER, fn, fnarg);
+	/* on the caller's thread: never refused */
+	(void)!cas_upload_tap(arg, CAS_TAP_CALLER, fn, fnarg);
 }
 
 void
