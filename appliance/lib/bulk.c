@@ -25,6 +25,7 @@
 
 #include "bulk.h"
 #include "log.h"
+#include "signet_limits.h"
 
 /* Direct I/O's alignment: the page size covers every logical block size
  * a disk reports (512 or 4096). */
@@ -107,7 +108,8 @@ struct bulk_writer {
 	int done;		/* finished: no more bytes */
 
 	pthread_t io;
-	int started;
+	int started;		/* threads run, or (inline) it was decided not */
+	int inline_;		/* the caller does each() and the writes */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop;		/* under mu */
@@ -279,13 +281,26 @@ bulk_join(struct bulk_writer *w, int io, int neach)
 	w->stop = 0;
 }
 
+/* Writers with threads and their blocks at once (SIGNET_MAX_BULK_WRITERS). */
+static atomic_int bulk_threaded;
+
 /* The threads, with the first full buffer: a file of one block or less
- * is written by finish alone, through the cache. */
+ * is written by finish alone, through the cache. Past the limit of
+ * writers with threads, this one works on the caller's thread with its
+ * one block: slower, but many uploads at once cannot take more than
+ * SIGNET_MAX_BULK_WRITERS times a writer's blocks and threads. */
 static int
 bulk_start(struct bulk_writer *w)
 {
 	int i, k;
 
+	if (atomic_fetch_add(&bulk_threaded, 1) >= SIGNET_MAX_BULK_WRITERS) {
+		atomic_fetch_sub(&bulk_threaded, 1);
+		w->direct = bulk_set_direct(w->fd, 1) == 0;
+		w->inline_ = 1;
+		w->started = 1;
+		return 0;
+	}
 	for (i = 1; i < w->nslots; i++)
 		if ((w->slot[i].buf = bulk_alloc()) == NULL)
 			return SIGNET_ERR_NOMEM;
@@ -304,10 +319,29 @@ bulk_start(struct bulk_writer *w)
 	w->started = 1;
 	return 0;
 fail:
+	atomic_fetch_sub(&bulk_threaded, 1);
 	if (w->direct)
 		(void)bulk_set_direct(w->fd, 0);
 	w->direct = 0;
 	return SIGNET_ERR_NOMEM;
+}
+
+/* A writer without threads: its one block hashed and written here. */
+static int
+bulk_hand_inline(struct bulk_writer *w, size_t len)
+{
+	struct bulk_wslot *s = &w->slot[0];
+	int k, r = w->err;
+
+	for (k = 0; r == 0 && k < w->neach; k++)
+		r = w->each[k].fn(w->each[k].arg, s->buf, len);
+	if (r == 0)
+		r = bulk_put(w, s->buf, len, w->off);
+	if (r != 0 && w->err == 0)
+		w->err = r;
+	w->off += len;
+	s->len = 0;
+	return r;
 }
 
 /* The caller's slot on its way; the next one, once free, is the
@@ -320,6 +354,8 @@ bulk_hand(struct bulk_writer *w, size_t len)
 
 	if (!w->started && (r = bulk_start(w)) != 0)
 		return r;
+	if (w->inline_)
+		return bulk_hand_inline(w, len);
 	pthread_mutex_lock(&w->mu);
 	s->len = len;
 	s->off = w->off;
@@ -370,6 +406,13 @@ bulk_writer_stop(struct bulk_writer *w, int discard)
 
 	if (!w->started)
 		return 0;
+	if (w->inline_) {
+		w->started = 0;
+		if (w->direct)
+			(void)bulk_set_direct(w->fd, 0);
+		w->direct = 0;
+		return w->err;
+	}
 	pthread_mutex_lock(&w->mu);
 	if (discard && w->err == 0)
 		w->err = SIGNET_ERR_INTERNAL;
@@ -379,12 +422,19 @@ bulk_writer_stop(struct bulk_writer *w, int discard)
 	r = w->err;
 	pthread_mutex_unlock(&w->mu);
 	bulk_join(w, 1, w->neach);
+	atomic_fetch_sub(&bulk_threaded, 1);
 	w->started = 0;
 	if (w->direct) {
 		(void)bulk_set_direct(w->fd, 0);
 		w->direct = 0;
 	}
 	return r;
+}
+
+int
+bulk_writer_threaded(const struct bulk_writer *w)
+{
+	return w->started && !w->inline_;
 }
 
 int

@@ -42,6 +42,10 @@ int bulk_writer_also(struct bulk_writer *w, int (*fn)(void *arg,
     const void *p, size_t n), void *arg) SIGNET_WUR;
 /* Copies p[n] in; returns an error the writer met earlier, if any. */
 int bulk_write(struct bulk_writer *w, const void *p, size_t n) SIGNET_WUR;
+/* 1 while w has threads of its own: from its first full block, unless
+ * SIGNET_MAX_BULK_WRITERS others have theirs (then its caller does the
+ * work), until finish. */
+int bulk_writer_threaded(const struct bulk_writer *w);
 /* Writes what is left and waits for it. fd then has O_DIRECT off again;
  * flushing it to stable storage is the caller's. The writer takes no
  * more bytes afterwards. */

@@ -39,6 +39,13 @@
 #define SIGNET_MAX_ALLOWED_BRANCHES	64
 #define SIGNET_MAX_BRANCH_PATTERN	256
 
+/* Large uploads and copies whose writer (appliance/lib/bulk.c) may have
+ * its threads and four 2 MiB blocks at once: 8 keep both cores busy and
+ * take at most 64 MiB and 24 threads; a writer past them works on its
+ * caller's thread with one block, so many uploads at once slow down
+ * instead of growing signetd. */
+#define SIGNET_MAX_BULK_WRITERS		8
+
 /* After a refusal, up to this much more of the unread body is read and
  * dropped, so that a client still sending sees the answer; then the
  * connection is closed (web/http.c, http_close). */

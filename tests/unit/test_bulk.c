@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "bulk.h"
+#include "signet_limits.h"
 
 /* the byte at file offset i: not periodic in any block size */
 static uint8_t
@@ -194,6 +195,69 @@ test_each_error_fails(void **state)
 	unlink(path);
 }
 
+/* Past SIGNET_MAX_BULK_WRITERS writers with threads, the others work on
+ * the caller's thread; every file is still whole, and a writer that
+ * finished gives its threads back to the next. */
+static void
+test_writers_past_the_limit_work_inline(void **state)
+{
+	enum { N = SIGNET_MAX_BULK_WRITERS + 3, BLOCKS = 3 };
+	static uint8_t piece[BULK_BLOCK];
+	struct bulk_writer *w[N], *late;
+	struct seen s[N], sl;
+	char path[N][256], lpath[256];
+	int fd[N], lfd, i, b, threaded = 0;
+	uint64_t j, off;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		memset(&s[i], 0, sizeof(s[i]));
+		fd[i] = tmpfile_in("/var/tmp", path[i], sizeof(path[i]));
+		assert_int_equal(bulk_writer_new(fd[i], each, &s[i], &w[i]), 0);
+	}
+	for (b = 0; b < BLOCKS; b++) {
+		off = (uint64_t)b * BULK_BLOCK;
+		for (j = 0; j < BULK_BLOCK; j++)
+			piece[j] = pattern(off + j);
+		for (i = 0; i < N; i++)
+			assert_int_equal(bulk_write(w[i], piece, BULK_BLOCK), 0);
+	}
+	for (i = 0; i < N; i++)
+		threaded += bulk_writer_threaded(w[i]);
+	assert_int_equal(threaded, SIGNET_MAX_BULK_WRITERS);
+	for (i = 0; i < N; i++) {
+		assert_int_equal(bulk_writer_finish(w[i]), 0);
+		assert_false(bulk_writer_threaded(w[i]));
+		bulk_writer_free(w[i]);
+		assert_true(s[i].n == (uint64_t)BLOCKS * BULK_BLOCK);
+		assert_false(s[i].bad);
+		assert_false(fcntl(fd[i], F_GETFL) & O_DIRECT);
+		for (off = 0; off < (uint64_t)BLOCKS * BULK_BLOCK;
+		    off += BULK_BLOCK) {
+			assert_true(pread(fd[i], piece, BULK_BLOCK, (off_t)off) ==
+			    (ssize_t)BULK_BLOCK);
+			for (j = 0; j < BULK_BLOCK; j++)
+				if (piece[j] != pattern(off + j))
+					fail_msg("writer %d: byte %llu differs", i,
+					    (unsigned long long)(off + j));
+		}
+		close(fd[i]);
+		unlink(path[i]);
+	}
+	/* all given back: a new writer has threads again */
+	memset(&sl, 0, sizeof(sl));
+	lfd = tmpfile_in("/var/tmp", lpath, sizeof(lpath));
+	assert_int_equal(bulk_writer_new(lfd, each, &sl, &late), 0);
+	for (j = 0; j < BULK_BLOCK; j++)
+		piece[j] = pattern(j);
+	assert_int_equal(bulk_write(late, piece, BULK_BLOCK), 0);
+	assert_true(bulk_writer_threaded(late));
+	assert_int_equal(bulk_writer_finish(late), 0);
+	bulk_writer_free(late);
+	close(lfd);
+	unlink(lpath);
+}
+
 /* A pattern file of n bytes in dir. */
 static int
 pattern_file(const char *dir, uint64_t n, char *path, size_t len)
@@ -294,6 +358,7 @@ main(void)
 		cmocka_unit_test(test_write),
 		cmocka_unit_test(test_each_error_fails),
 		cmocka_unit_test(test_also),
+		cmocka_unit_test(test_writers_past_the_limit_work_inline),
 		cmocka_unit_test(test_read_disk),
 		cmocka_unit_test(test_read_tmpfs),
 	};
