@@ -133,6 +133,20 @@ test_write(void **state)
 		}
 }
 
+/* Writes 8 blocks of zeros and finishes: the first error. */
+static int
+write_zeros(struct bulk_writer *w)
+{
+	static uint8_t piece[65536];
+	uint64_t off;
+	int r = 0;
+
+	for (off = 0; off < 8 * (uint64_t)BULK_BLOCK && r == 0;
+	    off += sizeof(piece))
+		r = bulk_write(w, piece, sizeof(piece));
+	return r != 0 ? r : bulk_writer_finish(w);
+}
+
 /* A second digest only before the first byte; its error fails the
  * file as each()'s does. */
 static void
@@ -142,8 +156,7 @@ test_also(void **state)
 	struct bulk_writer *w;
 	struct seen s = { 0, 0, 0 }, s2 = { 0, 0, 0 };
 	char path[256];
-	int fd = tmpfile_in("/var/tmp", path, sizeof(path)), r = 0;
-	uint64_t off;
+	int fd = tmpfile_in("/var/tmp", path, sizeof(path));
 
 	(void)state;
 	assert_int_equal(bulk_writer_new(fd, each, &s, &w), 0);
@@ -156,14 +169,7 @@ test_also(void **state)
 	assert_int_equal(bulk_writer_new(fd, each, &s, &w), 0);
 	assert_int_equal(bulk_writer_also(w, each, &s2), 0);
 	assert_int_equal(bulk_writer_also(w, each, &s2), SIGNET_ERR_INTERNAL);
-	for (off = 0; off < 8 * (uint64_t)BULK_BLOCK && r == 0;
-	    off += sizeof(piece)) {
-		memset(piece, 0, sizeof(piece));
-		r = bulk_write(w, piece, sizeof(piece));
-	}
-	if (r == 0)
-		r = bulk_writer_finish(w);
-	assert_int_equal(r, SIGNET_ERR_IO);
+	assert_int_equal(write_zeros(w), SIGNET_ERR_IO);
 	bulk_writer_free(w);
 	close(fd);
 	unlink(path);
@@ -172,24 +178,15 @@ test_also(void **state)
 static void
 test_each_error_fails(void **state)
 {
-	static uint8_t piece[65536];
 	struct bulk_writer *w;
 	struct seen s = { 0, 0, 0 };
 	char path[256];
-	int fd = tmpfile_in("/var/tmp", path, sizeof(path)), r = 0;
-	uint64_t off;
+	int fd = tmpfile_in("/var/tmp", path, sizeof(path));
 
 	(void)state;
 	s.fail_at = 2 * BULK_BLOCK;
 	assert_int_equal(bulk_writer_new(fd, each, &s, &w), 0);
-	for (off = 0; off < 8 * (uint64_t)BULK_BLOCK && r == 0;
-	    off += sizeof(piece)) {
-		memset(piece, 0, sizeof(piece));
-		r = bulk_write(w, piece, sizeof(piece));
-	}
-	if (r == 0)
-		r = bulk_writer_finish(w);
-	assert_int_equal(r, SIGNET_ERR_IO);
+	assert_int_equal(write_zeros(w), SIGNET_ERR_IO);
 	bulk_writer_free(w);
 	close(fd);
 	unlink(path);
