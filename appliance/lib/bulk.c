@@ -101,7 +101,6 @@ struct bulk_writer {
 		pthread_t th;
 	} each[BULK_EACH_MAX];
 	int neach;
-	int nslots;		/* 3, or 4 with a second digest */
 	struct bulk_wslot slot[BULK_WSLOTS];
 	int cur;		/* the slot the caller fills */
 	uint64_t off;		/* file offset of its first byte */
@@ -115,6 +114,15 @@ struct bulk_writer {
 	int stop;		/* under mu */
 	int err;		/* under mu: the first error */
 };
+
+/* The slots that go round: the caller's, one per digest, the disk's;
+ * three at least, so that the caller fills one while a single digest
+ * and the disk work. */
+static int
+bulk_nslots(const struct bulk_writer *w)
+{
+	return w->neach < 1 ? 3 : 2 + w->neach;
+}
 
 /* The state after digest stage k (or, for k == -1, after the caller). */
 static int
@@ -202,7 +210,7 @@ bulk_stage(struct bulk_writer *w, int from, int to)
 			w->err = r;
 		s->state = to;
 		pthread_cond_broadcast(&w->cv);
-		i = (i + 1) % w->nslots;
+		i = (i + 1) % bulk_nslots(w);
 	}
 	pthread_mutex_unlock(&w->mu);
 }
@@ -233,7 +241,6 @@ bulk_writer_new(int fd, int (*each)(void *, const void *, size_t),
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return SIGNET_ERR_NOMEM;
 	w->fd = fd;
-	w->nslots = 3;
 	if (each != NULL) {
 		w->each[0].fn = each;
 		w->each[0].arg = arg;
@@ -259,12 +266,11 @@ bulk_writer_also(struct bulk_writer *w, int (*fn)(void *, const void *,
 	w->each[w->neach].fn = fn;
 	w->each[w->neach].arg = arg;
 	w->neach++;
-	/* a slot more, so that both digests and the disk work at once */
-	w->nslots = 2 + w->neach > 3 ? 2 + w->neach : 3;
 	return 0;
 }
 
-/* Ends the threads started so far (none has a slot yet). */
+/* Ends the threads started so far; none of them holds a slot (they
+ * have none yet, or every slot came back). */
 static void
 bulk_join(struct bulk_writer *w, int io, int neach)
 {
@@ -301,9 +307,10 @@ bulk_start(struct bulk_writer *w)
 		w->started = 1;
 		return 0;
 	}
-	for (i = 1; i < w->nslots; i++)
-		if ((w->slot[i].buf = bulk_alloc()) == NULL)
-			return SIGNET_ERR_NOMEM;
+	for (i = 1; i < bulk_nslots(w); i++)
+		if (w->slot[i].buf == NULL &&
+		    (w->slot[i].buf = bulk_alloc()) == NULL)
+			goto fail;
 	w->direct = bulk_set_direct(w->fd, 1) == 0;
 	if (pthread_create(&w->io, NULL, bulk_io_main, w) != 0)
 		goto fail;
@@ -361,7 +368,7 @@ bulk_hand(struct bulk_writer *w, size_t len)
 	s->off = w->off;
 	s->state = bulk_next(w, -1);
 	pthread_cond_broadcast(&w->cv);
-	w->cur = (w->cur + 1) % w->nslots;
+	w->cur = (w->cur + 1) % bulk_nslots(w);
 	s = &w->slot[w->cur];
 	while (s->state != BW_FREE)
 		pthread_cond_wait(&w->cv, &w->mu);
@@ -416,7 +423,7 @@ bulk_writer_stop(struct bulk_writer *w, int discard)
 	pthread_mutex_lock(&w->mu);
 	if (discard && w->err == 0)
 		w->err = SIGNET_ERR_INTERNAL;
-	for (i = 0; i < w->nslots; i++)
+	for (i = 0; i < bulk_nslots(w); i++)
 		while (w->slot[i].state != BW_FREE)
 			pthread_cond_wait(&w->cv, &w->mu);
 	r = w->err;
