@@ -22,27 +22,6 @@ http_status(int err)
 	return signet_err_http(err);
 }
 
-const char *
-http_reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 503: return "Service Unavailable";
-	default: return status < 500 ? "Error" : "Internal Server Error";
-	}
-}
-
 static const char *const http_common[][2] = {
 	{ "Cache-Control", "no-store" },
 	{ "X-Content-Type-Options", "nosniff" },
@@ -89,6 +68,10 @@ http_connection(struct mg_connection *c)
 	    strcmp(ri->http_version, "1.1") == 0 ? "keep-alive" : "close";
 }
 
+/* Room for an answer's head beside its body and extra line: the status
+ * line, six headers of fixed words and a date take under 400 bytes. */
+#define HTTP_JSON_HEAD	1024
+
 /*
  * A JSON answer is written whole, head and body, in one mg_write: one
  * TLS record and one system call. CivetWeb's header calls write each
@@ -118,10 +101,11 @@ http_json(struct mg_connection *c, int status, json_t *body,
 	if (gmtime_r(&now, &tm) == NULL ||
 	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
 		date[0] = '\0';
-	wbuf_init(&out, n + 1024 + (extra != NULL ? strlen(extra) : 0));
+	wbuf_init(&out, n + HTTP_JSON_HEAD + (extra != NULL ? strlen(extra) :
+	    0));
 	r = wbuf_addf(&out, "HTTP/1.1 %d %s\r\nContent-Type: application/json; "
 	    "charset=utf-8\r\nContent-Length: %zu\r\n", status,
-	    http_reason(status), n + 1);
+	    mg_get_response_code_text(c, status), n + 1);
 	for (i = 0; r == 0 && i < sizeof(http_common) / sizeof(http_common[0]);
 	    i++)
 		r = wbuf_addf(&out, "%s: %s\r\n", http_common[i][0],

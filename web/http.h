@@ -27,16 +27,15 @@ void http_common_headers(struct mg_connection *c);
 	"style-src 'self'; img-src 'self' data:; connect-src 'self'; " \
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 void http_page_headers(struct mg_connection *c);
-const char *http_reason(int status);
 /* After the answer to a request whose body was not read to its end:
  * read and drop at most SIGNET_MAX_DRAIN more bytes, then close the
  * connection rather than read the rest. */
 void http_close(struct mg_connection *c);
 /* Once the request may have its body (the checks that need no body have
  * passed): "100 Continue" to a client that waits for it (RFC 9110
- * 10.1.1), as curl does a second for a body over 1 MiB. After it, the
- * answer must be http_json's (or http_error's): CivetWeb's own header
- * calls refuse once anything was written. */
+ * 10.1.1); curl waits a second for it before a body over 1 MiB. After
+ * it, the answer must be http_json's (or http_error's): CivetWeb's own
+ * header calls refuse once anything was written. */
 void http_continue(struct mg_connection *c);
 /* Reads up to n bytes of the request body (a multipart_read_fn; conn
  * is the struct mg_connection): the count, 0 at its end, -1. */

@@ -330,6 +330,11 @@ def test_json_answers_carry_their_headers_and_keep_the_connection(instance):
     # HTTP/1.0 without keep-alive: the answer says close
     (status, h, _), = _answers(instance, [b"GET /api/v1/health HTTP/1.0\r\n\r\n"])
     assert status.endswith(" 200 OK") and h["connection"] == "close"
+    # every status has its own reason phrase (CivetWeb's table), not a
+    # generic one: a malformed PE is a 422
+    r = instance.submit(b"MZ\x90\x00 not an image", expect=422,
+                        fields={"artifactConfigurationSlug": "authenticode-pe"})
+    assert r.reason not in ("", "Error", "Internal Server Error"), r.reason
 
 
 def json_ok(body):
