@@ -1,6 +1,6 @@
 /* The multipart form of a submission, field by field as the multipart
- * reader (multipart.h) hands it over: text fields are gathered within their limits, the
- * artifact streams into the content-addressed store. The artifact is the
+ * reader (multipart.h) hands it over: text fields are gathered within
+ * their limits, the artifact streams into the content-addressed store. The artifact is the
  * last part: when it begins, every other field is known, and the caller's
  * check (may this caller submit to this policy?) runs before a byte of it
  * is stored. Independent of CivetWeb so that it can be tested alone. */
