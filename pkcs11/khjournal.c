@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -16,11 +17,22 @@
  * `signet key` command starts): each append takes an exclusive lock and,
  * when the file has grown since this process last wrote, continues the
  * chain from the line another one added. */
+/* Appends from several threads (the keyholder's signing sessions) share
+ * their flushes: each writes its line under mu and then waits until an
+ * fsync that began after its write has ended. Whoever finds no fsync
+ * under way starts one for every line written so far; lines written
+ * meanwhile go into the next. Nobody waits for a batch to fill. */
 struct khj {
+	pthread_mutex_t mu;
+	pthread_cond_t flushed;		/* synced moved or broken set */
 	int fd;
 	uint64_t seq;			/* of the last line, 0: none */
 	char prev[KHJ_HASH_HEX + 1];	/* hash of the last line */
 	off_t end;			/* file size after that line */
+	uint64_t written;		/* lines this process wrote */
+	uint64_t synced;		/* of those, lines known on disk */
+	uint64_t fsyncs;		/* fsyncs done (khj_flushes) */
+	bool syncing;			/* an fsync is under way */
 	bool broken;
 };
 
@@ -293,6 +305,19 @@ khj_open(const char *dir, struct khj **out, char *err, size_t errlen)
 		goto out;
 	}
 	j->fd = -1;
+	if (pthread_mutex_init(&j->mu, NULL) != 0) {
+		free(j);
+		j = NULL;
+		r = SIGNET_ERR_INTERNAL;
+		goto out;
+	}
+	if (pthread_cond_init(&j->flushed, NULL) != 0) {
+		pthread_mutex_destroy(&j->mu);
+		free(j);
+		j = NULL;
+		r = SIGNET_ERR_INTERNAL;
+		goto out;
+	}
 	/* the chain is checked whole before anything is added to it: a
 	 * journal someone has edited is evidence, not something to extend */
 	while (flock(fd, LOCK_EX) != 0) {
@@ -346,13 +371,31 @@ khj_close(struct khj *j)
 		return;
 	if (j->fd >= 0)
 		close(j->fd);
+	pthread_cond_destroy(&j->flushed);
+	pthread_mutex_destroy(&j->mu);
 	free(j);
 }
 
 uint64_t
-khj_next_seq(const struct khj *j)
+khj_next_seq(struct khj *j)
 {
-	return j->seq + 1;
+	uint64_t n;
+
+	pthread_mutex_lock(&j->mu);
+	n = j->seq + 1;
+	pthread_mutex_unlock(&j->mu);
+	return n;
+}
+
+uint64_t
+khj_flushes(struct khj *j)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&j->mu);
+	n = j->fsyncs;
+	pthread_mutex_unlock(&j->mu);
+	return n;
 }
 
 /* Another keyholder appended: the chain goes on from the file's last
@@ -385,8 +428,10 @@ follow_tail(struct khj *j, off_t size)
 	return 0;
 }
 
-int
-khj_append(struct khj *j, const char *fields)
+/* Writes one line at the end, under the file lock (another keyholder may
+ * share the journal); with j->mu held. Not yet on disk. */
+static int
+write_line(struct khj *j, const char *fields)
 {
 	char line[SIGNET_KH_MAX_JOURNAL_LINE + 2], now[32];
 	struct stat sb;
@@ -396,8 +441,6 @@ khj_append(struct khj *j, const char *fields)
 	ssize_t w;
 	int n, r = SIGNET_ERR_IO;
 
-	if (j == NULL || j->broken)
-		return SIGNET_ERR_IO;
 	while (flock(j->fd, LOCK_EX) != 0) {
 		if (errno != EINTR)
 			return SIGNET_ERR_IO;
@@ -429,12 +472,11 @@ khj_append(struct khj *j, const char *fields)
 			goto fail;
 		off += (size_t)w;
 	}
-	if (fsync(j->fd) != 0)
-		goto fail;
 	if (line_hash(line, len, j->prev) != 0)
 		goto fail;
 	j->seq++;
 	j->end = sb.st_size + (off_t)len + 1;
+	j->written++;
 	r = 0;
 	goto out;
  fail:
@@ -443,5 +485,46 @@ khj_append(struct khj *j, const char *fields)
 	r = SIGNET_ERR_IO;
  out:
 	flock(j->fd, LOCK_UN);
+	return r;
+}
+
+int
+khj_append(struct khj *j, const char *fields)
+{
+	uint64_t mine, upto;
+	int r, rc;
+
+	if (j == NULL)
+		return SIGNET_ERR_IO;
+	pthread_mutex_lock(&j->mu);
+	if (j->broken) {
+		r = SIGNET_ERR_IO;
+		goto out;
+	}
+	if ((r = write_line(j, fields)) != 0)
+		goto out;
+	mine = j->written;
+	while (j->synced < mine && !j->broken) {
+		if (j->syncing) {
+			pthread_cond_wait(&j->flushed, &j->mu);
+			continue;
+		}
+		/* one fsync for every line written so far, ours included */
+		j->syncing = true;
+		upto = j->written;
+		pthread_mutex_unlock(&j->mu);
+		rc = fsync(j->fd);
+		pthread_mutex_lock(&j->mu);
+		j->syncing = false;
+		j->fsyncs++;
+		if (rc != 0)
+			j->broken = true;	/* what reached the disk is unknown */
+		else
+			j->synced = upto;
+		pthread_cond_broadcast(&j->flushed);
+	}
+	r = j->synced >= mine ? 0 : SIGNET_ERR_IO;
+ out:
+	pthread_mutex_unlock(&j->mu);
 	return r;
 }

@@ -32,11 +32,15 @@ void khj_close(struct khj *j);
 
 /* Appends {"seq":N,"prev":"H","time":"T",<fields>} and a newline, then
  * fsyncs: when this returns 0 the line is on disk. fields are JSON
- * members, already quoted (khj_quote). After a failed write every later
- * append fails too: the chain's end is no longer known. */
+ * members, already quoted (khj_quote). After a failed write or fsync
+ * every later append fails too: the chain's end is no longer known.
+ * Thread-safe: appends from several threads at once share fsyncs (one
+ * for every line written while none was under way). */
 int khj_append(struct khj *j, const char *fields) SIGNET_WUR;
 /* Number of the next line (1 for an empty journal). */
-uint64_t khj_next_seq(const struct khj *j);
+uint64_t khj_next_seq(struct khj *j);
+/* fsyncs done since khj_open: fewer than appends when they shared. */
+uint64_t khj_flushes(struct khj *j);
 
 /* s as a JSON string with its quotes into out[cap]. */
 int khj_quote(char *out, size_t cap, const char *s) SIGNET_WUR;
