@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,12 +60,50 @@ static bool kh_no_generate;
 static uint8_t *kh_pin;
 static int kh_console_fd = -1;
 
+/* Handlers' return for a request handed to a signing worker, which
+ * answers it itself. */
+#define KH_QUEUED	1
+
+/* SIGN requests go to the signing workers, one per token session
+ * (token_sign), and are answered when done, in any order: a reply names
+ * its request's id. Everything else is answered by the main thread before
+ * it reads the next frame, so a LOGIN or a GENERATE is over before
+ * anything sent after it begins. */
+struct job {
+	uint32_t id;
+	struct kh_sign_req q;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t work;		/* a job queued, or stop */
+	pthread_cond_t room;		/* a request answered */
+	struct job jobs[SIGNET_KH_MAX_INFLIGHT];	/* ring */
+	size_t head, njobs;
+	/* ids of the SIGNs taken and not yet answered: a request may not
+	 * reuse one */
+	uint32_t inflight[SIGNET_KH_MAX_INFLIGHT];
+	size_t ninflight;
+	pthread_t th[SIGNET_KH_MAX_SESSIONS];
+	unsigned nth;
+	bool stop;
+} kh_pool = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER,
+	.room = PTHREAD_COND_INITIALIZER,
+};
+
+/* One frame at a time on the socket: the workers and the main thread
+ * answer on it. */
+static pthread_mutex_t kh_send_mu = PTHREAD_MUTEX_INITIALIZER;
+static int kh_fd = -1;
+
 static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: signet-keyholder {--fd N | --listen-fd N "
 	    "--peer-user USER} --module PATH --journal DIR [--token LABEL] "
-	    "[--pin-file PATH] [--no-generate] [--debug]\n");
+	    "[--pin-file PATH] [--sessions N] [--no-generate] [--debug]\n");
 	exit(2);
 }
 
@@ -203,11 +242,12 @@ read_pin_file(const char *path, uint8_t *pin, size_t *len)
  * keyholder exits. Any other error becomes a failure reply. */
 
 static int
-h_status(struct rd *req, struct wbuf *rep)
+h_status(uint32_t reqid, struct rd *req, struct wbuf *rep)
 {
 	struct kh_status st;
 	int r;
 
+	(void)reqid;
 	if ((r = khproto_dec_status_req(req)) != 0)
 		return r;
 	if ((r = token_status(kh_tok, &st)) != 0)
@@ -216,13 +256,14 @@ h_status(struct rd *req, struct wbuf *rep)
 }
 
 static int
-h_list_keys(struct rd *req, struct wbuf *rep)
+h_list_keys(uint32_t reqid, struct rd *req, struct wbuf *rep)
 {
 	struct kh_key_info keys[KH_LIST_PAGE];
 	uint32_t offset, total;
 	size_t n;
 	int r;
 
+	(void)reqid;
 	if ((r = khproto_dec_list_req(req, &offset)) != 0)
 		return r;
 	if ((r = token_list(kh_tok, offset, keys, KH_LIST_PAGE, &n,
@@ -232,13 +273,14 @@ h_list_keys(struct rd *req, struct wbuf *rep)
 }
 
 static int
-h_pubkey(struct rd *req, struct wbuf *rep)
+h_pubkey(uint32_t reqid, struct rd *req, struct wbuf *rep)
 {
 	char id[KH_KEY_ID_HEX + 1];
 	uint8_t *der = NULL;
 	size_t len;
 	int r;
 
+	(void)reqid;
 	if ((r = khproto_dec_pubkey_req(req, id)) != 0)
 		return r;
 	if ((r = token_pubkey(kh_tok, id, &der, &len)) != 0)
@@ -321,32 +363,192 @@ journal_login(const char *via, int code)
 		log_err("journal: cannot record a login");
 }
 
+/* Signs q on session sess and writes the reply into rep. */
 static int
-h_sign(struct rd *req, struct wbuf *rep)
+do_sign(unsigned sess, const struct kh_sign_req *q, struct wbuf *rep)
 {
-	struct kh_sign_req q;
 	uint8_t sig[KH_MAX_SIG];
 	size_t len;
 	int r;
 
-	if ((r = khproto_dec_sign_req(req, &q)) != 0)
-		return r;
-	if ((r = token_sign(kh_tok, &q, sig, &len)) != 0)
+	if ((r = token_sign(kh_tok, sess, q, sig, &len)) != 0)
 		return r;
 	/* a signature the journal does not hold is not handed out */
-	if ((r = journal_sign(&q)) != 0) {
+	if ((r = journal_sign(q)) != 0) {
 		OPENSSL_cleanse(sig, sizeof(sig));
 		log_err("journal: cannot record a signature with key %s; "
-		    "withheld", q.key_id);
+		    "withheld", q->key_id);
 		return SIGNET_ERR_IO;
 	}
 	log_debug("signed with key %s (mechanism %d, hash %d) for %s",
-	    q.key_id, q.mech, q.hash, q.ref);
+	    q->key_id, q->mech, q->hash, q->ref);
 	return khproto_enc_sign_rep(rep, sig, len);
 }
 
+static bool
+inflight_has(uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < kh_pool.ninflight; i++) {
+		if (kh_pool.inflight[i] == id)
+			return true;
+	}
+	return false;
+}
+
+/* With kh_pool.mu held. */
+static void
+inflight_drop(uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < kh_pool.ninflight; i++) {
+		if (kh_pool.inflight[i] == id) {
+			kh_pool.inflight[i] =
+			    kh_pool.inflight[--kh_pool.ninflight];
+			return;
+		}
+	}
+}
+
+/* Whether a request may carry id: not one of a SIGN still in flight. */
+static bool
+id_free(uint32_t id)
+{
+	bool used;
+
+	pthread_mutex_lock(&kh_pool.mu);
+	used = inflight_has(id);
+	pthread_mutex_unlock(&kh_pool.mu);
+	return !used;
+}
+
+/* The reply to request id: its frame is rep, or a failure reply for code
+ * r. Errors in sending are the reader's to notice (EOF). */
 static int
-h_generate(struct rd *req, struct wbuf *rep)
+answer(uint32_t id, int r, struct wbuf *rep)
+{
+	if (r != 0) {
+		wbuf_free(rep);
+		wbuf_init(rep, KH_MAX_FRAME);
+		if ((r = khproto_enc_failure(rep, r, signet_strerror(r))) != 0)
+			return r;
+	}
+	if (khproto_set_id(rep->buf, rep->len, id) != 0)
+		return SIGNET_ERR_INTERNAL;
+	pthread_mutex_lock(&kh_send_mu);
+	r = khproto_send(kh_fd, rep->buf, rep->len);
+	pthread_mutex_unlock(&kh_send_mu);
+	return r;
+}
+
+/* A signing worker: session number (uintptr_t)arg, its jobs from the
+ * queue until stop. A job queued when stop comes is dropped unanswered:
+ * signetd is gone or broke the protocol. */
+static void *
+sign_worker(void *arg)
+{
+	unsigned sess = (unsigned)(uintptr_t)arg;
+	struct wbuf rep;
+	struct job j;
+	int r;
+
+	for (;;) {
+		pthread_mutex_lock(&kh_pool.mu);
+		while (kh_pool.njobs == 0 && !kh_pool.stop)
+			pthread_cond_wait(&kh_pool.work, &kh_pool.mu);
+		if (kh_pool.stop) {
+			pthread_mutex_unlock(&kh_pool.mu);
+			return NULL;
+		}
+		j = kh_pool.jobs[kh_pool.head];
+		kh_pool.head = (kh_pool.head + 1) % SIGNET_KH_MAX_INFLIGHT;
+		kh_pool.njobs--;
+		pthread_mutex_unlock(&kh_pool.mu);
+
+		wbuf_init(&rep, KH_MAX_FRAME);
+		r = do_sign(sess, &j.q, &rep);
+		if (r != 0)
+			log_debug("SIGN: %s", signet_strerror(r));
+		if (answer(j.id, r, &rep) != 0)
+			log_debug("signetd went away");
+		wbuf_free(&rep);
+		OPENSSL_cleanse(&j, sizeof(j));
+
+		pthread_mutex_lock(&kh_pool.mu);
+		inflight_drop(j.id);
+		pthread_cond_signal(&kh_pool.room);
+		pthread_mutex_unlock(&kh_pool.mu);
+	}
+}
+
+/* One worker per token session (one at least, which answers that there
+ * is no token). */
+static int
+pool_start(void)
+{
+	unsigned i, n = token_sessions(kh_tok);
+
+	if (n == 0)
+		n = 1;
+	for (i = 0; i < n; i++) {
+		if (pthread_create(&kh_pool.th[i], NULL, sign_worker,
+		    (void *)(uintptr_t)i) != 0) {
+			log_err("cannot start signing worker %u", i + 1);
+			return SIGNET_ERR_INTERNAL;
+		}
+		kh_pool.nth++;
+	}
+	return 0;
+}
+
+/* Lets the workers finish what they are signing and joins them. */
+static void
+pool_stop(void)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&kh_pool.mu);
+	kh_pool.stop = true;
+	pthread_cond_broadcast(&kh_pool.work);
+	pthread_mutex_unlock(&kh_pool.mu);
+	for (i = 0; i < kh_pool.nth; i++)
+		pthread_join(kh_pool.th[i], NULL);
+	kh_pool.nth = 0;
+	OPENSSL_cleanse(kh_pool.jobs, sizeof(kh_pool.jobs));
+}
+
+/* SIGN: checked whole here, signed by a worker. The main thread waits for
+ * room when SIGNET_KH_MAX_INFLIGHT requests are in flight, and reads no
+ * further meanwhile. */
+static int
+h_sign(uint32_t reqid, struct rd *req, struct wbuf *rep)
+{
+	struct job *j;
+	size_t tail;
+	int r;
+
+	(void)rep;
+	pthread_mutex_lock(&kh_pool.mu);
+	while (kh_pool.ninflight >= SIGNET_KH_MAX_INFLIGHT)
+		pthread_cond_wait(&kh_pool.room, &kh_pool.mu);
+	tail = (kh_pool.head + kh_pool.njobs) % SIGNET_KH_MAX_INFLIGHT;
+	j = &kh_pool.jobs[tail];
+	if ((r = khproto_dec_sign_req(req, &j->q)) != 0) {
+		pthread_mutex_unlock(&kh_pool.mu);
+		return r;
+	}
+	j->id = reqid;
+	kh_pool.njobs++;
+	kh_pool.inflight[kh_pool.ninflight++] = reqid;
+	pthread_cond_signal(&kh_pool.work);
+	pthread_mutex_unlock(&kh_pool.mu);
+	return KH_QUEUED;
+}
+
+static int
+h_generate(uint32_t reqid, struct rd *req, struct wbuf *rep)
 {
 	char fields[SIGNET_KH_MAX_JOURNAL_LINE], admin[2 * KH_MAX_REF + 8];
 	char label[2 * SIGNET_KH_MAX_LABEL + 8];
@@ -354,6 +556,7 @@ h_generate(struct rd *req, struct wbuf *rep)
 	struct kh_key_info k;
 	int r, n;
 
+	(void)reqid;
 	if ((r = khproto_dec_gen_req(req, &q)) != 0)
 		return r;
 	memset(&k, 0, sizeof(k));
@@ -405,12 +608,13 @@ try_login(const char *via, const uint8_t *pin, size_t len)
 }
 
 static int
-h_login(struct rd *req, struct wbuf *rep)
+h_login(uint32_t reqid, struct rd *req, struct wbuf *rep)
 {
 	const uint8_t *pin;
 	size_t len;
 	int r;
 
+	(void)reqid;
 	/* the PIN stays in the locked frame buffer, wiped after dispatch */
 	if ((r = khproto_dec_login_req(req, &pin, &len)) != 0)
 		return r;
@@ -601,13 +805,14 @@ console_fd_ok(int fd)
 }
 
 static int
-h_login_fd(struct rd *req, struct wbuf *rep)
+h_login_fd(uint32_t reqid, struct rd *req, struct wbuf *rep)
 {
 	struct kh_login_result res = { SIGNET_ERR_INTERNAL, 0, false };
 	struct kh_status st;
 	size_t len = 0;
 	int r;
 
+	(void)reqid;
 	if ((r = khproto_dec_login_fd_req(req)) != 0)
 		return r;
 	if (!console_fd_ok(kh_console_fd)) {
@@ -642,7 +847,7 @@ h_login_fd(struct rd *req, struct wbuf *rep)
 static const struct handler {
 	uint8_t type;
 	const char *name;
-	int (*fn)(struct rd *, struct wbuf *);
+	int (*fn)(uint32_t, struct rd *, struct wbuf *);
 	unsigned permit;	/* enum kh_state bits */
 } handlers[] = {
 	{ KH_MSG_STATUS,    "STATUS",    h_status,    KH_ST_ANY },
@@ -674,6 +879,7 @@ serve(int fd, uint8_t *frame)
 	const struct handler *h;
 	struct wbuf rep;
 	struct rd body;
+	uint32_t id;
 	uint8_t type;
 	size_t len;
 	int r;
@@ -689,7 +895,7 @@ serve(int fd, uint8_t *frame)
 			    "range or descriptors refused; exiting");
 			return SIGNET_ERR_PROTOCOL;
 		}
-		if (khproto_open(frame, len, &type, &body) != 0) {
+		if (khproto_open(frame, len, &type, &id, &body) != 0) {
 			log_err("protocol violation: malformed frame; exiting");
 			return SIGNET_ERR_PROTOCOL;
 		}
@@ -705,17 +911,23 @@ serve(int fd, uint8_t *frame)
 			    "carries" : "lacks");
 			return SIGNET_ERR_PROTOCOL;
 		}
-		if ((h->permit & kh_state) == 0) {
-			log_err("protocol violation: %s while %s; exiting",
-			    h->name, kh_state == KH_ST_ACTIVE ? "logged in" :
-			    "not logged in");
+		/* two answers with one id could not be told apart */
+		if (!id_free(id) || (h->permit & kh_state) == 0) {
+			if (id_free(id))
+				log_err("protocol violation: %s while %s; "
+				    "exiting", h->name,
+				    kh_state == KH_ST_ACTIVE ? "logged in" :
+				    "not logged in");
+			else
+				log_err("protocol violation: %s with the id "
+				    "of a request in flight; exiting", h->name);
 			if (kh_console_fd >= 0)
 				close(kh_console_fd);
 			kh_console_fd = -1;
 			return SIGNET_ERR_PROTOCOL;
 		}
 		wbuf_init(&rep, KH_MAX_FRAME);
-		r = h->fn(&body, &rep);
+		r = h->fn(id, &body, &rep);
 		OPENSSL_cleanse(frame, len);
 		if (kh_console_fd >= 0) {
 			close(kh_console_fd);
@@ -727,17 +939,13 @@ serve(int fd, uint8_t *frame)
 			wbuf_free(&rep);
 			return r;
 		}
-		if (r != 0) {
-			log_debug("%s: %s", h->name, signet_strerror(r));
+		if (r == KH_QUEUED) {
 			wbuf_free(&rep);
-			wbuf_init(&rep, KH_MAX_FRAME);
-			if ((r = khproto_enc_failure(&rep, r,
-			    signet_strerror(r))) != 0) {
-				wbuf_free(&rep);
-				return r;
-			}
+			continue;
 		}
-		r = khproto_send(fd, rep.buf, rep.len);
+		if (r != 0)
+			log_debug("%s: %s", h->name, signet_strerror(r));
+		r = answer(id, r, &rep);
 		wbuf_free(&rep);
 		if (r != 0) {
 			log_debug("signetd went away");
@@ -801,6 +1009,17 @@ parse_fd(const char *s, int *fd)
 	return 0;
 }
 
+static int
+parse_sessions(const char *s, unsigned *n)
+{
+	long v;
+
+	if (num_parse_long(s, 1, SIGNET_KH_MAX_SESSIONS, &v) != 0)
+		return SIGNET_ERR_INVALID;
+	*n = (unsigned)v;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -810,6 +1029,8 @@ main(int argc, char **argv)
 	struct secmem sm = { 0 };
 	struct stat sb;
 	size_t pinlen = 0;
+	long ncpu;
+	unsigned sessions = 0;
 	int i, fd = -1, lfd = -1, debug = 0, r = SIGNET_ERR_INTERNAL;
 
 	log_init("signet-keyholder", 0);
@@ -825,6 +1046,9 @@ main(int argc, char **argv)
 				usage();
 		} else if (strcmp(argv[i], "--listen-fd") == 0) {
 			if (parse_fd(argv[++i], &lfd) != 0)
+				usage();
+		} else if (strcmp(argv[i], "--sessions") == 0) {
+			if (parse_sessions(argv[++i], &sessions) != 0)
 				usage();
 		} else if (strcmp(argv[i], "--peer-user") == 0)
 			peer_user = argv[++i];
@@ -891,7 +1115,14 @@ main(int argc, char **argv)
 	if (pin_file != NULL &&
 	    (r = read_pin_file(pin_file, sm.pin, &pinlen)) != 0)
 		goto out;
-	if ((r = token_open(module, label, &kh_tok)) != 0)
+	/* by default a session per CPU: SoftHSM signs on the keyholder's
+	 * own CPUs, a network HSM on its own */
+	if (sessions == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		sessions = ncpu < 1 ? 1 : ncpu > SIGNET_KH_MAX_SESSIONS ?
+		    SIGNET_KH_MAX_SESSIONS : (unsigned)ncpu;
+	}
+	if ((r = token_open(module, label, sessions, &kh_tok)) != 0)
 		goto out;
 	if (pinlen > 0) {
 		/* Tried once. On failure the keyholder stays up but locked,
@@ -904,7 +1135,10 @@ main(int argc, char **argv)
 	} else {
 		log_info("no PIN file: the token stays locked until LOGIN");
 	}
-	r = serve(fd, sm.frame);
+	kh_fd = fd;
+	if ((r = pool_start()) == 0)
+		r = serve(fd, sm.frame);
+	pool_stop();
  out:
 	token_close(kh_tok);
 	khj_close(kh_journal);

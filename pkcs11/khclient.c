@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,16 +31,41 @@
  * it: a token operation in progress may take a moment. */
 #define KH_EXIT_WAIT_MS	3000
 
+/* A request in flight: its place holds the caller's reply buffer until
+ * the reader thread has put the reply there. */
+struct kh_wait {
+	uint32_t id;
+	bool busy;		/* a caller owns the place */
+	bool done;		/* its reply is in rep[0..len) */
+	uint8_t *rep;		/* KH_MAX_FRAME */
+	size_t len;
+	pthread_cond_t cv;
+};
+
+/* Requests go out from any thread at once, each with an id of its own;
+ * one reader thread takes the replies and hands each to the caller whose
+ * id it names, in whatever order the keyholder answers (PROTOCOL.md). */
 struct kh {
-	pthread_mutex_t lock;	/* one request and its reply at a time */
+	pthread_mutex_t lock;	/* everything below but fd and pid */
+	pthread_mutex_t send;	/* one frame at a time on the socket */
+	/* a login and the STATUS it depends on, or a SIGN before the
+	 * keyholder said it is logged in, with its STATUS: no other
+	 * thread's login comes between */
+	pthread_mutex_t state;
+	pthread_cond_t room;	/* a place freed */
 	int fd;
 	pid_t pid;
+	pthread_t reader;
+	bool have_reader;
 	bool broken;		/* the stream is unusable: I/O failed */
+	bool closing;		/* kh_free ends the stream itself */
 	/* The keyholder said it is logged in (a STATUS or a login reply):
 	 * it stays so, it has no logout. Until then SIGN and GENERATE are
 	 * checked against a fresh STATUS, since in the wrong state they are
 	 * violations that end the keyholder. */
 	bool logged_in;
+	uint32_t next_id;
+	struct kh_wait wait[SIGNET_KH_MAX_INFLIGHT];
 };
 
 int
@@ -66,7 +92,7 @@ static int
 build_argv(const struct kh_spawn_opts *o, char ***out)
 {
 	const char *a[KH_MAX_ARGS];
-	char **v = NULL;
+	char **v = NULL, sess[16];
 	size_t n = 0, i;
 
 	*out = NULL;
@@ -87,6 +113,13 @@ build_argv(const struct kh_spawn_opts *o, char ***out)
 	a[n++] = o->journal;
 	if (o->no_generate)
 		a[n++] = "--no-generate";
+	if (o->sessions > 0) {
+		if (o->sessions > SIGNET_KH_MAX_SESSIONS)
+			return SIGNET_ERR_INVALID;
+		snprintf(sess, sizeof(sess), "%u", o->sessions);
+		a[n++] = "--sessions";
+		a[n++] = sess;
+	}
 	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
 		return SIGNET_ERR_NOMEM;
 	for (i = 0; i < n; i++) {
@@ -166,6 +199,43 @@ child(int sock, int status, char **argv, char **envp, bool drop, uid_t uid,
 	_exit(127);
 }
 
+static void *reader_main(void *arg);
+
+static struct kh *
+kh_new(void)
+{
+	struct kh *kh;
+	size_t i;
+
+	if ((kh = calloc(1, sizeof(*kh))) == NULL)
+		return NULL;
+	kh->fd = -1;
+	kh->pid = -1;
+	if (pthread_mutex_init(&kh->lock, NULL) != 0) {
+		free(kh);
+		return NULL;
+	}
+	pthread_mutex_init(&kh->send, NULL);
+	pthread_mutex_init(&kh->state, NULL);
+	pthread_cond_init(&kh->room, NULL);
+	for (i = 0; i < SIGNET_KH_MAX_INFLIGHT; i++)
+		pthread_cond_init(&kh->wait[i].cv, NULL);
+	return kh;
+}
+
+/* The reader starts once the socket is there: after the fork, so the
+ * keyholder is started from a process without threads. */
+static int
+kh_start_reader(struct kh *kh)
+{
+	if (pthread_create(&kh->reader, NULL, reader_main, kh) != 0) {
+		log_err("cannot start the keyholder reader");
+		return SIGNET_ERR_INTERNAL;
+	}
+	kh->have_reader = true;
+	return 0;
+}
+
 int
 kh_spawn(const struct kh_spawn_opts *o, struct kh **out)
 {
@@ -196,16 +266,8 @@ kh_spawn(const struct kh_spawn_opts *o, struct kh **out)
 	if ((r = build_argv(o, &argv)) != 0 ||
 	    (r = build_envp(o->env, &envp)) != 0)
 		goto out;
-	if ((kh = calloc(1, sizeof(*kh))) == NULL) {
+	if ((kh = kh_new()) == NULL) {
 		r = SIGNET_ERR_NOMEM;
-		goto out;
-	}
-	kh->fd = -1;
-	kh->pid = -1;
-	if (pthread_mutex_init(&kh->lock, NULL) != 0) {
-		free(kh);
-		kh = NULL;
-		r = SIGNET_ERR_INTERNAL;
 		goto out;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
@@ -238,6 +300,8 @@ kh_spawn(const struct kh_spawn_opts *o, struct kh **out)
 	}
 	kh->fd = sv[0];
 	sv[0] = -1;
+	if ((r = kh_start_reader(kh)) != 0)
+		goto out;
 	log_info("keyholder started (pid %d)", (int)pid);
 	*out = kh;
 	kh = NULL;
@@ -279,13 +343,28 @@ reap(pid_t pid)
 void
 kh_free(struct kh *kh)
 {
+	size_t i;
+
 	if (kh == NULL)
 		return;
-	/* EOF on its socket is the keyholder's signal to leave */
+	/* EOF on its socket is the keyholder's signal to leave; the reader
+	 * sees its end too */
+	pthread_mutex_lock(&kh->lock);
+	kh->closing = true;
+	pthread_mutex_unlock(&kh->lock);
+	if (kh->fd >= 0)
+		shutdown(kh->fd, SHUT_RDWR);
+	if (kh->have_reader)
+		pthread_join(kh->reader, NULL);
 	if (kh->fd >= 0)
 		close(kh->fd);
 	if (kh->pid > 0)
 		reap(kh->pid);
+	for (i = 0; i < SIGNET_KH_MAX_INFLIGHT; i++)
+		pthread_cond_destroy(&kh->wait[i].cv);
+	pthread_cond_destroy(&kh->room);
+	pthread_mutex_destroy(&kh->state);
+	pthread_mutex_destroy(&kh->send);
 	pthread_mutex_destroy(&kh->lock);
 	free(kh);
 }
@@ -310,19 +389,16 @@ kh_connect(const char *path, struct kh **out)
 		    strerror(errno));
 		goto out;
 	}
-	if ((kh = calloc(1, sizeof(*kh))) == NULL) {
+	if ((kh = kh_new()) == NULL) {
 		r = SIGNET_ERR_NOMEM;
 		goto out;
 	}
-	if (pthread_mutex_init(&kh->lock, NULL) != 0) {
-		free(kh);
-		kh = NULL;
-		r = SIGNET_ERR_INTERNAL;
+	kh->fd = fd;
+	fd = -1;
+	if ((r = kh_start_reader(kh)) != 0) {
+		kh_free(kh);
 		goto out;
 	}
-	kh->fd = fd;
-	kh->pid = -1;
-	fd = -1;
 	log_info("connected to the keyholder at %s", path);
 	*out = kh;
 	r = 0;
@@ -350,37 +426,141 @@ rep_alloc(void)
 	return malloc(KH_MAX_FRAME);
 }
 
+/* With kh->lock held: nothing more can be trusted on the stream, and
+ * every caller still waiting learns so. */
+static void
+break_locked(struct kh *kh, const char *why)
+{
+	size_t i;
+
+	if (!kh->broken && !kh->closing)
+		log_err("keyholder (pid %d): %s", (int)kh->pid, why);
+	kh->broken = true;
+	for (i = 0; i < SIGNET_KH_MAX_INFLIGHT; i++)
+		pthread_cond_signal(&kh->wait[i].cv);
+	pthread_cond_broadcast(&kh->room);
+}
+
+/* The reader thread: every reply goes to the place its id names. A reply
+ * nobody waits for, or one that cannot be a reply at all, puts the stream
+ * out of step for good. */
+static void *
+reader_main(void *arg)
+{
+	struct kh *kh = arg;
+	struct kh_wait *w;
+	struct rd body;
+	uint8_t *buf;
+	uint8_t type;
+	uint32_t id;
+	size_t len, i;
+	int r;
+
+	if ((buf = malloc(KH_MAX_FRAME)) == NULL) {
+		pthread_mutex_lock(&kh->lock);
+		break_locked(kh, "no memory for replies");
+		pthread_mutex_unlock(&kh->lock);
+		return NULL;
+	}
+	for (;;) {
+		r = khproto_recv(kh->fd, buf, &len);
+		pthread_mutex_lock(&kh->lock);
+		if (r != 0) {
+			break_locked(kh, r == SIGNET_ERR_PROTOCOL ?
+			    "reply length out of range" : "connection lost");
+			pthread_mutex_unlock(&kh->lock);
+			break;
+		}
+		w = NULL;
+		if (khproto_open(buf, len, &type, &id, &body) == 0) {
+			for (i = 0; i < SIGNET_KH_MAX_INFLIGHT; i++) {
+				if (kh->wait[i].busy && !kh->wait[i].done &&
+				    kh->wait[i].id == id) {
+					w = &kh->wait[i];
+					break;
+				}
+			}
+		}
+		if (w == NULL) {
+			break_locked(kh, "a reply to no request");
+			pthread_mutex_unlock(&kh->lock);
+			break;
+		}
+		memcpy(w->rep, buf, len);
+		w->len = len;
+		w->done = true;
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&kh->lock);
+	}
+	OPENSSL_cleanse(buf, KH_MAX_FRAME);
+	free(buf);
+	return NULL;
+}
+
 /* One round trip: sends req (a whole frame, with the descriptor pass
- * when it is not -1), receives the reply into rep[KH_MAX_FRAME] and checks
- * it answers req: the request's reply type, or a failure reply whose code
- * is returned. On success *body reads the reply's body. */
+ * when it is not -1) under an id of its own, waits for the reply in
+ * rep[KH_MAX_FRAME] and checks it answers req: the request's reply type,
+ * or a failure reply whose code is returned. On success *body reads the
+ * reply's body. No lock is held while the keyholder works. */
 static int
-call_locked(struct kh *kh, struct wbuf *req, int pass, uint8_t *rep,
+call_fd(struct kh *kh, struct wbuf *req, int pass, uint8_t *rep,
     struct rd *body)
 {
 	struct kh_failure f;
-	size_t len;
+	struct kh_wait *w = NULL;
+	size_t i, len = 0;
+	uint32_t id;
 	uint8_t type;
 	int r;
 
-	if (req->buf == NULL || req->len <= KH_FRAME_HDR)
+	if (req->buf == NULL || req->len < KH_FRAME_HDR + KH_MSG_HDR)
 		return SIGNET_ERR_INTERNAL;
-	if (kh->broken) {
-		r = SIGNET_ERR_KEYHOLDER;
-	} else if ((r = pass >= 0 ? khproto_send_fd(kh->fd, req->buf,
-	    req->len, pass) : khproto_send(kh->fd, req->buf, req->len)) != 0 ||
-	    (r = khproto_recv(kh->fd, rep, &len)) != 0) {
-		/* a half-written request or half-read reply leaves the
-		 * stream out of step: nothing after it can be trusted */
-		kh->broken = true;
-		log_err("keyholder (pid %d): %s", (int)kh->pid,
-		    r == SIGNET_ERR_PROTOCOL ? "reply length out of range" :
-		    "connection lost");
-		r = SIGNET_ERR_KEYHOLDER;
+	pthread_mutex_lock(&kh->lock);
+	while (!kh->broken) {
+		for (i = 0; i < SIGNET_KH_MAX_INFLIGHT; i++) {
+			if (!kh->wait[i].busy) {
+				w = &kh->wait[i];
+				break;
+			}
+		}
+		if (w != NULL)
+			break;
+		pthread_cond_wait(&kh->room, &kh->lock);
 	}
+	if (kh->broken) {
+		pthread_mutex_unlock(&kh->lock);
+		return SIGNET_ERR_KEYHOLDER;
+	}
+	w->busy = true;
+	w->done = false;
+	w->rep = rep;
+	w->id = id = kh->next_id++;
+	pthread_mutex_unlock(&kh->lock);
+
+	if ((r = khproto_set_id(req->buf, req->len, id)) != 0)
+		goto release;
+	pthread_mutex_lock(&kh->send);
+	r = pass >= 0 ? khproto_send_fd(kh->fd, req->buf, req->len, pass) :
+	    khproto_send(kh->fd, req->buf, req->len);
+	pthread_mutex_unlock(&kh->send);
+
+	pthread_mutex_lock(&kh->lock);
+	if (r != 0) {
+		/* a half-written request leaves the stream out of step */
+		break_locked(kh, "connection lost");
+	}
+	while (!w->done && !kh->broken)
+		pthread_cond_wait(&w->cv, &kh->lock);
+	r = w->done ? 0 : SIGNET_ERR_KEYHOLDER;
+	len = w->len;
+	w->busy = false;
+	w->done = false;
+	w->rep = NULL;
+	pthread_cond_signal(&kh->room);
+	pthread_mutex_unlock(&kh->lock);
 	if (r != 0)
 		return r;
-	if (khproto_open(rep, len, &type, body) != 0)
+	if (khproto_open(rep, len, &type, &id, body) != 0)
 		return SIGNET_ERR_PROTOCOL;
 	if (type == KH_MSG_FAILURE) {
 		if (khproto_dec_failure(body, &f) != 0)
@@ -396,16 +576,11 @@ call_locked(struct kh *kh, struct wbuf *req, int pass, uint8_t *rep,
 		return SIGNET_ERR_PROTOCOL;
 	}
 	return 0;
-}
-
-static int
-call_fd(struct kh *kh, struct wbuf *req, int pass, uint8_t *rep,
-    struct rd *body)
-{
-	int r;
-
+ release:
 	pthread_mutex_lock(&kh->lock);
-	r = call_locked(kh, req, pass, rep, body);
+	w->busy = false;
+	w->rep = NULL;
+	pthread_cond_signal(&kh->room);
 	pthread_mutex_unlock(&kh->lock);
 	return r;
 }
@@ -416,7 +591,26 @@ call(struct kh *kh, struct wbuf *req, uint8_t *rep, struct rd *body)
 	return call_fd(kh, req, -1, rep, body);
 }
 
-/* With kh->lock held: whether the keyholder is logged in, asked with a
+static bool
+known_logged_in(struct kh *kh)
+{
+	bool yes;
+
+	pthread_mutex_lock(&kh->lock);
+	yes = kh->logged_in;
+	pthread_mutex_unlock(&kh->lock);
+	return yes;
+}
+
+static void
+set_logged_in(struct kh *kh)
+{
+	pthread_mutex_lock(&kh->lock);
+	kh->logged_in = true;
+	pthread_mutex_unlock(&kh->lock);
+}
+
+/* With kh->state held: whether the keyholder is logged in, asked with a
  * STATUS unless it already said so. */
 static int
 logged_in_locked(struct kh *kh, bool *yes)
@@ -428,7 +622,7 @@ logged_in_locked(struct kh *kh, bool *yes)
 	int r;
 
 	*yes = false;
-	if (kh->logged_in) {
+	if (known_logged_in(kh)) {
 		*yes = true;
 		return 0;
 	}
@@ -438,13 +632,14 @@ logged_in_locked(struct kh *kh, bool *yes)
 		goto out;
 	}
 	if ((r = khproto_enc_status_req(&req)) != 0 ||
-	    (r = call_locked(kh, &req, -1, rep, &body)) != 0)
+	    (r = call(kh, &req, rep, &body)) != 0)
 		goto out;
 	if (khproto_dec_status_rep(&body, &st) != 0) {
 		r = SIGNET_ERR_PROTOCOL;
 		goto out;
 	}
-	kh->logged_in = st.logged_in;
+	if (st.logged_in)
+		set_logged_in(kh);
 	*yes = st.logged_in;
 	r = 0;
  out:
@@ -454,8 +649,11 @@ logged_in_locked(struct kh *kh, bool *yes)
 }
 
 /* One round trip that the keyholder permits only while logged in (SIGN,
- * GENERATE) or only while not (LOGIN, LOGIN_FD): the state is checked
- * first under the same lock, so no other thread's login comes between. */
+ * GENERATE) or only while not (LOGIN, LOGIN_FD). Logged in is for good,
+ * so a SIGN once the keyholder said so goes straight out, side by side
+ * with others; anything else checks the state first under kh->state,
+ * which every login holds too, so no other thread's login comes
+ * between. */
 static int
 call_in_state(struct kh *kh, bool want_logged_in, struct wbuf *req, int pass,
     uint8_t *rep, struct rd *body)
@@ -463,17 +661,18 @@ call_in_state(struct kh *kh, bool want_logged_in, struct wbuf *req, int pass,
 	bool yes;
 	int r;
 
-	pthread_mutex_lock(&kh->lock);
+	if (want_logged_in && known_logged_in(kh))
+		return call_fd(kh, req, pass, rep, body);
+	pthread_mutex_lock(&kh->state);
 	if ((r = logged_in_locked(kh, &yes)) == 0) {
 		if (yes != want_logged_in)
 			r = yes ? SIGNET_ERR_CONFLICT : SIGNET_ERR_TOKEN_LOCKED;
 		else
-			r = call_locked(kh, req, pass, rep, body);
+			r = call_fd(kh, req, pass, rep, body);
 	}
-	pthread_mutex_unlock(&kh->lock);
+	pthread_mutex_unlock(&kh->state);
 	return r;
 }
-
 
 int
 kh_send_raw(struct kh *kh, const void *frame, size_t len)
@@ -483,9 +682,13 @@ kh_send_raw(struct kh *kh, const void *frame, size_t len)
 	if (kh == NULL)
 		return SIGNET_ERR_INVALID;
 	pthread_mutex_lock(&kh->lock);
-	r = kh->broken ? SIGNET_ERR_KEYHOLDER :
-	    khproto_send(kh->fd, frame, len);
+	r = kh->broken ? SIGNET_ERR_KEYHOLDER : 0;
 	pthread_mutex_unlock(&kh->lock);
+	if (r != 0)
+		return r;
+	pthread_mutex_lock(&kh->send);
+	r = khproto_send(kh->fd, frame, len);
+	pthread_mutex_unlock(&kh->send);
 	return r;
 }
 
@@ -510,11 +713,8 @@ kh_status(struct kh *kh, struct kh_status *st)
 		r = SIGNET_ERR_PROTOCOL;
 		goto out;
 	}
-	if (st->logged_in) {
-		pthread_mutex_lock(&kh->lock);
-		kh->logged_in = true;
-		pthread_mutex_unlock(&kh->lock);
-	}
+	if (st->logged_in)
+		set_logged_in(kh);
 	r = 0;
  out:
 	free(rep);
@@ -800,9 +1000,7 @@ kh_login(struct kh *kh, const char *pin, size_t pinlen)
 		r = SIGNET_ERR_PROTOCOL;
 		goto out;
 	}
-	pthread_mutex_lock(&kh->lock);
-	kh->logged_in = true;
-	pthread_mutex_unlock(&kh->lock);
+	set_logged_in(kh);
 	r = 0;
  out:
 	free(rep);
@@ -834,11 +1032,8 @@ kh_login_fd(struct kh *kh, int fd, struct kh_login_result *res)
 		r = SIGNET_ERR_PROTOCOL;
 		goto out;
 	}
-	if (res->code == 0) {
-		pthread_mutex_lock(&kh->lock);
-		kh->logged_in = true;
-		pthread_mutex_unlock(&kh->lock);
-	}
+	if (res->code == 0)
+		set_logged_in(kh);
 	r = 0;
  out:
 	free(rep);

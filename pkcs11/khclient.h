@@ -1,7 +1,9 @@
 /* signetd's side of the keyholder: starts the process and asks it things.
  * The keyholder is the only process that loads the PKCS#11 module and
  * knows the PIN (pkcs11/PROTOCOL.md). Every call is one request and one
- * reply over a socketpair; calls from several threads are serialized. */
+ * reply over a socketpair; calls from several threads are in flight at
+ * once, each under its own request id, and the keyholder signs them on
+ * as many token sessions side by side. */
 #ifndef SIGNET_KHCLIENT_H
 #define SIGNET_KHCLIENT_H
 
@@ -27,6 +29,9 @@ struct kh_spawn_opts {
 	const char *journal;		/* the keyholder's signing journal
 					 * directory (required) */
 	bool no_generate;		/* the keyholder refuses GENERATE */
+	unsigned sessions;		/* token sessions to sign on at once,
+					 * 1..SIGNET_KH_MAX_SESSIONS; 0: the
+					 * keyholder's default (one per CPU) */
 };
 
 enum kh_key_type { KH_KEY_RSA = 1, KH_KEY_EC = 2 };
@@ -62,6 +67,8 @@ struct kh_status {
 	unsigned key_count;
 	uint32_t slots;		/* slots of the module */
 	uint32_t free_slots;	/* of those, slots with no initialised token */
+	uint32_t sessions;	/* token sessions the keyholder signs on at
+				 * once (0 without a token) */
 };
 
 /* The result of a LOGIN_FD: the login's code (0, SIGNET_ERR_PIN_INCORRECT,

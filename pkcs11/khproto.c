@@ -98,10 +98,11 @@ msg_begin(struct wbuf *b, uint8_t type)
 {
 	int e;
 
-	/* the length is patched in by msg_end */
-	if ((e = wbuf_u32(b, 0)) != 0)
+	/* the length is patched in by msg_end, the request id by
+	 * khproto_set_id */
+	if ((e = wbuf_u32(b, 0)) != 0 || (e = wbuf_u8(b, type)) != 0)
 		return e;
-	return wbuf_u8(b, type);
+	return wbuf_u32(b, 0);
 }
 
 static int
@@ -109,7 +110,7 @@ msg_end(struct wbuf *b)
 {
 	size_t n;
 
-	if (b->buf == NULL || b->len <= KH_FRAME_HDR)
+	if (b->buf == NULL || b->len < KH_FRAME_HDR + KH_MSG_HDR)
 		return SIGNET_ERR_INTERNAL;
 	n = b->len - KH_FRAME_HDR;
 	if (n > SIGNET_KH_MAX_MSG) {
@@ -124,20 +125,33 @@ msg_end(struct wbuf *b)
 }
 
 int
-khproto_open(const uint8_t *frame, size_t len, uint8_t *type, struct rd *body)
+khproto_set_id(uint8_t *frame, size_t len, uint32_t id)
+{
+	if (len < KH_FRAME_HDR + KH_MSG_HDR)
+		return SIGNET_ERR_INTERNAL;
+	frame[KH_FRAME_HDR + 1] = (uint8_t)(id >> 24);
+	frame[KH_FRAME_HDR + 2] = (uint8_t)(id >> 16);
+	frame[KH_FRAME_HDR + 3] = (uint8_t)(id >> 8);
+	frame[KH_FRAME_HDR + 4] = (uint8_t)id;
+	return 0;
+}
+
+int
+khproto_open(const uint8_t *frame, size_t len, uint8_t *type, uint32_t *id,
+    struct rd *body)
 {
 	struct rd r;
 	uint32_t n;
-	int e;
 
 	rd_init(&r, frame, len);
-	if ((e = rd_u32(&r, &n)) != 0)
+	if (rd_u32(&r, &n) != 0)
 		return SIGNET_ERR_PROTOCOL;
-	if (n == 0 || n > SIGNET_KH_MAX_MSG || n != rd_left(&r))
+	if (n < KH_MSG_HDR || n > SIGNET_KH_MAX_MSG || n != rd_left(&r))
 		return SIGNET_ERR_PROTOCOL;
-	if ((e = rd_u8(&r, type)) != 0)
+	if (rd_u8(&r, type) != 0 || rd_u32(&r, id) != 0)
 		return SIGNET_ERR_PROTOCOL;
-	rd_init(body, frame + KH_FRAME_HDR + 1, len - KH_FRAME_HDR - 1);
+	rd_init(body, frame + KH_FRAME_HDR + KH_MSG_HDR,
+	    len - KH_FRAME_HDR - KH_MSG_HDR);
 	return 0;
 }
 
@@ -187,7 +201,7 @@ khproto_recv(int fd, uint8_t *buf, size_t *len)
 	n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
 	    (uint32_t)buf[2] << 8 | (uint32_t)buf[3];
 	/* checked before reading: the peer never decides how much we take */
-	if (n == 0 || n > SIGNET_KH_MAX_MSG)
+	if (n < KH_MSG_HDR || n > SIGNET_KH_MAX_MSG)
 		return SIGNET_ERR_PROTOCOL;
 	if ((e = read_full(fd, buf + KH_FRAME_HDR, n)) != 0)
 		return e;
@@ -312,7 +326,7 @@ khproto_recv_fd(int sock, uint8_t *buf, size_t *len, int *passed)
 		goto fail;
 	n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
 	    (uint32_t)buf[2] << 8 | (uint32_t)buf[3];
-	if (n == 0 || n > SIGNET_KH_MAX_MSG) {
+	if (n < KH_MSG_HDR || n > SIGNET_KH_MAX_MSG) {
 		e = SIGNET_ERR_PROTOCOL;
 		goto fail;
 	}
@@ -615,7 +629,8 @@ khproto_enc_status_rep(struct wbuf *b, const struct kh_status *st)
 	if (!text_ok(st->label, true) || !text_ok(st->manufacturer, true) ||
 	    !text_ok(st->model, true) || !text_ok(st->serial, true) ||
 	    st->key_count > SIGNET_KH_MAX_KEYS ||
-	    st->free_slots > st->slots || st->slots > KH_MAX_SLOTS)
+	    st->free_slots > st->slots || st->slots > KH_MAX_SLOTS ||
+	    st->sessions > SIGNET_KH_MAX_SESSIONS)
 		return SIGNET_ERR_INVALID;
 	WB(msg_begin(b, KH_MSG_STATUS | KH_MSG_REPLY));
 	WB(wbuf_u8(b, st->present ? 1 : 0));
@@ -628,6 +643,7 @@ khproto_enc_status_rep(struct wbuf *b, const struct kh_status *st)
 	WB(wbuf_u32(b, st->key_count));
 	WB(wbuf_u32(b, st->slots));
 	WB(wbuf_u32(b, st->free_slots));
+	WB(wbuf_u32(b, st->sessions));
 	return msg_end(b);
 }
 
@@ -647,8 +663,10 @@ khproto_dec_status_rep(struct rd *r, struct kh_status *st)
 	RD(rd_u32(r, &count));
 	RD(rd_u32(r, &st->slots));
 	RD(rd_u32(r, &st->free_slots));
+	RD(rd_u32(r, &st->sessions));
 	RD(rd_end(r));
 	if (count > SIGNET_KH_MAX_KEYS || st->slots > KH_MAX_SLOTS ||
+	    st->sessions > SIGNET_KH_MAX_SESSIONS ||
 	    st->free_slots > st->slots || !text_ok(st->label, true) ||
 	    !text_ok(st->manufacturer, true) || !text_ok(st->model, true) ||
 	    !text_ok(st->serial, true))

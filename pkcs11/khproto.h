@@ -28,7 +28,8 @@
 #define KH_MSG_REPLY		0x80
 #define KH_MSG_FAILURE		0xff
 
-#define KH_FRAME_HDR		4
+#define KH_FRAME_HDR		4	/* u32 length */
+#define KH_MSG_HDR		5	/* u8 type, u32 request id */
 #define KH_MAX_FRAME		(KH_FRAME_HDR + SIGNET_KH_MAX_MSG)
 
 #define KH_MAX_ID		(KH_KEY_ID_HEX / 2)	/* CKA_ID bytes */
@@ -85,9 +86,13 @@ bool khproto_valid_gen(int type, unsigned bits);
 bool khproto_valid_label(const char *label);
 
 /* Framing. frame[0..len) is a whole frame as read by khproto_recv; the
- * type and a reader over the body are returned. */
+ * type, the request id and a reader over the body are returned. */
 int khproto_open(const uint8_t *frame, size_t len, uint8_t *type,
-    struct rd *body) SIGNET_WUR;
+    uint32_t *id, struct rd *body) SIGNET_WUR;
+/* Writes the request id into a whole frame an encoder made (encoders
+ * write 0): signetd numbers its requests, the keyholder answers with the
+ * request's number. */
+int khproto_set_id(uint8_t *frame, size_t len, uint32_t id) SIGNET_WUR;
 /* Sends a whole frame, retrying short writes; no SIGPIPE. */
 int khproto_send(int fd, const uint8_t *frame, size_t len) SIGNET_WUR;
 /* Reads one frame into buf[KH_MAX_FRAME]. SIGNET_ERR_KEYHOLDER when the

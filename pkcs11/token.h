@@ -1,7 +1,10 @@
 /* The PKCS#11 token as the keyholder sees it: one slot of one module.
- * libp11 does slots, keys and signing; the raw PKCS#11 API (same module,
- * same application) does login, token flags and key generation. Only the
- * keyholder links this. Not thread-safe: the keyholder is single-threaded. */
+ * Everything goes through the module's raw PKCS#11 API, one function list
+ * and so one application: slots, keys, login, token flags, key
+ * generation, and signing on sessions of its own. Only the keyholder links this. The keyholder's
+ * main thread makes every call but token_sign; token_sign may run on as
+ * many threads at once as there are signing sessions, each thread with
+ * its own session number. */
 #ifndef SIGNET_TOKEN_H
 #define SIGNET_TOKEN_H
 
@@ -14,10 +17,14 @@
 struct token;
 
 /* Loads the module and picks the token by label (NULL: the first slot with
- * a token). A missing token is not an error: status reports it absent and
- * every other operation fails with SIGNET_ERR_TOKEN. */
-int token_open(const char *module, const char *label,
+ * a token), and opens up to sessions signing sessions (fewer when the
+ * token's ulMaxSessionCount leaves less room). A missing token is not an
+ * error: status reports it absent and every other operation fails with
+ * SIGNET_ERR_TOKEN. */
+int token_open(const char *module, const char *label, unsigned sessions,
     struct token **out) SIGNET_WUR;
+/* Signing sessions open: token_sign takes 0 .. this - 1. */
+unsigned token_sessions(const struct token *t);
 void token_close(struct token *t);
 
 /* One C_Login as the user. SIGNET_ERR_PIN_INCORRECT, SIGNET_ERR_PIN_LOCKED
@@ -30,9 +37,12 @@ int token_list(struct token *t, uint32_t offset, struct kh_key_info *out,
 /* SubjectPublicKeyInfo DER, malloc'ed */
 int token_pubkey(struct token *t, const char *key_id, uint8_t **der,
     size_t *len) SIGNET_WUR;
-/* sig has room for KH_MAX_SIG bytes */
-int token_sign(struct token *t, const struct kh_sign_req *q, uint8_t *sig,
-    size_t *siglen) SIGNET_WUR;
+/* On signing session sess, through the raw API (C_SignInit, C_Sign):
+ * RSA_PKCS1 as CKM_RSA_PKCS over a DigestInfo, RSA_PSS encoded here and
+ * signed with CKM_RSA_X_509, ECDSA with CKM_ECDSA and returned DER. sig
+ * has room for KH_MAX_SIG bytes. */
+int token_sign(struct token *t, unsigned sess, const struct kh_sign_req *q,
+    uint8_t *sig, size_t *siglen) SIGNET_WUR;
 int token_generate(struct token *t, const struct kh_gen_req *q,
     struct kh_key_info *out) SIGNET_WUR;
 

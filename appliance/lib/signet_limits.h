@@ -129,6 +129,12 @@
 /* Wrong PINs a keyholder accepts per start before it refuses LOGIN: a
  * compromised signetd gets this many guesses, not the token's counter. */
 #define SIGNET_KH_MAX_PIN_FAILURES	3
+/* Token sessions the keyholder signs on at once ([token] sessions; the
+ * default is the number of CPUs, and the token's ulMaxSessionCount caps
+ * it), and requests in flight on the one socket: signetd waits for a free
+ * place beyond that, the keyholder stops reading. */
+#define SIGNET_KH_MAX_SESSIONS		64
+#define SIGNET_KH_MAX_INFLIGHT		128
 /* A signed artifact (detached CMS) signet audit reconcile reads. */
 #define SIGNET_MAX_AUDIT_CMS		(1 << 20)
 /* One line of the keyholder's signing journal (pkcs11/PROTOCOL.md). */

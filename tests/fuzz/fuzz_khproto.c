@@ -34,12 +34,14 @@
 /* Frames per stream before the target stops reading. */
 #define FZ_KH_MAX_FRAMES	16
 
-/* Checks that enc wrote exactly frame[0..len). */
+/* Checks that enc, given the frame's request id, wrote exactly
+ * frame[0..len). */
 static void
-fz_same(struct wbuf *enc, int e, const uint8_t *frame, size_t len,
-    const char *what)
+fz_same(struct wbuf *enc, int e, uint32_t id, const uint8_t *frame,
+    size_t len, const char *what)
 {
-	if (e != 0 || enc->len != len || memcmp(enc->buf, frame, len) != 0)
+	if (e != 0 || khproto_set_id(enc->buf, enc->len, id) != 0 ||
+	    enc->len != len || memcmp(enc->buf, frame, len) != 0)
 		fuzz_fail(what);
 }
 
@@ -47,7 +49,8 @@ fz_same(struct wbuf *enc, int e, const uint8_t *frame, size_t len,
  * Returns the decoder's verdict; on success the message is re-encoded and
  * compared with the frame. */
 static int
-fz_request(uint8_t type, struct rd *body, const uint8_t *frame, size_t len)
+fz_request(uint8_t type, uint32_t reqid, struct rd *body, const uint8_t *frame,
+    size_t len)
 {
 	struct kh_sign_req sq;
 	struct kh_gen_req gq;
@@ -94,14 +97,15 @@ fz_request(uint8_t type, struct rd *body, const uint8_t *frame, size_t len)
 		return SIGNET_ERR_PROTOCOL;
 	}
 	if (r == 0)
-		fz_same(&w, e, frame, len, "request does not re-encode");
+		fz_same(&w, e, reqid, frame, len, "request does not re-encode");
 	wbuf_free(&w);
 	return r;
 }
 
 /* A reply body by type, as khclient.c reads the answer to its request. */
 static int
-fz_reply(uint8_t type, struct rd *body, const uint8_t *frame, size_t len)
+fz_reply(uint8_t type, uint32_t reqid, struct rd *body, const uint8_t *frame,
+    size_t len)
 {
 	struct kh_key_info keys[KH_LIST_PAGE], k;
 	struct kh_login_result lr;
@@ -153,7 +157,7 @@ fz_reply(uint8_t type, struct rd *body, const uint8_t *frame, size_t len)
 		return SIGNET_ERR_PROTOCOL;
 	}
 	if (r == 0)
-		fz_same(&w, e, frame, len, "reply does not re-encode");
+		fz_same(&w, e, reqid, frame, len, "reply does not re-encode");
 	wbuf_free(&w);
 	return r;
 }
@@ -165,6 +169,7 @@ fz_stream(const uint8_t *data, size_t size, int to_keyholder)
 {
 	uint8_t *frame = NULL;
 	struct rd body;
+	uint32_t id;
 	uint8_t type;
 	size_t len;
 	int sv[2] = { -1, -1 }, passed, i, r;
@@ -188,12 +193,12 @@ fz_stream(const uint8_t *data, size_t size, int to_keyholder)
 		}
 		if (r != 0)
 			break;
-		if (len < KH_FRAME_HDR + 1 || len > KH_MAX_FRAME)
+		if (len < KH_FRAME_HDR + KH_MSG_HDR || len > KH_MAX_FRAME)
 			fuzz_fail("khproto_recv returned a length out of range");
-		if (khproto_open(frame, len, &type, &body) != 0)
+		if (khproto_open(frame, len, &type, &id, &body) != 0)
 			fuzz_fail("khproto_open refused what khproto_recv read");
-		r = to_keyholder ? fz_request(type, &body, frame, len) :
-		    fz_reply(type, &body, frame, len);
+		r = to_keyholder ? fz_request(type, id, &body, frame, len) :
+		    fz_reply(type, id, &body, frame, len);
 		if (r != 0 && to_keyholder)
 			break;
 	}
@@ -242,6 +247,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rd body;
+	uint32_t id;
 	uint8_t *copy, type;
 
 	if (size < 1)
@@ -261,11 +267,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((copy = malloc(size - 1 > 0 ? size - 1 : 1)) == NULL)
 			return 0;
 		memcpy(copy, data + 1, size - 1);
-		if (khproto_open(copy, size - 1, &type, &body) == 0) {
+		if (khproto_open(copy, size - 1, &type, &id, &body) == 0) {
 			struct rd again = body;
 
-			(void)fz_request(type, &body, copy, size - 1);
-			(void)fz_reply(type, &again, copy, size - 1);
+			(void)fz_request(type, id, &body, copy, size - 1);
+			(void)fz_reply(type, id, &again, copy, size - 1);
 		}
 		free(copy);
 		break;

@@ -52,8 +52,9 @@ def blob(b):
     return u32(len(b)) + b
 
 
-def frame(t, body=b""):
-    return u32(1 + len(body)) + u8(t) + body
+def frame(t, body=b"", rid=0):
+    # u32 length, u8 type, u32 request id, body (pkcs11/PROTOCOL.md)
+    return u32(5 + len(body)) + u8(t) + u32(rid) + body
 
 
 def key_info(kid, label, typ, bits):
@@ -69,7 +70,8 @@ def khproto():
         "pubkey": frame(0x03, blob(kid)),
         # SIGN ends with what the signature is for: purpose, reference
         "sign_pkcs1": frame(0x04, blob(kid) + u8(1) + u8(1) + blob(bytes(range(32)))
-                            + u8(1) + blob("0b5e7e4c-1f0a-4c57-9f43-5d6a2b1c9e80")),
+                            + u8(1) + blob("0b5e7e4c-1f0a-4c57-9f43-5d6a2b1c9e80"),
+                            rid=0x01020304),
         "sign_pss384": frame(0x04, blob(kid) + u8(2) + u8(2) + blob(b"\x11" * 48)
                              + u8(1) + blob("r")),
         "sign_ecdsa512": frame(0x04, blob(kid) + u8(3) + u8(3) + blob(b"\x22" * 64)
@@ -83,12 +85,13 @@ def khproto():
     rep = {
         "failure": frame(0xFF, u32(-13) + blob("token refused")),
         "status": frame(0x81, u8(1) + u8(1) + blob("signet") + blob("SoftHSM project")
-                        + blob("SoftHSM v2") + blob("0123456789abcdef") + u32(0x0000040D) + u32(2)),
+                        + blob("SoftHSM v2") + blob("0123456789abcdef") + u32(0x0000040D) + u32(2)
+                        + u32(2) + u32(1) + u32(2)),
         "list": frame(0x82, u32(2) + u32(2) + key_info(kid, "release", 1, 3072)
                       + key_info("abcd", "", 2, 256)),
         "pubkey": frame(0x83, blob(bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
                                    + b"\x04" + b"\x01" * 64)),
-        "sign": frame(0x84, blob(b"\x30\x06\x02\x01\x01\x02\x01\x01")),
+        "sign": frame(0x84, blob(b"\x30\x06\x02\x01\x01\x02\x01\x01"), rid=0xfffffffe),
         "gen": frame(0x85, key_info(kid, "new key", 1, 2048)),
         "login": frame(0x86),
         "login_fd": frame(0x87, u32(-20) + u32(0x00010000) + u8(1)),

@@ -62,11 +62,17 @@ class DirectKeyholder:
         theirs.close()
 
     def call(self, typ, body=b""):
-        self.sock.sendall(struct.pack(">IB", len(body) + 1, typ) + body)
+        """One request and its reply: u32 length, u8 type, u32 request id,
+        body (pkcs11/PROTOCOL.md); the reply names the request's id."""
+        self.next_id = getattr(self, "next_id", 0) + 1
+        self.sock.sendall(struct.pack(">IBI", len(body) + 5, typ,
+                                      self.next_id) + body)
         hdr = self._read(4)
         (n,) = struct.unpack(">I", hdr)
         rep = self._read(n)
-        return rep[0], rep[1:]
+        (rid,) = struct.unpack(">I", rep[1:5])
+        assert rid == self.next_id, f"reply to request {rid}, not {self.next_id}"
+        return rep[0], rep[5:]
 
     def _read(self, n):
         b = b""

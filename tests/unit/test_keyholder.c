@@ -373,20 +373,23 @@ t_rkey(void **state)
 	kh_free(kh);
 }
 
-/* A whole frame around body[0..n) with the given type. */
+/* A whole frame around body[0..n) with the given type and request id
+ * 0x7fffffff, which kh_* do not reach in a test. */
 static size_t
 frame(uint8_t *out, uint8_t type, const void *body, size_t n)
 {
-	uint32_t len = (uint32_t)n + 1;
+	uint32_t len = (uint32_t)n + KH_MSG_HDR;
 
 	out[0] = (uint8_t)(len >> 24);
 	out[1] = (uint8_t)(len >> 16);
 	out[2] = (uint8_t)(len >> 8);
 	out[3] = (uint8_t)len;
 	out[4] = type;
+	out[5] = 0x7f;
+	out[6] = out[7] = out[8] = 0xff;
 	if (n > 0)
-		memcpy(out + 5, body, n);
-	return n + 5;
+		memcpy(out + 9, body, n);
+	return n + 9;
 }
 
 static void
@@ -447,9 +450,28 @@ t_violations(void **state)
 	/* a length past the maximum: nothing more is read */
 	memcpy(f, "\x00\x00\x40\x01\x01", 5);
 	expect_exit_on(f, 5);
-	/* an empty frame */
+	/* an empty frame, a type without its request id */
 	memcpy(f, "\x00\x00\x00\x00", 4);
 	expect_exit_on(f, 4);
+	memcpy(f, "\x00\x00\x00\x01\x01", 5);
+	expect_exit_on(f, 5);
+	/* a request with the id of a SIGN in flight: its answers could not
+	 * be told apart. RSA signatures take long enough that some of the
+	 * copies come while one is being signed. */
+	wbuf_init(&b, sizeof(body));
+	assert_int_equal(wbuf_cstr(&b, K.rsa.id), 0);
+	assert_int_equal(wbuf_u8(&b, KH_MECH_RSA_PKCS1), 0);
+	assert_int_equal(wbuf_u8(&b, KH_HASH_SHA256), 0);
+	assert_int_equal(wbuf_blob(&b, d, 32), 0);
+	assert_int_equal(wbuf_u8(&b, KH_PURPOSE_REQUEST), 0);
+	assert_int_equal(wbuf_cstr(&b, RQ_ID), 0);
+	n = frame(f, KH_MSG_SIGN, b.buf, b.len);
+	wbuf_free(&b);
+	wbuf_init(&b, 32 * n);
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(wbuf_add(&b, f, n), 0);
+	expect_exit_on(b.buf, b.len);
+	wbuf_free(&b);
 }
 
 static void
@@ -865,6 +887,99 @@ copy_file(const char *from, const char *to, const char *edit,
 	token_fx_write_file(to, buf, 0600);
 }
 
+/* Signers of t_parallel: each signs its digests with one key, and the
+ * test checks every signature after the threads are done. */
+#define PAR_THREADS	8
+#define PAR_SIGNS	12
+
+struct par {
+	struct kh *kh;
+	const char *key_id;
+	int mech;
+	uint8_t d[PAR_SIGNS][32];
+	uint8_t sig[PAR_SIGNS][KH_MAX_SIG];
+	size_t siglen[PAR_SIGNS];
+	int rc[PAR_SIGNS];
+};
+
+static void *
+par_main(void *arg)
+{
+	struct par *p = arg;
+	int i;
+
+	for (i = 0; i < PAR_SIGNS; i++) {
+		p->siglen[i] = sizeof(p->sig[i]);
+		p->rc[i] = kh_sign(p->kh, p->key_id, p->mech, KH_HASH_SHA256,
+		    p->d[i], 32, RQ, p->sig[i], &p->siglen[i]);
+	}
+	return NULL;
+}
+
+static void
+t_parallel(void **state)
+{
+	static struct par p[PAR_THREADS];
+	struct kh_spawn_opts o = {
+		.path = T.keyholder,
+		.module = T.module,
+		.token_label = "signet-test",
+		.pin_file = T.pin_file,
+		.env = T.env,
+		.journal = T.journal,
+		.sessions = 3,
+	};
+	pthread_t th[PAR_THREADS];
+	EVP_PKEY *rpub = NULL, *epub = NULL;
+	struct kh_status st;
+	char msg[64];
+	struct kh *kh = NULL;
+	int i, j;
+
+	(void)state;
+	o.sessions = SIGNET_KH_MAX_SESSIONS + 1;
+	assert_int_equal(kh_spawn(&o, &kh), SIGNET_ERR_INVALID);
+	o.sessions = 3;
+	assert_int_equal(kh_spawn(&o, &kh), 0);
+	assert_int_equal(kh_status(kh, &st), 0);
+	assert_int_equal(st.sessions, 3);
+	assert_int_equal(kh_public_key(kh, K.rsa.id, &rpub), 0);
+	assert_int_equal(kh_public_key(kh, K.ec.id, &epub), 0);
+	/* more requests in flight than sessions, on both kinds of key and
+	 * with every mechanism; replies come back in whatever order */
+	for (i = 0; i < PAR_THREADS; i++) {
+		p[i].kh = kh;
+		p[i].key_id = i % 4 == 3 ? K.rsa.id : i % 2 ? K.ec.id : K.rsa.id;
+		p[i].mech = i % 4 == 3 ? KH_MECH_RSA_PSS : i % 2 ?
+		    KH_MECH_ECDSA : KH_MECH_RSA_PKCS1;
+		for (j = 0; j < PAR_SIGNS; j++) {
+			snprintf(msg, sizeof(msg), "thread %d, digest %d", i, j);
+			sha256(msg, strlen(msg), p[i].d[j]);
+		}
+		assert_int_equal(pthread_create(&th[i], NULL, par_main, &p[i]),
+		    0);
+	}
+	/* the main thread's requests go on meanwhile */
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(kh_status(kh, &st), 0);
+		assert_true(st.logged_in);
+	}
+	for (i = 0; i < PAR_THREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (i = 0; i < PAR_THREADS; i++) {
+		for (j = 0; j < PAR_SIGNS; j++) {
+			assert_int_equal(p[i].rc[j], 0);
+			/* each reply went to its own request */
+			assert_int_equal(verify(p[i].mech == KH_MECH_ECDSA ?
+			    epub : rpub, p[i].mech, p[i].d[j], 32, p[i].sig[j],
+			    p[i].siglen[j]), 1);
+		}
+	}
+	EVP_PKEY_free(rpub);
+	EVP_PKEY_free(epub);
+	kh_free(kh);
+}
+
 static void
 t_journal(void **state)
 {
@@ -1016,6 +1131,7 @@ main(void)
 		cmocka_unit_test(t_states),
 		cmocka_unit_test(t_generate_admin),
 		cmocka_unit_test(t_pin_cap),
+		cmocka_unit_test(t_parallel),
 		cmocka_unit_test(t_journal),
 		cmocka_unit_test(t_journal_full),
 		cmocka_unit_test(t_spawn_errors),

@@ -17,10 +17,13 @@
 static void
 open_frame(struct wbuf *b, uint8_t want_type, struct rd *body)
 {
+	uint32_t id;
 	uint8_t type;
 
-	assert_int_equal(khproto_open(b->buf, b->len, &type, body), 0);
+	assert_int_equal(khproto_open(b->buf, b->len, &type, &id, body), 0);
 	assert_int_equal(type, want_type);
+	/* encoders leave the id to khproto_set_id */
+	assert_int_equal(id, 0);
 }
 
 /* A reader over hand-made body bytes. */
@@ -107,9 +110,9 @@ t_list(void **state)
 	wbuf_init(&b, KH_MAX_FRAME);
 	assert_int_equal(khproto_enc_list_rep(&b, SIGNET_KH_MAX_KEYS, keys,
 	    KH_LIST_PAGE), 0);
-	/* PROTOCOL.md: header, type, total, count, then per key_info the
+	/* PROTOCOL.md: header, type, id, total, count, then per key_info the
 	 * id (u32 + hex), label (u32 + bytes), type (u8), bits (u32) */
-	assert_int_equal(b.len, 4 + 1 + 4 + 4 + KH_LIST_PAGE * (4 +
+	assert_int_equal(b.len, 4 + 1 + 4 + 4 + 4 + KH_LIST_PAGE * (4 +
 	    KH_KEY_ID_HEX + 4 + SIGNET_KH_MAX_LABEL + 1 + 4));
 	open_frame(&b, KH_MSG_LIST_KEYS | KH_MSG_REPLY, &r);
 	assert_int_equal(khproto_dec_list_rep(&r, &total, out, &n), 0);
@@ -289,24 +292,26 @@ expect_frame(struct wbuf *b, const uint8_t *want, size_t n)
 static void
 t_golden(void **state)
 {
-	static const uint8_t status_req[] = { 0, 0, 0, 1, 0x01 };
-	static const uint8_t list_req[] = { 0, 0, 0, 5, 0x02, 0, 0, 0, 64 };
-	static const uint8_t pubkey_req[] = { 0, 0, 0, 9, 0x03,
+	static const uint8_t status_req[] = { 0, 0, 0, 5, 0x01, 0, 0, 0, 0 };
+	static const uint8_t list_req[] = { 0, 0, 0, 9, 0x02,
+	    0, 0, 0, 0,				/* request id */
+	    0, 0, 0, 64 };
+	static const uint8_t pubkey_req[] = { 0, 0, 0, 13, 0x03, 0, 0, 0, 0,
 	    0, 0, 0, 4, 'a', 'b', '1', '2' };
-	static const uint8_t login_req[] = { 0, 0, 0, 11, 0x06,
+	static const uint8_t login_req[] = { 0, 0, 0, 15, 0x06, 0, 0, 0, 0,
 	    0, 0, 0, 6, '1', '2', '3', '4', '5', '6' };
-	static const uint8_t failure[] = { 0, 0, 0, 22, 0xff,
+	static const uint8_t failure[] = { 0, 0, 0, 26, 0xff, 0, 0, 0, 0,
 	    0xff, 0xff, 0xff, 0xec,		/* -20, two's complement */
 	    0, 0, 0, 13, 'P', 'I', 'N', ' ', 'i', 'n', 'c', 'o', 'r', 'r',
 	    'e', 'c', 't' };
-	static const uint8_t sign_req_head[] = { 0, 0, 0, 57, 0x04,
+	static const uint8_t sign_req_head[] = { 0, 0, 0, 61, 0x04, 0, 0, 0, 0,
 	    0, 0, 0, 4, 'a', 'b', '1', '2',	/* key_id */
 	    3,					/* ECDSA */
 	    1,					/* SHA-256 */
 	    0, 0, 0, 32 };			/* blob(64): 32 bytes follow */
 	static const uint8_t sign_req_tail[] = { 1,	/* REQUEST */
 	    0, 0, 0, 5, 'r', 'e', 'q', '-', '1' };
-	static const uint8_t gen_req[] = { 0, 0, 0, 24, 0x05,
+	static const uint8_t gen_req[] = { 0, 0, 0, 28, 0x05, 0, 0, 0, 0,
 	    0, 0, 0, 4, 'r', 'e', 'l', '1',	/* label */
 	    2,					/* EC */
 	    0, 0, 1, 0x80,			/* 384 bits */
@@ -365,35 +370,49 @@ t_golden(void **state)
 static void
 t_framing(void **state)
 {
-	uint8_t frame[8] = { 0, 0, 0, 1, KH_MSG_STATUS };
+	uint8_t frame[12] = { 0, 0, 0, 5, KH_MSG_STATUS, 0x01, 0x02, 0x03,
+	    0x04 };
 	uint8_t big[KH_MAX_FRAME + 1];
 	struct rd r;
+	uint32_t id;
 	uint8_t type;
 
 	(void)state;
-	assert_int_equal(khproto_open(frame, 5, &type, &r), 0);
+	assert_int_equal(khproto_open(frame, 9, &type, &id, &r), 0);
 	assert_int_equal(type, KH_MSG_STATUS);
+	assert_int_equal(id, 0x01020304);
 	assert_int_equal(rd_left(&r), 0);
+	/* the id is the caller's to set */
+	assert_int_equal(khproto_set_id(frame, 9, 0xfffffffe), 0);
+	assert_int_equal(khproto_open(frame, 9, &type, &id, &r), 0);
+	assert_int_equal(id, 0xfffffffe);
+	assert_int_equal(khproto_set_id(frame, 8, 1), SIGNET_ERR_INTERNAL);
 	/* truncated: header says more than there is */
-	frame[3] = 3;
-	assert_int_equal(khproto_open(frame, 5, &type, &r),
+	frame[3] = 7;
+	assert_int_equal(khproto_open(frame, 9, &type, &id, &r),
 	    SIGNET_ERR_PROTOCOL);
 	/* trailing bytes after the frame */
+	frame[3] = 5;
+	assert_int_equal(khproto_open(frame, 10, &type, &id, &r),
+	    SIGNET_ERR_PROTOCOL);
+	/* a type without its id, and an empty frame */
 	frame[3] = 1;
-	assert_int_equal(khproto_open(frame, 6, &type, &r),
+	assert_int_equal(khproto_open(frame, 5, &type, &id, &r),
 	    SIGNET_ERR_PROTOCOL);
-	/* empty frame: no type */
+	frame[3] = 4;
+	assert_int_equal(khproto_open(frame, 8, &type, &id, &r),
+	    SIGNET_ERR_PROTOCOL);
 	frame[3] = 0;
-	assert_int_equal(khproto_open(frame, 4, &type, &r),
+	assert_int_equal(khproto_open(frame, 4, &type, &id, &r),
 	    SIGNET_ERR_PROTOCOL);
-	assert_int_equal(khproto_open(frame, 3, &type, &r),
+	assert_int_equal(khproto_open(frame, 3, &type, &id, &r),
 	    SIGNET_ERR_PROTOCOL);
 	/* oversize, even with the bytes present */
 	memset(big, 0, sizeof(big));
 	big[1] = (SIGNET_KH_MAX_MSG + 1) >> 16;
 	big[2] = (uint8_t)((SIGNET_KH_MAX_MSG + 1) >> 8);
 	big[3] = (uint8_t)(SIGNET_KH_MAX_MSG + 1);
-	assert_int_equal(khproto_open(big, sizeof(big), &type, &r),
+	assert_int_equal(khproto_open(big, sizeof(big), &type, &id, &r),
 	    SIGNET_ERR_PROTOCOL);
 }
 
@@ -401,7 +420,8 @@ static void
 t_recv(void **state)
 {
 	uint8_t buf[KH_MAX_FRAME];
-	uint8_t ok[] = { 0, 0, 0, 2, KH_MSG_LIST_KEYS, 9 };
+	uint8_t ok[] = { 0, 0, 0, 6, KH_MSG_LIST_KEYS, 0, 0, 0, 1, 9 };
+	uint8_t noid[] = { 0, 0, 0, 4, KH_MSG_STATUS, 0, 0, 0 };
 	uint8_t huge[] = { 0xff, 0xff, 0xff, 0xff, 1 };
 	uint8_t over[] = { 0, 0, 0x40, 0x01, 1 };
 	uint8_t zero[] = { 0, 0, 0, 0 };
@@ -429,6 +449,13 @@ t_recv(void **state)
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(khproto_send(sv[0], zero, sizeof(zero)), 0);
+	assert_int_equal(khproto_recv(sv[1], buf, &len), SIGNET_ERR_PROTOCOL);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* too short for a type and a request id */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(khproto_send(sv[0], noid, sizeof(noid)), 0);
 	assert_int_equal(khproto_recv(sv[1], buf, &len), SIGNET_ERR_PROTOCOL);
 	close(sv[0]);
 	close(sv[1]);
@@ -926,7 +953,7 @@ static void
 t_recv_fd(void **state)
 {
 	uint8_t buf[KH_MAX_FRAME];
-	uint8_t req[] = { 0, 0, 0, 1, KH_MSG_LOGIN_FD };
+	uint8_t req[] = { 0, 0, 0, 5, KH_MSG_LOGIN_FD, 0, 0, 0, 0 };
 	uint8_t zero[] = { 0, 0, 0, 0 };
 	int sv[2], p[2], fds[2], passed, before;
 	size_t len;
