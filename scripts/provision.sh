@@ -224,7 +224,7 @@ env = SOFTHSM2_CONF=$softhsm_conf
 $(sanitizer_env)
 
 [signing]
-workers = 2
+workers = auto
 
 [outbound]
 ; the test suite's webhook receivers and JWKS servers listen on this

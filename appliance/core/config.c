@@ -310,6 +310,12 @@ config_handler(void *user, const char *section, const char *name,
 			what = "out of memory";
 		else
 			c->n_env++;
+	} else if (IS("token", "sessions")) {
+		if (strcmp(value, "auto") == 0)
+			c->kh_sessions = 0;
+		else if (config_parse_int(value, 1, SIGNET_KH_MAX_SESSIONS,
+		    &c->kh_sessions) != 0)
+			what = "sessions must be auto or a number from 1 to 64";
 	} else if (IS("token", "user")) {
 		if (*value != '\0' &&
 		    !config_set_str(&c->token_user, strdup(value)))
@@ -364,9 +370,11 @@ config_handler(void *user, const char *section, const char *name,
 		if (config_parse_uint(value, 10, 86400, &c->console_idle) != 0)
 			what = "idle_timeout must be 10 to 86400 seconds";
 	} else if (IS("signing", "workers")) {
-		if (config_parse_int(value, 1, SIGNET_MAX_WORKERS,
+		if (strcmp(value, "auto") == 0)
+			c->workers = 0;
+		else if (config_parse_int(value, 1, SIGNET_MAX_WORKERS,
 		    &c->workers) != 0)
-			what = "workers must be a number from 1 to 32";
+			what = "workers must be auto or a number from 1 to 32";
 	} else if (IS("keyholder", "journal")) {
 		/* the keyholder's own signing journal (pkcs11/PROTOCOL.md) */
 		if (!config_set_str(&c->kh_journal, config_path(p, value)))
@@ -416,7 +424,7 @@ config_load(const char *path, struct config *c, char *errbuf, size_t errlen)
 	c->max_artifact_size = SIGNET_DEFAULT_MAX_ARTIFACT;
 	c->map_size = 4ULL << 30;
 	c->max_map_size = 0;	/* below: at least map_size */
-	c->workers = SIGNET_DEFAULT_WORKERS;
+	c->workers = 0;		/* follow the keyholder's sessions */
 	c->max_queue = SIGNET_DEFAULT_MAX_QUEUE;
 	c->retry_base_ms = 1000;
 	c->retry_max_ms = 300000;

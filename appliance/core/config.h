@@ -45,8 +45,11 @@ struct config {
 	char *env[CONFIG_MAX_ENV + 1];	/* NULL-terminated */
 	size_t n_env;
 	char *token_user;
+	int kh_sessions;	/* token sessions the keyholder signs on;
+				 * 0: auto, one per CPU */
 	/* [signing] */
-	int workers;
+	int workers;		/* signing threads; 0: auto, following the
+				 * keyholder's sessions (signer_workers) */
 	unsigned max_queue;	/* [signer] max_queue: submissions answer 503
 				 * above this many queued requests; 0: none */
 	/* [notify] */

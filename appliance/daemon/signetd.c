@@ -234,6 +234,28 @@ start_tsa(struct app *app)
 	return 0;
 }
 
+/* [signing] workers, or with auto two per token session the keyholder
+ * signs on: one prepares its request (CMS, the database) while another
+ * waits on the token, so every session stays busy. */
+static int
+signer_workers(struct app *app)
+{
+	struct kh_status st;
+	int n = app->cfg.workers;
+
+	if (n > 0)
+		return n;
+	if (kh_status(app->kh, &st) != 0 || st.sessions == 0)
+		n = SIGNET_DEFAULT_WORKERS;
+	else
+		n = 2 * (int)st.sessions;
+	if (n > SIGNET_MAX_WORKERS)
+		n = SIGNET_MAX_WORKERS;
+	log_info("%d signing workers for %u token sessions", n,
+	    (unsigned)st.sessions);
+	return n;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -314,6 +336,7 @@ main(int argc, char **argv)
 		ko.user = app.cfg.token_user;
 		ko.journal = app.cfg.kh_journal;
 		ko.no_generate = app.cfg.kh_no_generate != 0;
+		ko.sessions = (unsigned)app.cfg.kh_sessions;
 		/* before anything else runs: the keyholder starts from a
 		 * process that has no network sockets and no threads yet */
 		if (kh_spawn(&ko, &app.kh) != 0) {
@@ -366,7 +389,7 @@ main(int argc, char **argv)
 	}
 	if (app.cfg.tsa.certificate != NULL && start_tsa(&app) != 0)
 		goto out;
-	if (signer_start(&app, app.cfg.workers, &app.signer) != 0) {
+	if (signer_start(&app, signer_workers(&app), &app.signer) != 0) {
 		log_err("cannot start the signer");
 		goto out;
 	}
