@@ -2,7 +2,8 @@
 # Runs every test of Signet: the unit tests (meson test) of the normal build
 # and of the AddressSanitizer + UndefinedBehaviorSanitizer build, then the
 # pytest integration suite and the browser suite (tests/browser) against
-# each build. Ends with one line
+# each build, and the integration tests that use the token once more
+# through p11-kit's remoting (normal build). Ends with one line
 # "N passed, N failed" summing all of them; exits non-zero if anything failed.
 set -uo pipefail
 
@@ -130,19 +131,18 @@ for b in "${builds[@]}"; do
 	fi
 done
 
-for b in "${builds[@]}"; do
-	note "integration tests ($b)"
-	xml=$out/integration-$b.xml
+# integration WHAT XML LIMIT [VAR=VALUE...] -- PYTEST-ARGS...: one pytest
+# run of the integration suite, at most LIMIT seconds, counted from XML.
+integration() {
+	local what=$1 xml=$2 limit=$3 env=() rc counts p f
+	shift 3
+	while [ "$1" != -- ]; do
+		env+=("$1")
+		shift
+	done
+	shift
 	rm -f "$xml"
-	env=(SIGNET_BUILD="$repo/$b" PYTHONDONTWRITEBYTECODE=1)
-	if [ "$b" = build-asan ]; then
-		env+=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:disable_coredump=1)
-		env+=(UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0)
-		if [ -f "$repo/tests/lsan.supp" ]; then
-			env+=("LSAN_OPTIONS=suppressions=$repo/tests/lsan.supp:print_suppressions=0")
-		fi
-	fi
-	env "${env[@]}" timeout -k 10 2400 "$py" -m pytest tests/integration \
+	env "${env[@]}" timeout -k 10 "$limit" "$py" -m pytest "$@" \
 		-p no:cacheprovider -q -rfE --junitxml="$xml"
 	rc=$?
 	counts=$(count_junit "$xml")
@@ -152,11 +152,41 @@ for b in "${builds[@]}"; do
 	# counted as failed is a broken run: interrupted, timed out, usage
 	# error or no tests collected.
 	if [ "$rc" -ne 0 ] && { [ "$rc" -ne 1 ] || [ "$f" -eq 0 ]; }; then
-		fail_step "pytest against $b exited $rc"
+		fail_step "pytest $what exited $rc"
 	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
-		fail_step "pytest against $b ran no test"
+		fail_step "pytest $what ran no test"
 	fi
+}
+
+for b in "${builds[@]}"; do
+	note "integration tests ($b)"
+	env=(SIGNET_BUILD="$repo/$b" PYTHONDONTWRITEBYTECODE=1)
+	if [ "$b" = build-asan ]; then
+		env+=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:disable_coredump=1)
+		env+=(UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0)
+		if [ -f "$repo/tests/lsan.supp" ]; then
+			env+=("LSAN_OPTIONS=suppressions=$repo/tests/lsan.supp:print_suppressions=0")
+		fi
+	fi
+	integration "against $b" "$out/integration-$b.xml" 2400 "${env[@]}" -- \
+		tests/integration
 done
+
+# The tests that use the token once more with p11-kit's remoting between
+# the keyholder and SoftHSM2, as a network HSM is reached
+# (tests/integration/README.md, "Through p11-kit"), against the plain
+# build: about 3 minutes.
+p11kit_tests=(test_signing.py test_authenticode.py test_privsep.py
+	test_keyholder_socket.py test_journal.py test_console.py
+	test_token_wait.py test_tsa.py test_apply.py test_admin.py
+	test_faults.py::test_keyholder_killed_with_requests_queued
+	test_faults.py::test_keyholder_killed_under_load)
+if [[ " ${builds[*]} " == *" build "* ]]; then
+	note "integration tests through p11-kit (build)"
+	integration "through p11-kit against build" "$out/integration-p11kit-build.xml" \
+		900 SIGNET_BUILD="$repo/build" SIGNET_P11KIT=1 PYTHONDONTWRITEBYTECODE=1 -- \
+		-o junit_suite_name=integration-p11kit "${p11kit_tests[@]/#/tests/integration/}"
+fi
 
 # Counts a node --test TAP report by its closing summary ("# pass N",
 # "# fail N", "# cancelled N", "# skipped N", "# todo N"); cancelled

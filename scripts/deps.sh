@@ -13,11 +13,13 @@ libjose-dev python3 python3-pytest python3-requests python3-cryptography curl
 tmux chromium"
 # What the signature tests build their inputs with and verify with: PE
 # files (MinGW-w64), vendor-signed EFI binaries, MSI, cabinets; the
-# PKCS#11 module's clients; leak checks and the metrics parser.
+# PKCS#11 module's clients; p11-kit's server and client module, which put
+# a network between the keyholder and the token (SIGNET_P11KIT=1); leak
+# checks and the metrics parser.
 # osslsigncode itself is handled below (it must be 2.9).
 PKGS="$PKGS gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 sbsigntool shim-signed
 grub-efi-amd64-signed wixl msitools gcab python3-pefile
-libengine-pkcs11-openssl p11-kit openjdk-17-jdk-headless valgrind
+libengine-pkcs11-openssl p11-kit p11-kit-modules openjdk-17-jdk-headless valgrind
 python3-prometheus-client"
 
 # Only for the appliance image: debootstrap, erofs and dm-verity, the UEFI

@@ -7,9 +7,15 @@
  * With --wait each client polls its request until it is final, so the
  * figure is signed requests per second, not merely accepted uploads.
  *
+ * With --rate R the clients do not go as fast as they can: together they
+ * start R requests per second, client i's k-th at i + k * clients
+ * intervals of 1/R from the start, so the latencies are those of a
+ * server loaded at R, not at its maximum. A client whose previous request
+ * is not done by then starts late, and the late ones are counted.
+ *
  *   loadgen --url https://127.0.0.1:8443 --cacert CA --cert CRT --key KEY
  *           [--clients 8] [--requests M | --seconds S] [--size 4096]
- *           [--wait] [--poll-ms 5] [--project demo-app]
+ *           [--wait] [--poll-ms 5] [--rate R] [--project demo-app]
  *           [--policy test-signing]
  */
 #include <errno.h>
@@ -41,11 +47,14 @@
 /* A request that is not final after this long counts as failed, so a
  * stuck signer ends the run instead of hanging it. */
 #define LG_WAIT_LIMIT_S	120.0
+/* --rate: a request started later than this after its time is late */
+#define LG_LATE_S	0.001
+#define LG_MAX_RATE	100000.0
 
 struct lg_opts {
 	const char *url, *cacert, *cert, *key, *project, *policy;
 	unsigned long clients, requests, poll_ms;
-	double seconds;
+	double seconds, rate;
 	size_t size;
 	int wait;
 };
@@ -70,6 +79,9 @@ struct lg_client {
 	uint64_t rng[4];
 	unsigned char *art;
 	struct lg_reply reply;
+	unsigned long idx;		/* this client's place among them */
+	unsigned long started;		/* requests started (--rate) */
+	unsigned long late;		/* started after their time (--rate) */
 	unsigned long submitted, completed, failed, polls;
 	double ewma_ms;		/* 201 → final, as seen by this client */
 	struct lg_lat client_lat;	/* POST sent → Completed seen */
@@ -79,7 +91,7 @@ struct lg_client {
 
 static atomic_ulong lg_issued;
 static atomic_int lg_errors;
-static double lg_deadline;
+static double lg_start, lg_deadline;
 
 static double
 lg_now(void)
@@ -362,20 +374,45 @@ out:
 	return r;
 }
 
+/* --rate: waits for this client's next request's time; 0 to go on, -1
+ * when that time is past the end of the run. */
+static int
+lg_pace(struct lg_client *c)
+{
+	double due, gap;
+
+	due = lg_start + ((double)c->idx + (double)c->started *
+	    (double)c->o->clients) / c->o->rate;
+	if (c->o->requests == 0 && due >= lg_deadline)
+		return -1;
+	c->started++;
+	gap = due - lg_now();
+	if (gap > 0)
+		usleep((useconds_t)(gap * 1e6));
+	else if (gap < -LG_LATE_S)
+		c->late++;
+	return 0;
+}
+
 static void *
 lg_main(void *arg)
 {
 	struct lg_client *c = arg;
 
-	while (lg_more(c))
+	while (lg_more(c)) {
+		if (c->o->rate > 0 && lg_pace(c) != 0)
+			break;
 		(void)lg_one(c);
+	}
 	return NULL;
 }
 
 static int
-lg_client_init(struct lg_client *c, const struct lg_opts *o)
+lg_client_init(struct lg_client *c, const struct lg_opts *o,
+    unsigned long idx)
 {
 	c->o = o;
+	c->idx = idx;
 	if (getrandom(c->rng, sizeof(c->rng), 0) != (ssize_t)sizeof(c->rng) ||
 	    (c->art = malloc(o->size + 8)) == NULL ||
 	    (c->reply.buf = malloc(LG_MAX_REPLY + 1)) == NULL ||
@@ -447,8 +484,8 @@ lg_usage(void)
 {
 	fprintf(stderr, "usage: loadgen --url URL --cacert CA --cert CRT "
 	    "--key KEY [--clients N] [--requests M | --seconds S] "
-	    "[--size BYTES] [--wait] [--poll-ms MS] [--project SLUG] "
-	    "[--policy SLUG]\n");
+	    "[--size BYTES] [--wait] [--poll-ms MS] [--rate R] "
+	    "[--project SLUG] [--policy SLUG]\n");
 }
 
 static int
@@ -522,6 +559,12 @@ lg_args(int argc, char **argv, struct lg_opts *o)
 			if (errno != 0 || *end != '\0' || !(o->seconds > 0) ||
 			    o->seconds > 86400)
 				return -1;
+		} else if (strcmp(a, "--rate") == 0) {
+			errno = 0;
+			o->rate = strtod(v1, &end);
+			if (errno != 0 || *end != '\0' || !(o->rate > 0) ||
+			    o->rate > LG_MAX_RATE)
+				return -1;
 		} else
 			return -1;
 	}
@@ -538,6 +581,7 @@ main(int argc, char **argv)
 	struct lg_opts o;
 	struct lg_client *cs = NULL;
 	unsigned long i, started = 0, sub = 0, done = 0, failed = 0, polls = 0;
+	unsigned long late = 0;
 	double t0, el;
 	int r = 1;
 
@@ -549,9 +593,10 @@ main(int argc, char **argv)
 	    (cs = calloc(o.clients, sizeof(*cs))) == NULL)
 		goto out;
 	for (i = 0; i < o.clients; i++)
-		if (lg_client_init(&cs[i], &o) != 0)
+		if (lg_client_init(&cs[i], &o, i) != 0)
 			goto out;
 	t0 = lg_now();
+	lg_start = t0;
 	lg_deadline = t0 + o.seconds;
 	for (started = 0; started < o.clients; started++)
 		if (pthread_create(&cs[started].th, NULL, lg_main,
@@ -569,6 +614,7 @@ main(int argc, char **argv)
 		done += cs[i].completed;
 		failed += cs[i].failed;
 		polls += cs[i].polls;
+		late += cs[i].late;
 	}
 	printf("loadgen: %lu clients, %zu-byte artifacts, %s/%s, %s\n",
 	    o.clients, o.size, o.project, o.policy, o.wait ?
@@ -580,6 +626,10 @@ main(int argc, char **argv)
 	printf("submitted/s    %.1f\n", (double)sub / el);
 	printf("%-14s %.1f\n", o.wait ? "completed/s" : "accepted/s",
 	    (double)done / el);
+	if (o.rate > 0)
+		printf("rate           %.1f/s asked, %lu started late "
+		    "(over %.0f ms after their time)\n", o.rate, late,
+		    LG_LATE_S * 1000);
 	if (o.wait)
 		printf("polls/request  %.2f\n", sub ? (double)polls / sub : 0);
 	lg_report_lat("submit->201", cs, o.clients,

@@ -3,14 +3,17 @@
 An instance is a fresh directory provisioned by scripts/provision.sh (SoftHSM
 token, PKI, keys, configuration), and a real signetd started on a free port.
 SIGNET_BUILD selects the build directory (default <repo>/build), so the same
-suite runs against the sanitizer build. After every test signetd's stderr is
-checked for sanitizer reports; after the module, signetd is stopped and the
-log is checked once more (LeakSanitizer reports at exit).
+suite runs against the sanitizer build; SIGNET_P11KIT=1 puts p11-kit's
+remoting between the keyholder and the token (P11KitServer). After every
+test signetd's stderr is checked for sanitizer reports; after the module,
+signetd is stopped and the log is checked once more (LeakSanitizer reports
+at exit).
 """
 
 import hashlib
 import importlib.util
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -44,6 +47,17 @@ SANITIZER_MARKERS = (
     "ERROR: LeakSanitizer",
     "runtime error:",
 )
+
+# The token module provision.sh configures, and the label of its token.
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+TOKEN_LABEL = "signet-dev"
+
+# SIGNET_P11KIT=1: the keyholder reaches the token as it would a network
+# HSM, through a module that is not SoftHSM2 (P11KitServer).
+_p11kit = os.environ.get("SIGNET_P11KIT", "0")
+if _p11kit not in ("0", "1"):
+    raise SystemExit(f"SIGNET_P11KIT must be 0 or 1, not {_p11kit!r}")
+P11KIT = _p11kit == "1"
 
 START_TIMEOUT = 60  # seconds; the sanitizer build is slow to start
 FINAL_TIMEOUT = 60
@@ -100,6 +114,105 @@ def peer(i):
     return PEERS[i % len(PEERS)]
 
 
+def p11kit_client_module():
+    """p11-kit-client.so where p11-kit installs its modules (Debian:
+    /usr/lib/<multiarch>/pkcs11, package p11-kit-modules)."""
+    p = subprocess.run(["pkg-config", "--variable=p11_module_path", "p11-kit-1"],
+                       capture_output=True, text=True)
+    path = Path(p.stdout.strip()) / "p11-kit-client.so"
+    if p.returncode != 0 or not p.stdout.strip() or not path.is_file():
+        pytest.fail(f"SIGNET_P11KIT=1 needs p11-kit-client.so (p11-kit-modules) "
+                    f"and pkg-config's p11-kit-1 (libp11-kit-dev); not found at "
+                    f"{path} (scripts/deps.sh installs them)", pytrace=False)
+    return str(path)
+
+
+class P11KitServer:
+    """`p11-kit server` exporting an instance's SoftHSM2 token on a socket
+    in the instance directory, so the keyholder loads p11-kit-client.so and
+    every PKCS#11 call is a round trip over that socket to another process
+    (p11-kit-remote, one per connection), as with a network HSM."""
+
+    READY_TIMEOUT = 10  # seconds until the server prints its address
+
+    def __init__(self, inst):
+        self.path = inst.dir / "p11-kit.sock"
+        # sockaddr_un.sun_path holds 108 bytes with the NUL
+        if len(os.fsencode(self.path)) >= 108:
+            pytest.fail(f"the p11-kit socket path {self.path} is longer than a "
+                        f"Unix socket address allows; use a shorter --basetemp",
+                        pytrace=False)
+        self.log_path = inst.dir / "p11-kit-server.log"
+        env = {k: v for k, v in os.environ.items() if k != "P11_KIT_SERVER_ADDRESS"}
+        env["SOFTHSM2_CONF"] = str(inst.dir / "softhsm2.conf")
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            ["p11-kit", "server", "--foreground", "--provider", SOFTHSM_MODULE,
+             "--name", str(self.path), f"pkcs11:token={TOKEN_LABEL}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log,
+            env=env, cwd=inst.dir)
+        # The first line is the address, printed once the socket listens:
+        # "P11_KIT_SERVER_ADDRESS=unix:path=...; export P11_KIT_SERVER_ADDRESS;"
+        line = b""
+        deadline = time.monotonic() + self.READY_TIMEOUT
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        while not line.endswith(b"\n") and time.monotonic() < deadline:
+            chunk = self.proc.stdout.read()
+            if chunk:
+                line += chunk
+            elif self.proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.02)
+        m = re.match(rb"P11_KIT_SERVER_ADDRESS=([^;\s]+);", line)
+        if not m:
+            self.stop()
+            pytest.fail(f"p11-kit server did not print its address within "
+                        f"{self.READY_TIMEOUT}s (stdout {line!r}):\n"
+                        f"{self.log_path.read_text(errors='replace')}",
+                        pytrace=False)
+        self.address = m.group(1).decode()
+
+    def children(self):
+        """The p11-kit-remote processes serving connections."""
+        return keyholder_pids(self.proc.pid)
+
+    def stop(self):
+        """Stops the server and what still serves a connection: SIGTERM
+        leaves p11-kit-remote children running until their client goes."""
+        if self.proc.poll() is None:
+            kids = self.children()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            for k in kids:
+                try:
+                    os.kill(k, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        self.proc.stdout.close()
+        self._log.close()
+
+
+# Servers started during the current test module; _p11kit_servers stops
+# them after the module, when its instances have stopped.
+_P11KIT_RUNNING = []
+
+
+def _set_token(conf, module, env_lines):
+    """[token] module and env of signetd.conf text: module replaced, the
+    SOFTHSM2_CONF line replaced by env_lines (other env lines kept)."""
+    conf, n = re.subn(r"(?m)^module = .*$", f"module = {module}", conf)
+    assert n == 1, conf
+    conf, n = re.subn(r"(?m)^env = SOFTHSM2_CONF=.*$",
+                      "\n".join(f"env = {e}" for e in env_lines), conf)
+    assert n == 1, conf
+    return conf
+
+
 class Instance:
     """A provisioned directory and the signetd serving it."""
 
@@ -121,6 +234,7 @@ class Instance:
         self._log = None
         self.log_checked = 0  # bytes of the log already checked
         self.canary = "canary-" + os.urandom(8).hex()
+        self.p11kit = None  # the P11KitServer in SIGNET_P11KIT=1 mode
 
     # ------------------------------------------------------------ setup
     def provision(self):
@@ -141,6 +255,50 @@ class Instance:
                 f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}", pytrace=False)
         self.provision_output = p.stdout + p.stderr
         self.pin = (self.dir / "token.pin").read_text().strip()
+        if P11KIT:
+            self.export_token()
+
+    def export_token(self):
+        """SIGNET_P11KIT=1: starts this instance's p11-kit server (once)
+        and points [token] at p11-kit-client.so, the server's address in
+        the keyholder's configured environment instead of SOFTHSM2_CONF.
+        Provisioning made the keys through SoftHSM2 directly; from here on
+        the keyholder of signetd and of the signet CLI logs in, lists,
+        signs and generates through the remoting."""
+        if self.p11kit is None or self.p11kit.proc.poll() is not None:
+            self.p11kit = P11KitServer(self)
+            _P11KIT_RUNNING.append(self.p11kit)
+        module = p11kit_client_module()
+        env = f"P11_KIT_SERVER_ADDRESS={self.p11kit.address}"
+        # the token must be there through the remoting, or nothing after
+        # this would say why signetd cannot sign
+        p = subprocess.run(["pkcs11-tool", "--module", module, "--list-token-slots"],
+                           capture_output=True, text=True, timeout=30,
+                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                "P11_KIT_SERVER_ADDRESS": self.p11kit.address})
+        if not re.search(rf"token label\s*:\s*{TOKEN_LABEL}\s*$", p.stdout, re.M):
+            pytest.fail(f"token {TOKEN_LABEL} not seen through {module} at "
+                        f"{self.p11kit.address}:\n{p.stdout}{p.stderr}\n"
+                        f"{self.p11kit.log_path.read_text(errors='replace')}",
+                        pytrace=False)
+        self.conf.write_text(_set_token(self.conf.read_text(), module, [env]))
+
+    def keyholder_env(self):
+        """The environment [token] env gives the keyholder."""
+        env = {}
+        for line in self.conf.read_text().splitlines():
+            m = re.match(r"env = ([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)
+            if m:
+                env[m.group(1)] = m.group(2)
+        return env
+
+    def stop_token_server(self):
+        """Stops the p11-kit server, if there is one (after signetd)."""
+        if self.p11kit is not None:
+            self.p11kit.stop()
+            if self.p11kit in _P11KIT_RUNNING:
+                _P11KIT_RUNNING.remove(self.p11kit)
+            self.p11kit = None
 
     def signet(self, *args, check=True):
         """Runs the signet CLI on this instance's configuration."""
@@ -371,10 +529,20 @@ def instance(tmp_path_factory):
     inst.start()
     yield inst
     inst.stop()
+    inst.stop_token_server()
     # Reports written at exit (leaks) or in the last test of the module.
     report = inst.sanitizer_reports()
     if report:
         pytest.fail(f"sanitizer report from signetd:\n{report}", pytrace=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _p11kit_servers():
+    """Stops the p11-kit servers of a module's own instances after them
+    (an autouse fixture is set up first, so it is torn down last)."""
+    yield
+    while _P11KIT_RUNNING:
+        _P11KIT_RUNNING.pop().stop()
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import BUILD, cms_verify, run, sha256
+from conftest import BUILD, P11KIT, cms_verify, run, sha256
 
 SIGNET = str(BUILD / "signet")
 
@@ -200,10 +200,14 @@ def test_self_signed_and_expiry(instance, tok):
     assert "short-lived" in [x["name"] for x in h["expiringCertificates"]]
     p = cli(instance, tok, "token")
     assert "present   yes" in p.stdout and "short" in p.stdout
-    # SoftHSM keeps one uninitialised slot beside each token
     t = json.loads(cli(instance, tok, "--json", "token").stdout)
-    assert t["slots"] >= 2 and t["freeSlots"] >= 1, t
-    assert t["freeSlots"] < t["slots"]
+    if P11KIT:
+        # p11-kit's server exports the one token its URI names
+        assert t["slots"] == 1 and t["freeSlots"] == 0, t
+    else:
+        # SoftHSM keeps one uninitialised slot beside each token
+        assert t["slots"] >= 2 and t["freeSlots"] >= 1, t
+        assert t["freeSlots"] < t["slots"]
     assert h["token"]["slots"] == t["slots"]
 
 

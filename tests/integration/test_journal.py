@@ -49,7 +49,7 @@ class DirectKeyholder:
         self.sock, theirs = socket.socketpair()
         env = {k: v for k, v in os.environ.items()
                if k.endswith("SAN_OPTIONS")}
-        env["SOFTHSM2_CONF"] = str(instance.dir / "softhsm2.conf")
+        env.update(instance.keyholder_env())
         fd = theirs.fileno()
         self.proc = subprocess.Popen(
             [str(BUILD / "pkcs11" / "signet-keyholder"), "--fd", str(fd),

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, CANARY_ENV, keyholder_pids, run
+from conftest import BUILD, CANARY_ENV, P11KIT, keyholder_pids, run
 
-P11_LIBS = re.compile(r"libsofthsm2|/libp11\.so|/libpkcs11|opensc-pkcs11")
+P11_LIBS = re.compile(r"libsofthsm2|/libp11\.so|/libpkcs11|opensc-pkcs11|p11-kit-client")
 
 # ASan reserves terabytes of shadow address space; it holds no data.
 MAX_REGION = 4 << 30
@@ -84,6 +84,19 @@ def test_keyholder_is_a_separate_child_process(busy):
     assert P11_LIBS.search(maps(kh)), "keyholder has no PKCS#11 module mapped"
 
 
+def test_keyholder_maps_the_configured_module(busy):
+    """The keyholder loads [token] module and not SoftHSM2 besides it:
+    with SIGNET_P11KIT=1 that is p11-kit-client.so, and SoftHSM2 runs in
+    p11-kit-remote, a process of the p11-kit server."""
+    module = re.search(r"(?m)^module = (.*)$", busy.conf.read_text()).group(1)
+    kh_maps = maps(keyholder(busy))
+    assert os.path.realpath(module) in kh_maps, module
+    if P11KIT:
+        assert "libsofthsm2" not in kh_maps
+        remotes = [k for k in busy.p11kit.children() if "libsofthsm2" in maps(k)]
+        assert remotes, "no p11-kit-remote serves the keyholder"
+
+
 def test_signetd_does_not_map_the_pkcs11_module(busy):
     found = sorted(set(P11_LIBS.findall(maps(busy.proc.pid))))
     assert not found, f"signetd maps {found}"
@@ -123,8 +136,14 @@ def test_keyholder_environment_is_its_own(busy):
     assert f"{CANARY_ENV}={busy.canary}".encode() in signetd_env  # control
     kh_env = Path(f"/proc/{keyholder(busy)}/environ").read_bytes().split(b"\0")
     assert not any(e.startswith(CANARY_ENV.encode()) for e in kh_env), kh_env
-    # It gets what the configuration gives it.
-    assert f"SOFTHSM2_CONF={busy.dir / 'softhsm2.conf'}".encode() in kh_env, kh_env
+    # It gets what the configuration gives it: SOFTHSM2_CONF, or the
+    # p11-kit server's address and nothing of SoftHSM2's (SIGNET_P11KIT=1).
+    given = busy.keyholder_env()
+    assert ("P11_KIT_SERVER_ADDRESS" if P11KIT else "SOFTHSM2_CONF") in given, given
+    for k, v in given.items():
+        assert f"{k}={v}".encode() in kh_env, kh_env
+    if P11KIT:
+        assert not any(e.startswith(b"SOFTHSM2_CONF=") for e in kh_env), kh_env
 
 
 def test_keyholder_has_only_the_descriptors_it_needs(busy):
@@ -160,11 +179,13 @@ def test_keyholder_has_only_the_descriptors_it_needs(busy):
 
 def test_token_keys_never_leave_the_token(instance):
     """The signing keys were made inside the token: sensitive, never
-    extractable, and good for signing only (pkcs11-tool, OpenSC)."""
-    p = run(["pkcs11-tool", "--module", "/usr/lib/softhsm/libsofthsm2.so",
+    extractable, and good for signing only (pkcs11-tool, OpenSC, through
+    the module and environment the keyholder is given)."""
+    module = re.search(r"(?m)^module = (.*)$", instance.conf.read_text()).group(1)
+    p = run(["pkcs11-tool", "--module", module,
              "--token-label", "signet-dev", "--login", "--pin", instance.pin,
              "--list-objects", "--type", "privkey"],
-            env=dict(os.environ, SOFTHSM2_CONF=str(instance.dir / "softhsm2.conf")))
+            env=dict(os.environ, **instance.keyholder_env()))
     keys = [b for b in p.stdout.split("Private Key Object")[1:]]
     assert len(keys) >= 2, p.stdout
     for k in keys:
