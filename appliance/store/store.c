@@ -639,7 +639,7 @@ store_batch_run(struct store *s, struct store_wr **b, size_t n, int *fate)
 		}
 		parent->wrote |= child.wrote;
 		bt.slack += bt.adds;
-		committed++;
+		committed += child.wrote;
 	}
 	for (j = i; j < n; j++)
 		if (fate[j] == STORE_WR_DECIDED)
