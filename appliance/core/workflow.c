@@ -863,28 +863,46 @@ workflow_discard_artifact(struct store *s, struct cas *c, const char *sha256)
 	return r;
 }
 
-int
-workflow_submit(struct store *s, const struct principal *p,
-    const struct workflow_submission *sub, json_t **out, const char **code,
-    char *msg, size_t len)
+/* A submission as a write of the store's group commit (store_write):
+ * what workflow_submit checks and records, and what it hands back. */
+struct workflow_submit_w {
+	struct store *s;
+	const struct principal *p;
+	const struct workflow_submission *sub;
+	json_t *out;		/* the request */
+	const char *code;
+	char *msg;
+	size_t len;
+	int repeated;
+	int ran;		/* the write ran at least once */
+	int last;		/* what its last run returned */
+};
+
+/* Runs in t, which store_write commits; may run again, so it starts from
+ * nothing each time and changes nothing but t and w's results (the
+ * origin's ID token is left for workflow_submit to wipe). */
+static int
+workflow_submit_write(struct store_txn *t, void *arg)
 {
-	struct store_txn *t = NULL;
+	struct workflow_submit_w *w = arg;
+	const struct principal *p = w->p;
+	const struct workflow_submission *sub = w->sub;
 	struct request_new n;
-	json_t *policy = NULL, *ev = NULL, *rec = NULL, *ac = NULL;
+	json_t *policy = NULL, *ev = NULL, *rec = NULL, *ac = NULL,
+	    *kept = NULL;
 	const struct format *fmt;
 	char ik[2 * CATALOG_MAX_NAME + SIGNET_MAX_IDEMPOTENCY_KEY + 8];
+	char *msg = w->msg;
+	size_t len = w->len;
 	int r;
 
-	*out = NULL;
-	*code = NULL;
-	if ((r = workflow_path_fits(sub->artifact_configuration,
-	    sub->hash != NULL, code, msg, len)) != 0)
-		goto out;
-	if ((r = store_txn_begin(s, 1, &t)) != 0) {
-		r = signet_errf(msg, len, r, "the database is not "
-		    "available: %s", signet_strerror(r));
-		goto out;
-	}
+	json_decref(w->out);
+	w->out = NULL;
+	w->code = NULL;
+	w->repeated = 0;
+	w->ran = 1;
+	if (msg != NULL && len > 0)
+		msg[0] = '\0';
 	/* hash requests carry no key (their API takes none) */
 	if (sub->idempotency_key != NULL && sub->artifact_sha256 != NULL) {
 		if (!workflow_valid_idempotency_key(sub->idempotency_key)) {
@@ -892,7 +910,7 @@ workflow_submit(struct store *s, const struct principal *p,
 			    "idempotency key must be 1-%d printable ASCII "
 			    "characters without spaces",
 			    SIGNET_MAX_IDEMPOTENCY_KEY);
-			*code = "invalid_idempotency_key";
+			w->code = "invalid_idempotency_key";
 			goto out;
 		}
 		if ((r = workflow_idem_key(p, sub->idempotency_key, ik,
@@ -900,14 +918,13 @@ workflow_submit(struct store *s, const struct principal *p,
 			goto out;
 		if ((r = workflow_idem_find(t, ik, sub, &rec, msg, len)) < 0) {
 			if (r == SIGNET_ERR_CONFLICT)
-				*code = "idempotency_key_reused";
+				w->code = "idempotency_key_reused";
 			goto out;
 		}
 		if (r == 1) {
 			/* the first request, as it is now; nothing recorded */
-			if (sub->repeated != NULL)
-				*sub->repeated = 1;
-			*out = rec;
+			w->repeated = 1;
+			w->out = rec;
 			rec = NULL;
 			r = 0;
 			goto out;
@@ -915,11 +932,11 @@ workflow_submit(struct store *s, const struct principal *p,
 	}
 	/* a new record stops before the reserve kept for approvals and
 	 * results of what is already stored (a repeat, above, adds none) */
-	if ((r = store_admit(s, sub->owed_bytes, msg, len)) != 0)
+	if ((r = store_admit(w->s, sub->owed_bytes, msg, len)) != 0)
 		goto out;
 	if ((r = workflow_submit_judge(t, p, sub->project, sub->policy,
 	    sub->artifact_configuration, sub->origin, sub->now, &policy, &ev,
-	    code, msg, len)) != 0)
+	    &w->code, msg, len)) != 0)
 		goto out;
 	/* an embedded signature is signed only over a file whose structure
 	 * was checked and whose Authenticode digest was recorded */
@@ -938,8 +955,16 @@ workflow_submit(struct store *s, const struct principal *p,
 	if (sub->hash != NULL &&
 	    (r = workflow_hash_fits(t, policy, sub->hash, msg, len)) != 0)
 		goto out;
-	/* verified (or not): the evidence is kept, the credential is not */
-	origin_forget_token(sub->origin);
+	/* verified (or not): the evidence is kept, the credential is not;
+	 * the record takes a copy without it, whose values are the
+	 * origin's own (json_copy), so no second copy of the token is made */
+	if (sub->origin != NULL) {
+		if ((kept = json_copy(sub->origin)) == NULL) {
+			r = SIGNET_ERR_NOMEM;
+			goto out;
+		}
+		json_object_del(kept, "idToken");
+	}
 	memset(&n, 0, sizeof(n));
 	n.authenticode = ac;
 	n.project = sub->project;
@@ -947,7 +972,7 @@ workflow_submit(struct store *s, const struct principal *p,
 	n.artifact_configuration = sub->artifact_configuration;
 	n.description = sub->description;
 	n.parameters = sub->parameters;
-	n.origin = sub->origin;
+	n.origin = kept;
 	n.origin_verification = ev;
 	n.submitter_type = p->type;
 	n.submitter = p->name;
@@ -975,50 +1000,106 @@ workflow_submit(struct store *s, const struct principal *p,
 			goto out;
 		}
 	}
-	if ((r = workflow_commit(&t, &rec, p, "signing-request.submitted",
-	    NULL, out)) != 0)
+	if ((r = events_request(t, rec, p->type, p->name,
+	    "signing-request.submitted", NULL)) != 0) {
 		r = signet_errf(msg, len, r, "the request could not be "
 		    "recorded: %s", signet_strerror(r));
+		goto out;
+	}
+	w->out = rec;
+	rec = NULL;
+	r = 0;
 out:
-	store_txn_abort(&t);
+	json_decref(rec);
+	json_decref(policy);
+	json_decref(ev);
+	json_decref(ac);
+	json_decref(kept);
+	w->last = r;
+	return r;
+}
+
+int
+workflow_submit(struct store *s, const struct principal *p,
+    const struct workflow_submission *sub, json_t **out, const char **code,
+    char *msg, size_t len)
+{
+	struct workflow_submit_w w;
+	int r;
+
+	*out = NULL;
+	*code = NULL;
+	if ((r = workflow_path_fits(sub->artifact_configuration,
+	    sub->hash != NULL, code, msg, len)) != 0)
+		goto out;
+	memset(&w, 0, sizeof(w));
+	w.s = s;
+	w.p = p;
+	w.sub = sub;
+	w.msg = msg;
+	w.len = len;
+	/* recorded with the submissions of other threads in one commit:
+	 * returns once the request is on the disk */
+	r = store_write(s, workflow_submit_write, &w);
+	*code = w.code;
+	/* not the write's own refusal: its transaction could not begin, or
+	 * the commit failed */
+	if (r != 0 && w.ran && w.last == 0)
+		r = signet_errf(msg, len, r, "the request could not be "
+		    "recorded: %s", signet_strerror(r));
+	else if (r != 0 && (!w.ran || r != w.last)) {
+		*code = NULL;
+		r = signet_errf(msg, len, r, "the database is not "
+		    "available: %s", signet_strerror(r));
+	}
+	if (r == 0) {
+		if (w.repeated && sub->repeated != NULL)
+			*sub->repeated = 1;
+		*out = w.out;
+		w.out = NULL;
+	}
+	json_decref(w.out);
+out:
 	if (r == SIGNET_ERR_STORAGE_FULL && msg != NULL && len > 0 &&
 	    strstr(msg, "max_map_size") == NULL &&
 	    strstr(msg, "disk") == NULL)
 		store_describe_full(s, msg, len);
 	/* refused or recorded, the credential is not kept */
 	origin_forget_token(sub->origin);
-	json_decref(rec);
-	json_decref(policy);
-	json_decref(ev);
-	json_decref(ac);
 	return r;
 }
 
-int
-workflow_resubmit(struct store *s, const struct principal *p, const char *id,
-    const char *slug, const char *description, json_t **out, char *msg,
-    size_t len)
+/* A resubmission as a write of the group commit (store_write), as for
+ * workflow_submit_write: each run starts afresh. */
+struct workflow_resubmit_w {
+	const struct principal *p;
+	const char *id;
+	const char *slug;
+	const char *description;
+	json_t *out;
+	char *msg;
+	size_t len;
+};
+
+static int
+workflow_resubmit_write(struct store_txn *t, void *arg)
 {
-	struct store_txn *t = NULL;
+	struct workflow_resubmit_w *w = arg;
+	const struct principal *p = w->p;
+	const char *id = w->id, *slug = w->slug;
+	const char *description = w->description;
 	json_t *orig = NULL, *policy = NULL, *rec = NULL, *d = NULL, *art,
 	    *prj = NULL, *origin = NULL, *ac = NULL, *old_ac, *hash = NULL;
 	struct request_new n;
 	const char *project, *conf, *code;
+	char *msg = w->msg;
+	size_t len = w->len;
 	int r;
 
-	*out = NULL;
-	if (slug == NULL || *slug == '\0')
-		return signet_errf(msg, len, SIGNET_ERR_INVALID,
-		    "signingPolicySlug is required: name the signing policy "
-		    "to resubmit to");
-	if (description != NULL && (strlen(description) >
-	    SIGNET_MAX_DESCRIPTION || workflow_comment(description, msg,
-	    len) != 0))
-		return signet_errf(msg, len, SIGNET_ERR_INVALID, "description "
-		    "must be at most %d bytes without control characters",
-		    SIGNET_MAX_DESCRIPTION);
-	if ((r = store_txn_begin(s, 1, &t)) != 0)
-		return r;
+	json_decref(w->out);
+	w->out = NULL;
+	if (msg != NULL && len > 0)
+		msg[0] = '\0';
 	if ((r = workflow_load(t, p, id, &orig, msg, len)) != 0)
 		goto out;
 	if (json_object_get(orig, "artifactsRemovedAt") != NULL) {
@@ -1113,10 +1194,13 @@ workflow_resubmit(struct store *s, const struct principal *p, const char *id,
 	if ((r = request_create(t, &n, &rec)) != 0)
 		goto out;
 	d = json_pack("{s:s}", "originalSigningRequestId", id);
-	r = workflow_commit(&t, &rec, p,
-	    "signing-request.resubmitted", d, out);
+	if ((r = events_request(t, rec, p->type, p->name,
+	    "signing-request.resubmitted", d)) != 0)
+		goto out;
+	w->out = rec;
+	rec = NULL;
+	r = 0;
 out:
-	store_txn_abort(&t);
 	json_decref(d);
 	json_decref(rec);
 	json_decref(orig);
@@ -1125,6 +1209,41 @@ out:
 	json_decref(origin);
 	json_decref(ac);
 	json_decref(hash);
+	return r;
+}
+
+int
+workflow_resubmit(struct store *s, const struct principal *p, const char *id,
+    const char *slug, const char *description, json_t **out, char *msg,
+    size_t len)
+{
+	struct workflow_resubmit_w w;
+	int r;
+
+	*out = NULL;
+	if (slug == NULL || *slug == '\0')
+		return signet_errf(msg, len, SIGNET_ERR_INVALID,
+		    "signingPolicySlug is required: name the signing policy "
+		    "to resubmit to");
+	if (description != NULL && (strlen(description) >
+	    SIGNET_MAX_DESCRIPTION || workflow_comment(description, msg,
+	    len) != 0))
+		return signet_errf(msg, len, SIGNET_ERR_INVALID, "description "
+		    "must be at most %d bytes without control characters",
+		    SIGNET_MAX_DESCRIPTION);
+	memset(&w, 0, sizeof(w));
+	w.p = p;
+	w.id = id;
+	w.slug = slug;
+	w.description = description;
+	w.msg = msg;
+	w.len = len;
+	/* with the submissions of other threads, in one commit */
+	if ((r = store_write(s, workflow_resubmit_write, &w)) == 0) {
+		*out = w.out;
+		w.out = NULL;
+	}
+	json_decref(w.out);
 	return r;
 }
 

@@ -106,7 +106,9 @@ int workflow_submit_check(struct store *s, const struct principal *p,
     json_t *origin, time_t now, struct workflow_policy_facts *facts,
     const char **code, char *msg, size_t len) SIGNET_WUR;
 /* The same checks again and the request recorded with its audit entry
- * and events, in one write transaction; 0 and the request. For
+ * and events, in one write transaction (committed with the submissions
+ * of other threads, store_write); 0 and the request, once on the disk,
+ * or the error of this submission alone. For
  * Authenticode also the signature mode (the policy's signatureMode, or
  * when it names none the request's parameters.signatureMode, "replace"
  * by default; a request may not ask for another mode than its policy
@@ -136,7 +138,8 @@ int workflow_cancel(struct store *s, const struct principal *p,
     size_t len) SIGNET_WUR;
 /* A new request for the very same stored artifact under another signing
  * policy: everything but policy and description copied from the
- * original, which names it in originalSigningRequestId. */
+ * original, which names it in originalSigningRequestId. Committed as
+ * workflow_submit's are. */
 int workflow_resubmit(struct store *s, const struct principal *p,
     const char *id, const char *policy, const char *description,
     json_t **rec, char *msg, size_t len) SIGNET_WUR;

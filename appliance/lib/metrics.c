@@ -22,6 +22,16 @@ static const struct {
 	[METRICS_TSA_URL_FAILURES] = { "signet_tsa_url_failures_total",
 	    "Signatures left without a token after every attempt at a "
 	    "policy's TSA URL (the request failed)." },
+	[METRICS_STORE_FLUSHES] = { "signet_store_flushes_total",
+	    "Commits of the database flushed to the disk (each one "
+	    "fdatasync of its pages and one synchronous write of its meta "
+	    "page)." },
+	[METRICS_STORE_WRITES] = { "signet_store_writes_total",
+	    "Writes those commits made durable: a commit of a batch of "
+	    "submissions counts each one." },
+	[METRICS_STORE_BATCHED_WRITES] = { "signet_store_batched_writes_total",
+	    "Writes that shared their commit and flush with others (group "
+	    "commit)." },
 };
 
 /* Upper bounds of the latency buckets, seconds: a signature is a round
@@ -47,6 +57,29 @@ metrics_count(enum metrics_counter c)
 	pthread_mutex_lock(&metrics_mu);
 	metrics_values[c]++;
 	pthread_mutex_unlock(&metrics_mu);
+}
+
+void
+metrics_add(enum metrics_counter c, uint64_t n)
+{
+	if ((unsigned)c >= METRICS_COUNTER_COUNT)
+		return;
+	pthread_mutex_lock(&metrics_mu);
+	metrics_values[c] += n;
+	pthread_mutex_unlock(&metrics_mu);
+}
+
+uint64_t
+metrics_get(enum metrics_counter c)
+{
+	uint64_t v;
+
+	if ((unsigned)c >= METRICS_COUNTER_COUNT)
+		return 0;
+	pthread_mutex_lock(&metrics_mu);
+	v = metrics_values[c];
+	pthread_mutex_unlock(&metrics_mu);
+	return v;
 }
 
 void

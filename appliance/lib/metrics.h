@@ -6,6 +6,8 @@
 #ifndef SIGNET_METRICS_H
 #define SIGNET_METRICS_H
 
+#include <stdint.h>
+
 #include "err.h"
 #include "wbuf.h"
 
@@ -16,10 +18,16 @@ enum metrics_counter {
 	METRICS_SUBMISSIONS_REFUSED_STORAGE,	/* 507: storage was full */
 	METRICS_TSA_URL_TOKENS,		/* tokens from a policy's TSA URL */
 	METRICS_TSA_URL_FAILURES,	/* requests failed for want of one */
+	METRICS_STORE_FLUSHES,		/* durable commits of the database */
+	METRICS_STORE_WRITES,		/* writes those commits made durable */
+	METRICS_STORE_BATCHED_WRITES,	/* of them, those that shared one */
 	METRICS_COUNTER_COUNT
 };
 
 void metrics_count(enum metrics_counter c);
+void metrics_add(enum metrics_counter c, uint64_t n);
+/* A counter's value now (tests, benchmarks). */
+uint64_t metrics_get(enum metrics_counter c);
 /* A token operation failed with err (labelled by the error's API code). */
 void metrics_token_error(int err);
 /* One signature made and stored, in seconds from claim to result. */

@@ -238,6 +238,12 @@
 /* Submissions stop when the state directory's disk has less than this:
  * a record, its audit entry and LMDB's pages of a commit fit in it. */
 #define SIGNET_STORE_MIN_DISK_FREE	(2 * 1024 * 1024)
+/* Writes that share one commit (store_write's group commit) at most: the
+ * first of a batch waits for the others' checks and records to be made
+ * before its flush, and the batch's changed pages stay in memory until
+ * it commits. With CivetWeb's 64 threads ([server] threads) two batches
+ * take everyone waiting. */
+#define SIGNET_STORE_BATCH_MAX		32
 /* Default ceiling of the database map ([store] max_map_size): the map is
  * address space until used; 16 GiB is four times the default start. */
 #define SIGNET_DEFAULT_MAX_MAP		(16ULL << 30)

@@ -11,6 +11,7 @@
 
 #include "signet_limits.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 static const char *const store_db_names[STORE_DB_COUNT] = {
@@ -32,6 +33,16 @@ static const char *const store_db_names[STORE_DB_COUNT] = {
 	[STORE_IDEMPOTENCY] = "idempotency",
 };
 
+/* A write waiting for its commit (store_write). */
+struct store_wr {
+	store_write_fn fn;
+	void *arg;
+	int r;
+	int done;		/* r is its outcome, on the disk if 0 */
+	int alone;		/* to be decided in a transaction of its own */
+	struct store_wr *next;
+};
+
 /* The map grows while signetd runs. mdb_env_set_mapsize may only be
  * called while this process has no transaction open (lmdb.h), so every
  * transaction holds `grow` shared and the grower takes it exclusively,
@@ -46,6 +57,12 @@ struct store {
 	int want_grow;		/* a write met MDB_MAP_FULL */
 	int full;		/* the last write found the map or disk full:
 				 * SIGNET_ERR_STORAGE_FULL's cause, 0 none */
+	/* group commit (store_write) */
+	pthread_mutex_t gc_mu;	/* the fields below */
+	pthread_cond_t gc_cv;	/* a batch was decided */
+	struct store_wr *gc_head, **gc_tail;	/* waiting, in order */
+	int gc_leading;		/* a thread is committing a batch */
+	int gc_off;		/* every write a commit of its own */
 	char dir[PATH_MAX];
 };
 
@@ -59,7 +76,33 @@ struct store_txn {
 	struct store *s;
 	MDB_txn *txn;
 	int write;
+	int wrote;	/* something was put or deleted: a commit flushes */
+	int lent;	/* store_write's, for its fn: the store ends it */
+	int spoilt;	/* its fn tried to end it: never committed */
 };
+
+/*
+ * The batch the thread is committing (store_write), while a write after
+ * the first runs in its nested transaction. Such a write sees the map and
+ * the disk as the last commit left them, without what the writes before
+ * it in the batch added; `slack` bounds that. Where its outcome could
+ * depend on it (store_admit near a limit, the map full), the write asks to
+ * be decided alone (`retry`), in a transaction of its own after the map
+ * had its chance to grow: as it would have been without the batch.
+ */
+struct store_batch {
+	struct store_txn *t;	/* the running write's */
+	int first;		/* it is the batch's first */
+	int retry;		/* it must be decided alone */
+	uint64_t slack;		/* bytes the writes before it may take */
+	uint64_t adds;		/* bytes it may take, so far */
+};
+static _Thread_local struct store_batch *store_batch;
+
+/* What one put or delete may add to the map besides its key and value:
+ * copies of the pages on its path (LMDB copies a page on write) and new
+ * ones where a page splits, at most a few levels of 4 KiB pages. */
+#define STORE_CHANGE_SLACK	(8 * 4096)
 
 static int
 store_mdb_err(int rc, const char *what)
@@ -114,6 +157,9 @@ store_open(const char *dir, uint64_t map_size, struct store **out)
 	 * another while a grower waits (glibc's default preference) */
 	pthread_rwlock_init(&s->grow, NULL);
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->gc_mu, NULL);
+	pthread_cond_init(&s->gc_cv, NULL);
+	s->gc_tail = &s->gc_head;
 	s->map_size = s->max_map = map_size;
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	if ((rc = mdb_env_create(&s->env)) != 0 ||
@@ -206,6 +252,8 @@ store_close(struct store *s)
 		mdb_env_close(s->env);
 	pthread_rwlock_destroy(&s->grow);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->gc_mu);
+	pthread_cond_destroy(&s->gc_cv);
 	free(s);
 }
 
@@ -328,6 +376,19 @@ store_admit(struct store *s, uint64_t owed, char *msg, size_t len)
 	if (store_usage(s, &u) != 0)
 		return 0;	/* the write itself will tell */
 	reserve = u.max_map / SIGNET_STORE_RESERVE_DIV + owed;
+	/* in a batch, after its first write: admitted only if it would be
+	 * with everything before it committed and the map at any size;
+	 * else decided alone, on what is committed */
+	if (store_batch != NULL && !store_batch->first) {
+		if (u.map_used + store_batch->slack + reserve > u.max_map ||
+		    u.disk_avail < SIGNET_STORE_MIN_DISK_FREE +
+		    store_batch->slack || u.full == STORE_FULL_DISK) {
+			store_batch->retry = 1;
+			return signet_errf(msg, len, SIGNET_ERR_STORAGE_FULL,
+			    "near a storage limit: decided alone");
+		}
+		return 0;
+	}
 	if (u.map_size >= u.max_map && u.map_used + reserve > u.max_map)
 		return signet_errf(msg, len, SIGNET_ERR_STORAGE_FULL, "the "
 		    "database has reached its limit ([store] max_map_size = "
@@ -382,18 +443,14 @@ store_txn_begin(struct store *s, int write, struct store_txn **out)
 	return 0;
 }
 
-int
-store_txn_commit(struct store_txn **tp)
+/* Ends t with its commit; `writes` is how many writes it makes durable
+ * (a batch's), for the metrics. */
+static int
+store_txn_finish(struct store_txn *t, uint64_t writes)
 {
-	struct store_txn *t = *tp;
-	int rc;
+	struct store *s = t->s;
+	int rc, flushed = t->write && t->wrote;
 
-	struct store *s;
-
-	*tp = NULL;
-	if (t == NULL)
-		return SIGNET_ERR_INTERNAL;
-	s = t->s;
 	rc = mdb_txn_commit(t->txn);
 	store_depth--;
 	pthread_rwlock_unlock(&s->grow);
@@ -406,7 +463,29 @@ store_txn_commit(struct store_txn **tp)
 	free(t);
 	if (rc != 0)
 		return store_write_err(s, rc, "commit");
+	if (flushed) {
+		metrics_count(METRICS_STORE_FLUSHES);
+		metrics_add(METRICS_STORE_WRITES, writes);
+		if (writes > 1)
+			metrics_add(METRICS_STORE_BATCHED_WRITES, writes);
+	}
 	return 0;
+}
+
+int
+store_txn_commit(struct store_txn **tp)
+{
+	struct store_txn *t = *tp;
+
+	*tp = NULL;
+	if (t == NULL)
+		return SIGNET_ERR_INTERNAL;
+	if (t->lent) {
+		log_err("store: a write tried to commit its own transaction");
+		t->spoilt = 1;
+		return SIGNET_ERR_INTERNAL;
+	}
+	return store_txn_finish(t, 1);
 }
 
 void
@@ -417,10 +496,282 @@ store_txn_abort(struct store_txn **tp)
 	if (tp == NULL || (t = *tp) == NULL)
 		return;
 	*tp = NULL;
+	if (t->lent) {
+		/* what it did is not kept, whatever it returns */
+		t->spoilt = 1;
+		return;
+	}
 	mdb_txn_abort(t->txn);
 	store_depth--;
 	pthread_rwlock_unlock(&t->s->grow);
 	free(t);
+}
+
+/*
+ * Group commit. LMDB flushes twice at every commit of a write transaction
+ * (an fdatasync of the pages written, then the meta page written with
+ * O_DSYNC) and has one writer at a time, so writes that commit one by one
+ * queue for each other's flushes. store_write queues the write instead;
+ * the first thread to find no batch in progress commits everything
+ * queued at that moment: one write transaction, each write in a nested
+ * transaction of its own (lmdb.h, mdb_txn_begin with a parent) so that a
+ * write that fails is aborted alone and nothing of it stays, one commit
+ * and its two flushes for all, and then every writer is woken with its
+ * own outcome. Writes that arrive meanwhile wait for the next batch,
+ * whose commit takes the next free thread; nobody waits for a batch to
+ * fill, so a write on an idle store goes straight to its commit.
+ *
+ * Durability and consistency are LMDB's own: the batch is an ordinary
+ * transaction committed with the environment's default flags, whose meta
+ * page is written only after its data pages are on the disk, so a crash
+ * at any point leaves the database as the last commit or the one before
+ * it left it, never half of one. MDB_NOSYNC (lmdb.h: a system crash can
+ * corrupt the database) is not used; nor is MDB_NOMETASYNC with one
+ * mdb_env_sync for many commits: it keeps the database consistent, but
+ * each commit still flushes its data pages in turn under the writer
+ * lock, so one transaction per write still queues for one flush per
+ * write. store_write returns 0 only once the batch's commit returned: a
+ * write is answered after the flush that made it durable, as before.
+ *
+ * A write's checks see the writes before it in the batch, as they would
+ * see them committed, except for what the store holds against its limits:
+ * the map's use and the disk's space are read as the last commit left
+ * them, and the map grows before a transaction, not within one. Where
+ * that could change an outcome (store_admit near a limit, a full map, a
+ * commit that failed), the write is decided alone, in a transaction of
+ * its own, as before.
+ */
+
+/* Runs fn in a write transaction of its own and commits it. */
+static int
+store_write_alone(struct store *s, store_write_fn fn, void *arg)
+{
+	struct store_txn *t = NULL;
+	int r;
+
+	if ((r = store_txn_begin(s, 1, &t)) != 0)
+		return r;
+	t->lent = 1;
+	r = fn(t, arg);
+	t->lent = 0;
+	if (r == 0 && t->spoilt)
+		r = SIGNET_ERR_INTERNAL;
+	if (r != 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	return store_txn_finish(t, 1);
+}
+
+/* What happens to a write of a batch. */
+enum { STORE_WR_DECIDED, STORE_WR_AGAIN, STORE_WR_ALONE };
+
+/*
+ * Runs the n writes of b in nested transactions of one transaction and
+ * commits it, setting fate[i] for each: decided (its r is its outcome),
+ * again (queued again, not run: the map may have to grow first) or alone
+ * (to be decided in a transaction of its own).
+ */
+static void
+store_batch_run(struct store *s, struct store_wr **b, size_t n, int *fate)
+{
+	struct store_txn *parent = NULL, child;
+	struct store_batch bt;
+	uint64_t used, map, max, committed = 0;
+	size_t i, j;
+	int r, rc, grow;
+
+	for (i = 0; i < n; i++)
+		fate[i] = STORE_WR_DECIDED;
+	if (store_txn_begin(s, 1, &parent) != 0)
+		goto alone;
+	pthread_mutex_lock(&s->mu);
+	used = store_used(s);
+	map = s->map_size;
+	max = s->max_map;
+	pthread_mutex_unlock(&s->mu);
+	memset(&bt, 0, sizeof(bt));
+	for (i = 0; i < n; i++) {
+		/* the writes so far may have filled the map past the point
+		 * where store_maybe_grow doubles it, or found it full: the
+		 * rest go to the next batch, which starts with that look */
+		pthread_mutex_lock(&s->mu);
+		grow = s->want_grow;
+		pthread_mutex_unlock(&s->mu);
+		if (i > 0 && map < max && (grow ||
+		    used + bt.slack > map - map / 4))
+			break;
+		memset(&child, 0, sizeof(child));
+		child.s = s;
+		child.write = 1;
+		child.lent = 1;
+		if ((rc = mdb_txn_begin(s->env, parent->txn, 0,
+		    &child.txn)) != 0) {
+			log_err("store: nested transaction: %s",
+			    mdb_strerror(rc));
+			goto alone;
+		}
+		bt.t = &child;
+		bt.first = i == 0;
+		bt.retry = 0;
+		bt.adds = 0;
+		store_batch = &bt;
+		r = b[i]->fn(&child, b[i]->arg);
+		store_batch = NULL;
+		if (bt.retry) {
+			mdb_txn_abort(child.txn);
+			fate[i] = STORE_WR_ALONE;
+			break;
+		}
+		if (r == 0 && child.spoilt)
+			r = SIGNET_ERR_INTERNAL;
+		b[i]->r = r;
+		if (r != 0) {
+			/* its changes go, the others' stay */
+			mdb_txn_abort(child.txn);
+			continue;
+		}
+		/* a child that cannot be merged may leave the parent
+		 * unusable (mdb_txn_commit) */
+		if ((rc = mdb_txn_commit(child.txn)) != 0) {
+			log_err("store: nested commit: %s", mdb_strerror(rc));
+			goto alone;
+		}
+		parent->wrote |= child.wrote;
+		bt.slack += bt.adds;
+		committed += child.wrote;
+	}
+	for (j = i; j < n; j++)
+		if (fate[j] == STORE_WR_DECIDED)
+			fate[j] = STORE_WR_AGAIN;
+	if (store_txn_finish(parent, committed) != 0) {
+		/* whatever the failure, each is decided again on what is
+		 * committed, as it would have been without the batch */
+		parent = NULL;
+		goto alone;
+	}
+	return;
+alone:
+	store_txn_abort(&parent);
+	for (i = 0; i < n; i++)
+		fate[i] = STORE_WR_ALONE;
+}
+
+/* Commits what is queued: called with gc_mu held, which it lets go of
+ * while it works. */
+static void
+store_lead(struct store *s)
+{
+	struct store_wr *b[SIGNET_STORE_BATCH_MAX], *w, *back = NULL, **bt;
+	int fate[SIGNET_STORE_BATCH_MAX];
+	size_t n = 0, i;
+
+	while ((w = s->gc_head) != NULL && n < SIGNET_STORE_BATCH_MAX &&
+	    !(n > 0 && (w->alone || b[0]->alone))) {
+		if ((s->gc_head = w->next) == NULL)
+			s->gc_tail = &s->gc_head;
+		w->next = NULL;
+		b[n++] = w;
+	}
+	if (n == 0)
+		return;
+	pthread_mutex_unlock(&s->gc_mu);
+	if (n == 1) {
+		/* nothing to share the commit with: the write's own */
+		b[0]->r = store_write_alone(s, b[0]->fn, b[0]->arg);
+		fate[0] = STORE_WR_DECIDED;
+	} else {
+		store_batch_run(s, b, n, fate);
+	}
+	pthread_mutex_lock(&s->gc_mu);
+	/* what goes again goes first, in its order */
+	bt = &back;
+	for (i = 0; i < n; i++) {
+		if (fate[i] == STORE_WR_DECIDED) {
+			b[i]->done = 1;
+			continue;
+		}
+		b[i]->alone = fate[i] == STORE_WR_ALONE;
+		*bt = b[i];
+		bt = &b[i]->next;
+	}
+	if (back != NULL) {
+		if ((*bt = s->gc_head) == NULL)
+			s->gc_tail = bt;
+		s->gc_head = back;
+	}
+}
+
+int
+store_write(struct store *s, store_write_fn fn, void *arg)
+{
+	struct store_wr w;
+
+	/* a thread with a transaction open must not wait for another's
+	 * commit (it may hold what the other waits for) */
+	if (store_depth != 0 || __atomic_load_n(&s->gc_off, __ATOMIC_RELAXED))
+		return store_write_alone(s, fn, arg);
+	memset(&w, 0, sizeof(w));
+	w.fn = fn;
+	w.arg = arg;
+	pthread_mutex_lock(&s->gc_mu);
+	*s->gc_tail = &w;
+	s->gc_tail = &w.next;
+	while (!w.done) {
+		if (s->gc_leading) {
+			pthread_cond_wait(&s->gc_cv, &s->gc_mu);
+			continue;
+		}
+		s->gc_leading = 1;
+		store_lead(s);
+		s->gc_leading = 0;
+		pthread_cond_broadcast(&s->gc_cv);
+	}
+	pthread_mutex_unlock(&s->gc_mu);
+	return w.r;
+}
+
+void
+store_set_group_commit(struct store *s, int on)
+{
+	__atomic_store_n(&s->gc_off, !on, __ATOMIC_RELAXED);
+}
+
+size_t
+store_writes_waiting(struct store *s)
+{
+	struct store_wr *w;
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->gc_mu);
+	for (w = s->gc_head; w != NULL; w = w->next)
+		n++;
+	pthread_mutex_unlock(&s->gc_mu);
+	return n;
+}
+
+/* A change was made in t: its commit will flush, and in a batch it is
+ * counted against the map for the writes after it. */
+static void
+store_changed(struct store_txn *t, size_t n)
+{
+	t->wrote = 1;
+	if (store_batch != NULL && store_batch->t == t)
+		store_batch->adds += n + STORE_CHANGE_SLACK;
+}
+
+/* A write after the first of a batch that finds the map full may have
+ * found it full of the others' changes, before the map grew as it would
+ * have before a transaction of its own: it is decided alone, and only
+ * that decision says whether the map is full. */
+static int
+store_batch_map_full(struct store_txn *t, int rc)
+{
+	if (rc != MDB_MAP_FULL || store_batch == NULL ||
+	    store_batch->t != t || store_batch->first)
+		return 0;
+	store_batch->retry = 1;
+	return 1;
 }
 
 int
@@ -446,7 +797,9 @@ store_put(struct store_txn *t, enum store_db db, const void *k, size_t klen,
 	int rc;
 
 	if ((rc = mdb_put(t->txn, t->s->dbi[db], &mk, &mv, 0)) != 0)
-		return store_write_err(t->s, rc, store_db_names[db]);
+		return store_batch_map_full(t, rc) ? SIGNET_ERR_STORAGE_FULL :
+		    store_write_err(t->s, rc, store_db_names[db]);
+	store_changed(t, klen + vlen);
 	return 0;
 }
 
@@ -457,7 +810,9 @@ store_del(struct store_txn *t, enum store_db db, const void *k, size_t klen)
 	int rc;
 
 	if ((rc = mdb_del(t->txn, t->s->dbi[db], &mk, NULL)) != 0)
-		return store_mdb_err(rc, store_db_names[db]);
+		return store_batch_map_full(t, rc) ? SIGNET_ERR_STORAGE_FULL :
+		    store_mdb_err(rc, store_db_names[db]);
+	store_changed(t, klen);
 	return 0;
 }
 

@@ -78,6 +78,31 @@ int store_txn_begin(struct store *s, int write, struct store_txn **out) SIGNET_W
 int store_txn_commit(struct store_txn **t) SIGNET_WUR;
 void store_txn_abort(struct store_txn **t);
 
+/*
+ * A write that shares its commit with those of other threads (group
+ * commit). fn makes the change through t and hands its results back
+ * through arg; it neither commits nor aborts t (trying to is an error and
+ * keeps nothing). Returns 0 once the change is on the disk, or fn's error
+ * (nothing of the change is kept), or the commit's error. The writes
+ * queued together are committed in one transaction and one flush, each
+ * in a nested transaction of its own, in the order they came; a write
+ * sees those before it as if they were committed. fn runs on whichever
+ * thread commits the batch, and may run more than once: a write whose
+ * outcome could depend on the others (the map or the disk near a limit,
+ * a commit that failed) is run again alone. So each run starts afresh
+ * from arg and changes nothing but what it writes through t and hands
+ * back. The caller holds no write transaction (it would wait for
+ * itself).
+ */
+typedef int (*store_write_fn)(struct store_txn *t, void *arg);
+int store_write(struct store *s, store_write_fn fn, void *arg) SIGNET_WUR;
+/* On by default; off, every store_write is a transaction and a flush of
+ * its own, as the writes that do not use it are (the comparison in
+ * tests/bench/bench_commit.c). */
+void store_set_group_commit(struct store *s, int on);
+/* Writes queued for the next commit, not yet taken (tests). */
+size_t store_writes_waiting(struct store *s);
+
 /* Raw values: *v points into the map and is valid until the txn ends. */
 int store_get(struct store_txn *t, enum store_db db, const void *k,
     size_t klen, const void **v, size_t *vlen) SIGNET_WUR;

@@ -475,6 +475,11 @@ def test_metrics_parse_and_count(instance):
     assert _value(fams, "signet_store_map_used_bytes") > 0
     assert _value(fams, "signet_store_map_max_bytes") >= \
         _value(fams, "signet_store_map_size_bytes")
+    # every durable commit counted, with the writes it carried
+    assert _value(fams, "signet_store_flushes_total") >= 1
+    assert _value(fams, "signet_store_writes_total") >= \
+        _value(fams, "signet_store_flushes_total")
+    assert _value(fams, "signet_store_batched_writes_total") >= 0
     assert _value(fams, "signet_token_logged_in") == 1
     assert _value(fams, "signet_keyholder_up") == 1
     assert fams["signet_signing_seconds"].type == "histogram"

@@ -1,7 +1,9 @@
 /* The rules of the request workflow (appliance/core/workflow.c), shared
  * by the API and the officer console: who may submit (the policy's
  * submitters, its artifact configurations, the origin rules), who may
- * decide, who may see a request, and resubmission. */
+ * decide, who may see a request, resubmission, and submissions of many
+ * threads recorded in one commit. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -381,6 +383,138 @@ test_resubmit_rules(void **state)
 	assert_null(re);
 }
 
+/* Submissions of many threads at once, committed together. */
+struct cs {
+	struct fx *f;
+	const struct principal *p;
+	const char *policy;
+	const char *key;	/* idempotency key, or NULL */
+	char name[32];
+	char sha[65];
+	json_t *origin;
+	json_t *rec;
+	const char *code;
+	char msg[512];
+	int repeated;
+	int r;
+	pthread_t th;
+};
+
+static void *
+cs_run(void *arg)
+{
+	struct cs *c = arg;
+	struct workflow_submission sub;
+
+	memset(&sub, 0, sizeof(sub));
+	sub.project = "demo";
+	sub.policy = c->policy;
+	sub.artifact_configuration = "detached-cms";
+	sub.origin = c->origin;
+	sub.artifact_name = c->name;
+	sub.artifact_sha256 = c->sha;
+	sub.artifact_size = 1;
+	sub.now = time(NULL);
+	sub.idempotency_key = c->key;
+	sub.repeated = &c->repeated;
+	c->r = workflow_submit(c->f->s, c->p, &sub, &c->rec, &c->code, c->msg,
+	    sizeof(c->msg));
+	return NULL;
+}
+
+static int
+cs_line(const char *line, void *arg)
+{
+	return fputs(line, arg) < 0 || fputc('\n', arg) == EOF ? -1 : 0;
+}
+
+/* Each gets its own outcome, with its own message and code: the refused
+ * are refused as alone, the recorded have their own artifact, the two
+ * sharing an idempotency key get one request, whichever came first; the
+ * audit log's chain runs through the batch unbroken, and no credential
+ * is left in any origin. */
+static void
+test_submit_concurrent(void **state)
+{
+	struct fx *f = *state;
+	struct cs cs[20];
+	struct fx_gate *g;
+	char path[128], vmsg[256];
+	const char *nm;
+	json_t *art;
+	FILE *out;
+	size_t before = count_requests(f), recorded = 0;
+	int i, repeats = 0;
+
+	memset(cs, 0, sizeof(cs));
+	for (i = 0; i < 20; i++) {
+		cs[i].f = f;
+		cs[i].p = i % 5 == 3 ? &carol : &alice;
+		cs[i].policy = i % 5 == 4 ? "nope" : "test";
+		cs[i].key = i < 2 ? "same-build" : NULL;
+		snprintf(cs[i].name, sizeof(cs[i].name), "t%02d.bin", i);
+		snprintf(cs[i].sha, sizeof(cs[i].sha), "%064x", i < 2 ? 1 : i);
+		cs[i].origin = json_pack("{s:s, s:s}", "repositoryUrl",
+		    "https://git.example/demo", "idToken", "not.a.token");
+		assert_non_null(cs[i].origin);
+	}
+	g = fx_gate_hold(f->s);
+	for (i = 0; i < 20; i++)
+		assert_int_equal(pthread_create(&cs[i].th, NULL, cs_run,
+		    &cs[i]), 0);
+	assert_int_equal(fx_gate_release(g, 20), 0);
+	for (i = 0; i < 20; i++) {
+		pthread_join(cs[i].th, NULL);
+		assert_null(json_object_get(cs[i].origin, "idToken"));
+		json_decref(cs[i].origin);
+		if (i % 5 == 3) {
+			assert_int_equal(cs[i].r, SIGNET_ERR_FORBIDDEN);
+			assert_non_null(strstr(cs[i].msg, "carol"));
+			assert_null(cs[i].rec);
+			continue;
+		}
+		if (i % 5 == 4) {
+			assert_int_equal(cs[i].r, SIGNET_ERR_NOT_FOUND);
+			assert_string_equal(cs[i].code, "policy_not_found");
+			assert_null(cs[i].rec);
+			continue;
+		}
+		assert_int_equal(cs[i].r, 0);
+		assert_non_null(cs[i].rec);
+		art = json_object_get(cs[i].rec, "unsignedArtifact");
+		nm = json_string_value(json_object_get(art, "name"));
+		assert_non_null(nm);
+		assert_string_equal(json_string_value(json_object_get(art,
+		    "sha256")), cs[i].sha);
+		/* a repeat is the first request, with the first one's name */
+		if (cs[i].repeated) {
+			repeats++;
+			assert_true(i < 2);
+			continue;
+		}
+		assert_string_equal(nm, cs[i].name);
+		assert_null(json_object_get(json_object_get(cs[i].rec,
+		    "origin"), "idToken"));
+		recorded++;
+	}
+	assert_int_equal(repeats, 1);
+	assert_string_equal(json_string_value(json_object_get(cs[0].rec,
+	    "id")), json_string_value(json_object_get(cs[1].rec, "id")));
+	for (i = 0; i < 20; i++)
+		json_decref(cs[i].rec);
+	assert_int_equal(recorded, 11);
+	assert_int_equal(count_requests(f), before + recorded);
+	snprintf(path, sizeof(path), "%s/audit.jsonl", f->dir);
+	out = fopen(path, "w");
+	assert_non_null(out);
+	assert_int_equal(audit_export(f->s, 0, cs_line, out), 0);
+	assert_int_equal(fclose(out), 0);
+	out = fopen(path, "r");
+	assert_non_null(out);
+	assert_int_equal(audit_verify(out, vmsg, sizeof(vmsg)), 0);
+	fclose(out);
+}
+
 int
 main(void)
 {
@@ -394,6 +528,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_decide_rules, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_resubmit_rules, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_submit_concurrent, setup,
 		    teardown),
 	};
 
