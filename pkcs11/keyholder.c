@@ -452,6 +452,7 @@ sign_worker(void *arg)
 	unsigned sess = (unsigned)(uintptr_t)arg;
 	struct wbuf rep;
 	struct job j;
+	uint32_t id;
 	int r;
 
 	for (;;) {
@@ -474,10 +475,11 @@ sign_worker(void *arg)
 		if (answer(j.id, r, &rep) != 0)
 			log_debug("signetd went away");
 		wbuf_free(&rep);
+		id = j.id;
 		OPENSSL_cleanse(&j, sizeof(j));
 
 		pthread_mutex_lock(&kh_pool.mu);
-		inflight_drop(j.id);
+		inflight_drop(id);
 		pthread_cond_signal(&kh_pool.room);
 		pthread_mutex_unlock(&kh_pool.mu);
 	}
