@@ -884,6 +884,7 @@ serve(int fd, uint8_t *frame)
 	uint32_t id;
 	uint8_t type;
 	size_t len;
+	bool dup;
 	int r;
 
 	for (;;) {
@@ -914,15 +915,16 @@ serve(int fd, uint8_t *frame)
 			return SIGNET_ERR_PROTOCOL;
 		}
 		/* two answers with one id could not be told apart */
-		if (!id_free(id) || (h->permit & kh_state) == 0) {
-			if (id_free(id))
+		dup = !id_free(id);
+		if (dup || (h->permit & kh_state) == 0) {
+			if (dup)
+				log_err("protocol violation: %s with the id "
+				    "of a request in flight; exiting", h->name);
+			else
 				log_err("protocol violation: %s while %s; "
 				    "exiting", h->name,
 				    kh_state == KH_ST_ACTIVE ? "logged in" :
 				    "not logged in");
-			else
-				log_err("protocol violation: %s with the id "
-				    "of a request in flight; exiting", h->name);
 			if (kh_console_fd >= 0)
 				close(kh_console_fd);
 			kh_console_fd = -1;
