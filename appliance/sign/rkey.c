@@ -21,7 +21,8 @@
 #include "rkey.h"
 
 /* What a key's private operation needs; immutable once made, so workers
- * share it without a lock (the keyholder client takes requests from any thread at once). */
+ * share it without a lock (the keyholder client takes requests from any
+ * thread at once). */
 struct rkey {
 	struct kh *kh;
 	char id[KH_KEY_ID_HEX + 1];
