@@ -1,10 +1,10 @@
 /* The PKCS#11 token as the keyholder sees it: one slot of one module.
  * Everything goes through the module's raw PKCS#11 API, one function list
  * and so one application: slots, keys, login, token flags, key
- * generation, and signing on sessions of its own. Only the keyholder links this. The keyholder's
- * main thread makes every call but token_sign; token_sign may run on as
- * many threads at once as there are signing sessions, each thread with
- * its own session number. */
+ * generation, and signing on sessions of its own. Only the keyholder
+ * links this. The keyholder's main thread makes every call but
+ * token_sign; token_sign may run on as many threads at once as there are
+ * signing sessions, each thread with its own session number. */
 #ifndef SIGNET_TOKEN_H
 #define SIGNET_TOKEN_H
 
