@@ -5,6 +5,7 @@
  * ends the process instead of being answered. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -328,13 +329,23 @@ error_word(int code)
 	}
 }
 
+/* A SIGN's journal line, written once the token has taken the operation
+ * and before it signs: its fsync runs while the token signs, and the
+ * signature is handed out only once the line is on disk. */
+struct sign_line {
+	const struct kh_sign_req *q;
+	uint64_t ticket, seq;
+};
+
 static int
-journal_sign(const struct kh_sign_req *q)
+journal_sign(void *arg)
 {
+	struct sign_line *l = arg;
+	const struct kh_sign_req *q = l->q;
 	char fields[SIGNET_KH_MAX_JOURNAL_LINE], ref[2 * KH_MAX_REF + 8];
 	char hex[2 * KH_MAX_DIGEST + 1];
 	size_t i;
-	int n;
+	int n, r;
 
 	for (i = 0; i < q->dlen; i++)
 		snprintf(hex + 2 * i, 3, "%02x", q->dgst[i]);
@@ -348,7 +359,23 @@ journal_sign(const struct kh_sign_req *q)
 	    "request" : "certificate", ref);
 	if (n < 0 || (size_t)n >= sizeof(fields))
 		return SIGNET_ERR_INTERNAL;
-	return khj_append(kh_journal, fields);
+	if ((r = khj_write(kh_journal, fields, &l->ticket, &l->seq)) != 0)
+		log_err("journal: cannot record a signature with key %s; "
+		    "withheld", q->key_id);
+	return r;
+}
+
+/* The token did not sign what line seq announced. */
+static void
+journal_sign_failed(const struct sign_line *l, int code)
+{
+	char fields[128];
+
+	snprintf(fields, sizeof(fields), "\"op\":\"sign-failed\","
+	    "\"signSeq\":%" PRIu64 ",\"result\":\"%s\"", l->seq,
+	    error_word(code));
+	if (khj_append(kh_journal, fields) != 0)
+		log_err("journal: cannot record that a signature failed");
 }
 
 static void
@@ -367,22 +394,29 @@ journal_login(const char *via, int code)
 static int
 do_sign(unsigned sess, const struct kh_sign_req *q, struct wbuf *rep)
 {
+	struct sign_line line = { q, 0, 0 };
 	uint8_t sig[KH_MAX_SIG];
-	size_t len;
+	size_t len = 0;
 	int r;
 
-	if ((r = token_sign(kh_tok, sess, q, sig, &len)) != 0)
-		return r;
+	r = token_sign(kh_tok, sess, q, journal_sign, &line, sig, &len);
 	/* a signature the journal does not hold is not handed out */
-	if ((r = journal_sign(q)) != 0) {
+	if (line.ticket != 0 && khj_sync(kh_journal, line.ticket) != 0) {
 		OPENSSL_cleanse(sig, sizeof(sig));
 		log_err("journal: cannot record a signature with key %s; "
 		    "withheld", q->key_id);
 		return SIGNET_ERR_IO;
 	}
+	if (r != 0) {
+		if (line.ticket != 0)
+			journal_sign_failed(&line, r);
+		return r;
+	}
 	log_debug("signed with key %s (mechanism %d, hash %d) for %s",
 	    q->key_id, q->mech, q->hash, q->ref);
-	return khproto_enc_sign_rep(rep, sig, len);
+	r = khproto_enc_sign_rep(rep, sig, len);
+	OPENSSL_cleanse(sig, sizeof(sig));
+	return r;
 }
 
 static bool
@@ -1140,7 +1174,8 @@ main(int argc, char **argv)
 		log_info("no PIN file: the token stays locked until LOGIN");
 	}
 	kh_fd = fd;
-	if ((r = pool_start()) == 0)
+	if ((r = khj_flusher_start(kh_journal)) == 0 &&
+	    (r = pool_start()) == 0)
 		r = serve(fd, sm.frame);
 	pool_stop();
  out:

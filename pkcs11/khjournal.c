@@ -21,10 +21,16 @@
  * their flushes: each writes its line under mu and then waits until an
  * fsync that began after its write has ended. Whoever finds no fsync
  * under way starts one for every line written so far; lines written
- * meanwhile go into the next. Nobody waits for a batch to fill. */
+ * meanwhile go into the next. Nobody waits for a batch to fill. With a
+ * flusher (khj_flusher_start) a line's fsync starts as soon as it is
+ * written, so that a writer can do other work (the token's signature)
+ * before it waits for it (khj_write, then khj_sync). */
 struct khj {
 	pthread_mutex_t mu;
 	pthread_cond_t flushed;		/* synced moved or broken set */
+	pthread_cond_t wrote;		/* for the flusher: written moved */
+	pthread_t flusher;
+	bool has_flusher, stopping;
 	int fd;
 	uint64_t seq;			/* of the last line, 0: none */
 	char prev[KHJ_HASH_HEX + 1];	/* hash of the last line */
@@ -318,6 +324,14 @@ khj_open(const char *dir, struct khj **out, char *err, size_t errlen)
 		r = SIGNET_ERR_INTERNAL;
 		goto out;
 	}
+	if (pthread_cond_init(&j->wrote, NULL) != 0) {
+		pthread_cond_destroy(&j->flushed);
+		pthread_mutex_destroy(&j->mu);
+		free(j);
+		j = NULL;
+		r = SIGNET_ERR_INTERNAL;
+		goto out;
+	}
 	/* the chain is checked whole before anything is added to it: a
 	 * journal someone has edited is evidence, not something to extend */
 	while (flock(fd, LOCK_EX) != 0) {
@@ -369,8 +383,16 @@ khj_close(struct khj *j)
 {
 	if (j == NULL)
 		return;
+	if (j->has_flusher) {
+		pthread_mutex_lock(&j->mu);
+		j->stopping = true;
+		pthread_cond_signal(&j->wrote);
+		pthread_mutex_unlock(&j->mu);
+		pthread_join(j->flusher, NULL);
+	}
 	if (j->fd >= 0)
 		close(j->fd);
+	pthread_cond_destroy(&j->wrote);
 	pthread_cond_destroy(&j->flushed);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
@@ -488,43 +510,114 @@ write_line(struct khj *j, const char *fields)
 	return r;
 }
 
-int
-khj_append(struct khj *j, const char *fields)
+/* One fsync for every line written so far; with j->mu held, none under
+ * way. */
+static void
+sync_round(struct khj *j)
 {
-	uint64_t mine, upto;
-	int r, rc;
+	uint64_t upto = j->written;
+	int rc;
 
+	j->syncing = true;
+	pthread_mutex_unlock(&j->mu);
+	rc = fsync(j->fd);
+	pthread_mutex_lock(&j->mu);
+	j->syncing = false;
+	j->fsyncs++;
+	if (rc != 0)
+		j->broken = true;	/* what reached the disk is unknown */
+	else
+		j->synced = upto;
+	pthread_cond_broadcast(&j->flushed);
+	if (j->written > j->synced)
+		pthread_cond_signal(&j->wrote);
+}
+
+/* Until line number ticket (of this process' lines) is on disk; with
+ * j->mu held. */
+static int
+sync_upto(struct khj *j, uint64_t ticket)
+{
+	while (j->synced < ticket && !j->broken) {
+		if (j->syncing)
+			pthread_cond_wait(&j->flushed, &j->mu);
+		else
+			sync_round(j);
+	}
+	return j->synced >= ticket ? 0 : SIGNET_ERR_IO;
+}
+
+static void *
+flusher(void *arg)
+{
+	struct khj *j = arg;
+
+	pthread_mutex_lock(&j->mu);
+	while (!j->stopping) {
+		if (j->broken || j->syncing || j->synced >= j->written)
+			pthread_cond_wait(&j->wrote, &j->mu);
+		else
+			sync_round(j);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+int
+khj_flusher_start(struct khj *j)
+{
+	if (j == NULL)
+		return SIGNET_ERR_IO;
+	if (j->has_flusher)
+		return 0;
+	if (pthread_create(&j->flusher, NULL, flusher, j) != 0)
+		return SIGNET_ERR_INTERNAL;
+	j->has_flusher = true;
+	return 0;
+}
+
+int
+khj_write(struct khj *j, const char *fields, uint64_t *ticket,
+    uint64_t *seq)
+{
+	int r;
+
+	*ticket = 0;
+	*seq = 0;
 	if (j == NULL)
 		return SIGNET_ERR_IO;
 	pthread_mutex_lock(&j->mu);
-	if (j->broken) {
+	if (j->broken)
 		r = SIGNET_ERR_IO;
-		goto out;
+	else if ((r = write_line(j, fields)) == 0) {
+		*ticket = j->written;
+		*seq = j->seq;
+		pthread_cond_signal(&j->wrote);
 	}
-	if ((r = write_line(j, fields)) != 0)
-		goto out;
-	mine = j->written;
-	while (j->synced < mine && !j->broken) {
-		if (j->syncing) {
-			pthread_cond_wait(&j->flushed, &j->mu);
-			continue;
-		}
-		/* one fsync for every line written so far, ours included */
-		j->syncing = true;
-		upto = j->written;
-		pthread_mutex_unlock(&j->mu);
-		rc = fsync(j->fd);
-		pthread_mutex_lock(&j->mu);
-		j->syncing = false;
-		j->fsyncs++;
-		if (rc != 0)
-			j->broken = true;	/* what reached the disk is unknown */
-		else
-			j->synced = upto;
-		pthread_cond_broadcast(&j->flushed);
-	}
-	r = j->synced >= mine ? 0 : SIGNET_ERR_IO;
- out:
 	pthread_mutex_unlock(&j->mu);
 	return r;
+}
+
+int
+khj_sync(struct khj *j, uint64_t ticket)
+{
+	int r;
+
+	if (j == NULL || ticket == 0)
+		return SIGNET_ERR_IO;
+	pthread_mutex_lock(&j->mu);
+	r = sync_upto(j, ticket);
+	pthread_mutex_unlock(&j->mu);
+	return r;
+}
+
+int
+khj_append(struct khj *j, const char *fields)
+{
+	uint64_t ticket, seq;
+	int r;
+
+	if ((r = khj_write(j, fields, &ticket, &seq)) != 0)
+		return r;
+	return khj_sync(j, ticket);
 }

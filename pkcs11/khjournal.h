@@ -37,6 +37,16 @@ void khj_close(struct khj *j);
  * Thread-safe: appends from several threads at once share fsyncs (one
  * for every line written while none was under way). */
 int khj_append(struct khj *j, const char *fields) SIGNET_WUR;
+/* khj_append in two steps, for a writer with work to do while its line
+ * goes to disk: khj_write appends the line (not yet on disk) and gives
+ * its place among this process' lines (*ticket) and its sequence number
+ * (*seq); khj_sync(ticket) returns 0 once that line is on disk. */
+int khj_write(struct khj *j, const char *fields, uint64_t *ticket,
+    uint64_t *seq) SIGNET_WUR;
+int khj_sync(struct khj *j, uint64_t ticket) SIGNET_WUR;
+/* A thread that starts an fsync as soon as a line is written, rather than
+ * when its writer asks (khj_sync); khj_close stops it. */
+int khj_flusher_start(struct khj *j) SIGNET_WUR;
 /* Number of the next line (1 for an empty journal). */
 uint64_t khj_next_seq(struct khj *j);
 /* fsyncs done since khj_open: fewer than appends when they shared. */

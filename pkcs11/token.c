@@ -1092,7 +1092,7 @@ ecdsa_der(const uint8_t *raw, size_t len, uint8_t *sig, size_t *siglen)
 
 int
 token_sign(struct token *t, unsigned sess, const struct kh_sign_req *q,
-    uint8_t *sig, size_t *siglen)
+    int (*ready)(void *arg), void *arg, uint8_t *sig, size_t *siglen)
 {
 	CK_MECHANISM mech = { 0, NULL, 0 };
 	uint8_t in[KH_MAX_SIG], out[KH_MAX_SIG];
@@ -1102,7 +1102,7 @@ token_sign(struct token *t, unsigned sess, const struct kh_sign_req *q,
 	const EVP_MD *md;
 	const uint8_t *di;
 	size_t inlen, dilen, modlen;
-	int tries, r;
+	int tries, r, held;
 	CK_RV rv = CKR_GENERAL_ERROR;
 
 	*siglen = 0;
@@ -1172,9 +1172,16 @@ token_sign(struct token *t, unsigned sess, const struct kh_sign_req *q,
 		return rv == CKR_USER_NOT_LOGGED_IN ? SIGNET_ERR_TOKEN_LOCKED :
 		    SIGNET_ERR_TOKEN;
 	}
+	/* a C_SignInit is ended only by a C_Sign: it is made even when
+	 * ready() fails, and then wiped */
+	held = ready != NULL ? ready(arg) : 0;
 	outlen = sizeof(out);
 	rv = t->fn->C_Sign(s->h, in, (CK_ULONG)inlen, out, &outlen);
 	OPENSSL_cleanse(in, sizeof(in));
+	if (held != 0) {
+		OPENSSL_cleanse(out, sizeof(out));
+		return held;
+	}
 	if (rv != CKR_OK) {
 		log_err("key %s: C_Sign: 0x%lx", q->key_id, (unsigned long)rv);
 		if (rv == CKR_BUFFER_TOO_SMALL)

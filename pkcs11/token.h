@@ -40,9 +40,13 @@ int token_pubkey(struct token *t, const char *key_id, uint8_t **der,
 /* On signing session sess, through the raw API (C_SignInit, C_Sign):
  * RSA_PKCS1 as CKM_RSA_PKCS over a DigestInfo, RSA_PSS encoded here and
  * signed with CKM_RSA_X_509, ECDSA with CKM_ECDSA and returned DER. sig
- * has room for KH_MAX_SIG bytes. */
+ * has room for KH_MAX_SIG bytes. ready(arg), when not NULL, runs once the
+ * token has taken the operation (the key exists and fits) and before it
+ * signs; when it fails, the signature is made, wiped and not returned,
+ * and its code is the result. */
 int token_sign(struct token *t, unsigned sess, const struct kh_sign_req *q,
-    uint8_t *sig, size_t *siglen) SIGNET_WUR;
+    int (*ready)(void *arg), void *arg, uint8_t *sig,
+    size_t *siglen) SIGNET_WUR;
 int token_generate(struct token *t, const struct kh_gen_req *q,
     struct kh_key_info *out) SIGNET_WUR;
 

@@ -498,10 +498,11 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 	struct khj_walk_cb cb = { rc_line, rc_broken, &rc };
 	json_t *byreq = json_object(), *gen = json_object(), *e, *v;
 	json_t *blocks = json_array(), *seen = json_object();
+	json_t *failed = json_object();
 	struct store_txn *t = NULL;
 	char path[PATH_MAX], head[KHJ_HASH_HEX + 1];
 	uint64_t lines = 0, breaks = 0;
-	unsigned long sigs = 0, certs = 0, gens = 0, tsas = 0;
+	unsigned long sigs = 0, certs = 0, gens = 0, tsas = 0, refused = 0;
 	json_int_t runs = 0;
 	const char *id;
 	FILE *f = NULL;
@@ -509,7 +510,7 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 	int r, rc_exit = 2;
 
 	if (rc.entries == NULL || rc.starts == NULL || byreq == NULL ||
-	    gen == NULL || blocks == NULL || seen == NULL)
+	    gen == NULL || blocks == NULL || seen == NULL || failed == NULL)
 		goto out;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", journal, KHJ_FILE) >=
 	    sizeof(path)) {
@@ -535,8 +536,21 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 		    signet_strerror(r));
 		goto out;
 	}
+	/* a signature the token refused: its line came before the token
+	 * was asked, and a sign-failed line that names it after */
+	json_array_foreach(rc.entries, i, e) {
+		const char *op = rc_str(e, "op");
+		char key[24];
+
+		if (op != NULL && strcmp(op, "sign-failed") == 0) {
+			snprintf(key, sizeof(key), "%lld", (long long)
+			    json_integer_value(json_object_get(e, "signSeq")));
+			json_object_set_new(failed, key, json_true());
+		}
+	}
 	json_array_foreach(rc.entries, i, e) {
 		const char *op = rc_str(e, "op"), *purpose;
+		char key[24];
 
 		if (op == NULL) {
 			rc_finding(&rc, "journal line %lld: no op",
@@ -564,6 +578,12 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 		}
 		if (strcmp(op, "sign") != 0)
 			continue;
+		snprintf(key, sizeof(key), "%lld", (long long)
+		    json_integer_value(json_object_get(e, "seq")));
+		if (json_object_get(failed, key) != NULL) {
+			refused++;
+			continue;
+		}
 		sigs++;
 		purpose = rc_str(e, "purpose");
 		id = rc_str(e, "ref");
@@ -602,6 +622,9 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 	}
 	json_object_foreach(byreq, id, v)
 		rc_request(&rc, t, cas, id, v);
+	if (refused > 0)
+		fprintf(out, "note: %lu signing attempt(s) the token refused "
+		    "(sign-failed lines): no signature was made\n", refused);
 	fprintf(out, "%" PRIu64 " journal lines, %lu signatures (%lu for "
 	    "%zu requests, %lu certificate work, %lu time-stamp tokens), %lu "
 	    "keys generated; %lu finding(s)%s\n", lines, sigs,
@@ -619,5 +642,6 @@ out:
 	json_decref(gen);
 	json_decref(blocks);
 	json_decref(seen);
+	json_decref(failed);
 	return rc_exit;
 }

@@ -237,3 +237,50 @@ def test_edited_or_removed_line_breaks_the_chain(instance, signed):
         path.write_bytes(original)
     p, findings = reconcile(instance)
     assert not [f for f in findings if "chain broken" in f], findings
+
+
+def test_attempt_the_token_refused_is_no_signature(instance, signed):
+    """A SIGN's line is written before the token signs (its fsync runs
+    while the token works). When the token then refuses, a sign-failed
+    line names it, and reconcile does not count it as a signature; an
+    attempt without that line is one."""
+    import hashlib
+
+    path = journal_path(instance)
+    original = path.read_bytes()
+
+    def chained(lines, *fields):
+        out = list(lines)
+        for f in fields:
+            last = json.loads(out[-1])
+            prev = hashlib.sha256(out[-1]).hexdigest()
+            out.append(("{" + f'"seq":{last["seq"] + 1},"prev":"{prev}",'
+                        f'"time":"2026-12-03T07:00:00Z",{f}' + "}").encode())
+        return out
+
+    made_up = str(uuid.uuid4())
+    lines = original.split(b"\n")[:-1]
+    seq = json.loads(lines[-1])["seq"] + 1
+    sign = (f'"op":"sign","keyId":"00ff","mechanism":"rsa-pkcs1",'
+            f'"hash":"sha256","digest":"{"ab" * 32}","purpose":"request",'
+            f'"ref":"{made_up}"')
+    # what earlier tests here left in the journal is found as before
+    _, before = reconcile(instance)
+    try:
+        path.write_bytes(b"\n".join(chained(
+            lines, sign, f'"op":"sign-failed","signSeq":{seq},'
+            '"result":"token"')) + b"\n")
+        p, findings = reconcile(instance)
+        assert p.returncode in (0, 1), p.stdout + p.stderr
+        assert findings == before, findings
+        assert "1 signing attempt(s) the token refused" in p.stdout
+
+        # the same attempt with no word from the token: a signature
+        path.write_bytes(b"\n".join(chained(lines, sign)) + b"\n")
+        p, findings = reconcile(instance)
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert [f for f in findings
+                if f"for request {made_up}, which does not exist" in f], findings
+        assert "token refused" not in p.stdout
+    finally:
+        path.write_bytes(original)

@@ -996,11 +996,11 @@ t_parallel(void **state)
 static void
 t_journal(void **state)
 {
-	char path[192], dir[160], hex[65], edited[65], copy[192];
+	char path[192], dir[160], hex[65], edited[65], copy[192], rhex[65];
 	struct jscan s;
 	struct khj_walk_cb cb = { jscan_line, NULL, &s };
 	struct kh *kh;
-	uint8_t d[32], sig[KH_MAX_SIG];
+	uint8_t d[32], r[32], sig[KH_MAX_SIG];
 	size_t siglen = sizeof(sig), i;
 	uint64_t lines, breaks;
 	char head[KHJ_HASH_HEX + 1];
@@ -1014,6 +1014,14 @@ t_journal(void **state)
 		snprintf(hex + 2 * i, 3, "%02x", d[i]);
 	assert_int_equal(kh_sign(kh, K.ec.id, KH_MECH_ECDSA, KH_HASH_SHA256,
 	    d, 32, RQ, sig, &siglen), 0);
+	/* refused before the token takes it (a mechanism that does not fit
+	 * the key): no line, since no signature was attempted */
+	sha256("refused", 7, r);
+	for (i = 0; i < 32; i++)
+		snprintf(rhex + 2 * i, 3, "%02x", r[i]);
+	siglen = sizeof(sig);
+	assert_int_equal(kh_sign(kh, K.rsa.id, KH_MECH_ECDSA, KH_HASH_SHA256,
+	    r, 32, RQ, sig, &siglen), SIGNET_ERR_INVALID);
 	kh_free(kh);
 	/* the signature's line is in the middle: a start comes after it */
 	kh = spawn(NULL);
@@ -1032,6 +1040,12 @@ t_journal(void **state)
 	assert_true(lines > 10);
 	assert_true(s.sign > 5);
 	assert_int_equal(s.digest_seen, 1);
+	memset(&s, 0, sizeof(s));
+	s.digest = rhex;
+	assert_non_null(f = fopen(path, "r"));
+	assert_int_equal(khj_walk(f, &cb, &lines, &breaks, head), 0);
+	fclose(f);
+	assert_int_equal(s.digest_seen, 0);
 	/* the two keys of t_generate_list_sign; the refused one too */
 	assert_true(s.generate >= 3);
 	assert_true(s.login_bad >= SIGNET_KH_MAX_PIN_FAILURES);
@@ -1107,6 +1121,79 @@ t_journal_full(void **state)
 	kh_free(kh);
 }
 
+/* khj_write and khj_sync from several threads, with the flusher that
+ * starts each line's fsync as soon as it is written: every line is on disk
+ * when khj_sync returns, in one unbroken chain, and fsyncs are shared. */
+struct jwriter {
+	struct khj *j;
+	int n, failed;
+};
+
+static void *
+jwriter_run(void *arg)
+{
+	struct jwriter *w = arg;
+	uint64_t ticket, seq, last = 0;
+	int i;
+
+	for (i = 0; i < w->n; i++) {
+		if (khj_write(w->j, "\"op\":\"test\"", &ticket, &seq) != 0 ||
+		    ticket == 0 || seq <= last ||
+		    khj_sync(w->j, ticket) != 0)
+			w->failed++;
+		last = seq;
+	}
+	return NULL;
+}
+
+static void
+t_journal_overlap(void **state)
+{
+	struct jwriter w[4];
+	pthread_t th[4];
+	struct jscan s;
+	struct khj_walk_cb cb = { jscan_line, NULL, &s };
+	struct khj *j;
+	char dir[160], path[192], err[256], head[KHJ_HASH_HEX + 1];
+	uint64_t lines, breaks, ticket, seq, flushes;
+	size_t i;
+	FILE *f;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/overlap", T.dir);
+	assert_int_equal(khj_open(dir, &j, err, sizeof(err)), 0);
+	/* without the flusher, khj_sync does the fsync itself */
+	assert_int_equal(khj_write(j, "\"op\":\"test\"", &ticket, &seq), 0);
+	assert_int_equal(seq, 1);
+	assert_int_equal(khj_sync(j, ticket), 0);
+	assert_int_equal(khj_flushes(j), 1);
+	/* a line already on disk needs no second one */
+	assert_int_equal(khj_sync(j, ticket), 0);
+	assert_int_equal(khj_flushes(j), 1);
+	assert_int_not_equal(khj_sync(j, 0), 0);
+	assert_int_equal(khj_flusher_start(j), 0);
+	for (i = 0; i < 4; i++) {
+		w[i] = (struct jwriter){ j, 100, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, jwriter_run,
+		    &w[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].failed, 0);
+	}
+	flushes = khj_flushes(j);
+	assert_true(flushes > 1 && flushes <= 401);
+	assert_int_equal(khj_next_seq(j), 402);
+	khj_close(j);
+	snprintf(path, sizeof(path), "%s/%s", dir, KHJ_FILE);
+	memset(&s, 0, sizeof(s));
+	assert_non_null(f = fopen(path, "r"));
+	assert_int_equal(khj_walk(f, &cb, &lines, &breaks, head), 0);
+	fclose(f);
+	assert_int_equal(lines, 401);
+	assert_int_equal(breaks, 0);
+}
+
 static void
 t_spawn_errors(void **state)
 {
@@ -1147,6 +1234,7 @@ main(void)
 		cmocka_unit_test(t_parallel),
 		cmocka_unit_test(t_journal),
 		cmocka_unit_test(t_journal_full),
+		cmocka_unit_test(t_journal_overlap),
 		cmocka_unit_test(t_spawn_errors),
 	};
 
