@@ -123,38 +123,88 @@ out:
 	return r;
 }
 
+/* The signer's two writes share their commits with the submissions' and
+ * with each other's (store_write): each may run more than once, so each
+ * run reads the request afresh. */
+struct signer_claim_w {
+	const char *id;
+	json_t *rec;		/* out: the request as claimed */
+};
+
+static int
+signer_claim_write(struct store_txn *t, void *arg)
+{
+	struct signer_claim_w *w = arg;
+	const char *st;
+	int r;
+
+	json_decref(w->rec);
+	w->rec = NULL;
+	if ((r = request_get(t, w->id, &w->rec)) != 0)
+		return r;
+	st = json_string_value(json_object_get(w->rec, "workflowStatus"));
+	if (st != NULL && strcmp(st, RQ_PROCESSING) == 0)
+		return 0;	/* signetd stopped while signing it: again */
+	if (st == NULL || strcmp(st, RQ_QUEUED) != 0)
+		return 1;
+	return request_transition(t, w->rec, RQ_PROCESSING, NULL);
+}
+
 /* Takes the request from the queue into Processing; 1 = nothing to do. */
 static int
 signer_claim(struct signer *s, const char *id, json_t **rec)
 {
-	struct store_txn *t = NULL;
-	const char *w;
+	struct signer_claim_w w = { id, NULL };
 	int r;
 
 	*rec = NULL;
-	if ((r = store_txn_begin(s->app->store, 1, &t)) != 0)
+	if ((r = store_write(s->app->store, signer_claim_write, &w)) != 0) {
+		json_decref(w.rec);
 		return r;
-	if ((r = request_get(t, id, rec)) != 0)
-		goto out;
-	w = json_string_value(json_object_get(*rec, "workflowStatus"));
-	if (w != NULL && strcmp(w, RQ_PROCESSING) == 0) {
-		/* signetd stopped while signing it: sign again */
-		r = 0;
-		goto out;
 	}
-	if (w == NULL || strcmp(w, RQ_QUEUED) != 0) {
-		r = 1;
-		goto out;
+	*rec = w.rec;
+	return 0;
+}
+
+struct signer_finish_w {
+	const char *id, *to, *reason, *note;
+	json_t *signed_artifact, *cert;
+};
+
+static int
+signer_finish_write(struct store_txn *t, void *arg)
+{
+	struct signer_finish_w *w = arg;
+	json_t *rec = NULL;
+	int r;
+
+	if ((r = request_get(t, w->id, &rec)) != 0)
+		return r;
+	if (w->signed_artifact != NULL && request_is_hash(rec)) {
+		/* a hash request's signature is kept in the record: there is
+		 * no file to store it beside */
+		json_object_set(json_object_get(rec, "hash"), "signature",
+		    json_object_get(w->signed_artifact, "signature"));
+		json_object_set(rec, "certificate", w->cert);
+	} else if (w->signed_artifact != NULL) {
+		json_object_set(rec, "signedArtifact", w->signed_artifact);
+		json_object_set(rec, "certificate", w->cert);
+		if ((r = request_artifact_ref(t, json_string_value(
+		    json_object_get(w->signed_artifact, "sha256")),
+		    (uint64_t)json_integer_value(json_object_get(
+		    w->signed_artifact, "size")))) != 0)
+			goto out;
 	}
-	if ((r = request_transition(t, *rec, RQ_PROCESSING, NULL)) != 0)
+	if ((r = (w->note != NULL ? request_transition_note(t, rec, w->to,
+	    w->note) : request_transition(t, rec, w->to, w->reason))) != 0)
 		goto out;
-	r = store_txn_commit(&t);
+	if (request_is_final(w->to))
+		r = events_request(t, rec, "system", "signer",
+		    strcmp(w->to, RQ_COMPLETED) == 0 ?
+		    "signing-request.completed" : "signing-request.failed",
+		    w->signed_artifact != NULL ? w->cert : NULL);
 out:
-	store_txn_abort(&t);
-	if (r != 0) {
-		json_decref(*rec);
-		*rec = NULL;
-	}
+	json_decref(rec);
 	return r;
 }
 
@@ -163,43 +213,12 @@ signer_finish(struct signer *s, const char *id, const char *to,
     const char *reason, const char *note, json_t *signed_artifact,
     json_t *cert)
 {
-	struct store_txn *t = NULL;
-	json_t *rec = NULL;
+	struct signer_finish_w w = { id, to, reason, note, signed_artifact,
+	    cert };
 	int r;
 
-	if ((r = store_txn_begin(s->app->store, 1, &t)) != 0)
-		return r;
-	if ((r = request_get(t, id, &rec)) != 0)
-		goto out;
-	if (signed_artifact != NULL && request_is_hash(rec)) {
-		/* a hash request's signature is kept in the record: there is
-		 * no file to store it beside */
-		json_object_set(json_object_get(rec, "hash"), "signature",
-		    json_object_get(signed_artifact, "signature"));
-		json_object_set(rec, "certificate", cert);
-	} else if (signed_artifact != NULL) {
-		json_object_set(rec, "signedArtifact", signed_artifact);
-		json_object_set(rec, "certificate", cert);
-		if ((r = request_artifact_ref(t, json_string_value(
-		    json_object_get(signed_artifact, "sha256")),
-		    (uint64_t)json_integer_value(json_object_get(
-		    signed_artifact, "size")))) != 0)
-			goto out;
-	}
-	if ((r = (note != NULL ? request_transition_note(t, rec, to, note) :
-	    request_transition(t, rec, to, reason))) != 0)
-		goto out;
-	if (request_is_final(to) && (r = events_request(t, rec, "system",
-	    "signer", strcmp(to, RQ_COMPLETED) == 0 ?
-	    "signing-request.completed" : "signing-request.failed",
-	    signed_artifact != NULL ? cert : NULL)) != 0)
-		goto out;
-	r = store_txn_commit(&t);
-	if (r == 0)
+	if ((r = store_write(s->app->store, signer_finish_write, &w)) == 0)
 		notify_kick(s->app->notify);
-out:
-	store_txn_abort(&t);
-	json_decref(rec);
 	return r;
 }
 
