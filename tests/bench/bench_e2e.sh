@@ -350,6 +350,10 @@ state=$(python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
 print(d["status"] if d["isFinalStatus"] else "not final after 300 s")' "$work/e-final.json")
 hwm_after=$(status_kib VmHWM)
+# LMDB's map is a file mapping: the database pages read count in RSS as
+# file pages, which the kernel can drop; the heap and stacks are anonymous
+anon_after=$(status_kib RssAnon)
+file_after=$(status_kib RssFile)
 kill "$sampler" 2> /dev/null || true
 wait "$sampler" 2> /dev/null || true
 sampler=
@@ -434,18 +438,18 @@ row "(a) RSA-3072 libp11, 1 process" "$a_rsa_1 sig/s" "-" "-" "-" "-"
 row "(a) RSA-3072 libp11, $ncpu processes" "${a_rsa_n:--} sig/s" "(a) 1 process" \
 	"$(ratio "$a_rsa_n" "$a_rsa_1")" "-" "-"
 row "(a) RSA-3072 through the keyholder" "$a_rsa_kh sig/s" "(a) 1 process" \
-	"$(ratio "$a_rsa_kh" "$a_rsa_1")" "-" "-"
+	"$(ratio "$a_rsa_kh" "$a_rsa_1")" ">= 0.9" "$(verdict "$a_rsa_kh >= $a_rsa_1 * 0.9")"
 row "(a) P-256 libp11, 1 process" "$a_ec_1 sig/s" "-" "-" "-" "-"
 row "(a) P-256 libp11, $ncpu processes" "${a_ec_n:--} sig/s" "(a) 1 process" \
 	"$(ratio "$a_ec_n" "$a_ec_1")" "-" "-"
 row "(a) P-256 through the keyholder" "$a_ec_kh sig/s" "(a) 1 process" \
 	"$(ratio "$a_ec_kh" "$a_ec_1")" "-" "-"
-row "(b) RSA-3072 4 KiB requests to Completed" "$b_rsa req/s" "(a) RSA-3072 keyholder" \
-	"$(ratio "$b_rsa" "$a_rsa_kh")" ">= 0.5" "$(verdict "$b_rsa >= $a_rsa_kh / 2")"
+row "(b) RSA-3072 4 KiB requests to Completed" "$b_rsa req/s" "(a) libp11, $ncpu processes" \
+	"$(ratio "$b_rsa" "$a_rsa_n")" ">= 0.6" "$(verdict "$b_rsa >= $a_rsa_n * 0.6")"
 row "(b) RSA-3072 submit->Completed p50 / p95" "$(p50 b-rsa) / $(p95 b-rsa) ms" \
 	"-" "-" "-" "-"
 row "(b) P-256 4 KiB requests to Completed" "$b_ec req/s" "(a) P-256 keyholder" \
-	"$(ratio "$b_ec" "$a_ec_kh")" "-" "-"
+	"$(ratio "$b_ec" "$a_ec_kh")" ">= 2500/s" "$(verdict "$b_ec >= 2500")"
 row "(b) P-256 submit->Completed p50 / p95" "$(p50 b-ec) / $(p95 b-ec) ms" \
 	"-" "-" "-" "-"
 row "(c) RSA-3072 p11-kit-client, 1 process" "${c_rsa_1:--} sig/s" "(a) libp11, 1 process" \
@@ -477,10 +481,12 @@ row "(e) sha256sum of ${BIG_MIB} MiB" "$sha_rate MiB/s" "-" "-" "-" "-"
 row "(e) signetd RSS before the upload" "$((rss_before / 1024)) MiB" "-" "-" "-" "-"
 row "(e) signetd peak RSS (VmHWM)" "$hwm_mib MiB" "-" "-" "< $RSS_TARGET_MIB MiB" \
 	"$(verdict "$hwm_after < $RSS_TARGET_MIB * 1024")"
+row "(e) of RSS after: anonymous / file pages" "$((anon_after / 1024)) / $((file_after / 1024)) MiB" \
+	"-" "-" "-" "-"
 row "(e) submit (upload until 201)" "$submit_rate MiB/s" "(e) sha256sum" \
-	"$(ratio "$submit_rate" "$sha_rate")" ">= 0.5" "$(verdict "$submit_rate >= $sha_rate / 2")"
+	"$(ratio "$submit_rate" "$sha_rate")" ">= 0.8" "$(verdict "$submit_rate >= $sha_rate * 0.8")"
 row "(e) submit + sign (until Completed)" "$total_rate MiB/s" "(e) sha256sum" \
-	"$(ratio "$total_rate" "$sha_rate")" ">= 0.5" "$(verdict "$total_rate >= $sha_rate / 2")"
+	"$(ratio "$total_rate" "$sha_rate")" ">= 0.8" "$(verdict "$total_rate >= $sha_rate * 0.8")"
 row "(e) detached CMS signature verifies" "$verify" "-" "-" "OK" \
 	"$([ "$verify" = OK ] && echo PASS || echo MISS)"
 if [ "$cold" = 1 ]; then
