@@ -13,12 +13,14 @@
 #   --build DIR  build directory (default: build-lead, else build)
 #   --keep       keep the instance directory (signetd is stopped anyway)
 #   --mib N      overlay size in MiB (default 1024)
+#   --cold       no page-cache warm-up before osslsigncode (see below)
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=
 keep=0
 BIG_MIB=1024
+cold=0
 RSS_TARGET_MIB=64
 PROJECT=bench-ac
 POLICY=ac-rsa3072
@@ -28,7 +30,8 @@ while [ $# -gt 0 ]; do
 	--build) build=${2:?--build needs a directory}; shift 2 ;;
 	--keep) keep=1; shift ;;
 	--mib) BIG_MIB=${2:?--mib needs a size}; shift 2 ;;
-	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+	--cold) cold=1; shift ;;
+	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
 	*) echo "bench_authenticode: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -146,13 +149,30 @@ log "osslsigncode sign, RSA-3072 key and certificate from files"
 openssl req -x509 -newkey rsa:3072 -nodes -keyout "$work/os.key" -out "$work/os.pem" \
 	-days 2 -subj "/O=Bench/CN=Bench Code Signing" -addext extendedKeyUsage=codeSigning \
 	-addext keyUsage=critical,digitalSignature 2> /dev/null
-t0=$(now)
-osslsigncode sign -certs "$work/os.pem" -key "$work/os.key" -h sha256 \
-	-in "$big" -out "$work/os-signed.exe" > "$work/os.log" 2>&1 ||
-	{ cat "$work/os.log" >&2; die "osslsigncode sign failed"; }
-os_s=$(calc "round($(now) - $t0, 3)")
-echo "osslsigncode sign: $os_s s"
-rm -f "$work/os-signed.exe"
+if [ "$cold" = 0 ]; then
+	# On a VM whose RAM the host backs lazily, the first write into
+	# page-cache pages the guest never used costs about 3 s of system
+	# time per GiB, which osslsigncode's buffered write pays and
+	# Signet's O_DIRECT one does not: a freed scratch file gives both
+	# recycled pages, as on a machine that has been up for a while.
+	dd if=/dev/zero of="$work/scratch.bin" bs=1M count=$((BIG_MIB + 256)) status=none
+	rm -f "$work/scratch.bin"
+fi
+# twice, the faster counts: the second writes into the pages the first
+# one's output left
+os_s=
+for run in 1 2; do
+	t0=$(now)
+	osslsigncode sign -certs "$work/os.pem" -key "$work/os.key" -h sha256 \
+		-in "$big" -out "$work/os-signed.exe" > "$work/os.log" 2>&1 ||
+		{ cat "$work/os.log" >&2; die "osslsigncode sign failed"; }
+	t=$(calc "round($(now) - $t0, 3)")
+	echo "osslsigncode sign, run $run: $t s"
+	rm -f "$work/os-signed.exe"
+	if [ -z "$os_s" ] || [ "$(calc "$t < $os_s")" = True ]; then
+		os_s=$t
+	fi
+done
 
 # ---------------------------------------------------------------- Signet
 log "Signet: submit with authenticode-pe to $PROJECT/$POLICY, until Completed"
