@@ -5,7 +5,9 @@ Requests signed through signetd reconcile clean. A signature made by
 speaking to a keyholder directly, outside any request, is named, and so
 are a signature for a request that was never released for signing, one
 more signature than a request was processed for, and a journal line
-edited or removed in the middle."""
+edited or removed in the middle. An attempt the token refused (a
+sign-failed line after it) is not a signature."""
+import hashlib
 import json
 import os
 import re
