@@ -624,7 +624,7 @@ audit_cli_reconcile(struct store *s, struct cas *cas, const char *journal,
 		rc_request(&rc, t, cas, id, v);
 	if (refused > 0)
 		fprintf(out, "note: %lu signing attempt(s) the token refused "
-		    "(sign-failed lines): no signature was made\n", refused);
+		    "(sign-failed lines): no signature was handed out\n", refused);
 	fprintf(out, "%" PRIu64 " journal lines, %lu signatures (%lu for "
 	    "%zu requests, %lu certificate work, %lu time-stamp tokens), %lu "
 	    "keys generated; %lu finding(s)%s\n", lines, sigs,
