@@ -57,6 +57,16 @@ bulk_unmap(uint8_t *p)
 		(void)munmap(p, BULK_BLOCK);
 }
 
+/*
+ * A writer's first bytes go into a small buffer from the allocator; the
+ * first block is mapped only when the file outgrows it. Most files
+ * stored are small (a signature, an artifact of a few KiB), and mapping
+ * and unmapping a block for each costs more than the file: the unmap
+ * of a multithreaded process interrupts every CPU it ran on to flush
+ * their TLBs.
+ */
+#define BULK_FIRST (64u << 10)
+
 /* O_DIRECT on or off for fd; 0, or -1 when the file system refuses. */
 static int
 bulk_set_direct(int fd, int on)
@@ -102,6 +112,7 @@ struct bulk_writer {
 	} each[BULK_EACH_MAX];
 	int neach;
 	struct bulk_wslot slot[BULK_WSLOTS];
+	int first_small;	/* slot 0's buffer is BULK_FIRST, malloc'd */
 	int cur;		/* the slot the caller fills */
 	uint64_t off;		/* file offset of its first byte */
 	int done;		/* finished: no more bytes */
@@ -246,10 +257,11 @@ bulk_writer_new(int fd, int (*each)(void *, const void *, size_t),
 		w->each[0].arg = arg;
 		w->neach = 1;
 	}
-	if ((w->slot[0].buf = bulk_alloc()) == NULL) {
+	if ((w->slot[0].buf = malloc(BULK_FIRST)) == NULL) {
 		free(w);
 		return SIGNET_ERR_NOMEM;
 	}
+	w->first_small = 1;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	*out = w;
@@ -379,6 +391,22 @@ bulk_hand(struct bulk_writer *w, size_t len)
 	return r;
 }
 
+/* Slot 0 outgrows its small buffer: a whole block, with what it held. */
+static int
+bulk_grow_first(struct bulk_writer *w)
+{
+	struct bulk_wslot *s = &w->slot[0];
+	uint8_t *blk = bulk_alloc();
+
+	if (blk == NULL)
+		return SIGNET_ERR_NOMEM;
+	memcpy(blk, s->buf, s->len);
+	free(s->buf);
+	s->buf = blk;
+	w->first_small = 0;
+	return 0;
+}
+
 int
 bulk_write(struct bulk_writer *w, const void *p, size_t n)
 {
@@ -389,6 +417,9 @@ bulk_write(struct bulk_writer *w, const void *p, size_t n)
 
 	if (w->done)
 		return SIGNET_ERR_INTERNAL;
+	if (w->first_small && n > BULK_FIRST - w->slot[0].len &&
+	    (r = bulk_grow_first(w)) != 0)
+		return r;
 	while (n > 0) {
 		s = &w->slot[w->cur];
 		take = BULK_BLOCK - s->len;
@@ -477,8 +508,12 @@ bulk_writer_free(struct bulk_writer *w)
 	(void)bulk_writer_stop(w, 1);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
-	for (i = 0; i < BULK_WSLOTS; i++)
-		bulk_unmap(w->slot[i].buf);
+	for (i = 0; i < BULK_WSLOTS; i++) {
+		if (i == 0 && w->first_small)
+			free(w->slot[i].buf);
+		else
+			bulk_unmap(w->slot[i].buf);
+	}
 	free(w);
 }
 
@@ -507,6 +542,7 @@ struct bulk_reader {
 	uint64_t stop_at;	/* reads end here (end, aligned up if direct) */
 	uint64_t nblk;
 	struct bulk_slot slot[BULK_SLOTS];
+	int small;		/* slot 0 is malloc'd, the range's size */
 	uint64_t next;		/* the block the caller gets next */
 	int out;		/* the slot the caller holds, or -1 */
 
@@ -652,6 +688,15 @@ bulk_reader_new(int fd, uint64_t off, uint64_t len, struct bulk_reader **out)
 	atomic_init(&r->cached, 0);
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
+	if (len <= BULK_FIRST) {
+		/* one small piece: a buffer of its size (BULK_FIRST) */
+		if ((r->slot[0].buf = malloc(len > 0 ? len : 1)) == NULL)
+			goto nomem;
+		r->small = 1;
+		r->nblk = len > 0;
+		*out = r;
+		return 0;
+	}
 	if ((r->slot[0].buf = bulk_alloc()) == NULL)
 		goto nomem;
 	if (len <= BULK_BLOCK) {
@@ -757,7 +802,11 @@ bulk_reader_free(struct bulk_reader *r)
 		close(r->dfd);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
-	for (i = 0; i < BULK_SLOTS; i++)
-		bulk_unmap(r->slot[i].buf);
+	for (i = 0; i < BULK_SLOTS; i++) {
+		if (i == 0 && r->small)
+			free(r->slot[i].buf);
+		else
+			bulk_unmap(r->slot[i].buf);
+	}
 	free(r);
 }

@@ -60,10 +60,11 @@ tmpfile_in(const char *dir, char *path, size_t len)
 	return fd;
 }
 
-/* Writes n pattern bytes in pieces of odd sizes, with a second digest
- * beside each() when two is set; checks the file and what both saw. */
+/* Writes n pattern bytes in pieces of odd sizes up to maxpiece, with a
+ * second digest beside each() when two is set; checks the file and what
+ * both saw. */
 static void
-write_and_check(const char *dir, uint64_t n, int two)
+write_and_check_by(const char *dir, uint64_t n, int two, size_t maxpiece)
 {
 	static uint8_t piece[300007];
 	struct bulk_writer *w;
@@ -79,7 +80,7 @@ write_and_check(const char *dir, uint64_t n, int two)
 	if (two)
 		assert_int_equal(bulk_writer_also(w, each, &s2), 0);
 	while (off < n) {
-		k = (size_t)(n - off < sizeof(piece) ? n - off : sizeof(piece));
+		k = (size_t)(n - off < maxpiece ? n - off : maxpiece);
 		k = k > 7 ? k - (size_t)(off % 7) : k;
 		for (i = 0; i < k; i++)
 			piece[i] = pattern(off + i);
@@ -113,8 +114,16 @@ write_and_check(const char *dir, uint64_t n, int two)
 	unlink(path);
 }
 
+static void
+write_and_check(const char *dir, uint64_t n, int two)
+{
+	write_and_check_by(dir, n, two, 300007);
+}
+
+/* 64 KiB: the writer's first buffer, before it maps a block */
 static const uint64_t sizes[] = {
-	0, 1, 4095, 4096, 4097, BULK_BLOCK - 1, BULK_BLOCK, BULK_BLOCK + 1,
+	0, 1, 4095, 4096, 4097, 65535, 65536, 65537, BULK_BLOCK - 1,
+	BULK_BLOCK, BULK_BLOCK + 1,
 	3 * (uint64_t)BULK_BLOCK + 4093, 7 * (uint64_t)BULK_BLOCK,
 };
 
@@ -130,6 +139,25 @@ test_write(void **state)
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			write_and_check(dirs[d], sizes[i], 0);
 			write_and_check(dirs[d], sizes[i], 1);
+		}
+}
+
+/* Pieces that fill the writer's first buffer exactly, cross it by one
+ * byte or in the middle of a piece, and go on past a block. */
+static void
+test_write_small_pieces(void **state)
+{
+	static const size_t pieces[] = { 1, 4096, 65536, 65535, 65537, 9999 };
+	static const uint64_t total[] = { 65536, 65537, 131072, 200003,
+	    BULK_BLOCK + 7 };
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++)
+		for (j = 0; j < sizeof(total) / sizeof(total[0]); j++) {
+			if (pieces[i] == 1 && total[j] > 200003)
+				continue;	/* a byte at a time: slow */
+			write_and_check_by("/var/tmp", total[j], 1, pieces[i]);
 		}
 }
 
@@ -353,6 +381,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write),
+		cmocka_unit_test(test_write_small_pieces),
 		cmocka_unit_test(test_each_error_fails),
 		cmocka_unit_test(test_also),
 		cmocka_unit_test(test_writers_past_the_limit_work_inline),
