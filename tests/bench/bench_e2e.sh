@@ -243,13 +243,56 @@ done
 # load NAME POLICY [loadgen options...]: LOAD_CLIENTS keep-alive clients on
 # demo-app/POLICY for LOAD_SECONDS, each request followed to Completed;
 # the report in $work/NAME.txt
+# CPU time over each run, in clock ticks: signetd, its keyholder (the
+# token's work, unless it goes through p11-kit), loadgen (its own report)
+# and the machine as a whole (/proc/stat), so that what each costs per
+# request and what is left idle are in $work/NAME.cpu.
+clk_tck=$(getconf CLK_TCK)
+# proc_ticks PID...: user + system ticks of these processes (all threads)
+proc_ticks() {
+	local t=0 p v
+	for p in "$@"; do
+		v=$(sed 's/^.*) //' "/proc/$p/stat" 2> /dev/null | awk '{ print $12 + $13 }') || v=
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+# machine_ticks: "busy idle" ticks of all CPUs together
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
 load() {
-	local name=$1 policy=$2 rc=0
+	local name=$1 policy=$2 rc=0 kh s0 s1 k0 k1 busy0 idle0 busy1 idle1
 	shift 2
+	kh=$(pgrep -P "$pid" | tr '\n' ' ')
+	# shellcheck disable=SC2086 # a list of pids
+	k0=$(proc_ticks $kh)
+	s0=$(proc_ticks "$pid")
+	read -r busy0 idle0 < <(machine_ticks)
 	"$build/tests/bench/loadgen" --url "$url" "${tls[@]}" --clients "$LOAD_CLIENTS" \
 		--seconds "$LOAD_SECONDS" --size "$LOAD_SIZE" --wait --policy "$policy" "$@" \
 		> "$work/$name.txt" 2> "$work/$name.err" || rc=$?
+	read -r busy1 idle1 < <(machine_ticks)
+	s1=$(proc_ticks "$pid")
+	# shellcheck disable=SC2086
+	k1=$(proc_ticks $kh)
 	cat "$work/$name.txt"
+	python3 - "$work/$name.txt" "$clk_tck" "$ncpu" $((s1 - s0)) $((k1 - k0)) \
+		$((busy1 - busy0)) $((idle1 - idle0)) > "$work/$name.cpu" <<-'EOF' || true
+	import sys
+	txt, hz, ncpu = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+	sd, kh, busy, idle = (int(v) / hz for v in sys.argv[4:8])
+	f = {l.split()[0]: l.split() for l in open(txt) if l.strip()}
+	n = int(f["completed"][1])
+	lg = float(f["cpu"][1])
+	ms = lambda s: 1000 * s / n if n else 0
+	rest = max(0.0, busy - sd - kh - lg)
+	free = ms(kh) + ms(lg)
+	print(f"signetd={ms(sd):.2f} keyholder={ms(kh):.2f} loadgen={ms(lg):.2f} "
+	      f"rest={ms(rest):.2f} idle={100 * idle / (busy + idle):.0f} "
+	      f"ceiling={ncpu * 1000 / free if free else 0:.0f}")
+	EOF
+	if [ -s "$work/$name.cpu" ]; then
+		echo "CPU per request (ms): $(cat "$work/$name.cpu")"
+	fi
 	if [ "$rc" != 0 ]; then
 		head -n 5 "$work/$name.err" >&2
 		grep -q '^completed ' "$work/$name.txt" || die "loadgen ($name) failed"
@@ -265,6 +308,18 @@ lg() {
 }
 # p50 NAME, p95 NAME: submit->Completed latency of a loadgen run in ms
 # ("submit->done   p50 X ms   p95 Y ms   max Z ms")
+# cpu NAME KEY: KEY of load's CPU figures ("-" when absent)
+cpu() {
+	local v
+	v=$(tr ' ' '\n' < "$work/$1.cpu" 2> /dev/null | sed -n "s/^$2=//p")
+	echo "${v:--}"
+}
+# cpu_row NAME LABEL: a summary row of the CPU each part took per request
+cpu_row() {
+	row "$2" "$(cpu "$1" signetd) / $(cpu "$1" keyholder) / $(cpu "$1" loadgen) / $(cpu "$1" rest) ms" \
+		"signetd / keyholder / loadgen / rest" "-" "-" "idle $(cpu "$1" idle) %"
+	row "$2: signetd free" "$(cpu "$1" ceiling) req/s" "$ncpu CPUs / (keyholder + loadgen)" "-" "-" "-"
+}
 p50() { lg "$1" 'submit->done' 3; }
 p95() { lg "$1" 'submit->done' 6; }
 
@@ -452,6 +507,8 @@ row "(b) P-256 4 KiB requests to Completed" "$b_ec req/s" "(a) P-256 keyholder" 
 	"$(ratio "$b_ec" "$a_ec_kh")" ">= 2500/s" "$(verdict "$b_ec >= 2500")"
 row "(b) P-256 submit->Completed p50 / p95" "$(p50 b-ec) / $(p95 b-ec) ms" \
 	"-" "-" "-" "-"
+cpu_row b-rsa "(b) RSA-3072 CPU per request"
+cpu_row b-ec "(b) P-256 CPU per request"
 row "(c) RSA-3072 p11-kit-client, 1 process" "${c_rsa_1:--} sig/s" "(a) libp11, 1 process" \
 	"$(ratio "$c_rsa_1" "$a_rsa_1")" "-" "-"
 row "(c) RSA-3072 p11-kit-client, $ncpu processes" "${c_rsa_n:--} sig/s" "(a) libp11, $ncpu processes" \

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,6 +93,12 @@ struct lg_client {
 static atomic_ulong lg_issued;
 static atomic_int lg_errors;
 static double lg_start, lg_deadline;
+
+static double
+lg_tv(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
 
 static double
 lg_now(void)
@@ -582,6 +589,7 @@ main(int argc, char **argv)
 	struct lg_client *cs = NULL;
 	unsigned long i, started = 0, sub = 0, done = 0, failed = 0, polls = 0;
 	unsigned long late = 0;
+	struct rusage ru;
 	double t0, el;
 	int r = 1;
 
@@ -632,6 +640,11 @@ main(int argc, char **argv)
 		    LG_LATE_S * 1000);
 	if (o.wait)
 		printf("polls/request  %.2f\n", sub ? (double)polls / sub : 0);
+	/* the clients' own CPU time: they share the machine with signetd */
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		printf("cpu            %.3f s (user %.3f, system %.3f)\n",
+		    lg_tv(&ru.ru_utime) + lg_tv(&ru.ru_stime),
+		    lg_tv(&ru.ru_utime), lg_tv(&ru.ru_stime));
 	lg_report_lat("submit->201", cs, o.clients,
 	    offsetof(struct lg_client, submit_lat));
 	if (o.wait) {
