@@ -330,6 +330,71 @@ out:
 	return r;
 }
 
+int
+cas_upload_finish_held(struct cas_upload *u, size_t held_max,
+    char hex[CAS_HEX_LEN + 1], uint64_t *size, unsigned char **held)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], *buf = NULL;
+	unsigned int mdlen;
+	size_t got = 0;
+	ssize_t k;
+	int fd = -1, r;
+
+	*held = NULL;
+	if ((r = cas_upload_flush(u)) != 0)
+		goto out;
+	if (u->size > held_max)
+		return cas_upload_finish(u, hex, size);
+	/* the file as written: through the cache (a file this small never
+	 * uses O_DIRECT), so it is read back from memory */
+	r = SIGNET_ERR_IO;
+	if ((buf = malloc(u->size > 0 ? (size_t)u->size : 1)) == NULL) {
+		r = SIGNET_ERR_NOMEM;
+		goto out;
+	}
+	if ((fd = openat(u->c->tmpfd, u->name, O_RDONLY | O_CLOEXEC)) < 0) {
+		log_err("cas: open tmp/%s: %s", u->name, strerror(errno));
+		goto out;
+	}
+	while (got < u->size) {
+		k = pread(fd, buf + got, (size_t)u->size - got, (off_t)got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			log_err("cas: read tmp/%s: %s", u->name,
+			    k < 0 ? strerror(errno) : "it ended early");
+			goto out;
+		}
+		got += (size_t)k;
+	}
+	if (EVP_DigestFinal_ex(u->md, md, &mdlen) != 1 || mdlen != 32) {
+		r = SIGNET_ERR_CRYPTO;
+		goto out;
+	}
+	cas_hex(md, hex);
+	*size = u->size;
+	*held = buf;
+	buf = NULL;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	cas_upload_abort(u);
+	return r;
+}
+
+int
+cas_name(const void *p, size_t n, char hex[CAS_HEX_LEN + 1])
+{
+	unsigned char md[32];
+
+	if (EVP_Digest(p, n, md, NULL, EVP_sha256(), NULL) != 1)
+		return SIGNET_ERR_CRYPTO;
+	cas_hex(md, hex);
+	return 0;
+}
+
 void
 cas_upload_abort(struct cas_upload *u)
 {

@@ -26,6 +26,14 @@ int cas_upload_write(struct cas_upload *u, const void *p, size_t n) SIGNET_WUR;
 /* Makes the upload durable under its hash; frees u in every case. */
 int cas_upload_finish(struct cas_upload *u, char hex[CAS_HEX_LEN + 1],
     uint64_t *size) SIGNET_WUR;
+/* As cas_upload_finish, except that an upload of at most held_max bytes
+ * is not stored: its bytes come back in *held (malloc'd, the caller's,
+ * to be kept in the database with the record naming them; an empty
+ * upload is a buffer of one byte) and the temporary file is removed.
+ * A larger one is stored as by cas_upload_finish, *held NULL. */
+int cas_upload_finish_held(struct cas_upload *u, size_t held_max,
+    char hex[CAS_HEX_LEN + 1], uint64_t *size,
+    unsigned char **held) SIGNET_WUR;
 /* Removes the temporary file; accepts NULL. */
 void cas_upload_abort(struct cas_upload *u);
 uint64_t cas_upload_size(const struct cas_upload *u);
@@ -52,6 +60,9 @@ int cas_upload_open_read(struct cas_upload *u, int *fd) SIGNET_WUR;
 
 int cas_put(struct cas *c, const void *p, size_t n,
     char hex[CAS_HEX_LEN + 1]) SIGNET_WUR;
+/* The name n bytes at p have in the store (their SHA-256), without
+ * storing them. */
+int cas_name(const void *p, size_t n, char hex[CAS_HEX_LEN + 1]) SIGNET_WUR;
 /* Opens an artifact for reading (O_CLOEXEC); *size is its length. */
 int cas_open_read(struct cas *c, const char *hex, int *fd,
     uint64_t *size) SIGNET_WUR;

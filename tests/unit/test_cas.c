@@ -69,11 +69,55 @@ test_cas_crash_leftovers(void **state)
 	cas_upload_abort(u);
 }
 
+/* An upload of at most held_max bytes comes back held, under the same
+ * name, and leaves nothing in the store or in tmp/; a larger one is
+ * stored as by cas_upload_finish. */
+static void
+test_cas_held(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 4095, 4096, 4097 };
+	struct fx *f = *state;
+	struct cas_upload *u;
+	char hex[CAS_HEX_LEN + 1], want[CAS_HEX_LEN + 1];
+	unsigned char *held, buf[4097];
+	uint64_t size;
+	size_t i, k;
+	int fd;
+
+	for (k = 0; k < sizeof(buf); k++)
+		buf[k] = (unsigned char)(k * 7 + 3);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		assert_int_equal(cas_name(buf, sizes[i], want), 0);
+		assert_int_equal(cas_upload_begin(f->cas, 1 << 20, &u), 0);
+		assert_int_equal(cas_upload_write(u, buf, sizes[i]), 0);
+		assert_int_equal(cas_upload_finish_held(u, 4096, hex, &size,
+		    &held), 0);
+		assert_string_equal(hex, want);
+		assert_true(size == sizes[i]);
+		assert_int_equal(cas_tmp_count(f->cas), 0);
+		if (sizes[i] <= 4096) {
+			assert_non_null(held);
+			assert_memory_equal(held, buf, sizes[i]);
+			assert_int_equal(cas_open_read(f->cas, hex, &fd, &size),
+			    SIGNET_ERR_NOT_FOUND);
+		} else {
+			assert_null(held);
+			assert_int_equal(cas_open_read(f->cas, hex, &fd, &size),
+			    0);
+			assert_true(size == sizes[i]);
+			close(fd);
+		}
+		free(held);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cas_roundtrip, fx_setup,
+		    fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cas_held, fx_setup,
 		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cas_limit_and_abort, fx_setup,
 		    fx_teardown),
