@@ -20,7 +20,7 @@ tmux chromium"
 PKGS="$PKGS gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 sbsigntool shim-signed
 grub-efi-amd64-signed wixl msitools gcab python3-pefile
 libengine-pkcs11-openssl p11-kit p11-kit-modules openjdk-17-jdk-headless valgrind
-python3-prometheus-client"
+python3-prometheus-client python3-lmdb"
 
 # Only for the appliance image: debootstrap, erofs and dm-verity, the UEFI
 # boot loader and its FAT file system, qemu with OVMF, and dnsmasq's DHCP

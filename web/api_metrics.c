@@ -16,6 +16,7 @@
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "request.h"
 #include "signer.h"
 #include "tsa.h"
 #include "users.h"
@@ -206,6 +207,7 @@ api_admin_storage(struct api *a)
 {
 	struct store_usage u;
 	struct api_storage_walk w = { a->app->cas, 0, 0 };
+	uint64_t held = 0, held_bytes = 0;
 	uint64_t avail = 0, total = 0;
 	char why[256] = "";
 	int writable;
@@ -222,6 +224,11 @@ api_admin_storage(struct api *a)
 		avail = total = 0;
 	if (cas_walk(a->app->cas, api_storage_one, &w) != 0)
 		log_warn("api: the artifact count is incomplete");
+	if (request_held_usage(a->app->store, &held, &held_bytes) != 0)
+		log_warn("api: the count of artifacts in the database is "
+		    "incomplete");
+	w.count += held;
+	w.bytes += held_bytes;
 	http_json(a->c, 200, json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, "
 	    "s:{s:I, s:I, s:I, s:I}, s:b, s:s?, s:i}",
 	    "database", "usedBytes", (json_int_t)u.map_used,

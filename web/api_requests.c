@@ -299,6 +299,7 @@ api_submit(struct api *a)
 	sub.artifact_name = f.artifact_name;
 	sub.artifact_sha256 = f.sha256;
 	sub.artifact_size = f.size;
+	sub.artifact_held = f.held;
 	sub.now = now;
 	if (resolved != NULL && resolved->ac != NULL) {
 		sub.ac_format = resolved->slug;
@@ -527,7 +528,8 @@ api_send_file(struct api *a, const char *hex, const char *name,
 	size_t i;
 	int fd, r;
 
-	if ((r = cas_open_read(a->app->cas, hex, &fd, &size)) != 0) {
+	if ((r = request_artifact_open(a->app->store, a->app->cas, hex, &fd,
+	    &size)) != 0) {
 		http_error(a->c, 500, "artifact_missing", "the stored artifact "
 		    "cannot be read; check the appliance's storage");
 		return;

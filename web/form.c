@@ -1,5 +1,6 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "form.h"
@@ -302,7 +303,8 @@ form_finish(struct form *f)
 	if (f->upload == NULL)
 		return form_fail(f, 400, "missing_field", "no artifact: send "
 		    "the file as form field 'artifact'");
-	if ((r = cas_upload_finish(f->upload, f->sha256, &f->size)) != 0) {
+	if ((r = cas_upload_finish_held(f->upload, SIGNET_INLINE_ARTIFACT_MAX,
+	    f->sha256, &f->size, &f->held)) != 0) {
 		f->upload = NULL;
 		return form_storage_failed(f, r);
 	}
@@ -330,6 +332,8 @@ void
 form_free(struct form *f)
 {
 	form_discard_upload(f);
+	free(f->held);
+	f->held = NULL;
 	wbuf_free(&f->val);
 	json_decref(f->fields);
 	json_decref(f->parameters);

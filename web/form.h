@@ -38,6 +38,9 @@ struct form {
 	char artifact_name[SIGNET_MAX_ARTIFACT_NAME + 1];
 	char sha256[CAS_HEX_LEN + 1];
 	uint64_t size;
+	/* a small artifact's bytes, kept in the database with its request
+	 * (SIGNET_INLINE_ARTIFACT_MAX); NULL when it is a stored file */
+	unsigned char *held;
 	json_t *fields;		/* top-level text fields */
 	json_t *parameters;
 	json_t *origin;
@@ -66,7 +69,8 @@ int form_field(struct form *f, const char *name, const char *filename) SIGNET_WU
 int form_data(struct form *f, const char *data, size_t len) SIGNET_WUR;
 /* Closes the last text field: call once the body has been read. */
 int form_end(struct form *f) SIGNET_WUR;
-/* Makes the artifact durable (after form_end). */
+/* Makes the artifact durable (after form_end), or a small one's bytes
+ * held in f->held, to be recorded in the database with its request. */
 int form_finish(struct form *f) SIGNET_WUR;
 /* Records that the body itself could not be parsed: r is what
  * multipart_parse returned (SIGNET_ERR_TOO_LARGE answers 413, others

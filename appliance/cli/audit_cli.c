@@ -142,11 +142,12 @@ rc_cert_key(struct store_txn *t, const char *name, json_t **hold)
 	return rc_str(*hold, "keyId");
 }
 
-/* The digests of the request's signed artifact (a detached CMS in the
- * artifact store): 0, or an error when it cannot be read. */
+/* The digests of the request's signed artifact (a detached CMS, kept in
+ * the database or the artifact store): 0, or an error when it cannot be
+ * read. */
 static int
-rc_artifact_digests(struct cas *cas, const char *hex, char attrs[65],
-    char content[65])
+rc_artifact_digests(struct store_txn *t, struct cas *cas, const char *hex,
+    char attrs[65], char content[65])
 {
 	unsigned char a[32], c[32], *buf = NULL;
 	uint64_t size = 0;
@@ -154,7 +155,7 @@ rc_artifact_digests(struct cas *cas, const char *hex, char attrs[65],
 	ssize_t got;
 	int fd = -1, r;
 
-	if ((r = cas_open_read(cas, hex, &fd, &size)) != 0)
+	if ((r = request_artifact_open_in(t, cas, hex, &fd, &size)) != 0)
 		return r;
 	if (size == 0 || size > SIGNET_MAX_AUDIT_CMS) {
 		r = SIGNET_ERR_TOO_LARGE;
@@ -224,8 +225,8 @@ rc_ac_one(const unsigned char *attrs, size_t alen,
 }
 
 static void
-rc_ac_check(struct rc *rc, struct cas *cas, const json_t *rec,
-    const char *id, const char *sa, const json_t *sigs)
+rc_ac_check(struct rc *rc, struct store_txn *t, struct cas *cas,
+    const json_t *rec, const char *id, const char *sa, const json_t *sigs)
 {
 	const json_t *ac = json_object_get(rec, "authenticode");
 	struct rc_ac x;
@@ -236,7 +237,7 @@ rc_ac_check(struct rc *rc, struct cas *cas, const json_t *rec,
 	memset(&x, 0, sizeof(x));
 	x.sigs = sigs;
 	x.want = rc_str(ac, "digest");
-	if ((r = cas_open_read(cas, sa, &fd, &size)) != 0 ||
+	if ((r = request_artifact_open_in(t, cas, sa, &fd, &size)) != 0 ||
 	    (r = format_ac_signed_digests(rc_str(ac, "format"), fd, size,
 	    rc_ac_one, &x, msg, sizeof(msg))) < 0) {
 		rc_finding(rc, "request %s: its signed file %s cannot be "
@@ -364,10 +365,10 @@ rc_request(struct rc *rc, struct store_txn *t, struct cas *cas,
 	if (state != NULL && strcmp(state, RQ_COMPLETED) == 0 && sa != NULL &&
 	    json_is_object(json_object_get(rec, "authenticode"))) {
 		/* embedded: the signature is inside the signed file */
-		rc_ac_check(rc, cas, rec, id, sa, sigs);
+		rc_ac_check(rc, t, cas, rec, id, sa, sigs);
 	} else if (state != NULL && strcmp(state, RQ_COMPLETED) == 0 &&
 	    sa != NULL) {
-		if ((r = rc_artifact_digests(cas, sa, attrs, content)) != 0) {
+		if ((r = rc_artifact_digests(t, cas, sa, attrs, content)) != 0) {
 			rc_finding(rc, "request %s: its signed artifact %s "
 			    "cannot be checked: %s", id, sa,
 			    signet_strerror(r));

@@ -1,7 +1,11 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -112,7 +116,8 @@ request_time_key(uint64_t ns, const char *id, unsigned char k[8 + REQUEST_ID_LEN
 }
 
 int
-request_artifact_ref(struct store_txn *t, const char *sha256, uint64_t size)
+request_artifact_ref(struct store_txn *t, const char *sha256, uint64_t size,
+    const unsigned char *held)
 {
 	json_t *a = NULL;
 	int r;
@@ -122,6 +127,12 @@ request_artifact_ref(struct store_txn *t, const char *sha256, uint64_t size)
 		a = json_pack("{s:I, s:i}", "size", (json_int_t)size, "refs", 0);
 		if (a == NULL)
 			return SIGNET_ERR_NOMEM;
+		/* new: its bytes, when they are held, go with the entry */
+		if (held != NULL && (r = store_put(t, STORE_BLOBS, sha256,
+		    strlen(sha256), held, (size_t)size)) != 0) {
+			json_decref(a);
+			return r;
+		}
 	} else if (r != 0) {
 		return r;
 	}
@@ -129,6 +140,136 @@ request_artifact_ref(struct store_txn *t, const char *sha256, uint64_t size)
 	    json_integer_value(json_object_get(a, "refs")) + 1));
 	r = store_put_json(t, STORE_ARTIFACTS, sha256, a);
 	json_decref(a);
+	return r;
+}
+
+int
+request_artifact_unref(struct store_txn *t, const char *sha256, int *gone)
+{
+	json_t *a = NULL;
+	json_int_t refs;
+	int r;
+
+	*gone = 0;
+	if ((r = store_get_json(t, STORE_ARTIFACTS, sha256, &a)) != 0)
+		return r == SIGNET_ERR_NOT_FOUND ? 0 : r;
+	refs = json_integer_value(json_object_get(a, "refs")) - 1;
+	if (refs > 0) {
+		json_object_set_new(a, "refs", json_integer(refs));
+		r = store_put_json(t, STORE_ARTIFACTS, sha256, a);
+		json_decref(a);
+		return r;
+	}
+	json_decref(a);
+	if ((r = store_del(t, STORE_ARTIFACTS, sha256, strlen(sha256))) != 0)
+		return r;
+	r = store_del(t, STORE_BLOBS, sha256, strlen(sha256));
+	if (r != 0 && r != SIGNET_ERR_NOT_FOUND)
+		return r;
+	*gone = 1;
+	return 0;
+}
+
+/* A memory file holding n bytes at p, sealed against any change, read
+ * from its start. */
+static int
+request_memfd(const void *p, size_t n, int *fd)
+{
+	const unsigned char *b = p;
+	size_t done = 0;
+	ssize_t k;
+
+	*fd = memfd_create("signet-artifact", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (*fd < 0)
+		return errno == ENOMEM || errno == EMFILE || errno == ENFILE ?
+		    SIGNET_ERR_NOMEM : SIGNET_ERR_IO;
+	while (done < n) {
+		k = write(*fd, b + done, n - done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			goto fail;
+		done += (size_t)k;
+	}
+	if (fcntl(*fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK |
+	    F_SEAL_GROW | F_SEAL_WRITE) != 0 || lseek(*fd, 0, SEEK_SET) != 0)
+		goto fail;
+	return 0;
+fail:
+	close(*fd);
+	*fd = -1;
+	return SIGNET_ERR_IO;
+}
+
+int
+request_artifact_open_in(struct store_txn *t, struct cas *c,
+    const char *sha256, int *fd, uint64_t *size)
+{
+	const void *v;
+	size_t vlen;
+	int r;
+
+	*fd = -1;
+	if (sha256 == NULL || !cas_valid_hex(sha256))
+		return SIGNET_ERR_INVALID;
+	r = store_get(t, STORE_BLOBS, sha256, strlen(sha256), &v, &vlen);
+	if (r == 0 && (r = request_memfd(v, vlen, fd)) == 0)
+		*size = vlen;
+	if (r != SIGNET_ERR_NOT_FOUND)
+		return r;
+	return cas_open_read(c, sha256, fd, size);
+}
+
+int
+request_artifact_open(struct store *s, struct cas *c, const char *sha256,
+    int *fd, uint64_t *size)
+{
+	struct store_txn *t = NULL;
+	int r;
+
+	*fd = -1;
+	if ((r = store_txn_begin(s, 0, &t)) != 0)
+		return r;
+	r = request_artifact_open_in(t, c, sha256, fd, size);
+	store_txn_abort(&t);
+	return r;
+}
+
+struct request_held_walk {
+	uint64_t count, bytes;
+};
+
+static int
+request_held_one(const void *k, size_t klen, const void *v, size_t vlen,
+    void *arg)
+{
+	struct request_held_walk *w = arg;
+
+	(void)k;
+	(void)klen;
+	(void)v;
+	w->count++;
+	w->bytes += vlen;
+	return 0;
+}
+
+int
+request_held_usage(struct store *s, uint64_t *count, uint64_t *bytes)
+{
+	struct request_held_walk w = { 0, 0 };
+	struct store_txn *t = NULL;
+	int r;
+
+	*count = *bytes = 0;
+	if ((r = store_txn_begin(s, 0, &t)) != 0)
+		return r;
+	r = store_walk(t, STORE_BLOBS, NULL, 0, NULL, 0, 0, request_held_one,
+	    &w);
+	store_txn_abort(&t);
+	if (r == 0) {
+		*count = w.count;
+		*bytes = w.bytes;
+	}
 	return r;
 }
 
@@ -237,7 +378,7 @@ request_create(struct store_txn *t, const struct request_new *n,
 	    (r = store_put(t, STORE_REQ_BY_TIME, k, sizeof(k), id,
 	    REQUEST_ID_LEN)) != 0 ||
 	    (n->hash == NULL && (r = request_artifact_ref(t,
-	    n->artifact_sha256, n->artifact_size)) != 0))
+	    n->artifact_sha256, n->artifact_size, n->artifact_held)) != 0))
 		goto out;
 	if (strcmp(state, RQ_QUEUED) == 0 &&
 	    (r = request_pending_set(t, rec, 1)) != 0)

@@ -10,6 +10,8 @@
 #include "err.h"
 #include "store.h"
 
+struct cas;
+
 #define REQUEST_ID_LEN 36	/* UUID text */
 #define REQUEST_CURSOR_LEN (2 * (8 + REQUEST_ID_LEN))
 
@@ -35,6 +37,10 @@ struct request_new {
 	const char *artifact_name;
 	const char *artifact_sha256;
 	uint64_t artifact_size;
+	/* the artifact's bytes when it is small enough to be kept in the
+	 * database (SIGNET_INLINE_ARTIFACT_MAX); NULL: a file of the
+	 * artifact store, or one the store has already */
+	const unsigned char *artifact_held;
 	int required_approvals;
 	const char *original_id;	/* resubmit; may be NULL */
 	json_t *authenticode;		/* object, borrowed; may be NULL */
@@ -65,9 +71,28 @@ int request_transition(struct store_txn *t, json_t *rec, const char *to,
 int request_transition_note(struct store_txn *t, json_t *rec, const char *to,
     const char *note) SIGNET_WUR;
 int request_put(struct store_txn *t, json_t *rec) SIGNET_WUR;
-/* Adds one reference to an artifact (creating its entry). */
+/* Adds one reference to an artifact (creating its entry). held: its size
+ * bytes, kept in the database (STORE_BLOBS) unless the artifact is there
+ * already, as a file or in the database; NULL: a stored file. */
 int request_artifact_ref(struct store_txn *t, const char *sha256,
-    uint64_t size) SIGNET_WUR;
+    uint64_t size, const unsigned char *held) SIGNET_WUR;
+/* Takes one reference away; at none the entry goes, with the bytes kept
+ * in the database, and *gone is 1 (its file, if any, is for the caller
+ * to remove once t is committed). No entry: 0 and *gone 0. */
+int request_artifact_unref(struct store_txn *t, const char *sha256,
+    int *gone) SIGNET_WUR;
+/* Opens a stored artifact's bytes for reading (O_CLOEXEC), from the
+ * database when they are kept there (a sealed memory file), else from
+ * the artifact store; *size is its length. SIGNET_ERR_NOT_FOUND when
+ * neither has it. */
+int request_artifact_open(struct store *s, struct cas *c, const char *sha256,
+    int *fd, uint64_t *size) SIGNET_WUR;
+/* The same in t, a transaction of the caller's. */
+int request_artifact_open_in(struct store_txn *t, struct cas *c,
+    const char *sha256, int *fd, uint64_t *size) SIGNET_WUR;
+/* The artifacts kept in the database: how many, and their bytes. */
+int request_held_usage(struct store *s, uint64_t *count,
+    uint64_t *bytes) SIGNET_WUR;
 /* Is rec a hash signing request (no artifact, a "hash" object)? */
 int request_is_hash(const json_t *rec);
 /* The API representation (a new object). */

@@ -979,6 +979,7 @@ workflow_submit_write(struct store_txn *t, void *arg)
 	n.artifact_name = sub->artifact_name;
 	n.artifact_sha256 = sub->artifact_sha256;
 	n.artifact_size = sub->artifact_size;
+	n.artifact_held = sub->artifact_held;
 	n.hash = sub->hash;
 	n.required_approvals = (int)json_integer_value(json_object_get(policy,
 	    "requiredApprovals"));
@@ -1316,12 +1317,11 @@ workflow_expire_one(struct store_txn *t, const char *id, const char *cutoff,
 {
 	static const char *const which[] = { "unsignedArtifact",
 	    "signedArtifact" };
-	json_t *rec = NULL, *a = NULL;
+	json_t *rec = NULL;
 	const char *w, *up, *sha;
-	json_int_t refs;
 	char now[32];
 	size_t i;
-	int r;
+	int r, last;
 
 	*ngone = 0;
 	if ((r = request_get(t, id, &rec)) != 0)
@@ -1339,29 +1339,15 @@ workflow_expire_one(struct store_txn *t, const char *id, const char *cutoff,
 		    which[i]), "sha256"));
 		if (sha == NULL || !cas_valid_hex(sha))
 			continue;
-		if ((r = store_get_json(t, STORE_ARTIFACTS, sha, &a)) != 0) {
-			if (r == SIGNET_ERR_NOT_FOUND)
-				continue;
+		if ((r = request_artifact_unref(t, sha, &last)) != 0)
 			goto out;
-		}
-		refs = json_integer_value(json_object_get(a, "refs")) - 1;
-		if (refs <= 0) {
-			r = store_del(t, STORE_ARTIFACTS, sha, strlen(sha));
+		if (last)
 			snprintf(gone[(*ngone)++], CAS_HEX_LEN + 1, "%s", sha);
-		} else {
-			json_object_set_new(a, "refs", json_integer(refs));
-			r = store_put_json(t, STORE_ARTIFACTS, sha, a);
-		}
-		json_decref(a);
-		a = NULL;
-		if (r != 0)
-			goto out;
 	}
 	request_now(now, NULL);
 	json_object_set_new(rec, "artifactsRemovedAt", json_string(now));
 	r = request_put(t, rec);
 out:
-	json_decref(a);
 	json_decref(rec);
 	return r;
 }

@@ -68,6 +68,8 @@ struct workflow_submission {
 	const char *artifact_name;
 	const char *artifact_sha256;
 	uint64_t artifact_size;
+	/* its bytes when it is kept in the database (request_new) */
+	const unsigned char *artifact_held;
 	time_t now;			/* the moment the token is judged at */
 	/* Authenticode, from format_check (all NULL for other formats):
 	 * the container the configuration resolved to, and the file's

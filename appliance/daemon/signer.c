@@ -169,6 +169,7 @@ signer_claim(struct signer *s, const char *id, json_t **rec)
 struct signer_finish_w {
 	const char *id, *to, *reason, *note;
 	json_t *signed_artifact, *cert;
+	const unsigned char *held;	/* the result's bytes, or NULL */
 };
 
 static int
@@ -192,7 +193,7 @@ signer_finish_write(struct store_txn *t, void *arg)
 		if ((r = request_artifact_ref(t, json_string_value(
 		    json_object_get(w->signed_artifact, "sha256")),
 		    (uint64_t)json_integer_value(json_object_get(
-		    w->signed_artifact, "size")))) != 0)
+		    w->signed_artifact, "size")), w->held)) != 0)
 			goto out;
 	}
 	if ((r = (w->note != NULL ? request_transition_note(t, rec, w->to,
@@ -211,10 +212,10 @@ out:
 static int
 signer_finish(struct signer *s, const char *id, const char *to,
     const char *reason, const char *note, json_t *signed_artifact,
-    json_t *cert)
+    json_t *cert, const unsigned char *held)
 {
 	struct signer_finish_w w = { id, to, reason, note, signed_artifact,
-	    cert };
+	    cert, held };
 	int r;
 
 	if ((r = store_write(s->app->store, signer_finish_write, &w)) == 0)
@@ -403,9 +404,14 @@ signer_timestamp(struct signer *s, const json_t *policy,
 	return 0;
 }
 
+/* Signs rec: the signed artifact's entry and the certificate's into
+ * *signed_artifact and *certinfo, and a result small enough for the
+ * database in *held (malloc'd; NULL when it is a file of the artifact
+ * store, or there is none). */
 static int
 signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
-    json_t **certinfo, char *note, size_t nlen, char *reason, size_t rlen)
+    json_t **certinfo, unsigned char **held, char *note, size_t nlen,
+    char *reason, size_t rlen)
 {
 	struct store_txn *t = NULL;
 	json_t *policy = NULL, *cert = NULL, *prj = NULL;
@@ -422,6 +428,10 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	const char *project, *slug, *cname, *aname, *conf, *sha;
 	int r;
 
+	*held = NULL;
+	memset(&job, 0, sizeof(job));
+	job.artifact_fd = -1;
+	memset(&fo, 0, sizeof(fo));
 	if (request_is_hash(rec))
 		return signer_sign_hash(s, rec, signed_artifact, certinfo,
 		    reason, rlen);
@@ -455,7 +465,6 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 		snprintf(reason, rlen, "the policy's certificate is missing");
 		goto out;
 	}
-	memset(&job, 0, sizeof(job));
 	rfmt = fmt;
 	if ((fmt->ac != NULL || fmt->pick) && (r = signer_ac_job(t, rec,
 	    project, &job, &rfmt, dg, &prj, reason, rlen)) != 0)
@@ -471,6 +480,17 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	job.artifact_sha256 = sha;
 	job.artifact_size = (uint64_t)json_integer_value(json_object_get(
 	    json_object_get(rec, "unsignedArtifact"), "size"));
+	if (rfmt->ac != NULL) {
+		uint64_t size;
+
+		/* where its bytes are kept: the database or a file */
+		if ((r = request_artifact_open(s->app->store, s->app->cas, sha,
+		    &job.artifact_fd, &size)) != 0) {
+			snprintf(reason, rlen, "the stored artifact cannot be "
+			    "read");
+			goto out;
+		}
+	}
 	if ((r = signer_timestamp(s, policy, &job, &tc, reason, rlen)) != 0)
 		goto out;
 	if (job.timestamp != NULL) {
@@ -482,7 +502,6 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	fk.key = k->key;
 	fk.leaf = k->leaf;
 	fk.chain = k->chain;
-	memset(&fo, 0, sizeof(fo));
 	if ((r = fmt->sign(&job, &fk, &fo, reason, rlen)) != 0) {
 		/* the external TSA's own account of what went wrong */
 		if (tc.err[0] != '\0')
@@ -512,7 +531,14 @@ signer_sign(struct signer *s, json_t *rec, json_t **signed_artifact,
 	    k->sha256);
 	if (*signed_artifact == NULL || *certinfo == NULL)
 		r = SIGNET_ERR_NOMEM;
+	if (r == 0) {
+		*held = fo.held;
+		fo.held = NULL;
+	}
 out:
+	free(fo.held);
+	if (job.artifact_fd >= 0)
+		close(job.artifact_fd);
 	store_txn_abort(&t);
 	json_decref(policy);
 	json_decref(cert);
@@ -768,7 +794,7 @@ signer_defer(struct signer *s, struct signer_job *j, int r, int claimed)
 	/* a put-back that fails leaves it in Processing, which the next
 	 * claim (or start) takes up just the same */
 	if (claimed && signer_finish(s, j->id, RQ_QUEUED, NULL,
-	    signer_wait_note(r), NULL, NULL) != 0)
+	    signer_wait_note(r), NULL, NULL, NULL) != 0)
 		log_err("signer: %s: cannot put it back in the queue yet",
 		    j->id);
 	j->waiting = r;
@@ -781,14 +807,15 @@ signer_defer(struct signer *s, struct signer_job *j, int r, int claimed)
  * start. */
 static int
 signer_record(struct signer *s, struct signer_job *j, int failed,
-    const char *reason, const char *note, json_t *sa, json_t *ci)
+    const char *reason, const char *note, json_t *sa, json_t *ci,
+    const unsigned char *held)
 {
 	int r;
 
 	for (;;) {
 		r = failed ? signer_finish(s, j->id, RQ_FAILED, reason, NULL,
-		    NULL, NULL) : signer_finish(s, j->id, RQ_COMPLETED, NULL,
-		    note, sa, ci);
+		    NULL, NULL, NULL) : signer_finish(s, j->id, RQ_COMPLETED,
+		    NULL, note, sa, ci, held);
 		if (r == 0 || !signet_err_transient(r))
 			return r;
 		if (j->tries == 0)
@@ -803,6 +830,7 @@ static void
 signer_run(struct signer *s, struct signer_job *j)
 {
 	json_t *rec = NULL, *sa = NULL, *ci = NULL;
+	unsigned char *held = NULL;
 	struct timespec t0, t1;
 	char reason[256] = "", note[256] = "";
 	int r;
@@ -826,7 +854,7 @@ signer_run(struct signer *s, struct signer_job *j)
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = signer_sign(s, rec, &sa, &ci, note, sizeof(note), reason,
+	r = signer_sign(s, rec, &sa, &ci, &held, note, sizeof(note), reason,
 	    sizeof(reason));
 	json_decref(rec);
 	if (r != 0 && signet_err_transient(r)) {
@@ -834,6 +862,7 @@ signer_run(struct signer *s, struct signer_job *j)
 		 * is there again */
 		json_decref(sa);
 		json_decref(ci);
+		free(held);
 		signer_defer(s, j, r, 1);
 		return;
 	}
@@ -841,7 +870,7 @@ signer_run(struct signer *s, struct signer_job *j)
 		log_err("signer: %s failed: %s", j->id, reason);
 	j->tries = 0;
 	r = signer_record(s, j, r != 0, reason, note[0] ? note : NULL, sa,
-	    ci);
+	    ci, held);
 	if (r == 0 && sa != NULL) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		metrics_signing_seconds((double)(t1.tv_sec - t0.tv_sec) +
@@ -854,6 +883,7 @@ signer_run(struct signer *s, struct signer_job *j)
 		    signet_strerror(r));
 	json_decref(sa);
 	json_decref(ci);
+	free(held);
 	signer_job_free(s, j);
 }
 

@@ -231,10 +231,18 @@
 /* An eighth of the map's ceiling is kept for changes of what is stored
  * (approvals, signatures, sessions): submissions stop before it. */
 #define SIGNET_STORE_RESERVE_DIV	8
+/* Small files are kept in the database (STORE_BLOBS), written in the
+ * commit that records their request, instead of as files of the
+ * artifact store flushed on their own: an artifact of at most
+ * SIGNET_INLINE_ARTIFACT_MAX bytes, a signed result (a signature, a
+ * signed script) of at most SIGNET_INLINE_RESULT_MAX. */
+#define SIGNET_INLINE_ARTIFACT_MAX	(64 * 1024)
+#define SIGNET_INLINE_RESULT_MAX	(8 * 1024)
 /* What a queued request will still write when it is signed (its result,
- * history, audit entry and notification; about 2.5 KiB measured): a
- * submission is refused unless the queue's results fit as well. */
-#define SIGNET_STORE_RESULT_BYTES	(4 * 1024)
+ * history, audit entry and notification, about 2.5 KiB measured, and a
+ * result kept in the database): a submission is refused unless the
+ * queue's results fit as well. */
+#define SIGNET_STORE_RESULT_BYTES	(4 * 1024 + SIGNET_INLINE_RESULT_MAX)
 /* Submissions stop when the state directory's disk has less than this:
  * a record, its audit entry and LMDB's pages of a commit fit in it. */
 #define SIGNET_STORE_MIN_DISK_FREE	(2 * 1024 * 1024)

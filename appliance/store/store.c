@@ -31,6 +31,7 @@ static const char *const store_db_names[STORE_DB_COUNT] = {
 	[STORE_OUTBOX] = "outbox",
 	[STORE_BUILD_SYSTEMS] = "build_systems",
 	[STORE_IDEMPOTENCY] = "idempotency",
+	[STORE_BLOBS] = "blobs",
 };
 
 /* A write waiting for its commit (store_write). */

@@ -30,6 +30,7 @@ enum store_db {
 	STORE_OUTBOX,		/* be64 sequence → notification to deliver */
 	STORE_BUILD_SYSTEMS,	/* name → trusted build system (origin.c) */
 	STORE_IDEMPOTENCY,	/* "type:submitter\nkey" → {"id", "sha256"} */
+	STORE_BLOBS,		/* sha256 hex → the bytes of a small artifact */
 	STORE_DB_COUNT
 };
 

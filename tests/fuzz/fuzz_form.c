@@ -213,15 +213,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (f.status == 0 && form_end(&f) == 0)
 		fz_check(&f);
 	if (f.status == 0 && form_finish(&f) == 0) {
+		char name[CAS_HEX_LEN + 1];
+
 		if (f.size > max || !cas_valid_hex(f.sha256))
 			fuzz_fail("a finished artifact breaks its limit or hash");
-		if (cas_open_read(fz_cas, f.sha256, &fd, &stored) != 0 ||
-		    stored != f.size)
-			fuzz_fail("a finished artifact is not in the store");
-		close(fd);
-		/* keep the scratch store small */
-		if (cas_remove(fz_cas, f.sha256) != 0)
-			fuzz_fail("a finished artifact cannot be removed");
+		if (f.held != NULL) {
+			/* small: its bytes for the database, nothing stored */
+			if (f.size > SIGNET_INLINE_ARTIFACT_MAX ||
+			    cas_name(f.held, (size_t)f.size, name) != 0 ||
+			    strcmp(name, f.sha256) != 0)
+				fuzz_fail("held bytes are not the artifact named");
+			if (cas_open_read(fz_cas, f.sha256, &fd, &stored) == 0)
+				fuzz_fail("a held artifact is also a file");
+		} else {
+			if (f.size <= SIGNET_INLINE_ARTIFACT_MAX)
+				fuzz_fail("a small artifact was not held");
+			if (cas_open_read(fz_cas, f.sha256, &fd, &stored) != 0 ||
+			    stored != f.size)
+				fuzz_fail("a finished artifact is not in the "
+				    "store");
+			close(fd);
+			/* keep the scratch store small */
+			if (cas_remove(fz_cas, f.sha256) != 0)
+				fuzz_fail("a finished artifact cannot be "
+				    "removed");
+		}
 	} else if (f.status == 0) {
 		fuzz_fail("form_finish failed without saying why");
 	}

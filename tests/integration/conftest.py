@@ -20,6 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import lmdb
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
@@ -494,6 +495,45 @@ class Instance:
         if not self.tmp_dir.exists():
             return []
         return sorted(p.name for p in self.tmp_dir.iterdir())
+
+    def _blobs(self, write=False):
+        env = lmdb.open(str(self.state / "db"), max_dbs=64, readonly=not write,
+                        create=False, subdir=True)
+        return env, env.open_db(b"blobs", create=False)
+
+    def stored_artifacts(self):
+        """The SHA-256 of every artifact kept, wherever it is: a file of the
+        artifact store, or (a small one) in the database's blobs."""
+        root = self.state / "artifacts" / "sha256"
+        names = {p.name for p in root.glob("*/*")}
+        env, db = self._blobs()
+        try:
+            with env.begin(db=db) as t:
+                names |= {bytes(k).decode() for k, _ in t.cursor()}
+        finally:
+            env.close()
+        return names
+
+    def artifact_in_database(self, sha256):
+        """The bytes the database keeps for a small artifact, or None."""
+        env, db = self._blobs()
+        try:
+            with env.begin(db=db) as t:
+                v = t.get(sha256.encode())
+                return bytes(v) if v is not None else None
+        finally:
+            env.close()
+
+    def put_artifact_in_database(self, sha256, data):
+        """Overwrites what the database keeps under sha256 (a test that
+        changes stored bytes behind signetd's back)."""
+        env, db = self._blobs(write=True)
+        try:
+            with env.begin(db=db, write=True) as t:
+                assert t.get(sha256.encode()) is not None
+                t.put(sha256.encode(), data)
+        finally:
+            env.close()
 
 
 def keyholder_pids(pid):

@@ -550,14 +550,33 @@ def test_pe_with_appended_data(instance, ac, tmp_path):
     assert b"SIGNET-PAYLOAD" * 100 in signed.content
 
 
-def test_pe_stored_file_changed_is_not_signed(instance, ac, tmp_path):
+def replace_stored(instance, digest, data):
+    """Puts data where the stored artifact digest is kept, a file of the
+    artifact store or (a small one) the database; returns what was there."""
+    stored = instance.state / "artifacts" / "sha256" / digest[:2] / digest
+    if stored.exists():
+        old = stored.read_bytes()
+        stored.chmod(0o600)
+        stored.write_bytes(data)
+        return old
+    old = instance.artifact_in_database(digest)
+    assert old is not None, f"{digest} is kept nowhere"
+    instance.put_artifact_in_database(digest, data)
+    return old
+
+
+# 16 KiB: the file stays under the size kept in the database; 96 KiB: it
+# is a file of the artifact store
+@pytest.mark.parametrize("overlay", [64, 384])
+def test_pe_stored_file_changed_is_not_signed(instance, ac, tmp_path, overlay):
     """A PE image is signed over the Authenticode digest recorded when it
     was submitted, and the signed file is checked to carry that digest as
-    it is written: a stored file changed on disk while the request waited
-    for approval fails the request and leaves no signed file. The same
-    image untouched, in the same state, completes."""
+    it is written: a stored file changed where it is kept (the database,
+    or the disk) while the request waited for approval fails the request
+    and leaves no signed file. The same image untouched, in the same
+    state, completes."""
     data = mingw(tmp_path, "x86_64-w64-mingw32-gcc", HELLO_C, "app.exe")
-    data += bytes(range(256)) * 64
+    data += bytes(range(256)) * overlay
     officer = instance.login("officer")
     rids = []
     for _ in range(2):
@@ -570,7 +589,9 @@ def test_pe_stored_file_changed_is_not_signed(instance, ac, tmp_path):
     req = instance.get_request(rids[0])
     assert req["workflowStatus"] == "WaitingForApproval", req
     digest = req["unsignedArtifact"]["sha256"]
-    stored = (instance.state / "artifacts" / "sha256" / digest[:2] / digest)
+    # each case where it means to be
+    in_db = instance.artifact_in_database(digest) is not None
+    assert in_db == (overlay == 64) == (len(data) <= 64 * 1024), len(data)
     # both requests share the one stored file: approve the control first
     r = officer.post(instance.api(f"/signing-requests/{rids[1]}/approve"),
                      json={"comment": "control"}, timeout=30)
@@ -583,10 +604,9 @@ def test_pe_stored_file_changed_is_not_signed(instance, ac, tmp_path):
     p.write_bytes(good.content)
     verify(p, ac["root"])
     # a byte of the overlay changed where it is kept
-    raw = bytearray(stored.read_bytes())
+    raw = bytearray(data)
     raw[len(raw) - 100] ^= 0xff
-    stored.chmod(0o600)
-    stored.write_bytes(bytes(raw))
+    assert replace_stored(instance, digest, bytes(raw)) == data
     r = officer.post(instance.api(f"/signing-requests/{rids[0]}/approve"),
                      json={"comment": "changed"}, timeout=30)
     assert r.status_code == 200, r.text
@@ -618,17 +638,15 @@ def test_pe_already_signed_stored_file_swapped(instance, ac, tmp_path):
     assert r.status_code == 201, r.text
     rid = r.json()["id"]
     digest = instance.get_request(rid)["unsignedArtifact"]["sha256"]
-    stored = instance.state / "artifacts" / "sha256" / digest[:2] / digest
-    stored.chmod(0o600)
     # the stored file is also the first request's signed file: put back
-    stored.write_bytes(signed[1])
+    assert replace_stored(instance, digest, signed[1]) == signed[0]
     try:
         r = officer.post(instance.api(f"/signing-requests/{rid}/approve"),
                          json={"comment": "swapped"}, timeout=30)
         assert r.status_code == 200, r.text
         final = instance.wait_final(rid)
     finally:
-        stored.write_bytes(signed[0])
+        replace_stored(instance, digest, signed[0])
     assert final["status"] == "Failed", final
     assert "not the one recorded" in final.get("failureReason", ""), final
 

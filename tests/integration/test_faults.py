@@ -197,14 +197,22 @@ def test_disk_full_is_507_and_resumes(small_disk):
     assert h.status_code == 200, h.text
 
 
-def test_disk_full_while_signing_waits(small_disk):
-    """The signature cannot be stored: the request waits, its history says
-    why, and it completes once there is space, without a restart."""
+def test_disk_full_while_signing_waits(small_disk, tmp_path):
+    """The signed file cannot be stored: the request waits, its history
+    says why, and it completes once there is space, without a restart. A
+    detached signature is kept in the database with its request, so the
+    signed result here is an executable with its signature embedded,
+    too large to be kept there (8 KiB): a file of its own."""
+    from test_authenticode import HELLO_C, mingw
     inst = small_disk
-    rid = inst.submit(b"x" * (600 * 1024), policy="release-signing",
-                      fields=inst.origin()).json()["id"]
+    data = mingw(tmp_path, "x86_64-w64-mingw32-gcc", HELLO_C, "big.exe")
+    data += b"x" * (600 * 1024)
+    rid = inst.submit(data, policy="release-signing", filename="big.exe",
+                      fields={**inst.origin(),
+                              "artifactConfigurationSlug": "authenticode-pe"}
+                      ).json()["id"]
     # the database's next pages are on the disk already (an LMDB file
-    # keeps its blocks), so the approval is recorded and the signature,
+    # keeps its blocks), so the approval is recorded and the signed file,
     # a new file, is what finds the disk full
     subprocess.run(["fallocate", "-n", "-l", "8M",
                     str(inst.state / "db" / "data.mdb")], check=True)
@@ -307,11 +315,6 @@ def test_map_full_is_507_and_the_ceiling_can_be_raised(small_map):
 
 # ------------------------------------------------------------ idempotency
 
-def _artifact_files(inst):
-    root = inst.state / "artifacts" / "sha256"
-    return {p.name for p in root.glob("*/*")}
-
-
 def test_idempotent_retry_returns_the_first_request(instance):
     s = instance.session()
     key = "run-42-" + os.urandom(6).hex()
@@ -333,7 +336,7 @@ def test_idempotent_retry_returns_the_first_request(instance):
     r = instance.submit(other, session=s2, expect=409)
     assert r.json()["error"] == "idempotency_key_reused", r.text
     assert rid in r.json()["message"]
-    assert hashlib.sha256(other).hexdigest() not in _artifact_files(instance)
+    assert hashlib.sha256(other).hexdigest() not in instance.stored_artifacts()
     # another submitter's key space is its own
     dev = instance.login("dev")
     dev.headers["Idempotency-Key"] = key
@@ -546,7 +549,7 @@ def test_retention_removes_artifacts_of_final_requests(tmp_path_factory):
             assert inst.wait_final(rid)["workflowStatus"] == "Completed"
         signed = inst.get_request(alone)["signedArtifact"]["sha256"]
         unsigned = inst.get_request(alone)["unsignedArtifact"]["sha256"]
-        assert {signed, unsigned} <= _artifact_files(inst)
+        assert {signed, unsigned} <= inst.stored_artifacts()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if "artifactsRemovedAt" in inst.get_request(alone) and \
@@ -556,7 +559,7 @@ def test_retention_removes_artifacts_of_final_requests(tmp_path_factory):
         req = inst.get_request(alone)
         assert "artifactsRemovedAt" in req, req
         assert req["workflowStatus"] == "Completed"
-        files = _artifact_files(inst)
+        files = inst.stored_artifacts()
         assert signed not in files and unsigned not in files
         r = inst.session().get(inst.api(f"/signing-requests/{alone}/signed-artifact"),
                                timeout=30)

@@ -154,7 +154,7 @@ def test_release_signing_rules(instance):
     msg = refused(r, "allowedBranches", "main, refs/tags/v*", "'feature/x'")
     assert "release-signing" in msg
     digest = hashlib.sha256(data).hexdigest()
-    assert not (instance.state / "artifacts" / "sha256" / digest[:2] / digest).exists()
+    assert digest not in instance.stored_artifacts()
     assert instance.tmp_entries() == []
     # a tag that is not v*, and a branch named like a tag
     refused(instance.submit(b"t", policy="release-signing", expect=None,
@@ -384,8 +384,7 @@ def test_branch_named_like_a_ref_is_not_that_ref(instance, ref, looks_like):
         msg = refused(r)
         assert "allowedBranches" in msg or "requireVerifiedOrigin" in msg, msg
         digest = hashlib.sha256(data).hexdigest()
-        assert not (instance.state / "artifacts" / "sha256" / digest[:2] /
-                    digest).exists()
+        assert digest not in instance.stored_artifacts()
     # the same token on test-signing: verified, recorded as the full ref
     fields = {"origin.idToken": minted(instance, ref, commit),
               "origin.commitId": commit, "origin.repositoryUrl": repo}

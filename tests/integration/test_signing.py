@@ -5,6 +5,7 @@ import os
 import re
 import time
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -126,6 +127,39 @@ def test_empty_artifact_is_signed(instance, tmp_path):
     (tmp_path / "e").write_bytes(b"")
     (tmp_path / "e.p7s").write_bytes(sig)
     v = cms_verify(tmp_path / "e.p7s", tmp_path / "e", instance.pki / "test-signing.pem")
+    assert v.returncode == 0, v.stderr
+
+
+@pytest.mark.parametrize("size", [1, 64 * 1024, 64 * 1024 + 1])
+def test_where_artifacts_are_kept(instance, tmp_path, size):
+    """An artifact of up to 64 KiB, and its signature, are kept in the
+    database with the request (no file of the artifact store); a larger
+    one is a file. Either way the bytes come back whole, also after a
+    restart, and the signature verifies over them."""
+    data = os.urandom(size)
+    rid = instance.submit(data, filename="kept.bin").json()["id"]
+    req = instance.wait_final(rid)
+    assert req["status"] == "Completed", req
+    digest = req["unsignedArtifact"]["sha256"]
+    sig_digest = req["signedArtifact"]["sha256"]
+    files = {p.name for p in (instance.state / "artifacts" / "sha256").glob("*/*")}
+    small = size <= 64 * 1024
+    assert (instance.artifact_in_database(digest) == data) == small
+    assert (digest in files) == (not small)
+    # a signature is small: in the database whatever the artifact's size
+    assert instance.artifact_in_database(sig_digest) is not None
+    assert sig_digest not in files
+    assert instance.tmp_entries() == []
+    instance.stop()
+    instance.start()
+    s = instance.session()
+    got = s.get(instance.api(f"/signing-requests/{rid}/unsigned-artifact"))
+    assert got.status_code == 200 and got.content == data
+    sig = s.get(instance.api(f"/signing-requests/{rid}/signed-artifact"))
+    assert sig.status_code == 200 and sha256(sig.content) == sig_digest
+    (tmp_path / "a").write_bytes(data)
+    (tmp_path / "a.p7s").write_bytes(sig.content)
+    v = cms_verify(tmp_path / "a.p7s", tmp_path / "a", instance.pki / "test-signing.pem")
     assert v.returncode == 0, v.stderr
 
 

@@ -23,6 +23,7 @@
 #include "fixture.h"
 #include "format.h"
 #include "pki.h"
+#include "signet_limits.h"
 
 static EVP_PKEY *
 make_key(void)
@@ -157,7 +158,8 @@ test_wrong_key_refused(void **state)
 
 
 /* The format entry: the recorded digest is what is signed (the bytes in
- * the store are not read again), the output lands in the artifact store. */
+ * the store are not read again), and the signature, small, is held for
+ * the database rather than written into the artifact store. */
 static void
 test_format_entry(void **state)
 {
@@ -192,20 +194,23 @@ test_format_entry(void **state)
 	assert_int_equal(fmt->sign(&job, &key, &out, reason, sizeof(reason)),
 	    0);
 	assert_true(out.size > 100);
+	assert_true(out.size <= SIGNET_INLINE_RESULT_MAX);
 	assert_true(cas_valid_hex(out.sha256));
 	{
+		char name[CAS_HEX_LEN + 1];
 		int fd;
 		uint64_t size;
-		ssize_t n;
 
+		/* a signature is held for the database, under the name of its
+		 * bytes, and not written into the artifact store */
+		assert_non_null(out.held);
+		assert_int_equal(cas_name(out.held, (size_t)out.size, name), 0);
+		assert_string_equal(name, out.sha256);
 		assert_int_equal(cas_open_read(f->cas, out.sha256, &fd, &size),
-		    0);
-		assert_true(size == out.size);
-		assert_non_null(p = malloc((size_t)size));
-		n = read(fd, p, (size_t)size);
-		close(fd);
-		assert_int_equal(n, (ssize_t)size);
-		len = (size_t)size;
+		    SIGNET_ERR_NOT_FOUND);
+		p = (char *)out.held;
+		out.held = NULL;
+		len = (size_t)out.size;
 	}
 	der = (unsigned char *)p;
 	assert_true(verify(x, der, len, content));

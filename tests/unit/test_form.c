@@ -80,6 +80,10 @@ test_complete_form(void **state)
 	assert_int_equal(form_data(f, "", 0), 0);
 	assert_int_equal(form_data(f, "c", 1), 0);
 	assert_int_equal(form_finish(f), 0);
+	/* small: its bytes held for the database, not stored as a file */
+	assert_non_null(f->held);
+	assert_memory_equal(f->held, "abc", 3);
+	assert_int_equal(cas_tmp_count(f->cas), 0);
 	assert_string_equal(form_get(f, "projectSlug"), "demo-app");
 	assert_string_equal(form_get(f, "signingPolicySlug"), "test-signing");
 	assert_string_equal(f->artifact_name, "app.bin");

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "cas.h"
 #include "fixture.h"
 #include "request.h"
 #include "store.h"
@@ -155,10 +156,88 @@ test_list_paging(void **state)
 }
 
 
+/* open: fd's bytes, all of them, equal to want[n] */
+static void
+read_back(int fd, uint64_t size, const void *want, size_t n)
+{
+	char buf[64];
+
+	assert_true(size == n && n < sizeof(buf));
+	assert_int_equal(read(fd, buf, sizeof(buf)), (ssize_t)n);
+	assert_memory_equal(buf, want, n);
+	/* a sealed memory file: it cannot be changed through it */
+	assert_true(write(fd, "x", 1) < 0);
+	close(fd);
+}
+
+/* A small artifact's bytes are kept with its entry in the transaction
+ * that references it, read back through a sealed memory file, kept while
+ * any reference is left and removed with the last; a file of the
+ * artifact store is found when the database has none. */
+static void
+test_artifact_held(void **state)
+{
+	struct fx *f = *state;
+	const char *data = "held in the database";
+	struct store_txn *t = NULL;
+	char hex[CAS_HEX_LEN + 1], fhex[CAS_HEX_LEN + 1];
+	uint64_t size;
+	int fd, gone;
+
+	assert_int_equal(cas_name(data, strlen(data), hex), 0);
+	assert_int_equal(request_artifact_open(f->s, f->cas, hex, &fd, &size),
+	    SIGNET_ERR_NOT_FOUND);
+	/* two references; the second one's bytes are not written again */
+	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
+	assert_int_equal(request_artifact_ref(t, hex, strlen(data),
+	    (const unsigned char *)data), 0);
+	assert_int_equal(request_artifact_ref(t, hex, strlen(data),
+	    (const unsigned char *)"other bytes of the same size"), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	assert_int_equal(request_artifact_open(f->s, f->cas, hex, &fd, &size),
+	    0);
+	read_back(fd, size, data, strlen(data));
+	/* an aborted write keeps nothing */
+	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
+	assert_int_equal(request_artifact_unref(t, hex, &gone), 0);
+	assert_int_equal(gone, 0);
+	assert_int_equal(request_artifact_unref(t, hex, &gone), 0);
+	assert_int_equal(gone, 1);
+	store_txn_abort(&t);
+	assert_int_equal(request_artifact_open(f->s, f->cas, hex, &fd, &size),
+	    0);
+	close(fd);
+	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
+	assert_int_equal(request_artifact_unref(t, hex, &gone), 0);
+	assert_int_equal(gone, 0);
+	assert_true(request_artifact_known(t, hex));
+	assert_int_equal(request_artifact_unref(t, hex, &gone), 0);
+	assert_int_equal(gone, 1);
+	assert_false(request_artifact_known(t, hex));
+	/* no entry: nothing to take away */
+	assert_int_equal(request_artifact_unref(t, hex, &gone), 0);
+	assert_int_equal(gone, 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	assert_int_equal(request_artifact_open(f->s, f->cas, hex, &fd, &size),
+	    SIGNET_ERR_NOT_FOUND);
+	/* a stored file, referenced without held bytes, is read as a file */
+	assert_int_equal(cas_put(f->cas, "a file", 6, fhex), 0);
+	assert_int_equal(store_txn_begin(f->s, 1, &t), 0);
+	assert_int_equal(request_artifact_ref(t, fhex, 6, NULL), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	assert_int_equal(request_artifact_open(f->s, f->cas, fhex, &fd, &size),
+	    0);
+	read_back(fd, size, "a file", 6);
+	assert_int_equal(request_artifact_open(f->s, f->cas, "../x", &fd,
+	    &size), SIGNET_ERR_INVALID);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_artifact_held, fx_setup,
+		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_request_lifecycle, fx_setup,
 		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_waiting_not_pending, fx_setup,

@@ -135,15 +135,16 @@ put_policy(struct fx *f, const char *key_id, const char *pem)
 	json_decref(cert);
 }
 
-/* An artifact's bytes from the artifact store (malloc'd). */
+/* A stored artifact's bytes, where they are kept (malloc'd). */
 static char *
-read_cas(struct fx *f, const char *hex, size_t *len)
+read_stored(struct fx *f, const char *hex, size_t *len)
 {
 	uint64_t size;
 	char *p;
 	int fd;
 
-	assert_int_equal(cas_open_read(f->cas, hex, &fd, &size), 0);
+	assert_int_equal(request_artifact_open(f->s, f->cas, hex, &fd, &size),
+	    0);
 	assert_true(size > 0 && size < 1 << 20);
 	assert_non_null(p = malloc((size_t)size));
 	assert_int_equal(read(fd, p, (size_t)size), (ssize_t)size);
@@ -283,9 +284,27 @@ t_signed_through_format(void **state)
 	 * and only over it */
 	assert_non_null(sha = json_string_value(json_object_get(sa,
 	    "sha256")));
-	sig = read_cas(f, sha, &siglen);
+	sig = read_stored(f, sha, &siglen);
 	assert_int_equal(json_integer_value(json_object_get(sa, "size")),
 	    (json_int_t)siglen);
+	{
+		struct store_txn *t = NULL;
+		const void *v;
+		size_t vlen;
+		uint64_t size;
+		int fd;
+
+		/* the signature is kept in the database, committed with its
+		 * request, and is no file of the artifact store */
+		assert_int_equal(cas_open_read(f->cas, sha, &fd, &size),
+		    SIGNET_ERR_NOT_FOUND);
+		assert_int_equal(store_txn_begin(f->s, 0, &t), 0);
+		assert_int_equal(store_get(t, STORE_BLOBS, sha, strlen(sha), &v,
+		    &vlen), 0);
+		assert_true(vlen == siglen && memcmp(v, sig, siglen) == 0);
+		assert_true(request_artifact_known(t, sha));
+		store_txn_abort(&t);
+	}
 	assert_non_null(der = BIO_new_mem_buf(sig, (int)siglen));
 	assert_non_null(cms = d2i_CMS_bio(der, NULL));
 	assert_non_null(trust = X509_STORE_new());

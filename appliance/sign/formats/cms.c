@@ -11,6 +11,7 @@
 #include "cms.h"
 #include "log.h"
 #include "rkey.h"
+#include "signet_limits.h"
 
 /*
  * The artifact's digest was computed once, while it streamed to disk, and
@@ -262,7 +263,17 @@ cms_format_sign(const struct format_job *job, const struct format_key *key,
 			    signet_strerror(r));
 		goto out;
 	}
-	if ((r = cas_put(job->cas, der, derlen, out->sha256)) != 0) {
+	/* a signature is small: held for the database, in the commit that
+	 * records it, unless its chain makes it large */
+	if (derlen <= SIGNET_INLINE_RESULT_MAX) {
+		if ((r = cas_name(der, derlen, out->sha256)) != 0)
+			goto out;
+		if ((out->held = malloc(derlen > 0 ? derlen : 1)) == NULL) {
+			r = SIGNET_ERR_NOMEM;
+			goto out;
+		}
+		memcpy(out->held, der, derlen);
+	} else if ((r = cas_put(job->cas, der, derlen, out->sha256)) != 0) {
 		snprintf(reason, rlen, "storing the signature failed: %s",
 		    signet_strerror(r));
 		goto out;

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ac_cab.h"
@@ -208,19 +209,20 @@ format_ac_sign(const struct format_job *job, const struct format_key *key,
 	struct ac_msg m = { "" };
 	struct ac_sink sink;
 	struct cas_upload *u = NULL;
+	struct stat st;
 	uint64_t size = 0;
-	int fd = -1, r;
+	int fd, r;
 
 	if (job->ac == NULL || job->md == NULL) {
 		snprintf(reason, rlen, "the request names no Authenticode "
 		    "container format");
 		return SIGNET_ERR_INVALID;
 	}
-	if ((r = cas_open_read(job->cas, job->artifact_sha256, &fd,
-	    &size)) != 0) {
+	if ((fd = job->artifact_fd) < 0 || fstat(fd, &st) != 0) {
 		snprintf(reason, rlen, "the stored artifact cannot be read");
-		return r;
+		return SIGNET_ERR_IO;
 	}
+	size = (uint64_t)st.st_size;
 	memset(&o, 0, sizeof(o));
 	o.md = job->md;
 	o.append = job->append;
@@ -270,7 +272,8 @@ format_ac_sign(const struct format_job *job, const struct format_key *key,
 		r = 0;
 		goto out;
 	}
-	r = cas_upload_finish(u, out->sha256, &out->size);
+	r = cas_upload_finish_held(u, SIGNET_INLINE_RESULT_MAX, out->sha256,
+	    &out->size, &out->held);
 	u = NULL;
 	if (r != 0) {
 		snprintf(reason, rlen, "storing the signed file failed");
@@ -280,7 +283,6 @@ format_ac_sign(const struct format_job *job, const struct format_key *key,
 	out->beside = res.beside;
 out:
 	cas_upload_abort(u);
-	close(fd);
 	return r;
 }
 

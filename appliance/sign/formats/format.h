@@ -31,6 +31,9 @@ struct format_job {
 	const char *request_id;		/* journaled by the keyholder */
 	const char *artifact_sha256;	/* hex, CAS_HEX_LEN */
 	uint64_t artifact_size;
+	/* the stored artifact opened for reading, for the formats that read
+	 * it (Authenticode; the caller's to close), else -1 */
+	int artifact_fd;
 	/* Authenticode (unused by the other formats): the container the
 	 * request resolved to, its digest algorithm and the Authenticode
 	 * digest recorded at submission, the signature mode, SpcSpOpusInfo */
@@ -50,10 +53,13 @@ struct format_job {
 	void *timestamp_arg;
 };
 
-/* The signed output, written into the artifact store by the format. */
+/* The signed output, written into the artifact store by the format, or
+ * when it is small (SIGNET_INLINE_RESULT_MAX) held for the database: its
+ * bytes in held (malloc'd, the caller's to free), named sha256. */
 struct format_output {
 	char sha256[CAS_HEX_LEN + 1];
 	uint64_t size;
+	unsigned char *held;
 	int unchanged;	/* signed by this certificate already: as it was */
 	int nested;	/* appended as a nested signature */
 	int beside;	/* appended beside the file's (UEFI certificate table) */
