@@ -366,7 +366,8 @@ cmd_backup(struct cli *c, const char *dir)
 	}
 	if (cli_audit(c, "appliance.backup", dir, NULL) != 0)
 		fprintf(stderr, "signet: the backup was not audited\n");
-	printf("backup in %s: database and %d artifact(s)\n", dir, copied);
+	printf("backup in %s: the database, with the small artifacts it "
+	    "keeps, and %d artifact file(s)\n", dir, copied);
 	rc = 0;
 out:
 	store_close(s);
@@ -399,8 +400,9 @@ cmd_restore(struct cli *c, const char *dir)
 	}
 	if (cli_audit(c, "appliance.restored", dir, NULL) != 0)
 		fprintf(stderr, "signet: the restore was not audited\n");
-	printf("restored %s (%d artifact(s) copied); the previous database is "
-	    "in %s\n", dir, copied, old[0] != '\0' ? old : "(none)");
+	printf("restored %s (%d artifact file(s) copied); the previous "
+	    "database is in %s\n", dir, copied, old[0] != '\0' ? old :
+	    "(none)");
 	return 0;
 }
 
