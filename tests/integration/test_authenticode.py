@@ -169,6 +169,26 @@ def test_utf16_script(instance, ac, tmp_path):
     verify(out, ac["root"])
 
 
+@pytest.mark.parametrize("data", [
+    b"Write-Output 'lf'\nWrite-Output 'then a bare CR'\r",
+    "\ufeffWrite-Output 'lf'\nWrite-Output 'cr'\r".encode("utf-16-le"),
+], ids=["utf8", "utf16"])
+def test_script_ending_in_a_bare_cr(instance, ac, tmp_path, data):
+    """A script of LF lines whose text ends in a CR: the block follows it
+    with CRLF breaks, so the CR stays part of the signed text, osslsigncode
+    verifies the file, and Signet reads its own block back (the signed
+    file submitted again is taken, and found signed already)."""
+    req, signed = sign(instance, data, name="cr.ps1", conf="authenticode")
+    assert req["authenticode"]["format"] == "authenticode-script"
+    body = signed.content
+    assert body.startswith(data)
+    out = tmp_path / "cr.ps1"
+    out.write_bytes(body)
+    verify(out, ac["root"])
+    _, again = sign(instance, body, name="cr.ps1", conf="authenticode")
+    assert again.content == body
+
+
 def test_sha384_policy(instance, ac, tmp_path):
     req, signed = sign(instance, SCRIPT.encode(), policy="ac384")
     assert req["authenticode"]["digestAlgorithm"] == "sha384"

@@ -220,6 +220,13 @@ test_embed(void **state)
 	/* a signed file: its block is replaced */
 	check_embed("a\r\nb\r\n" BLOCK_CRLF, 6 + sizeof(BLOCK_CRLF) - 1,
 	    "b\r\n# SIG # Begin", 16);
+	/* a text of LF lines ending in a bare CR: the block breaks with
+	 * CRLF after it, so the CR stays the text's (it is digested) and
+	 * the block is one the parser takes */
+	check_embed("a\nb\r", 4, "b\r\r\n# SIG # Begin signature block\r\n",
+	    35);
+	check_embed("\xff\xfe" "a\0\n\0b\0\r\0", 10,
+	    "b\0\r\0\r\0\n\0#\0", 10);
 }
 
 static void

@@ -620,6 +620,16 @@ sc_existing(int fd, uint64_t size, unsigned char **der, size_t *len,
 	return r;
 }
 
+/* Does the text (before any block) end in a CR, in its encoding? */
+static int
+sc_ends_in_cr(const uint8_t *buf, const struct ac_script_info *si)
+{
+	if (si->utf16)
+		return si->end >= 4 && buf[si->end - 2] == '\r' &&
+		    buf[si->end - 1] == 0;
+	return si->end >= 1 && buf[si->end - 1] == '\r';
+}
+
 /* One line of the block in the file's encoding: break, open, s, close. */
 static int
 sc_put_line(const struct ac_sink *out, const struct ac_script_info *si,
@@ -664,6 +674,14 @@ sc_embed(int fd, uint64_t size, const unsigned char *p7, size_t len,
 		goto out;
 	}
 	blen = (size_t)EVP_EncodeBlock((unsigned char *)b64, p7, (int)len);
+	/* A text that ends in a bare CR would make a CRLF of it and the LF
+	 * of a block that breaks its lines with LF alone: the break before
+	 * the block would then take the text's last CR, and the header line
+	 * end otherwise (a block the parser refuses, and that osslsigncode
+	 * digests without that CR). Such a block breaks its lines with CRLF,
+	 * after the text's CR. */
+	if (sc_ends_in_cr(buf, &si))
+		si.crlf = 1;
 	/* the text as it was, without any block it had, then the block */
 	if ((r = out->write(out->arg, buf, si.end)) != 0 ||
 	    (r = sc_put_line(out, &si, sc_begin, strlen(sc_begin))) != 0)
